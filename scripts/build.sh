@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the release wasm once and packages it twice:
+#   pkg/                 the npm package: ES module (wasm-bindgen `web` target), .d.ts, package.json
+#   pkg/script/          the script-tag build: one classic script, wasm embedded, global ResumableWasm
+# Both .wasm files go through wasm-opt -Oz from the npm package `binaryen`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=pkg
+wasm_opt=node_modules/.bin/wasm-opt
+version="$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)"
+
+cargo build -p resumable-wasm --target wasm32-unknown-unknown --release --quiet
+raw=target/wasm32-unknown-unknown/release/resumable_wasm.wasm
+
+rm -rf "$out" && mkdir -p "$out/script"
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+
+# ES module build (bundlers and plain <script type="module">).
+wasm-bindgen "$raw" --target web --out-dir "$out" --out-name resumable_wasm
+"$wasm_opt" -Oz "$out/resumable_wasm_bg.wasm" -o "$tmp/opt.wasm"
+mv "$tmp/opt.wasm" "$out/resumable_wasm_bg.wasm"
+
+# Classic-script build: the no-modules glue plus the wasm as base64, so one file works from any
+# origin (a separate .wasm fetched from a CDN would need CORS of its own).
+wasm-bindgen "$raw" --target no-modules --no-modules-global __resumableWasmBindgen \
+  --no-typescript --out-dir "$tmp/nm" --out-name resumable_wasm
+"$wasm_opt" -Oz "$tmp/nm/resumable_wasm_bg.wasm" -o "$tmp/nm/opt.wasm"
+node scripts/script-tag.mjs "$tmp/nm/resumable_wasm.js" "$tmp/nm/opt.wasm" "$out/script/resumable-wasm.js" "$version"
+
+node scripts/package-json.mjs "$out" "$version"
+cp README.md "$out/README.md"
+[ -f LICENSE ] && cp LICENSE "$out/" || true
+echo "build: wrote $out/ (npm package) and $out/script/resumable-wasm.js (script tag)" >&2

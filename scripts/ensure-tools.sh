@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what the build, demo and tests need, idempotently: a second run takes seconds.
+#   - the wasm32-unknown-unknown Rust target
+#   - wasm-bindgen-cli at exactly the version of the wasm-bindgen crate in Cargo.lock
+#   - Debian's chromium and chromium-driver (only when browsers are needed: pass --browser)
+#   - the npm dev dependencies (binaryen's wasm-opt, playwright-core, typescript, vite, the
+#     reference clients), from the committed package-lock.json
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=1 ;;
+    *) echo "ensure-tools: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf 'ensure-tools: %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else say "need root for: $*"; return 1; fi; }
+
+# 1. Rust target.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown \
+    || { say "could not add wasm32-unknown-unknown: install it with 'rustup target add wasm32-unknown-unknown'"; exit 1; }
+fi
+
+# 2. wasm-bindgen-cli pinned to the crate in Cargo.lock (the CLI refuses a different version).
+wbg_version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
+if [ -z "$wbg_version" ]; then say "no wasm-bindgen in Cargo.lock"; exit 1; fi
+have_wbg="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
+have_runner="$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}' || true)"
+if [ "$have_wbg" != "$wbg_version" ] || [ "$have_runner" != "$wbg_version" ]; then
+  say "installing wasm-bindgen-cli $wbg_version (have '${have_wbg:-none}'); this takes a few minutes once"
+  cargo install -f wasm-bindgen-cli --version "$wbg_version" --locked \
+    || cargo install -f wasm-bindgen-cli --version "$wbg_version"
+fi
+
+# 3. Chromium and its driver, from Debian.
+if [ "$want_browser" = 1 ]; then
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    say "installing Debian's chromium and chromium-driver"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+fi
+
+# 4. npm dev dependencies, reinstalled only when the lockfile changed.
+stamp=node_modules/.lock-stamp
+lock_sum="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
+  say "installing npm dev dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" > "$stamp"
+fi

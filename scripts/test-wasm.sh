@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the wasm32 tests: engine scenarios under Node, and the browser tests in headless Chromium
+# against a server-fixture this script starts on a free port and stops afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log="$(mktemp -d)"
+fixture_pid=""
+cleanup() { [ -n "$fixture_pid" ] && kill "$fixture_pid" 2>/dev/null; rm -rf "$log"; }
+trap cleanup EXIT
+
+target/debug/server-fixture --no-page --api-listen 127.0.0.1:0 --cors reflect \
+  --max-lifetime 900 >"$log/out" 2>"$log/err" &
+fixture_pid=$!
+for _ in $(seq 1 100); do [ -s "$log/out" ] && break; sleep 0.1; done
+api="$(head -n1 "$log/out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).api))')"
+[ -n "$api" ] || { echo "test-wasm: fixture did not start"; cat "$log/err"; exit 1; }
+
+export UPLOAD_FIXTURE_URL="$api"
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-180}"
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/tests/webdriver.json"
+cargo test -p resumable-wasm --target wasm32-unknown-unknown

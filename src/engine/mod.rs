@@ -1,0 +1,1 @@
+//! The upload engine: pure Rust, no browser APIs, no clock or RNG reads.
