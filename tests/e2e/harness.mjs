@@ -1,0 +1,314 @@
+// End-to-end harness: server-fixture instances, headless Chromium (playwright-core, the system
+// /usr/bin/chromium, never a downloaded browser), in-page helpers, fixture introspection, CDP,
+// and failures that say what differed and what the fixture saw.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { AssertionError } from 'node:assert';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const E2E = join(ROOT, 'tests/e2e');
+export const FIXTURE_BIN = process.env.SERVER_FIXTURE_BIN || join(ROOT, 'target/debug/server-fixture');
+export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+export const KiB = 1024;
+export const MiB = 1024 * 1024;
+
+const liveFixtures = new Set();
+const cleanup = () => {
+  for (const fx of liveFixtures) {
+    try { fx.proc.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+};
+process.on('exit', cleanup);
+
+/** Whether `pkg/` has been built (the uploader scenarios need it). */
+export const pkgBuilt = () =>
+  existsSync(join(ROOT, 'pkg/resumable_wasm.js')) && existsSync(join(ROOT, 'pkg/script/resumable-wasm.js'));
+
+/** Builds the command line of a fixture from a flags object ({ cors: 'none', 'require-session': true, ... }). */
+function flagArgs(flags) {
+  const args = [];
+  for (const [name, value] of Object.entries(flags)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (value === true) args.push(`--${name}`);
+    else if (Array.isArray(value)) for (const v of value) args.push(`--${name}`, String(v));
+    else args.push(`--${name}`, String(value));
+  }
+  return args;
+}
+
+/**
+ * Starts `target/debug/server-fixture` on free ports with a fresh temp data dir and returns a
+ * handle: { page, api, dataDir, stats(), files(), reset(), config(patch), apiLog(), stop() }.
+ * `flags` are extra command-line flags; `mounts` maps a URL prefix to a directory; the defaults
+ * mount /pkg (the built package), /e2e (test pages) and /vendor (node_modules).
+ */
+export async function startFixture({ flags = {}, mounts, pageHost = 'localhost', apiHost = 'localhost', www } = {}) {
+  if (!existsSync(FIXTURE_BIN)) {
+    throw new Error(`${FIXTURE_BIN} is missing: run \`cargo build -p server-fixture\` (make test-e2e does)`);
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'rw-e2e-data-'));
+  const allMounts = mounts ?? { '/pkg': join(ROOT, 'pkg'), '/e2e': join(E2E, 'pages'), '/vendor': join(ROOT, 'node_modules') };
+  const args = [
+    '--www', www ?? join(E2E, 'pages'),
+    ...Object.entries(allMounts).flatMap(([prefix, dir]) => ['--mount', `${prefix}=${dir}`]),
+    '--page-listen', `${pageHost}:0`,
+    '--api-listen', `${apiHost}:0`,
+    '--data-dir', dataDir,
+    '--max-lifetime', '900',
+    ...flagArgs(flags),
+  ];
+  const proc = spawn(FIXTURE_BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
+  let stderr = '';
+  proc.stderr.on('data', (d) => { stderr = (stderr + d).slice(-20000); });
+  const lines = createInterface({ input: proc.stdout });
+  const first = await new Promise((resolveLine, reject) => {
+    const timer = setTimeout(() => reject(new Error(`fixture printed no JSON line within 15 s\nargs: ${args.join(' ')}\nstderr: ${stderr}`)), 15000);
+    lines.once('line', (l) => { clearTimeout(timer); resolveLine(l); });
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`fixture exited (${code}) before printing its URLs\nargs: ${args.join(' ')}\nstderr: ${stderr}`)); });
+  });
+  let info;
+  try {
+    info = JSON.parse(first);
+  } catch {
+    proc.kill('SIGKILL');
+    throw new Error(`fixture's first stdout line is not JSON: ${first}\nstderr: ${stderr}`);
+  }
+  lines.on('line', () => {});
+  const control = info.page ?? info.api;
+  const fx = {
+    proc,
+    args,
+    dataDir,
+    page: info.page,
+    api: info.api,
+    info,
+    get stderr() { return stderr; },
+    /** API URL of `path` (default the upload route). */
+    target: (path = '/upload') => info.api + path,
+    async json(path, init) {
+      const r = await fetch(control + path, init);
+      const text = await r.text();
+      if (!r.ok) throw new Error(`${init?.method ?? 'GET'} ${path} → ${r.status}: ${text}`);
+      return text ? JSON.parse(text) : null;
+    },
+    stats() { return fx.json('/__fixture/stats'); },
+    files() { return fx.json('/__fixture/files'); },
+    reset(data = true) { return fx.json(`/__fixture/reset${data ? '?data=1' : ''}`, { method: 'POST' }); },
+    config(patch) {
+      if (!patch) return fx.json('/__fixture/config');
+      return fx.json('/__fixture/config', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
+    },
+    /** The fixture's request log, only the protocol routes (not static files or /__fixture). */
+    async apiLog() {
+      const s = await fx.stats();
+      return (s.log ?? []).filter((e) => e.path === '/upload' || e.path.endsWith('/upload'));
+    },
+    async stop() {
+      liveFixtures.delete(fx);
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM');
+        await Promise.race([new Promise((r) => proc.once('exit', r)), sleep(3000)]);
+        if (proc.exitCode === null) proc.kill('SIGKILL');
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  liveFixtures.add(fx);
+  return fx;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Counts log entries by method ({ OPTIONS, GET, POST, ... }). */
+export function countBy(log, key = 'method') {
+  const c = {};
+  for (const e of log) c[e[key]] = (c[e[key]] ?? 0) + 1;
+  return c;
+}
+
+/** A compact text of the fixture's request log for failure messages. */
+export function formatLog(log, max = 80) {
+  const rows = log.map((e) => {
+    const q = e.query ? `?${e.query}`.slice(0, 90) : '';
+    return `  #${e.seq} +${e.t_ms}ms ${e.listener ?? ''} ${e.method} ${e.path}${q} → ${e.status}${e.chunk != null ? ` chunk=${e.chunk}` : ''} origin=${e.origin ?? '-'}`;
+  });
+  if (rows.length > max) return [...rows.slice(0, max / 2), `  … ${rows.length - max} more …`, ...rows.slice(-max / 2)].join('\n');
+  return rows.join('\n');
+}
+
+export const chromiumArgs = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+  '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'];
+
+/** Launches the system Chromium (one per test file). */
+export function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, args: chromiumArgs });
+}
+
+/**
+ * A fresh context + page with the in-page helpers, a `pageerror` collector, console capture and
+ * a CDP session collecting `Network.loadingFailed` (with `corsErrorStatus`).
+ */
+export async function newPage(browser, { initLib = true } = {}) {
+  const context = await browser.newContext();
+  if (initLib) await context.addInitScript({ path: join(E2E, 'pages/lib.js') });
+  const page = await context.newPage();
+  const t = {
+    context,
+    page,
+    pageErrors: [],
+    console: [],
+    loadingFailed: [],
+    requests: new Map(),
+    allowPageErrors: false,
+  };
+  page.on('pageerror', (e) => t.pageErrors.push(String(e && e.stack ? e.stack : e)));
+  page.on('console', (m) => { t.console.push(`[${m.type()}] ${m.text()}`); if (t.console.length > 400) t.console.shift(); });
+  const cdp = await context.newCDPSession(page);
+  t.cdp = cdp;
+  await cdp.send('Network.enable');
+  cdp.on('Network.requestWillBeSent', (e) => { t.requests.set(e.requestId, { url: e.request.url, method: e.request.method }); });
+  cdp.on('Network.loadingFailed', (e) => {
+    const r = t.requests.get(e.requestId) ?? {};
+    t.loadingFailed.push({ url: r.url, method: r.method, errorText: e.errorText, canceled: e.canceled, corsErrorStatus: e.corsErrorStatus, type: e.type });
+  });
+  /** The CORS reasons Chromium recorded, e.g. ['MissingAllowOriginHeader']. */
+  t.corsErrors = () => t.loadingFailed.filter((f) => f.corsErrorStatus).map((f) => f.corsErrorStatus.corsError);
+  t.goto = (url) => page.goto(url, { waitUntil: 'load' });
+  t.eval = (fn, arg) => page.evaluate(fn, arg);
+  t.setOffline = (offline) => cdp.send('Network.emulateNetworkConditions', { offline, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  t.close = () => context.close();
+  return t;
+}
+
+/** Makes a deterministic file in the page; returns { name, size, sha256 } (digest computed in the page). */
+export async function makeFile(t, name, size, seed = 1, type = '') {
+  return t.eval(async ([n, s, sd, ty]) => {
+    const f = window.__e2e.makeFile(n, s, sd, ty);
+    return { name: n, size: f.size, sha256: await window.__e2e.sha256(f) };
+  }, [name, size, seed, type]);
+}
+
+/** Starts an upload run in the page (see pages/lib.js E.start). */
+export function startRun(t, id, options, files, extra = {}) {
+  return t.eval(([i, o, f, x]) => window.__e2e.start(i, o, f, x), [id, options, files, extra]);
+}
+export function waitRun(t, id, timeoutMs = 60000) {
+  return t.eval(([i, ms]) => window.__e2e.wait(i, ms), [id, timeoutMs]);
+}
+export function callRun(t, id, method, ...args) {
+  return t.eval(([i, m, a]) => window.__e2e.call(i, m, ...a), [id, method, args]);
+}
+/** Starts a run and waits for it. */
+export async function runUpload(t, options, files, { id = 'r' + Math.random().toString(36).slice(2), timeoutMs = 60000, extra } = {}) {
+  const start = await startRun(t, id, options, files, extra);
+  if (start.constructError) return { ...start, settled: true };
+  return waitRun(t, id, timeoutMs);
+}
+
+/** Error decorated with the context needed to debug an end-to-end failure. */
+export class E2EFailure extends AssertionError {}
+
+/**
+ * Wraps a scenario body: on failure, appends the fixture's request log (protocol routes), its
+ * stats counters, stderr tail, the page's errors, console and CDP failures. Also fails on any
+ * unexpected `pageerror`.
+ */
+export async function scenario(ctx, body) {
+  const { fixtures = [], pages = [] } = ctx;
+  try {
+    await body();
+    for (const t of pages) {
+      if (!t.allowPageErrors && t.pageErrors.length) {
+        throw new E2EFailure({ message: `unexpected pageerror(s):\n${t.pageErrors.join('\n')}`, actual: t.pageErrors, expected: [], operator: 'pageerror' });
+      }
+    }
+  } catch (err) {
+    const extra = [];
+    for (const fx of fixtures) {
+      try {
+        const s = await fx.stats();
+        const log = (s.log ?? []).filter((e) => !e.path.startsWith('/__fixture'));
+        extra.push(`fixture ${fx.api} requests ${JSON.stringify(s.requests)} bytes_received=${s.bytes_received}\n${formatLog(log)}`);
+        const files = await fx.files();
+        extra.push(`fixture files: ${JSON.stringify(files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256?.slice(0, 16), chunks: f.chunks })))}`);
+      } catch (e) {
+        extra.push(`fixture ${fx.api}: stats unavailable (${e.message}); stderr tail:\n${fx.stderr.slice(-3000)}`);
+      }
+    }
+    for (const t of pages) {
+      if (t.pageErrors.length) extra.push(`page errors:\n${t.pageErrors.join('\n')}`);
+      if (t.loadingFailed.length) extra.push(`CDP loadingFailed:\n${t.loadingFailed.slice(-30).map((f) => `  ${f.method} ${f.url} ${f.errorText} ${f.corsErrorStatus ? JSON.stringify(f.corsErrorStatus) : ''}`).join('\n')}`);
+      if (t.console.length) extra.push(`console (last 40):\n${t.console.slice(-40).join('\n')}`);
+    }
+    err.message = `${err.message}\n---- context ----\n${extra.join('\n')}`;
+    throw err;
+  }
+}
+
+/** assert.deepStrictEqual-like check with a named quantity, expected vs got in the message. */
+export function expectEqual(got, expected, what, detail) {
+  const a = JSON.stringify(got);
+  const b = JSON.stringify(expected);
+  if (a !== b) {
+    throw new E2EFailure({ message: `${what}: expected ${b}, got ${a}${detail ? `\n${typeof detail === 'string' ? detail : JSON.stringify(detail, null, 1)}` : ''}`, actual: got, expected, operator: 'deepStrictEqual' });
+  }
+}
+export function expectTrue(cond, what, detail) {
+  if (!cond) throw new E2EFailure({ message: `${what}${detail ? `\n${typeof detail === 'string' ? detail : JSON.stringify(detail, null, 1)}` : ''}`, actual: false, expected: true, operator: '==' });
+}
+
+/**
+ * Checks that every expected file ({ name, size, sha256 }) was assembled by the fixture with the
+ * same digest, and (if a run is given) that the run reported it as succeeded.
+ */
+export async function expectStored(fx, expected, run) {
+  const files = await fx.files();
+  for (const e of expected) {
+    const got = files.filter((f) => f.name === e.name && f.size === e.size);
+    expectTrue(got.length >= 1, `file ${e.name} (${e.size} B) not assembled by the fixture`, { expected: e, fixtureFiles: files.map((f) => ({ name: f.name, size: f.size })), run: run && summarize(run) });
+    expectEqual(got[got.length - 1].sha256, e.sha256, `sha256 of ${e.name} (${e.size} B)`);
+  }
+  if (run) {
+    expectTrue(!run.rejected, `upload() rejected: ${JSON.stringify(run.rejected)}`, summarize(run));
+    expectTrue(run.settled, 'upload() did not settle', summarize(run));
+    const ok = (run.summary?.succeeded ?? []).map((f) => f.name).sort();
+    expectEqual(ok, expected.map((e) => e.name).sort(), 'summary.succeeded', summarize(run));
+    expectEqual((run.summary?.failed ?? []).length, 0, 'summary.failed count', summarize(run));
+  }
+}
+
+/** A short view of a run record for messages. */
+export function summarize(run) {
+  if (!run) return run;
+  const ev = run.events ?? [];
+  return {
+    settled: run.settled, ms: run.ms, constructError: run.constructError, addError: run.addError, rejected: run.rejected,
+    summary: run.summary && { succeeded: run.summary.succeeded.map((f) => f.name), failed: run.summary.failed.map((f) => ({ name: f.name, error: f.error })) },
+    counts: run.counts,
+    events: ev.length > 40 ? [...ev.slice(0, 20), `… ${ev.length - 40} more …`, ...ev.slice(-20)] : ev,
+  };
+}
+
+/** Packs `pkg/` with `npm pack` into `dir`; returns the tarball path. */
+export function npmPack(dir) {
+  const out = execFileSync('npm', ['pack', join(ROOT, 'pkg'), '--pack-destination', dir, '--json'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const info = JSON.parse(out);
+  return join(dir, info[0].filename);
+}
+
+/**
+ * Logs the page into the API origin: a credentialed cross-origin request to `/login` (the
+ * fixture answers with an HttpOnly SameSite=Lax session cookie). Returns the status.
+ */
+export async function login(t, fx) {
+  return t.eval(async (url) => {
+    let r = await fetch(url, { method: 'POST', credentials: 'include' });
+    if (r.status === 405 || r.status === 404) r = await fetch(url, { credentials: 'include' });
+    return r.status;
+  }, fx.api + '/login');
+}

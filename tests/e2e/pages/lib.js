@@ -1,0 +1,164 @@
+// In-page helpers for the end-to-end suite, installed in every page with `addInitScript`.
+// window.__e2e: deterministic files, SHA-256, and a recorder around one Uploader run.
+(() => {
+  if (window.__e2e) return;
+  const E = (window.__e2e = {});
+
+  /** Deterministic pseudo-random bytes (xorshift32 over 32-bit words, little endian). */
+  E.makeBytes = (size, seed = 1) => {
+    const buf = new Uint8Array(size);
+    let x = (seed >>> 0) ^ 0x9e3779b9 || 1;
+    const words = size >>> 2;
+    const u32 = new Uint32Array(buf.buffer, 0, words);
+    for (let i = 0; i < words; i++) {
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      u32[i] = x >>> 0;
+    }
+    for (let i = words * 4; i < size; i++) {
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      buf[i] = x & 0xff;
+    }
+    return buf;
+  };
+  E.files = {};
+  /** A `File` named `name` of `size` deterministic bytes; kept in `E.files[name]`. */
+  E.makeFile = (name, size, seed = 1, type = '') => {
+    const f = new File([E.makeBytes(size, seed)], name, { type, lastModified: 1700000000000 + seed });
+    E.files[name] = f;
+    return f;
+  };
+  E.hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
+  E.sha256 = async (blob) => E.hex(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()));
+
+  /** The library namespace ({ Uploader, isUploadError }), whichever way the page loaded it. */
+  E.rw = async (timeoutMs = 15000) => {
+    const t0 = Date.now();
+    for (;;) {
+      if (window.__RW) return window.__RW;
+      if (window.ResumableWasm && window.ResumableWasm.ready) {
+        await window.ResumableWasm.ready;
+        return window.ResumableWasm;
+      }
+      if (window.__RW_ERROR) throw new Error('page failed to load the library: ' + window.__RW_ERROR);
+      if (Date.now() - t0 > timeoutMs) throw new Error('library not loaded after ' + timeoutMs + ' ms (no window.__RW / ResumableWasm)');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  const pick = (o, keys) => {
+    const r = {};
+    for (const k of keys) if (o && o[k] !== undefined) r[k] = o[k];
+    return r;
+  };
+  E.err = (e) => {
+    if (e == null) return e;
+    if (typeof e !== 'object') return { message: String(e) };
+    return {
+      isError: e instanceof Error,
+      isUploadError: !!(window.__RWlib && window.__RWlib.isUploadError && window.__RWlib.isUploadError(e)),
+      ...pick(e, ['name', 'message', 'kind', 'status', 'body', 'url', 'method', 'phase', 'chunk', 'attempts', 'hint', 'rule', 'option']),
+    };
+  };
+  E.file = (f) => (f ? { ...pick(f, ['identifier', 'name', 'size', 'relativePath', 'status', 'progress']), error: E.err(f.error) } : f);
+
+  E.runs = {};
+  /**
+   * Starts `new Uploader(options)` with `files` (names in E.files, or {name,size,seed,type} specs
+   * created here) and records every event. `extra` may carry JS source evaluated into options
+   * (e.g. { query: '(file, chunk) => ({ token: "t" })' }).
+   */
+  E.start = async (id, options, files = [], extra = {}) => {
+    const lib = await E.rw();
+    window.__RWlib = lib;
+    const opts = { ...options };
+    for (const [k, src] of Object.entries(extra.fnOptions || {})) opts[k] = (0, eval)(src);
+    const run = (E.runs[id] = { events: [], counts: {}, progressValues: [], t0: performance.now(), settled: false });
+    const rec = (name, data) => {
+      run.counts[name] = (run.counts[name] || 0) + 1;
+      if (name === 'progress') { run.progressValues.push(data); return; }
+      if (name === 'fileProgress') return;
+      run.events.push({ t: Math.round(performance.now() - run.t0), name, ...data });
+    };
+    let up;
+    try {
+      up = new lib.Uploader(opts);
+    } catch (e) {
+      run.constructError = E.err(e);
+      run.settled = true;
+      return { constructError: run.constructError };
+    }
+    run.up = up;
+    up.on('fileAdded', (f) => rec('fileAdded', { file: f.identifier }));
+    up.on('filesAdded', (fs) => rec('filesAdded', { n: fs.length }));
+    up.on('fileRejected', (_b, e) => rec('fileRejected', { error: E.err(e) }));
+    up.on('uploadStart', () => rec('uploadStart', {}));
+    up.on('fileProgress', () => rec('fileProgress', {}));
+    up.on('progress', (p) => rec('progress', p));
+    up.on('chunkSuccess', (f, c) => rec('chunkSuccess', { file: f.identifier, chunk: c }));
+    up.on('fileRetry', (f, e, d) => rec('fileRetry', { file: f.identifier, error: E.err(e), delay: d }));
+    up.on('fileSuccess', (f, text) => rec('fileSuccess', { file: f.identifier, text: String(text).slice(0, 200) }));
+    up.on('fileError', (f, e) => rec('fileError', { file: f.identifier, error: E.err(e) }));
+    up.on('error', (e, f) => rec('error', { file: f && f.identifier, error: E.err(e) }));
+    up.on('complete', () => rec('complete', {}));
+    up.on('pause', () => rec('pause', {}));
+    up.on('cancel', () => rec('cancel', {}));
+    const added = [];
+    try {
+      for (const spec of files) {
+        const f = typeof spec === 'string' ? E.files[spec] : E.makeFile(spec.name, spec.size, spec.seed ?? 1, spec.type ?? '');
+        if (!f) throw new Error('no such test file ' + JSON.stringify(spec));
+        const r = up.addFile(f, spec.addOptions || undefined);
+        added.push(r && typeof r === 'object' ? E.file(r) : r);
+      }
+    } catch (e) {
+      run.addError = E.err(e);
+    }
+    run.added = added;
+    if (extra.noStart) return { added, addError: run.addError };
+    run.promise = Promise.resolve()
+      .then(() => up.upload())
+      .then(
+        (s) => { run.summary = { succeeded: (s.succeeded || []).map(E.file), failed: (s.failed || []).map(E.file) }; },
+        (e) => { run.rejected = E.err(e); },
+      )
+      .finally(() => { run.settled = true; run.t1 = performance.now(); });
+    return { added, addError: run.addError };
+  };
+  /** Waits for run `id` to settle (or `timeoutMs`) and returns its serialisable record. */
+  E.wait = async (id, timeoutMs = 60000) => {
+    const run = E.runs[id];
+    if (!run) throw new Error('no run ' + id);
+    if (!run.settled && run.promise) {
+      let timer;
+      await Promise.race([run.promise, new Promise((r) => { timer = setTimeout(r, timeoutMs); })]);
+      clearTimeout(timer);
+    }
+    return E.snapshot(id);
+  };
+  E.snapshot = (id) => {
+    const run = E.runs[id];
+    const up = run.up;
+    let files = null, progress = null, uploading = null;
+    try { files = up ? up.files.map(E.file) : null; } catch (e) { files = { error: E.err(e) }; }
+    try { progress = up ? up.progress() : null; } catch (e) { progress = { error: E.err(e) }; }
+    try { uploading = up ? up.isUploading() : null; } catch (e) { uploading = { error: E.err(e) }; }
+    return {
+      settled: run.settled,
+      ms: Math.round((run.t1 ?? performance.now()) - run.t0),
+      constructError: run.constructError,
+      addError: run.addError,
+      added: run.added,
+      summary: run.summary,
+      rejected: run.rejected,
+      events: run.events,
+      counts: run.counts,
+      progressValues: run.progressValues.length > 50 ? [...run.progressValues.slice(0, 20), '…', ...run.progressValues.slice(-20)] : run.progressValues,
+      progressMonotonic: run.progressValues.every((p, i, a) => i === 0 || p >= a[i - 1] - 1e-9),
+      files, progress, uploading,
+    };
+  };
+  E.call = (id, method, ...args) => {
+    const r = E.runs[id].up[method](...args);
+    return r && typeof r.then === 'function' ? r.then(() => null, (e) => ({ error: E.err(e) })) : null;
+  };
+})();
