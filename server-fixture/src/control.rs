@@ -1,0 +1,234 @@
+//! Introspection and control: the request statistics (recorded by a middleware on the API
+//! routes) and the `/__fixture/{stats,files,reset,config}` endpoints, which are never counted,
+//! never delayed or failed, and always answer with permissive CORS.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
+use axum::http::header::ORIGIN;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+
+use crate::config::RuntimePatch;
+use crate::params::RawParams;
+use crate::state::AppState;
+
+/// Entries kept in the request log.
+pub const LOG_LIMIT: usize = 20_000;
+
+/// The chunk number a handler parsed, attached to its response for the log.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkNumber(pub u64);
+
+/// One logged request.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    /// Arrival order, from 0.
+    pub seq: u64,
+    /// Milliseconds since the fixture started, at arrival.
+    pub t_ms: u64,
+    /// HTTP method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Raw query string, if any.
+    pub query: Option<String>,
+    /// `Origin` header, if any.
+    pub origin: Option<String>,
+    /// Status sent; `null` if the request was never answered (dropped, stalled at shutdown).
+    pub status: Option<u16>,
+    /// Chunk number parsed from the query or the multipart body.
+    pub chunk: Option<u64>,
+    /// `api` or `page`.
+    pub listener: &'static str,
+}
+
+/// Counters and the bounded request log.
+#[derive(Debug, Default)]
+pub struct Stats {
+    requests: BTreeMap<String, u64>,
+    by_path: BTreeMap<String, u64>,
+    by_origin: BTreeMap<String, u64>,
+    bytes_received: u64,
+    next_seq: u64,
+    log: VecDeque<LogEntry>,
+}
+
+impl Stats {
+    /// The JSON shape of `GET /__fixture/stats`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "requests": self.requests,
+            "by_path": self.by_path,
+            "by_origin": self.by_origin,
+            "bytes_received": self.bytes_received,
+            "log": self.log,
+        })
+    }
+
+    fn push(&mut self, e: LogEntry) {
+        if self.log.len() >= LOG_LIMIT {
+            self.log.pop_front();
+        }
+        self.log.push_back(e);
+    }
+}
+
+/// Pushes the log entry when the request ends, answered or not.
+struct Pending {
+    st: AppState,
+    entry: Option<LogEntry>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(e) = self.entry.take() {
+            self.st.stats().push(e);
+        }
+    }
+}
+
+fn chunk_from_query(q: Option<&str>) -> Option<u64> {
+    let p = RawParams::from_query(q).ok()?;
+    p.get("resumableChunkNumber")
+        .or_else(|| p.get("flowChunkNumber"))
+        .and_then(|v| v.parse().ok())
+}
+
+/// State of the recording middleware: which listener it serves.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    /// Shared state.
+    pub st: AppState,
+    /// `api` or `page`.
+    pub listener: &'static str,
+}
+
+/// Middleware (outermost) of the API routes: counts the request, its body bytes, and logs it.
+pub async fn record(State(r): State<Recorder>, req: Request, next: Next) -> Response {
+    let st = r.st.clone();
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let origin = req
+        .headers()
+        .get(ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let entry = {
+        let mut s = st.stats();
+        *s.requests.entry(method.clone()).or_default() += 1;
+        *s.by_path.entry(path.clone()).or_default() += 1;
+        if let Some(o) = &origin {
+            *s.by_origin.entry(o.clone()).or_default() += 1;
+        }
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        LogEntry {
+            seq,
+            t_ms: st.elapsed_ms(),
+            method,
+            path,
+            chunk: chunk_from_query(query.as_deref()),
+            query,
+            origin,
+            status: None,
+            listener: r.listener,
+        }
+    };
+    let mut pending = Pending {
+        st: st.clone(),
+        entry: Some(entry),
+    };
+    let counter = st.clone();
+    let req = req.map(|b| {
+        Body::new(b.map_frame(move |f| {
+            if let Some(d) = f.data_ref() {
+                counter.stats().bytes_received += d.len() as u64;
+            }
+            f
+        }))
+    });
+    let resp = next.run(req).await;
+    if let Some(e) = pending.entry.as_mut() {
+        e.status = Some(resp.status().as_u16());
+        if let Some(ChunkNumber(n)) = resp.extensions().get::<ChunkNumber>() {
+            e.chunk = Some(*n);
+        }
+    }
+    drop(pending);
+    resp
+}
+
+async fn stats(State(st): State<AppState>) -> Json<serde_json::Value> {
+    Json(st.stats_json())
+}
+
+async fn files(State(st): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::to_value(st.store().files().await).unwrap_or_default())
+}
+
+#[derive(Debug, Deserialize)]
+struct ResetQuery {
+    data: Option<String>,
+}
+
+async fn reset(State(st): State<AppState>, Query(q): Query<ResetQuery>) -> Response {
+    *st.stats() = Stats::default();
+    let data = matches!(q.data.as_deref(), Some("1" | "true" | "yes"));
+    if data {
+        if let Err(e) = st.store().clear().await {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reset failed: {e}\n"),
+            )
+                .into_response();
+        }
+    }
+    Json(serde_json::json!({ "reset": true, "data": data })).into_response()
+}
+
+async fn get_config(State(st): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::to_value(st.runtime()).unwrap_or_default())
+}
+
+async fn post_config(State(st): State<AppState>, body: Bytes) -> Response {
+    let patch: RuntimePatch = if body.iter().all(u8::is_ascii_whitespace) {
+        RuntimePatch::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(p) => p,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid config JSON: {e}\n"),
+                )
+                    .into_response()
+            }
+        }
+    };
+    let mut rt = st.runtime();
+    if let Err(e) = rt.apply(patch) {
+        return (StatusCode::BAD_REQUEST, format!("invalid config: {e}\n")).into_response();
+    }
+    st.set_runtime(rt.clone());
+    tracing::info!(?rt, "runtime config changed");
+    Json(serde_json::to_value(rt).unwrap_or_default()).into_response()
+}
+
+/// The `/__fixture/*` routes with their permissive CORS.
+pub fn control_router(st: AppState) -> Router {
+    Router::new()
+        .route("/__fixture/stats", get(stats))
+        .route("/__fixture/files", get(files))
+        .route("/__fixture/reset", post(reset))
+        .route("/__fixture/config", get(get_config).post(post_config))
+        .layer(axum::middleware::from_fn(crate::cors::control_cors))
+        .with_state(st)
+}

@@ -1,0 +1,175 @@
+//! CORS for the API routes, one function per decision: which origin headers a mode sends,
+//! what a preflight answers, and what an actual response gets. Also the fixed permissive
+//! policy of `/__fixture/*`. The exact headers of each mode are tabulated in the README.
+
+use axum::extract::{Request, State};
+use axum::http::header::{
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_REQUEST_HEADERS, ORIGIN, VARY,
+};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::config::{CorsMode, Runtime};
+use crate::state::AppState;
+
+/// Methods listed by the preflight of every mode except `no-allow-methods`.
+pub const ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, OPTIONS";
+/// Methods listed by the `no-allow-methods` misconfiguration (POST, PUT, PATCH missing).
+pub const ALLOW_METHODS_BROKEN: &str = "GET, OPTIONS";
+/// Response headers exposed to script on actual responses.
+pub const EXPOSE_HEADERS: &str = "Retry-After";
+
+fn hv(s: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(s).ok()
+}
+
+/// Sets the origin-dependent headers of `mode`; returns whether CORS was granted
+/// (an `Access-Control-Allow-Origin` was sent).
+fn origin_headers(rt: &Runtime, origin: Option<&str>, h: &mut HeaderMap) -> bool {
+    let allowed = |o: &str| rt.allow_origins.iter().any(|a| a == o);
+    let (acao, creds) = match rt.cors {
+        CorsMode::None => return false,
+        CorsMode::Wildcard => (Some(HeaderValue::from_static("*")), false),
+        CorsMode::WildcardCredentials => (Some(HeaderValue::from_static("*")), true),
+        CorsMode::Reflect => {
+            h.insert(VARY, HeaderValue::from_static("Origin"));
+            (origin.and_then(hv), true)
+        }
+        CorsMode::Strict
+        | CorsMode::NoAllowMethods
+        | CorsMode::NoAllowHeaders
+        | CorsMode::NoAllowCredentials
+        | CorsMode::Preflight404
+        | CorsMode::Preflight500 => {
+            h.insert(VARY, HeaderValue::from_static("Origin"));
+            let acao = origin.filter(|o| allowed(o)).and_then(hv);
+            (acao, rt.cors != CorsMode::NoAllowCredentials)
+        }
+    };
+    let Some(acao) = acao else { return false };
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, acao);
+    if creds {
+        h.insert(
+            ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+    }
+    true
+}
+
+/// The answer to an `OPTIONS` request on an API route under `rt`.
+pub fn preflight(rt: &Runtime, origin: Option<&str>, request_headers: Option<&str>) -> Response {
+    let status = match rt.cors {
+        CorsMode::Preflight404 => StatusCode::NOT_FOUND,
+        CorsMode::Preflight500 => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::NO_CONTENT,
+    };
+    let mut resp = if status == StatusCode::NO_CONTENT {
+        status.into_response()
+    } else {
+        (
+            status,
+            format!("preflight refused on purpose (cors mode {})\n", rt.cors),
+        )
+            .into_response()
+    };
+    let h = resp.headers_mut();
+    if !origin_headers(rt, origin, h) {
+        return resp;
+    }
+    let methods = if rt.cors == CorsMode::NoAllowMethods {
+        ALLOW_METHODS_BROKEN
+    } else {
+        ALLOW_METHODS
+    };
+    h.insert(
+        ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(methods),
+    );
+    let listed = rt.allow_headers.join(", ");
+    let allow_headers = match rt.cors {
+        CorsMode::NoAllowHeaders => None,
+        CorsMode::Reflect => {
+            h.insert(
+                VARY,
+                HeaderValue::from_static("Origin, Access-Control-Request-Headers"),
+            );
+            request_headers
+                .filter(|s| !s.trim().is_empty())
+                .map_or(Some(listed), |r| Some(r.to_owned()))
+        }
+        _ => Some(listed),
+    };
+    if let Some(v) = allow_headers.filter(|s| !s.is_empty()).and_then(|s| hv(&s)) {
+        h.insert(ACCESS_CONTROL_ALLOW_HEADERS, v);
+    }
+    if let Some(v) = hv(&rt.max_age.to_string()) {
+        h.insert(ACCESS_CONTROL_MAX_AGE, v);
+    }
+    resp
+}
+
+/// Adds the CORS headers of an actual (non-preflight) response under `rt`.
+pub fn decorate_actual(rt: &Runtime, origin: Option<&str>, h: &mut HeaderMap) {
+    if origin_headers(rt, origin, h) {
+        h.insert(
+            ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSE_HEADERS),
+        );
+    }
+}
+
+fn header_str<'a>(req: &'a Request, name: &axum::http::HeaderName) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Middleware of the API routes: answers `OPTIONS` itself, decorates every other response
+/// (errors and injected faults included).
+pub async fn api_cors(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let rt = st.runtime();
+    let origin = header_str(&req, &ORIGIN).map(str::to_owned);
+    if req.method() == Method::OPTIONS {
+        return preflight(
+            &rt,
+            origin.as_deref(),
+            header_str(&req, &ACCESS_CONTROL_REQUEST_HEADERS),
+        );
+    }
+    let mut resp = next.run(req).await;
+    decorate_actual(&rt, origin.as_deref(), resp.headers_mut());
+    resp
+}
+
+/// Middleware of `/__fixture/*`: always reflect the origin with credentials, whatever the mode.
+pub async fn control_cors(req: Request, next: Next) -> Response {
+    let origin = header_str(&req, &ORIGIN).and_then(hv);
+    let mut resp = if req.method() == Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        let req_headers = header_str(&req, &ACCESS_CONTROL_REQUEST_HEADERS)
+            .and_then(hv)
+            .unwrap_or(HeaderValue::from_static("content-type"));
+        h.insert(ACCESS_CONTROL_ALLOW_HEADERS, req_headers);
+        h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        r
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    h.insert(VARY, HeaderValue::from_static("Origin"));
+    if let Some(o) = origin {
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        h.insert(
+            ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+    }
+    resp
+}

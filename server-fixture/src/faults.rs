@@ -1,0 +1,131 @@
+//! Fault injection: the seeded generator, the per-request delay (every API request, OPTIONS
+//! included), and the `/upload` faults: stall, dropped connection and failure rate. The
+//! "fail chunk N once" fault needs the parsed chunk number and lives in `upload.rs`.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Notify;
+
+use crate::state::AppState;
+
+/// SplitMix64: a tiny deterministic generator (no `rand` needed).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed; the same seed gives the same sequence.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A float in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        // 53 random bits; both values are exactly representable.
+        #[allow(clippy::cast_precision_loss)]
+        let v = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        v
+    }
+}
+
+/// 64 unpredictable bits from the standard library's per-process hash keys.
+pub fn random_u64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(u64::from(std::process::id()));
+    h.finish()
+}
+
+/// Inserted into every request by the connection loop: lets a handler drop its connection.
+#[derive(Debug, Clone)]
+pub struct ConnControl {
+    /// Notified to close the connection without an answer.
+    pub kill: Arc<Notify>,
+}
+
+/// The response of an injected failure (`Retry-After: 1` on 503).
+pub fn fail_response(status: u16) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let mut resp = (code, format!("injected failure ({status})\n")).into_response();
+    if code == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+    }
+    resp
+}
+
+/// Middleware on every API route: sleeps `delay_ms` first.
+pub async fn delay(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let ms = st.runtime().delay_ms;
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    next.run(req).await
+}
+
+/// Middleware on `/upload`: stall, then maybe drop the connection, then maybe fail.
+pub async fn upload_faults(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let mut stall = st.stall_watch();
+    if *stall.borrow() {
+        tracing::info!("stalling an /upload request until stall is switched off");
+        // Err means the sender is gone (shutdown): stay stalled; shutdown drops the connection.
+        if stall.wait_for(|s| !*s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+    let (drop_rate, fail_rate, fail_status) = {
+        let rt = st.runtime();
+        (rt.drop_rate, rt.fail_rate, rt.fail_status)
+    };
+    if drop_rate > 0.0 && st.random_f64() < drop_rate {
+        if let Some(cc) = req.extensions().get::<ConnControl>() {
+            tracing::info!("dropping the connection (drop_rate)");
+            cc.kill.notify_one();
+            std::future::pending::<()>().await;
+        }
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "drop_rate fired, but this request has no connection to drop\n",
+        )
+            .into_response();
+    }
+    if fail_rate > 0.0 && st.random_f64() < fail_rate {
+        return fail_response(fail_status);
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic() {
+        let a: Vec<u64> = (0..5)
+            .scan(Rng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
+        let b: Vec<u64> = (0..5)
+            .scan(Rng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
+        assert_eq!(a, b);
+        let mut r = Rng::new(1);
+        for _ in 0..1000 {
+            let f = r.next_f64();
+            assert!((0.0..1.0).contains(&f));
+        }
+    }
+}

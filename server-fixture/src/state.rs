@@ -1,0 +1,181 @@
+//! Shared state of one fixture: the switchable runtime settings, the stall switch, the seeded
+//! generator, the session tokens, the statistics and the chunk store.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::watch;
+
+use crate::config::{Config, Runtime};
+use crate::control::Stats;
+use crate::faults::Rng;
+use crate::store::Store;
+use crate::Error;
+
+/// Locks a std mutex, recovering from poisoning (a panicked holder cannot corrupt our data).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    runtime: Mutex<Runtime>,
+    stall: watch::Sender<bool>,
+    rng: Mutex<Rng>,
+    sessions: Mutex<HashSet<String>>,
+    stats: Mutex<Stats>,
+    store: Store,
+    file_param: String,
+    control: bool,
+    page_origin: Option<String>,
+    started: tokio::time::Instant,
+}
+
+/// Cheaply clonable handle to the fixture's state; the axum state of every router.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// Builds the state: opens (or creates) the data directory. An empty `allow_origins`
+    /// becomes `[page_origin]`.
+    pub fn new(config: &Config, page_origin: Option<String>) -> Result<AppState, Error> {
+        let mut runtime = config.runtime.clone();
+        if runtime.allow_origins.is_empty() {
+            runtime.allow_origins.extend(page_origin.clone());
+        }
+        runtime.validate().map_err(Error::Config)?;
+        if config.file_param.is_empty() {
+            return Err(Error::Config("--file-param must not be empty".to_owned()));
+        }
+        let dir = match &config.data_dir {
+            Some(d) => d.clone(),
+            None => fresh_temp_dir()?,
+        };
+        let store =
+            Store::open(&dir).map_err(|e| Error::Io(format!("data dir {}", dir.display()), e))?;
+        let (stall, _) = watch::channel(runtime.stall);
+        Ok(AppState(Arc::new(Inner {
+            rng: Mutex::new(Rng::new(runtime.seed)),
+            runtime: Mutex::new(runtime),
+            stall,
+            sessions: Mutex::new(HashSet::new()),
+            stats: Mutex::new(Stats::default()),
+            store,
+            file_param: config.file_param.clone(),
+            control: config.control,
+            page_origin,
+            started: tokio::time::Instant::now(),
+        })))
+    }
+
+    /// A snapshot of the switchable settings.
+    pub fn runtime(&self) -> Runtime {
+        lock(&self.0.runtime).clone()
+    }
+
+    /// Changes the switchable settings (validated by the caller) and applies side effects:
+    /// a new seed restarts the generator, `stall` wakes or holds requests.
+    pub fn set_runtime(&self, next: Runtime) {
+        let mut rt = lock(&self.0.runtime);
+        if next.seed != rt.seed {
+            *lock(&self.0.rng) = Rng::new(next.seed);
+        }
+        self.0.stall.send_replace(next.stall);
+        *rt = next;
+    }
+
+    /// Takes the "fail chunk N once" fault if it names this chunk.
+    pub fn take_fail_chunk_once(&self, chunk: u64) -> Option<u16> {
+        let mut rt = lock(&self.0.runtime);
+        if rt.fail_chunk_once == Some(chunk) {
+            rt.fail_chunk_once = None;
+            Some(rt.fail_status)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn stall_watch(&self) -> watch::Receiver<bool> {
+        self.0.stall.subscribe()
+    }
+
+    pub(crate) fn random_f64(&self) -> f64 {
+        lock(&self.0.rng).next_f64()
+    }
+
+    pub(crate) fn new_session(&self) -> String {
+        let token = {
+            let mut rng = lock(&self.0.rng);
+            format!(
+                "{:016x}{:016x}",
+                rng.next_u64() ^ crate::faults::random_u64(),
+                crate::faults::random_u64()
+            )
+        };
+        lock(&self.0.sessions).insert(token.clone());
+        token
+    }
+
+    pub(crate) fn has_session(&self, token: &str) -> bool {
+        lock(&self.0.sessions).contains(token)
+    }
+
+    pub(crate) fn stats(&self) -> MutexGuard<'_, Stats> {
+        lock(&self.0.stats)
+    }
+
+    /// The chunk store.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The (canonical) data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.0.store.root().to_path_buf()
+    }
+
+    pub(crate) fn file_param(&self) -> &str {
+        &self.0.file_param
+    }
+
+    pub(crate) fn control_enabled(&self) -> bool {
+        self.0.control
+    }
+
+    /// The page listener's origin, if there is a page listener.
+    pub fn page_origin(&self) -> Option<&str> {
+        self.0.page_origin.as_deref()
+    }
+
+    pub(crate) fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.0.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The statistics as JSON (the body of `GET /__fixture/stats`).
+    pub fn stats_json(&self) -> serde_json::Value {
+        self.stats().to_json()
+    }
+}
+
+fn fresh_temp_dir() -> Result<PathBuf, Error> {
+    let base = std::env::temp_dir();
+    for _ in 0..16 {
+        let p = base.join(format!(
+            "server-fixture-{}-{:08x}",
+            std::process::id(),
+            crate::faults::random_u64() as u32
+        ));
+        match std::fs::create_dir(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::Io(format!("creating {}", p.display()), e)),
+        }
+    }
+    Err(Error::Config(
+        "could not create a temporary data directory".to_owned(),
+    ))
+}

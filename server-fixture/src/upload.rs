@@ -1,0 +1,384 @@
+//! The API handlers: `/upload` (probe GET; chunk POST/PUT/PATCH as multipart or octet),
+//! `/login`, `/__probe`, and the API router that stacks recording, delay, CORS and faults.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use futures_util::StreamExt;
+
+use crate::control::{ChunkNumber, Recorder};
+use crate::faults::fail_response;
+use crate::params::{self, ChunkParams, RawParams, Rejection};
+use crate::state::AppState;
+use crate::store::StoreOutcome;
+
+/// Name of the session cookie set by `/login`.
+pub const SESSION_COOKIE: &str = "fixture_session";
+/// Largest multipart text field, in bytes.
+pub const MAX_FIELD_BYTES: usize = 8 * 1024;
+/// Most multipart parts accepted in one request.
+pub const MAX_PARTS: usize = 64;
+/// A body that sends nothing for this long is abandoned with 408.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn reject(r: &Rejection, chunk: Option<u64>) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut resp = (status, format!("{}\n", r.message)).into_response();
+    if let Some(n) = chunk {
+        resp.extensions_mut().insert(ChunkNumber(n));
+    }
+    resp
+}
+
+fn session_ok(st: &AppState, headers: &HeaderMap) -> bool {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .any(|(k, v)| k == SESSION_COOKIE && st.has_session(v))
+}
+
+fn check_session(st: &AppState, headers: &HeaderMap) -> Result<(), Rejection> {
+    if st.runtime().require_session && !session_ok(st, headers) {
+        return Err(Rejection::with(
+            401,
+            format!("session required: no valid {SESSION_COOKIE} cookie (call /login with credentials first)"),
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /upload`: 200 if the chunk is stored, 204 if not (never 404).
+pub async fn probe(State(st): State<AppState>, req: Request) -> Response {
+    let query = req.uri().query().map(str::to_owned);
+    let headers = req.headers().clone();
+    drop(req);
+    let result = async {
+        check_session(&st, &headers)?;
+        let q = RawParams::from_query(query.as_deref())?;
+        let p = params::validate(&RawParams::default(), &q, st.runtime().max_file_bytes)?;
+        let present = st.store().probe(&p).await?;
+        Ok::<_, Rejection>((p.chunk_number, present))
+    }
+    .await;
+    match result {
+        Ok((n, true)) => {
+            let mut r = (StatusCode::OK, format!("chunk {n} present\n")).into_response();
+            r.extensions_mut().insert(ChunkNumber(n));
+            r
+        }
+        Ok((n, false)) => {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            r.extensions_mut().insert(ChunkNumber(n));
+            r
+        }
+        Err(e) => reject(&e, None),
+    }
+}
+
+/// `POST` (or `PUT`/`PATCH`) `/upload`: one chunk, multipart or octet.
+pub async fn chunk(State(st): State<AppState>, req: Request) -> Response {
+    let mut chunk_seen = None;
+    match chunk_inner(&st, req, &mut chunk_seen).await {
+        Ok(resp) => resp,
+        Err(e) => reject(&e, chunk_seen),
+    }
+}
+
+async fn chunk_inner(
+    st: &AppState,
+    req: Request,
+    chunk_seen: &mut Option<u64>,
+) -> Result<Response, Rejection> {
+    check_session(st, req.headers())?;
+    let rt = st.runtime();
+    let query = RawParams::from_query(req.uri().query())?;
+    if let Some(enc) = req.headers().get(CONTENT_ENCODING) {
+        if !enc.as_bytes().eq_ignore_ascii_case(b"identity") {
+            return Err(Rejection::with(
+                415,
+                format!("unsupported Content-Encoding {enc:?}: send chunks unencoded"),
+            ));
+        }
+    }
+    let ct = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let (p, body) = if ct.starts_with("multipart/form-data") {
+        let mut body_params = RawParams::default();
+        let file = read_multipart(st, req, &mut body_params, rt.max_chunk_bytes).await?;
+        *chunk_seen = chunk_number_hint(&body_params, &query);
+        let p = params::validate(&body_params, &query, rt.max_file_bytes)?;
+        let file = file.ok_or_else(|| {
+            Rejection::bad(format!(
+                "missing file part {:?} in the multipart body",
+                st.file_param()
+            ))
+        })?;
+        (p, file)
+    } else if ct.starts_with("multipart/") || ct.starts_with("application/x-www-form-urlencoded") {
+        return Err(Rejection::with(
+            415,
+            format!(
+                "unsupported Content-Type {ct:?}: send multipart/form-data, or the raw chunk \
+                 (octet) with the parameters in the query string"
+            ),
+        ));
+    } else {
+        *chunk_seen = chunk_number_hint(&RawParams::default(), &query);
+        let p = params::validate(&RawParams::default(), &query, rt.max_file_bytes)?;
+        if let Some(ccs) = p.current_chunk_size {
+            if ccs > rt.max_chunk_bytes {
+                return Err(Rejection::with(
+                    413,
+                    format!(
+                        "chunk of {ccs} bytes exceeds the limit of {} bytes",
+                        rt.max_chunk_bytes
+                    ),
+                ));
+            }
+        }
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(len) = declared {
+            if len > rt.max_chunk_bytes {
+                return Err(Rejection::with(
+                    413,
+                    format!(
+                        "Content-Length {len} exceeds the chunk limit of {} bytes",
+                        rt.max_chunk_bytes
+                    ),
+                ));
+            }
+        }
+        let body = read_octet(st, req.into_body(), rt.max_chunk_bytes).await?;
+        (p, body)
+    };
+    *chunk_seen = Some(p.chunk_number);
+    finish_chunk(st, &p, body).await
+}
+
+fn chunk_number_hint(body: &RawParams, query: &RawParams) -> Option<u64> {
+    ["resumableChunkNumber", "flowChunkNumber"]
+        .iter()
+        .find_map(|n| body.get(n).or_else(|| query.get(n)))
+        .and_then(|v| v.parse().ok())
+}
+
+async fn finish_chunk(
+    st: &AppState,
+    p: &ChunkParams,
+    body: crate::store::TmpBody,
+) -> Result<Response, Rejection> {
+    let name = |s: &str| format!("{}{}", p.dialect.prefix(), s);
+    if let Some(ccs) = p.current_chunk_size {
+        if ccs != body.len {
+            return Err(Rejection::bad(format!(
+                "parameter {}={ccs} but the body holds {} bytes",
+                name("CurrentChunkSize"),
+                body.len
+            )));
+        }
+    }
+    if !p.allowed_lengths.contains(&body.len) {
+        let allowed: Vec<String> = p.allowed_lengths.iter().map(u64::to_string).collect();
+        return Err(Rejection::bad(format!(
+            "the body holds {} bytes, but chunk {} of a {}-byte file in {}-byte chunks must hold {} \
+             (see {})",
+            body.len,
+            p.chunk_number,
+            p.total_size,
+            p.chunk_size,
+            allowed.join(" or "),
+            name("ChunkNumber")
+        )));
+    }
+    if let Some(status) = st.take_fail_chunk_once(p.chunk_number) {
+        tracing::info!(chunk = p.chunk_number, status, "fail_chunk_once fired");
+        let mut r = fail_response(status);
+        r.extensions_mut().insert(ChunkNumber(p.chunk_number));
+        return Ok(r);
+    }
+    let outcome = st.store().store_chunk(p, body).await?;
+    let text = match &outcome {
+        StoreOutcome::Stored => format!("chunk {} stored\n", p.chunk_number),
+        StoreOutcome::Duplicate => {
+            format!("chunk {} already stored (same bytes)\n", p.chunk_number)
+        }
+        StoreOutcome::Completed(r) => format!(
+            "chunk {} stored; file complete: {} ({} bytes, sha256 {})\n",
+            p.chunk_number, r.name, r.size, r.sha256
+        ),
+    };
+    let mut resp = (StatusCode::OK, text).into_response();
+    resp.extensions_mut().insert(ChunkNumber(p.chunk_number));
+    Ok(resp)
+}
+
+async fn read_octet(
+    st: &AppState,
+    body: Body,
+    limit: u64,
+) -> Result<crate::store::TmpBody, Rejection> {
+    let mut w = st.store().tmp_writer().await?;
+    let mut stream = body.into_data_stream();
+    loop {
+        let next = tokio::time::timeout(BODY_IDLE_TIMEOUT, stream.next())
+            .await
+            .map_err(|_| Rejection::with(408, "timed out waiting for the request body"))?;
+        match next {
+            None => break,
+            Some(Ok(bytes)) => w.write(&bytes, limit).await?,
+            Some(Err(e)) => {
+                return Err(Rejection::bad(format!(
+                    "error reading the request body: {e}"
+                )))
+            }
+        }
+    }
+    w.finish().await
+}
+
+async fn read_multipart(
+    st: &AppState,
+    req: Request,
+    body_params: &mut RawParams,
+    limit: u64,
+) -> Result<Option<crate::store::TmpBody>, Rejection> {
+    let mut mp = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| Rejection::bad(format!("malformed multipart request: {}", e.body_text())))?;
+    let malformed = |e: axum::extract::multipart::MultipartError| {
+        Rejection::bad(format!("malformed multipart body: {}", e.body_text()))
+    };
+    let mut file = None;
+    let mut parts = 0usize;
+    loop {
+        let field = tokio::time::timeout(BODY_IDLE_TIMEOUT, mp.next_field())
+            .await
+            .map_err(|_| Rejection::with(408, "timed out waiting for the request body"))?
+            .map_err(malformed)?;
+        let Some(mut field) = field else { break };
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(Rejection::bad(format!(
+                "more than {MAX_PARTS} multipart parts"
+            )));
+        }
+        let name = field
+            .name()
+            .map(str::to_owned)
+            .ok_or_else(|| Rejection::bad("a multipart part has no name"))?;
+        if name == st.file_param() {
+            if file.is_some() {
+                return Err(Rejection::bad(format!(
+                    "file part {name:?} appears more than once"
+                )));
+            }
+            let mut w = st.store().tmp_writer().await?;
+            loop {
+                let chunk = tokio::time::timeout(BODY_IDLE_TIMEOUT, field.chunk())
+                    .await
+                    .map_err(|_| Rejection::with(408, "timed out waiting for the request body"))?
+                    .map_err(malformed)?;
+                let Some(bytes) = chunk else { break };
+                w.write(&bytes, limit).await?;
+            }
+            file = Some(w.finish().await?);
+            continue;
+        }
+        if field.file_name().is_some() {
+            return Err(Rejection::bad(format!(
+                "unexpected file part {name:?} (the file part is {:?})",
+                st.file_param()
+            )));
+        }
+        let mut value = Vec::new();
+        loop {
+            let chunk = tokio::time::timeout(BODY_IDLE_TIMEOUT, field.chunk())
+                .await
+                .map_err(|_| Rejection::with(408, "timed out waiting for the request body"))?
+                .map_err(malformed)?;
+            let Some(bytes) = chunk else { break };
+            if value.len() + bytes.len() > MAX_FIELD_BYTES {
+                return Err(Rejection::bad(format!(
+                    "multipart field {name:?} is longer than {MAX_FIELD_BYTES} bytes"
+                )));
+            }
+            value.extend_from_slice(&bytes);
+        }
+        if name.starts_with("resumable") || name.starts_with("flow") {
+            let value = String::from_utf8(value)
+                .map_err(|_| Rejection::bad(format!("multipart field {name:?} is not UTF-8")))?;
+            body_params.insert(name, value, "multipart body")?;
+        }
+    }
+    Ok(file)
+}
+
+/// `GET`/`POST /login`: sets the session cookie.
+pub async fn login(State(st): State<AppState>) -> Response {
+    let token = st.new_session();
+    let mut resp = (StatusCode::OK, "logged in\n").into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/"
+    )) {
+        resp.headers_mut().insert(SET_COOKIE, v);
+    }
+    resp
+}
+
+/// `/__probe` (any method): 204 with no Content-Type, a `no-cors` reachability target.
+pub async fn reachability() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+async fn not_found() -> (StatusCode, &'static str) {
+    (StatusCode::NOT_FOUND, "not found\n")
+}
+
+/// The API routes without a fallback, for merging into another router. `listener` labels
+/// the statistics (`api` or `page`).
+pub fn api_routes(st: AppState, listener: &'static str, fallback: bool) -> Router {
+    let faults = axum::middleware::from_fn_with_state(st.clone(), crate::faults::upload_faults);
+    let upload = get(probe).post(chunk).put(chunk).patch(chunk).layer(faults);
+    let mut r = Router::new()
+        .route("/upload", upload)
+        .route("/login", get(login).post(login))
+        .route("/__probe", any(reachability));
+    if fallback {
+        r = r.fallback(not_found);
+    }
+    r.layer(axum::middleware::from_fn_with_state(
+        st.clone(),
+        crate::cors::api_cors,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        st.clone(),
+        crate::faults::delay,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        Recorder {
+            st: st.clone(),
+            listener,
+        },
+        crate::control::record,
+    ))
+    .layer(axum::extract::DefaultBodyLimit::disable())
+    .with_state(st)
+}
