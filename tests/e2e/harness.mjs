@@ -108,6 +108,21 @@ export async function startFixture({ flags = {}, mounts, pageHost = 'localhost',
       const s = await fx.stats();
       return (s.log ?? []).filter((e) => e.path === '/upload' || e.path.endsWith('/upload'));
     },
+    /**
+     * A marker in the request log: a GET /__probe?mark=… on the API listener; returns its log
+     * entry ({ seq, t_ms }). Requests with a larger seq arrived after the marker.
+     */
+    async mark(label = 'm') {
+      const tag = `${label}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+      await fetch(`${info.api}/__probe?mark=${tag}`).then((r) => r.arrayBuffer());
+      for (let i = 0; i < 50; i++) {
+        const s = await fx.stats();
+        const e = (s.log ?? []).find((x) => x.query === `mark=${tag}`);
+        if (e) return e;
+        await sleep(20);
+      }
+      throw new Error('marker request not found in the fixture log');
+    },
     async stop() {
       liveFixtures.delete(fx);
       if (proc.exitCode === null) {
@@ -133,7 +148,7 @@ export function countBy(log, key = 'method') {
 
 /** A compact text of the fixture's request log for failure messages. */
 export function formatLog(log, max = 80) {
-  const rows = log.map((e) => {
+  const rows = [...log].sort((a, b) => a.seq - b.seq).map((e) => {
     const q = e.query ? `?${e.query}`.slice(0, 90) : '';
     return `  #${e.seq} +${e.t_ms}ms ${e.listener ?? ''} ${e.method} ${e.path}${q} → ${e.status}${e.chunk != null ? ` chunk=${e.chunk}` : ''} origin=${e.origin ?? '-'}`;
   });
@@ -311,4 +326,42 @@ export async function login(t, fx) {
     if (r.status === 405 || r.status === 404) r = await fetch(url, { credentials: 'include' });
     return r.status;
   }, fx.api + '/login');
+}
+
+/** Opens `pages/<page>` (default: the plain ES-module page) on the fixture's page origin and waits for the library. */
+export async function openUploader(browser, fx, page = 'esm.html', { origin } = {}) {
+  const t = await newPage(browser);
+  const resp = await t.goto(`${origin ?? fx.page}/e2e/${page}`);
+  if (!resp || resp.status() !== 200) throw new Error(`GET /e2e/${page} → ${resp && resp.status()}`);
+  await t.eval(() => window.__e2e.rw().then(() => true));
+  return t;
+}
+
+/** Expected number of chunks: Resumable/Flow planning rule (the last chunk absorbs the remainder unless forced). */
+export function chunkCount(size, chunkSize, force = false) {
+  return force ? Math.max(1, Math.ceil(size / chunkSize)) : Math.max(1, Math.floor(size / chunkSize));
+}
+
+/** The run's error for a file (from summary.failed, else the last fileError event). */
+export function fileErrorOf(run, name) {
+  const f = (run.summary?.failed ?? []).find((x) => !name || x.name === name);
+  if (f?.error) return f.error;
+  const ev = (run.events ?? []).filter((e) => e.name === 'fileError');
+  return ev.length ? ev[ev.length - 1].error : undefined;
+}
+
+/** Polls run `id` in the page until `pred(snapshot)` holds. */
+export async function untilRun(t, id, pred, what, timeoutMs = 20000) {
+  const t0 = Date.now();
+  for (;;) {
+    const s = await t.eval((i) => window.__e2e.snapshot(i), id);
+    if (pred(s)) return s;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify(summarize(s))}`);
+    await sleep(40);
+  }
+}
+
+/** /upload requests the fixture logged after marker `m` (see fx.mark). */
+export async function requestsAfter(fx, m) {
+  return (await fx.apiLog()).filter((e) => e.seq > m.seq);
 }

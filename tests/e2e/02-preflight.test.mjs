@@ -1,0 +1,58 @@
+// §2 Preflight economy, counted on the fixture (strict CORS, Access-Control-Max-Age 600). Each
+// case runs in a fresh browser context, so no preflight cache entry survives from another case.
+import { test, describe, before, after } from 'node:test';
+import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectStored, chunkCount, countBy, summarize, KiB } from './harness.mjs';
+
+let browser, fx;
+before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'max-age': 600 } })]); });
+after(async () => { await browser?.close(); await fx?.stop(); });
+
+const CS = 64 * KiB;
+const SIZE = 6 * CS + 100; // 6 chunks
+
+async function counted(name, options, expected) {
+  const t = await openUploader(browser, fx);
+  await scenario({ fixtures: [fx], pages: [t] }, async () => {
+    await fx.reset();
+    const f = await makeFile(t, name, SIZE, 2);
+    const run = await runUpload(t, { target: fx.target(), chunkSize: CS, simultaneousUploads: 3, ...options }, [f.name]);
+    await expectStored(fx, [f], run);
+    const log = await fx.apiLog();
+    const c = countBy(log);
+    const got = { OPTIONS: c.OPTIONS ?? 0, GET: c.GET ?? 0, POST: c.POST ?? 0 };
+    expectEqual(got, expected, `requests to /upload for ${JSON.stringify(options)}`, summarize(run));
+  });
+  await t.close();
+}
+
+describe('§2 preflight economy', () => {
+  const n = chunkCount(SIZE, CS);
+  test('§2 default options + withCredentials: 0 OPTIONS, 1 probe GET (testChunks auto)', () =>
+    counted('pf-default.bin', { withCredentials: true }, { OPTIONS: 0, GET: 1, POST: n }));
+  test('§2 headers {Authorization} at simultaneousUploads 3: 1 OPTIONS for the POSTs + 1 for the probe = 2', () =>
+    counted('pf-auth.bin', { headers: { Authorization: 'Bearer e2e-token' } }, { OPTIONS: 2, GET: 1, POST: n }));
+  test("§2 progress 'bytes': exactly 1 OPTIONS", () =>
+    counted('pf-bytes.bin', { progress: 'bytes' }, { OPTIONS: 1, GET: 1, POST: n }));
+  test('§2 testChunks true: one probe GET per chunk, 0 OPTIONS', () =>
+    counted('pf-test.bin', { testChunks: true }, { OPTIONS: 0, GET: n, POST: n }));
+  test('§2 preflightReport() predicts what the fixture counted', async () => {
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      const r = await t.eval(async (target) => {
+        const { Uploader } = await window.__e2e.rw();
+        const rep = (o) => new Uploader({ target, ...o }).preflightReport();
+        return {
+          plain: rep({ withCredentials: true }),
+          auth: rep({ headers: { Authorization: 'Bearer x' } }),
+          bytes: rep({ progress: 'bytes' }),
+        };
+      }, fx.target());
+      const flags = (x) => [x.test.preflight, x.upload.preflight];
+      expectEqual(flags(r.plain), [false, false], 'preflightReport default (test, upload)', r.plain);
+      expectEqual(flags(r.auth), [true, true], 'preflightReport with Authorization (test, upload)', r.auth);
+      expectEqual(flags(r.bytes), [false, true], "preflightReport progress 'bytes' (test, upload)", r.bytes);
+      expectEqual(r.auth.upload.reasons.some((s) => /authorization/i.test(s)), true, 'a reason names Authorization', r.auth);
+    });
+    await t.close();
+  });
+});

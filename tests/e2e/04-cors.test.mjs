@@ -1,0 +1,90 @@
+// §4 Every CORS misconfiguration: the file fails with kind `cors`, the hint names the right fix,
+// Chromium (CDP Network.loadingFailed corsErrorStatus) agrees on the cause, and the number of
+// requests is bounded. The same misconfiguration on a same-origin page (--api-on-page) works or
+// fails with a non-CORS kind.
+import { test, describe, before, after } from 'node:test';
+import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectTrue, fileErrorOf, countBy, summarize, sleep, KiB } from './harness.mjs';
+
+let browser, fx;
+before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'api-on-page': true, 'max-age': 600 } })]); });
+after(async () => { await browser?.close(); await fx?.stop(); });
+
+const CS = 32 * KiB;
+const RETRIES = 2;
+const base = { chunkSize: CS, maxChunkRetries: RETRIES, chunkRetryInterval: 100 };
+const auth = { headers: { Authorization: 'Bearer e2e' } };
+
+// mode, config patch, options that exercise it, CDP reason(s), hint patterns (all must match).
+const cases = [
+  { name: 'none', patch: { cors: 'none' }, opts: {}, cdp: ['MissingAllowOriginHeader'], hint: [/Access-Control-Allow-Origin/i] },
+  { name: 'wildcard-credentials', patch: { cors: 'wildcard-credentials' }, opts: { withCredentials: true }, cdp: ['WildcardOriginNotAllowed'], hint: [/Access-Control-Allow-Origin/i, /credential/i] },
+  { name: 'no-allow-credentials', patch: { cors: 'no-allow-credentials' }, opts: { withCredentials: true }, cdp: ['InvalidAllowCredentials'], hint: [/Access-Control-Allow-Credentials/i] },
+  { name: 'no-allow-methods', patch: { cors: 'no-allow-methods' }, opts: { uploadMethod: 'PUT' }, cdp: ['MethodDisallowedByPreflightResponse'], hint: [/Access-Control-Allow-Methods/i, /PUT/] },
+  { name: 'no-allow-headers', patch: { cors: 'no-allow-headers' }, opts: auth, cdp: ['HeaderDisallowedByPreflightResponse'], hint: [/Access-Control-Allow-Headers/i, /authorization/i] },
+  { name: 'preflight-404', patch: { cors: 'preflight-404' }, opts: auth, cdp: ['PreflightInvalidStatus'], hint: [/OPTIONS|preflight/i, /2xx|200|204|ok status|success/i] },
+  { name: 'preflight-500', patch: { cors: 'preflight-500' }, opts: auth, cdp: ['PreflightInvalidStatus'], hint: [/OPTIONS|preflight/i, /2xx|200|204|ok status|success/i] },
+  { name: 'origin outside the allowlist', patch: { cors: 'strict', allow_origins: ['http://allowed.example'] }, opts: {}, cdp: ['MissingAllowOriginHeader'], hint: [/Access-Control-Allow-Origin/i] },
+];
+const restore = { cors: 'strict', allow_origins: [] };
+
+describe('§4 CORS misconfigurations', () => {
+  for (const c of cases) {
+    test(`§4 cors ${c.name}: kind cors, hint names the fix, bounded requests`, async () => {
+      const t = await openUploader(browser, fx);
+      await scenario({ fixtures: [fx], pages: [t] }, async () => {
+        await fx.reset();
+        await fx.config({ ...restore, ...c.patch });
+        try {
+          const f = await makeFile(t, `cors-${c.name.replace(/\W+/g, '-')}.bin`, 3 * CS + 7, 9);
+          const run = await runUpload(t, { target: fx.target(), ...base, ...c.opts }, [f.name], { timeoutMs: 45000 });
+          expectTrue(run.settled, 'upload() settled within 45 s', summarize(run));
+          const err = fileErrorOf(run, f.name);
+          expectEqual(err?.kind, 'cors', `error kind for ${c.name}`, summarize(run));
+          expectEqual(run.summary?.failed?.map((x) => x.name), [f.name], 'summary.failed', summarize(run));
+          for (const re of c.hint) expectTrue(re.test(err?.hint ?? ''), `hint ${JSON.stringify(err?.hint)} should match ${re}`, err);
+          // Chromium's own view of why the request was blocked.
+          const reasons = [...new Set(t.corsErrors())];
+          expectTrue(reasons.length > 0 && reasons.every((r) => c.cdp.includes(r)), `CDP corsErrorStatus: expected only ${JSON.stringify(c.cdp)}, got ${JSON.stringify(reasons)}`);
+          const log = await fx.apiLog();
+          // Per chunk attempt at most: a probe GET, its preflight, the POST's preflight and the POST.
+          const bound = 3 * 4 * (RETRIES + 1);
+          expectTrue(log.length <= bound, `bounded requests: expected ≤ ${bound} to /upload, got ${log.length}`, countBy(log));
+          // Each distinct CORS hint is logged once, not once per chunk.
+          const hintLogs = t.console.filter((l) => err?.hint && l.includes(err.hint.slice(0, 40)));
+          expectTrue(hintLogs.length <= 1, `the hint is logged at most once, got ${hintLogs.length}`, hintLogs);
+        } finally {
+          await fx.config(restore);
+        }
+      });
+      await t.close();
+    });
+  }
+
+  test('§4 same-origin page (--api-on-page): every misconfiguration works or fails with a non-CORS kind', async () => {
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      const outcomes = [];
+      try {
+        for (const c of cases) {
+          await fx.reset();
+          await fx.config({ ...restore, ...c.patch });
+          const f = await makeFile(t, `same-${c.name.replace(/\W+/g, '-')}.bin`, 2 * CS + 3, 11);
+          const run = await runUpload(t, { target: fx.page + '/upload', ...base, ...c.opts }, [f.name], { timeoutMs: 30000 });
+          const err = fileErrorOf(run, f.name);
+          const ok = (run.summary?.succeeded ?? []).some((x) => x.name === f.name);
+          outcomes.push({ mode: c.name, ok, kind: err?.kind, status: err?.status });
+          if (ok) {
+            const stored = (await fx.files()).find((x) => x.name === f.name);
+            expectEqual(stored?.sha256, f.sha256, `sha256 of the same-origin upload under ${c.name}`);
+          }
+        }
+      } finally {
+        await fx.config(restore);
+      }
+      const bad = outcomes.filter((o) => !o.ok && (o.kind === 'cors' || !o.kind));
+      expectEqual(bad, [], 'same-origin outcomes that are CORS errors (or failures without a kind)', outcomes);
+      await sleep(0);
+    });
+    await t.close();
+  });
+});

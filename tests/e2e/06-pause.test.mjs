@@ -1,0 +1,73 @@
+// §6 Pause / resume / cancel: after pause no new request reaches the fixture for 2 s; resume
+// completes byte-identical; cancel leaves nothing in flight and the promise settles.
+import { test, describe, before, after } from 'node:test';
+import { startFixture, launchBrowser, openUploader, makeFile, startRun, waitRun, callRun, untilRun, requestsAfter, scenario, expectEqual, expectTrue, expectStored, formatLog, summarize, sleep, KiB } from './harness.mjs';
+
+let browser, fx;
+before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'delay-ms': 150 } })]); });
+after(async () => { await browser?.close(); await fx?.stop(); });
+
+const CS = 32 * KiB;
+
+/** CDP bookkeeping of /upload requests that started but neither finished nor failed. */
+function trackInFlight(t) {
+  const open = new Map();
+  t.cdp.on('Network.requestWillBeSent', (e) => { if (e.request.url.includes('/upload')) open.set(e.requestId, `${e.request.method} ${e.request.url}`); });
+  t.cdp.on('Network.loadingFinished', (e) => open.delete(e.requestId));
+  t.cdp.on('Network.loadingFailed', (e) => open.delete(e.requestId));
+  return open;
+}
+
+describe('§6 pause / resume / cancel', () => {
+  test('§6 pause: no request for 2 s; resume completes byte-identical', async () => {
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      await fx.reset();
+      const f = await makeFile(t, 'pause.bin', 20 * CS, 21);
+      await startRun(t, 'p', { target: fx.target(), chunkSize: CS, simultaneousUploads: 3 }, [f.name]);
+      await untilRun(t, 'p', (s) => (s.counts.chunkSuccess ?? 0) >= 3, '3 chunks');
+      await callRun(t, 'p', 'pause');
+      await sleep(400); // requests already on the wire at pause may still arrive (delay 150 ms)
+      const m = await fx.mark('paused');
+      await sleep(2000);
+      const during = await requestsAfter(fx, m);
+      expectEqual(during.length, 0, 'requests that reached the fixture during the 2 s pause', formatLog(during));
+      const s = await t.eval(() => window.__e2e.snapshot('p'));
+      expectTrue(!s.settled, 'upload() settled while paused', summarize(s));
+      expectEqual(s.counts.pause ?? 0, 1, 'pause events');
+      expectEqual(s.files?.[0]?.status, 'paused', 'file status while paused', s.files);
+      expectTrue(s.uploading === false, `isUploading() while paused: ${s.uploading}`);
+      await callRun(t, 'p', 'resume');
+      const run = await waitRun(t, 'p', 30000);
+      await expectStored(fx, [f], run);
+      const posts = (await fx.apiLog()).filter((e) => e.method === 'POST' && e.status === 200);
+      expectEqual(new Set(posts.map((e) => e.chunk)).size, 20, 'distinct chunks POSTed');
+    });
+    await t.close();
+  });
+
+  test('§6 cancel: nothing left in flight, the promise settles, no later requests', async () => {
+    const t = await openUploader(browser, fx);
+    const open = trackInFlight(t);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      await fx.reset();
+      const f = await makeFile(t, 'cancel.bin', 20 * CS, 22);
+      await startRun(t, 'c', { target: fx.target(), chunkSize: CS, simultaneousUploads: 3 }, [f.name]);
+      await untilRun(t, 'c', (s) => (s.counts.chunkSuccess ?? 0) >= 2, '2 chunks');
+      await callRun(t, 'c', 'cancel');
+      const run = await waitRun(t, 'c', 5000);
+      expectTrue(run.settled, 'upload() settled within 5 s of cancel()', summarize(run));
+      expectEqual(run.counts.cancel ?? 0, 1, 'cancel events', summarize(run));
+      expectTrue(run.uploading === false, `isUploading() after cancel: ${run.uploading}`);
+      const statuses = (run.files ?? []).map((x) => x.status);
+      expectTrue(statuses.every((st) => st === 'cancelled') || statuses.length === 0, `file statuses after cancel: ${JSON.stringify(statuses)}`);
+      await sleep(300);
+      expectEqual([...open.values()], [], 'requests still in flight (CDP) after cancel');
+      const m = await fx.mark('cancelled');
+      await sleep(1000);
+      expectEqual((await requestsAfter(fx, m)).length, 0, 'requests after cancel');
+      expectEqual((await fx.files()).length, 0, 'files assembled after cancel');
+    });
+    await t.close();
+  });
+});

@@ -1,0 +1,48 @@
+// §8 Many files: 200 small files and 3 large ones in one queue, slots spread across files
+// (parallelFiles), all byte-identical.
+import { test, describe, before, after } from 'node:test';
+import { startFixture, launchBrowser, openUploader, runUpload, scenario, expectEqual, expectTrue, expectStored, countBy, summarize, KiB, MiB } from './harness.mjs';
+
+let browser, fx;
+before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture()]); });
+after(async () => { await browser?.close(); await fx?.stop(); });
+
+describe('§8 many files', () => {
+  test('§8 200 small + 3 large files in one queue, slots spread across files, all byte-identical', async () => {
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      await fx.reset();
+      const specs = [
+        ...[0, 1, 2].map((i) => ({ name: `large-${i}.bin`, size: 2 * MiB + 1000 * i, seed: 900 + i })),
+        ...Array.from({ length: 200 }, (_, i) => ({ name: `small-${String(i).padStart(3, '0')}.bin`, size: 1 + ((i * 2654435761) % (12 * KiB)), seed: 1000 + i })),
+      ];
+      const files = await t.eval(async (list) => {
+        const out = [];
+        for (const s of list) {
+          const f = window.__e2e.makeFile(s.name, s.size, s.seed);
+          out.push({ name: s.name, size: f.size, sha256: await window.__e2e.sha256(f) });
+        }
+        return out;
+      }, specs);
+      const run = await runUpload(t, { target: fx.target(), chunkSize: 256 * KiB, simultaneousUploads: 4, parallelFiles: true }, files.map((f) => f.name), { timeoutMs: 120000 });
+      await expectStored(fx, files, run);
+      expectEqual((await fx.files()).length, 203, 'files assembled by the fixture');
+      // Slots spread across files: the three large files are in progress at the same time,
+      // i.e. each one's first chunk succeeded before any of them finished.
+      const large = ['large-0.bin', 'large-1.bin', 'large-2.bin'];
+      const ids = Object.fromEntries((run.files ?? []).filter((f) => large.includes(f.name)).map((f) => [f.identifier, f.name]));
+      const firstChunk = {}, done = {};
+      for (const e of run.events) {
+        if (e.name === 'chunkSuccess' && ids[e.file] && firstChunk[ids[e.file]] === undefined) firstChunk[ids[e.file]] = e.t;
+        if (e.name === 'fileSuccess' && ids[e.file]) done[ids[e.file]] = e.t;
+      }
+      const lastStart = Math.max(...large.map((n) => firstChunk[n]));
+      const firstDone = Math.min(...large.map((n) => done[n]));
+      expectTrue(lastStart < firstDone, `large files were uploaded one after another: first chunks at ${JSON.stringify(firstChunk)} ms, done at ${JSON.stringify(done)} ms`);
+      const log = await fx.apiLog();
+      expectTrue(log.every((e) => e.status === 200 || (e.method === 'GET' && e.status === 204)), 'every request answered 200 (or 204 for probes)', countBy(log, 'status'));
+      expectEqual(run.summary.failed.length, 0, 'failed files', summarize(run));
+    });
+    await t.close();
+  });
+});
