@@ -1,0 +1,156 @@
+//! Classification of answers and transport failures into outcomes.
+//!
+//! This module owns the one place where a status code or a [`Failure`] becomes "present",
+//! "absent", "success", "retry" or "fail" (PROTOCOL.md §4, §6). It does not count retries or
+//! compute delays ([`crate::engine::retry`]) and has no state.
+
+use crate::engine::config::{Config, Protocol};
+use crate::engine::error::ErrorKind;
+
+/// What the transport observed for a request that got no HTTP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// A network error (status 0) that the driver could not attribute to CORS.
+    Network,
+    /// A network error that the driver's `no-cors` probe attributes to CORS.
+    Cors,
+    /// The request's `timeout` elapsed.
+    Timeout,
+    /// The request was aborted without the engine asking for it.
+    Aborted,
+    /// The browser is offline (`navigator.onLine` is false).
+    Offline,
+}
+
+/// What a probe answer means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// The server has the chunk: skip it.
+    Present,
+    /// The server lacks the chunk: upload it.
+    Absent,
+    /// Flow dialect: a status in `permanentErrors` fails the file.
+    Fail,
+}
+
+/// What an upload answer means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadOutcome {
+    /// The chunk is stored.
+    Success,
+    /// Transient: back off and retry (408, 429, 5xx outside `permanentErrors`, and every status
+    /// on neither list).
+    Retry,
+    /// Permanent: the file fails at once.
+    Fail,
+}
+
+/// Classifies a probe answer: `successStatuses` → present; for `protocol: 'flow'`,
+/// `permanentErrors` → fail; anything else → absent.
+///
+/// ```
+/// use resumable_wasm::engine::classify::{classify_probe, ProbeOutcome};
+/// use resumable_wasm::engine::config::{Config, Protocol};
+/// let r = Config::new("https://x/u");
+/// assert_eq!(classify_probe(&r, 404), ProbeOutcome::Absent);
+/// let f = Config::new("https://x/u").with_protocol(Protocol::Flow);
+/// assert_eq!(classify_probe(&f, 404), ProbeOutcome::Fail);
+/// assert_eq!(classify_probe(&f, 202), ProbeOutcome::Present);
+/// ```
+#[must_use]
+pub fn classify_probe(config: &Config, status: u16) -> ProbeOutcome {
+    if config.success_statuses.contains(&status) {
+        ProbeOutcome::Present
+    } else if config.protocol == Protocol::Flow && config.permanent_errors.contains(&status) {
+        ProbeOutcome::Fail
+    } else {
+        ProbeOutcome::Absent
+    }
+}
+
+/// Classifies an upload answer: `successStatuses` → success, `permanentErrors` → fail,
+/// anything else → retry.
+///
+/// ```
+/// use resumable_wasm::engine::classify::{classify_upload, UploadOutcome};
+/// use resumable_wasm::engine::config::Config;
+/// let c = Config::new("https://x/u");
+/// assert_eq!(classify_upload(&c, 200), UploadOutcome::Success);
+/// assert_eq!(classify_upload(&c, 503), UploadOutcome::Retry);
+/// assert_eq!(classify_upload(&c, 415), UploadOutcome::Fail);
+/// ```
+#[must_use]
+pub fn classify_upload(config: &Config, status: u16) -> UploadOutcome {
+    if config.success_statuses.contains(&status) {
+        UploadOutcome::Success
+    } else if config.permanent_errors.contains(&status) {
+        UploadOutcome::Fail
+    } else {
+        UploadOutcome::Retry
+    }
+}
+
+/// The error kind of a transport failure. `timed_out` says whether the request's timeout had
+/// elapsed when it ended, so an abort caused by a timeout counts as [`ErrorKind::Timeout`].
+#[must_use]
+pub fn failure_kind(failure: Failure, timed_out: bool) -> ErrorKind {
+    match failure {
+        Failure::Cors => ErrorKind::Cors,
+        Failure::Network | Failure::Offline => ErrorKind::Network,
+        Failure::Timeout => ErrorKind::Timeout,
+        Failure::Aborted if timed_out => ErrorKind::Timeout,
+        Failure::Aborted => ErrorKind::Aborted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_tables() {
+        let r = Config::new("https://x/u");
+        let f = Config::new("https://x/u").with_protocol(Protocol::Flow);
+        // PROTOCOL.md §4 probe table.
+        for (s, res, flow) in [
+            (200, ProbeOutcome::Present, ProbeOutcome::Present),
+            (201, ProbeOutcome::Present, ProbeOutcome::Present),
+            (202, ProbeOutcome::Absent, ProbeOutcome::Present),
+            (204, ProbeOutcome::Absent, ProbeOutcome::Absent),
+            (400, ProbeOutcome::Absent, ProbeOutcome::Absent),
+            (404, ProbeOutcome::Absent, ProbeOutcome::Fail),
+            (413, ProbeOutcome::Absent, ProbeOutcome::Fail),
+            (500, ProbeOutcome::Absent, ProbeOutcome::Fail),
+            (503, ProbeOutcome::Absent, ProbeOutcome::Absent),
+        ] {
+            assert_eq!(classify_probe(&r, s), res, "resumable {s}");
+            assert_eq!(classify_probe(&f, s), flow, "flow {s}");
+        }
+        // PROTOCOL.md §6 upload table (master defaults).
+        use UploadOutcome::{Fail, Retry, Success};
+        for (s, res, flow) in [
+            (200, Success, Success),
+            (202, Retry, Success),
+            (204, Retry, Retry),
+            (400, Fail, Retry),
+            (401, Fail, Retry),
+            (404, Fail, Fail),
+            (408, Retry, Retry),
+            (413, Retry, Fail),
+            (429, Retry, Retry),
+            (500, Fail, Fail),
+            (503, Retry, Retry),
+        ] {
+            assert_eq!(classify_upload(&r, s), res, "resumable {s}");
+            assert_eq!(classify_upload(&f, s), flow, "flow {s}");
+        }
+    }
+
+    #[test]
+    fn failures() {
+        assert_eq!(failure_kind(Failure::Aborted, true), ErrorKind::Timeout);
+        assert_eq!(failure_kind(Failure::Aborted, false), ErrorKind::Aborted);
+        assert_eq!(failure_kind(Failure::Cors, false), ErrorKind::Cors);
+        assert_eq!(failure_kind(Failure::Offline, false), ErrorKind::Network);
+    }
+}

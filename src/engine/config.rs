@@ -1,0 +1,1111 @@
+//! The validated upload configuration and the parsing of the user's JS option object.
+//!
+//! This module owns option names, defaults and validation messages. It does not read JS
+//! values itself: the API layer hands each option over as an [`OptionValue`].
+//!
+//! Defaults differ by `protocol` where the two dialects differ (PROTOCOL.md §6, §8):
+//!
+//! | Option | `'resumable'` | `'flow'` |
+//! |---|---|---|
+//! | `successStatuses` | `[200, 201]` | `[200, 201, 202]` |
+//! | `permanentErrors` | `[400, 401, 403, 404, 409, 415, 500, 501]` | `[404, 413, 415, 500, 501]` |
+//! | `minFileSize` | `1` (empty files refused, as Resumable.js does) | `0` (Flow.js uploads empty files) |
+//! | probe answers | status in `successStatuses` = present, else absent | the same, and `permanentErrors` fail the file |
+
+use crate::engine::error::UploadError;
+use crate::engine::plan::MAX_SAFE_INTEGER;
+
+/// One JS option value as the API layer read it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OptionValue {
+    /// The key is absent or `undefined`.
+    Missing,
+    /// `null`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A number.
+    Number(f64),
+    /// A string.
+    Str(String),
+    /// An array.
+    List(Vec<OptionValue>),
+    /// A plain object, its own enumerable properties in order.
+    Map(Vec<(String, OptionValue)>),
+    /// A function (the API layer calls it; the engine only records that it exists).
+    Function,
+    /// Anything else, with its JS `typeof`.
+    Other(String),
+}
+
+/// The chunk protocol spoken to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Resumable.js: nine `resumable*` parameters, renamable, with a namespace. Default.
+    Resumable,
+    /// Flow.js: eight fixed `flow*` parameters.
+    Flow,
+}
+
+/// When chunks are probed before being sent (`testChunks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestChunks {
+    /// `'auto'` (default): probe chunk 1 alone; probe the rest only if the server had it; always
+    /// re-probe a chunk before re-sending it after a failed attempt.
+    Auto,
+    /// `true`: probe every chunk before its upload (Resumable.js/Flow.js behaviour).
+    Always,
+    /// `false`: never probe.
+    Never,
+}
+
+/// How the chunk body is sent (`method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadMode {
+    /// `'multipart'` (default): `FormData` with the parameters and the chunk; the URL is the
+    /// constant `target` (plus the custom query), so one preflight serves every chunk.
+    Multipart,
+    /// `'octet'`: the raw, untyped chunk as body; the parameters in the query string.
+    Octet,
+}
+
+/// What progress is reported (`progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// `'chunk'` (default): per confirmed chunk; requests stay simple.
+    Chunk,
+    /// `'bytes'`: byte progress from an `xhr.upload` listener, which forces a preflight
+    /// cross-origin.
+    Bytes,
+}
+
+/// How a file's identifier is computed when the app supplies none (`identifier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentifierMode {
+    /// `'compatible'` (default): `size-` + the sanitised relative path, as Resumable.js and Flow.js.
+    Compatible,
+    /// `'unique'`: also uses `lastModified` and a hash of the raw path, so equal-sized files with
+    /// similar names do not collide.
+    Unique,
+}
+
+/// Index of each renamable Resumable.js parameter in [`Config::param_names`].
+pub const PARAM_OPTIONS: [(&str, &str); 9] = [
+    ("chunkNumberParameterName", "resumableChunkNumber"),
+    ("chunkSizeParameterName", "resumableChunkSize"),
+    ("currentChunkSizeParameterName", "resumableCurrentChunkSize"),
+    ("totalSizeParameterName", "resumableTotalSize"),
+    ("typeParameterName", "resumableType"),
+    ("identifierParameterName", "resumableIdentifier"),
+    ("fileNameParameterName", "resumableFilename"),
+    ("relativePathParameterName", "resumableRelativePath"),
+    ("totalChunksParameterName", "resumableTotalChunks"),
+];
+
+/// A validated configuration. Build it with [`Config::from_options`] (from JS) or
+/// [`Config::new`] (defaults, for Rust callers and tests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `target`: absolute http(s) URL of the chunk endpoint. Required.
+    pub target: String,
+    /// `testTarget`: URL for probes. Default: `target`.
+    pub test_target: Option<String>,
+    /// `chunkSize`: bytes per chunk. Default 1 MiB.
+    pub chunk_size: u64,
+    /// `forceChunkSize`: no chunk larger than `chunkSize`. Default `false`.
+    pub force_chunk_size: bool,
+    /// `simultaneousUploads`: requests in flight across all files, 1..=64. Default 3.
+    pub simultaneous_uploads: u32,
+    /// `testChunks`: default `'auto'`.
+    pub test_chunks: TestChunks,
+    /// `protocol`: default `'resumable'`.
+    pub protocol: Protocol,
+    /// `parameterNamespace`: prefix of every parameter and the file field (Resumable only).
+    /// Default `''`.
+    pub parameter_namespace: String,
+    /// The nine Resumable.js parameter names in [`PARAM_OPTIONS`] order; `None` drops one.
+    pub param_names: [Option<String>; 9],
+    /// `fileParameterName`: the multipart field of the chunk. Default `'file'`.
+    pub file_parameter_name: String,
+    /// `query`: static extra parameters.
+    pub query: Vec<(String, String)>,
+    /// `query` is a function: the API layer calls it per request, see
+    /// [`crate::engine::RequestSpec::with_dynamic`].
+    pub query_fn: bool,
+    /// `headers`: static extra headers. Default none (no `X-Requested-With`, ever).
+    pub headers: Vec<(String, String)>,
+    /// `headers` is a function called per request by the API layer.
+    pub headers_fn: bool,
+    /// `withCredentials`: send cookies cross-origin. Default `false`.
+    pub with_credentials: bool,
+    /// `method`: default `'multipart'`.
+    pub upload_mode: UploadMode,
+    /// `uploadMethod`: HTTP method of chunk uploads. Default `'POST'`.
+    pub upload_method: String,
+    /// `testMethod`: HTTP method of probes. Default `'GET'`.
+    pub test_method: String,
+    /// `maxChunkRetries`: retries per chunk. Default 8.
+    pub max_chunk_retries: u32,
+    /// `chunkRetryInterval`: first backoff ceiling in ms. Default 500.
+    pub chunk_retry_interval_ms: u64,
+    /// `maxRetryInterval`: largest backoff ceiling in ms. Default 30 000.
+    pub max_retry_interval_ms: u64,
+    /// `permanentErrors`: statuses that fail the file. Default per protocol (module docs).
+    pub permanent_errors: Vec<u16>,
+    /// `successStatuses`: statuses that mean success (upload) or present (probe). Default per
+    /// protocol.
+    pub success_statuses: Vec<u16>,
+    /// `timeout`: ms per request; 0 = none. Default 120 000 (two minutes: long enough for a
+    /// 1 MiB chunk on a slow uplink, short enough that a stalled request does not hang forever).
+    pub timeout_ms: u64,
+    /// `progress`: default `'chunk'`.
+    pub progress: ProgressMode,
+    /// `maxFiles`: default no limit.
+    pub max_files: Option<u32>,
+    /// `minFileSize`: bytes. Default 1 for `'resumable'`, 0 for `'flow'`.
+    pub min_file_size: u64,
+    /// `maxFileSize`: bytes. Default no limit (besides 2^53−1).
+    pub max_file_size: Option<u64>,
+    /// `fileType`: accepted extensions (`'pdf'`, `'.pdf'`) or MIME types (`'image/png'`,
+    /// `'image/*'`), lowercased. Default empty = any.
+    pub file_type: Vec<String>,
+    /// `generateUniqueIdentifier` is a function; the API layer calls it and passes the result
+    /// in [`crate::engine::FileMeta::identifier`].
+    pub identifier_fn: bool,
+    /// `identifier`: default `'compatible'`.
+    pub identifier: IdentifierMode,
+    /// `parallelFiles`: spread slots across files instead of file by file. Default `false`.
+    pub parallel_files: bool,
+    /// `prioritizeFirstAndLastChunk`: send each file's first and last chunk first. Default `false`.
+    pub prioritize_first_and_last_chunk: bool,
+    /// `diagnoseCors`: the driver tells CORS from network failures with a `no-cors` probe.
+    /// Default `true`.
+    pub diagnose_cors: bool,
+    /// The page's origin (`scheme://host[:port]`) as given to [`Config::from_options`]; used
+    /// for preflight prediction. `None` = unknown (treated as cross-origin).
+    pub page_origin: Option<String>,
+}
+
+/// Every option name we accept.
+pub const OPTION_NAMES: [&str; 40] = [
+    "target",
+    "testTarget",
+    "chunkSize",
+    "forceChunkSize",
+    "simultaneousUploads",
+    "testChunks",
+    "protocol",
+    "parameterNamespace",
+    "chunkNumberParameterName",
+    "chunkSizeParameterName",
+    "currentChunkSizeParameterName",
+    "totalSizeParameterName",
+    "typeParameterName",
+    "identifierParameterName",
+    "fileNameParameterName",
+    "relativePathParameterName",
+    "totalChunksParameterName",
+    "fileParameterName",
+    "query",
+    "headers",
+    "withCredentials",
+    "method",
+    "uploadMethod",
+    "testMethod",
+    "maxChunkRetries",
+    "chunkRetryInterval",
+    "maxRetryInterval",
+    "permanentErrors",
+    "successStatuses",
+    "timeout",
+    "progress",
+    "maxFiles",
+    "minFileSize",
+    "maxFileSize",
+    "fileType",
+    "generateUniqueIdentifier",
+    "identifier",
+    "parallelFiles",
+    "prioritizeFirstAndLastChunk",
+    "diagnoseCors",
+];
+
+/// Resumable.js / Flow.js option names we do not take, with what to use instead.
+const RENAMED: [(&str, &str); 15] = [
+    ("xhrTimeout", "use `timeout` (milliseconds, 0 = none)"),
+    ("singleFile", "use `maxFiles: 1`"),
+    ("chunkFormat", "chunks are always sent as binary Blobs"),
+    (
+        "setChunkTypeFromFile",
+        "chunks are sent untyped so requests stay CORS-simple",
+    ),
+    ("preprocess", "not supported"),
+    ("preprocessFile", "not supported"),
+    ("readFileFn", "not supported"),
+    ("asyncReadFileFn", "not supported"),
+    ("changeRawDataBeforeSend", "not supported"),
+    ("initFileFn", "not supported"),
+    (
+        "allowDuplicateUploads",
+        "not supported: a file already queued is refused with rule `duplicate`",
+    ),
+    (
+        "maxFilesErrorCallback",
+        "refused files are returned as errors of kind `rejected`",
+    ),
+    (
+        "minFileSizeErrorCallback",
+        "refused files are returned as errors of kind `rejected`",
+    ),
+    (
+        "maxFileSizeErrorCallback",
+        "refused files are returned as errors of kind `rejected`",
+    ),
+    (
+        "fileTypeErrorCallback",
+        "refused files are returned as errors of kind `rejected`",
+    ),
+];
+
+const RESUMABLE_PERMANENT: [u16; 8] = [400, 401, 403, 404, 409, 415, 500, 501];
+const FLOW_PERMANENT: [u16; 5] = [404, 413, 415, 500, 501];
+
+impl Config {
+    /// A configuration with every default and the given `target` (not validated).
+    #[must_use]
+    pub fn new(target: &str) -> Config {
+        let param_names = PARAM_OPTIONS.map(|(_, n)| Some(n.to_string()));
+        Config {
+            target: target.to_string(),
+            test_target: None,
+            chunk_size: 1 << 20,
+            force_chunk_size: false,
+            simultaneous_uploads: 3,
+            test_chunks: TestChunks::Auto,
+            protocol: Protocol::Resumable,
+            parameter_namespace: String::new(),
+            param_names,
+            file_parameter_name: "file".to_string(),
+            query: Vec::new(),
+            query_fn: false,
+            headers: Vec::new(),
+            headers_fn: false,
+            with_credentials: false,
+            upload_mode: UploadMode::Multipart,
+            upload_method: "POST".to_string(),
+            test_method: "GET".to_string(),
+            max_chunk_retries: 8,
+            chunk_retry_interval_ms: 500,
+            max_retry_interval_ms: 30_000,
+            permanent_errors: RESUMABLE_PERMANENT.to_vec(),
+            success_statuses: vec![200, 201],
+            timeout_ms: 120_000,
+            progress: ProgressMode::Chunk,
+            max_files: None,
+            min_file_size: 1,
+            max_file_size: None,
+            file_type: Vec::new(),
+            identifier_fn: false,
+            identifier: IdentifierMode::Compatible,
+            parallel_files: false,
+            prioritize_first_and_last_chunk: false,
+            diagnose_cors: true,
+            page_origin: None,
+        }
+    }
+
+    /// [`Config::new`] switched to `protocol` with that dialect's defaults.
+    #[must_use]
+    pub fn with_protocol(mut self, protocol: Protocol) -> Config {
+        self.protocol = protocol;
+        match protocol {
+            Protocol::Resumable => {
+                self.permanent_errors = RESUMABLE_PERMANENT.to_vec();
+                self.success_statuses = vec![200, 201];
+                self.min_file_size = 1;
+            }
+            Protocol::Flow => {
+                self.permanent_errors = FLOW_PERMANENT.to_vec();
+                self.success_statuses = vec![200, 201, 202];
+                self.min_file_size = 0;
+            }
+        }
+        self
+    }
+
+    /// The URL probes go to: `testTarget`, else `target`.
+    #[must_use]
+    pub fn probe_target(&self) -> &str {
+        self.test_target.as_deref().unwrap_or(&self.target)
+    }
+
+    /// Builds a validated Config from the user's option object. `get(name)` returns that
+    /// option's value; `keys` are the object's own keys; `page_origin` is the page's origin.
+    ///
+    /// Unknown keys are errors too: a Resumable.js/Flow.js name we renamed gets a pointer to
+    /// ours (`xhrTimeout` → `timeout`), a typo gets "did you mean".
+    ///
+    /// # Errors
+    /// An [`crate::engine::ErrorKind::Invalid`] error whose `option` names the first bad option.
+    ///
+    /// ```
+    /// use resumable_wasm::engine::config::{Config, OptionValue};
+    /// let keys = vec!["target".to_string(), "chunkSize".to_string()];
+    /// let get = |k: &str| match k {
+    ///     "target" => OptionValue::Str("https://up.example/u".into()),
+    ///     "chunkSize" => OptionValue::Number(-5.0),
+    ///     _ => OptionValue::Missing,
+    /// };
+    /// let err = Config::from_options(&keys, &get, None).unwrap_err();
+    /// assert_eq!(err.message, "chunkSize must be a positive integer of at most 2^53-1, got -5");
+    /// ```
+    pub fn from_options(
+        keys: &[String],
+        get: &dyn Fn(&str) -> OptionValue,
+        page_origin: Option<&str>,
+    ) -> Result<Config, UploadError> {
+        for k in keys {
+            check_key(k)?;
+        }
+        let protocol = match get("protocol") {
+            OptionValue::Missing | OptionValue::Null => Protocol::Resumable,
+            OptionValue::Str(s) if s == "resumable" => Protocol::Resumable,
+            OptionValue::Str(s) if s == "flow" => Protocol::Flow,
+            v => return Err(one_of("protocol", "'resumable' or 'flow'", &v)),
+        };
+        let mut c = Config::new("").with_protocol(protocol);
+        c.page_origin = page_origin.map(str::to_string);
+        c.target = match get("target") {
+            OptionValue::Str(s) => url("target", s)?,
+            OptionValue::Missing => {
+                return Err(UploadError::invalid(
+                    "target",
+                    "target is required: the absolute URL of the upload endpoint",
+                ))
+            }
+            v => return Err(wrong("target", "an http(s) URL string", &v)),
+        };
+        c.test_target = match get("testTarget") {
+            OptionValue::Missing | OptionValue::Null => None,
+            OptionValue::Str(s) if s.is_empty() => None,
+            OptionValue::Str(s) => Some(url("testTarget", s)?),
+            v => return Err(wrong("testTarget", "an http(s) URL string", &v)),
+        };
+        if let Some(n) = int(get, "chunkSize", 1, MAX_SAFE_INTEGER, POSITIVE)? {
+            c.chunk_size = n;
+        }
+        bool_opt(get, "forceChunkSize", &mut c.force_chunk_size)?;
+        if let Some(n) = int(get, "simultaneousUploads", 1, 64, "an integer from 1 to 64")? {
+            c.simultaneous_uploads = u32_of(n);
+        }
+        c.test_chunks = match get("testChunks") {
+            OptionValue::Missing | OptionValue::Null => TestChunks::Auto,
+            OptionValue::Bool(true) => TestChunks::Always,
+            OptionValue::Bool(false) => TestChunks::Never,
+            OptionValue::Str(s) if s == "auto" => TestChunks::Auto,
+            v => return Err(one_of("testChunks", "'auto', true or false", &v)),
+        };
+        let ns = string(get, "parameterNamespace")?;
+        for (i, (opt, _)) in PARAM_OPTIONS.iter().enumerate() {
+            let v = get(opt);
+            if v == OptionValue::Missing {
+                continue;
+            }
+            if protocol == Protocol::Flow {
+                return Err(resumable_only(opt));
+            }
+            let name = match v {
+                OptionValue::Null | OptionValue::Bool(false) => None,
+                OptionValue::Number(n) if n == 0.0 || n.is_nan() => None,
+                OptionValue::Str(s) if s.is_empty() => None,
+                OptionValue::Str(s) => Some(s),
+                v => return Err(wrong(opt, "a string, or a falsy value to drop it", &v)),
+            };
+            if let Some(slot) = c.param_names.get_mut(i) {
+                *slot = name;
+            }
+        }
+        if let Some(ns) = ns {
+            if protocol == Protocol::Flow && !ns.is_empty() {
+                return Err(resumable_only("parameterNamespace"));
+            }
+            c.parameter_namespace = ns;
+        }
+        if let Some(s) = string(get, "fileParameterName")? {
+            if s.is_empty() {
+                return Err(UploadError::invalid(
+                    "fileParameterName",
+                    "fileParameterName must be a non-empty string",
+                ));
+            }
+            c.file_parameter_name = s;
+        }
+        match get("query") {
+            OptionValue::Missing | OptionValue::Null => {}
+            OptionValue::Function => c.query_fn = true,
+            OptionValue::Map(m) => c.query = pairs("query", m, true)?,
+            v => return Err(wrong("query", "an object or a function", &v)),
+        }
+        match get("headers") {
+            OptionValue::Missing | OptionValue::Null => {}
+            OptionValue::Function => c.headers_fn = true,
+            OptionValue::Map(m) => c.headers = pairs("headers", m, false)?,
+            v => return Err(wrong("headers", "an object of strings or a function", &v)),
+        }
+        bool_opt(get, "withCredentials", &mut c.with_credentials)?;
+        c.upload_mode = match get("method") {
+            OptionValue::Missing | OptionValue::Null => UploadMode::Multipart,
+            OptionValue::Str(s) if s == "multipart" => UploadMode::Multipart,
+            OptionValue::Str(s) if s == "octet" => UploadMode::Octet,
+            v => return Err(one_of("method", "'multipart' or 'octet'", &v)),
+        };
+        if let Some(m) = string(get, "uploadMethod")? {
+            c.upload_method = http_method("uploadMethod", &m)?;
+        }
+        if let Some(m) = string(get, "testMethod")? {
+            c.test_method = http_method("testMethod", &m)?;
+        }
+        if let Some(n) = int(get, "maxChunkRetries", 0, 1000, "an integer from 0 to 1000")? {
+            c.max_chunk_retries = u32_of(n);
+        }
+        let ms = "an integer number of milliseconds from 0 to 2^53-1";
+        if let Some(n) = int(get, "chunkRetryInterval", 0, MAX_SAFE_INTEGER, ms)? {
+            c.chunk_retry_interval_ms = n;
+        }
+        if let Some(n) = int(get, "maxRetryInterval", 0, MAX_SAFE_INTEGER, ms)? {
+            c.max_retry_interval_ms = n;
+        }
+        if let Some(v) = statuses(get, "permanentErrors")? {
+            c.permanent_errors = v;
+        }
+        if let Some(v) = statuses(get, "successStatuses")? {
+            c.success_statuses = v;
+        }
+        if let Some(&s) = c
+            .success_statuses
+            .iter()
+            .find(|s| c.permanent_errors.contains(s))
+        {
+            let mut m = String::from("status ");
+            m.push_str(&s.to_string());
+            m.push_str(" is in both successStatuses and permanentErrors");
+            return Err(UploadError::invalid("successStatuses", m));
+        }
+        if let Some(n) = int(get, "timeout", 0, MAX_SAFE_INTEGER, ms)? {
+            c.timeout_ms = n;
+        }
+        c.progress = match get("progress") {
+            OptionValue::Missing | OptionValue::Null => ProgressMode::Chunk,
+            OptionValue::Str(s) if s == "chunk" => ProgressMode::Chunk,
+            OptionValue::Str(s) if s == "bytes" => ProgressMode::Bytes,
+            v => return Err(one_of("progress", "'chunk' or 'bytes'", &v)),
+        };
+        let count = "a positive integer";
+        c.max_files = int(get, "maxFiles", 1, u64::from(u32::MAX), count)?.map(u32_of);
+        let bytes = "an integer number of bytes from 0 to 2^53-1";
+        if let Some(n) = int(get, "minFileSize", 0, MAX_SAFE_INTEGER, bytes)? {
+            c.min_file_size = n;
+        }
+        c.max_file_size = int(get, "maxFileSize", 0, MAX_SAFE_INTEGER, bytes)?;
+        if let (Some(max), min) = (c.max_file_size, c.min_file_size) {
+            if max < min {
+                return Err(UploadError::invalid(
+                    "maxFileSize",
+                    "maxFileSize is smaller than minFileSize: no file could be accepted",
+                ));
+            }
+        }
+        c.file_type = match get("fileType") {
+            OptionValue::Missing | OptionValue::Null => Vec::new(),
+            OptionValue::Str(s) => vec![s.to_ascii_lowercase()],
+            OptionValue::List(l) => {
+                let mut out = Vec::new();
+                for v in l {
+                    match v {
+                        OptionValue::Str(s) if !s.is_empty() => out.push(s.to_ascii_lowercase()),
+                        v => {
+                            return Err(wrong(
+                                "fileType",
+                                "a list of extensions or MIME types (non-empty strings)",
+                                &v,
+                            ))
+                        }
+                    }
+                }
+                out
+            }
+            v => return Err(wrong("fileType", "a list of extensions or MIME types", &v)),
+        };
+        match get("generateUniqueIdentifier") {
+            OptionValue::Missing | OptionValue::Null => {}
+            OptionValue::Function => c.identifier_fn = true,
+            v => return Err(wrong("generateUniqueIdentifier", "a function", &v)),
+        }
+        c.identifier = match get("identifier") {
+            OptionValue::Missing | OptionValue::Null => IdentifierMode::Compatible,
+            OptionValue::Str(s) if s == "compatible" => IdentifierMode::Compatible,
+            OptionValue::Str(s) if s == "unique" => IdentifierMode::Unique,
+            v => return Err(one_of("identifier", "'compatible' or 'unique'", &v)),
+        };
+        bool_opt(get, "parallelFiles", &mut c.parallel_files)?;
+        bool_opt(
+            get,
+            "prioritizeFirstAndLastChunk",
+            &mut c.prioritize_first_and_last_chunk,
+        )?;
+        bool_opt(get, "diagnoseCors", &mut c.diagnose_cors)?;
+        Ok(c)
+    }
+}
+
+const POSITIVE: &str = "a positive integer of at most 2^53-1";
+
+fn u32_of(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn check_key(k: &str) -> Result<(), UploadError> {
+    if OPTION_NAMES.contains(&k) {
+        return Ok(());
+    }
+    let mut m = String::from("unknown option `");
+    m.push_str(k);
+    m.push('`');
+    if let Some((_, why)) = RENAMED.iter().find(|(n, _)| *n == k) {
+        m.push_str(": ");
+        m.push_str(why);
+    } else if let Some(best) = suggest(k) {
+        m.push_str(": did you mean `");
+        m.push_str(best);
+        m.push_str("`?");
+    }
+    Err(UploadError::invalid(k, m))
+}
+
+/// The closest known option name, if it is close enough to be a typo.
+fn suggest(k: &str) -> Option<&'static str> {
+    let lk = k.to_ascii_lowercase();
+    let mut best: Option<(usize, &'static str)> = None;
+    for n in OPTION_NAMES {
+        let d = distance(&lk, &n.to_ascii_lowercase());
+        if best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, n));
+        }
+    }
+    let limit = if k.len() > 8 { 3 } else { 2 };
+    best.filter(|(d, _)| *d <= limit).map(|(_, n)| n)
+}
+
+/// Levenshtein distance over bytes.
+fn distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
+            let ins = cur.get(j).copied().unwrap_or(0) + 1;
+            cur.push(sub.min(del).min(ins));
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+/// Formats a JS number the way `String(n)` does for the common cases, without float
+/// formatting machinery.
+#[must_use]
+pub fn fmt_num(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let mut s = String::new();
+    let mut a = v;
+    if a < 0.0 {
+        s.push('-');
+        a = -a;
+    }
+    if a >= 1e21 {
+        s.push_str("a very large number");
+        return s;
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let int = a.trunc() as u128;
+    s.push_str(&int.to_string());
+    #[allow(clippy::cast_precision_loss)]
+    let mut frac = a - int as f64;
+    if frac > 0.0 {
+        s.push('.');
+        let mut digits = 0;
+        while frac > 0.0 && digits < 6 {
+            frac *= 10.0;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let d = frac.trunc() as u8;
+            s.push(char::from(b'0' + d.min(9)));
+            frac -= f64::from(d);
+            digits += 1;
+        }
+    }
+    s
+}
+
+/// Describes a value for a message: `got -5`, `got a string "x"`, `got null`.
+fn describe(v: &OptionValue) -> String {
+    match v {
+        OptionValue::Missing => "got undefined".into(),
+        OptionValue::Null => "got null".into(),
+        OptionValue::Bool(b) => if *b { "got true" } else { "got false" }.into(),
+        OptionValue::Number(n) => {
+            let mut s = String::from("got ");
+            s.push_str(&fmt_num(*n));
+            s
+        }
+        OptionValue::Str(s) => {
+            let mut m = String::from("got \"");
+            m.extend(s.chars().take(60));
+            m.push('"');
+            m
+        }
+        OptionValue::List(_) => "got an array".into(),
+        OptionValue::Map(_) => "got an object".into(),
+        OptionValue::Function => "got a function".into(),
+        OptionValue::Other(t) => {
+            let mut m = String::from("got a value of type ");
+            m.push_str(t);
+            m
+        }
+    }
+}
+
+fn wrong(name: &str, expected: &str, v: &OptionValue) -> UploadError {
+    let mut m = String::from(name);
+    m.push_str(" must be ");
+    m.push_str(expected);
+    m.push_str(", ");
+    m.push_str(&describe(v));
+    UploadError::invalid(name, m)
+}
+
+fn one_of(name: &str, expected: &str, v: &OptionValue) -> UploadError {
+    wrong(name, expected, v)
+}
+
+fn resumable_only(name: &str) -> UploadError {
+    let mut m = String::from(name);
+    m.push_str(" is a Resumable.js option; protocol 'flow' uses the fixed flow* names");
+    UploadError::invalid(name, m)
+}
+
+fn url(name: &str, s: String) -> Result<String, UploadError> {
+    let lower = s.get(..8).unwrap_or(&s).to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        s.get(8..)
+    } else if lower.starts_with("http://") {
+        s.get(7..)
+    } else {
+        None
+    };
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace) => {
+            Ok(s)
+        }
+        _ => {
+            let mut m = String::from(name);
+            m.push_str(" must be an absolute http(s) URL, ");
+            m.push_str(&describe(&OptionValue::Str(s)));
+            Err(UploadError::invalid(name, m))
+        }
+    }
+}
+
+fn http_method(name: &str, m: &str) -> Result<String, UploadError> {
+    let ok = !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic());
+    if !ok {
+        return Err(wrong(
+            name,
+            "an HTTP method name such as 'POST'",
+            &OptionValue::Str(m.to_string()),
+        ));
+    }
+    let up = m.to_ascii_uppercase();
+    if matches!(up.as_str(), "CONNECT" | "TRACE" | "TRACK") {
+        return Err(wrong(
+            name,
+            "a method browsers allow (not CONNECT, TRACE or TRACK)",
+            &OptionValue::Str(m.to_string()),
+        ));
+    }
+    // XHR uppercases only the standard methods; others are sent as written.
+    if matches!(
+        up.as_str(),
+        "DELETE" | "GET" | "HEAD" | "OPTIONS" | "POST" | "PUT"
+    ) {
+        Ok(up)
+    } else {
+        Ok(m.to_string())
+    }
+}
+
+fn bool_opt(
+    get: &dyn Fn(&str) -> OptionValue,
+    name: &str,
+    slot: &mut bool,
+) -> Result<(), UploadError> {
+    match get(name) {
+        OptionValue::Missing | OptionValue::Null => Ok(()),
+        OptionValue::Bool(b) => {
+            *slot = b;
+            Ok(())
+        }
+        v => Err(wrong(name, "true or false", &v)),
+    }
+}
+
+fn string(get: &dyn Fn(&str) -> OptionValue, name: &str) -> Result<Option<String>, UploadError> {
+    match get(name) {
+        OptionValue::Missing | OptionValue::Null => Ok(None),
+        OptionValue::Str(s) => Ok(Some(s)),
+        v => Err(wrong(name, "a string", &v)),
+    }
+}
+
+/// An integer option in `lo..=hi`; `what` completes "`name` must be ...".
+fn int(
+    get: &dyn Fn(&str) -> OptionValue,
+    name: &str,
+    lo: u64,
+    hi: u64,
+    what: &str,
+) -> Result<Option<u64>, UploadError> {
+    match get(name) {
+        OptionValue::Missing | OptionValue::Null => Ok(None),
+        OptionValue::Number(n) => num_in(n, lo, hi)
+            .map(Some)
+            .ok_or_else(|| wrong(name, what, &OptionValue::Number(n))),
+        v => Err(wrong(name, what, &v)),
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn num_in(n: f64, lo: u64, hi: u64) -> Option<u64> {
+    if !n.is_finite() || n.fract() != 0.0 || n < lo as f64 || n > hi as f64 {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some(n as u64)
+}
+
+fn statuses(
+    get: &dyn Fn(&str) -> OptionValue,
+    name: &str,
+) -> Result<Option<Vec<u16>>, UploadError> {
+    let what = "a list of HTTP statuses (integers from 100 to 599)";
+    match get(name) {
+        OptionValue::Missing | OptionValue::Null => Ok(None),
+        OptionValue::List(l) => {
+            let mut out = Vec::with_capacity(l.len());
+            for v in l {
+                match v {
+                    OptionValue::Number(n) => match num_in(n, 100, 599) {
+                        Some(s) => out.push(u16::try_from(s).unwrap_or(0)),
+                        None => return Err(wrong(name, what, &OptionValue::Number(n))),
+                    },
+                    v => return Err(wrong(name, what, &v)),
+                }
+            }
+            Ok(Some(out))
+        }
+        v => Err(wrong(name, what, &v)),
+    }
+}
+
+fn pairs(
+    name: &str,
+    m: Vec<(String, OptionValue)>,
+    allow_scalars: bool,
+) -> Result<Vec<(String, String)>, UploadError> {
+    let mut out = Vec::with_capacity(m.len());
+    for (k, v) in m {
+        let s = match v {
+            OptionValue::Str(s) => s,
+            OptionValue::Number(n) => fmt_num(n),
+            OptionValue::Bool(b) if allow_scalars => if b { "true" } else { "false" }.into(),
+            v => {
+                let mut field = String::from(name);
+                field.push('.');
+                field.push_str(&k);
+                let what = if allow_scalars {
+                    "a string, number or boolean"
+                } else {
+                    "a string"
+                };
+                let mut e = wrong(&field, what, &v);
+                e.option = Some(name.to_string());
+                return Err(e);
+            }
+        };
+        if !allow_scalars && !valid_header(&k, &s) {
+            let mut m = String::from("headers must hold valid HTTP header names and values, got `");
+            m.push_str(&k);
+            m.push('`');
+            return Err(UploadError::invalid(name, m));
+        }
+        out.push((k, s));
+    }
+    Ok(out)
+}
+
+fn valid_header(name: &str, value: &str) -> bool {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    !name.is_empty()
+        && name.bytes().all(token)
+        && !value.bytes().any(|b| b == 0 || b == b'\r' || b == b'\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(opts: &[(&str, OptionValue)]) -> Result<Config, UploadError> {
+        let keys: Vec<String> = opts.iter().map(|(k, _)| (*k).to_string()).collect();
+        let opts: Vec<(String, OptionValue)> = opts
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect();
+        let get = move |k: &str| {
+            opts.iter()
+                .find(|(n, _)| n == k)
+                .map_or(OptionValue::Missing, |(_, v)| v.clone())
+        };
+        Config::from_options(&keys, &get, Some("https://app.example"))
+    }
+
+    fn s(v: &str) -> OptionValue {
+        OptionValue::Str(v.to_string())
+    }
+    fn n(v: f64) -> OptionValue {
+        OptionValue::Number(v)
+    }
+    const T: (&str, OptionValue) = ("target", OptionValue::Missing);
+
+    fn with_target(extra: Vec<(&'static str, OptionValue)>) -> Result<Config, UploadError> {
+        let mut v = vec![("target", s("https://up.example/upload"))];
+        v.extend(extra);
+        parse(&v)
+    }
+
+    fn msg(r: Result<Config, UploadError>) -> (String, String) {
+        let e = r.unwrap_err();
+        (e.option.unwrap_or_default(), e.message)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = with_target(vec![]).unwrap();
+        assert_eq!(c.chunk_size, 1 << 20);
+        assert_eq!(c.simultaneous_uploads, 3);
+        assert_eq!(c.test_chunks, TestChunks::Auto);
+        assert_eq!(c.success_statuses, vec![200, 201]);
+        assert_eq!(c.min_file_size, 1);
+        assert_eq!(c.page_origin.as_deref(), Some("https://app.example"));
+        let f = with_target(vec![("protocol", s("flow"))]).unwrap();
+        assert_eq!(f.success_statuses, vec![200, 201, 202]);
+        assert_eq!(f.permanent_errors, vec![404, 413, 415, 500, 501]);
+        assert_eq!(f.min_file_size, 0);
+    }
+
+    #[test]
+    fn target_rules() {
+        let _ = T;
+        assert_eq!(msg(parse(&[])).0, "target");
+        assert!(msg(parse(&[("target", s("/upload"))]))
+            .1
+            .contains("absolute"));
+        assert!(msg(parse(&[("target", s("ftp://x/"))]))
+            .1
+            .contains("absolute"));
+        assert_eq!(
+            msg(parse(&[("target", OptionValue::Function)])).1,
+            "target must be an http(s) URL string, got a function"
+        );
+        assert!(with_target(vec![("testTarget", s("http://probe.example/t"))]).is_ok());
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(
+            msg(with_target(vec![("chunkSize", n(-5.0))])).1,
+            "chunkSize must be a positive integer of at most 2^53-1, got -5"
+        );
+        assert_eq!(
+            msg(with_target(vec![("chunkSize", n(1.5))])).1,
+            "chunkSize must be a positive integer of at most 2^53-1, got 1.5"
+        );
+        assert!(with_target(vec![("chunkSize", n(9_007_199_254_740_991.0))]).is_ok());
+        assert!(with_target(vec![("chunkSize", n(9_007_199_254_740_992.0))]).is_err());
+        assert!(with_target(vec![("chunkSize", n(f64::NAN))]).is_err());
+        assert_eq!(
+            msg(with_target(vec![("chunkSize", s("1MB"))])).1,
+            "chunkSize must be a positive integer of at most 2^53-1, got \"1MB\""
+        );
+        assert_eq!(
+            msg(with_target(vec![("simultaneousUploads", n(0.0))])).0,
+            "simultaneousUploads"
+        );
+        assert!(with_target(vec![("simultaneousUploads", n(65.0))]).is_err());
+        assert_eq!(
+            with_target(vec![("simultaneousUploads", n(64.0))])
+                .unwrap()
+                .simultaneous_uploads,
+            64
+        );
+        assert!(with_target(vec![("maxChunkRetries", n(-1.0))]).is_err());
+        assert_eq!(
+            with_target(vec![("timeout", n(0.0))]).unwrap().timeout_ms,
+            0
+        );
+        assert!(with_target(vec![("maxFiles", n(0.0))]).is_err());
+        let (o, m) = msg(with_target(vec![
+            ("minFileSize", n(10.0)),
+            ("maxFileSize", n(5.0)),
+        ]));
+        assert_eq!(o, "maxFileSize");
+        assert!(m.contains("smaller"));
+    }
+
+    #[test]
+    fn enums_and_lists() {
+        let c = with_target(vec![
+            ("testChunks", OptionValue::Bool(true)),
+            ("method", s("octet")),
+            ("progress", s("bytes")),
+            ("identifier", s("unique")),
+            ("uploadMethod", s("put")),
+            ("testMethod", s("head")),
+            ("fileType", OptionValue::List(vec![s("PDF"), s("image/*")])),
+            ("successStatuses", OptionValue::List(vec![n(200.0)])),
+        ])
+        .unwrap();
+        assert_eq!(c.test_chunks, TestChunks::Always);
+        assert_eq!(c.upload_mode, UploadMode::Octet);
+        assert_eq!(c.progress, ProgressMode::Bytes);
+        assert_eq!(c.identifier, IdentifierMode::Unique);
+        assert_eq!(c.upload_method, "PUT");
+        assert_eq!(c.test_method, "HEAD");
+        assert_eq!(c.file_type, vec!["pdf", "image/*"]);
+        assert_eq!(c.success_statuses, vec![200]);
+        assert_eq!(
+            msg(with_target(vec![("testChunks", s("yes"))])).0,
+            "testChunks"
+        );
+        assert_eq!(msg(with_target(vec![("protocol", s("tus"))])).0, "protocol");
+        assert_eq!(
+            msg(with_target(vec![(
+                "permanentErrors",
+                OptionValue::List(vec![n(99.0)])
+            )]))
+            .0,
+            "permanentErrors"
+        );
+        assert_eq!(
+            msg(with_target(vec![(
+                "successStatuses",
+                OptionValue::List(vec![n(404.0)])
+            )]))
+            .0,
+            "successStatuses"
+        );
+        assert!(with_target(vec![("uploadMethod", s("TRACE"))]).is_err());
+        assert_eq!(
+            with_target(vec![("uploadMethod", s("patch"))])
+                .unwrap()
+                .upload_method,
+            "patch"
+        );
+    }
+
+    #[test]
+    fn query_headers_and_functions() {
+        let c = with_target(vec![
+            (
+                "query",
+                OptionValue::Map(vec![
+                    ("a".into(), s("x")),
+                    ("b".into(), n(2.0)),
+                    ("c".into(), OptionValue::Bool(true)),
+                ]),
+            ),
+            ("headers", OptionValue::Function),
+            ("generateUniqueIdentifier", OptionValue::Function),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.query,
+            vec![
+                ("a".into(), "x".into()),
+                ("b".into(), "2".into()),
+                ("c".into(), "true".into())
+            ]
+        );
+        assert!(c.headers_fn && c.identifier_fn && !c.query_fn);
+        let (o, m) = msg(with_target(vec![(
+            "headers",
+            OptionValue::Map(vec![("Authorization".into(), OptionValue::Bool(true))]),
+        )]));
+        assert_eq!(o, "headers");
+        assert!(
+            m.starts_with("headers.Authorization must be a string"),
+            "{m}"
+        );
+        assert!(with_target(vec![(
+            "headers",
+            OptionValue::Map(vec![("Bad Name".into(), s("x"))]),
+        )])
+        .is_err());
+    }
+
+    #[test]
+    fn param_names() {
+        let c = with_target(vec![
+            ("chunkNumberParameterName", s("n")),
+            ("typeParameterName", OptionValue::Bool(false)),
+            ("parameterNamespace", s("up_")),
+        ])
+        .unwrap();
+        assert_eq!(c.param_names[0].as_deref(), Some("n"));
+        assert_eq!(c.param_names[4], None);
+        assert_eq!(c.parameter_namespace, "up_");
+        let (o, m) = msg(with_target(vec![
+            ("protocol", s("flow")),
+            ("typeParameterName", s("t")),
+        ]));
+        assert_eq!(o, "typeParameterName");
+        assert!(m.contains("Resumable.js"));
+    }
+
+    #[test]
+    fn unknown_keys() {
+        let (o, m) = msg(with_target(vec![("xhrTimeout", n(5.0))]));
+        assert_eq!(o, "xhrTimeout");
+        assert!(m.contains("`timeout`"), "{m}");
+        let (_, m) = msg(with_target(vec![("chunksize", n(5.0))]));
+        assert!(m.contains("did you mean `chunkSize`"), "{m}");
+        let (_, m) = msg(with_target(vec![("simultaneosUploads", n(5.0))]));
+        assert!(m.contains("did you mean `simultaneousUploads`"), "{m}");
+        let (_, m) = msg(with_target(vec![("zzzzzz", n(5.0))]));
+        assert_eq!(m, "unknown option `zzzzzz`");
+    }
+
+    #[test]
+    fn numbers_format() {
+        assert_eq!(fmt_num(-5.0), "-5");
+        assert_eq!(fmt_num(0.25), "0.25");
+        assert_eq!(fmt_num(f64::INFINITY), "Infinity");
+        assert_eq!(fmt_num(1e300), "a very large number");
+    }
+}

@@ -1,0 +1,162 @@
+//! Error kinds and the one error type of the engine.
+//!
+//! This module owns [`UploadError`], [`ErrorKind`] and [`Phase`]. It does not classify
+//! answers (that is [`crate::engine::classify`]) nor build CORS hints (that is
+//! [`crate::engine::preflight`]); it only carries what they found.
+
+use std::fmt;
+
+/// Which request of a chunk an error or a request belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// The probe (`testChunks`): asks the server whether it already has the chunk.
+    Test,
+    /// The chunk upload itself (the POST, or `uploadMethod`).
+    Upload,
+}
+
+impl Phase {
+    /// The JS name: `"test"` or `"upload"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Test => "test",
+            Phase::Upload => "upload",
+        }
+    }
+}
+
+/// The class of a failure. JS sees it as the string of [`ErrorKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The browser blocked the response (CORS), or likely did: the driver's `no-cors` probe
+    /// reached the server, so the failure is not plain connectivity.
+    Cors,
+    /// No HTTP answer: connection refused or reset, DNS, offline.
+    Network,
+    /// The server answered with a status that fails the file (`status` and `body` are set).
+    Http,
+    /// No answer within `timeout` milliseconds.
+    Timeout,
+    /// The request was aborted without the engine asking for it.
+    Aborted,
+    /// The file was refused before any request (`rule` names the option that refused it).
+    Rejected,
+    /// An option is unusable (`option` names it).
+    Invalid,
+}
+
+impl ErrorKind {
+    /// The JS name: `"cors"`, `"network"`, `"http"`, `"timeout"`, `"aborted"`, `"rejected"`
+    /// or `"invalid"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Cors => "cors",
+            ErrorKind::Network => "network",
+            ErrorKind::Http => "http",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Aborted => "aborted",
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::Invalid => "invalid",
+        }
+    }
+}
+
+/// A failed upload, a refused file or a bad option, with everything known about it.
+///
+/// Request fields (`url`, `method`, `phase`, `chunk`, `attempts`) are set for failures of a
+/// request; `rule` only for [`ErrorKind::Rejected`]; `option` only for [`ErrorKind::Invalid`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadError {
+    /// The failure class.
+    pub kind: ErrorKind,
+    /// One line saying what happened.
+    pub message: String,
+    /// The HTTP status, when the server answered.
+    pub status: Option<u16>,
+    /// The response body, when the server answered.
+    pub body: Option<String>,
+    /// The URL of the failed request.
+    pub url: Option<String>,
+    /// The method of the failed request.
+    pub method: Option<String>,
+    /// Probe or upload.
+    pub phase: Option<Phase>,
+    /// The 1-based chunk number.
+    pub chunk: Option<u32>,
+    /// How many requests were made for this chunk, the failed one included (0 when none).
+    pub attempts: u32,
+    /// For [`ErrorKind::Cors`]: what the server must answer, built from the request's shape.
+    pub hint: Option<String>,
+    /// For [`ErrorKind::Rejected`]: the rule (`minFileSize`, `maxFileSize`, `fileType`,
+    /// `maxFiles`, `duplicate`, `chunkCount`).
+    pub rule: Option<String>,
+    /// For [`ErrorKind::Invalid`]: the option's JS name.
+    pub option: Option<String>,
+}
+
+impl UploadError {
+    /// A bare error of `kind` with `message`; every other field empty.
+    #[must_use]
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> UploadError {
+        UploadError {
+            kind,
+            message: message.into(),
+            status: None,
+            body: None,
+            url: None,
+            method: None,
+            phase: None,
+            chunk: None,
+            attempts: 0,
+            hint: None,
+            rule: None,
+            option: None,
+        }
+    }
+
+    /// An [`ErrorKind::Invalid`] error naming `option`.
+    #[must_use]
+    pub fn invalid(option: &str, message: impl Into<String>) -> UploadError {
+        let mut e = UploadError::new(ErrorKind::Invalid, message);
+        e.option = Some(option.to_string());
+        e
+    }
+
+    /// An [`ErrorKind::Rejected`] error naming the `rule` that refused the file.
+    #[must_use]
+    pub fn rejected(rule: &str, message: impl Into<String>) -> UploadError {
+        let mut e = UploadError::new(ErrorKind::Rejected, message);
+        e.rule = Some(rule.to_string());
+        e
+    }
+}
+
+impl fmt::Display for UploadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.as_str())?;
+        f.write_str(": ")?;
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UploadError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(ErrorKind::Cors.as_str(), "cors");
+        assert_eq!(ErrorKind::Invalid.as_str(), "invalid");
+        assert_eq!(Phase::Test.as_str(), "test");
+        let e = UploadError::invalid("chunkSize", "bad");
+        assert_eq!(e.option.as_deref(), Some("chunkSize"));
+        assert_eq!(e.to_string(), "invalid: bad");
+        let r = UploadError::rejected("maxFiles", "too many");
+        assert_eq!(r.rule.as_deref(), Some("maxFiles"));
+        assert_eq!(r.kind, ErrorKind::Rejected);
+    }
+}

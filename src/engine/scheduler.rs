@@ -1,0 +1,1405 @@
+//! The upload state machine: which request to send next, and what every answer means.
+//!
+//! [`Scheduler`] is sans-IO in the quinn-proto style: facts go in through
+//! [`Scheduler::add_file`], [`Scheduler::handle`] and [`Scheduler::handle_timeout`]; decisions
+//! come out of [`Scheduler::poll_action`] and [`Scheduler::poll_deadline`]. It reads no clock
+//! and no random source (time is `now_ms`, jitter comes from the seed). It does not touch
+//! bytes: the driver slices the file for `[start, end)`.
+//!
+//! Rules, in short:
+//! - at most `simultaneousUploads` requests in flight across all files; chunks file by file
+//!   (or spread across files with `parallelFiles`), each file's first and last chunk first with
+//!   `prioritizeFirstAndLastChunk`;
+//! - `testChunks: 'auto'` probes chunk 1 alone; if the server has it, every other chunk is
+//!   probed, else the rest are uploaded without probes. A chunk whose attempt failed is probed
+//!   again before it is re-sent (a failed request may still have been stored);
+//! - warm-up: when a request will be preflighted, the first one of its kind (per URL for
+//!   multipart uploads, whose URL is constant; per method and phase otherwise) goes alone and
+//!   the rest fan out after it answered;
+//! - retries back off with full jitter (see [`crate::engine::retry`]); `Offline` pauses sending
+//!   without spending retries; a CORS failure gets one re-check, then fails the file.
+//!
+//! ```
+//! use resumable_wasm::engine::{Action, Config, FileMeta, Input, Scheduler};
+//! let mut s = Scheduler::new(Config::new("https://up.example/u"), 7);
+//! let f = s.add_file(FileMeta { name: "a.bin".into(), size: 10, ..Default::default() }).unwrap();
+//! s.handle(0, Input::Start);
+//! let mut sent = None;
+//! while let Some(a) = s.poll_action() {
+//!     if let Action::Send(req) = a { sent = Some(req); }
+//! }
+//! let probe = sent.unwrap();
+//! assert_eq!(probe.method, "GET");
+//! s.handle(5, Input::Response { request: probe.id, status: 204, body: String::new(), retry_after: None });
+//! while let Some(a) = s.poll_action() {
+//!     if let Action::Send(req) = a {
+//!         s.handle(9, Input::Response { request: req.id, status: 200, body: "ok".into(), retry_after: None });
+//!     }
+//! }
+//! assert_eq!(s.file(f).unwrap().status.as_str(), "success");
+//! assert!(s.is_drained());
+//! ```
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::engine::classify::{
+    classify_probe, classify_upload, failure_kind, Failure, ProbeOutcome, UploadOutcome,
+};
+use crate::engine::config::{
+    Config, IdentifierMode, ProgressMode, Protocol, TestChunks, UploadMode,
+};
+use crate::engine::error::{ErrorKind, Phase, UploadError};
+use crate::engine::params::{
+    default_identifier, protocol_params, render, unique_identifier, ChunkFacts, FileId, FileMeta,
+    RequestBody, RequestId, RequestSpec,
+};
+use crate::engine::plan::{ChunkPlan, MAX_SAFE_INTEGER};
+use crate::engine::preflight::{cors_hint, predict, BodyKind, Prediction, RequestShape};
+use crate::engine::progress::Speed;
+use crate::engine::retry::{parse_retry_after, RetryPolicy, Rng};
+
+/// A fact for the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Start (or restart after `Complete`) uploading every queued file.
+    Start,
+    /// Send no new requests; in-flight ones may finish and their answers count.
+    Pause,
+    /// Continue after `Pause` (starts if not started).
+    Resume,
+    /// Abort every in-flight request; unfinished files become cancelled.
+    Cancel,
+    /// Forget a file, aborting its requests.
+    RemoveFile(FileId),
+    /// The browser is online again.
+    Online,
+    /// The browser went offline: no new requests until `Online`.
+    Offline,
+    /// A request got an HTTP answer.
+    Response {
+        /// The request.
+        request: RequestId,
+        /// The HTTP status (not 0: status 0 is a `Failed`).
+        status: u16,
+        /// The response text.
+        body: String,
+        /// The raw `Retry-After` header, if readable; delta-seconds are honoured.
+        retry_after: Option<String>,
+    },
+    /// A request ended without an HTTP answer.
+    Failed {
+        /// The request.
+        request: RequestId,
+        /// What the transport observed.
+        failure: Failure,
+    },
+    /// Upload progress of a request (`progress: 'bytes'`).
+    BytesSent {
+        /// The request.
+        request: RequestId,
+        /// Body bytes sent so far.
+        sent: u64,
+    },
+}
+
+/// Something the driver must do.
+#[must_use = "actions are the scheduler's only output"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this request.
+    Send(RequestSpec),
+    /// Abort this in-flight request; no `Failed` input is needed after it.
+    Abort(RequestId),
+    /// Tell the app.
+    Event(Event),
+}
+
+/// Something that happened, for the app's callbacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An upload run started (`Start`, or `Resume` when idle).
+    UploadStart,
+    /// A file's progress changed.
+    FileProgress(FileId),
+    /// Overall progress changed.
+    Progress,
+    /// A chunk is on the server (uploaded, or found present by a probe).
+    ChunkSuccess {
+        /// The file.
+        file: FileId,
+        /// The chunk.
+        chunk: u32,
+        /// The response body.
+        body: String,
+    },
+    /// A chunk will be retried after `delay_ms`.
+    FileRetry {
+        /// The file.
+        file: FileId,
+        /// The chunk.
+        chunk: u32,
+        /// What went wrong.
+        error: UploadError,
+        /// The backoff delay.
+        delay_ms: u64,
+    },
+    /// Every chunk of a file is on the server.
+    FileSuccess {
+        /// The file.
+        file: FileId,
+        /// The body of the last answer.
+        body: String,
+    },
+    /// A file failed; the others go on.
+    FileError {
+        /// The file.
+        file: FileId,
+        /// Why.
+        error: UploadError,
+    },
+    /// The queue drained: every file succeeded, failed or was cancelled.
+    Complete,
+    /// `Pause` took effect.
+    Pause,
+    /// `Cancel` took effect (followed by `Complete`).
+    Cancel,
+    /// Once per run when requests will be preflighted: the causes and cheaper alternatives.
+    PreflightWarning {
+        /// One line per cause.
+        reasons: Vec<String>,
+    },
+}
+
+/// A file's state as the app sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStatus {
+    /// Waiting for `Start` or for a slot.
+    Queued,
+    /// Requests started.
+    Uploading,
+    /// The upload is paused.
+    Paused,
+    /// Every chunk is on the server.
+    Success,
+    /// Failed (see `error`).
+    Error,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl FileStatus {
+    /// `"queued"`, `"uploading"`, `"paused"`, `"success"`, `"error"` or `"cancelled"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Queued => "queued",
+            FileStatus::Uploading => "uploading",
+            FileStatus::Paused => "paused",
+            FileStatus::Success => "success",
+            FileStatus::Error => "error",
+            FileStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A snapshot of one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileView {
+    /// The handle.
+    pub id: FileId,
+    /// The identifier sent to the server.
+    pub identifier: String,
+    /// The file name.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// The relative path (the name when none).
+    pub relative_path: String,
+    /// The state.
+    pub status: FileStatus,
+    /// Bytes in chunks the server confirmed.
+    pub confirmed_bytes: u64,
+    /// Bytes of in-flight chunks the transport reported sent (`progress: 'bytes'`).
+    pub in_flight_bytes: u64,
+    /// `(confirmed + in flight) / size`, 0..=1 (an empty file: 1 once done).
+    pub progress: f64,
+    /// Why the file failed.
+    pub error: Option<UploadError>,
+    /// Smoothed bytes per second.
+    pub speed_bps: f64,
+    /// Estimated ms left; `None` while unknown.
+    pub eta_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    Queued,
+    Started,
+    Success,
+    Error,
+    Cancelled,
+}
+
+impl Life {
+    fn terminal(self) -> bool {
+        matches!(self, Life::Success | Life::Error | Life::Cancelled)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probing {
+    /// `'auto'`: chunk 1's probe has not answered yet; nothing else of the file starts.
+    First,
+    /// Probe every chunk.
+    All,
+    /// Probe only chunks whose attempt failed.
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Pending,
+    InFlight,
+    Waiting(u64),
+}
+
+#[derive(Debug, Clone)]
+struct Chunk {
+    state: State,
+    probe: bool,
+    attempts: u32,
+    retries: u32,
+    cors: u32,
+    sent: u64,
+}
+
+#[derive(Debug)]
+struct File {
+    id: FileId,
+    meta: FileMeta,
+    identifier: String,
+    plan: ChunkPlan,
+    count: u32,
+    life: Life,
+    error: Option<UploadError>,
+    /// Order positions below `cursor` have been started.
+    cursor: u32,
+    /// Started chunks that are not done.
+    chunks: BTreeMap<u32, Chunk>,
+    done: u32,
+    confirmed: u64,
+    probing: Probing,
+    speed: Speed,
+    prio: bool,
+}
+
+impl File {
+    fn chunk_at(&self, pos: u32) -> u32 {
+        if self.prio && self.count > 2 {
+            match pos {
+                0 => 1,
+                1 => self.count,
+                p => p,
+            }
+        } else {
+            pos.saturating_add(1)
+        }
+    }
+
+    fn pos_of(&self, chunk: u32) -> u32 {
+        if self.prio && self.count > 2 {
+            if chunk == 1 {
+                0
+            } else if chunk == self.count {
+                1
+            } else {
+                chunk
+            }
+        } else {
+            chunk.saturating_sub(1)
+        }
+    }
+
+    /// The chunk this file would send next, if any.
+    fn next(&self) -> Option<u32> {
+        if self.life.terminal() {
+            return None;
+        }
+        if self.probing == Probing::First {
+            let first = self.chunk_at(0);
+            if self.cursor == 0 {
+                return Some(first);
+            }
+            return match self.chunks.get(&first) {
+                Some(c) if c.state == State::Pending => Some(first),
+                _ => None,
+            };
+        }
+        let pending = self
+            .chunks
+            .iter()
+            .filter(|(_, c)| c.state == State::Pending)
+            .map(|(n, _)| *n)
+            .min_by_key(|n| self.pos_of(*n));
+        if pending.is_some() {
+            return pending;
+        }
+        (self.cursor < self.count).then(|| self.chunk_at(self.cursor))
+    }
+
+    fn in_flight_bytes(&self) -> u64 {
+        self.chunks
+            .values()
+            .filter(|c| c.state == State::InFlight)
+            .map(|c| c.sent)
+            .sum()
+    }
+}
+
+#[derive(Debug)]
+struct Flight {
+    file: FileId,
+    chunk: u32,
+    phase: Phase,
+    sent_at: u64,
+    spec: RequestSpec,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Warm {
+    Warming(RequestId),
+    Done,
+}
+
+/// The upload state machine. See the module docs.
+#[derive(Debug)]
+pub struct Scheduler {
+    config: Config,
+    policy: RetryPolicy,
+    files: Vec<File>,
+    next_file: u32,
+    next_request: u64,
+    flights: BTreeMap<RequestId, Flight>,
+    actions: VecDeque<Action>,
+    warm: Vec<(String, Warm)>,
+    rng: Rng,
+    now: u64,
+    running: bool,
+    paused: bool,
+    offline: bool,
+}
+
+impl Scheduler {
+    /// A scheduler for `config`; `seed` drives the retry jitter.
+    #[must_use]
+    pub fn new(config: Config, seed: u64) -> Scheduler {
+        let policy = RetryPolicy {
+            max_retries: config.max_chunk_retries,
+            base_interval_ms: config.chunk_retry_interval_ms,
+            max_interval_ms: config.max_retry_interval_ms,
+        };
+        Scheduler {
+            config,
+            policy,
+            files: Vec::new(),
+            next_file: 1,
+            next_request: 1,
+            flights: BTreeMap::new(),
+            actions: VecDeque::new(),
+            warm: Vec::new(),
+            rng: Rng::new(seed),
+            now: 0,
+            running: false,
+            paused: false,
+            offline: false,
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Queues a file. If an upload is running, the file joins it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Rejected`] with `rule` `minFileSize`, `maxFileSize`, `fileType`, `maxFiles`,
+    /// `duplicate` (an unfinished or successful file has the same identifier) or `chunkCount`
+    /// (more than 2^32−1 chunks: raise `chunkSize`).
+    pub fn add_file(&mut self, meta: FileMeta) -> Result<FileId, UploadError> {
+        let c = &self.config;
+        let quoted = |m: &str| {
+            let mut s = String::from("`");
+            s.push_str(&meta.name);
+            s.push_str("` ");
+            s.push_str(m);
+            s
+        };
+        if meta.size > MAX_SAFE_INTEGER {
+            return Err(UploadError::rejected(
+                "maxFileSize",
+                quoted("is larger than 2^53-1 bytes"),
+            ));
+        }
+        if meta.size < c.min_file_size {
+            let mut m = String::from("is ");
+            m.push_str(&meta.size.to_string());
+            m.push_str(" bytes, below minFileSize ");
+            m.push_str(&c.min_file_size.to_string());
+            return Err(UploadError::rejected("minFileSize", quoted(&m)));
+        }
+        if let Some(max) = c.max_file_size {
+            if meta.size > max {
+                let mut m = String::from("is ");
+                m.push_str(&meta.size.to_string());
+                m.push_str(" bytes, above maxFileSize ");
+                m.push_str(&max.to_string());
+                return Err(UploadError::rejected("maxFileSize", quoted(&m)));
+            }
+        }
+        if !c.file_type.is_empty() && !type_matches(&c.file_type, &meta) {
+            let mut m = String::from("is not an accepted file type (");
+            m.push_str(&c.file_type.join(", "));
+            m.push(')');
+            return Err(UploadError::rejected("fileType", quoted(&m)));
+        }
+        let live = || self.files.iter().filter(|f| f.life != Life::Cancelled);
+        if let Some(max) = c.max_files {
+            if live().count() >= usize::try_from(max).unwrap_or(usize::MAX) {
+                let mut m = String::from("was refused: maxFiles is ");
+                m.push_str(&max.to_string());
+                return Err(UploadError::rejected("maxFiles", quoted(&m)));
+            }
+        }
+        let identifier = match &meta.identifier {
+            Some(i) if !i.is_empty() => i.clone(),
+            _ => match c.identifier {
+                IdentifierMode::Compatible => default_identifier(&meta),
+                IdentifierMode::Unique => unique_identifier(&meta),
+            },
+        };
+        if live().any(|f| f.identifier == identifier && f.life != Life::Error) {
+            let mut m = String::from("is already queued (identifier ");
+            m.push_str(&identifier);
+            m.push(')');
+            return Err(UploadError::rejected("duplicate", quoted(&m)));
+        }
+        let plan = ChunkPlan::new(meta.size, c.chunk_size, c.force_chunk_size);
+        let Ok(count) = u32::try_from(plan.count()) else {
+            return Err(UploadError::rejected(
+                "chunkCount",
+                quoted("needs more than 2^32-1 chunks; raise chunkSize"),
+            ));
+        };
+        let probing = match c.test_chunks {
+            TestChunks::Auto => Probing::First,
+            TestChunks::Always => Probing::All,
+            TestChunks::Never => Probing::Off,
+        };
+        let id = FileId(self.next_file);
+        self.next_file = self.next_file.wrapping_add(1);
+        self.files.push(File {
+            id,
+            meta,
+            identifier,
+            plan,
+            count,
+            life: Life::Queued,
+            error: None,
+            cursor: 0,
+            chunks: BTreeMap::new(),
+            done: 0,
+            confirmed: 0,
+            probing,
+            speed: Speed::default(),
+            prio: c.prioritize_first_and_last_chunk,
+        });
+        self.pump();
+        Ok(id)
+    }
+
+    /// Feeds a fact at time `now_ms`. Call [`Scheduler::poll_action`] until `None` afterwards.
+    pub fn handle(&mut self, now_ms: u64, input: Input) {
+        self.now = now_ms;
+        match input {
+            Input::Start => self.start(),
+            Input::Pause => {
+                if !self.paused {
+                    self.paused = true;
+                    self.emit(Event::Pause);
+                }
+            }
+            Input::Resume => {
+                self.paused = false;
+                self.start();
+            }
+            Input::Cancel => self.cancel(),
+            Input::RemoveFile(id) => self.remove(id),
+            Input::Online => self.offline = false,
+            Input::Offline => self.offline = true,
+            Input::Response {
+                request,
+                status,
+                body,
+                retry_after,
+            } => self.on_response(request, status, body, retry_after.as_deref()),
+            Input::Failed { request, failure } => self.on_failed(request, failure),
+            Input::BytesSent { request, sent } => self.on_bytes(request, sent),
+        }
+        self.promote(now_ms);
+        self.pump();
+        self.check_complete();
+    }
+
+    /// Fires due retry timers at `now_ms`. Call it at [`Scheduler::poll_deadline`].
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.now = now_ms;
+        self.promote(now_ms);
+        self.pump();
+        self.check_complete();
+    }
+
+    /// The next action, or `None` when there is nothing to do until the next input or deadline.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Scheduler::handle_timeout`] should next be called, if a retry is waiting.
+    #[must_use]
+    pub fn poll_deadline(&self) -> Option<u64> {
+        self.files
+            .iter()
+            .filter(|f| !f.life.terminal())
+            .flat_map(|f| f.chunks.values())
+            .filter_map(|c| match c.state {
+                State::Waiting(t) => Some(t),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Snapshots of every file, in the order they were added.
+    #[must_use]
+    pub fn files(&self) -> Vec<FileView> {
+        self.files.iter().map(|f| self.view(f)).collect()
+    }
+
+    /// A snapshot of one file.
+    #[must_use]
+    pub fn file(&self, id: FileId) -> Option<FileView> {
+        self.files.iter().find(|f| f.id == id).map(|f| self.view(f))
+    }
+
+    /// The file with this identifier.
+    #[must_use]
+    pub fn find_by_identifier(&self, ident: &str) -> Option<FileId> {
+        self.files
+            .iter()
+            .find(|f| f.identifier == ident)
+            .map(|f| f.id)
+    }
+
+    /// Overall progress, 0..=1, over files that are not cancelled.
+    #[must_use]
+    pub fn progress(&self) -> f64 {
+        let live = self.files.iter().filter(|f| f.life != Life::Cancelled);
+        let (mut total, mut done, mut any, mut all_end) = (0u64, 0u64, false, true);
+        for f in live {
+            any = true;
+            all_end &= f.life.terminal();
+            total = total.saturating_add(f.meta.size);
+            done = done.saturating_add((f.confirmed + f.in_flight_bytes()).min(f.meta.size));
+        }
+        ratio(done, total, any && all_end)
+    }
+
+    /// Whether an upload run is active and not paused.
+    #[must_use]
+    pub fn is_uploading(&self) -> bool {
+        self.running && !self.paused && !self.is_drained()
+    }
+
+    /// Whether nothing is left to do: no request in flight and every file finished.
+    #[must_use]
+    pub fn is_drained(&self) -> bool {
+        self.flights.is_empty() && self.files.iter().all(|f| f.life.terminal())
+    }
+
+    /// The predicted preflight of a probe and of a chunk upload under this configuration, for
+    /// a page at `page_origin`.
+    #[must_use]
+    pub fn preflight_report(&self, page_origin: Option<&str>) -> (Prediction, Prediction) {
+        let c = &self.config;
+        let flow_form =
+            c.protocol == Protocol::Flow && !matches!(c.test_method.as_str(), "GET" | "HEAD");
+        let test = predict(&RequestShape {
+            page_origin,
+            url: c.probe_target(),
+            method: &c.test_method,
+            headers: &c.headers,
+            body: if flow_form {
+                BodyKind::FormData
+            } else {
+                BodyKind::None
+            },
+            upload_listener: false,
+        });
+        let upload = predict(&RequestShape {
+            page_origin,
+            url: &c.target,
+            method: &c.upload_method,
+            headers: &c.headers,
+            body: match c.upload_mode {
+                UploadMode::Multipart => BodyKind::FormData,
+                UploadMode::Octet => BodyKind::UntypedBlob,
+            },
+            upload_listener: c.progress == ProgressMode::Bytes,
+        });
+        (test, upload)
+    }
+
+    // ---- internals ----
+
+    fn emit(&mut self, e: Event) {
+        self.actions.push_back(Action::Event(e));
+    }
+
+    fn index(&self, id: FileId) -> Option<usize> {
+        self.files.iter().position(|f| f.id == id)
+    }
+
+    fn start(&mut self) {
+        self.paused = false;
+        if self.running {
+            return;
+        }
+        self.running = true;
+        self.emit(Event::UploadStart);
+        let (test, upload) = self.preflight_report(self.config.page_origin.as_deref());
+        let mut reasons: Vec<String> = Vec::new();
+        let probes = if self.config.test_chunks == TestChunks::Never {
+            Vec::new()
+        } else {
+            test.reasons
+        };
+        for r in probes.into_iter().chain(upload.reasons) {
+            let r = with_alternative(r);
+            if !reasons.contains(&r) {
+                reasons.push(r);
+            }
+        }
+        if !reasons.is_empty() {
+            self.emit(Event::PreflightWarning { reasons });
+        }
+    }
+
+    fn cancel(&mut self) {
+        let ids: Vec<RequestId> = self.flights.keys().copied().collect();
+        self.flights.clear();
+        for id in ids {
+            self.actions.push_back(Action::Abort(id));
+        }
+        self.warm.retain(|(_, w)| *w == Warm::Done);
+        for f in &mut self.files {
+            if !f.life.terminal() {
+                f.life = Life::Cancelled;
+                f.chunks.clear();
+            }
+        }
+        self.emit(Event::Cancel);
+        self.emit(Event::Complete);
+        self.running = false;
+        self.paused = false;
+    }
+
+    fn abort_file(&mut self, id: FileId) {
+        let ids: Vec<RequestId> = self
+            .flights
+            .iter()
+            .filter(|(_, fl)| fl.file == id)
+            .map(|(r, _)| *r)
+            .collect();
+        for r in ids {
+            self.flights.remove(&r);
+            self.unwarm(r);
+            self.actions.push_back(Action::Abort(r));
+        }
+    }
+
+    fn remove(&mut self, id: FileId) {
+        self.abort_file(id);
+        self.files.retain(|f| f.id != id);
+    }
+
+    fn unwarm(&mut self, r: RequestId) {
+        self.warm.retain(|(_, w)| *w != Warm::Warming(r));
+    }
+
+    fn promote(&mut self, now: u64) {
+        for f in &mut self.files {
+            for c in f.chunks.values_mut() {
+                if matches!(c.state, State::Waiting(t) if t <= now) {
+                    c.state = State::Pending;
+                }
+            }
+        }
+    }
+
+    fn check_complete(&mut self) {
+        if self.running && self.is_drained() {
+            self.running = false;
+            self.emit(Event::Complete);
+        }
+    }
+
+    /// The file index and chunk to send next.
+    fn candidate(&self) -> Option<(usize, u32)> {
+        if !self.config.parallel_files {
+            return self
+                .files
+                .iter()
+                .enumerate()
+                .find_map(|(i, f)| f.next().map(|c| (i, c)));
+        }
+        self.files
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.next().map(|c| (i, c)))
+            .min_by_key(|(i, _)| {
+                let id = self.files.get(*i).map(|f| f.id);
+                self.flights
+                    .values()
+                    .filter(|fl| Some(fl.file) == id)
+                    .count()
+            })
+    }
+
+    fn pump(&mut self) {
+        if !self.running || self.paused || self.offline {
+            return;
+        }
+        let slots = usize::try_from(self.config.simultaneous_uploads.max(1)).unwrap_or(1);
+        while self.flights.len() < slots {
+            let Some((i, n)) = self.candidate() else {
+                break;
+            };
+            let Some(spec) = self.build(i, n) else {
+                break;
+            };
+            let mut warming = None;
+            if spec.preflight.preflight {
+                let key = warm_key(&spec);
+                match self.warm.iter().find(|(k, _)| *k == key) {
+                    Some((_, Warm::Done)) => {}
+                    Some((_, Warm::Warming(_))) => break,
+                    None if !self.flights.is_empty() => break,
+                    None => warming = Some(key),
+                }
+            }
+            let Some(f) = self.files.get_mut(i) else {
+                break;
+            };
+            if f.chunk_at(f.cursor) == n && !f.chunks.contains_key(&n) && f.cursor < f.count {
+                f.cursor += 1;
+                let probe = f.probing != Probing::Off;
+                f.chunks.insert(
+                    n,
+                    Chunk {
+                        state: State::Pending,
+                        probe,
+                        attempts: 0,
+                        retries: 0,
+                        cors: 0,
+                        sent: 0,
+                    },
+                );
+            }
+            f.life = Life::Started;
+            let Some(ch) = f.chunks.get_mut(&n) else {
+                break;
+            };
+            ch.state = State::InFlight;
+            ch.attempts = ch.attempts.saturating_add(1);
+            ch.sent = 0;
+            self.next_request += 1;
+            if let Some(key) = warming {
+                self.warm.push((key, Warm::Warming(spec.id)));
+            }
+            self.flights.insert(
+                spec.id,
+                Flight {
+                    file: spec.file,
+                    chunk: n,
+                    phase: spec.phase,
+                    sent_at: self.now,
+                    spec: spec.clone(),
+                },
+            );
+            self.actions.push_back(Action::Send(spec));
+        }
+    }
+
+    /// The request for chunk `n` of file `i` (not yet committed).
+    fn build(&self, i: usize, n: u32) -> Option<RequestSpec> {
+        let c = &self.config;
+        let f = self.files.get(i)?;
+        let (start, end) = f.plan.range(u64::from(n))?;
+        let (probe, attempts) = match f.chunks.get(&n) {
+            Some(ch) => (ch.probe, ch.attempts),
+            None => (f.probing != Probing::Off, 0),
+        };
+        let phase = if probe && c.test_chunks != TestChunks::Never {
+            Phase::Test
+        } else {
+            Phase::Upload
+        };
+        let params = protocol_params(
+            c,
+            &ChunkFacts {
+                identifier: &f.identifier,
+                meta: &f.meta,
+                plan: &f.plan,
+                chunk: n,
+            },
+        );
+        let mut spec = RequestSpec {
+            id: RequestId(self.next_request),
+            file: f.id,
+            chunk: n,
+            phase,
+            attempt: attempts.saturating_add(1),
+            method: match phase {
+                Phase::Test => c.test_method.clone(),
+                Phase::Upload => c.upload_method.clone(),
+            },
+            url: String::new(),
+            body: RequestBody::None,
+            start,
+            end,
+            headers: Vec::new(),
+            with_credentials: c.with_credentials,
+            timeout_ms: (c.timeout_ms > 0).then_some(c.timeout_ms),
+            upload_listener: phase == Phase::Upload && c.progress == ProgressMode::Bytes,
+            preflight: Prediction::default(),
+            params,
+            file_name: f.meta.name.clone(),
+        };
+        render(&mut spec, c, &c.query, &c.headers);
+        Some(spec)
+    }
+
+    fn on_response(&mut self, r: RequestId, status: u16, body: String, retry_after: Option<&str>) {
+        let Some(fl) = self.flights.remove(&r) else {
+            return;
+        };
+        for (_, w) in &mut self.warm {
+            if *w == Warm::Warming(r) {
+                *w = Warm::Done;
+            }
+        }
+        let Some(i) = self.index(fl.file) else {
+            return;
+        };
+        match fl.phase {
+            Phase::Test => match classify_probe(&self.config, status) {
+                ProbeOutcome::Present => {
+                    if let Some(f) = self.files.get_mut(i) {
+                        if f.probing == Probing::First {
+                            f.probing = Probing::All;
+                        }
+                    }
+                    self.chunk_done(i, fl.chunk, body);
+                }
+                ProbeOutcome::Absent => {
+                    if let Some(f) = self.files.get_mut(i) {
+                        if f.probing == Probing::First {
+                            f.probing = Probing::Off;
+                        }
+                        if let Some(ch) = f.chunks.get_mut(&fl.chunk) {
+                            ch.probe = false;
+                            ch.state = State::Pending;
+                            ch.sent = 0;
+                        }
+                    }
+                }
+                ProbeOutcome::Fail => {
+                    let mut e = self.request_error(&fl, ErrorKind::Http, "answered HTTP ");
+                    e.message.push_str(&status.to_string());
+                    e.message.push_str(
+                        ", a permanent error for the flow protocol (answer 204 for an absent chunk)",
+                    );
+                    e.status = Some(status);
+                    e.body = Some(body);
+                    self.fail_file(i, e);
+                }
+            },
+            Phase::Upload => match classify_upload(&self.config, status) {
+                UploadOutcome::Success => self.chunk_done(i, fl.chunk, body),
+                UploadOutcome::Retry => {
+                    let mut e = self.request_error(&fl, ErrorKind::Http, "answered HTTP ");
+                    e.message.push_str(&status.to_string());
+                    e.status = Some(status);
+                    e.body = Some(body);
+                    self.retry(i, fl.chunk, e, retry_after.and_then(parse_retry_after));
+                }
+                UploadOutcome::Fail => {
+                    let mut e = self.request_error(&fl, ErrorKind::Http, "was refused with HTTP ");
+                    e.message.push_str(&status.to_string());
+                    e.message.push_str(" (in permanentErrors)");
+                    e.status = Some(status);
+                    e.body = Some(body);
+                    self.fail_file(i, e);
+                }
+            },
+        }
+    }
+
+    fn on_failed(&mut self, r: RequestId, failure: Failure) {
+        let Some(fl) = self.flights.remove(&r) else {
+            return;
+        };
+        self.unwarm(r);
+        let Some(i) = self.index(fl.file) else {
+            return;
+        };
+        let reprobe = self.config.test_chunks != TestChunks::Never;
+        if failure == Failure::Offline {
+            self.offline = true;
+            if let Some(ch) = self
+                .files
+                .get_mut(i)
+                .and_then(|f| f.chunks.get_mut(&fl.chunk))
+            {
+                ch.state = State::Pending;
+                ch.sent = 0;
+                ch.probe |= reprobe;
+            }
+            return;
+        }
+        let timed_out = fl
+            .spec
+            .timeout_ms
+            .is_some_and(|t| self.now >= fl.sent_at.saturating_add(t));
+        let kind = failure_kind(failure, timed_out);
+        let what = match kind {
+            ErrorKind::Cors => "was blocked, likely by CORS (the server was reachable)",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::Aborted => "was aborted",
+            _ => "failed with a network error (no HTTP answer)",
+        };
+        let mut e = self.request_error(&fl, kind, what);
+        if kind == ErrorKind::Cors {
+            e.hint = Some(cors_hint(
+                &fl.spec.shape(self.config.page_origin.as_deref()),
+                fl.spec.with_credentials,
+            ));
+            let rechecked = self
+                .files
+                .get_mut(i)
+                .and_then(|f| f.chunks.get_mut(&fl.chunk))
+                .map(|ch| {
+                    ch.cors += 1;
+                    ch.cors > 1
+                });
+            if rechecked == Some(true) {
+                if let Some(ch) = self.files.get(i).and_then(|f| f.chunks.get(&fl.chunk)) {
+                    e.attempts = ch.attempts;
+                }
+                self.fail_file(i, e);
+                return;
+            }
+        }
+        self.retry(i, fl.chunk, e, None);
+    }
+
+    fn on_bytes(&mut self, r: RequestId, sent: u64) {
+        let Some(fl) = self.flights.get(&r) else {
+            return;
+        };
+        let (file, chunk) = (fl.file, fl.chunk);
+        let now = self.now;
+        let Some(f) = self.files.iter_mut().find(|f| f.id == file) else {
+            return;
+        };
+        let len = f.plan.len(u64::from(chunk));
+        if let Some(ch) = f.chunks.get_mut(&chunk) {
+            ch.sent = sent.min(len);
+        }
+        let total = f.confirmed + f.in_flight_bytes();
+        f.speed.sample(now, total);
+        self.emit(Event::FileProgress(file));
+        self.emit(Event::Progress);
+    }
+
+    fn request_error(&self, fl: &Flight, kind: ErrorKind, what: &str) -> UploadError {
+        let mut m = String::from(fl.phase.as_str());
+        m.push_str(" of chunk ");
+        m.push_str(&fl.chunk.to_string());
+        m.push(' ');
+        m.push_str(what);
+        let mut e = UploadError::new(kind, m);
+        e.url = Some(fl.spec.url.clone());
+        e.method = Some(fl.spec.method.clone());
+        e.phase = Some(fl.phase);
+        e.chunk = Some(fl.chunk);
+        e.attempts = fl.spec.attempt;
+        e
+    }
+
+    fn retry(&mut self, i: usize, n: u32, mut e: UploadError, retry_after: Option<u64>) {
+        let reprobe = self.config.test_chunks != TestChunks::Never;
+        let policy = self.policy;
+        let random = self.rng.next_u64();
+        let now = self.now;
+        let Some(f) = self.files.get_mut(i) else {
+            return;
+        };
+        let file = f.id;
+        let Some(ch) = f.chunks.get_mut(&n) else {
+            return;
+        };
+        ch.sent = 0;
+        ch.probe |= reprobe;
+        e.attempts = ch.attempts;
+        if !policy.allows(ch.retries) {
+            ch.state = State::Pending;
+            let mut m = String::from("gave up after ");
+            m.push_str(&ch.attempts.to_string());
+            m.push_str(" attempts: ");
+            m.push_str(&e.message);
+            e.message = m;
+            self.fail_file(i, e);
+            return;
+        }
+        ch.retries += 1;
+        let delay = policy.delay_ms(ch.retries, random, retry_after);
+        ch.state = if delay == 0 {
+            State::Pending
+        } else {
+            State::Waiting(now.saturating_add(delay))
+        };
+        self.emit(Event::FileRetry {
+            file,
+            chunk: n,
+            error: e,
+            delay_ms: delay,
+        });
+    }
+
+    fn chunk_done(&mut self, i: usize, n: u32, body: String) {
+        let now = self.now;
+        let Some(f) = self.files.get_mut(i) else {
+            return;
+        };
+        if f.chunks.remove(&n).is_none() {
+            return;
+        }
+        f.done += 1;
+        f.confirmed = f.confirmed.saturating_add(f.plan.len(u64::from(n)));
+        for ch in f.chunks.values_mut() {
+            ch.retries = 0;
+            ch.cors = 0;
+        }
+        let total = f.confirmed + f.in_flight_bytes();
+        f.speed.sample(now, total);
+        let file = f.id;
+        let finished = f.done >= f.count;
+        if finished {
+            f.life = Life::Success;
+        }
+        self.emit(Event::ChunkSuccess {
+            file,
+            chunk: n,
+            body: body.clone(),
+        });
+        self.emit(Event::FileProgress(file));
+        self.emit(Event::Progress);
+        if finished {
+            self.emit(Event::FileSuccess { file, body });
+        }
+    }
+
+    fn fail_file(&mut self, i: usize, e: UploadError) {
+        let Some(f) = self.files.get_mut(i) else {
+            return;
+        };
+        f.life = Life::Error;
+        f.error = Some(e.clone());
+        f.chunks.clear();
+        let file = f.id;
+        self.abort_file(file);
+        self.emit(Event::FileError { file, error: e });
+    }
+
+    fn view(&self, f: &File) -> FileView {
+        let status = match f.life {
+            Life::Success => FileStatus::Success,
+            Life::Error => FileStatus::Error,
+            Life::Cancelled => FileStatus::Cancelled,
+            _ if self.paused => FileStatus::Paused,
+            Life::Started => FileStatus::Uploading,
+            Life::Queued => FileStatus::Queued,
+        };
+        let in_flight = f.in_flight_bytes();
+        let reached = (f.confirmed + in_flight).min(f.meta.size);
+        FileView {
+            id: f.id,
+            identifier: f.identifier.clone(),
+            name: f.meta.name.clone(),
+            size: f.meta.size,
+            relative_path: f.meta.path().to_string(),
+            status,
+            confirmed_bytes: f.confirmed,
+            in_flight_bytes: in_flight,
+            progress: ratio(reached, f.meta.size, f.life == Life::Success),
+            error: f.error.clone(),
+            speed_bps: f.speed.bytes_per_second(),
+            eta_ms: if f.life.terminal() {
+                Some(0)
+            } else {
+                f.speed.eta_ms(f.meta.size - reached)
+            },
+        }
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn ratio(done: u64, total: u64, finished: bool) -> f64 {
+    if total == 0 {
+        return if finished { 1.0 } else { 0.0 };
+    }
+    (done as f64 / total as f64).min(1.0)
+}
+
+/// The warm-up key of a request: the URL for multipart uploads (constant), else method and phase.
+fn warm_key(spec: &RequestSpec) -> String {
+    let mut k = spec.method.clone();
+    k.push(' ');
+    if matches!(spec.body, RequestBody::Multipart { .. }) {
+        k.push_str(&spec.url);
+    } else {
+        k.push_str(spec.phase.as_str());
+    }
+    k
+}
+
+/// Adds the cheaper alternative to a preflight cause, for the warning event.
+fn with_alternative(mut r: String) -> String {
+    let alt = if r.contains("progress listener") {
+        "; use progress: 'chunk' to keep requests simple"
+    } else if r.starts_with("method") {
+        "; use uploadMethod 'POST' and testMethod 'GET'"
+    } else if r.starts_with("header") {
+        "; pass such values in `query` instead, or let the server list the header in Access-Control-Allow-Headers with Access-Control-Max-Age: 600"
+    } else {
+        ""
+    };
+    r.push_str(alt);
+    r
+}
+
+fn type_matches(types: &[String], meta: &FileMeta) -> bool {
+    let name = meta.name.to_ascii_lowercase();
+    let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
+    let mime = meta.mime_type.to_ascii_lowercase();
+    types.iter().any(|t| {
+        if let Some(prefix) = t.strip_suffix("/*") {
+            mime.split_once('/').is_some_and(|(ty, _)| ty == prefix)
+        } else if t.contains('/') {
+            *t == mime
+        } else {
+            !ext.is_empty() && t.trim_start_matches('.') == ext
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(name: &str, size: u64) -> FileMeta {
+        FileMeta {
+            name: name.into(),
+            size,
+            mime_type: "image/png".into(),
+            ..Default::default()
+        }
+    }
+
+    fn drain(s: &mut Scheduler) -> Vec<Action> {
+        std::iter::from_fn(|| s.poll_action()).collect()
+    }
+
+    fn sends(actions: &[Action]) -> Vec<RequestSpec> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rejections() {
+        let mut c = Config::new("https://x/u");
+        c.max_file_size = Some(100);
+        c.file_type = vec!["png".into(), "image/*".into()];
+        c.max_files = Some(2);
+        let mut s = Scheduler::new(c, 1);
+        let rule = |r: Result<FileId, UploadError>| r.unwrap_err().rule.unwrap();
+        assert_eq!(rule(s.add_file(meta("a.png", 0))), "minFileSize");
+        assert_eq!(rule(s.add_file(meta("a.png", 101))), "maxFileSize");
+        let mut pdf = meta("a.pdf", 5);
+        pdf.mime_type = "application/pdf".into();
+        let e = s.add_file(pdf).unwrap_err();
+        assert_eq!(e.rule.as_deref(), Some("fileType"));
+        assert_eq!(
+            e.message,
+            "`a.pdf` is not an accepted file type (png, image/*)"
+        );
+        let mut gif = meta("a.gif", 5);
+        gif.mime_type = "image/gif".into();
+        s.add_file(gif).unwrap();
+        assert_eq!(rule(s.add_file(meta("a.gif", 5))), "duplicate");
+        s.add_file(meta("b.png", 5)).unwrap();
+        assert_eq!(rule(s.add_file(meta("c.png", 5))), "maxFiles");
+        let mut t = Config::new("https://x/u");
+        t.chunk_size = 1;
+        let mut s = Scheduler::new(t, 1);
+        assert_eq!(rule(s.add_file(meta("big", 1 << 33))), "chunkCount");
+        assert_eq!(rule(s.add_file(meta("huge", 1 << 54))), "maxFileSize");
+    }
+
+    #[test]
+    fn first_and_last_order() {
+        let mut c = Config::new("https://x/u");
+        c.chunk_size = 10;
+        c.test_chunks = TestChunks::Never;
+        c.prioritize_first_and_last_chunk = true;
+        c.simultaneous_uploads = 64;
+        let mut s = Scheduler::new(c, 1);
+        s.add_file(meta("a", 50)).unwrap();
+        s.handle(0, Input::Start);
+        let chunks: Vec<u32> = sends(&drain(&mut s)).iter().map(|r| r.chunk).collect();
+        assert_eq!(chunks, vec![1, 5, 2, 3, 4]);
+    }
+
+    #[test]
+    fn parallel_files_spread() {
+        let mut c = Config::new("https://x/u");
+        c.chunk_size = 10;
+        c.test_chunks = TestChunks::Never;
+        c.parallel_files = true;
+        c.simultaneous_uploads = 4;
+        let mut s = Scheduler::new(c.clone(), 1);
+        let a = s.add_file(meta("a", 50)).unwrap();
+        let b = s.add_file(meta("b", 50)).unwrap();
+        s.handle(0, Input::Start);
+        let files: Vec<FileId> = sends(&drain(&mut s)).iter().map(|r| r.file).collect();
+        assert_eq!(files, vec![a, b, a, b]);
+        c.parallel_files = false;
+        let mut s = Scheduler::new(c, 1);
+        let a = s.add_file(meta("a", 50)).unwrap();
+        s.add_file(meta("b", 50)).unwrap();
+        s.handle(0, Input::Start);
+        let files: Vec<FileId> = sends(&drain(&mut s)).iter().map(|r| r.file).collect();
+        assert_eq!(files, vec![a; 4]);
+    }
+
+    #[test]
+    fn empty_start_completes_and_views() {
+        let mut s = Scheduler::new(Config::new("https://x/u"), 1);
+        s.handle(0, Input::Start);
+        let a = drain(&mut s);
+        assert_eq!(
+            a,
+            vec![
+                Action::Event(Event::UploadStart),
+                Action::Event(Event::Complete)
+            ]
+        );
+        let mut c = Config::new("https://x/u").with_protocol(Protocol::Flow);
+        c.test_chunks = TestChunks::Never;
+        let mut s = Scheduler::new(c, 1);
+        let f = s.add_file(meta("empty", 0)).unwrap();
+        assert_eq!(s.file(f).unwrap().status, FileStatus::Queued);
+        s.handle(0, Input::Start);
+        let r = sends(&drain(&mut s));
+        assert_eq!((r[0].start, r[0].end), (0, 0));
+        s.handle(
+            1,
+            Input::Response {
+                request: r[0].id,
+                status: 200,
+                body: "ok".into(),
+                retry_after: None,
+            },
+        );
+        let v = s.file(f).unwrap();
+        assert_eq!(v.status, FileStatus::Success);
+        assert_eq!(v.progress, 1.0);
+        assert_eq!(s.progress(), 1.0);
+        assert_eq!(s.find_by_identifier("0-empty"), Some(f));
+        assert!(drain(&mut s).contains(&Action::Event(Event::Complete)));
+    }
+
+    #[test]
+    fn byte_progress_and_speed() {
+        let mut c = Config::new("https://x/u");
+        c.chunk_size = 1000;
+        c.test_chunks = TestChunks::Never;
+        c.progress = ProgressMode::Bytes;
+        c.page_origin = Some("https://x".into());
+        let mut s = Scheduler::new(c, 1);
+        let f = s.add_file(meta("a", 4000)).unwrap();
+        s.handle(0, Input::Start);
+        let r = sends(&drain(&mut s));
+        assert!(r.iter().all(|r| r.upload_listener));
+        assert!(!r[0].preflight.preflight, "same origin");
+        s.handle(
+            0,
+            Input::BytesSent {
+                request: r[0].id,
+                sent: 0,
+            },
+        );
+        s.handle(
+            1000,
+            Input::BytesSent {
+                request: r[0].id,
+                sent: 500,
+            },
+        );
+        let v = s.file(f).unwrap();
+        assert_eq!(v.in_flight_bytes, 500);
+        assert_eq!(v.progress, 0.125);
+        assert_eq!(v.speed_bps, 500.0);
+        assert_eq!(v.eta_ms, Some(7000));
+        s.handle(
+            2000,
+            Input::Response {
+                request: r[0].id,
+                status: 200,
+                body: String::new(),
+                retry_after: None,
+            },
+        );
+        assert_eq!(s.file(f).unwrap().confirmed_bytes, 1000);
+    }
+
+    #[test]
+    fn alternatives() {
+        assert!(with_alternative("header `x` is not CORS-safelisted".into()).contains("query"));
+        assert!(
+            with_alternative("an `xhr.upload` progress listener forces a preflight".into())
+                .contains("'chunk'")
+        );
+        assert!(type_matches(
+            &[".PNG".to_ascii_lowercase()],
+            &meta("x.png", 1)
+        ));
+        assert!(!type_matches(&["png".into()], &meta("png", 1)));
+    }
+}
