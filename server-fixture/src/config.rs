@@ -29,8 +29,10 @@ pub enum CorsMode {
     /// Misconfiguration: strict, but never `Access-Control-Allow-Credentials`.
     NoAllowCredentials,
     /// Misconfiguration: strict, but preflights answer 404.
+    #[serde(rename = "preflight-404")]
     Preflight404,
     /// Misconfiguration: strict, but preflights answer 500.
+    #[serde(rename = "preflight-500")]
     Preflight500,
 }
 
@@ -351,4 +353,27 @@ pub fn split_host_port(addr: &str) -> Result<(String, u16), String> {
         return Err(format!("empty host in {addr:?}"));
     }
     Ok((host.to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_mode_names_agree_between_flag_and_json() {
+        for m in CorsMode::ALL {
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(json, format!("\"{}\"", m.as_str()));
+            assert_eq!(m.as_str().parse::<CorsMode>().unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn mounts_parse() {
+        let m: Mount = "/pkg=pkg".parse().unwrap();
+        assert_eq!(m.prefix, "/pkg");
+        assert!("pkg=pkg".parse::<Mount>().is_err());
+        assert!("/=x".parse::<Mount>().is_err());
+        assert!("/a/../b=x".parse::<Mount>().is_err());
+    }
 }
