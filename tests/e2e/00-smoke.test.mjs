@@ -1,13 +1,13 @@
 // Smoke: the fixture serves the test pages and the package mount, a plain cross-origin fetch
 // (multipart chunk POST, probe GET) reaches the API, and stats/files report it.
 import { test, before, after } from 'node:test';
-import { startFixture, launchBrowser, newPage, makeFile, scenario, expectEqual, expectTrue, countBy } from './harness.mjs';
+import { startFixture, launchBrowser, newPage, makeFile, scenario, expectEqual, expectTrue, countBy, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture()]); });
 after(async () => { await browser?.close(); await fx?.stop(); });
 
-test('smoke: fixture serves a page; a plain fetch POST + probe reaches the API; stats and files agree', async () => {
+test('smoke: fixture serves a page; a plain fetch POST + probe reaches the API; stats and files agree', { timeout: TEST_TIMEOUT }, async () => {
   const t = await newPage(browser);
   await scenario({ fixtures: [fx], pages: [t] }, async () => {
     await fx.reset();

@@ -2,7 +2,7 @@
 // for both dialects, both methods, default and forceChunkSize. Each success is checked against
 // the SHA-256 the fixture computed, and the number of chunks against the planning rule.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, chunkCount, countBy, summarize, KiB, MiB } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, chunkCount, countBy, summarize, KiB, MiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture()]); });
@@ -15,7 +15,7 @@ describe('§1 sizes', () => {
     for (const method of ['multipart', 'octet']) {
       for (const forceChunkSize of [false, true]) {
         const label = `${protocol} ${method}${forceChunkSize ? ' forceChunkSize' : ''}`;
-        test(`§1 sizes ${label}: 0 B, 1 B, chunkSize−1, 3 chunks, 3 chunks + 1 B`, async () => {
+        test(`§1 sizes ${label}: 0 B, 1 B, chunkSize−1, 3 chunks, 3 chunks + 1 B`, { timeout: TEST_TIMEOUT }, async () => {
           const t = await openUploader(browser, fx);
           await scenario({ fixtures: [fx], pages: [t] }, async () => {
             await fx.reset();
@@ -55,7 +55,7 @@ describe('§1 sizes', () => {
   }
 
   for (const [protocol, method, forceChunkSize] of [['resumable', 'multipart', false], ['flow', 'octet', true]]) {
-    test(`§1 sizes 64 MiB ${protocol} ${method}${forceChunkSize ? ' forceChunkSize' : ''} (1 MiB chunks)`, async () => {
+    test(`§1 sizes 64 MiB ${protocol} ${method}${forceChunkSize ? ' forceChunkSize' : ''} (1 MiB chunks)`, { timeout: TEST_TIMEOUT }, async () => {
       const t = await openUploader(browser, fx);
       await scenario({ fixtures: [fx], pages: [t] }, async () => {
         await fx.reset();

@@ -1,7 +1,7 @@
 // §2 Preflight economy, counted on the fixture (strict CORS, Access-Control-Max-Age 600). Each
 // case runs in a fresh browser context, so no preflight cache entry survives from another case.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectStored, chunkCount, countBy, summarize, KiB } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectStored, chunkCount, countBy, summarize, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'max-age': 600 } })]); });
@@ -27,15 +27,15 @@ async function counted(name, options, expected) {
 
 describe('§2 preflight economy', () => {
   const n = chunkCount(SIZE, CS);
-  test('§2 default options + withCredentials: 0 OPTIONS, 1 probe GET (testChunks auto)', () =>
+  test('§2 default options + withCredentials: 0 OPTIONS, 1 probe GET (testChunks auto)', { timeout: TEST_TIMEOUT }, () =>
     counted('pf-default.bin', { withCredentials: true }, { OPTIONS: 0, GET: 1, POST: n }));
-  test('§2 headers {Authorization} at simultaneousUploads 3: 1 OPTIONS for the POSTs + 1 for the probe = 2', () =>
+  test('§2 headers {Authorization} at simultaneousUploads 3: 1 OPTIONS for the POSTs + 1 for the probe = 2', { timeout: TEST_TIMEOUT }, () =>
     counted('pf-auth.bin', { headers: { Authorization: 'Bearer e2e-token' } }, { OPTIONS: 2, GET: 1, POST: n }));
-  test("§2 progress 'bytes': exactly 1 OPTIONS", () =>
+  test("§2 progress 'bytes': exactly 1 OPTIONS", { timeout: TEST_TIMEOUT }, () =>
     counted('pf-bytes.bin', { progress: 'bytes' }, { OPTIONS: 1, GET: 1, POST: n }));
-  test('§2 testChunks true: one probe GET per chunk, 0 OPTIONS', () =>
+  test('§2 testChunks true: one probe GET per chunk, 0 OPTIONS', { timeout: TEST_TIMEOUT }, () =>
     counted('pf-test.bin', { testChunks: true }, { OPTIONS: 0, GET: n, POST: n }));
-  test('§2 preflightReport() predicts what the fixture counted', async () => {
+  test('§2 preflightReport() predicts what the fixture counted', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       const r = await t.eval(async (target) => {

@@ -2,7 +2,7 @@
 // withCredentials true succeeds; false fails with kind http, status 401, after a bounded number
 // of requests. Plus the cross-site case (page on 127.0.0.1, API on localhost).
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, fileErrorOf, login, countBy, summarize, KiB } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, fileErrorOf, login, countBy, summarize, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx, fxSite;
 before(async () => {
@@ -17,7 +17,7 @@ after(async () => { await browser?.close(); await fx?.stop(); await fxSite?.stop
 const CS = 64 * KiB;
 
 describe('§3 credentials', () => {
-  test('§3 session required: withCredentials true succeeds after /login', async () => {
+  test('§3 session required: withCredentials true succeeds after /login', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       await fx.reset();
@@ -31,7 +31,7 @@ describe('§3 credentials', () => {
     await t.close();
   });
 
-  test('§3 session required: withCredentials false fails with kind http, status 401, bounded requests', async () => {
+  test('§3 session required: withCredentials false fails with kind http, status 401, bounded requests', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       await fx.reset();
@@ -48,7 +48,7 @@ describe('§3 credentials', () => {
     await t.close();
   });
 
-  test('§3 cross-site (page 127.0.0.1, API localhost): credentialed upload succeeds with strict CORS', async () => {
+  test('§3 cross-site (page 127.0.0.1, API localhost): credentialed upload succeeds with strict CORS', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fxSite);
     await scenario({ fixtures: [fxSite], pages: [t] }, async () => {
       await fxSite.reset();

@@ -3,7 +3,7 @@
 // requests is bounded. The same misconfiguration on a same-origin page (--api-on-page) works or
 // fails with a non-CORS kind.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectTrue, fileErrorOf, countBy, summarize, sleep, KiB } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectTrue, fileErrorOf, countBy, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'api-on-page': true, 'max-age': 600 } })]); });
@@ -29,7 +29,7 @@ const restore = { cors: 'strict', allow_origins: [] };
 
 describe('§4 CORS misconfigurations', () => {
   for (const c of cases) {
-    test(`§4 cors ${c.name}: kind cors, hint names the fix, bounded requests`, async () => {
+    test(`§4 cors ${c.name}: kind cors, hint names the fix, bounded requests`, { timeout: TEST_TIMEOUT }, async () => {
       const t = await openUploader(browser, fx);
       await scenario({ fixtures: [fx], pages: [t] }, async () => {
         await fx.reset();
@@ -60,7 +60,7 @@ describe('§4 CORS misconfigurations', () => {
     });
   }
 
-  test('§4 same-origin page (--api-on-page): every misconfiguration works or fails with a non-CORS kind', async () => {
+  test('§4 same-origin page (--api-on-page): every misconfiguration works or fails with a non-CORS kind', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       const outcomes = [];

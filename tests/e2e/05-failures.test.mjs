@@ -4,7 +4,7 @@
 // 413 → http 413.
 import { test, describe, before, after } from 'node:test';
 import { createServer } from 'node:net';
-import { startFixture, launchBrowser, openUploader, makeFile, runUpload, startRun, waitRun, scenario, expectEqual, expectTrue, expectStored, fileErrorOf, countBy, summarize, sleep, KiB } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFile, runUpload, startRun, waitRun, scenario, expectEqual, expectTrue, expectStored, fileErrorOf, countBy, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture()]); });
@@ -33,7 +33,7 @@ async function until(t, id, pred, what, timeoutMs = 20000) {
 }
 
 describe('§5 other failures', () => {
-  test('§5 closed port → kind network', async () => {
+  test('§5 closed port → kind network', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       const port = await freePort();
@@ -46,7 +46,7 @@ describe('§5 other failures', () => {
     await t.close();
   });
 
-  test('§5 stalled server → timeout after the configured timeout, then success when the stall clears', async () => {
+  test('§5 stalled server → timeout after the configured timeout, then success when the stall clears', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       await fx.reset();
@@ -75,7 +75,7 @@ describe('§5 other failures', () => {
     await t.close();
   });
 
-  test('§5 offline (CDP network emulation) → the queue waits and finishes once back online', async () => {
+  test('§5 offline (CDP network emulation) → the queue waits and finishes once back online', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       await fx.reset();
@@ -102,7 +102,7 @@ describe('§5 other failures', () => {
     await t.close();
   });
 
-  test('§5 20 % injected 503s → completes, byte-identical', async () => {
+  test('§5 20 % injected 503s → completes, byte-identical', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       await fx.reset();
@@ -122,7 +122,7 @@ describe('§5 other failures', () => {
     await t.close();
   });
 
-  test('§5 permanent 500 → kind http, status 500, no retries', async () => {
+  test('§5 permanent 500 → kind http, status 500, no retries', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       await fx.reset();
@@ -142,7 +142,7 @@ describe('§5 other failures', () => {
     await t.close();
   });
 
-  test('§5 413 (chunk over the fixture limit) → kind http, status 413', async () => {
+  test('§5 413 (chunk over the fixture limit) → kind http, status 413', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       await fx.reset();

@@ -1,7 +1,7 @@
 // §6 Pause / resume / cancel: after pause no new request reaches the fixture for 2 s; resume
 // completes byte-identical; cancel leaves nothing in flight and the promise settles.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, makeFile, startRun, waitRun, callRun, untilRun, requestsAfter, scenario, expectEqual, expectTrue, expectStored, formatLog, summarize, sleep, KiB } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFile, startRun, waitRun, callRun, untilRun, requestsAfter, scenario, expectEqual, expectTrue, expectStored, formatLog, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'delay-ms': 150 } })]); });
@@ -19,7 +19,7 @@ function trackInFlight(t) {
 }
 
 describe('§6 pause / resume / cancel', () => {
-  test('§6 pause: no request for 2 s; resume completes byte-identical', async () => {
+  test('§6 pause: no request for 2 s; resume completes byte-identical', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       await fx.reset();
@@ -46,7 +46,7 @@ describe('§6 pause / resume / cancel', () => {
     await t.close();
   });
 
-  test('§6 cancel: nothing left in flight, the promise settles, no later requests', async () => {
+  test('§6 cancel: nothing left in flight, the promise settles, no later requests', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     const open = trackInFlight(t);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {

@@ -1,7 +1,7 @@
 // §7 Resume after reload: upload part of a file, reload the page, add the same file again → only
 // the missing chunks are POSTed (counted on the fixture), the result is byte-identical.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, makeFile, startRun, runUpload, untilRun, scenario, expectEqual, expectTrue, expectStored, summarize, sleep, KiB } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFile, startRun, runUpload, untilRun, scenario, expectEqual, expectTrue, expectStored, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'delay-ms': 120 } })]); });
@@ -12,7 +12,7 @@ const N = 12;
 
 describe('§7 resume after reload', () => {
   for (const testChunks of ['auto', true]) {
-    test(`§7 reload mid-upload, re-add the same file (testChunks ${testChunks}): only missing chunks are POSTed`, async () => {
+    test(`§7 reload mid-upload, re-add the same file (testChunks ${testChunks}): only missing chunks are POSTed`, { timeout: TEST_TIMEOUT }, async () => {
       const t = await openUploader(browser, fx);
       await scenario({ fixtures: [fx], pages: [t] }, async () => {
         await fx.reset();

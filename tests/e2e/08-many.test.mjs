@@ -1,14 +1,14 @@
 // §8 Many files: 200 small files and 3 large ones in one queue, slots spread across files
 // (parallelFiles), all byte-identical.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, runUpload, scenario, expectEqual, expectTrue, expectStored, countBy, summarize, KiB, MiB } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, runUpload, scenario, expectEqual, expectTrue, expectStored, countBy, summarize, KiB, MiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture()]); });
 after(async () => { await browser?.close(); await fx?.stop(); });
 
 describe('§8 many files', () => {
-  test('§8 200 small + 3 large files in one queue, slots spread across files, all byte-identical', async () => {
+  test('§8 200 small + 3 large files in one queue, slots spread across files, all byte-identical', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       await fx.reset();

@@ -2,7 +2,7 @@
 // through Chromium into server-fixture, cross-origin (localhost:A → localhost:B) with credentials
 // (the fixture requires the session cookie), byte-identical.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, newPage, makeFile, scenario, expectEqual, expectTrue, expectStored, login, countBy, KiB, MiB } from './harness.mjs';
+import { startFixture, launchBrowser, newPage, makeFile, scenario, expectEqual, expectTrue, expectStored, login, countBy, KiB, MiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => {
@@ -48,7 +48,7 @@ const cases = [
 
 describe('§10 interoperability', () => {
   for (const c of cases) {
-    test(`§10 ${c.lib === 'resumable' ? 'resumablejs@1.1.0' : '@flowjs/flow.js@2.14.1'} ${c.method}: cross-origin with credentials, byte-identical`, async () => {
+    test(`§10 ${c.lib === 'resumable' ? 'resumablejs@1.1.0' : '@flowjs/flow.js@2.14.1'} ${c.method}: cross-origin with credentials, byte-identical`, { timeout: TEST_TIMEOUT }, async () => {
       const t = await newPage(browser);
       await scenario({ fixtures: [fx], pages: [t] }, async () => {
         await fx.reset();

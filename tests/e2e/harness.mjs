@@ -365,3 +365,6 @@ export async function untilRun(t, id, pred, what, timeoutMs = 20000) {
 export async function requestsAfter(fx, m) {
   return (await fx.apiLog()).filter((e) => e.seq > m.seq);
 }
+
+/** Per-test time limit, so a hung browser or fixture fails the test instead of the whole run. */
+export const TEST_TIMEOUT = Number(process.env.E2E_TEST_TIMEOUT_MS || 240000);

@@ -107,7 +107,8 @@
       for (const spec of files) {
         const f = typeof spec === 'string' ? E.files[spec] : E.makeFile(spec.name, spec.size, spec.seed ?? 1, spec.type ?? '');
         if (!f) throw new Error('no such test file ' + JSON.stringify(spec));
-        const r = up.addFile(f, spec.addOptions || undefined);
+        let r = up.addFile(f, spec.addOptions || undefined);
+        if (r && typeof r.then === 'function') r = await r; // addFile resolves with the UploadFile (or null)
         added.push(r && typeof r === 'object' ? E.file(r) : r);
       }
     } catch (e) {

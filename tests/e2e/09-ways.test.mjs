@@ -1,0 +1,96 @@
+// §9 The three ways of use: (a) the npm package (`npm pack` of pkg/) imported by a tiny app built
+// with Vite 7, (b) the script-tag build served from a third origin (a CDN-like second fixture)
+// on a page with nothing but a <script src>, (c) the package imported as an ES module by a plain
+// page. Each uploads a file cross-origin, byte-identical.
+import { test, describe, before, after } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, cpSync, rmSync, readdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, E2E, startFixture, launchBrowser, openUploader, newPage, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, npmPack, KiB, TEST_TIMEOUT } from './harness.mjs';
+
+let browser;
+const tmp = mkdtempSync(join(tmpdir(), 'rw-e2e-ways-'));
+const stops = [];
+before(async () => { browser = await launchBrowser(); });
+after(async () => {
+  await browser?.close();
+  for (const s of stops) await s();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const CS = 64 * KiB;
+
+async function uploadAndCheck(t, fx, name) {
+  const f = await makeFile(t, name, 3 * CS + 11, 41);
+  const guard = await t.eval(async () => {
+    const lib = await window.__e2e.rw();
+    return { uploader: typeof lib.Uploader, isUploadError: typeof lib.isUploadError };
+  });
+  expectEqual(guard, { uploader: 'function', isUploadError: 'function' }, 'exports of the loaded library');
+  const run = await runUpload(t, { target: fx.target(), chunkSize: CS, withCredentials: true }, [f.name]);
+  await expectStored(fx, [f], run);
+}
+
+describe('§9 the three ways of use', () => {
+  test('§9a npm package: Vite 7 app importing the packed tarball, built in the test, uploads a file', { timeout: TEST_TIMEOUT }, async () => {
+    const app = join(tmp, 'app');
+    cpSync(join(E2E, 'vite-app'), app, { recursive: true });
+    const tarball = npmPack(tmp);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'e2e-vite-app', private: true, type: 'module', dependencies: { 'resumable-wasm': `file:${tarball}` } }, null, 2));
+    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+    expectTrue(existsSync(join(app, 'node_modules/resumable-wasm/package.json')), 'the tarball was installed into the app');
+    const { build } = await import('vite');
+    await build({ root: app, base: './', logLevel: 'warn', configFile: false, build: { outDir: join(app, 'dist'), target: 'es2022', emptyOutDir: true } });
+    const assets = readdirSync(join(app, 'dist/assets'));
+    expectTrue(assets.some((a) => a.endsWith('.wasm')), `Vite emitted the .wasm as an asset: ${assets}`);
+    const fx = await startFixture({ mounts: { '/app': join(app, 'dist'), '/e2e': join(E2E, 'pages') } });
+    stops.push(() => fx.stop());
+    const t = await newPage(browser);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      const resp = await t.goto(`${fx.page}/app/index.html`);
+      expectEqual(resp.status(), 200, 'status of the built app');
+      await uploadAndCheck(t, fx, 'vite.bin');
+      const wasm = [...t.requests.values()].filter((r) => r.url.endsWith('.wasm')).map((r) => new URL(r.url).pathname);
+      expectTrue(wasm.length === 1 && wasm[0].startsWith('/app/assets/'), `the wasm came from the app's bundle: ${wasm}`);
+      expectEqual(await t.page.textContent('#status'), 'ready', 'app status');
+    });
+    await t.close();
+  });
+
+  test('§9b script-tag build from a third (CDN) origin on a page with only <script src>', { timeout: TEST_TIMEOUT }, async () => {
+    const cdn = await startFixture({ pageHost: '127.0.0.1', mounts: { '/cdn': join(ROOT, 'pkg/script') }, www: join(ROOT, 'pkg/script') });
+    stops.push(() => cdn.stop());
+    const gen = join(tmp, 'gen');
+    cpSync(join(E2E, 'pages'), gen, { recursive: true });
+    const fx = await startFixture({ mounts: { '/e2e': gen } });
+    stops.push(() => fx.stop());
+    const scriptUrl = `${cdn.page}/cdn/resumable-wasm.js`;
+    writeFileSync(join(gen, 'script-tag.html'), `<!doctype html>\n<script src="${scriptUrl}"></script>\n`);
+    const origins = new Set([new URL(fx.page).origin, new URL(fx.api).origin, new URL(cdn.page).origin]);
+    expectEqual(origins.size, 3, 'three distinct origins (page, API, CDN)');
+    const t = await newPage(browser);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      const resp = await t.goto(`${fx.page}/e2e/script-tag.html`);
+      expectEqual(resp.status(), 200, 'status of the script-tag page');
+      const g = await t.eval(() => ({ type: typeof window.ResumableWasm, ready: !!(window.ResumableWasm && window.ResumableWasm.ready && window.ResumableWasm.ready.then) }));
+      expectEqual(g, { type: 'object', ready: true }, 'global ResumableWasm with a ready promise');
+      await uploadAndCheck(t, fx, 'script-tag.bin');
+      const scripts = [...t.requests.values()].filter((r) => r.url.includes('resumable-wasm')).map((r) => r.url);
+      expectEqual(scripts, [scriptUrl], 'script requests (only the CDN one, no separate .wasm fetch)');
+    });
+    await t.close();
+  });
+
+  test('§9c plain page importing the package as an ES module', { timeout: TEST_TIMEOUT }, async () => {
+    const fx = await startFixture();
+    stops.push(() => fx.stop());
+    const t = await openUploader(browser, fx, 'esm.html');
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      await uploadAndCheck(t, fx, 'esm.bin');
+      const mods = [...t.requests.values()].map((r) => new URL(r.url).pathname).filter((p) => p.startsWith('/pkg/'));
+      expectTrue(mods.includes('/pkg/resumable_wasm.js') && mods.includes('/pkg/resumable_wasm_bg.wasm'), `module and wasm loaded from /pkg: ${mods}`);
+    });
+    await t.close();
+  });
+});
