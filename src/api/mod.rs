@@ -1,0 +1,438 @@
+//! The JavaScript surface: `Uploader`, `UploadError` (`isUploadError`) and the TypeScript types.
+//!
+//! It converts between JS values and engine types and hands every call to the driver; the
+//! decisions stay in the engine. Its shape follows Resumable.js/Flow.js (`addFile`, `upload`,
+//! `pause`, `on('fileSuccess', …)`), with promises and typed errors added.
+
+pub(crate) mod dom;
+pub mod error;
+pub(crate) mod events;
+pub(crate) mod options;
+pub mod ts;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::Blob;
+
+use crate::driver::{self, Handle, State};
+use crate::engine::{Config, FileId, FileMeta, Input, Scheduler};
+use crate::transport::{blob, clock};
+use ts::{
+    AddFileOptionsJs, BrowseOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs,
+};
+
+fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+/// A plain-object snapshot of one file (`UploadFile` in TypeScript); `undefined` if unknown.
+pub(crate) fn file_snapshot(handle: &Handle, id: FileId) -> JsValue {
+    let state = handle.borrow();
+    let Some(view) = state.scheduler.file(id) else {
+        return JsValue::UNDEFINED;
+    };
+    let obj = Object::new();
+    set(&obj, "identifier", &view.identifier.as_str().into());
+    set(&obj, "name", &view.name.as_str().into());
+    set(
+        &obj,
+        "size",
+        &blob::offset_to_js(view.size).unwrap_or(f64::NAN).into(),
+    );
+    set(&obj, "relativePath", &view.relative_path.as_str().into());
+    set(&obj, "status", &view.status.as_str().into());
+    set(&obj, "progress", &view.progress.into());
+    set(&obj, "speed", &view.speed_bps.into());
+    if let Some(eta) = view.eta_ms.and_then(blob::offset_to_js) {
+        set(&obj, "eta", &eta.into());
+    }
+    if let Some(err) = &view.error {
+        set(&obj, "error", &error::to_js(err));
+    }
+    if let Some(file) = state.blobs.get(&id) {
+        set(&obj, "file", file);
+    }
+    obj.into()
+}
+
+/// The page's origin and URL (`location`), in windows and workers.
+fn page_location() -> (Option<String>, Option<String>) {
+    let location =
+        Reflect::get(&js_sys::global(), &"location".into()).unwrap_or(JsValue::UNDEFINED);
+    let read = |key: &str| {
+        options::get(&location, key)
+            .as_string()
+            .filter(|s| s != "null")
+    };
+    (read("origin"), read("href"))
+}
+
+/// Resolves a page-relative URL against the page; the value itself when that fails.
+fn resolve_url(value: &str, base: Option<&str>) -> String {
+    base.and_then(|b| web_sys::Url::new_with_base(value, b).ok())
+        .map_or_else(|| value.to_owned(), |u| u.href())
+}
+
+/// A resumable, chunked uploader for one endpoint.
+#[wasm_bindgen]
+pub struct Uploader {
+    handle: Handle,
+    id_fn: Option<Function>,
+    /// Additions still waiting for an async identifier; `upload()` waits for them.
+    pending: Rc<RefCell<Vec<Promise>>>,
+    dom: dom::Bindings,
+}
+
+#[wasm_bindgen]
+impl Uploader {
+    /// Creates an uploader. Throws an `UploadError` of kind `invalid` naming the bad option.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: UploadOptionsJs) -> Result<Uploader, JsValue> {
+        let options: JsValue = options.into();
+        if !options.is_object() {
+            return Err(error::invalid(
+                "options",
+                "options must be an object with at least `target`",
+            ));
+        }
+        let (origin, href) = page_location();
+        let keys = options::keys(&options);
+        let get = |name: &str| {
+            let value = options::get(&options, name);
+            match (name, value.as_string()) {
+                ("target" | "testTarget", Some(url)) => {
+                    options::describe(&JsValue::from_str(&resolve_url(&url, href.as_deref())))
+                }
+                _ => options::describe(&value),
+            }
+        };
+        let config =
+            Config::from_options(&keys, &get, origin.as_deref()).map_err(|e| error::to_js(&e))?;
+        let mut state = State::new(Scheduler::new(config, clock::random_seed()), origin);
+        state.query_fn = options::function(&options, "query");
+        state.headers_fn = options::function(&options, "headers");
+        let handle = Rc::new(RefCell::new(state));
+        let dom = dom::Bindings::new(&handle);
+        Ok(Uploader {
+            handle,
+            id_fn: options::function(&options, "generateUniqueIdentifier"),
+            pending: Rc::default(),
+            dom,
+        })
+    }
+
+    /// Queues one `File` or `Blob`. Resolves with its `UploadFile`, or `null` when a rule refused
+    /// it (then `fileRejected` fired with an `UploadError` of kind `rejected`).
+    #[wasm_bindgen(js_name = addFile, unchecked_return_type = "UploadFile | null")]
+    pub fn add_file(&self, file: Blob, options: Option<AddFileOptionsJs>) -> Promise {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let promise = add_one(&self.handle, self.id_fn.clone(), file, options, true);
+        self.track(&promise);
+        promise
+    }
+
+    /// Queues several files (a `FileList` or an array). Resolves with the accepted ones.
+    #[wasm_bindgen(js_name = addFiles, unchecked_return_type = "UploadFile[]")]
+    pub fn add_files(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "FileList | ArrayLike<File | Blob>")] files: JsValue,
+    ) -> Promise {
+        let promise = add_many(&self.handle, self.id_fn.clone(), &files);
+        self.track(&promise);
+        promise
+    }
+
+    fn track(&self, promise: &Promise) {
+        self.pending.borrow_mut().push(promise.clone());
+    }
+
+    /// Starts or resumes uploading. Resolves once the queue drains, with
+    /// `{ succeeded, failed }`. Failures are reported there and by events; it never rejects.
+    #[wasm_bindgen(unchecked_return_type = "UploadSummary")]
+    pub fn upload(&self) -> Promise {
+        let handle = Rc::clone(&self.handle);
+        let pending: Array = self.pending.borrow_mut().drain(..).collect();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let _ = JsFuture::from(Promise::all_settled(&pending)).await;
+            let mut resolve_slot = None;
+            let done = Promise::new(&mut |resolve, _| resolve_slot = Some(resolve));
+            let drained =
+                handle.borrow().scheduler.is_drained() && !handle.borrow().scheduler.is_uploading();
+            let has_work = handle.borrow().scheduler.files().iter().any(|f| {
+                matches!(
+                    f.status,
+                    crate::engine::FileStatus::Queued
+                        | crate::engine::FileStatus::Paused
+                        | crate::engine::FileStatus::Uploading
+                )
+            });
+            if drained && !has_work {
+                return Ok(events::summary(&handle));
+            }
+            if let Some(resolve) = resolve_slot {
+                handle.borrow_mut().waiters.push(resolve);
+            }
+            driver::input(&handle, Input::Start);
+            JsFuture::from(done).await
+        })
+    }
+
+    /// Stops starting new requests; requests in flight finish and count.
+    pub fn pause(&self) {
+        driver::input(&self.handle, Input::Pause);
+    }
+
+    /// Continues after `pause()` (chunks are re-probed where needed).
+    pub fn resume(&self) {
+        driver::input(&self.handle, Input::Resume);
+    }
+
+    /// Aborts every request in flight; the files become `cancelled` and `upload()` settles.
+    pub fn cancel(&self) {
+        driver::input(&self.handle, Input::Cancel);
+    }
+
+    /// Removes a file (by identifier, `UploadFile`, or the added `File`/`Blob`), aborting its requests.
+    #[wasm_bindgen(js_name = removeFile)]
+    pub fn remove_file(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | UploadFile | Blob")] file: JsValue,
+    ) -> bool {
+        let id = {
+            let state = self.handle.borrow();
+            let ident = file
+                .as_string()
+                .or_else(|| options::get(&file, "identifier").as_string());
+            match ident {
+                Some(ident) => state.scheduler.find_by_identifier(&ident),
+                None => state
+                    .blobs
+                    .iter()
+                    .find(|(_, b)| JsValue::from(*b) == file)
+                    .map(|(id, _)| *id),
+            }
+        };
+        let Some(id) = id else { return false };
+        driver::input(&self.handle, Input::RemoveFile(id));
+        self.handle.borrow_mut().blobs.remove(&id);
+        true
+    }
+
+    /// Every queued file, as snapshots.
+    #[wasm_bindgen(getter, unchecked_return_type = "UploadFile[]")]
+    pub fn files(&self) -> UploadFileArrayJs {
+        let ids: Vec<FileId> = self
+            .handle
+            .borrow()
+            .scheduler
+            .files()
+            .iter()
+            .map(|f| f.id)
+            .collect();
+        let out: Array = ids
+            .into_iter()
+            .map(|id| file_snapshot(&self.handle, id))
+            .collect();
+        out.unchecked_into()
+    }
+
+    /// Overall progress, 0..1.
+    pub fn progress(&self) -> f64 {
+        self.handle.borrow().scheduler.progress()
+    }
+
+    /// Whether requests are in flight or due.
+    #[wasm_bindgen(js_name = isUploading)]
+    pub fn is_uploading(&self) -> bool {
+        self.handle.borrow().scheduler.is_uploading()
+    }
+
+    /// Which requests the current options make the browser preflight, and why.
+    #[wasm_bindgen(js_name = preflightReport)]
+    pub fn preflight_report(&self) -> PreflightReportJs {
+        let state = self.handle.borrow();
+        let (test, upload) = state
+            .scheduler
+            .preflight_report(state.page_origin.as_deref());
+        let to_js = |p: &crate::engine::Prediction| {
+            let obj = Object::new();
+            set(&obj, "preflight", &p.preflight.into());
+            let reasons: Array = p.reasons.iter().map(|r| JsValue::from_str(r)).collect();
+            set(&obj, "reasons", &reasons);
+            obj
+        };
+        let out = Object::new();
+        set(&out, "test", &to_js(&test));
+        set(&out, "upload", &to_js(&upload));
+        out.unchecked_into()
+    }
+
+    /// Adds a listener. Throws an `invalid` UploadError for an unknown event name.
+    #[wasm_bindgen(skip_typescript)]
+    pub fn on(&self, event: &str, callback: Function) -> Result<(), JsValue> {
+        if self.handle.borrow_mut().listeners.add(event, callback) {
+            Ok(())
+        } else {
+            Err(error::invalid(
+                "event",
+                &format!(
+                    "unknown event `{event}`; known: {}",
+                    events::EVENTS.join(", ")
+                ),
+            ))
+        }
+    }
+
+    /// Removes one listener, or all listeners of `event`.
+    #[wasm_bindgen(skip_typescript)]
+    pub fn off(&self, event: &str, callback: Option<Function>) {
+        self.handle
+            .borrow_mut()
+            .listeners
+            .remove(event, callback.as_ref());
+    }
+
+    /// Opens a file picker when `element` is clicked (or listens to it if it is an
+    /// `<input type=file>`); chosen files are added.
+    #[wasm_bindgen(js_name = assignBrowse)]
+    pub fn assign_browse(
+        &self,
+        element: web_sys::HtmlElement,
+        options: Option<BrowseOptionsJs>,
+    ) -> Result<(), JsValue> {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        self.dom.browse(&element, &options, self.adder())
+    }
+
+    /// Adds files and folders dropped on `element`.
+    #[wasm_bindgen(js_name = assignDrop)]
+    pub fn assign_drop(&self, element: web_sys::EventTarget) -> Result<(), JsValue> {
+        self.dom.drop_target(&element, self.adder())
+    }
+
+    /// Stops listening for drops on `element`.
+    #[wasm_bindgen(js_name = unAssignDrop)]
+    pub fn un_assign_drop(&self, element: web_sys::EventTarget) {
+        self.dom.remove_drop_target(&element);
+    }
+
+    fn adder(&self) -> dom::Adder {
+        let handle = Rc::clone(&self.handle);
+        let id_fn = self.id_fn.clone();
+        let pending = Rc::clone(&self.pending);
+        Rc::new(move |files: JsValue| {
+            let promise = add_many(&handle, id_fn.clone(), &files);
+            pending.borrow_mut().push(promise);
+        })
+    }
+}
+
+/// Adds every file of an array-like; resolves with the accepted `UploadFile`s and fires `filesAdded`.
+fn add_many(handle: &Handle, id_fn: Option<Function>, files: &JsValue) -> Promise {
+    let list: Array = if files.is_object() {
+        Array::from(files)
+    } else {
+        Array::new()
+    };
+    let each: Array = list
+        .iter()
+        .filter_map(|f| f.dyn_into::<Blob>().ok())
+        .map(|f| JsValue::from(add_one(handle, id_fn.clone(), f, JsValue::UNDEFINED, true)))
+        .collect();
+    let handle = Rc::clone(handle);
+    wasm_bindgen_futures::future_to_promise(async move {
+        let results = JsFuture::from(Promise::all(&each)).await?;
+        let accepted: Array = Array::from(&results)
+            .iter()
+            .filter(|v| !v.is_null() && !v.is_undefined())
+            .collect();
+        if accepted.length() > 0 {
+            events::emit(&handle, "filesAdded", &[accepted.clone().into()]);
+        }
+        Ok(accepted.into())
+    })
+}
+
+/// Adds one file once its identifier is known.
+fn add_one(
+    handle: &Handle,
+    id_fn: Option<Function>,
+    file: Blob,
+    options: JsValue,
+    emit: bool,
+) -> Promise {
+    let handle = Rc::clone(handle);
+    wasm_bindgen_futures::future_to_promise(async move {
+        let mut identifier = options::get(&options, "identifier").as_string();
+        if identifier.is_none() {
+            if let Some(f) = &id_fn {
+                match user_identifier(f, &file).await {
+                    Ok(value) => identifier = value,
+                    Err(e) => {
+                        rejected_by_identifier(&handle, &file, &e);
+                        return Ok(JsValue::NULL);
+                    }
+                }
+            }
+        }
+        let meta = FileMeta {
+            name: options::get(&file, "name")
+                .as_string()
+                .unwrap_or_else(|| "blob".to_owned()),
+            size: blob::size_from_js(file.size()).unwrap_or(u64::MAX),
+            mime_type: file.type_(),
+            relative_path: options::get(&options, "relativePath")
+                .as_string()
+                .or_else(|| options::get(&file, "relativePath").as_string())
+                .or_else(|| options::get(&file, "webkitRelativePath").as_string())
+                .filter(|p| !p.is_empty()),
+            last_modified: options::get(&file, "lastModified")
+                .as_f64()
+                .and_then(blob::size_from_js),
+            identifier,
+        };
+        let added = handle.borrow_mut().scheduler.add_file(meta);
+        match added {
+            Ok(id) => {
+                handle.borrow_mut().blobs.insert(id, file);
+                let snapshot = file_snapshot(&handle, id);
+                if emit {
+                    events::emit(&handle, "fileAdded", std::slice::from_ref(&snapshot));
+                }
+                driver::pump(&handle);
+                Ok(snapshot)
+            }
+            Err(err) => {
+                events::emit(&handle, "fileRejected", &[file.into(), error::to_js(&err)]);
+                Ok(JsValue::NULL)
+            }
+        }
+    })
+}
+
+/// Calls `generateUniqueIdentifier(file)`, awaiting it when it returns a promise.
+async fn user_identifier(f: &Function, file: &Blob) -> Result<Option<String>, JsValue> {
+    let mut value = f.call1(&JsValue::NULL, file)?;
+    if value.has_type::<Promise>() {
+        value = JsFuture::from(Promise::from(value)).await?;
+    }
+    Ok(value
+        .as_string()
+        .or_else(|| value.as_f64().map(|n| n.to_string())))
+}
+
+/// `generateUniqueIdentifier` threw or rejected: the file is rejected, with the reason.
+fn rejected_by_identifier(handle: &Handle, file: &Blob, err: &JsValue) {
+    let error = crate::engine::UploadError::rejected(
+        "generateUniqueIdentifier",
+        format!(
+            "generateUniqueIdentifier failed: {}",
+            crate::transport::js_error_text(err)
+        ),
+    );
+    events::emit(handle, "fileRejected", &[file.into(), error::to_js(&error)]);
+}

@@ -1,0 +1,193 @@
+//! The TypeScript contract of the JS surface: option, file, event and error types. The generated
+//! `.d.ts` carries this section verbatim, and the Rust exports refer to these names.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** What kind of failure an {@link UploadError} is. */
+export type UploadErrorKind = 'cors' | 'network' | 'http' | 'timeout' | 'aborted' | 'rejected' | 'invalid';
+
+/** A real `Error` (`name === 'UploadError'`) describing why a request, a file or an option failed. */
+export interface UploadError extends Error {
+  name: 'UploadError';
+  kind: UploadErrorKind;
+  /** HTTP status, for kind `http`. */
+  status?: number;
+  /** Response body text, for kind `http`. */
+  body?: string;
+  url?: string;
+  method?: string;
+  phase?: 'test' | 'upload';
+  /** 1-based chunk number. */
+  chunk?: number;
+  attempts: number;
+  /** For `cors`: the likely server fix. */
+  hint?: string;
+  /** For `rejected`: the rule that refused the file (`minFileSize`, `maxFileSize`, `fileType`, `maxFiles`, `duplicate`). */
+  rule?: string;
+  /** For `invalid`: the option that is wrong. */
+  option?: string;
+}
+
+export type UploadStatus = 'queued' | 'uploading' | 'paused' | 'success' | 'error' | 'cancelled';
+
+/** A snapshot of one queued file. */
+export interface UploadFile {
+  identifier: string;
+  name: string;
+  size: number;
+  relativePath: string;
+  status: UploadStatus;
+  /** 0..1, confirmed chunks plus in-flight bytes where known. */
+  progress: number;
+  /** Bytes per second, smoothed. */
+  speed: number;
+  /** Milliseconds left, when known. */
+  eta?: number;
+  error?: UploadError;
+  /** The `File` or `Blob` that was added. */
+  file: Blob;
+}
+
+/** What `upload()` resolves with once the queue drains. */
+export interface UploadSummary {
+  succeeded: UploadFile[];
+  failed: UploadFile[];
+}
+
+export type QueryValue = string | number | boolean;
+/** Extra parameters: an object, or a function of the file and chunk (1-based). */
+export type QueryOption = Record<string, QueryValue> | ((file: UploadFile, chunk: number) => Record<string, QueryValue>);
+/** Extra request headers; each non-safelisted one costs a CORS preflight (see `preflightReport()`). */
+export type HeadersOption = Record<string, string> | ((file: UploadFile, chunk: number) => Record<string, string>);
+
+export interface UploadOptions {
+  /** Upload endpoint: absolute, or relative to the page. Required. */
+  target: string;
+  /** Probe endpoint (default: `target`). */
+  testTarget?: string;
+  /** Bytes per chunk (default 1 MiB). */
+  chunkSize?: number;
+  /** Every chunk at most `chunkSize` (default false: the last chunk absorbs the remainder). */
+  forceChunkSize?: boolean;
+  /** Parallel requests (default 3). */
+  simultaneousUploads?: number;
+  /** Probe chunks with a GET before sending them (default `'auto'`: only when resuming). */
+  testChunks?: boolean | 'auto';
+  /** Wire dialect (default `'resumable'`). */
+  protocol?: 'resumable' | 'flow';
+  parameterNamespace?: string;
+  chunkNumberParameterName?: string | null | false;
+  chunkSizeParameterName?: string | null | false;
+  currentChunkSizeParameterName?: string | null | false;
+  totalSizeParameterName?: string | null | false;
+  typeParameterName?: string | null | false;
+  identifierParameterName?: string | null | false;
+  fileNameParameterName?: string | null | false;
+  relativePathParameterName?: string | null | false;
+  totalChunksParameterName?: string | null | false;
+  /** Multipart field of the chunk bytes (default `'file'`). */
+  fileParameterName?: string;
+  query?: QueryOption;
+  headers?: HeadersOption;
+  /** Send cookies cross-origin (default false). */
+  withCredentials?: boolean;
+  /** `'multipart'` (default; no preflight) or `'octet'` (raw body, parameters in the query). */
+  method?: 'multipart' | 'octet';
+  uploadMethod?: string;
+  testMethod?: string;
+  maxChunkRetries?: number;
+  /** First retry delay in ms (default 500); doubles up to `maxRetryInterval`. */
+  chunkRetryInterval?: number;
+  maxRetryInterval?: number;
+  permanentErrors?: number[];
+  successStatuses?: number[];
+  /** Per-request timeout in ms (0: none). */
+  timeout?: number;
+  /** `'chunk'` (default) or `'bytes'` (XHR upload events: costs one preflight). */
+  progress?: 'chunk' | 'bytes';
+  maxFiles?: number;
+  minFileSize?: number;
+  maxFileSize?: number;
+  /** Accepted extensions (`'pdf'`, `'.pdf'`) or MIME types (`'image/*'`). */
+  fileType?: string[];
+  /** Own identifier for a file; may return a Promise. */
+  generateUniqueIdentifier?: (file: File | Blob) => string | Promise<string>;
+  /** `'compatible'` (size + path, as Resumable.js) or `'unique'` (adds lastModified). */
+  identifier?: 'compatible' | 'unique';
+  /** Spread parallel requests across files instead of finishing file by file (default false). */
+  parallelFiles?: boolean;
+  prioritizeFirstAndLastChunk?: boolean;
+  /** Tell CORS failures from network failures with one no-cors probe (default true). */
+  diagnoseCors?: boolean;
+}
+
+export interface AddFileOptions {
+  relativePath?: string;
+  identifier?: string;
+}
+
+export interface BrowseOptions {
+  directory?: boolean;
+  accept?: string;
+}
+
+export interface PreflightPrediction {
+  preflight: boolean;
+  reasons: string[];
+}
+
+export interface PreflightReport {
+  test: PreflightPrediction;
+  upload: PreflightPrediction;
+}
+
+export interface UploaderEventMap {
+  fileAdded: (file: UploadFile) => void;
+  filesAdded: (files: UploadFile[]) => void;
+  fileRejected: (file: Blob, error: UploadError) => void;
+  uploadStart: () => void;
+  fileProgress: (file: UploadFile) => void;
+  progress: (progress: number) => void;
+  chunkSuccess: (file: UploadFile, chunk: number, responseText: string) => void;
+  fileRetry: (file: UploadFile, error: UploadError, delayMs: number) => void;
+  fileSuccess: (file: UploadFile, responseText: string) => void;
+  fileError: (file: UploadFile, error: UploadError) => void;
+  error: (error: UploadError, file?: UploadFile) => void;
+  complete: () => void;
+  pause: () => void;
+  cancel: () => void;
+}
+export type UploaderEvent = keyof UploaderEventMap;
+
+export interface Uploader {
+  on<K extends UploaderEvent>(event: K, callback: UploaderEventMap[K]): this;
+  off<K extends UploaderEvent>(event: K, callback?: UploaderEventMap[K]): this;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `UploadOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "UploadOptions")]
+    pub type UploadOptionsJs;
+    /// `AddFileOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "AddFileOptions")]
+    pub type AddFileOptionsJs;
+    /// `BrowseOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "BrowseOptions")]
+    pub type BrowseOptionsJs;
+    /// `UploadFile` in TypeScript.
+    #[wasm_bindgen(typescript_type = "UploadFile")]
+    pub type UploadFileJs;
+    /// `UploadFile[]` in TypeScript.
+    #[wasm_bindgen(typescript_type = "UploadFile[]")]
+    pub type UploadFileArrayJs;
+    /// `PreflightReport` in TypeScript.
+    #[wasm_bindgen(typescript_type = "PreflightReport")]
+    pub type PreflightReportJs;
+    /// `UploadError` in TypeScript.
+    #[wasm_bindgen(typescript_type = "UploadError")]
+    pub type UploadErrorJs;
+}

@@ -1,0 +1,373 @@
+//! The one loop between the engine and the browser: feed the scheduler its inputs (calls from the
+//! API, request outcomes, timers, online/offline) and carry out every action it answers with
+//! (send, abort, event). It decides nothing itself, except what only the browser can tell: whether
+//! a request that got no response failed because of CORS or the network (one `no-cors` probe).
+//!
+//! Re-entrancy: user callbacks may call back into the uploader (e.g. `pause()` inside
+//! `fileProgress`), so no `RefCell` borrow is ever held while JS runs.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use js_sys::Function;
+use wasm_bindgen::prelude::*;
+use web_sys::{AbortController, Blob, XmlHttpRequest};
+
+use crate::api::events::Listeners;
+use crate::engine::{
+    Action, Event, Failure, FileId, Input, RequestBody, RequestId, RequestSpec, Scheduler,
+};
+use crate::transport::wire::{Wire, WireBody};
+use crate::transport::{self, clock, Outcome};
+
+/// How to abort one request in flight.
+enum InFlight {
+    Fetch(AbortController),
+    Xhr(Rc<RefCell<Option<XmlHttpRequest>>>),
+}
+
+/// Everything one `Uploader` owns.
+pub(crate) struct State {
+    pub(crate) scheduler: Scheduler,
+    /// The `File`/`Blob` of each queued file; the engine only knows sizes and names.
+    pub(crate) blobs: HashMap<FileId, Blob>,
+    in_flight: HashMap<RequestId, InFlight>,
+    pub(crate) listeners: Listeners,
+    /// `resolve` functions of `upload()` promises waiting for the queue to drain.
+    pub(crate) waiters: Vec<Function>,
+    pub(crate) query_fn: Option<Function>,
+    pub(crate) headers_fn: Option<Function>,
+    pub(crate) page_origin: Option<String>,
+    timer: Option<(u64, gloo_timers::callback::Timeout)>,
+    logged_hints: HashSet<String>,
+}
+
+/// The shared handle every callback holds.
+pub(crate) type Handle = Rc<RefCell<State>>;
+
+impl State {
+    pub(crate) fn new(scheduler: Scheduler, page_origin: Option<String>) -> State {
+        State {
+            scheduler,
+            blobs: HashMap::new(),
+            in_flight: HashMap::new(),
+            listeners: Listeners::default(),
+            waiters: Vec::new(),
+            query_fn: None,
+            headers_fn: None,
+            page_origin,
+            timer: None,
+            logged_hints: HashSet::new(),
+        }
+    }
+}
+
+/// Hands `input` to the engine, then carries out what it asks for.
+pub(crate) fn input(handle: &Handle, input: Input) {
+    handle.borrow_mut().scheduler.handle(clock::now_ms(), input);
+    pump(handle);
+}
+
+/// Carries out the engine's actions until it has none, then arms the timer for its next deadline.
+pub(crate) fn pump(handle: &Handle) {
+    loop {
+        let actions: Vec<Action> = {
+            let mut state = handle.borrow_mut();
+            std::iter::from_fn(|| state.scheduler.poll_action()).collect()
+        };
+        if actions.is_empty() {
+            break;
+        }
+        for action in actions {
+            match action {
+                Action::Send(spec) => start_request(handle, spec),
+                Action::Abort(id) => abort(handle, id),
+                Action::Event(event) => dispatch(handle, event),
+            }
+        }
+    }
+    arm_timer(handle);
+}
+
+fn arm_timer(handle: &Handle) {
+    let mut state = handle.borrow_mut();
+    let deadline = state.scheduler.poll_deadline();
+    match (deadline, &state.timer) {
+        (None, _) => state.timer = None,
+        (Some(d), Some((armed, _))) if *armed == d => {}
+        (Some(d), _) => {
+            let wait = d.saturating_sub(clock::now_ms());
+            let weak = Rc::downgrade(handle);
+            let timeout = gloo_timers::callback::Timeout::new(
+                u32::try_from(wait).unwrap_or(u32::MAX),
+                move || {
+                    if let Some(handle) = weak.upgrade() {
+                        handle.borrow_mut().timer = None;
+                        handle
+                            .borrow_mut()
+                            .scheduler
+                            .handle_timeout(clock::now_ms());
+                        pump(&handle);
+                    }
+                },
+            );
+            state.timer = Some((d, timeout));
+        }
+    }
+}
+
+fn abort(handle: &Handle, id: RequestId) {
+    let request = handle.borrow_mut().in_flight.remove(&id);
+    match request {
+        Some(InFlight::Fetch(controller)) => controller.abort(),
+        Some(InFlight::Xhr(slot)) => {
+            let xhr = slot.borrow_mut().take();
+            if let Some(xhr) = xhr {
+                let _ = xhr.abort();
+            }
+        }
+        None => {}
+    }
+}
+
+/// Applies the user's `query`/`headers` functions (called without any borrow held).
+fn with_dynamic_parts(handle: &Handle, spec: RequestSpec) -> RequestSpec {
+    let (query_fn, headers_fn) = {
+        let state = handle.borrow();
+        (state.query_fn.clone(), state.headers_fn.clone())
+    };
+    if query_fn.is_none() && headers_fn.is_none() {
+        return spec;
+    }
+    let file = crate::api::file_snapshot(handle, spec.file);
+    let chunk = JsValue::from(spec.chunk);
+    let call = |f: &Option<Function>| {
+        f.as_ref()
+            .and_then(|f| f.call2(&JsValue::NULL, &file, &chunk).ok())
+            .map(|v| crate::api::options::string_pairs(&v))
+            .unwrap_or_default()
+    };
+    let query = call(&query_fn);
+    let headers = call(&headers_fn);
+    let state = handle.borrow();
+    spec.with_dynamic(state.scheduler.config(), &query, &headers)
+}
+
+fn start_request(handle: &Handle, spec: RequestSpec) {
+    let spec = with_dynamic_parts(handle, spec);
+    let Some(blob) = handle.borrow().blobs.get(&spec.file).cloned() else {
+        // The file was removed between the engine's decision and now: the engine already forgot it.
+        return;
+    };
+    let use_xhr = spec.upload_listener;
+    let in_flight = if use_xhr {
+        InFlight::Xhr(Rc::new(RefCell::new(None)))
+    } else {
+        match AbortController::new() {
+            Ok(c) => InFlight::Fetch(c),
+            Err(_) => {
+                input(
+                    handle,
+                    Input::Failed {
+                        request: spec.id,
+                        failure: Failure::Network,
+                    },
+                );
+                return;
+            }
+        }
+    };
+    let abort_handle = match &in_flight {
+        InFlight::Fetch(c) => InFlight::Fetch(c.clone()),
+        InFlight::Xhr(slot) => InFlight::Xhr(Rc::clone(slot)),
+    };
+    handle.borrow_mut().in_flight.insert(spec.id, in_flight);
+    let handle = Rc::clone(handle);
+    wasm_bindgen_futures::spawn_local(async move {
+        let outcome = send(&handle, &spec, &blob, abort_handle).await;
+        // Gone from the map: the engine aborted it and expects no answer.
+        if handle.borrow_mut().in_flight.remove(&spec.id).is_none() {
+            return;
+        }
+        let next = match outcome {
+            Outcome::Response {
+                status,
+                body,
+                retry_after,
+            } => Input::Response {
+                request: spec.id,
+                status,
+                body,
+                retry_after,
+            },
+            Outcome::Timeout => Input::Failed {
+                request: spec.id,
+                failure: Failure::Timeout,
+            },
+            Outcome::Aborted => Input::Failed {
+                request: spec.id,
+                failure: Failure::Aborted,
+            },
+            Outcome::Invalid(message) => {
+                transport::console_error(&format!(
+                    "resumable-wasm: cannot send the request: {message}"
+                ));
+                Input::Failed {
+                    request: spec.id,
+                    failure: Failure::Network,
+                }
+            }
+            Outcome::NoResponse => Input::Failed {
+                request: spec.id,
+                failure: diagnose(&handle, &spec).await,
+            },
+        };
+        input(&handle, next);
+    });
+}
+
+async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, abort_handle: InFlight) -> Outcome {
+    let body = match &spec.body {
+        RequestBody::None => WireBody::None,
+        RequestBody::Raw => WireBody::Raw,
+        RequestBody::Form { fields } => WireBody::Form { fields },
+        RequestBody::Multipart {
+            fields,
+            file_field,
+            file_name,
+        } => WireBody::Multipart {
+            fields,
+            file_field,
+            file_name,
+        },
+    };
+    let wire = Wire {
+        method: &spec.method,
+        url: &spec.url,
+        headers: &spec.headers,
+        body,
+        file: blob,
+        start: spec.start,
+        end: spec.end,
+        with_credentials: spec.with_credentials,
+        timeout_ms: spec.timeout_ms,
+    };
+    match abort_handle {
+        InFlight::Fetch(controller) => transport::fetch::send(&wire, &controller).await,
+        InFlight::Xhr(slot) => {
+            let weak = Rc::downgrade(handle);
+            let id = spec.id;
+            let on_progress: Rc<dyn Fn(u64)> = Rc::new(move |sent| {
+                if let Some(handle) = weak.upgrade() {
+                    input(&handle, Input::BytesSent { request: id, sent });
+                }
+            });
+            transport::xhr::send(&wire, &slot, on_progress).await
+        }
+    }
+}
+
+/// A request got no response: offline, CORS, or unreachable? (CORS.md §8)
+async fn diagnose(handle: &Handle, spec: &RequestSpec) -> Failure {
+    if !clock::is_online() {
+        return Failure::Offline;
+    }
+    let (cross_origin, diagnose) = {
+        let state = handle.borrow();
+        let cross = match &state.page_origin {
+            Some(origin) => {
+                crate::engine::preflight::origin_of(&spec.url).as_deref() != Some(origin.as_str())
+            }
+            None => true,
+        };
+        (cross, state.scheduler.config().diagnose_cors)
+    };
+    if !cross_origin || !diagnose {
+        return Failure::Network;
+    }
+    if transport::cors_probe::is_reachable(&spec.url).await {
+        Failure::Cors
+    } else {
+        Failure::Network
+    }
+}
+
+/// Delivers one engine event to the page: listeners, console, and `upload()` promises.
+fn dispatch(handle: &Handle, event: Event) {
+    use crate::api::events::{emit, summary};
+    match event {
+        Event::UploadStart => emit(handle, "uploadStart", &[]),
+        Event::FileProgress(id) => emit(
+            handle,
+            "fileProgress",
+            &[crate::api::file_snapshot(handle, id)],
+        ),
+        Event::Progress => {
+            let p = handle.borrow().scheduler.progress();
+            emit(handle, "progress", &[JsValue::from(p)]);
+        }
+        Event::ChunkSuccess { file, chunk, body } => emit(
+            handle,
+            "chunkSuccess",
+            &[
+                crate::api::file_snapshot(handle, file),
+                chunk.into(),
+                body.into(),
+            ],
+        ),
+        Event::FileRetry {
+            file,
+            error,
+            delay_ms,
+            ..
+        } => {
+            #[allow(clippy::cast_precision_loss)]
+            let delay = delay_ms as f64;
+            emit(
+                handle,
+                "fileRetry",
+                &[
+                    crate::api::file_snapshot(handle, file),
+                    crate::api::error::to_js(&error),
+                    delay.into(),
+                ],
+            );
+        }
+        Event::FileSuccess { file, body } => {
+            emit(
+                handle,
+                "fileSuccess",
+                &[crate::api::file_snapshot(handle, file), body.into()],
+            );
+        }
+        Event::FileError { file, error } => {
+            if let Some(hint) = &error.hint {
+                let first = handle.borrow_mut().logged_hints.insert(hint.clone());
+                if first {
+                    transport::console_warn(&format!("resumable-wasm: {} — {hint}", error.message));
+                }
+            }
+            let snapshot = crate::api::file_snapshot(handle, file);
+            let js_error = crate::api::error::to_js(&error);
+            emit(handle, "fileError", &[snapshot.clone(), js_error.clone()]);
+            emit(handle, "error", &[js_error, snapshot]);
+        }
+        Event::Complete => {
+            emit(handle, "complete", &[]);
+            let waiters = std::mem::take(&mut handle.borrow_mut().waiters);
+            if !waiters.is_empty() {
+                let result = summary(handle);
+                for resolve in waiters {
+                    let _ = resolve.call1(&JsValue::NULL, &result);
+                }
+            }
+        }
+        Event::Pause => emit(handle, "pause", &[]),
+        Event::Cancel => emit(handle, "cancel", &[]),
+        Event::PreflightWarning { reasons } => transport::console_warn(&format!(
+            "resumable-wasm: these requests need a CORS preflight: {}",
+            reasons.join("; ")
+        )),
+    }
+}

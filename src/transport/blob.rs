@@ -1,0 +1,35 @@
+//! `Blob` slicing with checked `u64` ↔ `f64` conversion.
+
+use web_sys::Blob;
+
+/// The largest integer a JS number holds exactly (2^53 − 1).
+pub(crate) const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Converts a byte offset for a JS API; `None` above 2^53 − 1, where `f64` loses integers.
+pub(crate) fn offset_to_js(offset: u64) -> Option<f64> {
+    // The cast is exact below 2^53, which the check guarantees.
+    #[allow(clippy::cast_precision_loss)]
+    (offset <= MAX_SAFE_INTEGER).then_some(offset as f64)
+}
+
+/// Converts a JS size (a `File`'s `size`) to bytes; `None` for negative, fractional or unsafe values.
+pub(crate) fn size_from_js(size: f64) -> Option<u64> {
+    #[allow(clippy::cast_precision_loss)]
+    let max = MAX_SAFE_INTEGER as f64;
+    if size.is_finite() && size >= 0.0 && size.fract() == 0.0 && size <= max {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some(size as u64)
+    } else {
+        None
+    }
+}
+
+/// The untyped slice `[start, end)` of `file`: no content type, so no `Content-Type` header and
+/// no preflight because of the body.
+pub(crate) fn untyped_slice(file: &Blob, start: u64, end: u64) -> Result<Blob, String> {
+    let (Some(s), Some(e)) = (offset_to_js(start), offset_to_js(end)) else {
+        return Err(format!("byte range {start}..{end} is beyond 2^53-1"));
+    };
+    file.slice_with_f64_and_f64(s, e)
+        .map_err(|err| super::js_error_text(&err))
+}

@@ -1,0 +1,31 @@
+//! Time for the engine: a millisecond clock and sleeping, from JS globals (window or worker).
+
+/// Milliseconds since the epoch, from `Date.now()`. The engine only compares these values.
+pub(crate) fn now_ms() -> u64 {
+    let now = js_sys::Date::now();
+    // Date.now() is a non-negative integer far below 2^53.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let ms = if now.is_finite() && now > 0.0 {
+        now as u64
+    } else {
+        0
+    };
+    ms
+}
+
+/// A random seed for the engine's jitter, from `Math.random()`.
+pub(crate) fn random_seed() -> u64 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
+    seed | 1
+}
+
+/// Whether the browser believes it is online (`navigator.onLine`); `true` when unknown.
+pub(crate) fn is_online() -> bool {
+    let global = js_sys::global();
+    js_sys::Reflect::get(&global, &"navigator".into())
+        .and_then(|nav| js_sys::Reflect::get(&nav, &"onLine".into()))
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true)
+}

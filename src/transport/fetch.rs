@@ -1,0 +1,77 @@
+//! The default transport: `fetch()` with an `AbortController` for cancel and timeout.
+//! `fetch` is bound as a global so it works in windows and workers alike.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+
+use super::global_fetch;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, Headers, Request, RequestCredentials, RequestInit, Response};
+
+use super::wire::Wire;
+use super::{js_error_text, Outcome};
+
+/// Sends `wire` with `fetch`. `controller` aborts it (cancel); a timeout aborts it too and is
+/// reported as [`Outcome::Timeout`].
+pub(crate) async fn send(wire: &Wire<'_>, controller: &AbortController) -> Outcome {
+    let init = RequestInit::new();
+    init.set_method(wire.method);
+    init.set_signal(Some(&controller.signal()));
+    if wire.with_credentials {
+        init.set_credentials(RequestCredentials::Include);
+    }
+    let headers = match Headers::new() {
+        Ok(h) => h,
+        Err(e) => return Outcome::Invalid(js_error_text(&e)),
+    };
+    for (name, value) in wire.headers {
+        if let Err(e) = headers.append(name, value) {
+            return Outcome::Invalid(format!("header {name}: {}", js_error_text(&e)));
+        }
+    }
+    init.set_headers(&headers);
+    match wire.body_value() {
+        Ok(body) if !body.is_undefined() => init.set_body(&body),
+        Ok(_) => {}
+        Err(msg) => return Outcome::Invalid(msg),
+    }
+    let request = match Request::new_with_str_and_init(wire.url, &init) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Invalid(js_error_text(&e)),
+    };
+
+    let timed_out = Rc::new(Cell::new(false));
+    let _timer = wire.timeout_ms.filter(|ms| *ms > 0).map(|ms| {
+        let flag = Rc::clone(&timed_out);
+        let controller = controller.clone();
+        gloo_timers::callback::Timeout::new(u32::try_from(ms).unwrap_or(u32::MAX), move || {
+            flag.set(true);
+            controller.abort();
+        })
+    });
+
+    let outcome = async {
+        let response: Response = JsFuture::from(global_fetch(&request)).await?.dyn_into()?;
+        let status = response.status();
+        let retry_after = response.headers().get("Retry-After").ok().flatten();
+        let body = JsFuture::from(response.text()?)
+            .await?
+            .as_string()
+            .unwrap_or_default();
+        Ok::<_, JsValue>(Outcome::Response {
+            status,
+            body,
+            retry_after,
+        })
+    }
+    .await;
+
+    match outcome {
+        Ok(done) => done,
+        Err(_) if timed_out.get() => Outcome::Timeout,
+        Err(_) if controller.signal().aborted() => Outcome::Aborted,
+        Err(_) => Outcome::NoResponse,
+    }
+}

@@ -1,0 +1,61 @@
+//! Browser I/O, and nothing else: sending one request (`fetch`, or XHR when byte progress is
+//! wanted), slicing the `File`, the clock and timers, the CORS probe, and online/offline state.
+//!
+//! It makes no decisions: the engine says what to send and the transport reports what happened,
+//! as an [`Outcome`]. Chunk bytes never enter wasm memory: a `Blob` slice goes straight from the
+//! user's `File` into the request body.
+
+pub(crate) mod blob;
+pub(crate) mod clock;
+pub(crate) mod cors_probe;
+pub(crate) mod fetch;
+pub(crate) mod wire;
+pub(crate) mod xhr;
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch`, bound directly so the transport works in windows and workers.
+    #[wasm_bindgen(js_name = fetch)]
+    pub(crate) fn global_fetch(input: &web_sys::Request) -> js_sys::Promise;
+}
+
+/// What came back for one request.
+pub(crate) enum Outcome {
+    /// An HTTP answer the page may read (CORS passed).
+    Response {
+        status: u16,
+        body: String,
+        retry_after: Option<String>,
+    },
+    /// No readable answer: a network error, which includes every CORS failure (status 0).
+    NoResponse,
+    /// The request's own timeout fired and the request was aborted.
+    Timeout,
+    /// Aborted on purpose (cancel, remove); nothing to report.
+    Aborted,
+    /// The request could not even be built (e.g. a header value the browser refuses).
+    Invalid(String),
+}
+
+/// Renders a thrown JS value as one line of text for an error message.
+pub(crate) fn js_error_text(err: &JsValue) -> String {
+    if let Some(text) = err.as_string() {
+        return text;
+    }
+    js_sys::Reflect::get(err, &JsValue::from_str("message"))
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| "unknown JavaScript error".to_owned())
+}
+
+/// `console.warn(text)`.
+pub(crate) fn console_warn(text: &str) {
+    web_sys::console::warn_1(&JsValue::from_str(text));
+}
+
+/// `console.error(text)`.
+pub(crate) fn console_error(text: &str) {
+    web_sys::console::error_1(&JsValue::from_str(text));
+}

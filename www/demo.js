@@ -1,0 +1,174 @@
+// The demo page: drives the package from /pkg/ against the fixture's API origin.
+import init, { Uploader } from '/pkg/resumable_wasm.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const api = params.get('api') ?? `http://localhost:${Number(location.port || 80) + 1}`;
+$('page-origin').textContent = location.origin;
+$('api-origin').textContent = api;
+
+await init();
+
+let uploader = null;
+let queued = [];            // files chosen before the uploader (re)starts
+const rows = new Map();     // identifier -> <li>
+
+function options() {
+  const header = $('o-header').value.trim();
+  const opts = {
+    target: `${api}/upload`,
+    chunkSize: Math.max(1, Number($('o-chunk').value) | 0) * 1024,
+    simultaneousUploads: Number($('o-sim').value) | 0,
+    testChunks: { auto: 'auto', true: true, false: false }[$('o-test').value],
+    protocol: $('o-proto').value,
+    method: $('o-method').value,
+    progress: $('o-progress').value,
+    withCredentials: $('o-cred').checked,
+    timeout: 15000,
+  };
+  const colon = header.indexOf(':');
+  if (colon > 0) opts.headers = { [header.slice(0, colon).trim()]: header.slice(colon + 1).trim() };
+  return opts;
+}
+
+function fmtBytes(n) {
+  if (!Number.isFinite(n)) return '–';
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+function render(file) {
+  let li = rows.get(file.identifier);
+  if (!li) {
+    li = document.createElement('li');
+    li.innerHTML = '<div class="name"></div><progress max="1" value="0"></progress><div class="meta"></div><div class="err" role="alert"></div>';
+    rows.set(file.identifier, li);
+    $('file-list').append(li);
+  }
+  li.querySelector('.name').textContent = `${file.relativePath || file.name} (${fmtBytes(file.size)})`;
+  const bar = li.querySelector('progress');
+  bar.value = file.progress;
+  bar.setAttribute('aria-label', `${file.name}: ${Math.round(file.progress * 100)}%`);
+  const eta = file.eta != null ? `, ${Math.ceil(file.eta / 1000)} s left` : '';
+  li.querySelector('.meta').textContent = `${file.status} · ${Math.round(file.progress * 100)}% · ${fmtBytes(file.speed)}/s${eta}`;
+  const err = li.querySelector('.err');
+  err.textContent = '';
+  if (file.error) {
+    const kind = document.createElement('span');
+    kind.className = 'kind';
+    kind.textContent = file.error.kind;
+    err.append(kind, ` ${file.error.message}`);
+    if (file.error.hint) err.append(document.createElement('br'), `Fix: ${file.error.hint}`);
+  }
+}
+
+function makeUploader() {
+  try {
+    const up = new Uploader(options());
+    for (const ev of ['fileAdded', 'fileProgress', 'fileSuccess', 'fileRetry']) up.on(ev, (f) => f && render(f));
+    up.on('fileError', (f) => render(f));
+    up.on('progress', (p) => { $('overall').value = p; $('overall-text').textContent = `${Math.round(p * 100)}%`; });
+    up.on('fileRejected', (_file, err) => alertMessage(`${err.kind}: ${err.message}`));
+    $('preflight').textContent = describeReport(up.preflightReport());
+    return up;
+  } catch (err) {
+    $('preflight').textContent = `${err.kind ?? 'error'}: ${err.message}`;
+    return null;
+  }
+}
+
+function describeReport(r) {
+  const line = (name, p) => `${name}: ${p.preflight ? 'PREFLIGHT' : 'no preflight'}${p.reasons.length ? `\n  - ${p.reasons.join('\n  - ')}` : ''}`;
+  return `${line('probe GET', r.test)}\n${line('chunk POST', r.upload)}`;
+}
+
+function alertMessage(text) {
+  const li = document.createElement('li');
+  li.className = 'err';
+  li.setAttribute('role', 'alert');
+  li.textContent = text;
+  $('file-list').append(li);
+}
+
+function addFiles(list) {
+  queued.push(...list);
+  if (!uploader) uploader = makeUploader();
+  uploader?.addFiles(list);
+}
+
+// Options changes rebuild the uploader (not while uploading) and refresh the preflight report.
+$('options').addEventListener('input', () => {
+  if (uploader?.isUploading()) return;
+  uploader = makeUploader();
+  if (uploader && queued.length) uploader.addFiles(queued);
+});
+
+const drop = $('drop');
+const picker = Object.assign(document.createElement('input'), { type: 'file', multiple: true, hidden: true });
+const folderPicker = Object.assign(document.createElement('input'), { type: 'file', multiple: true, hidden: true });
+folderPicker.setAttribute('webkitdirectory', '');
+document.body.append(picker, folderPicker);
+for (const p of [picker, folderPicker]) p.addEventListener('change', () => { addFiles([...p.files]); p.value = ''; });
+drop.addEventListener('click', () => picker.click());
+drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); picker.click(); } });
+drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); addFiles([...e.dataTransfer.files]); });
+$('choose-folder').addEventListener('click', () => folderPicker.click());
+
+$('upload').addEventListener('click', async () => {
+  if (!uploader) uploader = makeUploader();
+  if (!uploader) return;
+  const summary = await uploader.upload();
+  queued = queued.filter((f) => !summary.succeeded.some((s) => s.file === f));
+  refreshServer();
+});
+$('pause').addEventListener('click', () => uploader?.pause());
+$('resume').addEventListener('click', () => uploader?.resume());
+$('cancel').addEventListener('click', () => uploader?.cancel());
+
+// The fixture's introspection and runtime switches.
+async function refreshServer() {
+  try {
+    const stats = await (await fetch(`${api}/__fixture/stats`)).json();
+    $('s-options').textContent = stats.requests.OPTIONS ?? 0;
+    $('s-get').textContent = stats.requests.GET ?? 0;
+    $('s-post').textContent = stats.requests.POST ?? 0;
+    $('s-bytes').textContent = fmtBytes(stats.bytes_received ?? 0);
+    const files = await (await fetch(`${api}/__fixture/files`)).json();
+    $('server-files').replaceChildren(...files.map((f) => {
+      const li = document.createElement('li');
+      li.textContent = `${f.name} — ${fmtBytes(f.size)} — sha256 ${f.sha256.slice(0, 16)}…`;
+      return li;
+    }));
+  } catch { /* the fixture may be restarting */ }
+}
+setInterval(refreshServer, 1000);
+$('reset-stats').addEventListener('click', async () => { await fetch(`${api}/__fixture/reset`, { method: 'POST' }); refreshServer(); });
+
+async function loadServerConfig() {
+  try {
+    const cfg = await (await fetch(`${api}/__fixture/config`)).json();
+    $('f-cors').value = cfg.cors;
+    $('f-fail').value = Math.round((cfg.fail_rate ?? 0) * 100);
+    $('f-delay').value = cfg.delay_ms ?? 0;
+    $('f-stall').checked = !!cfg.stall;
+  } catch { /* fixture without --control */ }
+}
+$('server').addEventListener('change', async () => {
+  await fetch(`${api}/__fixture/config`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      cors: $('f-cors').value,
+      fail_rate: Number($('f-fail').value) / 100,
+      fail_status: 503,
+      delay_ms: Number($('f-delay').value) | 0,
+      stall: $('f-stall').checked,
+    }),
+  });
+});
+loadServerConfig();
+refreshServer();
