@@ -269,7 +269,6 @@ struct Chunk {
     probe: bool,
     attempts: u32,
     retries: u32,
-    cors: u32,
     sent: u64,
 }
 
@@ -291,6 +290,9 @@ struct File {
     probing: Probing,
     speed: Speed,
     prio: bool,
+    /// A chunk whose request failed as CORS: its one re-check runs alone, and nothing else of
+    /// the file starts until an HTTP answer arrives.
+    cors_recheck: Option<u32>,
 }
 
 impl File {
@@ -324,6 +326,12 @@ impl File {
     fn next(&self) -> Option<u32> {
         if self.life.terminal() {
             return None;
+        }
+        if let Some(n) = self.cors_recheck {
+            return match self.chunks.get(&n) {
+                Some(c) if c.state == State::Pending => Some(n),
+                _ => None,
+            };
         }
         if self.probing == Probing::First {
             let first = self.chunk_at(0);
@@ -514,6 +522,7 @@ impl Scheduler {
             probing,
             speed: Speed::default(),
             prio: c.prioritize_first_and_last_chunk,
+            cors_recheck: None,
         });
         self.pump();
         Ok(id)
@@ -810,7 +819,6 @@ impl Scheduler {
                         probe,
                         attempts: 0,
                         retries: 0,
-                        cors: 0,
                         sent: 0,
                     },
                 );
@@ -901,6 +909,9 @@ impl Scheduler {
         let Some(i) = self.index(fl.file) else {
             return;
         };
+        if let Some(f) = self.files.get_mut(i) {
+            f.cors_recheck = None;
+        }
         match fl.phase {
             Phase::Test => match classify_probe(&self.config, status) {
                 ProbeOutcome::Present => {
@@ -994,20 +1005,27 @@ impl Scheduler {
                 &fl.spec.shape(self.config.page_origin.as_deref()),
                 fl.spec.with_credentials,
             ));
-            let rechecked = self
-                .files
-                .get_mut(i)
-                .and_then(|f| f.chunks.get_mut(&fl.chunk))
-                .map(|ch| {
-                    ch.cors += 1;
-                    ch.cors > 1
-                });
-            if rechecked == Some(true) {
-                if let Some(ch) = self.files.get(i).and_then(|f| f.chunks.get(&fl.chunk)) {
-                    e.attempts = ch.attempts;
-                }
-                self.fail_file(i, e);
+            let Some(f) = self.files.get_mut(i) else {
                 return;
+            };
+            match f.cors_recheck {
+                Some(n) if n == fl.chunk => {
+                    if let Some(ch) = f.chunks.get(&n) {
+                        e.attempts = ch.attempts;
+                    }
+                    self.fail_file(i, e);
+                    return;
+                }
+                Some(_) => {
+                    // The re-check of another chunk decides; this one waits for it.
+                    if let Some(ch) = f.chunks.get_mut(&fl.chunk) {
+                        ch.state = State::Pending;
+                        ch.sent = 0;
+                        ch.probe |= reprobe;
+                    }
+                    return;
+                }
+                None => f.cors_recheck = Some(fl.chunk),
             }
         }
         self.retry(i, fl.chunk, e, None);
@@ -1099,7 +1117,6 @@ impl Scheduler {
         f.confirmed = f.confirmed.saturating_add(f.plan.len(u64::from(n)));
         for ch in f.chunks.values_mut() {
             ch.retries = 0;
-            ch.cors = 0;
         }
         let total = f.confirmed + f.in_flight_bytes();
         f.speed.sample(now, total);

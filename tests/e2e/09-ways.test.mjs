@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, cpSync, rmSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, E2E, startFixture, launchBrowser, openUploader, newPage, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, npmPack, KiB, TEST_TIMEOUT } from './harness.mjs';
+import { PKG, E2E, startFixture, launchBrowser, openUploader, newPage, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, npmPack, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser;
 const tmp = mkdtempSync(join(tmpdir(), 'rw-e2e-ways-'));
@@ -59,7 +59,7 @@ describe('§9 the three ways of use', () => {
   });
 
   test('§9b script-tag build from a third (CDN) origin on a page with only <script src>', { timeout: TEST_TIMEOUT }, async () => {
-    const cdn = await startFixture({ pageHost: '127.0.0.1', mounts: { '/cdn': join(ROOT, 'pkg/script') }, www: join(ROOT, 'pkg/script') });
+    const cdn = await startFixture({ pageHost: '127.0.0.1', mounts: { '/cdn': join(PKG, 'script') }, www: join(PKG, 'script') });
     stops.push(() => cdn.stop());
     const gen = join(tmp, 'gen');
     cpSync(join(E2E, 'pages'), gen, { recursive: true });

@@ -14,6 +14,8 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const E2E = join(ROOT, 'tests/e2e');
 export const FIXTURE_BIN = process.env.SERVER_FIXTURE_BIN || join(ROOT, 'target/debug/server-fixture');
 export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+/** The built package (make build → pkg/); E2E_PKG_DIR points elsewhere for local debugging. */
+export const PKG = process.env.E2E_PKG_DIR || join(ROOT, 'pkg');
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
 
@@ -27,7 +29,7 @@ process.on('exit', cleanup);
 
 /** Whether `pkg/` has been built (the uploader scenarios need it). */
 export const pkgBuilt = () =>
-  existsSync(join(ROOT, 'pkg/resumable_wasm.js')) && existsSync(join(ROOT, 'pkg/script/resumable-wasm.js'));
+  existsSync(join(PKG, 'resumable_wasm.js')) && existsSync(join(PKG, 'script/resumable-wasm.js'));
 
 /** Builds the command line of a fixture from a flags object ({ cors: 'none', 'require-session': true, ... }). */
 function flagArgs(flags) {
@@ -52,7 +54,7 @@ export async function startFixture({ flags = {}, mounts, pageHost = 'localhost',
     throw new Error(`${FIXTURE_BIN} is missing: run \`cargo build -p server-fixture\` (make test-e2e does)`);
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'rw-e2e-data-'));
-  const allMounts = mounts ?? { '/pkg': join(ROOT, 'pkg'), '/e2e': join(E2E, 'pages'), '/vendor': join(ROOT, 'node_modules') };
+  const allMounts = mounts ?? { '/pkg': PKG, '/e2e': join(E2E, 'pages'), '/vendor': join(ROOT, 'node_modules') };
   const args = [
     '--www', www ?? join(E2E, 'pages'),
     ...Object.entries(allMounts).flatMap(([prefix, dir]) => ['--mount', `${prefix}=${dir}`]),
@@ -311,7 +313,7 @@ export function summarize(run) {
 
 /** Packs `pkg/` with `npm pack` into `dir`; returns the tarball path. */
 export function npmPack(dir) {
-  const out = execFileSync('npm', ['pack', join(ROOT, 'pkg'), '--pack-destination', dir, '--json'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync('npm', ['pack', PKG, '--pack-destination', dir, '--json'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const info = JSON.parse(out);
   return join(dir, info[0].filename);
 }

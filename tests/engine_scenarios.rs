@@ -1,0 +1,630 @@
+//! Scenario tests of the upload engine against a scripted server with a simulated clock.
+//! They run natively and on wasm32 (where `usize` is 32-bit).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+#[path = "engine_harness.rs"]
+mod harness;
+
+use harness::{Harness, Reply};
+use resumable_wasm::engine::{
+    Config, ErrorKind, Event, Failure, FileStatus, Input, Phase, Protocol, RequestBody, TestChunks,
+};
+
+const PAGE: &str = "https://app.example";
+
+fn config(chunk: u64) -> Config {
+    let mut c = Config::new("https://up.example/upload");
+    c.chunk_size = chunk;
+    c.page_origin = Some(PAGE.into());
+    c
+}
+
+fn ok(status: u16) -> impl FnMut(&resumable_wasm::engine::RequestSpec) -> Reply {
+    move |_| Reply::Status(status)
+}
+
+#[test]
+fn fresh_upload_auto_probes_once() {
+    let mut h = Harness::new(config(10), 1);
+    let f = h.add("a.bin", 50);
+    h.start();
+    assert!(h.has_event(|e| *e == Event::UploadStart));
+    let probe = h.next_request();
+    assert_eq!(probe.phase, Phase::Test);
+    assert_eq!(probe.method, "GET");
+    assert_eq!(probe.chunk, 1);
+    assert_eq!(probe.body, RequestBody::None);
+    assert_eq!(probe.param("resumableChunkNumber").as_deref(), Some("1"));
+    assert_eq!(probe.param("resumableTotalChunks").as_deref(), Some("5"));
+    assert!(h.try_next().is_none(), "the first probe goes alone");
+    h.respond(probe.id, 204);
+    let posts = h.take_all();
+    assert_eq!(posts.len(), 3, "fans out to the 3 slots");
+    assert!(posts
+        .iter()
+        .all(|r| r.phase == Phase::Upload && r.method == "POST"));
+    assert_eq!(posts[0].chunk, 1);
+    // Multipart POSTs share one constant URL: the parameters travel in the body only.
+    assert!(posts.iter().all(|r| r.url == "https://up.example/upload"));
+    for r in posts {
+        h.respond(r.id, 200);
+    }
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert_eq!(h.count_sent(Phase::Test), 1);
+    assert_eq!(h.count_sent(Phase::Upload), 5);
+    assert_eq!(h.s.file(f).unwrap().status, FileStatus::Success);
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+    assert!(h.has_event(|e| matches!(e, Event::FileSuccess { file, .. } if *file == f)));
+    assert!(!h.has_event(|e| matches!(e, Event::PreflightWarning { .. })));
+    assert_eq!(h.s.progress(), 1.0);
+    assert!(h.max_in_flight <= 3);
+}
+
+#[test]
+fn resume_with_some_chunks_present() {
+    let mut h = Harness::new(config(10), 2);
+    let f = h.add("a.bin", 50);
+    h.start();
+    let present = [1u32, 2, 3];
+    assert!(!h.drive_bounded(100, |r| {
+        match r.phase {
+            Phase::Test if present.contains(&r.chunk) => Reply::Status(200),
+            Phase::Test => Reply::Status(204),
+            Phase::Upload => {
+                assert!(!present.contains(&r.chunk), "chunk {} re-sent", r.chunk);
+                Reply::Status(200)
+            }
+        }
+    }));
+    assert_eq!(
+        h.count_sent(Phase::Test),
+        5,
+        "chunk 1 was present: probe the rest"
+    );
+    assert_eq!(h.count_sent(Phase::Upload), 2);
+    let chunks: Vec<u32> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChunkSuccess { chunk, .. } => Some(*chunk),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(chunks.len(), 5);
+    assert_eq!(h.s.file(f).unwrap().status, FileStatus::Success);
+}
+
+#[test]
+fn test_chunks_true_and_false() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Always;
+    let mut h = Harness::new(c.clone(), 3);
+    h.add("a", 30);
+    h.start();
+    assert!(
+        !h.drive_bounded(100, |r| Reply::Status(if r.phase == Phase::Test {
+            204
+        } else {
+            200
+        }))
+    );
+    assert_eq!(
+        (h.count_sent(Phase::Test), h.count_sent(Phase::Upload)),
+        (3, 3)
+    );
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 3);
+    h.add("a", 30);
+    h.start();
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert_eq!(
+        (h.count_sent(Phase::Test), h.count_sent(Phase::Upload)),
+        (0, 3)
+    );
+}
+
+#[test]
+fn flow_404_probe_fails_only_that_file() {
+    let c = config(10).with_protocol(Protocol::Flow);
+    let mut h = Harness::new(c, 4);
+    let a = h.add("a", 20);
+    let b = h.add("b", 20);
+    h.start();
+    let p = h.next_request();
+    assert_eq!(p.param("flowChunkNumber").as_deref(), Some("1"));
+    assert_eq!(p.file, a);
+    h.reply(
+        p.id,
+        Reply::Full {
+            status: 404,
+            body: "not found".into(),
+            retry_after: None,
+        },
+    );
+    let err = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::FileError { file, error } if *file == a => Some(error.clone()),
+            _ => None,
+        })
+        .expect("file a failed");
+    assert_eq!(err.kind, ErrorKind::Http);
+    assert_eq!(err.status, Some(404));
+    assert_eq!(err.body.as_deref(), Some("not found"));
+    assert_eq!(err.phase, Some(Phase::Test));
+    assert_eq!(err.chunk, Some(1));
+    assert_eq!(err.attempts, 1);
+    assert_eq!(err.method.as_deref(), Some("GET"));
+    assert!(err.url.unwrap().contains("flowChunkNumber=1"));
+    assert!(err.message.contains("404"), "{}", err.message);
+    assert!(
+        !h.drive_bounded(100, |r| Reply::Status(if r.phase == Phase::Test {
+            204
+        } else {
+            200
+        }))
+    );
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Error);
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+}
+
+#[test]
+fn resumable_404_probe_means_absent() {
+    let mut h = Harness::new(config(10), 5);
+    let a = h.add("a", 10);
+    h.start();
+    assert!(
+        !h.drive_bounded(100, |r| Reply::Status(if r.phase == Phase::Test {
+            404
+        } else {
+            200
+        }))
+    );
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Success);
+}
+
+#[test]
+fn retries_back_off_then_reprobe() {
+    let mut c = config(10);
+    c.chunk_retry_interval_ms = 1000;
+    c.max_retry_interval_ms = 4000;
+    let mut h = Harness::new(c, 6);
+    let f = h.add("a", 10);
+    h.start();
+    let p = h.next_request();
+    h.respond(p.id, 204);
+    let mut ceilings = vec![1000u64, 2000, 4000, 4000];
+    ceilings.reverse();
+    for n in 0..4 {
+        let r = h.next_request();
+        assert_eq!(r.phase, if n == 0 { Phase::Upload } else { Phase::Test });
+        if r.phase == Phase::Test {
+            // After a failed attempt the chunk is probed again before it is re-sent.
+            h.respond(r.id, 204);
+            let post = h.next_request();
+            assert_eq!(post.phase, Phase::Upload);
+            h.respond(post.id, 503);
+        } else {
+            h.respond(r.id, 503);
+        }
+        let delay = h
+            .events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::FileRetry {
+                    delay_ms, error, ..
+                } => {
+                    assert_eq!(error.kind, ErrorKind::Http);
+                    assert_eq!(error.status, Some(503));
+                    Some(*delay_ms)
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert!(
+            delay <= ceilings.pop().unwrap(),
+            "delay {delay} too long at retry {n}"
+        );
+        assert_eq!(h.s.poll_deadline(), Some(h.now + delay));
+        if delay > 0 {
+            h.advance_ms(delay - 1);
+            assert!(h.try_next().is_none(), "resent before the backoff elapsed");
+            h.advance_ms(1);
+        }
+    }
+    let r = h.next_request();
+    assert_eq!(r.phase, Phase::Test);
+    h.respond(r.id, 200); // the last failed POST had in fact been stored
+    assert_eq!(h.s.file(f).unwrap().status, FileStatus::Success);
+    assert_eq!(h.count_events(|e| matches!(e, Event::FileRetry { .. })), 4);
+}
+
+#[test]
+fn retries_exhausted_fail_the_file() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.max_chunk_retries = 2;
+    let mut h = Harness::new(c, 7);
+    let f = h.add("a", 10);
+    h.start();
+    assert!(!h.drive_bounded(100, |_| Reply::Fail(Failure::Network)));
+    assert_eq!(h.count_sent(Phase::Upload), 3);
+    let v = h.s.file(f).unwrap();
+    assert_eq!(v.status, FileStatus::Error);
+    let e = v.error.unwrap();
+    assert_eq!(e.kind, ErrorKind::Network);
+    assert_eq!(e.attempts, 3);
+    assert!(
+        e.message.starts_with("gave up after 3 attempts"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn retry_after_is_a_minimum() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 8);
+    h.add("a", 10);
+    h.start();
+    let r = h.next_request();
+    h.reply(
+        r.id,
+        Reply::Full {
+            status: 429,
+            body: "slow down".into(),
+            retry_after: Some("7".into()),
+        },
+    );
+    let delay = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::FileRetry { delay_ms, .. } => Some(*delay_ms),
+            _ => None,
+        })
+        .unwrap();
+    assert!(delay >= 7000, "{delay}");
+    h.advance_ms(6999);
+    assert!(h.try_next().is_none());
+    h.advance_ms(delay - 6999);
+    let again = h.next_request();
+    assert_eq!(again.attempt, 2);
+}
+
+#[test]
+fn permanent_status_fails_at_once() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 9);
+    let a = h.add("a", 30);
+    h.start();
+    let r = h.next_request();
+    h.reply(
+        r.id,
+        Reply::Full {
+            status: 415,
+            body: "no".into(),
+            retry_after: None,
+        },
+    );
+    // The file's other requests are aborted.
+    assert_eq!(h.aborted.len(), 2);
+    let e = h.s.file(a).unwrap().error.unwrap();
+    assert_eq!(
+        (e.kind, e.status, e.phase),
+        (ErrorKind::Http, Some(415), Some(Phase::Upload))
+    );
+    assert!(!h.has_event(|e| matches!(e, Event::FileRetry { .. })));
+    assert!(h.in_flight.is_empty());
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+}
+
+#[test]
+fn offline_pauses_without_spending_retries() {
+    let mut c = config(10);
+    c.max_chunk_retries = 0;
+    let mut h = Harness::new(c, 10);
+    let f = h.add("a", 20);
+    h.start();
+    let p = h.next_request();
+    h.respond(p.id, 204);
+    let posts = h.take_all();
+    assert_eq!(posts.len(), 2);
+    h.fail(posts[0].id, Failure::Offline);
+    h.input(Input::Offline);
+    h.respond(posts[1].id, 200);
+    assert!(h.try_next().is_none(), "nothing is sent while offline");
+    assert!(!h.has_event(|e| matches!(e, Event::FileRetry { .. })));
+    h.advance_ms(60_000);
+    assert!(h.try_next().is_none());
+    h.input(Input::Online);
+    let r = h.next_request();
+    assert_eq!(r.chunk, 1);
+    assert_eq!(r.phase, Phase::Test, "re-probed after the failed attempt");
+    h.respond(r.id, 204);
+    assert!(
+        !h.drive_bounded(100, |r| Reply::Status(if r.phase == Phase::Test {
+            204
+        } else {
+            200
+        }))
+    );
+    assert_eq!(h.s.file(f).unwrap().status, FileStatus::Success);
+}
+
+#[test]
+fn cors_failure_does_not_loop() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.with_credentials = true;
+    c.headers = vec![("Authorization".into(), "Bearer t".into())];
+    let mut h = Harness::new(c, 11);
+    let a = h.add("a", 30);
+    assert!(!h.drive_bounded(10, |_| Reply::Status(200)));
+    h.start();
+    assert!(!h.drive_bounded(1000, |_| Reply::Fail(Failure::Cors)));
+    assert_eq!(h.sent.len(), 2, "one re-check only\n{}", h.dump());
+    let e = h.s.file(a).unwrap().error.unwrap();
+    assert_eq!(e.kind, ErrorKind::Cors);
+    assert_eq!(e.attempts, 2);
+    let hint = e.hint.unwrap();
+    assert!(hint.contains("must answer 2xx"), "{hint}");
+    assert!(hint.contains("authorization"), "{hint}");
+    assert!(
+        hint.contains("Access-Control-Allow-Credentials: true"),
+        "{hint}"
+    );
+    assert!(hint.contains("`https://app.example`"), "{hint}");
+}
+
+#[test]
+fn cors_failures_in_parallel_wait_for_one_recheck() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 21);
+    let a = h.add("a", 60);
+    let b = h.add("b", 10);
+    h.start();
+    let first = h.take_all();
+    assert_eq!(first.len(), 3, "simple requests: no warm-up");
+    for r in &first {
+        h.fail(r.id, Failure::Cors);
+    }
+    // One re-check of file a; file b may go meanwhile.
+    assert_eq!(h.count_events(|e| matches!(e, Event::FileRetry { .. })), 1);
+    assert!(!h.drive_bounded(100, |r| if r.file == a {
+        Reply::Fail(Failure::Cors)
+    } else {
+        Reply::Status(200)
+    }));
+    let to_a = h.sent.iter().filter(|r| r.file == a).count();
+    assert_eq!(to_a, 4, "3 parallel + 1 re-check\n{}", h.dump());
+    let e = h.s.file(a).unwrap().error.unwrap();
+    assert_eq!(e.kind, ErrorKind::Cors);
+    assert!(e
+        .hint
+        .unwrap()
+        .contains("lacks Access-Control-Allow-Origin"));
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+}
+
+#[test]
+fn cors_recheck_success_continues() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 22);
+    let a = h.add("a", 30);
+    h.start();
+    let first = h.take_all();
+    h.fail(first[0].id, Failure::Cors);
+    h.respond(first[1].id, 200);
+    h.respond(first[2].id, 200);
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Success);
+}
+
+#[test]
+fn warm_up_sends_the_first_preflighted_request_alone() {
+    let mut c = config(10);
+    c.headers = vec![("Authorization".into(), "Bearer t".into())];
+    let mut h = Harness::new(c, 12);
+    h.add("a", 100);
+    h.start();
+    let warning = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::PreflightWarning { reasons } => Some(reasons.clone()),
+            _ => None,
+        })
+        .expect("a preflight warning");
+    assert!(
+        warning
+            .iter()
+            .any(|r| r.contains("authorization") && r.contains("query")),
+        "{warning:?}"
+    );
+    let probe = h.next_request();
+    assert!(probe.preflight.preflight);
+    assert!(h.try_next().is_none());
+    h.respond(probe.id, 204);
+    let first = h.next_request();
+    assert_eq!(first.phase, Phase::Upload);
+    assert!(
+        h.try_next().is_none(),
+        "the first preflighted POST goes alone"
+    );
+    h.respond(first.id, 200);
+    assert_eq!(h.take_all().len(), 3, "then the rest fan out");
+}
+
+#[test]
+fn warm_up_retries_alone_after_a_failed_first_request() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.headers = vec![("X-Token".into(), "t".into())];
+    c.chunk_retry_interval_ms = 0;
+    let mut h = Harness::new(c, 13);
+    h.add("a", 100);
+    h.start();
+    let first = h.next_request();
+    assert!(h.try_next().is_none());
+    h.fail(first.id, Failure::Network);
+    let again = h.next_request();
+    assert!(
+        h.try_next().is_none(),
+        "still alone: the preflight cache is not warm yet"
+    );
+    h.respond(again.id, 200);
+    assert_eq!(h.take_all().len(), 3);
+}
+
+#[test]
+fn no_warm_up_same_origin() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.headers = vec![("Authorization".into(), "x".into())];
+    c.page_origin = Some("https://up.example".into());
+    let mut h = Harness::new(c, 14);
+    h.add("a", 100);
+    h.start();
+    assert_eq!(h.take_all().len(), 3);
+    assert!(!h.has_event(|e| matches!(e, Event::PreflightWarning { .. })));
+}
+
+#[test]
+fn pause_and_resume() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 15);
+    let f = h.add("a", 60);
+    h.start();
+    let first = h.take_all();
+    assert_eq!(first.len(), 3);
+    h.input(Input::Pause);
+    assert!(h.has_event(|e| *e == Event::Pause));
+    assert_eq!(h.s.file(f).unwrap().status, FileStatus::Paused);
+    for r in &first {
+        h.respond(r.id, 200);
+    }
+    assert!(h.try_next().is_none(), "no new request while paused");
+    assert_eq!(
+        h.s.file(f).unwrap().confirmed_bytes,
+        30,
+        "answers during the pause count"
+    );
+    assert!(!h.has_event(|e| *e == Event::Complete));
+    h.input(Input::Resume);
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert_eq!(h.count_sent(Phase::Upload), 6);
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+    assert_eq!(h.count_events(|e| *e == Event::UploadStart), 1);
+}
+
+#[test]
+fn cancel_aborts_everything() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 16);
+    let a = h.add("a", 60);
+    let b = h.add("b", 60);
+    h.start();
+    let sent = h.take_all();
+    h.input(Input::Cancel);
+    assert_eq!(h.aborted.len(), sent.len());
+    assert!(h.in_flight.is_empty());
+    let tail: Vec<&Event> = h.events.iter().rev().take(2).collect();
+    assert_eq!(tail, vec![&Event::Complete, &Event::Cancel]);
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Cancelled);
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Cancelled);
+    assert!(h.s.is_drained());
+    // Late answers are ignored.
+    h.respond(sent[0].id, 200);
+    assert!(h.try_next().is_none());
+}
+
+#[test]
+fn timeout_abort_is_a_timeout() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.timeout_ms = 5000;
+    let mut h = Harness::new(c, 17);
+    h.add("a", 10);
+    h.start();
+    let r = h.next_request();
+    assert_eq!(r.timeout_ms, Some(5000));
+    h.now += 5000;
+    h.fail(r.id, Failure::Aborted);
+    let kind = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::FileRetry { error, .. } => Some(error.kind),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(kind, ErrorKind::Timeout);
+}
+
+#[test]
+fn remove_file_and_restart() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 18);
+    let a = h.add("a", 30);
+    h.start();
+    let sent = h.take_all();
+    h.input(Input::RemoveFile(a));
+    assert_eq!(h.aborted.len(), sent.len());
+    assert!(h.s.file(a).is_none());
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+    let b = h.add("b", 10);
+    assert!(h.try_next().is_none(), "not started yet");
+    h.start();
+    assert!(!h.drive_bounded(10, ok(200)));
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 2);
+    assert_eq!(h.count_events(|e| *e == Event::UploadStart), 2);
+}
+
+#[test]
+fn octet_mode_carries_parameters_in_the_url() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.upload_mode = resumable_wasm::engine::UploadMode::Octet;
+    let mut h = Harness::new(c, 19);
+    h.add("a b.bin", 25);
+    h.start();
+    let r = h.next_request();
+    assert_eq!(r.body, RequestBody::Raw);
+    assert!(r.url.contains("resumableChunkNumber=1"));
+    assert!(r.url.contains("resumableFilename=a%20b.bin"));
+    assert!(r.headers.is_empty());
+    assert!(!r.preflight.preflight);
+}
+
+#[test]
+fn huge_file_offsets_are_exact() {
+    let mut c = config(1 << 30);
+    c.test_chunks = TestChunks::Never;
+    c.force_chunk_size = true;
+    let mut h = Harness::new(c, 20);
+    let size = (1u64 << 53) - 1;
+    h.add("huge", size);
+    h.start();
+    let r = h.next_request();
+    assert_eq!((r.start, r.end), (0, 1 << 30));
+    assert_eq!(
+        r.param("resumableTotalSize").as_deref(),
+        Some("9007199254740991")
+    );
+    assert_eq!(r.param("resumableTotalChunks").as_deref(), Some("8388608"));
+}
