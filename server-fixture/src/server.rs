@@ -22,7 +22,7 @@ use crate::Error;
 /// How long a request's headers may take to arrive.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for open requests before closing their connections.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Binds `host:port`; returns the listener and its URL with the host as written.
 pub async fn bind(addr: &str) -> Result<(TcpListener, String), Error> {
