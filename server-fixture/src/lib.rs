@@ -159,6 +159,13 @@ impl Handle {
     }
 }
 
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // Dropping the handle stops the listeners (in the background).
+        self.shutdown.send_replace(true);
+    }
+}
+
 fn path_string(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }

@@ -800,3 +800,54 @@ async fn restart_mid_upload_completes() {
     assert_eq!(files[0]["sha256"], sha256_hex(&data));
     assert_eq!(files[0]["chunks"], n);
 }
+
+#[tokio::test]
+async fn big_multipart_chunks_pass_axum_default_limit() {
+    // Resumable's default plan: 1 MiB chunks, the last one up to 2 MiB - 1 bytes, which with the
+    // multipart overhead is above axum's default 2 MB extractor limit.
+    let f = fixture();
+    let data = pattern(3 * 1024 * 1024 - 1, 6);
+    let u = Upload {
+        dialect: Dialect::Resumable,
+        id: "big",
+        name: "big.bin",
+        data: &data,
+        cs: 1024 * 1024,
+        force: false,
+    };
+    assert_eq!(u.total_chunks(), 2);
+    for i in 1..=2 {
+        let r = send(&f.router, u.post_req(i, Format::Multipart)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    assert_eq!(files_json(&f.router).await[0]["sha256"], sha256_hex(&data));
+}
+
+#[tokio::test]
+async fn parameters_after_the_file_part() {
+    let f = fixture();
+    let data = pattern(64, 7);
+    let u = Upload {
+        dialect: Dialect::Flow,
+        id: "late-params",
+        name: "late.bin",
+        data: &data,
+        cs: 100,
+        force: false,
+    };
+    // File part first, then the parameters.
+    let mut body = multipart(&[], Some(("file", &data)));
+    let tail = multipart(&u.params(1), None);
+    body.truncate(body.len() - format!("--{BOUNDARY}--\r\n").len());
+    body.extend_from_slice(&tail);
+    let req = Request::post("/upload")
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    let r = send(&f.router, req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(files_json(&f.router).await[0]["sha256"], sha256_hex(&data));
+}
