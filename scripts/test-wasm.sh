@@ -19,5 +19,8 @@ api="$(head -n1 "$log/out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).
 export UPLOAD_FIXTURE_URL="$api"
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-180}"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+# The runner isolates its page (COEP require-corp) by default, which would block the no-cors
+# reachability probe the CORS diagnosis relies on; real pages are not isolated.
+export WASM_BINDGEN_TEST_NO_ORIGIN_ISOLATION=1
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/tests/webdriver.json"
 cargo test -p resumable-wasm --target wasm32-unknown-unknown

@@ -1,0 +1,388 @@
+//! Browser tests of the client in headless Chromium (wasm-bindgen-test), against a running
+//! server-fixture whose URL `scripts/test-wasm.sh` bakes in as `UPLOAD_FIXTURE_URL`.
+//!
+//! The test page is on another port than the fixture, so every request here is cross-origin.
+//! Each test resets the fixture and uses its own target URL (`?t=name`), so browser preflight
+//! cache entries of one test never hide another test's OPTIONS.
+#![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array, JSON};
+use resumable_wasm::api::Uploader;
+use sha2::{Digest, Sha256};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+use web_sys::{Blob, RequestCredentials, RequestInit};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn fixture() -> &'static str {
+    option_env!("UPLOAD_FIXTURE_URL")
+        .expect("UPLOAD_FIXTURE_URL must be set at compile time (scripts/test-wasm.sh sets it)")
+}
+
+/// Calls a fixture control endpoint and returns its JSON.
+async fn control(method: &str, path: &str, body: Option<&str>) -> JsValue {
+    let init = RequestInit::new();
+    init.set_method(method);
+    if let Some(body) = body {
+        init.set_body(&JsValue::from_str(body));
+    }
+    let window = web_sys::window().unwrap();
+    let resp: web_sys::Response =
+        JsFuture::from(window.fetch_with_str_and_init(&format!("{}{path}", fixture()), &init))
+            .await
+            .unwrap()
+            .into();
+    assert!(resp.ok(), "{method} {path} answered {}", resp.status());
+    let text = JsFuture::from(resp.text().unwrap())
+        .await
+        .unwrap()
+        .as_string()
+        .unwrap();
+    if text.is_empty() {
+        JsValue::NULL
+    } else {
+        JSON::parse(&text).unwrap_or(JsValue::NULL)
+    }
+}
+
+async fn reset() {
+    control("POST", "/__fixture/reset?data=1", None).await;
+    control(
+        "POST",
+        "/__fixture/config",
+        Some(r#"{"cors":"reflect","stall":false,"delay_ms":0,"require_session":false,"fail_rate":0}"#),
+    )
+    .await;
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).unwrap()
+}
+
+/// The fixture's request log entries for this test's target (`?t=name`).
+async fn log_for(name: &str) -> Vec<JsValue> {
+    let stats = control("GET", "/__fixture/stats", None).await;
+    let tag = format!("t={name}");
+    Array::from(&get(&stats, "log"))
+        .iter()
+        .filter(|e| {
+            get(e, "query")
+                .as_string()
+                .is_some_and(|q| q.contains(&tag))
+        })
+        .collect()
+}
+
+fn count(log: &[JsValue], method: &str) -> usize {
+    log.iter()
+        .filter(|e| get(e, "method").as_string().as_deref() == Some(method))
+        .count()
+}
+
+/// Deterministic pseudo-random bytes.
+fn bytes(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.max(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x & 0xff) as u8
+        })
+        .collect()
+}
+
+fn blob(data: &[u8]) -> Blob {
+    let parts = Array::of1(&Uint8Array::from(data));
+    Blob::new_with_u8_array_sequence(&parts).unwrap()
+}
+
+fn options(name: &str, extra: &str) -> JsValue {
+    let text = format!(
+        r#"{{"target":"{}/upload?t={name}","chunkSize":1024{}{extra}}}"#,
+        fixture(),
+        if extra.is_empty() { "" } else { "," }
+    );
+    JSON::parse(&text).unwrap()
+}
+
+fn uploader(opts: JsValue) -> Uploader {
+    Uploader::new(opts.unchecked_into())
+        .map_err(|e| format!("{:?}", get(&e, "message")))
+        .unwrap()
+}
+
+/// Adds `data` and uploads it; returns the summary.
+async fn upload(up: &Uploader, data: &[u8]) -> JsValue {
+    JsFuture::from(up.add_file(blob(data), None)).await.unwrap();
+    JsFuture::from(up.upload()).await.unwrap()
+}
+
+fn failed_error(summary: &JsValue) -> JsValue {
+    let failed = Array::from(&get(summary, "failed"));
+    assert_eq!(failed.length(), 1, "expected one failed file");
+    get(&failed.get(0), "error")
+}
+
+fn succeeded(summary: &JsValue) -> u32 {
+    Array::from(&get(summary, "succeeded")).length()
+}
+
+async fn stored_sha256() -> Vec<String> {
+    let files = control("GET", "/__fixture/files", None).await;
+    Array::from(&files)
+        .iter()
+        .map(|f| get(&f, "sha256").as_string().unwrap())
+        .collect()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn fetch_multipart_keeps_a_constant_url_and_stores_identical_bytes() {
+    reset().await;
+    let data = bytes(2_600, 1);
+    let summary = upload(&uploader(options("multipart", "")), &data).await;
+    assert_eq!(succeeded(&summary), 1);
+    assert_eq!(stored_sha256().await, vec![sha256_hex(&data)]);
+    let log = log_for("multipart").await;
+    let posts: Vec<_> = log
+        .iter()
+        .filter(|e| get(e, "method").as_string().as_deref() == Some("POST"))
+        .collect();
+    assert_eq!(posts.len(), 2, "2 chunks (the last absorbs the remainder)");
+    for post in posts {
+        assert_eq!(
+            get(post, "query").as_string().as_deref(),
+            Some("t=multipart"),
+            "parameters travel in the body only"
+        );
+    }
+    assert_eq!(
+        count(&log, "OPTIONS"),
+        0,
+        "multipart FormData with untyped slices is a simple request"
+    );
+    assert_eq!(
+        count(&log, "GET"),
+        1,
+        "testChunks 'auto' probes only the first chunk of a fresh upload"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn octet_mode_sends_untyped_slices_without_a_preflight() {
+    reset().await;
+    let data = bytes(3_000, 2);
+    let summary = upload(&uploader(options("octet", r#""method":"octet""#)), &data).await;
+    assert_eq!(succeeded(&summary), 1);
+    assert_eq!(stored_sha256().await, vec![sha256_hex(&data)]);
+    let log = log_for("octet").await;
+    assert_eq!(count(&log, "POST"), 2);
+    assert_eq!(
+        count(&log, "OPTIONS"),
+        0,
+        "an untyped Blob body sets no Content-Type, so no preflight"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn xhr_byte_progress_costs_exactly_one_preflight() {
+    reset().await;
+    let data = bytes(5_000, 3);
+    let up = uploader(options(
+        "bytes",
+        r#""progress":"bytes","simultaneousUploads":3"#,
+    ));
+    let seen = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let counter = std::rc::Rc::clone(&seen);
+    let on_progress =
+        Closure::<dyn FnMut(JsValue)>::new(move |_f: JsValue| counter.set(counter.get() + 1));
+    up.on(
+        "fileProgress",
+        on_progress.as_ref().unchecked_ref::<Function>().clone(),
+    )
+    .unwrap();
+    let summary = upload(&up, &data).await;
+    assert_eq!(succeeded(&summary), 1);
+    assert_eq!(stored_sha256().await, vec![sha256_hex(&data)]);
+    let log = log_for("bytes").await;
+    assert_eq!(
+        count(&log, "OPTIONS"),
+        1,
+        "the upload listener forces one preflight; the constant URL reuses it"
+    );
+    assert_eq!(count(&log, "POST"), 4);
+    assert!(seen.get() >= 4, "fileProgress fired {} times", seen.get());
+}
+
+#[wasm_bindgen_test]
+async fn with_credentials_sends_the_session_cookie() {
+    reset().await;
+    let init = RequestInit::new();
+    init.set_credentials(RequestCredentials::Include);
+    let window = web_sys::window().unwrap();
+    let login: web_sys::Response =
+        JsFuture::from(window.fetch_with_str_and_init(&format!("{}/login", fixture()), &init))
+            .await
+            .unwrap()
+            .into();
+    assert!(login.ok());
+    control(
+        "POST",
+        "/__fixture/config",
+        Some(r#"{"require_session":true}"#),
+    )
+    .await;
+
+    let without = upload(
+        &uploader(options("nocred", r#""maxChunkRetries":0"#)),
+        &bytes(1_500, 4),
+    )
+    .await;
+    let err = failed_error(&without);
+    assert_eq!(get(&err, "kind").as_string().as_deref(), Some("http"));
+    assert_eq!(get(&err, "status").as_f64(), Some(401.0));
+
+    let data = bytes(1_700, 5);
+    let with = upload(
+        &uploader(options("cred", r#""withCredentials":true"#)),
+        &data,
+    )
+    .await;
+    assert_eq!(succeeded(&with), 1);
+    assert!(stored_sha256().await.contains(&sha256_hex(&data)));
+    reset().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_stalled_request_times_out() {
+    reset().await;
+    control("POST", "/__fixture/config", Some(r#"{"stall":true}"#)).await;
+    let summary = upload(
+        &uploader(options(
+            "stall",
+            r#""timeout":300,"maxChunkRetries":0,"testChunks":false"#,
+        )),
+        &bytes(1_200, 6),
+    )
+    .await;
+    control("POST", "/__fixture/config", Some(r#"{"stall":false}"#)).await;
+    let err = failed_error(&summary);
+    assert_eq!(get(&err, "kind").as_string().as_deref(), Some("timeout"));
+    assert_eq!(get(&err, "phase").as_string().as_deref(), Some("upload"));
+}
+
+#[wasm_bindgen_test]
+async fn a_cors_misconfiguration_is_reported_as_cors_with_a_hint() {
+    reset().await;
+    control("POST", "/__fixture/config", Some(r#"{"cors":"none"}"#)).await;
+    let summary = upload(
+        &uploader(options("cors", r#""testChunks":false"#)),
+        &bytes(1_300, 7),
+    )
+    .await;
+    reset().await;
+    let err = failed_error(&summary);
+    assert_eq!(get(&err, "kind").as_string().as_deref(), Some("cors"));
+    let hint = get(&err, "hint").as_string().unwrap_or_default();
+    assert!(hint.contains("Access-Control-Allow-Origin"), "hint: {hint}");
+    let attempts = get(&err, "attempts").as_f64().unwrap_or(0.0);
+    assert!(
+        attempts <= 2.0,
+        "a CORS failure is re-checked once, not retried in a loop ({attempts} attempts)"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_closed_port_is_a_network_error() {
+    let opts = JSON::parse(
+        r#"{"target":"http://127.0.0.1:65534/upload","maxChunkRetries":0,"testChunks":false}"#,
+    )
+    .unwrap();
+    let summary = upload(&uploader(opts), &bytes(100, 8)).await;
+    let err = failed_error(&summary);
+    assert_eq!(get(&err, "kind").as_string().as_deref(), Some("network"));
+}
+
+#[wasm_bindgen_test]
+async fn cancel_aborts_and_settles_the_promise() {
+    reset().await;
+    control("POST", "/__fixture/config", Some(r#"{"delay_ms":400}"#)).await;
+    let up = uploader(options("cancel", r#""testChunks":false"#));
+    JsFuture::from(up.add_file(blob(&bytes(4_096, 9)), None))
+        .await
+        .unwrap();
+    let pending = up.upload();
+    JsFuture::from(Promise::resolve(&JsValue::NULL))
+        .await
+        .unwrap();
+    up.cancel();
+    let summary = JsFuture::from(pending).await.unwrap();
+    control("POST", "/__fixture/config", Some(r#"{"delay_ms":0}"#)).await;
+    assert_eq!(succeeded(&summary), 0);
+    let failed = Array::from(&get(&summary, "failed"));
+    assert_eq!(
+        get(&failed.get(0), "status").as_string().as_deref(),
+        Some("cancelled")
+    );
+    assert!(!up.is_uploading());
+}
+
+#[wasm_bindgen_test]
+fn invalid_options_throw_an_upload_error_naming_the_option() {
+    let opts = JSON::parse(r#"{"target":"http://127.0.0.1:1/upload","chunkSize":-5}"#).unwrap();
+    let err = Uploader::new(opts.unchecked_into())
+        .err()
+        .expect("chunkSize -5 must be refused");
+    assert!(resumable_wasm::api::error::is_upload_error(&err));
+    assert_eq!(get(&err, "kind").as_string().as_deref(), Some("invalid"));
+    assert_eq!(
+        get(&err, "option").as_string().as_deref(),
+        Some("chunkSize")
+    );
+    let message = get(&err, "message").as_string().unwrap();
+    assert!(
+        message.contains("chunkSize") && message.contains("-5"),
+        "{message}"
+    );
+}
+
+#[wasm_bindgen_test]
+fn preflight_report_names_the_header_that_costs_a_preflight() {
+    let simple = uploader(options("report", r#""withCredentials":true"#)).preflight_report();
+    assert_eq!(
+        get(&get(&simple, "upload"), "preflight").as_bool(),
+        Some(false)
+    );
+    assert_eq!(
+        get(&get(&simple, "test"), "preflight").as_bool(),
+        Some(false)
+    );
+
+    let with_header = uploader(options(
+        "report",
+        r#""headers":{"Authorization":"Bearer x"}"#,
+    ))
+    .preflight_report();
+    let upload = get(&with_header, "upload");
+    assert_eq!(get(&upload, "preflight").as_bool(), Some(true));
+    let reasons: Vec<String> = Array::from(&get(&upload, "reasons"))
+        .iter()
+        .filter_map(|r| r.as_string())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.to_lowercase().contains("authorization")),
+        "{reasons:?}"
+    );
+}
