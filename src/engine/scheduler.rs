@@ -16,8 +16,23 @@
 //! - warm-up: when a request will be preflighted, the first one of its kind (per URL for
 //!   multipart uploads, whose URL is constant; per method and phase otherwise) goes alone and
 //!   the rest fan out after it answered;
-//! - retries back off with full jitter (see [`crate::engine::retry`]); `Offline` pauses sending
-//!   without spending retries; a CORS failure gets one re-check, then fails the file.
+//! - retries back off with full jitter (see [`crate::engine::retry`]), at most
+//!   `maxChunkRetries` per chunk; the counts of a file's chunks reset whenever one of its
+//!   chunks is confirmed (the server is making progress). Probes that get no HTTP answer are
+//!   retried the same way; probe statuses never are (they mean present, absent or, for Flow,
+//!   a permanent error);
+//! - `Offline` (the input, or a request that failed with [`Failure::Offline`]) pauses sending
+//!   until `Online` without spending retries; an abort the engine did not ask for counts as
+//!   a transient failure ([`ErrorKind::Timeout`] once the request's timeout had elapsed);
+//! - a CORS failure is a configuration error: the chunk gets one re-check, alone for its file
+//!   (other chunks of the file that fail meanwhile wait for it), then the file fails with
+//!   kind `cors` and a hint;
+//! - a failed file does not stop the others; `Complete` fires once each time the queue drains
+//!   after `Start`/`Resume`, and after `Cancel`.
+//!
+//! Per-request `query`/`headers` functions are applied by the driver with
+//! [`RequestSpec::with_dynamic`]; the scheduler's warm-up and [`Scheduler::preflight_report`]
+//! only see the static options.
 //!
 //! ```
 //! use resumable_wasm::engine::{Action, Config, FileMeta, Input, Scheduler};
@@ -395,6 +410,7 @@ pub struct Scheduler {
     running: bool,
     paused: bool,
     offline: bool,
+    speed: Speed,
 }
 
 impl Scheduler {
@@ -420,6 +436,7 @@ impl Scheduler {
             running: false,
             paused: false,
             offline: false,
+            speed: Speed::default(),
         }
     }
 
@@ -605,8 +622,40 @@ impl Scheduler {
     pub fn find_by_identifier(&self, ident: &str) -> Option<FileId> {
         self.files
             .iter()
+            .rev()
             .find(|f| f.identifier == ident)
             .map(|f| f.id)
+    }
+
+    /// Smoothed overall speed in bytes per second.
+    #[must_use]
+    pub fn speed_bps(&self) -> f64 {
+        self.speed.bytes_per_second()
+    }
+
+    /// Estimated ms until every unfinished file is done; `None` while unknown.
+    #[must_use]
+    pub fn eta_ms(&self) -> Option<u64> {
+        let remaining: u64 = self
+            .files
+            .iter()
+            .filter(|f| !f.life.terminal())
+            .map(|f| {
+                f.meta
+                    .size
+                    .saturating_sub(f.confirmed + f.in_flight_bytes())
+            })
+            .sum();
+        self.speed.eta_ms(remaining)
+    }
+
+    fn sample_speed(&mut self) {
+        let total: u64 = self
+            .files
+            .iter()
+            .map(|f| f.confirmed + f.in_flight_bytes())
+            .sum();
+        self.speed.sample(self.now, total);
     }
 
     /// Overall progress, 0..=1, over files that are not cancelled.
@@ -1035,6 +1084,9 @@ impl Scheduler {
         let Some(fl) = self.flights.get(&r) else {
             return;
         };
+        if fl.phase != Phase::Upload {
+            return;
+        }
         let (file, chunk) = (fl.file, fl.chunk);
         let now = self.now;
         let Some(f) = self.files.iter_mut().find(|f| f.id == file) else {
@@ -1046,6 +1098,7 @@ impl Scheduler {
         }
         let total = f.confirmed + f.in_flight_bytes();
         f.speed.sample(now, total);
+        self.sample_speed();
         self.emit(Event::FileProgress(file));
         self.emit(Event::Progress);
     }
@@ -1125,6 +1178,7 @@ impl Scheduler {
         if finished {
             f.life = Life::Success;
         }
+        self.sample_speed();
         self.emit(Event::ChunkSuccess {
             file,
             chunk: n,
@@ -1394,6 +1448,8 @@ mod tests {
         assert_eq!(v.progress, 0.125);
         assert_eq!(v.speed_bps, 500.0);
         assert_eq!(v.eta_ms, Some(7000));
+        assert_eq!(s.speed_bps(), 500.0);
+        assert_eq!(s.eta_ms(), Some(7000));
         s.handle(
             2000,
             Input::Response {
