@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 
-.PHONY: help tools build demo test lint test-native test-wasm test-e2e size bench clean
+.PHONY: help tools build demo test lint test-native test-types test-wasm test-e2e size bench clean
 
 help:
 	@echo "make demo   build, then serve the demo on http://127.0.0.1:8080 with the API on http://localhost:8081"
@@ -23,7 +23,7 @@ demo: build
 	@cargo build -q -p server-fixture
 	@scripts/demo.sh
 
-test: tools lint test-native build test-wasm test-e2e
+test: tools lint test-native build test-types test-wasm test-e2e
 	@echo "make test: all layers passed"
 
 lint:
@@ -33,6 +33,9 @@ lint:
 
 test-native:
 	cargo test --workspace
+
+test-types:
+	node_modules/.bin/tsc -p tests/types/tsconfig.json
 
 test-wasm:
 	@cargo build -q -p server-fixture

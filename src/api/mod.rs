@@ -127,7 +127,7 @@ impl Uploader {
 
     /// Queues one `File` or `Blob`. Resolves with its `UploadFile`, or `null` when a rule refused
     /// it (then `fileRejected` fired with an `UploadError` of kind `rejected`).
-    #[wasm_bindgen(js_name = addFile, unchecked_return_type = "UploadFile | null")]
+    #[wasm_bindgen(js_name = addFile, unchecked_return_type = "Promise<UploadFile | null>")]
     pub fn add_file(&self, file: Blob, options: Option<AddFileOptionsJs>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let promise = add_one(&self.handle, self.id_fn.clone(), file, options, true);
@@ -136,7 +136,7 @@ impl Uploader {
     }
 
     /// Queues several files (a `FileList` or an array). Resolves with the accepted ones.
-    #[wasm_bindgen(js_name = addFiles, unchecked_return_type = "UploadFile[]")]
+    #[wasm_bindgen(js_name = addFiles, unchecked_return_type = "Promise<UploadFile[]>")]
     pub fn add_files(
         &self,
         #[wasm_bindgen(unchecked_param_type = "FileList | ArrayLike<File | Blob>")] files: JsValue,
@@ -152,7 +152,7 @@ impl Uploader {
 
     /// Starts or resumes uploading. Resolves once the queue drains, with
     /// `{ succeeded, failed }`. Failures are reported there and by events; it never rejects.
-    #[wasm_bindgen(unchecked_return_type = "UploadSummary")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<UploadSummary>")]
     pub fn upload(&self) -> Promise {
         let handle = Rc::clone(&self.handle);
         let pending: Array = self.pending.borrow_mut().drain(..).collect();

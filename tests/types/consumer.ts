@@ -1,0 +1,64 @@
+// A consumer of the package's .d.ts, compiled with `tsc --noEmit` by `make test-types`: if the
+// generated types drift from the API contract, this stops compiling.
+import init, { Uploader, isUploadError } from 'resumable-wasm';
+import type {
+  UploadError, UploadErrorKind, UploadFile, UploadOptions, UploadStatus, UploadSummary, PreflightReport,
+} from 'resumable-wasm';
+
+await init();
+
+const options: UploadOptions = {
+  target: 'https://api.example.com/upload',
+  withCredentials: true,
+  chunkSize: 5 * 1024 * 1024,
+  testChunks: 'auto',
+  headers: (file: UploadFile, chunk: number) => ({ 'X-Upload-Token': `${file.identifier}:${chunk}` }),
+  query: { project: 42, draft: false },
+  generateUniqueIdentifier: async (file) => `${file.size}`,
+};
+const up = new Uploader(options);
+
+const added: UploadFile | null = await up.addFile(new Blob(['x']), { relativePath: 'a/b.txt' });
+const many: UploadFile[] = await up.addFiles([new File(['y'], 'y.txt')]);
+void added; void many;
+
+up.on('fileSuccess', (file: UploadFile, responseText: string) => console.log(file.name, responseText));
+up.on('fileError', (file, error) => {
+  const kind: UploadErrorKind = error.kind;
+  if (kind === 'cors') console.warn(error.hint, error.url, error.phase, error.attempts);
+  if (kind === 'http') console.warn(error.status, error.body);
+  const status: UploadStatus = file.status;
+  void status;
+});
+up.on('progress', (p: number) => p.toFixed(2));
+up.off('progress');
+
+const report: PreflightReport = up.preflightReport();
+const needsPreflight: boolean = report.upload.preflight || report.test.preflight;
+void needsPreflight;
+
+const summary: UploadSummary = await up.upload();
+for (const f of summary.failed) {
+  const err: UploadError | undefined = f.error;
+  if (err) console.log(err.kind, err.message);
+}
+up.pause(); up.resume(); up.cancel();
+up.removeFile('some-identifier');
+const overall: number = up.progress();
+const busy: boolean = up.isUploading();
+void overall; void busy;
+
+try {
+  new Uploader({ target: '' });
+} catch (e) {
+  if (isUploadError(e)) {
+    const option: string | undefined = e.option;
+    void option;
+  }
+}
+
+// @ts-expect-error unknown event names are a type error
+up.on('fileDone', () => {});
+// @ts-expect-error `target` is required
+const missingTarget: UploadOptions = { chunkSize: 1 };
+void missingTarget;
