@@ -18,7 +18,8 @@ pub enum Failure {
     Timeout,
     /// The request was aborted without the engine asking for it.
     Aborted,
-    /// The browser is offline (`navigator.onLine` is false).
+    /// The browser is offline (`navigator.onLine` is false). The request goes back to the queue
+    /// without spending a retry and sending stops until the driver sends `Input::Online`.
     Offline,
 }
 

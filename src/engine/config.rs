@@ -849,6 +849,12 @@ fn pairs(
                 return Err(e);
             }
         };
+        if !allow_scalars && k.eq_ignore_ascii_case("content-type") {
+            return Err(UploadError::invalid(
+                name,
+                "headers must not set Content-Type: the browser sets it for FormData, and a typed raw chunk would force a CORS preflight",
+            ));
+        }
         if !allow_scalars && !valid_header(&k, &s) {
             let mut m = String::from("headers must hold valid HTTP header names and values, got `");
             m.push_str(&k);
@@ -1067,6 +1073,16 @@ mod tests {
             OptionValue::Map(vec![("Bad Name".into(), s("x"))]),
         )])
         .is_err());
+    }
+
+    #[test]
+    fn content_type_header_refused() {
+        let (o, m) = msg(with_target(vec![(
+            "headers",
+            OptionValue::Map(vec![("content-type".into(), s("application/json"))]),
+        )]));
+        assert_eq!(o, "headers");
+        assert!(m.contains("Content-Type"), "{m}");
     }
 
     #[test]

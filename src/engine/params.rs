@@ -10,7 +10,7 @@
 //! | Request | URL | Body |
 //! |---|---|---|
 //! | probe | `testTarget`/`target` + merged query and parameters | none (Flow with a non-GET `testMethod`: a form of the parameters) |
-//! | multipart upload | `target` + the custom query only: constant, so one preflight serves every chunk | form fields (merged) + the chunk |
+//! | multipart upload | `target` + the custom query only (namespaced like the fields): constant, so one preflight serves every chunk | form fields (merged) + the chunk |
 //! | octet upload | `target` + merged query and parameters | the raw, untyped chunk |
 //!
 //! Merging a custom `query` with the protocol parameters:
@@ -318,7 +318,8 @@ pub struct RequestSpec {
     pub start: u64,
     /// End of the chunk, exclusive.
     pub end: u64,
-    /// Only the headers the user asked for; never `Content-Type` or `X-Requested-With`.
+    /// Only the headers the user asked for; never `Content-Type` (the browser sets it for
+    /// `FormData`; a raw chunk stays untyped) and never an `X-Requested-With` of our own.
     pub headers: Vec<(String, String)>,
     /// `xhr.withCredentials`.
     pub with_credentials: bool,
@@ -442,7 +443,8 @@ pub(crate) fn render(
         }
         Phase::Upload => match config.upload_mode {
             UploadMode::Multipart => {
-                spec.url = append_query(&config.target, query);
+                let custom = merge(config, Phase::Upload, query, &[]);
+                spec.url = append_query(&config.target, &custom);
                 let mut file_field = String::new();
                 if config.protocol == Protocol::Resumable {
                     file_field.push_str(&config.parameter_namespace);
@@ -460,7 +462,11 @@ pub(crate) fn render(
             }
         },
     }
-    spec.headers = headers.to_vec();
+    spec.headers = headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("content-type"))
+        .cloned()
+        .collect();
     spec.preflight = predict(&spec.shape(config.page_origin.as_deref()));
 }
 
@@ -578,6 +584,7 @@ mod tests {
         let u = spec(&c, Phase::Upload, 1);
         assert_eq!(u.param("ns_n").as_deref(), Some("override"));
         assert_eq!(u.param("ns_resumableType"), None);
+        assert_eq!(u.url, "https://up.example/u?ns_n=override");
         match &u.body {
             RequestBody::Multipart { file_field, .. } => assert_eq!(file_field, "ns_file"),
             b => panic!("{b:?}"),

@@ -1275,10 +1275,11 @@ fn type_matches(types: &[String], meta: &FileMeta) -> bool {
     let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
     let mime = meta.mime_type.to_ascii_lowercase();
     types.iter().any(|t| {
+        let t = t.to_ascii_lowercase();
         if let Some(prefix) = t.strip_suffix("/*") {
             mime.split_once('/').is_some_and(|(ty, _)| ty == prefix)
         } else if t.contains('/') {
-            *t == mime
+            t == mime
         } else {
             !ext.is_empty() && t.trim_start_matches('.') == ext
         }
