@@ -6,7 +6,13 @@ import { test, describe, before, after } from 'node:test';
 import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectTrue, fileErrorOf, countBy, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
-before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'api-on-page': true, 'max-age': 600 } })]); });
+// Restores strict CORS with the fixture's initial allowlist (the page origin). An empty
+// allow_origins set at run time means "no origin", so it is read once, not assumed.
+const restore = { cors: 'strict' };
+before(async () => {
+  [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'api-on-page': true, 'max-age': 600 } })]);
+  restore.allow_origins = (await fx.config()).allow_origins;
+});
 after(async () => { await browser?.close(); await fx?.stop(); });
 
 const CS = 32 * KiB;
@@ -25,11 +31,10 @@ const cases = [
   { name: 'preflight-500', patch: { cors: 'preflight-500' }, opts: auth, cdp: ['PreflightInvalidStatus'], hint: [/OPTIONS|preflight/i, /2xx|200|204|ok status|success/i] },
   { name: 'origin outside the allowlist', patch: { cors: 'strict', allow_origins: ['http://allowed.example'] }, opts: {}, cdp: ['MissingAllowOriginHeader'], hint: [/Access-Control-Allow-Origin/i] },
 ];
-const restore = { cors: 'strict', allow_origins: [] };
 
 describe('§4 CORS misconfigurations', () => {
   for (const c of cases) {
-    test(`§4 cors ${c.name}: kind cors, hint names the fix, bounded requests`, { timeout: TEST_TIMEOUT }, async () => {
+    test(`§4 cors ${c.name}: kind cors, hint names the fix, bounded requests`, { timeout: TEST_TIMEOUT }, async (tc) => {
       const t = await openUploader(browser, fx);
       await scenario({ fixtures: [fx], pages: [t] }, async () => {
         await fx.reset();
@@ -46,6 +51,7 @@ describe('§4 CORS misconfigurations', () => {
           const reasons = [...new Set(t.corsErrors())];
           expectTrue(reasons.length > 0 && reasons.every((r) => c.cdp.includes(r)), `CDP corsErrorStatus: expected only ${JSON.stringify(c.cdp)}, got ${JSON.stringify(reasons)}`);
           const log = await fx.apiLog();
+          tc.diagnostic(`phase=${err?.phase} attempts=${err?.attempts} requests=${JSON.stringify(countBy(log))} cdp=${reasons} hint=${err?.hint}`);
           // Per chunk attempt at most: a probe GET, its preflight, the POST's preflight and the POST.
           const bound = 3 * 4 * (RETRIES + 1);
           expectTrue(log.length <= bound, `bounded requests: expected ≤ ${bound} to /upload, got ${log.length}`, countBy(log));
@@ -60,7 +66,7 @@ describe('§4 CORS misconfigurations', () => {
     });
   }
 
-  test('§4 same-origin page (--api-on-page): every misconfiguration works or fails with a non-CORS kind', { timeout: TEST_TIMEOUT }, async () => {
+  test('§4 same-origin page (--api-on-page): every misconfiguration works or fails with a non-CORS kind', { timeout: TEST_TIMEOUT }, async (tc) => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       const outcomes = [];
@@ -81,6 +87,7 @@ describe('§4 CORS misconfigurations', () => {
       } finally {
         await fx.config(restore);
       }
+      tc.diagnostic(JSON.stringify(outcomes));
       const bad = outcomes.filter((o) => !o.ok && (o.kind === 'cors' || !o.kind));
       expectEqual(bad, [], 'same-origin outcomes that are CORS errors (or failures without a kind)', outcomes);
       await sleep(0);
