@@ -628,3 +628,141 @@ fn huge_file_offsets_are_exact() {
     );
     assert_eq!(r.param("resumableTotalChunks").as_deref(), Some("8388608"));
 }
+
+#[test]
+fn first_and_last_chunk_first_with_auto_probe() {
+    let mut c = config(10);
+    c.prioritize_first_and_last_chunk = true;
+    c.simultaneous_uploads = 1;
+    let mut h = Harness::new(c, 23);
+    h.add("a", 50);
+    h.start();
+    assert!(
+        !h.drive_bounded(100, |r| Reply::Status(if r.phase == Phase::Test {
+            204
+        } else {
+            200
+        }))
+    );
+    let order: Vec<(Phase, u32)> = h.sent.iter().map(|r| (r.phase, r.chunk)).collect();
+    assert_eq!(
+        order,
+        vec![
+            (Phase::Test, 1),
+            (Phase::Upload, 1),
+            (Phase::Upload, 5),
+            (Phase::Upload, 2),
+            (Phase::Upload, 3),
+            (Phase::Upload, 4),
+        ]
+    );
+}
+
+#[test]
+fn options_to_requests_flow_multipart() {
+    use resumable_wasm::engine::OptionValue;
+    let opts: Vec<(String, OptionValue)> = vec![
+        (
+            "target".into(),
+            OptionValue::Str("https://up.example/flow".into()),
+        ),
+        ("protocol".into(), OptionValue::Str("flow".into())),
+        ("chunkSize".into(), OptionValue::Number(4.0)),
+        ("testChunks".into(), OptionValue::Bool(false)),
+        ("fileParameterName".into(), OptionValue::Str("blob".into())),
+        (
+            "query".into(),
+            OptionValue::Map(vec![("tenant".into(), OptionValue::Str("t1".into()))]),
+        ),
+    ];
+    let keys: Vec<String> = opts.iter().map(|(k, _)| k.clone()).collect();
+    let get = |k: &str| {
+        opts.iter()
+            .find(|(n, _)| n == k)
+            .map_or(OptionValue::Missing, |(_, v)| v.clone())
+    };
+    let c = Config::from_options(&keys, &get, Some(PAGE)).unwrap();
+    let mut h = Harness::new(c, 24);
+    h.add("x.bin", 9);
+    h.start();
+    let r = h.next_request();
+    assert_eq!(r.url, "https://up.example/flow?tenant=t1");
+    match &r.body {
+        RequestBody::Multipart {
+            fields,
+            file_field,
+            file_name,
+        } => {
+            assert_eq!(file_field, "blob");
+            assert_eq!(file_name, "x.bin");
+            let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(
+                names,
+                vec![
+                    "tenant",
+                    "flowChunkNumber",
+                    "flowChunkSize",
+                    "flowCurrentChunkSize",
+                    "flowTotalSize",
+                    "flowIdentifier",
+                    "flowFilename",
+                    "flowRelativePath",
+                    "flowTotalChunks",
+                ]
+            );
+        }
+        b => panic!("{b:?}"),
+    }
+    assert_eq!(r.param("flowTotalChunks").as_deref(), Some("2"));
+    assert_eq!(r.param("flowIdentifier").as_deref(), Some("9-xbin"));
+    // The last chunk absorbs the remainder: 4 + 5 bytes.
+    let second = h.next_request();
+    assert_eq!((second.start, second.end), (4, 9));
+    // Flow counts 202 as success.
+    h.respond(r.id, 202);
+    h.respond(second.id, 202);
+    assert!(h.s.is_drained());
+}
+
+#[test]
+fn dynamic_headers_rerender_and_repredict() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.headers_fn = true;
+    c.query_fn = true;
+    let mut h = Harness::new(c.clone(), 25);
+    h.add("a", 10);
+    h.start();
+    let r = h.next_request();
+    assert!(!r.preflight.preflight);
+    let d = r.with_dynamic(
+        &c,
+        &[("sig".into(), "s1".into())],
+        &[("Authorization".into(), "Bearer t".into())],
+    );
+    assert_eq!(d.url, "https://up.example/upload?sig=s1");
+    assert_eq!(d.param("sig").as_deref(), Some("s1"));
+    assert!(d.preflight.preflight);
+    assert!(d.preflight.reasons[0].contains("authorization"));
+}
+
+#[test]
+fn parallel_files_share_slots() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.parallel_files = true;
+    c.simultaneous_uploads = 2;
+    let mut h = Harness::new(c, 26);
+    let a = h.add("a", 40);
+    let b = h.add("b", 40);
+    h.start();
+    let first = h.take_all();
+    assert_eq!(first.iter().map(|r| r.file).collect::<Vec<_>>(), vec![a, b]);
+    for r in first {
+        h.respond(r.id, 200);
+    }
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert!(h.max_in_flight <= 2);
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Success);
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+}
