@@ -172,18 +172,18 @@ fn cors_unsafe_names(
     explain: impl Fn(&str) -> bool,
     reasons: &mut Vec<String>,
 ) -> Vec<String> {
-    let mut unsafe_names = Vec::new();
+    let mut unsafe_names: Vec<String> = Vec::new();
     let mut total = 0usize;
     let mut safe = Vec::new();
     for (name, value) in list {
         if safelisted(name, value) {
             total += value.len();
-            safe.push(name.clone());
+            safe.push(name);
         } else {
             if explain(name) {
                 reasons.push(header_reason(name, value));
             }
-            unsafe_names.push(name.clone());
+            insert_sorted(&mut unsafe_names, name);
         }
     }
     if total > 1024 {
@@ -192,11 +192,21 @@ fn cors_unsafe_names(
             &total.to_string(),
             " bytes, more than 1024",
         ]));
-        unsafe_names.extend(safe);
+        for name in safe {
+            insert_sorted(&mut unsafe_names, name);
+        }
     }
-    unsafe_names.sort();
-    unsafe_names.dedup();
     unsafe_names
+}
+
+/// Inserts `name` into the sorted, duplicate-free `list` (a few entries; no sort machinery).
+fn insert_sorted(list: &mut Vec<String>, name: &str) {
+    let at = list.iter().position(|n| n.as_str() >= name);
+    match at {
+        Some(i) if list.get(i).is_some_and(|n| n == name) => {}
+        Some(i) => list.insert(i, name.to_string()),
+        None => list.push(name.to_string()),
+    }
 }
 
 fn header_reason(name: &str, value: &str) -> String {
