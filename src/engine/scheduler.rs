@@ -787,6 +787,9 @@ impl Scheduler {
             return;
         }
         self.running = true;
+        // Browsers keep preflights for seconds to hours (Access-Control-Max-Age): warm up again
+        // in each run.
+        self.warm.clear();
         self.emit(Event::UploadStart);
         let (test, upload) = self.preflight_report(self.config.page_origin.as_deref());
         let mut reasons: Vec<String> = Vec::new();
@@ -861,6 +864,7 @@ impl Scheduler {
     fn check_complete(&mut self) {
         if self.running && self.is_drained() {
             self.running = false;
+            self.paused = false;
             self.emit(Event::Complete);
         }
     }
