@@ -1,7 +1,15 @@
 //! The API handlers: `/upload` (probe GET; chunk POST/PUT/PATCH as multipart or octet),
 //! `/login`, `/__probe`, and the API router that stacks recording, delay, CORS and faults.
 
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use axum::body::{Bytes, HttpBody};
+use axum::middleware::Next;
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request, State};
@@ -15,7 +23,7 @@ use futures_util::StreamExt;
 use crate::control::{ChunkNumber, Recorder};
 use crate::faults::fail_response;
 use crate::params::{self, ChunkParams, RawParams, Rejection};
-use crate::state::AppState;
+use crate::state::{lock, AppState};
 use crate::store::StoreOutcome;
 
 /// Name of the session cookie set by `/login`.
@@ -26,6 +34,59 @@ pub const MAX_FIELD_BYTES: usize = 8 * 1024;
 pub const MAX_PARTS: usize = 64;
 /// A body that sends nothing for this long is abandoned with 408.
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Before an error answer, at most this many unread body bytes are read and discarded, so that
+/// the client (a browser still sending) sees the status instead of a reset connection.
+pub const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+/// Draining stops when the body sends nothing for this long.
+pub const DRAIN_IDLE: Duration = Duration::from_secs(5);
+
+/// A request body shared between the handler and [`drain_on_error`].
+struct SharedBody(Arc<Mutex<Body>>);
+
+impl HttpBody for SharedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let mut body = lock(&self.0);
+        Pin::new(&mut *body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        lock(&self.0).is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        lock(&self.0).size_hint()
+    }
+}
+
+/// Middleware on `/upload`: after a non-2xx answer, reads and discards what is left of the
+/// request body (bounded by [`DRAIN_LIMIT`] and [`DRAIN_IDLE`]) before the answer goes out.
+/// Without it an early 401/413/415 would reach a browser that is still sending as a reset
+/// connection (status 0, indistinguishable from a CORS failure).
+pub async fn drain_on_error(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let shared = Arc::new(Mutex::new(body));
+    let req = Request::from_parts(parts, Body::new(SharedBody(shared.clone())));
+    let resp = next.run(req).await;
+    if !resp.status().is_success() {
+        let mut body = Body::new(SharedBody(shared));
+        let mut total = 0u64;
+        while total <= DRAIN_LIMIT {
+            match tokio::time::timeout(DRAIN_IDLE, body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    total += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                _ => break,
+            }
+        }
+    }
+    resp
+}
 
 fn reject(r: &Rejection, chunk: Option<u64>) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -356,7 +417,12 @@ async fn not_found() -> (StatusCode, &'static str) {
 /// the statistics (`api` or `page`).
 pub fn api_routes(st: AppState, listener: &'static str, fallback: bool) -> Router {
     let faults = axum::middleware::from_fn_with_state(st.clone(), crate::faults::upload_faults);
-    let upload = get(probe).post(chunk).put(chunk).patch(chunk).layer(faults);
+    let upload = get(probe)
+        .post(chunk)
+        .put(chunk)
+        .patch(chunk)
+        .layer(faults)
+        .layer(axum::middleware::from_fn(drain_on_error));
     let mut r = Router::new()
         .route("/upload", upload)
         .route("/login", get(login).post(login))

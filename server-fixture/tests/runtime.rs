@@ -675,3 +675,67 @@ fn binary_no_page_prints_null_page() {
     }
     let _ = Config::default();
 }
+
+#[tokio::test]
+async fn early_errors_reach_a_client_still_sending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config_in(tmp.path());
+    cfg.runtime.max_chunk_bytes = 1024;
+    cfg.runtime.cors = server_fixture::CorsMode::Reflect;
+    let handle = server_fixture::spawn(cfg).await.unwrap();
+    let api = handle.api_url().to_owned();
+    let client = reqwest::Client::new();
+    let big = vec![7u8; 8 * 1024 * 1024];
+    let q = "resumableChunkNumber=1&resumableChunkSize=8388608&resumableTotalSize=8388608&resumableIdentifier=big&resumableFilename=big.bin";
+    // 413 from Content-Length, before reading a byte.
+    let r = client
+        .post(format!("{api}/upload?{q}"))
+        .header("origin", "http://x.test")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.headers()["access-control-allow-origin"], "http://x.test");
+    // 413 while streaming a multipart body.
+    let form = reqwest::multipart::Form::new()
+        .text("resumableChunkNumber", "1")
+        .text("resumableChunkSize", "8388608")
+        .text("resumableTotalSize", "8388608")
+        .text("resumableIdentifier", "big2")
+        .text("resumableFilename", "big.bin")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(big.clone()).file_name("big.bin"),
+        );
+    let r = client
+        .post(format!("{api}/upload"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // 400 before reading the body (missing parameters).
+    let r = client
+        .post(format!("{api}/upload"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn error_answers_drain_the_unread_body() {
+    let f = fixture_with(|c| c.runtime.require_session = true);
+    let r = send(
+        &f.router,
+        Request::post("/upload")
+            .body(Body::from(vec![1u8; 5000]))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(f.state.stats_json()["bytes_received"], 5000);
+}
