@@ -2,7 +2,7 @@
 // for both dialects, both methods, default and forceChunkSize. Each success is checked against
 // the SHA-256 the fixture computed, and the number of chunks against the planning rule.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, chunkCount, countBy, summarize, KiB, MiB, TEST_TIMEOUT } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, chunkCount, countBy, summarize, uploadRequestHeaders, KiB, MiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture()]); });
@@ -47,6 +47,12 @@ describe('§1 sizes', () => {
               expectEqual([...new Set(posts.map((e) => e.query ?? ''))], [''], 'query strings of multipart POSTs');
             }
             expectEqual(countBy(log).OPTIONS ?? 0, 0, 'OPTIONS requests (default options are preflight-free)');
+            // Request shape seen by Chromium: no header the user did not ask for, untyped octet bodies.
+            const hdrs = uploadRequestHeaders(t, 'POST');
+            expectEqual(hdrs.length, want, 'chunk POSTs seen by CDP');
+            expectEqual(hdrs.filter((h) => 'x-requested-with' in h).length, 0, 'POSTs with X-Requested-With');
+            const types = [...new Set(hdrs.map((h) => (h['content-type'] ?? '(none)').split(';')[0]))];
+            expectEqual(types, [method === 'multipart' ? 'multipart/form-data' : '(none)'], `Content-Type of ${method} chunk POSTs`);
           });
           await t.close();
         });

@@ -21,6 +21,11 @@ async function counted(name, options, expected) {
     const c = countBy(log);
     const got = { OPTIONS: c.OPTIONS ?? 0, GET: c.GET ?? 0, POST: c.POST ?? 0 };
     expectEqual(got, expected, `requests to /upload for ${JSON.stringify(options)}`, summarize(run));
+    if (options.headers) {
+      // One console warning per upload naming the header that cost the preflight.
+      const warns = t.console.filter((l) => l.startsWith('[warning]') && /preflight/i.test(l) && /authorization/i.test(l));
+      expectEqual(warns.length, 1, 'console warnings naming Authorization as the preflight cause', t.console);
+    }
   });
   await t.close();
 }

@@ -188,7 +188,7 @@ export async function newPage(browser, { initLib = true } = {}) {
   const cdp = await context.newCDPSession(page);
   t.cdp = cdp;
   await cdp.send('Network.enable');
-  cdp.on('Network.requestWillBeSent', (e) => { t.requests.set(e.requestId, { url: e.request.url, method: e.request.method }); });
+  cdp.on('Network.requestWillBeSent', (e) => { t.requests.set(e.requestId, { url: e.request.url, method: e.request.method, headers: e.request.headers }); });
   cdp.on('Network.loadingFailed', (e) => {
     const r = t.requests.get(e.requestId) ?? {};
     t.loadingFailed.push({ url: r.url, method: r.method, errorText: e.errorText, canceled: e.canceled, corsErrorStatus: e.corsErrorStatus, type: e.type });
@@ -296,6 +296,9 @@ export async function expectStored(fx, expected, run) {
     const ok = (run.summary?.succeeded ?? []).map((f) => f.name).sort();
     expectEqual(ok, expected.map((e) => e.name).sort(), 'summary.succeeded', summarize(run));
     expectEqual((run.summary?.failed ?? []).length, 0, 'summary.failed count', summarize(run));
+    expectEqual(run.counts?.fileSuccess ?? 0, expected.length, 'fileSuccess events', summarize(run));
+    expectTrue(Math.abs((run.progress ?? 0) - 1) < 1e-9, `progress() after success: expected 1, got ${run.progress}`);
+    expectTrue(run.progressMonotonic !== false, 'progress events never decrease', run.progressValues);
   }
 }
 
@@ -332,6 +335,7 @@ export async function login(t, fx) {
 
 /** Opens `pages/<page>` (default: the plain ES-module page) on the fixture's page origin and waits for the library. */
 export async function openUploader(browser, fx, page = 'esm.html', { origin } = {}) {
+  if (!pkgBuilt()) throw new Error(`the package is not built (${PKG}/resumable_wasm.js, ${PKG}/script/resumable-wasm.js): run \`make build\``);
   const t = await newPage(browser);
   const resp = await t.goto(`${origin ?? fx.page}/e2e/${page}`);
   if (!resp || resp.status() !== 200) throw new Error(`GET /e2e/${page} → ${resp && resp.status()}`);
@@ -370,3 +374,10 @@ export async function requestsAfter(fx, m) {
 
 /** Per-test time limit, so a hung browser or fixture fails the test instead of the whole run. */
 export const TEST_TIMEOUT = Number(process.env.E2E_TEST_TIMEOUT_MS || 240000);
+
+/** Request headers (lower-cased names) of the page's requests to `/upload` with `method`, from CDP. */
+export function uploadRequestHeaders(t, method) {
+  return [...t.requests.values()]
+    .filter((r) => r.method === method && new URL(r.url).pathname === '/upload')
+    .map((r) => Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])));
+}
