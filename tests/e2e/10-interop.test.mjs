@@ -48,7 +48,7 @@ const cases = [
 
 describe('§10 interoperability', () => {
   for (const c of cases) {
-    test(`§10 ${c.lib === 'resumable' ? 'resumablejs@1.1.0' : '@flowjs/flow.js@2.14.1'} ${c.method}: cross-origin with credentials, byte-identical`, { timeout: TEST_TIMEOUT }, async () => {
+    test(`§10 ${c.lib === 'resumable' ? 'resumablejs@1.1.0' : '@flowjs/flow.js@2.14.1'} ${c.method}: cross-origin with credentials, byte-identical`, { timeout: TEST_TIMEOUT }, async (tc) => {
       const t = await newPage(browser);
       await scenario({ fixtures: [fx], pages: [t] }, async () => {
         await fx.reset();
@@ -61,6 +61,7 @@ describe('§10 interoperability', () => {
         expectTrue(r.ok, `${c.lib} did not finish: ${JSON.stringify(r)}`);
         await expectStored(fx, [f]);
         const log = await fx.apiLog();
+        tc.diagnostic(`requests to /upload: ${JSON.stringify(countBy(log))}`);
         const bad = log.filter((e) => e.method !== 'OPTIONS' && ![200, 204].includes(e.status));
         expectEqual(bad.map((e) => `${e.method} ${e.status} chunk=${e.chunk}`), [], 'requests answered other than 200/204');
         expectTrue(log.filter((e) => e.method === 'POST').length >= Math.max(1, Math.floor(c.size / (256 * KiB))), 'number of chunk POSTs', countBy(log));
