@@ -1,5 +1,6 @@
 //! The API handlers: `/upload` (probe GET; chunk POST/PUT/PATCH as multipart or octet),
-//! `/login`, `/__probe`, and the API router that stacks recording, delay, CORS and faults.
+//! `/login`, `/__probe`, the drain-before-error middleware of `/upload`, and the API router that
+//! stacks recording, delay, CORS and faults.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
