@@ -7,7 +7,6 @@
 //! `fileProgress`), so no `RefCell` borrow is ever held while JS runs.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use js_sys::Function;
@@ -31,8 +30,8 @@ enum InFlight {
 pub(crate) struct State {
     pub(crate) scheduler: Scheduler,
     /// The `File`/`Blob` of each queued file; the engine only knows sizes and names.
-    pub(crate) blobs: HashMap<FileId, Blob>,
-    in_flight: HashMap<RequestId, InFlight>,
+    pub(crate) blobs: VecMap<FileId, Blob>,
+    in_flight: VecMap<RequestId, InFlight>,
     pub(crate) listeners: Listeners,
     /// `resolve` functions of `upload()` promises waiting for the queue to drain.
     pub(crate) waiters: Vec<Function>,
@@ -40,7 +39,40 @@ pub(crate) struct State {
     pub(crate) headers_fn: Option<Function>,
     pub(crate) page_origin: Option<String>,
     timer: Option<(u64, gloo_timers::callback::Timeout)>,
-    logged_hints: HashSet<String>,
+    /// The `online`/`offline` listeners on the global object, removed on drop.
+    connectivity: Option<Connectivity>,
+    /// CORS hints already printed: each distinct one goes to the console once.
+    logged_hints: Vec<String>,
+}
+
+/// A map over a `Vec`: an uploader holds a handful of files and requests, and a hash map would
+/// add several KiB of wasm for nothing.
+pub(crate) struct VecMap<K, V>(Vec<(K, V)>);
+
+impl<K, V> Default for VecMap<K, V> {
+    fn default() -> Self {
+        VecMap(Vec::new())
+    }
+}
+
+impl<K: PartialEq + Copy, V> VecMap<K, V> {
+    pub(crate) fn get(&self, key: K) -> Option<&V> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    pub(crate) fn insert(&mut self, key: K, value: V) {
+        self.remove(key);
+        self.0.push((key, value));
+    }
+
+    pub(crate) fn remove(&mut self, key: K) -> Option<V> {
+        let at = self.0.iter().position(|(k, _)| *k == key)?;
+        Some(self.0.swap_remove(at).1)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(K, V)> {
+        self.0.iter()
+    }
 }
 
 /// The shared handle every callback holds.
@@ -50,17 +82,61 @@ impl State {
     pub(crate) fn new(scheduler: Scheduler, page_origin: Option<String>) -> State {
         State {
             scheduler,
-            blobs: HashMap::new(),
-            in_flight: HashMap::new(),
+            blobs: VecMap::default(),
+            in_flight: VecMap::default(),
             listeners: Listeners::default(),
             waiters: Vec::new(),
             query_fn: None,
             headers_fn: None,
             page_origin,
             timer: None,
-            logged_hints: HashSet::new(),
+            connectivity: None,
+            logged_hints: Vec::new(),
         }
     }
+}
+
+/// The global `online`/`offline` listeners of one uploader.
+struct Connectivity {
+    target: web_sys::EventTarget,
+    online: Closure<dyn FnMut()>,
+    offline: Closure<dyn FnMut()>,
+}
+
+impl Drop for Connectivity {
+    fn drop(&mut self) {
+        let _ = self
+            .target
+            .remove_event_listener_with_callback("online", self.online.as_ref().unchecked_ref());
+        let _ = self
+            .target
+            .remove_event_listener_with_callback("offline", self.offline.as_ref().unchecked_ref());
+    }
+}
+
+/// Tells the engine when the browser goes offline and back online: offline pauses sending
+/// without spending retries, and only `online` lets it continue.
+pub(crate) fn watch_connectivity(handle: &Handle) {
+    let Ok(target) = js_sys::global().dyn_into::<web_sys::EventTarget>() else {
+        return;
+    };
+    let listener = |input_for: fn() -> Input| {
+        let weak = Rc::downgrade(handle);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(handle) = weak.upgrade() {
+                input(&handle, input_for());
+            }
+        })
+    };
+    let online = listener(|| Input::Online);
+    let offline = listener(|| Input::Offline);
+    let _ = target.add_event_listener_with_callback("online", online.as_ref().unchecked_ref());
+    let _ = target.add_event_listener_with_callback("offline", offline.as_ref().unchecked_ref());
+    handle.borrow_mut().connectivity = Some(Connectivity {
+        target,
+        online,
+        offline,
+    });
 }
 
 /// Hands `input` to the engine, then carries out what it asks for.
@@ -118,7 +194,7 @@ fn arm_timer(handle: &Handle) {
 }
 
 fn abort(handle: &Handle, id: RequestId) {
-    let request = handle.borrow_mut().in_flight.remove(&id);
+    let request = handle.borrow_mut().in_flight.remove(id);
     match request {
         Some(InFlight::Fetch(controller)) => controller.abort(),
         Some(InFlight::Xhr(slot)) => {
@@ -156,7 +232,7 @@ fn with_dynamic_parts(handle: &Handle, spec: RequestSpec) -> RequestSpec {
 
 fn start_request(handle: &Handle, spec: RequestSpec) {
     let spec = with_dynamic_parts(handle, spec);
-    let Some(blob) = handle.borrow().blobs.get(&spec.file).cloned() else {
+    let Some(blob) = handle.borrow().blobs.get(spec.file).cloned() else {
         // The file was removed between the engine's decision and now: the engine already forgot it.
         return;
     };
@@ -187,7 +263,7 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
     wasm_bindgen_futures::spawn_local(async move {
         let outcome = send(&handle, &spec, &blob, abort_handle).await;
         // Gone from the map: the engine aborted it and expects no answer.
-        if handle.borrow_mut().in_flight.remove(&spec.id).is_none() {
+        if handle.borrow_mut().in_flight.remove(spec.id).is_none() {
             return;
         }
         let next = match outcome {
@@ -343,7 +419,14 @@ fn dispatch(handle: &Handle, event: Event) {
         }
         Event::FileError { file, error } => {
             if let Some(hint) = &error.hint {
-                let first = handle.borrow_mut().logged_hints.insert(hint.clone());
+                let first = {
+                    let hints = &mut handle.borrow_mut().logged_hints;
+                    let new = !hints.contains(hint);
+                    if new {
+                        hints.push(hint.clone());
+                    }
+                    new
+                };
                 if first {
                     transport::console_warn(&format!("resumable-wasm: {} — {hint}", error.message));
                 }

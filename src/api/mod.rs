@@ -19,7 +19,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
 use crate::driver::{self, Handle, State};
-use crate::engine::{Config, FileId, FileMeta, Input, Scheduler};
+use crate::engine::{Config, FileId, FileMeta, Input, OptionValue, Scheduler};
 use crate::transport::{blob, clock};
 use ts::{
     AddFileOptionsJs, BrowseOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs,
@@ -53,7 +53,7 @@ pub(crate) fn file_snapshot(handle: &Handle, id: FileId) -> JsValue {
     if let Some(err) = &view.error {
         set(&obj, "error", &error::to_js(err));
     }
-    if let Some(file) = state.blobs.get(&id) {
+    if let Some(file) = state.blobs.get(id) {
         set(&obj, "file", file);
     }
     obj.into()
@@ -104,6 +104,8 @@ impl Uploader {
         let get = |name: &str| {
             let value = options::get(&options, name);
             match (name, value.as_string()) {
+                // Resumable.js reads `testTarget: '/'` as "use target".
+                ("testTarget", Some(url)) if url == "/" => OptionValue::Missing,
                 ("target" | "testTarget", Some(url)) => {
                     options::describe(&JsValue::from_str(&resolve_url(&url, href.as_deref())))
                 }
@@ -116,6 +118,7 @@ impl Uploader {
         state.query_fn = options::function(&options, "query");
         state.headers_fn = options::function(&options, "headers");
         let handle = Rc::new(RefCell::new(state));
+        driver::watch_connectivity(&handle);
         let dom = dom::Bindings::new(&handle);
         Ok(Uploader {
             handle,
@@ -212,13 +215,13 @@ impl Uploader {
                 None => state
                     .blobs
                     .iter()
-                    .find(|(_, b)| JsValue::from(*b) == file)
+                    .find(|(_, b)| JsValue::from(b) == file)
                     .map(|(id, _)| *id),
             }
         };
         let Some(id) = id else { return false };
         driver::input(&self.handle, Input::RemoveFile(id));
-        self.handle.borrow_mut().blobs.remove(&id);
+        self.handle.borrow_mut().blobs.remove(id);
         true
     }
 
@@ -420,9 +423,7 @@ async fn user_identifier(f: &Function, file: &Blob) -> Result<Option<String>, Js
     if value.has_type::<Promise>() {
         value = JsFuture::from(Promise::from(value)).await?;
     }
-    Ok(value
-        .as_string()
-        .or_else(|| value.as_f64().map(|n| n.to_string())))
+    Ok(options::scalar_text(&value).filter(|_| value.as_bool().is_none()))
 }
 
 /// `generateUniqueIdentifier` threw or rejected: the file is rejected, with the reason.

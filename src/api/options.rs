@@ -74,20 +74,24 @@ pub(crate) fn string_pairs(value: &JsValue) -> Vec<(String, String)> {
         .filter_map(|pair| {
             let pair = Array::from(&pair);
             let name = pair.get(0).as_string()?;
-            let v = pair.get(1);
-            let text = if let Some(s) = v.as_string() {
-                s
-            } else if let Some(b) = v.as_bool() {
-                b.to_string()
-            } else if let Some(n) = v.as_f64() {
-                js_sys::Number::from(n)
-                    .to_string_with_radix(10)
-                    .ok()?
-                    .as_string()?
-            } else {
-                return None;
-            };
-            Some((name, text))
+            Some((name, scalar_text(&pair.get(1))?))
         })
         .collect()
+}
+
+/// A string, number or boolean as JS would print it (`String(v)`); `None` for anything else.
+/// Numbers are printed by JS, which keeps Rust's float formatting out of the wasm.
+pub(crate) fn scalar_text(v: &JsValue) -> Option<String> {
+    if let Some(s) = v.as_string() {
+        Some(s)
+    } else if let Some(b) = v.as_bool() {
+        Some(if b { "true" } else { "false" }.to_owned())
+    } else if let Some(n) = v.as_f64() {
+        js_sys::Number::from(n)
+            .to_string_with_radix(10)
+            .ok()?
+            .as_string()
+    } else {
+        None
+    }
 }
