@@ -46,11 +46,14 @@ if [ "$want_browser" = 1 ]; then
   fi
 fi
 
-# 4. npm dev dependencies, reinstalled only when the lockfile changed.
+# 4. npm dev dependencies at the versions of the committed package-lock.json, reinstalled only
+# when package.json or the lockfile changed. `npm install`, not `npm ci`: the registry here lacks
+# some optional platform packages (rollup's non-Linux builds), which `npm install` skips as
+# optional while `npm ci` refuses the lockfile for not listing them.
 stamp=node_modules/.lock-stamp
-lock_sum="$(sha256sum package-lock.json | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
-  say "installing npm dev dependencies (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
-  echo "$lock_sum" > "$stamp"
+deps_sum() { cat package.json package-lock.json | sha256sum | cut -d' ' -f1; }
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(deps_sum)" ]; then
+  say "installing npm dev dependencies"
+  npm install --no-audit --no-fund --loglevel=error
+  deps_sum > "$stamp"
 fi
