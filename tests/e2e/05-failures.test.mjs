@@ -115,6 +115,9 @@ describe('§5 other failures', () => {
         const n503 = log.filter((e) => e.status === 503).length;
         expectTrue(n503 >= 1, `the fixture injected no 503 (seed 42, rate 0.2): ${JSON.stringify(countBy(log, 'status'))}`);
         expectTrue((run.counts.fileRetry ?? 0) >= 1, 'fileRetry events were fired', summarize(run));
+        // 503 comes with Retry-After: 1, which raises the retry delay to at least 1 s.
+        const early = run.events.filter((e) => e.name === 'fileRetry' && e.error?.status === 503 && !(e.delay >= 1000));
+        expectEqual(early.map((e) => e.delay), [], 'fileRetry delays (ms) below the Retry-After of a 503');
       } finally {
         await fx.config(clean);
       }

@@ -42,6 +42,7 @@ describe('§6 pause / resume / cancel', () => {
       await expectStored(fx, [f], run);
       const posts = (await fx.apiLog()).filter((e) => e.method === 'POST' && e.status === 200);
       expectEqual(new Set(posts.map((e) => e.chunk)).size, 20, 'distinct chunks POSTed');
+      expectEqual(posts.length, 20, 'chunk POSTs in all (pause/resume re-sent no stored chunk)');
     });
     await t.close();
   });

@@ -1,7 +1,7 @@
 // §8 Many files: 200 small files and 3 large ones in one queue, slots spread across files
 // (parallelFiles), all byte-identical.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, runUpload, scenario, expectEqual, expectTrue, expectStored, countBy, summarize, KiB, MiB, TEST_TIMEOUT } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, runUpload, scenario, expectEqual, expectTrue, expectStored, countBy, summarize, chunkCount, KiB, MiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture()]); });
@@ -42,6 +42,8 @@ describe('§8 many files', () => {
       const log = await fx.apiLog();
       expectTrue(log.every((e) => e.status === 200 || (e.method === 'GET' && e.status === 204)), 'every request answered 200 (or 204 for probes)', countBy(log, 'status'));
       expectEqual(run.summary.failed.length, 0, 'failed files', summarize(run));
+      const chunks = files.reduce((n, f) => n + chunkCount(f.size, 256 * KiB), 0);
+      expectEqual(log.filter((e) => e.method === 'POST').length, chunks, 'chunk POSTs (one per chunk, no duplicates)');
     });
     await t.close();
   });

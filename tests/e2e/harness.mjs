@@ -297,6 +297,7 @@ export async function expectStored(fx, expected, run) {
     expectEqual(ok, expected.map((e) => e.name).sort(), 'summary.succeeded', summarize(run));
     expectEqual((run.summary?.failed ?? []).length, 0, 'summary.failed count', summarize(run));
     expectEqual(run.counts?.fileSuccess ?? 0, expected.length, 'fileSuccess events', summarize(run));
+    expectTrue((run.counts?.complete ?? 0) >= 1, 'a complete event was fired', summarize(run));
     expectTrue(Math.abs((run.progress ?? 0) - 1) < 1e-9, `progress() after success: expected 1, got ${run.progress}`);
     expectTrue(run.progressMonotonic !== false, 'progress events never decrease', run.progressValues);
   }
