@@ -2,7 +2,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "engine_harness.rs"]
+#[path = "support/engine_harness.rs"]
 mod harness;
 
 use std::collections::{BTreeMap, BTreeSet};

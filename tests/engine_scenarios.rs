@@ -5,7 +5,7 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-#[path = "engine_harness.rs"]
+#[path = "support/engine_harness.rs"]
 mod harness;
 
 use harness::{Harness, Reply};
@@ -325,6 +325,28 @@ fn permanent_status_fails_at_once() {
     assert!(!h.has_event(|e| matches!(e, Event::FileRetry { .. })));
     assert!(h.in_flight.is_empty());
     assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+}
+
+#[test]
+fn a_new_start_retries_failed_files() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 9);
+    let a = h.add("a", 20);
+    h.start();
+    let r = h.next_request();
+    h.respond(r.id, 500);
+    h.drain();
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Error);
+    h.start();
+    for r in h.take_all() {
+        h.respond(r.id, 200);
+    }
+    h.drain();
+    let view = h.s.file(a).unwrap();
+    assert_eq!(view.status, FileStatus::Success);
+    assert!(view.error.is_none());
+    assert_eq!(view.confirmed_bytes, 20);
 }
 
 #[test]

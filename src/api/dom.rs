@@ -4,8 +4,13 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use web_sys::{DragEvent, Event, EventTarget, HtmlElement, HtmlInputElement};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    DragEvent, Event, EventTarget, FileSystemDirectoryEntry, FileSystemDirectoryReader,
+    FileSystemEntry, FileSystemFileEntry, HtmlElement, HtmlInputElement,
+};
 
 use crate::driver::Handle;
 
@@ -91,13 +96,28 @@ impl Bindings {
         let over: Listener = Closure::new(move |ev: Event| ev.prevent_default());
         let dropped: Listener = Closure::new(move |ev: Event| {
             ev.prevent_default();
-            if let Some(files) = ev
-                .dyn_ref::<DragEvent>()
-                .and_then(DragEvent::data_transfer)
-                .and_then(|d| d.files())
-            {
-                add(files.into());
+            let Some(transfer) = ev.dyn_ref::<DragEvent>().and_then(DragEvent::data_transfer)
+            else {
+                return;
+            };
+            // Entries must be taken during the event: the DataTransfer is emptied after it.
+            let items = transfer.items();
+            let entries: Vec<FileSystemEntry> = (0..items.length())
+                .filter_map(|i| items.get(i))
+                .filter(|item| item.kind() == "file")
+                .filter_map(|item| item.webkit_get_as_entry().ok().flatten())
+                .collect();
+            if entries.is_empty() {
+                // No entry API: plain files only.
+                if let Some(files) = transfer.files() {
+                    add(files.into());
+                }
+                return;
             }
+            let add = Rc::clone(&add);
+            wasm_bindgen_futures::spawn_local(async move {
+                add(walk(entries).await.into());
+            });
         });
         target.add_event_listener_with_callback("dragover", over.as_ref().unchecked_ref())?;
         target.add_event_listener_with_callback("drop", dropped.as_ref().unchecked_ref())?;
@@ -119,4 +139,64 @@ impl Bindings {
             false
         });
     }
+}
+
+/// Runs a callback-style API as a promise: `call(resolve, reject)`.
+async fn callback_result(call: impl FnOnce(&Function, &Function)) -> Result<JsValue, JsValue> {
+    let mut call = Some(call);
+    let promise = Promise::new(&mut |resolve, reject| {
+        if let Some(call) = call.take() {
+            call(&resolve, &reject);
+        }
+    });
+    JsFuture::from(promise).await
+}
+
+/// One batch of a directory reader (empty when the directory is exhausted).
+async fn read_batch(reader: &FileSystemDirectoryReader) -> Vec<FileSystemEntry> {
+    let batch = callback_result(|ok, err| {
+        let _ = reader.read_entries_with_callback_and_callback(ok, err);
+    })
+    .await;
+    batch
+        .map(|b| Array::from(&b).iter().map(JsCast::unchecked_into).collect())
+        .unwrap_or_default()
+}
+
+/// Every file under the dropped entries, each wrapped as `{ file, relativePath }` so the path
+/// inside the dropped folder reaches the protocol's `relativePath`. Unreadable entries are skipped.
+async fn walk(roots: Vec<FileSystemEntry>) -> Array {
+    let out = Array::new();
+    let mut stack = roots;
+    while let Some(entry) = stack.pop() {
+        if entry.is_directory() {
+            let reader = entry
+                .unchecked_ref::<FileSystemDirectoryEntry>()
+                .create_reader();
+            loop {
+                let batch = read_batch(&reader).await;
+                if batch.is_empty() {
+                    break;
+                }
+                stack.extend(batch);
+            }
+        } else if entry.is_file() {
+            let file_entry = entry.unchecked_ref::<FileSystemFileEntry>();
+            let file =
+                callback_result(|ok, err| file_entry.file_with_callback_and_callback(ok, err))
+                    .await;
+            if let Ok(file) = file {
+                let item = Object::new();
+                let _ = Reflect::set(&item, &"file".into(), &file);
+                let path = entry.full_path();
+                let _ = Reflect::set(
+                    &item,
+                    &"relativePath".into(),
+                    &path.trim_start_matches('/').into(),
+                );
+                out.push(&item);
+            }
+        }
+    }
+    out
 }

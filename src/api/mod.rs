@@ -19,7 +19,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
 use crate::driver::{self, Handle, State};
-use crate::engine::{Config, FileId, FileMeta, Input, OptionValue, Scheduler};
+use crate::engine::{Config, FileId, FileMeta, FileStatus, Input, OptionValue, Scheduler};
 use crate::transport::{blob, clock};
 use ts::{
     AddFileOptionsJs, BrowseOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs,
@@ -153,8 +153,9 @@ impl Uploader {
         self.pending.borrow_mut().push(promise.clone());
     }
 
-    /// Starts or resumes uploading. Resolves once the queue drains, with
-    /// `{ succeeded, failed }`. Failures are reported there and by events; it never rejects.
+    /// Starts or resumes uploading, and retries files that failed before. Resolves once the
+    /// queue drains, with `{ succeeded, failed }`. Failures are reported there and by events;
+    /// it never rejects.
     #[wasm_bindgen(unchecked_return_type = "Promise<UploadSummary>")]
     pub fn upload(&self) -> Promise {
         let handle = Rc::clone(&self.handle);
@@ -163,17 +164,14 @@ impl Uploader {
             let _ = JsFuture::from(Promise::all_settled(&pending)).await;
             let mut resolve_slot = None;
             let done = Promise::new(&mut |resolve, _| resolve_slot = Some(resolve));
-            let drained =
-                handle.borrow().scheduler.is_drained() && !handle.borrow().scheduler.is_uploading();
-            let has_work = handle.borrow().scheduler.files().iter().any(|f| {
-                matches!(
-                    f.status,
-                    crate::engine::FileStatus::Queued
-                        | crate::engine::FileStatus::Paused
-                        | crate::engine::FileStatus::Uploading
-                )
-            });
-            if drained && !has_work {
+            // Nothing left to send (every file succeeded or was cancelled): resolve at once.
+            let has_work = handle
+                .borrow()
+                .scheduler
+                .files()
+                .iter()
+                .any(|f| !matches!(f.status, FileStatus::Success | FileStatus::Cancelled));
+            if !has_work {
                 return Ok(events::summary(&handle));
             }
             if let Some(resolve) = resolve_slot {
@@ -341,10 +339,14 @@ fn add_many(handle: &Handle, id_fn: Option<Function>, files: &JsValue) -> Promis
     } else {
         Array::new()
     };
+    // Items are Blobs, or `{ file, relativePath }` from a dropped folder.
     let each: Array = list
         .iter()
-        .filter_map(|f| f.dyn_into::<Blob>().ok())
-        .map(|f| JsValue::from(add_one(handle, id_fn.clone(), f, JsValue::UNDEFINED, true)))
+        .filter_map(|item| match item.clone().dyn_into::<Blob>() {
+            Ok(blob) => Some((blob, JsValue::UNDEFINED)),
+            Err(_) => Some((options::get(&item, "file").dyn_into::<Blob>().ok()?, item)),
+        })
+        .map(|(f, opts)| JsValue::from(add_one(handle, id_fn.clone(), f, opts, true)))
         .collect();
     let handle = Rc::clone(handle);
     wasm_bindgen_futures::future_to_promise(async move {

@@ -783,6 +783,7 @@ impl Scheduler {
 
     fn start(&mut self) {
         self.paused = false;
+        self.requeue_failed();
         if self.running {
             return;
         }
@@ -806,6 +807,29 @@ impl Scheduler {
         }
         if !reasons.is_empty() {
             self.emit(Event::PreflightWarning { reasons });
+        }
+    }
+
+    /// A new `upload()` retries the files that failed (e.g. once a CORS mistake is fixed): they
+    /// start over under the `testChunks` rule of a fresh file, so what the server already
+    /// stored is probed rather than sent again.
+    fn requeue_failed(&mut self) {
+        let probing = match self.config.test_chunks {
+            TestChunks::Auto => Probing::First,
+            TestChunks::Always => Probing::All,
+            TestChunks::Never => Probing::Off,
+        };
+        for f in &mut self.files {
+            if f.life == Life::Error {
+                f.life = Life::Queued;
+                f.error = None;
+                f.cursor = 0;
+                f.chunks.clear();
+                f.done = 0;
+                f.confirmed = 0;
+                f.probing = probing;
+                f.cors_recheck = None;
+            }
         }
     }
 
