@@ -51,7 +51,7 @@ function render(file) {
   const bar = li.querySelector('progress');
   bar.value = file.progress;
   bar.setAttribute('aria-label', `${file.name}: ${Math.round(file.progress * 100)}%`);
-  const eta = file.eta != null ? `, ${Math.ceil(file.eta / 1000)} s left` : '';
+  const eta = file.eta != null && file.status === 'uploading' ? `, ${Math.ceil(file.eta / 1000)} s left` : '';
   li.querySelector('.meta').textContent = `${file.status} · ${Math.round(file.progress * 100)}% · ${fmtBytes(file.speed)}/s${eta}`;
   const err = li.querySelector('.err');
   err.textContent = '';
