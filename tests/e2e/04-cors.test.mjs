@@ -16,12 +16,19 @@ before(async () => {
 after(async () => { await browser?.close(); await fx?.stop(); });
 
 const CS = 32 * KiB;
-const RETRIES = 2;
-const base = { chunkSize: CS, maxChunkRetries: RETRIES, chunkRetryInterval: 100 };
+// Default retry options on purpose: a CORS failure is a configuration error, and the engine's
+// rule is one re-check, not the retry budget, so the default settings must not make a storm.
+const base = { chunkSize: CS };
+// One re-check of a blocked step: 2 attempts × (probe GET, preflight, request, no-cors
+// diagnosis) = 8, plus up to 3 parallel first requests and their diagnoses.
+const BOUND = 16;
 const auth = { headers: { Authorization: 'Bearer e2e' } };
 
 // mode, config patch, options that exercise it, CDP reason(s), hint patterns (all must match).
 const cases = [
+  // The chunk POST itself blocked (testChunks false): the request that may have stored the chunk.
+  { name: 'none (upload phase, testChunks false)', patch: { cors: 'none' }, opts: { testChunks: false }, cdp: ['MissingAllowOriginHeader'], hint: [/Access-Control-Allow-Origin/i], phase: 'upload' },
+  { name: 'no-allow-headers (upload phase, testChunks false)', patch: { cors: 'no-allow-headers' }, opts: { ...auth, testChunks: false }, cdp: ['HeaderDisallowedByPreflightResponse'], hint: [/Access-Control-Allow-Headers/i, /authorization/i], phase: 'upload' },
   { name: 'none', patch: { cors: 'none' }, opts: {}, cdp: ['MissingAllowOriginHeader'], hint: [/Access-Control-Allow-Origin/i] },
   { name: 'wildcard-credentials', patch: { cors: 'wildcard-credentials' }, opts: { withCredentials: true }, cdp: ['WildcardOriginNotAllowed'], hint: [/Access-Control-Allow-Origin/i, /credential/i] },
   { name: 'no-allow-credentials', patch: { cors: 'no-allow-credentials' }, opts: { withCredentials: true }, cdp: ['InvalidAllowCredentials'], hint: [/Access-Control-Allow-Credentials/i] },
@@ -41,8 +48,8 @@ describe('§4 CORS misconfigurations', () => {
         await fx.config({ ...restore, ...c.patch });
         try {
           const f = await makeFile(t, `cors-${c.name.replace(/\W+/g, '-')}.bin`, 3 * CS + 7, 9);
-          const run = await runUpload(t, { target: fx.target(), ...base, ...c.opts }, [f.name], { timeoutMs: 45000 });
-          expectTrue(run.settled, 'upload() settled within 45 s', summarize(run));
+          const run = await runUpload(t, { target: fx.target(), ...base, ...c.opts }, [f.name], { timeoutMs: 120000 });
+          expectTrue(run.settled, 'upload() settled within 120 s', summarize(run));
           const err = fileErrorOf(run, f.name);
           expectEqual(err?.kind, 'cors', `error kind for ${c.name}`, summarize(run));
           expectEqual(run.summary?.failed?.map((x) => x.name), [f.name], 'summary.failed', summarize(run));
@@ -52,9 +59,8 @@ describe('§4 CORS misconfigurations', () => {
           expectTrue(reasons.length > 0 && reasons.every((r) => c.cdp.includes(r)), `CDP corsErrorStatus: expected only ${JSON.stringify(c.cdp)}, got ${JSON.stringify(reasons)}`);
           const log = await fx.apiLog();
           tc.diagnostic(`phase=${err?.phase} attempts=${err?.attempts} requests=${JSON.stringify(countBy(log))} cdp=${reasons} hint=${err?.hint}`);
-          // Per chunk attempt at most: a probe GET, its preflight, the POST's preflight and the POST.
-          const bound = 3 * 4 * (RETRIES + 1);
-          expectTrue(log.length <= bound, `bounded requests: expected ≤ ${bound} to /upload, got ${log.length}`, countBy(log));
+          if (c.phase) expectEqual(err?.phase, c.phase, 'phase of the error');
+          expectTrue(log.length <= BOUND, `bounded requests (one re-check of a CORS failure): expected ≤ ${BOUND} to /upload, got ${log.length} ${JSON.stringify(countBy(log))} in ${run.ms} ms, fileRetry events: ${run.counts.fileRetry ?? 0}`);
           // Each distinct CORS hint is logged once, not once per chunk.
           const hintLogs = t.console.filter((l) => err?.hint && l.includes(err.hint.slice(0, 40)));
           expectTrue(hintLogs.length <= 1, `the hint is logged at most once, got ${hintLogs.length}`, hintLogs);
