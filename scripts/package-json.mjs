@@ -17,7 +17,7 @@ const pkg = {
     './script': './script/resumable-wasm.js',
     './package.json': './package.json',
   },
-  files: ['resumable_wasm.js', 'resumable_wasm.d.ts', 'resumable_wasm_bg.wasm', 'resumable_wasm_bg.wasm.d.ts', 'script/', 'README.md'],
+  files: ['resumable_wasm.js', 'resumable_wasm.d.ts', 'resumable_wasm_bg.wasm', 'resumable_wasm_bg.wasm.d.ts', 'script/', 'README.md', 'LICENSE'],
   sideEffects: false,
   keywords: ['upload', 'resumable', 'chunked', 'cors', 'wasm', 'resumable.js', 'flow.js'],
 };
