@@ -60,6 +60,22 @@ describe('§1 sizes', () => {
     }
   }
 
+  for (const method of ['multipart', 'octet']) {
+    test(`§1 sizes progress 'bytes' (XHR transport) resumable ${method}: 1 B, chunkSize−1, 3 chunks + 1 B`, { timeout: TEST_TIMEOUT }, async () => {
+      const t = await openUploader(browser, fx);
+      await scenario({ fixtures: [fx], pages: [t] }, async () => {
+        await fx.reset();
+        const files = [];
+        for (const [i, size] of [1, CS - 1, 3 * CS + 1].entries()) files.push(await makeFile(t, `xhr-${method}-${size}.bin`, size, 200 + i));
+        const run = await runUpload(t, { target: fx.target(), chunkSize: CS, method, progress: 'bytes' }, files.map((f) => f.name));
+        await expectStored(fx, files, run);
+        const log = await fx.apiLog();
+        expectEqual(log.filter((e) => e.method === 'POST').length, files.reduce((n, f) => n + chunkCount(f.size, CS), 0), 'chunk POSTs', countBy(log));
+      });
+      await t.close();
+    });
+  }
+
   for (const [protocol, method, forceChunkSize] of [['resumable', 'multipart', false], ['flow', 'octet', true]]) {
     test(`§1 sizes 64 MiB ${protocol} ${method}${forceChunkSize ? ' forceChunkSize' : ''} (1 MiB chunks)`, { timeout: TEST_TIMEOUT }, async () => {
       const t = await openUploader(browser, fx);

@@ -31,6 +31,20 @@ describe('§3 credentials', () => {
     await t.close();
   });
 
+  test("§3 session required: withCredentials true with progress 'bytes' (XHR transport) succeeds", { timeout: TEST_TIMEOUT }, async () => {
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      await fx.reset();
+      expectEqual(await login(t, fx), 200, 'status of /login');
+      const f = await makeFile(t, 'cred-xhr.bin', 3 * CS + 9, 6);
+      const run = await runUpload(t, { target: fx.target(), chunkSize: CS, withCredentials: true, progress: 'bytes', method: 'octet' }, [f.name]);
+      await expectStored(fx, [f], run);
+      const log = await fx.apiLog();
+      expectEqual(log.filter((e) => e.status === 401).length, 0, 'requests answered 401');
+    });
+    await t.close();
+  });
+
   test('§3 session required: withCredentials false fails with kind http, status 401, bounded requests', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {

@@ -75,6 +75,24 @@ describe('§5 other failures', () => {
     await t.close();
   });
 
+  test("§5 stalled server with progress 'bytes' (XHR transport) → kind timeout", { timeout: TEST_TIMEOUT }, async () => {
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      await fx.reset();
+      try {
+        await fx.config({ ...clean, stall: true });
+        const g = await makeFile(t, 'stall-xhr.bin', CS, 19);
+        const r1 = await runUpload(t, { target: fx.target(), chunkSize: CS, timeout: 800, maxChunkRetries: 0, testChunks: false, progress: 'bytes' }, [g.name], { timeoutMs: 20000 });
+        const e1 = fileErrorOf(r1, g.name);
+        expectEqual([e1?.kind, e1?.phase], ['timeout', 'upload'], 'error kind and phase under a stall (XHR)', summarize(r1));
+        expectTrue(r1.ms >= 750, `the file failed after ${r1.ms} ms, before the 800 ms timeout`);
+      } finally {
+        await fx.config(clean);
+      }
+    });
+    await t.close();
+  });
+
   test('§5 offline (CDP network emulation) → the queue waits and finishes once back online', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
