@@ -634,11 +634,39 @@ pub fn fmt_num(v: f64) -> String {
         s.push_str("a very large number");
         return s;
     }
+    // The integer part is below 1e21 < 2^70: split it into 2^32 limbs (both splits are exact)
+    // and divide by 10 in u64 arithmetic, so no 128-bit or float formatting code is pulled in.
+    let int = a.trunc();
+    const LIMB: f64 = 4_294_967_296.0;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let int = a.trunc() as u128;
-    s.push_str(&int.to_string());
-    #[allow(clippy::cast_precision_loss)]
-    let mut frac = a - int as f64;
+    let mut hi = (int / LIMB).trunc() as u64;
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let mut lo = (int - hi as f64 * LIMB) as u64;
+    let mut digits = [0u8; 24];
+    let mut at = digits.len();
+    loop {
+        let r = hi % 10;
+        hi /= 10;
+        let cur = (r << 32) | lo;
+        lo = cur / 10;
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            #[allow(clippy::cast_possible_truncation)]
+            let digit = (cur % 10) as u8;
+            *d = b'0' + digit;
+        }
+        if (hi == 0 && lo == 0) || at == 0 {
+            break;
+        }
+    }
+    for &d in digits.get(at..).unwrap_or(&[]) {
+        s.push(char::from(d));
+    }
+    let mut frac = a - int;
     if frac > 0.0 {
         s.push('.');
         let mut digits = 0;

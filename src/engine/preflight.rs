@@ -244,6 +244,16 @@ pub fn unsafe_headers(shape: &RequestShape) -> Vec<String> {
     unsafe_header_names(shape, &mut ignore)
 }
 
+/// The byte offset of the first `needle` in `hay`: a plain byte loop instead of the `&str`
+/// pattern searcher (which is large in wasm).
+pub(crate) fn find_str(hay: &str, needle: &str) -> Option<usize> {
+    let n = needle.as_bytes();
+    if n.is_empty() {
+        return Some(0);
+    }
+    hay.as_bytes().windows(n.len()).position(|w| w == n)
+}
+
 fn join(parts: &[&str]) -> String {
     let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
     for p in parts {
@@ -373,8 +383,9 @@ fn simple_range(v: &str) -> bool {
 /// port dropped, scheme and host lowercased); `None` if it is not one.
 #[must_use]
 pub fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
+    let at = find_str(url, "://")?;
+    let scheme = url.get(..at)?.to_ascii_lowercase();
+    let rest = url.get(at + 3..)?;
     let default_port = match scheme.as_str() {
         "http" => "80",
         "https" => "443",

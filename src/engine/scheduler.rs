@@ -1339,7 +1339,7 @@ fn warm_key(spec: &RequestSpec) -> String {
 
 /// Adds the cheaper alternative to a preflight cause, for the warning event.
 fn with_alternative(mut r: String) -> String {
-    let alt = if r.contains("progress listener") {
+    let alt = if crate::engine::preflight::find_str(&r, "progress listener").is_some() {
         "; use progress: 'chunk' to keep requests simple"
     } else if r.starts_with("method") {
         "; use uploadMethod 'POST' and testMethod 'GET'"
