@@ -364,198 +364,231 @@ impl Config {
         get: &dyn Fn(&str) -> OptionValue,
         page_origin: Option<&str>,
     ) -> Result<Config, UploadError> {
-        for k in keys {
-            check_key(k)?;
+        parse(keys, get, page_origin).map_err(|e| *e)
+    }
+}
+
+/// [`Config::from_options`], with the error boxed: every `?` then moves one pointer instead of
+/// a whole [`UploadError`], which keeps this long function small in wasm.
+fn parse(
+    keys: &[String],
+    get: &dyn Fn(&str) -> OptionValue,
+    page_origin: Option<&str>,
+) -> Res<Config> {
+    for k in keys {
+        check_key(k)?;
+    }
+    let protocol = if choice(
+        get("protocol"),
+        "protocol",
+        &["resumable", "flow"],
+        "'resumable' or 'flow'",
+    )? == 0
+    {
+        Protocol::Resumable
+    } else {
+        Protocol::Flow
+    };
+    let mut c = Config::new("").with_protocol(protocol);
+    c.page_origin = page_origin.map(str::to_string);
+    c.target = match get("target") {
+        OptionValue::Str(s) => url("target", s)?,
+        OptionValue::Missing => {
+            return Err(bad(
+                "target",
+                "target is required: the absolute URL of the upload endpoint",
+            ))
         }
-        let protocol = match get("protocol") {
-            OptionValue::Missing | OptionValue::Null => Protocol::Resumable,
-            OptionValue::Str(s) if s == "resumable" => Protocol::Resumable,
-            OptionValue::Str(s) if s == "flow" => Protocol::Flow,
-            v => return Err(one_of("protocol", "'resumable' or 'flow'", &v)),
-        };
-        let mut c = Config::new("").with_protocol(protocol);
-        c.page_origin = page_origin.map(str::to_string);
-        c.target = match get("target") {
-            OptionValue::Str(s) => url("target", s)?,
-            OptionValue::Missing => {
-                return Err(UploadError::invalid(
-                    "target",
-                    "target is required: the absolute URL of the upload endpoint",
-                ))
-            }
-            v => return Err(wrong("target", "an http(s) URL string", &v)),
-        };
-        c.test_target = match get("testTarget") {
-            OptionValue::Missing | OptionValue::Null => None,
+        v => return Err(wrong("target", "an http(s) URL string", &v)),
+    };
+    c.test_target = match get("testTarget") {
+        OptionValue::Missing | OptionValue::Null => None,
+        OptionValue::Str(s) if s.is_empty() => None,
+        OptionValue::Str(s) => Some(url("testTarget", s)?),
+        v => return Err(wrong("testTarget", "an http(s) URL string", &v)),
+    };
+    if let Some(n) = int(get, "chunkSize", 1, MAX_SAFE_INTEGER, POSITIVE)? {
+        c.chunk_size = n;
+    }
+    bool_opt(get, "forceChunkSize", &mut c.force_chunk_size)?;
+    if let Some(n) = int(get, "simultaneousUploads", 1, 64, "an integer from 1 to 64")? {
+        c.simultaneous_uploads = u32_of(n);
+    }
+    c.test_chunks = match get("testChunks") {
+        OptionValue::Bool(true) => TestChunks::Always,
+        OptionValue::Bool(false) => TestChunks::Never,
+        v => {
+            choice(v, "testChunks", &["auto"], "'auto', true or false")?;
+            TestChunks::Auto
+        }
+    };
+    let ns = string(get, "parameterNamespace")?;
+    for (i, (opt, _)) in PARAM_OPTIONS.iter().enumerate() {
+        let v = get(opt);
+        if matches!(v, OptionValue::Missing) {
+            continue;
+        }
+        if protocol == Protocol::Flow {
+            return Err(resumable_only(opt));
+        }
+        let name = match v {
+            OptionValue::Null | OptionValue::Bool(false) => None,
+            OptionValue::Number(n) if n == 0.0 || n.is_nan() => None,
             OptionValue::Str(s) if s.is_empty() => None,
-            OptionValue::Str(s) => Some(url("testTarget", s)?),
-            v => return Err(wrong("testTarget", "an http(s) URL string", &v)),
+            OptionValue::Str(s) => Some(s),
+            v => return Err(wrong(opt, "a string, or a falsy value to drop it", &v)),
         };
-        if let Some(n) = int(get, "chunkSize", 1, MAX_SAFE_INTEGER, POSITIVE)? {
-            c.chunk_size = n;
+        if let Some(slot) = c.param_names.get_mut(i) {
+            *slot = name;
         }
-        bool_opt(get, "forceChunkSize", &mut c.force_chunk_size)?;
-        if let Some(n) = int(get, "simultaneousUploads", 1, 64, "an integer from 1 to 64")? {
-            c.simultaneous_uploads = u32_of(n);
+    }
+    if let Some(ns) = ns {
+        if protocol == Protocol::Flow && !ns.is_empty() {
+            return Err(resumable_only("parameterNamespace"));
         }
-        c.test_chunks = match get("testChunks") {
-            OptionValue::Missing | OptionValue::Null => TestChunks::Auto,
-            OptionValue::Bool(true) => TestChunks::Always,
-            OptionValue::Bool(false) => TestChunks::Never,
-            OptionValue::Str(s) if s == "auto" => TestChunks::Auto,
-            v => return Err(one_of("testChunks", "'auto', true or false", &v)),
-        };
-        let ns = string(get, "parameterNamespace")?;
-        for (i, (opt, _)) in PARAM_OPTIONS.iter().enumerate() {
-            let v = get(opt);
-            if v == OptionValue::Missing {
-                continue;
-            }
-            if protocol == Protocol::Flow {
-                return Err(resumable_only(opt));
-            }
-            let name = match v {
-                OptionValue::Null | OptionValue::Bool(false) => None,
-                OptionValue::Number(n) if n == 0.0 || n.is_nan() => None,
-                OptionValue::Str(s) if s.is_empty() => None,
-                OptionValue::Str(s) => Some(s),
-                v => return Err(wrong(opt, "a string, or a falsy value to drop it", &v)),
-            };
-            if let Some(slot) = c.param_names.get_mut(i) {
-                *slot = name;
-            }
+        c.parameter_namespace = ns;
+    }
+    if let Some(s) = string(get, "fileParameterName")? {
+        if s.is_empty() {
+            return Err(bad(
+                "fileParameterName",
+                "fileParameterName must be a non-empty string",
+            ));
         }
-        if let Some(ns) = ns {
-            if protocol == Protocol::Flow && !ns.is_empty() {
-                return Err(resumable_only("parameterNamespace"));
-            }
-            c.parameter_namespace = ns;
+        c.file_parameter_name = s;
+    }
+    match get("query") {
+        OptionValue::Missing | OptionValue::Null => {}
+        OptionValue::Function => c.query_fn = true,
+        OptionValue::Map(m) => c.query = pairs("query", m, true)?,
+        v => return Err(wrong("query", "an object or a function", &v)),
+    }
+    match get("headers") {
+        OptionValue::Missing | OptionValue::Null => {}
+        OptionValue::Function => c.headers_fn = true,
+        OptionValue::Map(m) => c.headers = pairs("headers", m, false)?,
+        v => return Err(wrong("headers", "an object of strings or a function", &v)),
+    }
+    bool_opt(get, "withCredentials", &mut c.with_credentials)?;
+    if choice(
+        get("method"),
+        "method",
+        &["multipart", "octet"],
+        "'multipart' or 'octet'",
+    )? == 1
+    {
+        c.upload_mode = UploadMode::Octet;
+    }
+    if let Some(m) = string(get, "uploadMethod")? {
+        c.upload_method = http_method("uploadMethod", &m)?;
+    }
+    if let Some(m) = string(get, "testMethod")? {
+        c.test_method = http_method("testMethod", &m)?;
+    }
+    if let Some(n) = int(get, "maxChunkRetries", 0, 1000, "an integer from 0 to 1000")? {
+        c.max_chunk_retries = u32_of(n);
+    }
+    let ms = "an integer number of milliseconds from 0 to 2^53-1";
+    if let Some(n) = int(get, "chunkRetryInterval", 0, MAX_SAFE_INTEGER, ms)? {
+        c.chunk_retry_interval_ms = n;
+    }
+    if let Some(n) = int(get, "maxRetryInterval", 0, MAX_SAFE_INTEGER, ms)? {
+        c.max_retry_interval_ms = n;
+    }
+    if let Some(v) = statuses(get, "permanentErrors")? {
+        c.permanent_errors = v;
+    }
+    if let Some(v) = statuses(get, "successStatuses")? {
+        c.success_statuses = v;
+    }
+    if let Some(&s) = c
+        .success_statuses
+        .iter()
+        .find(|s| c.permanent_errors.contains(s))
+    {
+        let mut m = String::from("status ");
+        m.push_str(&s.to_string());
+        m.push_str(" is in both successStatuses and permanentErrors");
+        return Err(bad("successStatuses", m));
+    }
+    if let Some(n) = int(get, "timeout", 0, MAX_SAFE_INTEGER, ms)? {
+        c.timeout_ms = n;
+    }
+    if choice(
+        get("progress"),
+        "progress",
+        &["chunk", "bytes"],
+        "'chunk' or 'bytes'",
+    )? == 1
+    {
+        c.progress = ProgressMode::Bytes;
+    }
+    let count = "a positive integer";
+    c.max_files = int(get, "maxFiles", 1, u64::from(u32::MAX), count)?.map(u32_of);
+    let bytes = "an integer number of bytes from 0 to 2^53-1";
+    if let Some(n) = int(get, "minFileSize", 0, MAX_SAFE_INTEGER, bytes)? {
+        c.min_file_size = n;
+    }
+    c.max_file_size = int(get, "maxFileSize", 0, MAX_SAFE_INTEGER, bytes)?;
+    if let (Some(max), min) = (c.max_file_size, c.min_file_size) {
+        if max < min {
+            return Err(bad(
+                "maxFileSize",
+                "maxFileSize is smaller than minFileSize: no file could be accepted",
+            ));
         }
-        if let Some(s) = string(get, "fileParameterName")? {
-            if s.is_empty() {
-                return Err(UploadError::invalid(
-                    "fileParameterName",
-                    "fileParameterName must be a non-empty string",
-                ));
-            }
-            c.file_parameter_name = s;
-        }
-        match get("query") {
-            OptionValue::Missing | OptionValue::Null => {}
-            OptionValue::Function => c.query_fn = true,
-            OptionValue::Map(m) => c.query = pairs("query", m, true)?,
-            v => return Err(wrong("query", "an object or a function", &v)),
-        }
-        match get("headers") {
-            OptionValue::Missing | OptionValue::Null => {}
-            OptionValue::Function => c.headers_fn = true,
-            OptionValue::Map(m) => c.headers = pairs("headers", m, false)?,
-            v => return Err(wrong("headers", "an object of strings or a function", &v)),
-        }
-        bool_opt(get, "withCredentials", &mut c.with_credentials)?;
-        c.upload_mode = match get("method") {
-            OptionValue::Missing | OptionValue::Null => UploadMode::Multipart,
-            OptionValue::Str(s) if s == "multipart" => UploadMode::Multipart,
-            OptionValue::Str(s) if s == "octet" => UploadMode::Octet,
-            v => return Err(one_of("method", "'multipart' or 'octet'", &v)),
-        };
-        if let Some(m) = string(get, "uploadMethod")? {
-            c.upload_method = http_method("uploadMethod", &m)?;
-        }
-        if let Some(m) = string(get, "testMethod")? {
-            c.test_method = http_method("testMethod", &m)?;
-        }
-        if let Some(n) = int(get, "maxChunkRetries", 0, 1000, "an integer from 0 to 1000")? {
-            c.max_chunk_retries = u32_of(n);
-        }
-        let ms = "an integer number of milliseconds from 0 to 2^53-1";
-        if let Some(n) = int(get, "chunkRetryInterval", 0, MAX_SAFE_INTEGER, ms)? {
-            c.chunk_retry_interval_ms = n;
-        }
-        if let Some(n) = int(get, "maxRetryInterval", 0, MAX_SAFE_INTEGER, ms)? {
-            c.max_retry_interval_ms = n;
-        }
-        if let Some(v) = statuses(get, "permanentErrors")? {
-            c.permanent_errors = v;
-        }
-        if let Some(v) = statuses(get, "successStatuses")? {
-            c.success_statuses = v;
-        }
-        if let Some(&s) = c
-            .success_statuses
-            .iter()
-            .find(|s| c.permanent_errors.contains(s))
-        {
-            let mut m = String::from("status ");
-            m.push_str(&s.to_string());
-            m.push_str(" is in both successStatuses and permanentErrors");
-            return Err(UploadError::invalid("successStatuses", m));
-        }
-        if let Some(n) = int(get, "timeout", 0, MAX_SAFE_INTEGER, ms)? {
-            c.timeout_ms = n;
-        }
-        c.progress = match get("progress") {
-            OptionValue::Missing | OptionValue::Null => ProgressMode::Chunk,
-            OptionValue::Str(s) if s == "chunk" => ProgressMode::Chunk,
-            OptionValue::Str(s) if s == "bytes" => ProgressMode::Bytes,
-            v => return Err(one_of("progress", "'chunk' or 'bytes'", &v)),
-        };
-        let count = "a positive integer";
-        c.max_files = int(get, "maxFiles", 1, u64::from(u32::MAX), count)?.map(u32_of);
-        let bytes = "an integer number of bytes from 0 to 2^53-1";
-        if let Some(n) = int(get, "minFileSize", 0, MAX_SAFE_INTEGER, bytes)? {
-            c.min_file_size = n;
-        }
-        c.max_file_size = int(get, "maxFileSize", 0, MAX_SAFE_INTEGER, bytes)?;
-        if let (Some(max), min) = (c.max_file_size, c.min_file_size) {
-            if max < min {
-                return Err(UploadError::invalid(
-                    "maxFileSize",
-                    "maxFileSize is smaller than minFileSize: no file could be accepted",
-                ));
-            }
-        }
-        c.file_type = match get("fileType") {
-            OptionValue::Missing | OptionValue::Null => Vec::new(),
-            OptionValue::Str(s) => vec![s.to_ascii_lowercase()],
-            OptionValue::List(l) => {
-                let mut out = Vec::new();
-                for v in l {
-                    match v {
-                        OptionValue::Str(s) if !s.is_empty() => out.push(s.to_ascii_lowercase()),
-                        v => {
-                            return Err(wrong(
-                                "fileType",
-                                "a list of extensions or MIME types (non-empty strings)",
-                                &v,
-                            ))
-                        }
+    }
+    c.file_type = match get("fileType") {
+        OptionValue::Missing | OptionValue::Null => Vec::new(),
+        OptionValue::Str(s) => vec![s.to_ascii_lowercase()],
+        OptionValue::List(l) => {
+            let mut out = Vec::new();
+            for v in l {
+                match v {
+                    OptionValue::Str(s) if !s.is_empty() => out.push(s.to_ascii_lowercase()),
+                    v => {
+                        return Err(wrong(
+                            "fileType",
+                            "a list of extensions or MIME types (non-empty strings)",
+                            &v,
+                        ))
                     }
                 }
-                out
             }
-            v => return Err(wrong("fileType", "a list of extensions or MIME types", &v)),
-        };
-        match get("generateUniqueIdentifier") {
-            OptionValue::Missing | OptionValue::Null => {}
-            OptionValue::Function => c.identifier_fn = true,
-            v => return Err(wrong("generateUniqueIdentifier", "a function", &v)),
+            out
         }
-        c.identifier = match get("identifier") {
-            OptionValue::Missing | OptionValue::Null => IdentifierMode::Compatible,
-            OptionValue::Str(s) if s == "compatible" => IdentifierMode::Compatible,
-            OptionValue::Str(s) if s == "unique" => IdentifierMode::Unique,
-            v => return Err(one_of("identifier", "'compatible' or 'unique'", &v)),
-        };
-        bool_opt(get, "parallelFiles", &mut c.parallel_files)?;
-        bool_opt(
-            get,
-            "prioritizeFirstAndLastChunk",
-            &mut c.prioritize_first_and_last_chunk,
-        )?;
-        bool_opt(get, "diagnoseCors", &mut c.diagnose_cors)?;
-        Ok(c)
+        v => return Err(wrong("fileType", "a list of extensions or MIME types", &v)),
+    };
+    match get("generateUniqueIdentifier") {
+        OptionValue::Missing | OptionValue::Null => {}
+        OptionValue::Function => c.identifier_fn = true,
+        v => return Err(wrong("generateUniqueIdentifier", "a function", &v)),
     }
+    if choice(
+        get("identifier"),
+        "identifier",
+        &["compatible", "unique"],
+        "'compatible' or 'unique'",
+    )? == 1
+    {
+        c.identifier = IdentifierMode::Unique;
+    }
+    bool_opt(get, "parallelFiles", &mut c.parallel_files)?;
+    bool_opt(
+        get,
+        "prioritizeFirstAndLastChunk",
+        &mut c.prioritize_first_and_last_chunk,
+    )?;
+    bool_opt(get, "diagnoseCors", &mut c.diagnose_cors)?;
+    Ok(c)
+}
+
+/// Results of the option parsers; see [`parse`].
+type Res<T> = Result<T, Box<UploadError>>;
+
+/// A boxed [`crate::engine::ErrorKind::Invalid`] error naming `option`.
+fn bad(option: &str, message: impl Into<String>) -> Box<UploadError> {
+    Box::new(UploadError::invalid(option, message))
 }
 
 const POSITIVE: &str = "a positive integer of at most 2^53-1";
@@ -564,7 +597,7 @@ fn u32_of(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-fn check_key(k: &str) -> Result<(), UploadError> {
+fn check_key(k: &str) -> Res<()> {
     if OPTION_NAMES.contains(&k) {
         return Ok(());
     }
@@ -579,7 +612,7 @@ fn check_key(k: &str) -> Result<(), UploadError> {
         m.push_str(best);
         m.push_str("`?");
     }
-    Err(UploadError::invalid(k, m))
+    Err(bad(k, m))
 }
 
 /// The closest known option name, if it is close enough to be a typo.
@@ -710,26 +743,33 @@ fn describe(v: &OptionValue) -> String {
     }
 }
 
-fn wrong(name: &str, expected: &str, v: &OptionValue) -> UploadError {
+fn wrong(name: &str, expected: &str, v: &OptionValue) -> Box<UploadError> {
     let mut m = String::from(name);
     m.push_str(" must be ");
     m.push_str(expected);
     m.push_str(", ");
     m.push_str(&describe(v));
-    UploadError::invalid(name, m)
+    bad(name, m)
 }
 
-fn one_of(name: &str, expected: &str, v: &OptionValue) -> UploadError {
-    wrong(name, expected, v)
+/// A string option with a fixed set of values: the index of `v` in `choices`, 0 when it is
+/// absent or `null` (the first choice is the default).
+fn choice(v: OptionValue, name: &str, choices: &[&str], expected: &str) -> Res<usize> {
+    let at = match &v {
+        OptionValue::Missing | OptionValue::Null => Some(0),
+        OptionValue::Str(s) => choices.iter().position(|c| c == s),
+        _ => None,
+    };
+    at.ok_or_else(|| wrong(name, expected, &v))
 }
 
-fn resumable_only(name: &str) -> UploadError {
+fn resumable_only(name: &str) -> Box<UploadError> {
     let mut m = String::from(name);
     m.push_str(" is a Resumable.js option; protocol 'flow' uses the fixed flow* names");
-    UploadError::invalid(name, m)
+    bad(name, m)
 }
 
-fn url(name: &str, s: String) -> Result<String, UploadError> {
+fn url(name: &str, s: String) -> Res<String> {
     let lower = s.get(..8).unwrap_or(&s).to_ascii_lowercase();
     let rest = if lower.starts_with("https://") {
         s.get(8..)
@@ -746,12 +786,12 @@ fn url(name: &str, s: String) -> Result<String, UploadError> {
             let mut m = String::from(name);
             m.push_str(" must be an absolute http(s) URL, ");
             m.push_str(&describe(&OptionValue::Str(s)));
-            Err(UploadError::invalid(name, m))
+            Err(bad(name, m))
         }
     }
 }
 
-fn http_method(name: &str, m: &str) -> Result<String, UploadError> {
+fn http_method(name: &str, m: &str) -> Res<String> {
     let ok = !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic());
     if !ok {
         return Err(wrong(
@@ -779,11 +819,7 @@ fn http_method(name: &str, m: &str) -> Result<String, UploadError> {
     }
 }
 
-fn bool_opt(
-    get: &dyn Fn(&str) -> OptionValue,
-    name: &str,
-    slot: &mut bool,
-) -> Result<(), UploadError> {
+fn bool_opt(get: &dyn Fn(&str) -> OptionValue, name: &str, slot: &mut bool) -> Res<()> {
     match get(name) {
         OptionValue::Missing | OptionValue::Null => Ok(()),
         OptionValue::Bool(b) => {
@@ -794,7 +830,7 @@ fn bool_opt(
     }
 }
 
-fn string(get: &dyn Fn(&str) -> OptionValue, name: &str) -> Result<Option<String>, UploadError> {
+fn string(get: &dyn Fn(&str) -> OptionValue, name: &str) -> Res<Option<String>> {
     match get(name) {
         OptionValue::Missing | OptionValue::Null => Ok(None),
         OptionValue::Str(s) => Ok(Some(s)),
@@ -809,7 +845,7 @@ fn int(
     lo: u64,
     hi: u64,
     what: &str,
-) -> Result<Option<u64>, UploadError> {
+) -> Res<Option<u64>> {
     match get(name) {
         OptionValue::Missing | OptionValue::Null => Ok(None),
         OptionValue::Number(n) => num_in(n, lo, hi)
@@ -828,10 +864,7 @@ fn num_in(n: f64, lo: u64, hi: u64) -> Option<u64> {
     Some(n as u64)
 }
 
-fn statuses(
-    get: &dyn Fn(&str) -> OptionValue,
-    name: &str,
-) -> Result<Option<Vec<u16>>, UploadError> {
+fn statuses(get: &dyn Fn(&str) -> OptionValue, name: &str) -> Res<Option<Vec<u16>>> {
     let what = "a list of HTTP statuses (integers from 100 to 599)";
     match get(name) {
         OptionValue::Missing | OptionValue::Null => Ok(None),
@@ -856,7 +889,7 @@ fn pairs(
     name: &str,
     m: Vec<(String, OptionValue)>,
     allow_scalars: bool,
-) -> Result<Vec<(String, String)>, UploadError> {
+) -> Res<Vec<(String, String)>> {
     let mut out = Vec::with_capacity(m.len());
     for (k, v) in m {
         let s = match v {
@@ -878,7 +911,7 @@ fn pairs(
             }
         };
         if !allow_scalars && k.eq_ignore_ascii_case("content-type") {
-            return Err(UploadError::invalid(
+            return Err(bad(
                 name,
                 "headers must not set Content-Type: the browser sets it for FormData, and a typed raw chunk would force a CORS preflight",
             ));
@@ -887,7 +920,7 @@ fn pairs(
             let mut m = String::from("headers must hold valid HTTP header names and values, got `");
             m.push_str(&k);
             m.push('`');
-            return Err(UploadError::invalid(name, m));
+            return Err(bad(name, m));
         }
         out.push((k, s));
     }

@@ -100,9 +100,20 @@ impl UploadError {
     /// A bare error of `kind` with `message`; every other field empty.
     #[must_use]
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> UploadError {
+        UploadError::with(kind, message.into(), None, None)
+    }
+
+    /// The one non-generic constructor behind [`UploadError::new`], [`UploadError::invalid`]
+    /// and [`UploadError::rejected`] (one copy of this code in wasm, not one per message type).
+    fn with(
+        kind: ErrorKind,
+        message: String,
+        rule: Option<&str>,
+        option: Option<&str>,
+    ) -> UploadError {
         UploadError {
             kind,
-            message: message.into(),
+            message,
             status: None,
             body: None,
             url: None,
@@ -111,25 +122,21 @@ impl UploadError {
             chunk: None,
             attempts: 0,
             hint: None,
-            rule: None,
-            option: None,
+            rule: rule.map(str::to_string),
+            option: option.map(str::to_string),
         }
     }
 
     /// An [`ErrorKind::Invalid`] error naming `option`.
     #[must_use]
     pub fn invalid(option: &str, message: impl Into<String>) -> UploadError {
-        let mut e = UploadError::new(ErrorKind::Invalid, message);
-        e.option = Some(option.to_string());
-        e
+        UploadError::with(ErrorKind::Invalid, message.into(), None, Some(option))
     }
 
     /// An [`ErrorKind::Rejected`] error naming the `rule` that refused the file.
     #[must_use]
     pub fn rejected(rule: &str, message: impl Into<String>) -> UploadError {
-        let mut e = UploadError::new(ErrorKind::Rejected, message);
-        e.rule = Some(rule.to_string());
-        e
+        UploadError::with(ErrorKind::Rejected, message.into(), Some(rule), None)
     }
 }
 
