@@ -3,7 +3,7 @@
 // requests is bounded. The same misconfiguration on a same-origin page (--api-on-page) works or
 // fails with a non-CORS kind.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectTrue, fileErrorOf, countBy, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFile, runUpload, startRun, waitRun, untilRun, scenario, expectEqual, expectTrue, fileErrorOf, countBy, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 // Restores strict CORS with the fixture's initial allowlist (the page origin). An empty
@@ -71,6 +71,47 @@ describe('§4 CORS misconfigurations', () => {
       await t.close();
     });
   }
+
+  test('§4 blocked simple POSTs may be stored: after the CORS fix, upload() again sends only the missing chunks', { timeout: TEST_TIMEOUT }, async () => {
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      await fx.reset();
+      try {
+        // CORS breaks mid-upload (testChunks 'auto': chunk 1 was probed under a working config).
+        await fx.config({ ...restore, delay_ms: 80 });
+        const f = await makeFile(t, 'cors-fixed.bin', 12 * CS + 5, 13);
+        await startRun(t, 'fix', { target: fx.target(), chunkSize: CS }, [f.name]);
+        await untilRun(t, 'fix', (x) => (x.counts.chunkSuccess ?? 0) >= 2, '2 chunks');
+        await fx.config({ cors: 'none', delay_ms: 0 });
+        const first = await waitRun(t, 'fix', 60000);
+        expectEqual(fileErrorOf(first, f.name)?.kind, 'cors', 'error kind once CORS is off', summarize(first));
+        const before = await fx.apiLog();
+        const kept = new Set(before.filter((e) => e.method === 'POST' && e.status === 200).map((e) => e.chunk));
+        const confirmed = new Set(first.events.filter((e) => e.name === 'chunkSuccess').map((e) => e.chunk));
+        expectTrue(kept.size > confirmed.size, `some blocked POSTs were stored anyway: stored ${[...kept]}, confirmed ${[...confirmed]}`);
+        const maxSeq = Math.max(...before.map((e) => e.seq));
+        await fx.config(restore);
+        // Same Uploader: upload() again retries the failed file.
+        await t.eval(() => {
+          const r = window.__e2e.runs.fix;
+          r.settled = false;
+          r.promise = r.up.upload().then(
+            (s) => { r.summary = { succeeded: s.succeeded.map(window.__e2e.file), failed: s.failed.map(window.__e2e.file) }; },
+            (e) => { r.rejected = window.__e2e.err(e); },
+          ).finally(() => { r.settled = true; });
+        });
+        const run = await waitRun(t, 'fix', 60000);
+        const stored = (await fx.files()).find((x) => x.name === f.name);
+        expectEqual(stored?.sha256, f.sha256, 'sha256 after the CORS fix', summarize(run));
+        const resent = (await fx.apiLog()).filter((e) => e.seq > maxSeq && e.method === 'POST').map((e) => e.chunk).sort((a, b) => a - b);
+        const missing = Array.from({ length: 12 }, (_, i) => i + 1).filter((c) => !kept.has(c));
+        expectEqual(resent, missing, 'chunks POSTed after the fix (chunks the server kept must not be re-sent)');
+      } finally {
+        await fx.config({ ...restore, delay_ms: 0 });
+      }
+    });
+    await t.close();
+  });
 
   test('§4 same-origin page (--api-on-page): every misconfiguration works or fails with a non-CORS kind', { timeout: TEST_TIMEOUT }, async (tc) => {
     const t = await openUploader(browser, fx);
