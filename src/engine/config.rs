@@ -728,7 +728,8 @@ fn describe(v: &OptionValue) -> String {
         }
         OptionValue::Str(s) => {
             let mut m = String::from("got \"");
-            m.extend(s.chars().take(60));
+            let end = s.char_indices().nth(60).map_or(s.len(), |(i, _)| i);
+            m.push_str(s.get(..end).unwrap_or(s));
             m.push('"');
             m
         }

@@ -180,25 +180,25 @@ pub struct ChunkFacts<'a> {
 #[must_use]
 pub fn protocol_params(config: &Config, f: &ChunkFacts) -> Vec<(String, String)> {
     let (start, end) = f.plan.range(u64::from(f.chunk)).unwrap_or((0, 0));
-    let values: [Option<String>; 9] = [
-        Some(f.chunk.to_string()),
-        Some(f.plan.chunk_size().to_string()),
-        Some((end - start).to_string()),
-        Some(f.meta.size.to_string()),
-        Some(f.meta.mime_type.clone()),
-        Some(f.identifier.to_string()),
-        Some(f.meta.name.clone()),
-        Some(f.meta.path().to_string()),
-        Some(f.plan.count().to_string()),
+    let values: [String; 9] = [
+        f.chunk.to_string(),
+        f.plan.chunk_size().to_string(),
+        (end - start).to_string(),
+        f.meta.size.to_string(),
+        f.meta.mime_type.clone(),
+        f.identifier.to_string(),
+        f.meta.name.clone(),
+        f.meta.path().to_string(),
+        f.plan.count().to_string(),
     ];
     let mut out = Vec::with_capacity(9);
     match config.protocol {
         Protocol::Resumable => {
             for (name, value) in config.param_names.iter().zip(values) {
-                if let (Some(n), Some(v)) = (name, value) {
+                if let Some(n) = name {
                     let mut k = config.parameter_namespace.clone();
                     k.push_str(n);
-                    out.push((k, v));
+                    out.push((k, value));
                 }
             }
         }
@@ -215,8 +215,8 @@ pub fn protocol_params(config: &Config, f: &ChunkFacts) -> Vec<(String, String)>
                 "flowTotalChunks",
             ];
             for (name, value) in FLOW.iter().zip(values) {
-                if let (false, Some(v)) = (name.is_empty(), value) {
-                    out.push(((*name).to_string(), v));
+                if !name.is_empty() {
+                    out.push(((*name).to_string(), value));
                 }
             }
         }
