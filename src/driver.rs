@@ -296,7 +296,7 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
             }
             Outcome::NoResponse => Input::Failed {
                 request: spec.id,
-                failure: diagnose(&handle, &spec).await,
+                failure: diagnose(&handle, &spec, &blob).await,
             },
         };
         input(&handle, next);
@@ -344,8 +344,13 @@ async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, abort_handle: In
     }
 }
 
-/// A request got no response: offline, CORS, or unreachable? (CORS.md §8)
-async fn diagnose(handle: &Handle, spec: &RequestSpec) -> Failure {
+/// A request got no response: an unreadable file, offline, CORS, or unreachable? (CORS.md §8)
+async fn diagnose(handle: &Handle, spec: &RequestSpec, file: &Blob) -> Failure {
+    if !matches!(spec.body, RequestBody::None | RequestBody::Form { .. })
+        && !transport::blob::is_readable(file, spec.start, spec.end).await
+    {
+        return Failure::Unreadable;
+    }
     if !clock::is_online() {
         return Failure::Offline;
     }

@@ -408,6 +408,47 @@ fn cors_failure_does_not_loop() {
 }
 
 #[test]
+fn cors_failure_of_a_post_does_not_loop_through_reprobes() {
+    // The re-check re-probes the chunk first; that simple GET passing must not reset the
+    // re-check, or probe, POST, probe, POST would go on until the retries run out.
+    let mut h = Harness::new(config(10), 13);
+    let a = h.add("a", 30);
+    h.start();
+    assert!(!h.drive_bounded(1000, |r| if r.phase == Phase::Test {
+        Reply::Status(204)
+    } else {
+        Reply::Fail(Failure::Cors)
+    }));
+    let posts = h.sent.iter().filter(|r| r.phase == Phase::Upload).count();
+    assert_eq!(posts, 4, "3 parallel POSTs and one re-check\n{}", h.dump());
+    let e = h.s.file(a).unwrap().error.unwrap();
+    assert_eq!(e.kind, ErrorKind::Cors);
+    assert_eq!(e.phase, Some(Phase::Upload));
+    // Attempts count every request for the chunk: probe, POST, re-probe, POST.
+    assert_eq!(e.attempts, 4, "{e:?}");
+}
+
+#[test]
+fn an_unreadable_file_fails_at_once_as_rejected() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 14);
+    let a = h.add("a", 30);
+    let b = h.add("b", 10);
+    h.start();
+    assert!(!h.drive_bounded(100, |r| if r.file == a {
+        Reply::Fail(Failure::Unreadable)
+    } else {
+        Reply::Status(200)
+    }));
+    let e = h.s.file(a).unwrap().error.unwrap();
+    assert_eq!(e.kind, ErrorKind::Rejected);
+    assert_eq!(e.rule.as_deref(), Some("readable"));
+    assert!(!h.has_event(|e| matches!(e, Event::FileRetry { .. })));
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+}
+
+#[test]
 fn cors_failures_in_parallel_wait_for_one_recheck() {
     let mut c = config(10);
     c.test_chunks = TestChunks::Never;

@@ -24,7 +24,7 @@ export interface UploadError extends Error {
   attempts: number;
   /** For `cors`: the likely server fix. */
   hint?: string;
-  /** For `rejected`: the rule that refused the file (`minFileSize`, `maxFileSize`, `fileType`, `maxFiles`, `duplicate`). */
+  /** For `rejected`: the rule that refused the file (`minFileSize`, `maxFileSize`, `fileType`, `maxFiles`, `duplicate`, `chunkCount`, `generateUniqueIdentifier`, `readable`). */
   rule?: string;
   /** For `invalid`: the option that is wrong. */
   option?: string;

@@ -21,6 +21,9 @@ pub enum Failure {
     /// The browser is offline (`navigator.onLine` is false). The request goes back to the queue
     /// without spending a retry and sending stops until the driver sends `Input::Online`.
     Offline,
+    /// The browser could not read the file's bytes (changed, moved or deleted after it was
+    /// chosen). Permanent: the file fails with kind `rejected`, rule `readable`.
+    Unreadable,
 }
 
 /// What a probe answer means.
@@ -98,6 +101,7 @@ pub fn failure_kind(failure: Failure, timed_out: bool) -> ErrorKind {
     match failure {
         Failure::Cors => ErrorKind::Cors,
         Failure::Network | Failure::Offline => ErrorKind::Network,
+        Failure::Unreadable => ErrorKind::Rejected,
         Failure::Timeout => ErrorKind::Timeout,
         Failure::Aborted if timed_out => ErrorKind::Timeout,
         Failure::Aborted => ErrorKind::Aborted,

@@ -361,7 +361,7 @@ struct File {
     prio: bool,
     /// A chunk whose request failed as CORS: its one re-check runs alone, and nothing else of
     /// the file starts until an HTTP answer arrives.
-    cors_recheck: Option<u32>,
+    cors_recheck: Option<(u32, Phase)>,
 }
 
 impl File {
@@ -396,7 +396,7 @@ impl File {
         if self.life.terminal() {
             return None;
         }
-        if let Some(n) = self.cors_recheck {
+        if let Some((n, _)) = self.cors_recheck {
             return match self.chunks.get(&n) {
                 Some(c) if c.state == State::Pending => Some(n),
                 _ => None,
@@ -1040,8 +1040,15 @@ impl Scheduler {
         let Some(i) = self.index(fl.file) else {
             return;
         };
+        // An HTTP answer ends a CORS re-check, except the answer to the re-checked chunk's own
+        // re-probe: a simple probe passing says nothing about the POST that was blocked, and
+        // clearing the re-check there would loop probe, POST, probe, POST.
         if let Some(f) = self.files.get_mut(i) {
-            f.cors_recheck = None;
+            if f.cors_recheck
+                .is_some_and(|(n, phase)| n != fl.chunk || phase == fl.phase)
+            {
+                f.cors_recheck = None;
+            }
         }
         match fl.phase {
             Phase::Test => match classify_probe(&self.config, status) {
@@ -1119,6 +1126,17 @@ impl Scheduler {
             }
             return;
         }
+        if failure == Failure::Unreadable {
+            let mut e = UploadError::rejected(
+                "readable",
+                "the file can no longer be read (was it changed, moved or deleted after it was chosen?)",
+            );
+            e.phase = Some(fl.phase);
+            e.chunk = Some(fl.chunk);
+            e.attempts = fl.spec.attempt;
+            self.fail_file(i, e);
+            return;
+        }
         let timed_out = fl
             .spec
             .timeout_ms
@@ -1140,7 +1158,7 @@ impl Scheduler {
                 return;
             };
             match f.cors_recheck {
-                Some(n) if n == fl.chunk => {
+                Some((n, _)) if n == fl.chunk => {
                     if let Some(ch) = f.chunks.get(&n) {
                         e.attempts = ch.attempts;
                     }
@@ -1156,7 +1174,7 @@ impl Scheduler {
                     }
                     return;
                 }
-                None => f.cors_recheck = Some(fl.chunk),
+                None => f.cors_recheck = Some((fl.chunk, fl.phase)),
             }
         }
         self.retry(i, fl.chunk, e, None);
@@ -1247,6 +1265,9 @@ impl Scheduler {
         };
         if f.chunks.remove(&n).is_none() {
             return;
+        }
+        if f.cors_recheck.is_some_and(|(c, _)| c == n) {
+            f.cors_recheck = None;
         }
         f.done += 1;
         f.confirmed = f.confirmed.saturating_add(f.plan.len(u64::from(n)));

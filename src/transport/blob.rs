@@ -33,3 +33,18 @@ pub(crate) fn untyped_slice(file: &Blob, start: u64, end: u64) -> Result<Blob, S
     file.slice_with_f64_and_f64(s, e)
         .map_err(|err| super::js_error_text(&err))
 }
+
+/// Whether the browser can still read `[start, end)` of `file` (one byte is read). A `File` that
+/// was changed, moved or deleted after it was chosen fails its request with the same `TypeError`
+/// as a network or CORS failure; this tells that case apart.
+pub(crate) async fn is_readable(file: &Blob, start: u64, end: u64) -> bool {
+    if start >= end {
+        return true;
+    }
+    let Ok(probe) = untyped_slice(file, start, start.saturating_add(1)) else {
+        return false;
+    };
+    wasm_bindgen_futures::JsFuture::from(probe.array_buffer())
+        .await
+        .is_ok()
+}
