@@ -2,7 +2,7 @@
 # Builds the release wasm once and packages it twice:
 #   pkg/                 the npm package: ES module (wasm-bindgen `web` target), .d.ts, package.json
 #   pkg/script/          the script-tag build: one classic script, wasm embedded, global ResumableWasm
-# Both .wasm files go through wasm-opt -Oz from the npm package `binaryen`.
+# Both .wasm files go through wasm-opt -Oz from the npm package `binaryen`, the JS through esbuild --minify.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,13 @@ wasm-bindgen "$raw" --target no-modules --no-modules-global __resumableWasmBindg
   --no-typescript --out-dir "$tmp/nm" --out-name resumable_wasm
 "$wasm_opt" -Oz "$tmp/nm/resumable_wasm_bg.wasm" -o "$tmp/nm/opt.wasm"
 node scripts/script-tag.mjs "$tmp/nm/resumable_wasm.js" "$tmp/nm/opt.wasm" "$out/script/resumable-wasm.js" "$version"
+
+# Minify the JS glue (names kept: `Uploader.name` stays "Uploader"); the .d.ts documents the API.
+esbuild=node_modules/.bin/esbuild
+"$esbuild" "$out/resumable_wasm.js" --minify --keep-names --format=esm --log-level=warning \
+  --outfile="$tmp/glue.js" && mv "$tmp/glue.js" "$out/resumable_wasm.js"
+"$esbuild" "$out/script/resumable-wasm.js" --minify --keep-names --format=iife --legal-comments=inline --log-level=warning \
+  --outfile="$tmp/script.js" && mv "$tmp/script.js" "$out/script/resumable-wasm.js"
 
 node scripts/package-json.mjs "$out" "$version"
 cp README.md "$out/README.md"
