@@ -10,7 +10,7 @@ $('api-origin').textContent = api;
 await init();
 
 let uploader = null;
-let queued = [];            // files chosen before the uploader (re)starts
+let queued = [];            // { file, relativePath } added so far, re-added when options change
 const rows = new Map();     // identifier -> <li>
 
 function options() {
@@ -64,9 +64,17 @@ function render(file) {
   }
 }
 
+const drop = $('drop');
+
 function makeUploader() {
   try {
     const up = new Uploader(options());
+    // The library's drop target walks dropped folders and keeps each file's relative path.
+    uploader?.unAssignDrop(drop);
+    up.assignDrop(drop);
+    up.on('filesAdded', (files) => {
+      for (const f of files) if (!queued.some((q) => q.file === f.file)) queued.push({ file: f.file, relativePath: f.relativePath });
+    });
     for (const ev of ['fileAdded', 'fileProgress', 'fileSuccess', 'fileRetry']) up.on(ev, (f) => f && render(f));
     up.on('fileError', (f) => render(f));
     up.on('progress', (p) => { $('overall').value = p; $('overall-text').textContent = `${Math.round(p * 100)}%`; });
@@ -93,19 +101,19 @@ function alertMessage(text) {
 }
 
 function addFiles(list) {
-  queued.push(...list);
-  if (!uploader) uploader = makeUploader();
   uploader?.addFiles(list);
 }
 
 // Options changes rebuild the uploader (not while uploading) and refresh the preflight report.
 $('options').addEventListener('input', () => {
   if (uploader?.isUploading()) return;
-  uploader = makeUploader();
-  if (uploader && queued.length) uploader.addFiles(queued);
+  const next = makeUploader();
+  if (!next) return;
+  uploader = next;
+  for (const q of queued) uploader.addFile(q.file, { relativePath: q.relativePath });
 });
+uploader = makeUploader();
 
-const drop = $('drop');
 const picker = Object.assign(document.createElement('input'), { type: 'file', multiple: true, hidden: true });
 const folderPicker = Object.assign(document.createElement('input'), { type: 'file', multiple: true, hidden: true });
 folderPicker.setAttribute('webkitdirectory', '');
@@ -113,16 +121,16 @@ document.body.append(picker, folderPicker);
 for (const p of [picker, folderPicker]) p.addEventListener('change', () => { addFiles([...p.files]); p.value = ''; });
 drop.addEventListener('click', () => picker.click());
 drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); picker.click(); } });
-drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragover', () => drop.classList.add('over'));
 drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); addFiles([...e.dataTransfer.files]); });
+drop.addEventListener('drop', () => drop.classList.remove('over'));
 $('choose-folder').addEventListener('click', () => folderPicker.click());
 
 $('upload').addEventListener('click', async () => {
   if (!uploader) uploader = makeUploader();
   if (!uploader) return;
   const summary = await uploader.upload();
-  queued = queued.filter((f) => !summary.succeeded.some((s) => s.file === f));
+  queued = queued.filter((q) => !summary.succeeded.some((s) => s.file === q.file));
   refreshServer();
 });
 $('pause').addEventListener('click', () => uploader?.pause());
