@@ -1,0 +1,61 @@
+// The demo page (`make demo`'s www/): it loads the package, uploads cross-origin, shows the
+// server's counts, switches the fixture's CORS mode and shows the typed diagnosis with its fix,
+// and updates the preflight report live. Every form control has a label.
+import { test, before, after } from 'node:test';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { startFixture, launchBrowser, newPage, scenario, expectEqual, expectTrue, ROOT, PKG, TEST_TIMEOUT } from './harness.mjs';
+
+let browser, fx;
+before(async () => {
+  [browser, fx] = await Promise.all([
+    launchBrowser(),
+    startFixture({ www: join(ROOT, 'www'), mounts: { '/pkg': PKG }, pageHost: '127.0.0.1' }),
+  ]);
+});
+after(async () => { await browser?.close(); await fx?.stop(); });
+
+const bytes = (n, seed) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 131 + seed * 17) & 255));
+
+test('demo page: upload, server panel, CORS switch with diagnosis, live preflight report, labelled controls', { timeout: TEST_TIMEOUT }, async () => {
+  const t = await newPage(browser, { initLib: false });
+  await scenario({ fixtures: [fx], pages: [t] }, async () => {
+    await fx.reset();
+    await t.goto(`${fx.page}/index.html?api=${encodeURIComponent(fx.api)}`);
+    await t.page.waitForFunction(() => document.getElementById('preflight').textContent.includes('chunk POST'));
+
+    const unlabelled = await t.eval(() => [...document.querySelectorAll('input:not([type=file]), select')]
+      .filter((el) => el.labels.length === 0 && !el.getAttribute('aria-label')).map((el) => el.id));
+    expectEqual(unlabelled, [], 'form controls without a label');
+    const report = await t.eval(() => document.getElementById('preflight').textContent);
+    expectTrue(report.includes('chunk POST: no preflight') && report.includes('probe GET: no preflight'), 'default options need no preflight', report);
+
+    // Upload one file through the page's own picker.
+    const data = bytes(2_500_000, 1);
+    await t.page.locator('input[type=file]').first().setInputFiles({ name: 'demo.bin', mimeType: 'application/octet-stream', buffer: data });
+    await t.page.click('#upload');
+    await t.page.waitForFunction(() => document.querySelector('#file-list li .meta')?.textContent.startsWith('success'), null, { timeout: 30000 });
+    const files = await fx.files();
+    expectEqual(files.map((f) => [f.name, f.sha256]), [['demo.bin', createHash('sha256').update(data).digest('hex')]], 'file stored by the demo');
+    await t.page.waitForFunction(() => Number(document.getElementById('s-post').textContent) >= 2, null, { timeout: 5000 });
+    const counts = await t.eval(() => ['s-options', 's-get', 's-post'].map((id) => Number(document.getElementById(id).textContent)));
+    expectEqual(counts, [0, 1, 2], 'server panel OPTIONS / GET / POST');
+
+    // A custom header makes the report name the preflight.
+    await t.page.fill('#o-header', 'Authorization: Bearer demo');
+    await t.page.waitForFunction(() => document.getElementById('preflight').textContent.includes('authorization'));
+
+    // Break the server's CORS from the page, then upload: the file shows kind cors and the fix.
+    await t.page.fill('#o-header', '');
+    await t.page.selectOption('#f-cors', 'none');
+    await t.page.waitForFunction(async (api) => (await (await fetch(`${api}/__fixture/config`)).json()).cors === 'none', fx.api);
+    await t.page.locator('input[type=file]').first().setInputFiles({ name: 'blocked.bin', mimeType: 'application/octet-stream', buffer: bytes(300_000, 2) });
+    await t.page.click('#upload');
+    const err = t.page.locator('#file-list li', { hasText: 'blocked.bin' }).locator('.err');
+    await err.locator('.kind').waitFor({ timeout: 30000 });
+    const text = await err.textContent();
+    expectTrue(text.startsWith('cors') && text.includes('Fix:') && text.includes('Access-Control-Allow-Origin'), 'the failed file shows kind cors and the fix', text);
+    await fx.config({ cors: 'strict' });
+  });
+  await t.close();
+});
