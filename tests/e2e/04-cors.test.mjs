@@ -52,6 +52,7 @@ describe('§4 CORS misconfigurations', () => {
           expectTrue(run.settled, 'upload() settled within 120 s', summarize(run));
           const err = fileErrorOf(run, f.name);
           expectEqual(err?.kind, 'cors', `error kind for ${c.name}`, summarize(run));
+          expectEqual([err?.isError, err?.isUploadError, err?.name], [true, true, 'UploadError'], 'the error is a real Error and isUploadError() says so');
           expectEqual(run.summary?.failed?.map((x) => x.name), [f.name], 'summary.failed', summarize(run));
           for (const re of c.hint) expectTrue(re.test(err?.hint ?? ''), `hint ${JSON.stringify(err?.hint)} should match ${re}`, err);
           // Chromium's own view of why the request was blocked.

@@ -4,7 +4,7 @@
 // 413 → http 413.
 import { test, describe, before, after } from 'node:test';
 import { createServer } from 'node:net';
-import { startFixture, launchBrowser, openUploader, makeFile, runUpload, startRun, waitRun, scenario, expectEqual, expectTrue, expectStored, fileErrorOf, countBy, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFile, runUpload, startRun, waitRun, untilRun, scenario, expectEqual, expectTrue, expectStored, fileErrorOf, countBy, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture()]); });
@@ -21,17 +21,6 @@ async function freePort() {
   return port;
 }
 
-/** Polls the run in the page until `pred(snapshot)` holds. */
-async function until(t, id, pred, what, timeoutMs = 20000) {
-  const t0 = Date.now();
-  for (;;) {
-    const s = await t.eval((i) => window.__e2e.snapshot(i), id);
-    if (pred(s)) return s;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(summarize(s))}`);
-    await sleep(50);
-  }
-}
-
 describe('§5 other failures', () => {
   test('§5 closed port → kind network', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
@@ -41,6 +30,7 @@ describe('§5 other failures', () => {
       const run = await runUpload(t, { target: `http://localhost:${port}/upload`, chunkSize: CS, maxChunkRetries: 1, chunkRetryInterval: 50 }, [f.name], { timeoutMs: 30000 });
       const err = fileErrorOf(run, f.name);
       expectEqual(err?.kind, 'network', 'error kind for a closed port', summarize(run));
+      expectEqual([err?.isError, err?.isUploadError, err?.name], [true, true, 'UploadError'], 'the error is a real Error and isUploadError() says so');
       expectEqual(t.corsErrors(), [], 'CDP CORS errors for a closed port');
     });
     await t.close();
@@ -61,7 +51,7 @@ describe('§5 other failures', () => {
         // With retries: a timeout retry, then the stall clears and the upload completes.
         const f = await makeFile(t, 'stall-ok.bin', 3 * CS + 1, 14);
         await startRun(t, 'stall', { target: fx.target(), chunkSize: CS, timeout: 800, maxChunkRetries: 20, chunkRetryInterval: 100, maxRetryInterval: 400 }, [f.name]);
-        const s = await until(t, 'stall', (x) => x.events.some((e) => e.name === 'fileRetry' && e.error?.kind === 'timeout') || x.settled, 'a fileRetry of kind timeout');
+        const s = await untilRun(t, 'stall', (x) => x.events.some((e) => e.name === 'fileRetry' && e.error?.kind === 'timeout') || x.settled, 'a fileRetry of kind timeout');
         expectTrue(!s.settled, 'upload settled while the server stalled', summarize(s));
         const firstRetry = s.events.find((e) => e.name === 'fileRetry');
         expectTrue(firstRetry.t >= 750, `first timeout retry after ${firstRetry.t} ms, before the 800 ms timeout`);
@@ -101,7 +91,7 @@ describe('§5 other failures', () => {
         await fx.config({ ...clean, delay_ms: 100 });
         const f = await makeFile(t, 'offline.bin', 12 * CS, 15);
         await startRun(t, 'off', { target: fx.target(), chunkSize: CS, simultaneousUploads: 2, maxChunkRetries: 2, chunkRetryInterval: 100 }, [f.name]);
-        await until(t, 'off', (x) => (x.counts.chunkSuccess ?? 0) >= 2 || x.settled, '2 chunks');
+        await untilRun(t, 'off', (x) => (x.counts.chunkSuccess ?? 0) >= 2 || x.settled, '2 chunks');
         await t.setOffline(true);
         const onLine = await t.eval(() => navigator.onLine);
         expectEqual(onLine, false, 'navigator.onLine under CDP offline emulation');
