@@ -21,6 +21,7 @@ export interface UploadError extends Error {
   phase?: 'test' | 'upload';
   /** 1-based chunk number. */
   chunk?: number;
+  /** Requests made for this chunk so far, probes included. */
   attempts: number;
   /** For `cors`: the likely server fix. */
   hint?: string;

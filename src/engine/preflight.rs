@@ -420,9 +420,12 @@ pub fn origin_of(url: &str) -> Option<String> {
 
 /// The server-side fix for a CORS failure of a request of this shape (CORS.md §5, §12, §13).
 ///
-/// Credentials → the exact origin and `Access-Control-Allow-Credentials: true` (no `*`);
+/// Credentials → the exact origin and `Access-Control-Allow-Credentials: true` (no `*`), said
+/// first because a page cannot tell a missing header from a `*` or a missing credentials flag;
 /// preflighted → the `OPTIONS` answer must be 2xx and list the method and each non-safelisted
 /// header by name; simple → the response lacks `Access-Control-Allow-Origin` for this origin.
+/// The URL appears without its query, so the hint is the same for every chunk (and is logged
+/// once).
 #[must_use]
 pub fn cors_hint(shape: &RequestShape, with_credentials: bool) -> String {
     let origin = shape
@@ -430,9 +433,22 @@ pub fn cors_hint(shape: &RequestShape, with_credentials: bool) -> String {
         .map_or_else(|| "the page's origin".to_string(), |o| join(&["`", o, "`"]));
     let p = predict(shape);
     let mut h = String::new();
+    if with_credentials {
+        h.push_str("with credentials every response");
+        if p.preflight {
+            h.push_str(" (the OPTIONS preflight too)");
+        }
+        h.push_str(" must carry Access-Control-Allow-Origin: ");
+        h.push_str(&origin);
+        h.push_str(
+            " exactly (not `*`) and Access-Control-Allow-Credentials: true, on error responses too",
+        );
+    }
     if p.preflight {
+        h.push_str(if with_credentials { "; " } else { "" });
         h.push_str("the preflight OPTIONS ");
-        h.push_str(shape.url);
+        let url = shape.url;
+        h.push_str(url.split('?').next().unwrap_or(url));
         h.push_str(" must answer 2xx (no redirect, no auth) with Access-Control-Allow-Origin for ");
         h.push_str(&origin);
         let method = normalize_method(shape.method);
@@ -447,15 +463,10 @@ pub fn cors_hint(shape: &RequestShape, with_credentials: bool) -> String {
             h.push_str(" by name");
         }
         h.push_str("; the response itself needs Access-Control-Allow-Origin too");
-    } else {
+    } else if !with_credentials {
         h.push_str("the response lacks Access-Control-Allow-Origin for ");
         h.push_str(&origin);
         h.push_str(" (send it on error responses too)");
-    }
-    if with_credentials {
-        h.push_str("; with credentials the server must answer the exact origin ");
-        h.push_str(&origin);
-        h.push_str(" (not `*`) and Access-Control-Allow-Credentials: true");
     }
     h
 }
@@ -983,6 +994,23 @@ mod tests {
             "{pre}"
         );
         assert!(pre.contains("not `*`"), "{pre}");
+        assert!(pre.starts_with("with credentials"), "{pre}");
+
+        let credentialed = cors_hint(&shape("POST", &none, BodyKind::FormData, false), true);
+        assert!(credentialed.starts_with("with credentials every response must carry Access-Control-Allow-Origin: `https://app.example` exactly (not `*`) and Access-Control-Allow-Credentials: true"), "{credentialed}");
+        assert!(!credentialed.contains("lacks"), "{credentialed}");
+
+        // The same hint for every chunk: the probe URL's per-chunk query is left out.
+        let chunk3 = RequestShape {
+            url: "https://up.example/upload?resumableChunkNumber=3",
+            ..shape("GET", &auth, BodyKind::None, false)
+        };
+        let probe = cors_hint(&chunk3, false);
+        assert!(
+            probe.contains("OPTIONS https://up.example/upload must"),
+            "{probe}"
+        );
+        assert!(!probe.contains("ChunkNumber"), "{probe}");
     }
 
     #[test]
