@@ -11,19 +11,33 @@ use std::rc::Rc;
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
-use web_sys::{AbortController, Blob, XmlHttpRequest};
+use web_sys::{AbortController, Blob};
 
 use crate::api::events::Listeners;
 use crate::engine::{
     Action, Event, Failure, FileId, Input, RequestBody, RequestId, RequestSpec, Scheduler,
 };
 use crate::transport::wire::{Wire, WireBody};
+use crate::transport::xhr::XhrSlot;
 use crate::transport::{self, clock, Outcome};
 
 /// How to abort one request in flight.
 enum InFlight {
     Fetch(AbortController),
-    Xhr(Rc<RefCell<Option<XmlHttpRequest>>>),
+    Xhr(Rc<RefCell<XhrSlot>>),
+}
+
+/// Longest wait one browser timer can hold: `setTimeout` takes a signed 32-bit delay and fires
+/// at once above it. Longer waits are re-armed when the timer wakes early.
+const MAX_TIMER_MS: u64 = 0x7fff_ffff;
+
+/// When the browser says it is offline, the queue waits for its `online` event; if that never
+/// comes (`navigator.onLine` is only a hint), it tries again after this long anyway.
+const OFFLINE_RECHECK_MS: u32 = 30_000;
+
+/// A timer delay in the range `setTimeout` honours.
+pub(crate) fn timer_ms(ms: u64) -> u32 {
+    u32::try_from(ms.min(MAX_TIMER_MS)).unwrap_or(u32::MAX >> 1)
 }
 
 /// Everything one `Uploader` owns.
@@ -43,6 +57,16 @@ pub(crate) struct State {
     connectivity: Option<Connectivity>,
     /// CORS hints already printed: each distinct one goes to the console once.
     logged_hints: Vec<String>,
+    /// Whether the console was told that the `headers`/`query` functions' values cost a preflight.
+    warned_dynamic_preflight: bool,
+    /// Retries the queue after [`OFFLINE_RECHECK_MS`] when no `online` event comes.
+    offline_recheck: Option<gloo_timers::callback::Timeout>,
+    /// Bumped by every `cancel()`: an `upload()` still waiting for its files to be added sees
+    /// that it was cancelled meanwhile.
+    pub(crate) cancel_generation: u32,
+    /// `pause()` was called and no `resume()`/`upload()` since; an `upload()` still waiting for
+    /// its files starts paused.
+    pub(crate) paused_by_user: bool,
 }
 
 /// A map over a `Vec`: an uploader holds a handful of files and requests, and a hash map would
@@ -92,6 +116,10 @@ impl State {
             timer: None,
             connectivity: None,
             logged_hints: Vec::new(),
+            warned_dynamic_preflight: false,
+            offline_recheck: None,
+            cancel_generation: 0,
+            paused_by_user: false,
         }
     }
 }
@@ -146,21 +174,18 @@ pub(crate) fn input(handle: &Handle, input: Input) {
 }
 
 /// Carries out the engine's actions until it has none, then arms the timer for its next deadline.
+///
+/// One action at a time: a listener that calls back in (say `cancel()` from `error`) runs a
+/// nested pump, and taking actions one by one keeps them in the engine's order even then, so
+/// no request the engine has since aborted is sent after the fact.
 pub(crate) fn pump(handle: &Handle) {
     loop {
-        let actions: Vec<Action> = {
-            let mut state = handle.borrow_mut();
-            std::iter::from_fn(|| state.scheduler.poll_action()).collect()
-        };
-        if actions.is_empty() {
-            break;
-        }
-        for action in actions {
-            match action {
-                Action::Send(spec) => start_request(handle, spec),
-                Action::Abort(id) => abort(handle, id),
-                Action::Event(event) => dispatch(handle, event),
-            }
+        let action = handle.borrow_mut().scheduler.poll_action();
+        let Some(action) = action else { break };
+        match action {
+            Action::Send(spec) => start_request(handle, spec),
+            Action::Abort(id) => abort(handle, id),
+            Action::Event(event) => dispatch(handle, event),
         }
     }
     arm_timer(handle);
@@ -175,19 +200,16 @@ fn arm_timer(handle: &Handle) {
         (Some(d), _) => {
             let wait = d.saturating_sub(clock::now_ms());
             let weak = Rc::downgrade(handle);
-            let timeout = gloo_timers::callback::Timeout::new(
-                u32::try_from(wait).unwrap_or(u32::MAX),
-                move || {
-                    if let Some(handle) = weak.upgrade() {
-                        handle.borrow_mut().timer = None;
-                        handle
-                            .borrow_mut()
-                            .scheduler
-                            .handle_timeout(clock::now_ms());
-                        pump(&handle);
-                    }
-                },
-            );
+            let timeout = gloo_timers::callback::Timeout::new(timer_ms(wait), move || {
+                if let Some(handle) = weak.upgrade() {
+                    handle.borrow_mut().timer = None;
+                    handle
+                        .borrow_mut()
+                        .scheduler
+                        .handle_timeout(clock::now_ms());
+                    pump(&handle);
+                }
+            });
             state.timer = Some((d, timeout));
         }
     }
@@ -198,8 +220,8 @@ fn abort(handle: &Handle, id: RequestId) {
     match request {
         Some(InFlight::Fetch(controller)) => controller.abort(),
         Some(InFlight::Xhr(slot)) => {
-            let xhr = slot.borrow_mut().take();
-            if let Some(xhr) = xhr {
+            let previous = std::mem::replace(&mut *slot.borrow_mut(), XhrSlot::Aborted);
+            if let XhrSlot::Running(xhr) = previous {
                 let _ = xhr.abort();
             }
         }
@@ -207,58 +229,76 @@ fn abort(handle: &Handle, id: RequestId) {
     }
 }
 
-/// Applies the user's `query`/`headers` functions (called without any borrow held).
-fn with_dynamic_parts(handle: &Handle, spec: RequestSpec) -> RequestSpec {
+/// Applies the user's `query`/`headers` functions (called without any borrow held). A function
+/// that throws or returns a promise makes the request unsendable: its values are required.
+fn with_dynamic_parts(handle: &Handle, spec: RequestSpec) -> Result<RequestSpec, String> {
     let (query_fn, headers_fn) = {
         let state = handle.borrow();
         (state.query_fn.clone(), state.headers_fn.clone())
     };
     if query_fn.is_none() && headers_fn.is_none() {
-        return spec;
+        return Ok(spec);
     }
     let file = crate::api::file_snapshot(handle, spec.file);
     let chunk = JsValue::from(spec.chunk);
-    let call = |f: &Option<Function>| {
-        f.as_ref()
-            .and_then(|f| f.call2(&JsValue::NULL, &file, &chunk).ok())
-            .map(|v| crate::api::options::string_pairs(&v))
-            .unwrap_or_default()
+    let call = |f: &Option<Function>, option: &str| -> Result<Vec<(String, String)>, String> {
+        let Some(f) = f else { return Ok(Vec::new()) };
+        let value = f
+            .call2(&JsValue::NULL, &file, &chunk)
+            .map_err(|e| [option, " function threw: ", &transport::js_error_text(&e)].concat())?;
+        if value.has_type::<js_sys::Promise>() {
+            return Err([
+                option,
+                " function returned a Promise; it must return an object",
+            ]
+            .concat());
+        }
+        Ok(crate::api::options::string_pairs(&value))
     };
-    let query = call(&query_fn);
-    let headers = call(&headers_fn);
-    let state = handle.borrow();
-    spec.with_dynamic(state.scheduler.config(), &query, &headers)
+    let query = call(&query_fn, "query")?;
+    let headers = call(&headers_fn, "headers")?;
+    let spec = spec.with_dynamic(handle.borrow().scheduler.config(), &query, &headers);
+    // The engine planned its warm-up without these values; at least say what they cost.
+    let warn = spec.preflight.preflight && !handle.borrow().warned_dynamic_preflight;
+    if warn {
+        handle.borrow_mut().warned_dynamic_preflight = true;
+        transport::console_warn(
+            &["resumable-wasm: the values from your headers/query function need a CORS preflight: ", &spec.preflight.reasons.join("; ")].concat(),
+        );
+    }
+    Ok(spec)
 }
 
 fn start_request(handle: &Handle, spec: RequestSpec) {
-    let spec = with_dynamic_parts(handle, spec);
+    let id = spec.id;
     let Some(blob) = handle.borrow().blobs.get(spec.file).cloned() else {
         // The file was removed between the engine's decision and now: the engine already forgot it.
         return;
     };
-    let use_xhr = spec.upload_listener;
-    let in_flight = if use_xhr {
-        InFlight::Xhr(Rc::new(RefCell::new(None)))
+    let in_flight = if spec.upload_listener {
+        InFlight::Xhr(Rc::new(RefCell::new(XhrSlot::NotStarted)))
     } else {
         match AbortController::new() {
             Ok(c) => InFlight::Fetch(c),
-            Err(_) => {
-                input(
-                    handle,
-                    Input::Failed {
-                        request: spec.id,
-                        failure: Failure::Network,
-                    },
-                );
-                return;
-            }
+            Err(_) => return fail_unsendable(handle, id, "no AbortController in this browser"),
         }
     };
     let abort_handle = match &in_flight {
         InFlight::Fetch(c) => InFlight::Fetch(c.clone()),
         InFlight::Xhr(slot) => InFlight::Xhr(Rc::clone(slot)),
     };
-    handle.borrow_mut().in_flight.insert(spec.id, in_flight);
+    // Registered before any user code runs, so an abort from inside that code is seen.
+    handle.borrow_mut().in_flight.insert(id, in_flight);
+    let spec = match with_dynamic_parts(handle, spec) {
+        Ok(spec) => spec,
+        Err(message) => {
+            handle.borrow_mut().in_flight.remove(id);
+            return fail_unsendable(handle, id, &message);
+        }
+    };
+    if handle.borrow().in_flight.get(id).is_none() {
+        return; // aborted by the user's function (e.g. it called cancel())
+    }
     let handle = Rc::clone(handle);
     wasm_bindgen_futures::spawn_local(async move {
         let outcome = send(&handle, &spec, &blob, abort_handle).await;
@@ -266,41 +306,60 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
         if handle.borrow_mut().in_flight.remove(spec.id).is_none() {
             return;
         }
-        let next = match outcome {
+        let failure = match outcome {
             Outcome::Response {
                 status,
                 body,
                 retry_after,
-            } => Input::Response {
-                request: spec.id,
-                status,
-                body,
-                retry_after,
-            },
-            Outcome::Timeout => Input::Failed {
-                request: spec.id,
-                failure: Failure::Timeout,
-            },
-            Outcome::Aborted => Input::Failed {
-                request: spec.id,
-                failure: Failure::Aborted,
-            },
-            Outcome::Invalid(message) => {
-                transport::console_error(&format!(
-                    "resumable-wasm: cannot send the request: {message}"
-                ));
-                Input::Failed {
+            } => {
+                let answer = Input::Response {
                     request: spec.id,
-                    failure: Failure::Network,
-                }
+                    status,
+                    body,
+                    retry_after,
+                };
+                return input(&handle, answer);
             }
-            Outcome::NoResponse => Input::Failed {
-                request: spec.id,
-                failure: diagnose(&handle, &spec, &blob).await,
-            },
+            Outcome::Timeout => Failure::Timeout,
+            Outcome::Aborted => Failure::Aborted,
+            Outcome::Invalid(message) => return fail_unsendable(&handle, spec.id, &message),
+            Outcome::NoResponse => diagnose(&handle, &spec, &blob).await,
         };
-        input(&handle, next);
+        if failure == Failure::Offline {
+            recheck_when_offline_too_long(&handle);
+        }
+        input(
+            &handle,
+            Input::Failed {
+                request: spec.id,
+                failure,
+            },
+        );
     });
+}
+
+/// The browser refused to build request `id`: say why on the console, fail it for good.
+fn fail_unsendable(handle: &Handle, id: RequestId, message: &str) {
+    transport::console_error(&["resumable-wasm: cannot send the request: ", message].concat());
+    input(
+        handle,
+        Input::Failed {
+            request: id,
+            failure: Failure::Unsendable,
+        },
+    );
+}
+
+/// Arms the fallback that resumes an offline queue without an `online` event.
+fn recheck_when_offline_too_long(handle: &Handle) {
+    let weak = Rc::downgrade(handle);
+    let timer = gloo_timers::callback::Timeout::new(OFFLINE_RECHECK_MS, move || {
+        if let Some(handle) = weak.upgrade() {
+            handle.borrow_mut().offline_recheck = None;
+            input(&handle, Input::Online);
+        }
+    });
+    handle.borrow_mut().offline_recheck = Some(timer);
 }
 
 async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, abort_handle: InFlight) -> Outcome {
@@ -377,6 +436,17 @@ async fn diagnose(handle: &Handle, spec: &RequestSpec, file: &Blob) -> Failure {
 /// Delivers one engine event to the page: listeners, console, and `upload()` promises.
 fn dispatch(handle: &Handle, event: Event) {
     use crate::api::events::{emit, summary};
+    // Events of a file removed meanwhile have no `UploadFile` to carry: drop them.
+    let file = match &event {
+        Event::FileProgress(id) => Some(*id),
+        Event::ChunkSuccess { file, .. }
+        | Event::FileRetry { file, .. }
+        | Event::FileSuccess { file, .. } => Some(*file),
+        _ => None,
+    };
+    if file.is_some_and(|id| handle.borrow().scheduler.file(id).is_none()) {
+        return;
+    }
     match event {
         Event::UploadStart => emit(handle, "uploadStart", &[]),
         Event::FileProgress(id) => emit(

@@ -449,6 +449,20 @@ fn an_unreadable_file_fails_at_once_as_rejected() {
 }
 
 #[test]
+fn an_unsendable_request_fails_its_file_as_invalid_without_retries() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 15);
+    let a = h.add("a", 30);
+    h.start();
+    assert!(!h.drive_bounded(100, |_| Reply::Fail(Failure::Unsendable)));
+    let e = h.s.file(a).unwrap().error.unwrap();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    assert_eq!(e.phase, Some(Phase::Upload));
+    assert!(!h.has_event(|e| matches!(e, Event::FileRetry { .. })));
+}
+
+#[test]
 fn cors_failures_in_parallel_wait_for_one_recheck() {
     let mut c = config(10);
     c.test_chunks = TestChunks::Never;

@@ -13,7 +13,7 @@
     missing_docs
 )]
 
-use js_sys::{Array, Function, Promise, Reflect, Uint8Array, JSON};
+use js_sys::{Array, Promise, Reflect, Uint8Array, JSON};
 use resumable_wasm::api::Uploader;
 use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
@@ -123,7 +123,9 @@ fn uploader(opts: JsValue) -> Uploader {
 
 /// Adds `data` and uploads it; returns the summary.
 async fn upload(up: &Uploader, data: &[u8]) -> JsValue {
-    JsFuture::from(up.add_file(blob(data), None)).await.unwrap();
+    JsFuture::from(up.add_file(blob(data).into(), None).unwrap())
+        .await
+        .unwrap();
     JsFuture::from(up.upload()).await.unwrap()
 }
 
@@ -212,11 +214,7 @@ async fn xhr_byte_progress_costs_exactly_one_preflight() {
     let counter = std::rc::Rc::clone(&seen);
     let on_progress =
         Closure::<dyn FnMut(JsValue)>::new(move |_f: JsValue| counter.set(counter.get() + 1));
-    up.on(
-        "fileProgress",
-        on_progress.as_ref().unchecked_ref::<Function>().clone(),
-    )
-    .unwrap();
+    up.on("fileProgress", on_progress.as_ref().clone()).unwrap();
     let summary = upload(&up, &data).await;
     assert_eq!(succeeded(&summary), 1);
     assert_eq!(stored_sha256().await, vec![sha256_hex(&data)]);
@@ -324,7 +322,7 @@ async fn cancel_aborts_and_settles_the_promise() {
     reset().await;
     control("POST", "/__fixture/config", Some(r#"{"delay_ms":400}"#)).await;
     let up = uploader(options("cancel", r#""testChunks":false"#));
-    JsFuture::from(up.add_file(blob(&bytes(4_096, 9)), None))
+    JsFuture::from(up.add_file(blob(&bytes(4_096, 9)).into(), None).unwrap())
         .await
         .unwrap();
     let pending = up.upload();
@@ -390,5 +388,62 @@ fn preflight_report_names_the_header_that_costs_a_preflight() {
             .iter()
             .any(|r| r.to_lowercase().contains("authorization")),
         "{reasons:?}"
+    );
+}
+
+#[wasm_bindgen_test]
+fn add_file_refuses_what_is_not_a_blob() {
+    let up = uploader(options("notblob", ""));
+    let err = up
+        .add_file(JsValue::from_str("a.txt"), None)
+        .expect_err("a string is not a file");
+    assert_eq!(get(&err, "kind").as_string().as_deref(), Some("invalid"));
+    assert_eq!(get(&err, "option").as_string().as_deref(), Some("file"));
+    let err = up
+        .on("fileAdded", JsValue::from(3))
+        .expect_err("3 is no callback");
+    assert_eq!(get(&err, "kind").as_string().as_deref(), Some("invalid"));
+}
+
+#[wasm_bindgen_test]
+async fn cancel_from_an_error_listener_sends_nothing_more() {
+    reset().await;
+    control(
+        "POST",
+        "/__fixture/config",
+        Some(r#"{"fail_status":500,"fail_chunk_once":1}"#),
+    )
+    .await;
+    let up = std::rc::Rc::new(uploader(options(
+        "cancelonerror",
+        r#""testChunks":false,"simultaneousUploads":1"#,
+    )));
+    // The usual "stop everything on the first error" listener.
+    let this = std::rc::Rc::clone(&up);
+    let canceller = Closure::<dyn FnMut(JsValue)>::new(move |_e: JsValue| this.cancel());
+    up.on("error", canceller.as_ref().clone()).unwrap();
+    JsFuture::from(up.add_file(blob(&bytes(1_000, 10)).into(), None).unwrap())
+        .await
+        .unwrap();
+    JsFuture::from(up.add_file(blob(&bytes(1_100, 11)).into(), None).unwrap())
+        .await
+        .unwrap();
+    let summary = JsFuture::from(up.upload()).await.unwrap();
+    control("POST", "/__fixture/config", Some(r#"{"fail_status":503}"#)).await;
+    assert_eq!(succeeded(&summary), 0);
+    // Give a wrongly sent request time to arrive.
+    JsFuture::from(Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 300)
+            .unwrap();
+    }))
+    .await
+    .unwrap();
+    let log = log_for("cancelonerror").await;
+    assert_eq!(
+        count(&log, "POST"),
+        1,
+        "only the failing POST of the first file"
     );
 }

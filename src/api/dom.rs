@@ -12,25 +12,60 @@ use web_sys::{
     FileSystemEntry, FileSystemFileEntry, HtmlElement, HtmlInputElement,
 };
 
-use crate::driver::Handle;
-
 /// Adds a `FileList` or array of files to the uploader.
 pub(crate) type Adder = Rc<dyn Fn(JsValue)>;
 
 type Listener = Closure<dyn FnMut(Event)>;
 
-/// The listeners this uploader registered, kept alive here.
+/// One listener this uploader registered: where, for which event, and the closure.
+struct Registration {
+    target: EventTarget,
+    event: &'static str,
+    listener: Listener,
+}
+
+impl Registration {
+    fn remove(&self) {
+        let _ = self.target.remove_event_listener_with_callback(
+            self.event,
+            self.listener.as_ref().unchecked_ref(),
+        );
+    }
+}
+
+/// The listeners this uploader registered (kept alive here) and the hidden inputs it created;
+/// both are removed when the uploader is freed.
+#[derive(Default)]
 pub(crate) struct Bindings {
-    browse: RefCell<Vec<Listener>>,
-    drops: RefCell<Vec<(EventTarget, Listener, Listener)>>,
+    registrations: RefCell<Vec<Registration>>,
+    hidden_inputs: RefCell<Vec<HtmlInputElement>>,
+}
+
+impl Drop for Bindings {
+    fn drop(&mut self) {
+        for r in self.registrations.get_mut().drain(..) {
+            r.remove();
+        }
+        for input in self.hidden_inputs.get_mut().drain(..) {
+            input.remove();
+        }
+    }
 }
 
 impl Bindings {
-    pub(crate) fn new(_handle: &Handle) -> Bindings {
-        Bindings {
-            browse: RefCell::default(),
-            drops: RefCell::default(),
-        }
+    fn listen(
+        &self,
+        target: &EventTarget,
+        event: &'static str,
+        listener: Listener,
+    ) -> Result<(), JsValue> {
+        target.add_event_listener_with_callback(event, listener.as_ref().unchecked_ref())?;
+        self.registrations.borrow_mut().push(Registration {
+            target: target.clone(),
+            event,
+            listener,
+        });
+        Ok(())
     }
 
     /// `assignBrowse`: an `<input type=file>` is used as is; any other element opens a hidden one.
@@ -56,6 +91,7 @@ impl Bindings {
                 input.set_type("file");
                 input.set_attribute("hidden", "")?;
                 element.append_child(&input)?;
+                self.hidden_inputs.borrow_mut().push(input.clone());
                 let target = input.clone();
                 let open: Listener = Closure::new(move |ev: Event| {
                     // Clicks on the hidden input itself bubble up here; don't reopen for them.
@@ -66,8 +102,7 @@ impl Bindings {
                         target.click();
                     }
                 });
-                element.add_event_listener_with_callback("click", open.as_ref().unchecked_ref())?;
-                self.browse.borrow_mut().push(open);
+                self.listen(element, "click", open)?;
                 input
             }
         };
@@ -86,9 +121,7 @@ impl Bindings {
             // Allow choosing the same file again.
             source.set_value("");
         });
-        input.add_event_listener_with_callback("change", changed.as_ref().unchecked_ref())?;
-        self.browse.borrow_mut().push(changed);
-        Ok(())
+        self.listen(&input, "change", changed)
     }
 
     /// `assignDrop`: accept drags over `target` and add the dropped files.
@@ -119,24 +152,18 @@ impl Bindings {
                 add(walk(entries).await.into());
             });
         });
-        target.add_event_listener_with_callback("dragover", over.as_ref().unchecked_ref())?;
-        target.add_event_listener_with_callback("drop", dropped.as_ref().unchecked_ref())?;
-        self.drops
-            .borrow_mut()
-            .push((target.clone(), over, dropped));
-        Ok(())
+        self.listen(target, "dragover", over)?;
+        self.listen(target, "drop", dropped)
     }
 
     /// `unAssignDrop`.
     pub(crate) fn remove_drop_target(&self, target: &EventTarget) {
-        self.drops.borrow_mut().retain(|(t, over, dropped)| {
-            if t != target {
-                return true;
+        self.registrations.borrow_mut().retain(|r| {
+            let ours = &r.target == target && matches!(r.event, "dragover" | "drop");
+            if ours {
+                r.remove();
             }
-            let _ =
-                t.remove_event_listener_with_callback("dragover", over.as_ref().unchecked_ref());
-            let _ = t.remove_event_listener_with_callback("drop", dropped.as_ref().unchecked_ref());
-            false
+            !ours
         });
     }
 }

@@ -119,7 +119,7 @@ impl Uploader {
         state.headers_fn = options::function(&options, "headers");
         let handle = Rc::new(RefCell::new(state));
         driver::watch_connectivity(&handle);
-        let dom = dom::Bindings::new(&handle);
+        let dom = dom::Bindings::default();
         Ok(Uploader {
             handle,
             id_fn: options::function(&options, "generateUniqueIdentifier"),
@@ -130,23 +130,42 @@ impl Uploader {
 
     /// Queues one `File` or `Blob`. Resolves with its `UploadFile`, or `null` when a rule refused
     /// it (then `fileRejected` fired with an `UploadError` of kind `rejected`).
+    /// Throws an `invalid` UploadError when `file` is not a `File` or `Blob`.
     #[wasm_bindgen(js_name = addFile, unchecked_return_type = "Promise<UploadFile | null>")]
-    pub fn add_file(&self, file: Blob, options: Option<AddFileOptionsJs>) -> Promise {
+    pub fn add_file(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "File | Blob")] file: JsValue,
+        options: Option<AddFileOptionsJs>,
+    ) -> Result<Promise, JsValue> {
+        let file = as_blob(file)?;
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let promise = add_one(&self.handle, self.id_fn.clone(), file, options, true);
         self.track(&promise);
-        promise
+        Ok(promise)
     }
 
     /// Queues several files (a `FileList` or an array). Resolves with the accepted ones.
+    /// A single `File` is taken too; anything else that is not array-like throws an `invalid`
+    /// UploadError.
     #[wasm_bindgen(js_name = addFiles, unchecked_return_type = "Promise<UploadFile[]>")]
     pub fn add_files(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "FileList | ArrayLike<File | Blob>")] files: JsValue,
-    ) -> Promise {
+        #[wasm_bindgen(unchecked_param_type = "FileList | ArrayLike<File | Blob> | File | Blob")]
+        files: JsValue,
+    ) -> Result<Promise, JsValue> {
+        let files = if files.is_instance_of::<Blob>() {
+            Array::of1(&files).into()
+        } else if files.is_object() && !options::get(&files, "length").is_undefined() {
+            files
+        } else {
+            return Err(error::invalid(
+                "files",
+                "addFiles takes a FileList or an array of File/Blob",
+            ));
+        };
         let promise = add_many(&self.handle, self.id_fn.clone(), &files);
         self.track(&promise);
-        promise
+        Ok(promise)
     }
 
     fn track(&self, promise: &Promise) {
@@ -160,8 +179,17 @@ impl Uploader {
     pub fn upload(&self) -> Promise {
         let handle = Rc::clone(&self.handle);
         let pending: Array = self.pending.borrow_mut().drain(..).collect();
+        let generation = {
+            let mut state = handle.borrow_mut();
+            state.paused_by_user = false;
+            state.cancel_generation
+        };
         wasm_bindgen_futures::future_to_promise(async move {
             let _ = JsFuture::from(Promise::all_settled(&pending)).await;
+            // `cancel()` while the files were still being added: nothing starts.
+            if handle.borrow().cancel_generation != generation {
+                return Ok(events::summary(&handle));
+            }
             let mut resolve_slot = None;
             let done = Promise::new(&mut |resolve, _| resolve_slot = Some(resolve));
             // Nothing left to send (every file succeeded or was cancelled): resolve at once.
@@ -178,22 +206,34 @@ impl Uploader {
                 handle.borrow_mut().waiters.push(resolve);
             }
             driver::input(&handle, Input::Start);
+            // `pause()` while the files were still being added: start paused.
+            let paused = handle.borrow().paused_by_user;
+            if paused {
+                driver::input(&handle, Input::Pause);
+            }
             JsFuture::from(done).await
         })
     }
 
     /// Stops starting new requests; requests in flight finish and count.
     pub fn pause(&self) {
+        self.handle.borrow_mut().paused_by_user = true;
         driver::input(&self.handle, Input::Pause);
     }
 
     /// Continues after `pause()` (chunks are re-probed where needed).
     pub fn resume(&self) {
+        self.handle.borrow_mut().paused_by_user = false;
         driver::input(&self.handle, Input::Resume);
     }
 
     /// Aborts every request in flight; the files become `cancelled` and `upload()` settles.
     pub fn cancel(&self) {
+        {
+            let mut state = self.handle.borrow_mut();
+            state.cancel_generation = state.cancel_generation.wrapping_add(1);
+            state.paused_by_user = false;
+        }
         driver::input(&self.handle, Input::Cancel);
     }
 
@@ -203,11 +243,12 @@ impl Uploader {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | UploadFile | Blob")] file: JsValue,
     ) -> bool {
+        // Read before borrowing: a getter on `file` may call back into the uploader.
+        let ident = file
+            .as_string()
+            .or_else(|| options::get(&file, "identifier").as_string());
         let id = {
             let state = self.handle.borrow();
-            let ident = file
-                .as_string()
-                .or_else(|| options::get(&file, "identifier").as_string());
             match ident {
                 Some(ident) => state.scheduler.find_by_identifier(&ident),
                 None => state
@@ -256,9 +297,17 @@ impl Uploader {
     #[wasm_bindgen(js_name = preflightReport)]
     pub fn preflight_report(&self) -> PreflightReportJs {
         let state = self.handle.borrow();
-        let (test, upload) = state
+        let (mut test, mut upload) = state
             .scheduler
             .preflight_report(state.page_origin.as_deref());
+        // Function-valued options are only known per request; say so rather than guess.
+        for (f, option) in [(&state.headers_fn, "headers"), (&state.query_fn, "query")] {
+            if f.is_some() {
+                let reason = [option, " is a function: what it returns is not known in advance; any header that is not CORS-safelisted costs a preflight"].concat();
+                test.reasons.push(reason.clone());
+                upload.reasons.push(reason);
+            }
+        }
         let to_js = |p: &crate::engine::Prediction| {
             let obj = Object::new();
             set(&obj, "preflight", &p.preflight.into());
@@ -274,7 +323,13 @@ impl Uploader {
 
     /// Adds a listener. Throws an `invalid` UploadError for an unknown event name.
     #[wasm_bindgen(skip_typescript)]
-    pub fn on(&self, event: &str, callback: Function) -> Result<(), JsValue> {
+    pub fn on(&self, event: &str, callback: JsValue) -> Result<(), JsValue> {
+        let Ok(callback) = callback.dyn_into::<Function>() else {
+            return Err(error::invalid(
+                "callback",
+                &["on('", event, "', callback): callback must be a function"].concat(),
+            ));
+        };
         if self.handle.borrow_mut().listeners.add(event, callback) {
             Ok(())
         } else {
@@ -329,6 +384,27 @@ impl Uploader {
             let promise = add_many(&handle, id_fn.clone(), &files);
             pending.borrow_mut().push(promise);
         })
+    }
+}
+
+/// `value` as a `Blob`, or an `invalid` UploadError naming what it is.
+fn as_blob(value: JsValue) -> Result<Blob, JsValue> {
+    value.dyn_into::<Blob>().map_err(|v| {
+        let kind = v.js_typeof().as_string().unwrap_or_default();
+        error::invalid(
+            "file",
+            &["addFile takes a File or Blob, got ", &kind].concat(),
+        )
+    })
+}
+
+impl Drop for Uploader {
+    /// `free()` (or finalization) stops the uploads: nothing keeps sending unseen.
+    fn drop(&mut self) {
+        let busy = self.handle.borrow().scheduler.is_uploading();
+        if busy {
+            driver::input(&self.handle, Input::Cancel);
+        }
     }
 }
 

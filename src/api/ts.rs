@@ -163,8 +163,10 @@ export interface UploaderEventMap {
 export type UploaderEvent = keyof UploaderEventMap;
 
 export interface Uploader {
-  on<K extends UploaderEvent>(event: K, callback: UploaderEventMap[K]): this;
-  off<K extends UploaderEvent>(event: K, callback?: UploaderEventMap[K]): this;
+  /** Adds a listener; throws an `invalid` UploadError for an unknown event or a non-function. */
+  on<K extends UploaderEvent>(event: K, callback: UploaderEventMap[K]): void;
+  /** Removes one listener, or every listener of `event`. */
+  off<K extends UploaderEvent>(event: K, callback?: UploaderEventMap[K]): void;
 }
 "#;
 

@@ -24,6 +24,10 @@ pub enum Failure {
     /// The browser could not read the file's bytes (changed, moved or deleted after it was
     /// chosen). Permanent: the file fails with kind `rejected`, rule `readable`.
     Unreadable,
+    /// The browser refused to build the request (an invalid header from a `headers` function, a
+    /// `query`/`headers` function that threw, a URL `fetch` rejects). Permanent: the file fails
+    /// with kind `invalid`.
+    Unsendable,
 }
 
 /// What a probe answer means.
@@ -102,6 +106,7 @@ pub fn failure_kind(failure: Failure, timed_out: bool) -> ErrorKind {
         Failure::Cors => ErrorKind::Cors,
         Failure::Network | Failure::Offline => ErrorKind::Network,
         Failure::Unreadable => ErrorKind::Rejected,
+        Failure::Unsendable => ErrorKind::Invalid,
         Failure::Timeout => ErrorKind::Timeout,
         Failure::Aborted if timed_out => ErrorKind::Timeout,
         Failure::Aborted => ErrorKind::Aborted,

@@ -1126,11 +1126,21 @@ impl Scheduler {
             }
             return;
         }
-        if failure == Failure::Unreadable {
-            let mut e = UploadError::rejected(
+        // Permanent failures of the file or of the request itself: no retry helps.
+        let permanent = match failure {
+            Failure::Unreadable => Some(UploadError::rejected(
                 "readable",
                 "the file can no longer be read (was it changed, moved or deleted after it was chosen?)",
-            );
+            )),
+            Failure::Unsendable => Some(UploadError::invalid(
+                "headers",
+                "the browser refused to build the request: a header name or value, or the URL, is not valid (the console names it)",
+            )),
+            _ => None,
+        };
+        if let Some(mut e) = permanent {
+            e.url = Some(fl.spec.url.clone());
+            e.method = Some(fl.spec.method.clone());
             e.phase = Some(fl.phase);
             e.chunk = Some(fl.chunk);
             e.attempts = fl.spec.attempt;

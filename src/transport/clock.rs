@@ -1,9 +1,24 @@
 //! Time for the engine: a millisecond clock and sleeping, from JS globals (window or worker).
 
-/// Milliseconds since the epoch, from `Date.now()`. The engine only compares these values.
+use wasm_bindgen::JsCast;
+
+/// A monotonic millisecond clock for the engine: `performance.timeOrigin + performance.now()`
+/// (a wall-clock jump must not stretch retry deadlines), or `Date.now()` where there is no
+/// `performance`. The engine only compares these values.
 pub(crate) fn now_ms() -> u64 {
-    let now = js_sys::Date::now();
-    // Date.now() is a non-negative integer far below 2^53.
+    let performance = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).ok();
+    let monotonic = performance.and_then(|p| {
+        let now: js_sys::Function = js_sys::Reflect::get(&p, &"now".into())
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        let origin = js_sys::Reflect::get(&p, &"timeOrigin".into())
+            .ok()?
+            .as_f64()?;
+        Some(origin + now.call0(&p).ok()?.as_f64()?)
+    });
+    let now = monotonic.unwrap_or_else(js_sys::Date::now);
+    // A non-negative integer far below 2^53 once truncated.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let ms = if now.is_finite() && now > 0.0 {
         now as u64

@@ -9,9 +9,19 @@ use super::global_fetch;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, RequestCache, RequestCredentials, RequestInit, RequestMode};
 
-/// Whether `url` answers a `no-cors` GET (any HTTP status counts as reachable).
+/// How long the probe may take: a server that does not answer it within this is unreachable.
+const PROBE_TIMEOUT_MS: u32 = 10_000;
+
+/// Whether `url` answers a `no-cors` GET (any HTTP status counts as reachable) within
+/// [`PROBE_TIMEOUT_MS`].
 pub(crate) async fn is_reachable(url: &str) -> bool {
+    let Ok(controller) = web_sys::AbortController::new() else {
+        return false;
+    };
+    let abort = controller.clone();
+    let _timer = gloo_timers::callback::Timeout::new(PROBE_TIMEOUT_MS, move || abort.abort());
     let init = RequestInit::new();
+    init.set_signal(Some(&controller.signal()));
     init.set_method("GET");
     init.set_mode(RequestMode::NoCors);
     init.set_cache(RequestCache::NoStore);

@@ -8,9 +8,11 @@ use wasm_bindgen::prelude::*;
 
 use super::global_fetch;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Headers, Request, RequestCredentials, RequestInit, Response};
+use web_sys::{
+    AbortController, Headers, Request, RequestCache, RequestCredentials, RequestInit, Response,
+};
 
-use super::wire::Wire;
+use super::wire::{Wire, WireBody};
 use super::{js_error_text, Outcome};
 
 /// Sends `wire` with `fetch`. `controller` aborts it (cancel); a timeout aborts it too and is
@@ -21,6 +23,11 @@ pub(crate) async fn send(wire: &Wire<'_>, controller: &AbortController) -> Outco
     init.set_signal(Some(&controller.signal()));
     if wire.with_credentials {
         init.set_credentials(RequestCredentials::Include);
+    }
+    if matches!(wire.body, WireBody::None) {
+        // A probe's answer must come from the server: a cached 200 would skip a chunk the
+        // server no longer has. (The cache mode does not affect CORS.)
+        init.set_cache(RequestCache::NoStore);
     }
     let headers = match Headers::new() {
         Ok(h) => h,
@@ -46,7 +53,7 @@ pub(crate) async fn send(wire: &Wire<'_>, controller: &AbortController) -> Outco
     let _timer = wire.timeout_ms.filter(|ms| *ms > 0).map(|ms| {
         let flag = Rc::clone(&timed_out);
         let controller = controller.clone();
-        gloo_timers::callback::Timeout::new(u32::try_from(ms).unwrap_or(u32::MAX), move || {
+        gloo_timers::callback::Timeout::new(crate::driver::timer_ms(ms), move || {
             flag.set(true);
             controller.abort();
         })

@@ -13,6 +13,14 @@ use web_sys::{ProgressEvent, XmlHttpRequest};
 use super::wire::Wire;
 use super::{js_error_text, Outcome};
 
+/// Where an XHR request is, for aborting it: an abort may come before the request task first
+/// runs, and must then keep it from being sent at all.
+pub(crate) enum XhrSlot {
+    NotStarted,
+    Aborted,
+    Running(XmlHttpRequest),
+}
+
 /// How an XHR ended, as recorded by its event handlers.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -26,9 +34,12 @@ enum End {
 /// `abort_slot` receives the XHR so the caller can abort it.
 pub(crate) async fn send(
     wire: &Wire<'_>,
-    abort_slot: &RefCell<Option<XmlHttpRequest>>,
+    abort_slot: &RefCell<XhrSlot>,
     on_progress: Rc<dyn Fn(u64)>,
 ) -> Outcome {
+    if matches!(*abort_slot.borrow(), XhrSlot::Aborted) {
+        return Outcome::Aborted;
+    }
     let xhr = match XmlHttpRequest::new() {
         Ok(x) => x,
         Err(e) => return Outcome::Invalid(js_error_text(&e)),
@@ -93,9 +104,9 @@ pub(crate) async fn send(
     if let Err(e) = sent {
         return Outcome::Invalid(js_error_text(&e));
     }
-    *abort_slot.borrow_mut() = Some(xhr.clone());
+    *abort_slot.borrow_mut() = XhrSlot::Running(xhr.clone());
     let _ = JsFuture::from(promise).await;
-    abort_slot.borrow_mut().take();
+    *abort_slot.borrow_mut() = XhrSlot::NotStarted;
 
     let end = *ended.borrow();
     match end {
