@@ -2,6 +2,7 @@
 # Builds the release wasm once and packages it twice:
 #   pkg/                 the npm package: ES module (wasm-bindgen `web` target), .d.ts, package.json
 #   pkg/script/          the script-tag build: one classic script, wasm embedded, global ResumableWasm
+# Both carry src/api/dom.js, the DOM helpers of Uploader in plain JS.
 # Both .wasm files go through wasm-opt -Oz from the npm package `binaryen`, the JS through esbuild --minify.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 
 # ES module build (bundlers and plain <script type="module">).
 wasm-bindgen "$raw" --target web --out-dir "$out" --out-name resumable_wasm
+# The DOM helpers (assignBrowse, assignDrop, unAssignDrop) are plain JS installed on the class.
+printf '\n;%s(Uploader);\n' "$(cat src/api/dom.js)" >>"$out/resumable_wasm.js"
 "$wasm_opt" -Oz "$out/resumable_wasm_bg.wasm" -o "$tmp/opt.wasm"
 mv "$tmp/opt.wasm" "$out/resumable_wasm_bg.wasm"
 
@@ -26,7 +29,7 @@ mv "$tmp/opt.wasm" "$out/resumable_wasm_bg.wasm"
 wasm-bindgen "$raw" --target no-modules --no-modules-global __resumableWasmBindgen \
   --no-typescript --out-dir "$tmp/nm" --out-name resumable_wasm
 "$wasm_opt" -Oz "$tmp/nm/resumable_wasm_bg.wasm" -o "$tmp/nm/opt.wasm"
-node scripts/script-tag.mjs "$tmp/nm/resumable_wasm.js" "$tmp/nm/opt.wasm" "$out/script/resumable-wasm.js" "$version"
+node scripts/script-tag.mjs "$tmp/nm/resumable_wasm.js" src/api/dom.js "$tmp/nm/opt.wasm" "$out/script/resumable-wasm.js" "$version"
 
 # Minify the JS glue (names kept: `Uploader.name` stays "Uploader"); the .d.ts documents the API.
 esbuild=node_modules/.bin/esbuild

@@ -1,12 +1,14 @@
-// Assembles the one-file script-tag build: wasm-bindgen's no-modules glue, the optimised wasm
+// Assembles the one-file script-tag build: wasm-bindgen's no-modules glue, the DOM helpers
+// (src/api/dom.js), the optimised wasm
 // gzipped and base64-encoded, and a bootstrap that defines the global `ResumableWasm` with a
 // `ready` promise. The wasm is inflated with the browser's DecompressionStream: base64 of raw
 // wasm would not compress in transit, base64 of gzip is about as small as the two-file build.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
-const [glue, wasm, out, version] = process.argv.slice(2);
+const [glue, dom, wasm, out, version] = process.argv.slice(2);
 const glueText = readFileSync(glue, 'utf8');
+const domText = readFileSync(dom, 'utf8');
 const wasmB64 = gzipSync(readFileSync(wasm), { level: 9 }).toString('base64');
 
 const text = `/*! resumable-wasm ${version} (script-tag build) | MIT OR Apache-2.0 */
@@ -14,6 +16,7 @@ const text = `/*! resumable-wasm ${version} (script-tag build) | MIT OR Apache-2
 "use strict";
 ${glueText}
 var bindgen = __resumableWasmBindgen;
+;${domText}(bindgen.Uploader);
 var b64 = "${wasmB64}";
 function gzipped() {
   var bin = atob(b64), buf = new Uint8Array(bin.length);

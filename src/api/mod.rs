@@ -4,7 +4,6 @@
 //! decisions stay in the engine. Its shape follows Resumable.js/Flow.js (`addFile`, `upload`,
 //! `pause`, `on('fileSuccess', …)`), with promises and typed errors added.
 
-pub(crate) mod dom;
 pub mod error;
 pub(crate) mod events;
 pub(crate) mod options;
@@ -21,9 +20,7 @@ use web_sys::Blob;
 use crate::driver::{self, Handle, State};
 use crate::engine::{Config, FileId, FileMeta, FileStatus, Input, OptionValue, Scheduler};
 use crate::transport::{blob, clock};
-use ts::{
-    AddFileOptionsJs, BrowseOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs,
-};
+use ts::{AddFileOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs};
 
 fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
@@ -84,7 +81,6 @@ pub struct Uploader {
     id_fn: Option<Function>,
     /// Additions still waiting for an async identifier; `upload()` waits for them.
     pending: Rc<RefCell<Vec<Promise>>>,
-    dom: dom::Bindings,
 }
 
 #[wasm_bindgen]
@@ -119,12 +115,10 @@ impl Uploader {
         state.headers_fn = options::function(&options, "headers");
         let handle = Rc::new(RefCell::new(state));
         driver::watch_connectivity(&handle);
-        let dom = dom::Bindings::default();
         Ok(Uploader {
             handle,
             id_fn: options::function(&options, "generateUniqueIdentifier"),
             pending: Rc::default(),
-            dom,
         })
     }
 
@@ -350,40 +344,6 @@ impl Uploader {
             .borrow_mut()
             .listeners
             .remove(event, callback.as_ref());
-    }
-
-    /// Opens a file picker when `element` is clicked (or listens to it if it is an
-    /// `<input type=file>`); chosen files are added.
-    #[wasm_bindgen(js_name = assignBrowse)]
-    pub fn assign_browse(
-        &self,
-        element: web_sys::HtmlElement,
-        options: Option<BrowseOptionsJs>,
-    ) -> Result<(), JsValue> {
-        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        self.dom.browse(&element, &options, self.adder())
-    }
-
-    /// Adds files and folders dropped on `element`.
-    #[wasm_bindgen(js_name = assignDrop)]
-    pub fn assign_drop(&self, element: web_sys::EventTarget) -> Result<(), JsValue> {
-        self.dom.drop_target(&element, self.adder())
-    }
-
-    /// Stops listening for drops on `element`.
-    #[wasm_bindgen(js_name = unAssignDrop)]
-    pub fn un_assign_drop(&self, element: web_sys::EventTarget) {
-        self.dom.remove_drop_target(&element);
-    }
-
-    fn adder(&self) -> dom::Adder {
-        let handle = Rc::clone(&self.handle);
-        let id_fn = self.id_fn.clone();
-        let pending = Rc::clone(&self.pending);
-        Rc::new(move |files: JsValue| {
-            let promise = add_many(&handle, id_fn.clone(), &files);
-            pending.borrow_mut().push(promise);
-        })
     }
 }
 

@@ -167,6 +167,15 @@ export interface Uploader {
   on<K extends UploaderEvent>(event: K, callback: UploaderEventMap[K]): void;
   /** Removes one listener, or every listener of `event`. */
   off<K extends UploaderEvent>(event: K, callback?: UploaderEventMap[K]): void;
+  /**
+   * Opens a file picker when `element` is clicked (or listens to it if it is an
+   * `<input type=file>`); chosen files are added.
+   */
+  assignBrowse(element: HTMLElement, options?: BrowseOptions | null): void;
+  /** Adds files and folders dropped on `element`. */
+  assignDrop(element: EventTarget): void;
+  /** Stops listening for drops on `element`. */
+  unAssignDrop(element: EventTarget): void;
 }
 "#;
 
@@ -178,9 +187,6 @@ extern "C" {
     /// `AddFileOptions` in TypeScript.
     #[wasm_bindgen(typescript_type = "AddFileOptions")]
     pub type AddFileOptionsJs;
-    /// `BrowseOptions` in TypeScript.
-    #[wasm_bindgen(typescript_type = "BrowseOptions")]
-    pub type BrowseOptionsJs;
     /// `UploadFile` in TypeScript.
     #[wasm_bindgen(typescript_type = "UploadFile")]
     pub type UploadFileJs;
