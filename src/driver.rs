@@ -300,42 +300,49 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
         return; // aborted by the user's function (e.g. it called cancel())
     }
     let handle = Rc::clone(handle);
-    wasm_bindgen_futures::spawn_local(async move {
-        let outcome = send(&handle, &spec, &blob, abort_handle).await;
-        // Gone from the map: the engine aborted it and expects no answer.
-        if handle.borrow_mut().in_flight.remove(spec.id).is_none() {
-            return;
-        }
-        let failure = match outcome {
-            Outcome::Response {
+    // Through the one shared promise task (it never rejects): a `spawn_local` of its own costs wasm.
+    let _ = crate::api::to_promise(Box::pin(async move {
+        run_request(&handle, &spec, &blob, abort_handle).await;
+        Ok(JsValue::UNDEFINED)
+    }));
+}
+
+/// Sends one request and hands its outcome to the engine.
+async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, abort_handle: InFlight) {
+    let outcome = send(handle, spec, blob, abort_handle).await;
+    // Gone from the map: the engine aborted it and expects no answer.
+    if handle.borrow_mut().in_flight.remove(spec.id).is_none() {
+        return;
+    }
+    let failure = match outcome {
+        Outcome::Response {
+            status,
+            body,
+            retry_after,
+        } => {
+            let answer = Input::Response {
+                request: spec.id,
                 status,
                 body,
                 retry_after,
-            } => {
-                let answer = Input::Response {
-                    request: spec.id,
-                    status,
-                    body,
-                    retry_after,
-                };
-                return input(&handle, answer);
-            }
-            Outcome::Timeout => Failure::Timeout,
-            Outcome::Aborted => Failure::Aborted,
-            Outcome::Invalid(message) => return fail_unsendable(&handle, spec.id, &message),
-            Outcome::NoResponse => diagnose(&handle, &spec, &blob).await,
-        };
-        if failure == Failure::Offline {
-            recheck_when_offline_too_long(&handle);
+            };
+            return input(handle, answer);
         }
-        input(
-            &handle,
-            Input::Failed {
-                request: spec.id,
-                failure,
-            },
-        );
-    });
+        Outcome::Timeout => Failure::Timeout,
+        Outcome::Aborted => Failure::Aborted,
+        Outcome::Invalid(message) => return fail_unsendable(handle, spec.id, &message),
+        Outcome::NoResponse => diagnose(handle, spec, blob).await,
+    };
+    if failure == Failure::Offline {
+        recheck_when_offline_too_long(handle);
+    }
+    input(
+        handle,
+        Input::Failed {
+            request: spec.id,
+            failure,
+        },
+    );
 }
 
 /// The browser refused to build request `id`: say why on the console, fail it for good.

@@ -10,6 +10,8 @@ pub(crate) mod options;
 pub mod ts;
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
@@ -21,6 +23,15 @@ use crate::driver::{self, Handle, State};
 use crate::engine::{Config, FileId, FileMeta, FileStatus, Input, OptionValue, Scheduler};
 use crate::transport::{blob, clock};
 use ts::{AddFileOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs};
+
+/// Runs `future` as a JS promise. Every async body goes through this one non-generic call, so the
+/// wasm holds one `future_to_promise` task machine instead of one per caller.
+#[inline(never)]
+pub(crate) fn to_promise(
+    future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>,
+) -> Promise {
+    wasm_bindgen_futures::future_to_promise(future)
+}
 
 fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
@@ -178,7 +189,7 @@ impl Uploader {
             state.paused_by_user = false;
             state.cancel_generation
         };
-        wasm_bindgen_futures::future_to_promise(async move {
+        to_promise(Box::pin(async move {
             let _ = JsFuture::from(Promise::all_settled(&pending)).await;
             // `cancel()` while the files were still being added: nothing starts.
             if handle.borrow().cancel_generation != generation {
@@ -206,7 +217,7 @@ impl Uploader {
                 driver::input(&handle, Input::Pause);
             }
             JsFuture::from(done).await
-        })
+        }))
     }
 
     /// Stops starting new requests; requests in flight finish and count.
@@ -385,7 +396,7 @@ fn add_many(handle: &Handle, id_fn: Option<Function>, files: &JsValue) -> Promis
         .map(|(f, opts)| JsValue::from(add_one(handle, id_fn.clone(), f, opts, true)))
         .collect();
     let handle = Rc::clone(handle);
-    wasm_bindgen_futures::future_to_promise(async move {
+    to_promise(Box::pin(async move {
         let results = JsFuture::from(Promise::all(&each)).await?;
         let accepted: Array = Array::from(&results)
             .iter()
@@ -395,7 +406,7 @@ fn add_many(handle: &Handle, id_fn: Option<Function>, files: &JsValue) -> Promis
             events::emit(&handle, "filesAdded", &[accepted.clone().into()]);
         }
         Ok(accepted.into())
-    })
+    }))
 }
 
 /// Adds one file once its identifier is known.
@@ -407,7 +418,7 @@ fn add_one(
     emit: bool,
 ) -> Promise {
     let handle = Rc::clone(handle);
-    wasm_bindgen_futures::future_to_promise(async move {
+    to_promise(Box::pin(async move {
         let mut identifier = options::get(&options, "identifier").as_string();
         if identifier.is_none() {
             if let Some(f) = &id_fn {
@@ -452,7 +463,7 @@ fn add_one(
                 Ok(JsValue::NULL)
             }
         }
-    })
+    }))
 }
 
 /// Calls `generateUniqueIdentifier(file)`, awaiting it when it returns a promise.
