@@ -510,7 +510,9 @@ fn dispatch(handle: &Handle, event: Event) {
                     new
                 };
                 if first {
-                    transport::console_warn(&format!("resumable-wasm: {} — {hint}", error.message));
+                    transport::console_warn(
+                        &["resumable-wasm: ", &error.message, " — ", hint].concat(),
+                    );
                 }
             }
             let snapshot = crate::api::file_snapshot(handle, file);
@@ -530,9 +532,12 @@ fn dispatch(handle: &Handle, event: Event) {
         }
         Event::Pause => emit(handle, "pause", &[]),
         Event::Cancel => emit(handle, "cancel", &[]),
-        Event::PreflightWarning { reasons } => transport::console_warn(&format!(
-            "resumable-wasm: these requests need a CORS preflight: {}",
-            reasons.join("; ")
-        )),
+        Event::PreflightWarning { reasons } => transport::console_warn(
+            &[
+                "resumable-wasm: these requests need a CORS preflight: ",
+                &reasons.join("; "),
+            ]
+            .concat(),
+        ),
     }
 }

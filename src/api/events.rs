@@ -68,7 +68,7 @@ pub(crate) fn emit(handle: &Handle, event: &str, args: &[JsValue]) {
     for callback in callbacks {
         if let Err(err) = callback.apply(&JsValue::NULL, &args) {
             web_sys::console::error_2(
-                &JsValue::from_str(&format!("resumable-wasm: a `{event}` listener threw:")),
+                &JsValue::from_str(&["resumable-wasm: a `", event, "` listener threw:"].concat()),
                 &err,
             );
         }

@@ -340,10 +340,13 @@ impl Uploader {
         } else {
             Err(error::invalid(
                 "event",
-                &format!(
-                    "unknown event `{event}`; known: {}",
-                    events::EVENTS.join(", ")
-                ),
+                &[
+                    "unknown event `",
+                    event,
+                    "`; known: ",
+                    &events::EVENTS.join(", "),
+                ]
+                .concat(),
             ))
         }
     }
@@ -479,10 +482,11 @@ async fn user_identifier(f: &Function, file: &Blob) -> Result<Option<String>, Js
 fn rejected_by_identifier(handle: &Handle, file: &Blob, err: &JsValue) {
     let error = crate::engine::UploadError::rejected(
         "generateUniqueIdentifier",
-        format!(
-            "generateUniqueIdentifier failed: {}",
-            crate::transport::js_error_text(err)
-        ),
+        [
+            "generateUniqueIdentifier failed: ",
+            &crate::transport::js_error_text(err),
+        ]
+        .concat(),
     );
     events::emit(handle, "fileRejected", &[file.into(), error::to_js(&error)]);
 }

@@ -35,7 +35,7 @@ pub(crate) async fn send(wire: &Wire<'_>, controller: &AbortController) -> Outco
     };
     for (name, value) in wire.headers {
         if let Err(e) = headers.append(name, value) {
-            return Outcome::Invalid(format!("header {name}: {}", js_error_text(&e)));
+            return Outcome::Invalid(["header ", name, ": ", &js_error_text(&e)].concat());
         }
     }
     init.set_headers(&headers);

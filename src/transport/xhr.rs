@@ -53,7 +53,7 @@ pub(crate) async fn send(
     }
     for (name, value) in wire.headers {
         if let Err(e) = xhr.set_request_header(name, value) {
-            return Outcome::Invalid(format!("header {name}: {}", js_error_text(&e)));
+            return Outcome::Invalid(["header ", name, ": ", &js_error_text(&e)].concat());
         }
     }
     let body = match wire.body_value() {
