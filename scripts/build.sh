@@ -23,12 +23,15 @@ wasm-bindgen "$raw" --target web --out-dir "$out" --out-name resumable_wasm
 printf '\n;%s(Uploader);\n' "$(cat src/api/dom.js)" >>"$out/resumable_wasm.js"
 "$wasm_opt" -Oz "$out/resumable_wasm_bg.wasm" -o "$tmp/opt.wasm"
 mv "$tmp/opt.wasm" "$out/resumable_wasm_bg.wasm"
+# The import/export names linking the two files, shortened in both (hashes do not compress).
+node scripts/short-names.mjs "$out/resumable_wasm_bg.wasm" "$out/resumable_wasm.js"
 
 # Classic-script build: the no-modules glue plus the wasm as base64, so one file works from any
 # origin (a separate .wasm fetched from a CDN would need CORS of its own).
 wasm-bindgen "$raw" --target no-modules --no-modules-global __resumableWasmBindgen \
   --no-typescript --out-dir "$tmp/nm" --out-name resumable_wasm
 "$wasm_opt" -Oz "$tmp/nm/resumable_wasm_bg.wasm" -o "$tmp/nm/opt.wasm"
+node scripts/short-names.mjs "$tmp/nm/opt.wasm" "$tmp/nm/resumable_wasm.js"
 node scripts/script-tag.mjs "$tmp/nm/resumable_wasm.js" src/api/dom.js "$tmp/nm/opt.wasm" "$out/script/resumable-wasm.js" "$version"
 
 # Minify the JS glue (names kept: `Uploader.name` stays "Uploader"); the .d.ts documents the API.
