@@ -88,6 +88,7 @@ function rename(old) {
 const parts = [wasm.subarray(0, 8)];
 pos = 8;
 let glueModule = null;
+const importNames = [];
 while (pos < wasm.length) {
   const sectionStart = pos;
   const id = wasm[pos++];
@@ -112,6 +113,7 @@ while (pos < wasm.length) {
       if (module.endsWith('_bg.js')) {
         if (glueModule !== null && glueModule !== module) fail('two glue modules');
         glueModule = module;
+        importNames.push(field);
         entries.push(Buffer.concat([encName(SHORT_MODULE), encName(rename(field)), desc]));
       } else {
         entries.push(Buffer.concat([encName(module), encName(field), desc]));
@@ -148,5 +150,11 @@ js = js.split(quoted).join(JSON.stringify(SHORT_MODULE));
 for (const [old, short] of renames) {
   js = js.replace(new RegExp(`(?<![\\w$])${escape(old)}(?![\\w$])`, 'g'), () => short);
 }
+// Each import is a `name: function (...) {...}` property of the glue's import object; as a
+// method (`name(...) {...}`) it needs no `--keep-names` wrapper from esbuild and reads the same
+// to the wasm (imports are only ever called, never constructed).
+const imports = new Set(importNames.map((n) => renames.get(n)));
+js = js.replace(/(?<=^[ \t]*)([$\w]+): function\s*\(/gm, (whole, key) =>
+  imports.has(key) ? `${key}(` : whole);
 writeFileSync(wasmPath, Buffer.concat(parts));
 writeFileSync(jsPath, js);
