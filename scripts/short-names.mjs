@@ -5,6 +5,7 @@
 //
 //   node scripts/short-names.mjs <file.wasm> <glue.js>   (both rewritten in place)
 //
+// The custom sections `producers` and `target_features`, read by tools only, are dropped too.
 // The wasm's import and export sections are rebuilt with the new names (and the glue module
 // is called `w`); in the glue every
 // whole-word occurrence of an old name is replaced. The script fails rather than guess: a name
@@ -136,6 +137,8 @@ while (pos < wasm.length) {
     }
     const body = Buffer.concat([leb(count), ...entries]);
     parts.push(Buffer.from([id]), leb(body.length), body);
+  } else if (id === 0 && ['producers', 'target_features'].includes(name())) {
+    // Tool metadata (compiler versions, feature list) that no browser reads: dropped.
   } else {
     parts.push(wasm.subarray(sectionStart, end));
   }
