@@ -392,7 +392,11 @@ pub fn origin_of(url: &str) -> Option<String> {
         _ => return None,
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let hostport = authority.rsplit('@').next().unwrap_or(authority);
+    // After the last `@` (byte search: no reverse `char` searcher in the wasm).
+    let hostport = match authority.bytes().rposition(|b| b == b'@') {
+        Some(i) => authority.get(i + 1..).unwrap_or(""),
+        None => authority,
+    };
     let (host, port) = if hostport.starts_with('[') {
         match hostport.split_once(']') {
             Some((h, p)) => (join(&[h, "]"]), p.strip_prefix(':').unwrap_or("")),

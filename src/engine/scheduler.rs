@@ -1385,7 +1385,12 @@ fn with_alternative(mut r: String) -> String {
 
 fn type_matches(types: &[String], meta: &FileMeta) -> bool {
     let name = meta.name.to_ascii_lowercase();
-    let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
+    // After the last `.` (byte search: no reverse `char` searcher in the wasm).
+    let ext = name
+        .bytes()
+        .rposition(|b| b == b'.')
+        .and_then(|i| name.get(i + 1..))
+        .unwrap_or("");
     let mime = meta.mime_type.to_ascii_lowercase();
     types.iter().any(|t| {
         let t = t.to_ascii_lowercase();
