@@ -24,6 +24,7 @@ use crate::engine::config::{Config, Protocol, UploadMode};
 use crate::engine::error::Phase;
 use crate::engine::plan::ChunkPlan;
 use crate::engine::preflight::{predict, BodyKind, Prediction, RequestShape};
+use crate::engine::text;
 
 /// A file's handle in the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -139,13 +140,13 @@ pub fn append_query(url: &str, pairs: &[(String, String)]) -> String {
     if pairs.is_empty() {
         return url.to_string();
     }
-    let (base, frag) = match url.find('#') {
+    let (base, frag) = match url.bytes().position(|b| b == b'#') {
         Some(i) => (url.get(..i).unwrap_or(url), url.get(i..).unwrap_or("")),
         None => (url, ""),
     };
     let mut out = String::with_capacity(base.len() + 16 * pairs.len() + frag.len());
     out.push_str(base);
-    if !base.contains('?') {
+    if !base.as_bytes().contains(&b'?') {
         out.push('?');
     } else if !base.ends_with('?') && !base.ends_with('&') {
         out.push('&');
@@ -346,14 +347,20 @@ impl RequestSpec {
         if let Some((_, v)) = fields.and_then(|f| f.iter().find(|(k, _)| k == name)) {
             return Some(v.clone());
         }
-        let query = self.url.split_once('?')?.1;
-        let query = query.split('#').next().unwrap_or("");
+        let query = text::head(text::cut(&self.url, b'?')?.1, b'#');
         let mut key = String::new();
         encode_component(name, &mut key);
-        query.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            (k == key).then(|| decode_component(v))
-        })
+        let mut rest = Some(query);
+        while let Some(part) = rest {
+            let (pair, next) = text::cut(part, b'&').map_or((part, None), |(p, n)| (p, Some(n)));
+            if let Some((k, v)) = text::cut(pair, b'=') {
+                if k == key {
+                    return Some(decode_component(v));
+                }
+            }
+            rest = next;
+        }
+        None
     }
 
     /// Re-renders url/fields/headers with per-request values from the user's query/headers

@@ -24,8 +24,7 @@
 //! assert_eq!(p.reasons, vec!["header `authorization` is not CORS-safelisted".to_string()]);
 //! ```
 
-/// HTTP whitespace, trimmed from header values.
-const HTTP_WS: [char; 4] = [' ', '\t', '\n', '\r'];
+use crate::engine::text;
 
 /// Whether a request will be preflighted, and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -131,7 +130,7 @@ fn header_list(shape: &RequestShape, reasons: &mut Vec<String>) -> Vec<(String, 
         if is_forbidden(&name) {
             continue;
         }
-        let value = v.trim_matches(HTTP_WS);
+        let value = text::trim_http_ws(v);
         if let Some(e) = list.iter_mut().find(|(k, _)| *k == name) {
             e.1.push_str(", ");
             e.1.push_str(value);
@@ -345,10 +344,9 @@ fn is_token(s: &str) -> bool {
 /// `None` on failure. Parameters do not make the parse fail.
 #[must_use]
 pub fn mime_essence(value: &str) -> Option<String> {
-    let v = value.trim_matches(HTTP_WS);
-    let (ty, rest) = v.split_once('/')?;
-    let sub = rest.split(';').next().unwrap_or("");
-    let sub = sub.trim_end_matches(HTTP_WS);
+    let v = text::trim_http_ws(value);
+    let (ty, rest) = text::cut(v, b'/')?;
+    let sub = text::trim_http_ws_end(text::head(rest, b';'));
     if !is_token(ty) || !is_token(sub) {
         return None;
     }
@@ -363,7 +361,7 @@ fn simple_range(v: &str) -> bool {
     let Some(rest) = v.strip_prefix("bytes=") else {
         return false;
     };
-    let Some((a, b)) = rest.split_once('-') else {
+    let Some((a, b)) = text::cut(rest, b'-') else {
         return false;
     };
     let digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
@@ -374,8 +372,8 @@ fn simple_range(v: &str) -> bool {
         return true;
     }
     // Compare as decimal strings so huge numbers do not overflow.
-    let a = a.trim_start_matches('0');
-    let b = b.trim_start_matches('0');
+    let a = text::trim_start_byte(a, b'0');
+    let b = text::trim_start_byte(b, b'0');
     a.len() < b.len() || (a.len() == b.len() && a <= b)
 }
 
@@ -391,19 +389,23 @@ pub fn origin_of(url: &str) -> Option<String> {
         "https" => "443",
         _ => return None,
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let end = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let authority = rest.get(..end).unwrap_or("");
     // After the last `@` (byte search: no reverse `char` searcher in the wasm).
     let hostport = match authority.bytes().rposition(|b| b == b'@') {
         Some(i) => authority.get(i + 1..).unwrap_or(""),
         None => authority,
     };
     let (host, port) = if hostport.starts_with('[') {
-        match hostport.split_once(']') {
+        match text::cut(hostport, b']') {
             Some((h, p)) => (join(&[h, "]"]), p.strip_prefix(':').unwrap_or("")),
             None => return None,
         }
     } else {
-        match hostport.split_once(':') {
+        match text::cut(hostport, b':') {
             Some((h, p)) => (h.to_string(), p),
             None => (hostport.to_string(), ""),
         }
@@ -414,7 +416,7 @@ pub fn origin_of(url: &str) -> Option<String> {
     let mut o = scheme;
     o.push_str("://");
     o.push_str(&host.to_ascii_lowercase());
-    let port = port.trim_start_matches('0');
+    let port = text::trim_start_byte(port, b'0');
     if !port.is_empty() && port != default_port {
         o.push(':');
         o.push_str(port);
@@ -452,7 +454,7 @@ pub fn cors_hint(shape: &RequestShape, with_credentials: bool) -> String {
         h.push_str(if with_credentials { "; " } else { "" });
         h.push_str("the preflight OPTIONS ");
         let url = shape.url;
-        h.push_str(url.split('?').next().unwrap_or(url));
+        h.push_str(text::head(url, b'?'));
         h.push_str(" must answer 2xx (no redirect, no auth) with Access-Control-Allow-Origin for ");
         h.push_str(&origin);
         let method = normalize_method(shape.method);

@@ -72,6 +72,7 @@ use crate::engine::plan::{ChunkPlan, MAX_SAFE_INTEGER};
 use crate::engine::preflight::{cors_hint, predict, BodyKind, Prediction, RequestShape};
 use crate::engine::progress::Speed;
 use crate::engine::retry::{parse_retry_after, RetryPolicy, Rng};
+use crate::engine::text;
 
 /// A fact for the scheduler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1395,11 +1396,11 @@ fn type_matches(types: &[String], meta: &FileMeta) -> bool {
     types.iter().any(|t| {
         let t = t.to_ascii_lowercase();
         if let Some(prefix) = t.strip_suffix("/*") {
-            mime.split_once('/').is_some_and(|(ty, _)| ty == prefix)
-        } else if t.contains('/') {
+            text::cut(&mime, b'/').is_some_and(|(ty, _)| ty == prefix)
+        } else if t.as_bytes().contains(&b'/') {
             t == mime
         } else {
-            !ext.is_empty() && t.trim_start_matches('.') == ext
+            !ext.is_empty() && text::trim_start_byte(&t, b'.') == ext
         }
     })
 }
