@@ -780,7 +780,7 @@ fn url(name: &str, s: String) -> Res<String> {
         None
     };
     match rest {
-        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace) => {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.chars().any(char::is_whitespace) => {
             Ok(s)
         }
         _ => {
