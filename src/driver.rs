@@ -14,6 +14,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, Blob};
 
 use crate::api::events::Listeners;
+use crate::engine::text::joined;
 use crate::engine::{
     Action, Event, Failure, FileId, Input, RequestBody, RequestId, RequestSpec, Scheduler,
 };
@@ -262,9 +263,11 @@ fn with_dynamic_parts(handle: &Handle, spec: RequestSpec) -> Result<RequestSpec,
     let warn = spec.preflight.preflight && !handle.borrow().warned_dynamic_preflight;
     if warn {
         handle.borrow_mut().warned_dynamic_preflight = true;
-        transport::console_warn(
-            &["resumable-wasm: the values from your headers/query function need a CORS preflight: ", &spec.preflight.reasons.join("; ")].concat(),
-        );
+        transport::console_warn(&joined(
+            "resumable-wasm: the values from your headers/query function need a CORS preflight: ",
+            &spec.preflight.reasons,
+            "; ",
+        ));
     }
     Ok(spec)
 }
@@ -532,12 +535,10 @@ fn dispatch(handle: &Handle, event: Event) {
         }
         Event::Pause => emit(handle, "pause", &[]),
         Event::Cancel => emit(handle, "cancel", &[]),
-        Event::PreflightWarning { reasons } => transport::console_warn(
-            &[
-                "resumable-wasm: these requests need a CORS preflight: ",
-                &reasons.join("; "),
-            ]
-            .concat(),
-        ),
+        Event::PreflightWarning { reasons } => transport::console_warn(&joined(
+            "resumable-wasm: these requests need a CORS preflight: ",
+            &reasons,
+            "; ",
+        )),
     }
 }

@@ -29,7 +29,7 @@ pub mod preflight;
 pub mod progress;
 pub mod retry;
 pub mod scheduler;
-mod text;
+pub(crate) mod text;
 
 pub use classify::Failure;
 pub use config::{

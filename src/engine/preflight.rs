@@ -465,7 +465,7 @@ pub fn cors_hint(shape: &RequestShape, with_credentials: bool) -> String {
         let names = unsafe_headers(shape);
         if !names.is_empty() {
             h.push_str(", Access-Control-Allow-Headers listing ");
-            h.push_str(&names.join(", "));
+            h.push_str(&text::joined("", &names, ", "));
             h.push_str(" by name");
         }
         h.push_str("; the response itself needs Access-Control-Allow-Origin too");

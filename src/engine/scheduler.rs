@@ -539,8 +539,7 @@ impl Scheduler {
             }
         }
         if !c.file_type.is_empty() && !type_matches(&c.file_type, &meta) {
-            let mut m = String::from("is not an accepted file type (");
-            m.push_str(&c.file_type.join(", "));
+            let mut m = text::joined("is not an accepted file type (", &c.file_type, ", ");
             m.push(')');
             return Err(UploadError::rejected("fileType", quoted(&m)));
         }

@@ -20,6 +20,19 @@ pub(crate) fn trim_start_byte(s: &str, b: u8) -> &str {
     s.get(i..).unwrap_or("")
 }
 
+/// `prefix` followed by `items` joined with `sep`: one loop for every list in a message
+/// (`[String]::join` is one more copy of the generic join in the wasm).
+pub(crate) fn joined(prefix: &str, items: &[String], sep: &str) -> String {
+    let mut out = String::from(prefix);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(item);
+    }
+    out
+}
+
 fn is_http_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -62,6 +75,16 @@ mod tests {
             let ws = [' ', '\t', '\n', '\r'];
             assert_eq!(trim_http_ws(s), s.trim_matches(ws), "{s:?}");
             assert_eq!(trim_http_ws_end(s), s.trim_end_matches(ws), "{s:?}");
+        }
+        for items in [
+            vec![],
+            vec!["a".to_string()],
+            vec!["a".into(), "b".into(), "".into()],
+        ] {
+            assert_eq!(
+                joined("p: ", &items, "; "),
+                ["p: ", &items.join("; ")].concat()
+            );
         }
     }
 }
