@@ -14,7 +14,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, Blob};
 
 use crate::api::events::Listeners;
-use crate::engine::text::joined;
+use crate::engine::text::{cat, joined};
 use crate::engine::{
     Action, Event, Failure, FileId, Input, RequestBody, RequestId, RequestSpec, Scheduler,
 };
@@ -246,13 +246,12 @@ fn with_dynamic_parts(handle: &Handle, spec: RequestSpec) -> Result<RequestSpec,
         let Some(f) = f else { return Ok(Vec::new()) };
         let value = f
             .call2(&JsValue::NULL, &file, &chunk)
-            .map_err(|e| [option, " function threw: ", &transport::js_error_text(&e)].concat())?;
+            .map_err(|e| cat(&[option, " function threw: ", &transport::js_error_text(&e)]))?;
         if value.has_type::<js_sys::Promise>() {
-            return Err([
+            return Err(cat(&[
                 option,
                 " function returned a Promise; it must return an object",
-            ]
-            .concat());
+            ]));
         }
         Ok(crate::api::options::string_pairs(&value))
     };
@@ -350,7 +349,10 @@ async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, abort_han
 
 /// The browser refused to build request `id`: say why on the console, fail it for good.
 fn fail_unsendable(handle: &Handle, id: RequestId, message: &str) {
-    transport::console_error(&["resumable-wasm: cannot send the request: ", message].concat());
+    transport::console_error(&cat(&[
+        "resumable-wasm: cannot send the request: ",
+        message,
+    ]));
     input(
         handle,
         Input::Failed {
@@ -513,9 +515,12 @@ fn dispatch(handle: &Handle, event: Event) {
                     new
                 };
                 if first {
-                    transport::console_warn(
-                        &["resumable-wasm: ", &error.message, " — ", hint].concat(),
-                    );
+                    transport::console_warn(&cat(&[
+                        "resumable-wasm: ",
+                        &error.message,
+                        " — ",
+                        hint,
+                    ]));
                 }
             }
             let snapshot = crate::api::file_snapshot(handle, file);

@@ -1,5 +1,6 @@
 //! Event listeners (`on`/`off`) and the objects events carry.
 
+use crate::engine::text::cat;
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -68,7 +69,7 @@ pub(crate) fn emit(handle: &Handle, event: &str, args: &[JsValue]) {
     for callback in callbacks {
         if let Err(err) = callback.apply(&JsValue::NULL, &args) {
             web_sys::console::error_2(
-                &JsValue::from_str(&["resumable-wasm: a `", event, "` listener threw:"].concat()),
+                &JsValue::from_str(&cat(&["resumable-wasm: a `", event, "` listener threw:"])),
                 &err,
             );
         }

@@ -9,6 +9,7 @@ pub(crate) mod events;
 pub(crate) mod options;
 pub mod ts;
 
+use crate::engine::text::cat;
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
@@ -308,7 +309,7 @@ impl Uploader {
         // Function-valued options are only known per request; say so rather than guess.
         for (f, option) in [(&state.headers_fn, "headers"), (&state.query_fn, "query")] {
             if f.is_some() {
-                let reason = [option, " is a function: what it returns is not known in advance; any header that is not CORS-safelisted costs a preflight"].concat();
+                let reason = cat(&[option, " is a function: what it returns is not known in advance; any header that is not CORS-safelisted costs a preflight"]);
                 test.reasons.push(reason.clone());
                 upload.reasons.push(reason);
             }
@@ -332,22 +333,20 @@ impl Uploader {
         let Ok(callback) = callback.dyn_into::<Function>() else {
             return Err(error::invalid(
                 "callback",
-                &["on('", event, "', callback): callback must be a function"].concat(),
+                &cat(&["on('", event, "', callback): callback must be a function"]),
             ));
         };
         if self.handle.borrow_mut().listeners.add(event, callback) {
             Ok(())
         } else {
-            Err(error::invalid(
-                "event",
-                &[
-                    "unknown event `",
-                    event,
-                    "`; known: ",
-                    &events::EVENTS.join(", "),
-                ]
-                .concat(),
-            ))
+            let mut m = cat(&["unknown event `", event, "`; known: "]);
+            for (i, name) in events::EVENTS.iter().enumerate() {
+                if i > 0 {
+                    m.push_str(", ");
+                }
+                m.push_str(name);
+            }
+            Err(error::invalid("event", &m))
         }
     }
 
@@ -365,10 +364,7 @@ impl Uploader {
 fn as_blob(value: JsValue) -> Result<Blob, JsValue> {
     value.dyn_into::<Blob>().map_err(|v| {
         let kind = v.js_typeof().as_string().unwrap_or_default();
-        error::invalid(
-            "file",
-            &["addFile takes a File or Blob, got ", &kind].concat(),
-        )
+        error::invalid("file", &cat(&["addFile takes a File or Blob, got ", &kind]))
     })
 }
 
@@ -482,11 +478,10 @@ async fn user_identifier(f: &Function, file: &Blob) -> Result<Option<String>, Js
 fn rejected_by_identifier(handle: &Handle, file: &Blob, err: &JsValue) {
     let error = crate::engine::UploadError::rejected(
         "generateUniqueIdentifier",
-        [
+        cat(&[
             "generateUniqueIdentifier failed: ",
             &crate::transport::js_error_text(err),
-        ]
-        .concat(),
+        ]),
     );
     events::emit(handle, "fileRejected", &[file.into(), error::to_js(&error)]);
 }

@@ -86,7 +86,7 @@ pub fn predict(shape: &RequestShape) -> Prediction {
     }
     let method = normalize_method(shape.method);
     if !matches!(method.as_str(), "GET" | "HEAD" | "POST") {
-        reasons.push(join(&[
+        reasons.push(text::cat(&[
             "method `",
             &method,
             "` is not CORS-safelisted (only GET, HEAD, POST)",
@@ -150,7 +150,7 @@ fn header_list(shape: &RequestShape, reasons: &mut Vec<String>) -> Vec<(String, 
         };
         if let Some(t) = implied {
             if !safelisted("content-type", &t) {
-                reasons.push(join(&[
+                reasons.push(text::cat(&[
                     "the body's type `",
                     &t,
                     "` becomes a Content-Type that is not CORS-safelisted; send an untyped slice",
@@ -186,7 +186,7 @@ fn cors_unsafe_names(
         }
     }
     if total > 1024 {
-        reasons.push(join(&[
+        reasons.push(text::cat(&[
             "CORS-safelisted header values total ",
             &total.to_string(),
             " bytes, more than 1024",
@@ -214,19 +214,19 @@ fn header_reason(name: &str, value: &str) -> String {
         "accept" | "accept-language" | "content-language" | "content-type" | "range"
     );
     if !known {
-        return join(&["header `", name, "` is not CORS-safelisted"]);
+        return text::cat(&["header `", name, "` is not CORS-safelisted"]);
     }
     if value.len() > 128 {
-        return join(&["header `", name, "` has a value longer than 128 bytes"]);
+        return text::cat(&["header `", name, "` has a value longer than 128 bytes"]);
     }
     if name == "content-type" {
-        return join(&[
+        return text::cat(&[
             "header `content-type: ",
             value,
             "` is not CORS-safelisted (only application/x-www-form-urlencoded, multipart/form-data or text/plain, unquoted)",
         ]);
     }
-    join(&[
+    text::cat(&[
         "header `",
         name,
         ": ",
@@ -251,14 +251,6 @@ pub(crate) fn find_str(hay: &str, needle: &str) -> Option<usize> {
         return Some(0);
     }
     hay.as_bytes().windows(n.len()).position(|w| w == n)
-}
-
-fn join(parts: &[&str]) -> String {
-    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for p in parts {
-        s.push_str(p);
-    }
-    s
 }
 
 /// Fetch's method normalization: the six standard methods are uppercased, others kept.
@@ -401,7 +393,7 @@ pub fn origin_of(url: &str) -> Option<String> {
     };
     let (host, port) = if hostport.starts_with('[') {
         match text::cut(hostport, b']') {
-            Some((h, p)) => (join(&[h, "]"]), p.strip_prefix(':').unwrap_or("")),
+            Some((h, p)) => (text::cat(&[h, "]"]), p.strip_prefix(':').unwrap_or("")),
             None => return None,
         }
     } else {
@@ -434,9 +426,10 @@ pub fn origin_of(url: &str) -> Option<String> {
 /// once).
 #[must_use]
 pub fn cors_hint(shape: &RequestShape, with_credentials: bool) -> String {
-    let origin = shape
-        .page_origin
-        .map_or_else(|| "the page's origin".to_string(), |o| join(&["`", o, "`"]));
+    let origin = shape.page_origin.map_or_else(
+        || "the page's origin".to_string(),
+        |o| text::cat(&["`", o, "`"]),
+    );
     let p = predict(shape);
     let mut h = String::new();
     if with_credentials {

@@ -20,6 +20,15 @@ pub(crate) fn trim_start_byte(s: &str, b: u8) -> &str {
     s.get(i..).unwrap_or("")
 }
 
+/// `parts` concatenated (`[&str]::concat`, without the generic join's unrolled copies).
+pub(crate) fn cat(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
+
 /// `prefix` followed by `items` joined with `sep`: one loop for every list in a message
 /// (`[String]::join` is one more copy of the generic join in the wasm).
 pub(crate) fn joined(prefix: &str, items: &[String], sep: &str) -> String {

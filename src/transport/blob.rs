@@ -1,5 +1,6 @@
 //! `Blob` slicing with checked `u64` ↔ `f64` conversion.
 
+use crate::engine::text::cat;
 use web_sys::Blob;
 
 /// The largest integer a JS number holds exactly (2^53 − 1).
@@ -28,14 +29,13 @@ pub(crate) fn size_from_js(size: f64) -> Option<u64> {
 /// no preflight because of the body.
 pub(crate) fn untyped_slice(file: &Blob, start: u64, end: u64) -> Result<Blob, String> {
     let (Some(s), Some(e)) = (offset_to_js(start), offset_to_js(end)) else {
-        return Err([
+        return Err(cat(&[
             "byte range ",
             &start.to_string(),
             "..",
             &end.to_string(),
             " is beyond 2^53-1",
-        ]
-        .concat());
+        ]));
     };
     file.slice_with_f64_and_f64(s, e)
         .map_err(|err| super::js_error_text(&err))

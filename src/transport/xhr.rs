@@ -3,6 +3,7 @@
 //! Used only when the app asks for `progress: 'bytes'`: registering any upload listener forces a
 //! CORS preflight (CORS.md §4), which is the price of byte-level progress.
 
+use crate::engine::text::cat;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -53,7 +54,7 @@ pub(crate) async fn send(
     }
     for (name, value) in wire.headers {
         if let Err(e) = xhr.set_request_header(name, value) {
-            return Outcome::Invalid(["header ", name, ": ", &js_error_text(&e)].concat());
+            return Outcome::Invalid(cat(&["header ", name, ": ", &js_error_text(&e)]));
         }
     }
     let body = match wire.body_value() {
