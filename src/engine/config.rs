@@ -14,6 +14,7 @@
 
 use crate::engine::error::UploadError;
 use crate::engine::plan::MAX_SAFE_INTEGER;
+use crate::engine::text;
 
 /// One JS option value as the API layer read it.
 #[derive(Debug, Clone, PartialEq)]
@@ -507,7 +508,7 @@ fn parse(
         .find(|s| c.permanent_errors.contains(s))
     {
         let mut m = String::from("status ");
-        m.push_str(&s.to_string());
+        m.push_str(&text::dec(u64::from(s)));
         m.push_str(" is in both successStatuses and permanentErrors");
         return Err(bad("successStatuses", m));
     }

@@ -188,7 +188,7 @@ fn cors_unsafe_names(
     if total > 1024 {
         reasons.push(text::cat(&[
             "CORS-safelisted header values total ",
-            &total.to_string(),
+            &text::dec(total as u64),
             " bytes, more than 1024",
         ]));
         for name in safe {

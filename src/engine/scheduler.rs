@@ -524,17 +524,17 @@ impl Scheduler {
         }
         if meta.size < c.min_file_size {
             let mut m = String::from("is ");
-            m.push_str(&meta.size.to_string());
+            m.push_str(&text::dec(meta.size));
             m.push_str(" bytes, below minFileSize ");
-            m.push_str(&c.min_file_size.to_string());
+            m.push_str(&text::dec(c.min_file_size));
             return Err(UploadError::rejected("minFileSize", quoted(&m)));
         }
         if let Some(max) = c.max_file_size {
             if meta.size > max {
                 let mut m = String::from("is ");
-                m.push_str(&meta.size.to_string());
+                m.push_str(&text::dec(meta.size));
                 m.push_str(" bytes, above maxFileSize ");
-                m.push_str(&max.to_string());
+                m.push_str(&text::dec(u64::from(max)));
                 return Err(UploadError::rejected("maxFileSize", quoted(&m)));
             }
         }
@@ -547,7 +547,7 @@ impl Scheduler {
         if let Some(max) = c.max_files {
             if live().count() >= usize::try_from(max).unwrap_or(usize::MAX) {
                 let mut m = String::from("was refused: maxFiles is ");
-                m.push_str(&max.to_string());
+                m.push_str(&text::dec(u64::from(max)));
                 return Err(UploadError::rejected("maxFiles", quoted(&m)));
             }
         }
@@ -1074,7 +1074,7 @@ impl Scheduler {
                 }
                 ProbeOutcome::Fail => {
                     let mut e = self.request_error(&fl, ErrorKind::Http, "answered HTTP ");
-                    e.message.push_str(&status.to_string());
+                    e.message.push_str(&text::dec(u64::from(status)));
                     e.message.push_str(
                         ", a permanent error for the flow protocol (answer 204 for an absent chunk)",
                     );
@@ -1087,14 +1087,14 @@ impl Scheduler {
                 UploadOutcome::Success => self.chunk_done(i, fl.chunk, body),
                 UploadOutcome::Retry => {
                     let mut e = self.request_error(&fl, ErrorKind::Http, "answered HTTP ");
-                    e.message.push_str(&status.to_string());
+                    e.message.push_str(&text::dec(u64::from(status)));
                     e.status = Some(status);
                     e.body = Some(body);
                     self.retry(i, fl.chunk, e, retry_after.and_then(parse_retry_after));
                 }
                 UploadOutcome::Fail => {
                     let mut e = self.request_error(&fl, ErrorKind::Http, "was refused with HTTP ");
-                    e.message.push_str(&status.to_string());
+                    e.message.push_str(&text::dec(u64::from(status)));
                     e.message.push_str(" (in permanentErrors)");
                     e.status = Some(status);
                     e.body = Some(body);
@@ -1216,7 +1216,7 @@ impl Scheduler {
     fn request_error(&self, fl: &Flight, kind: ErrorKind, what: &str) -> UploadError {
         let mut m = String::from(fl.phase.as_str());
         m.push_str(" of chunk ");
-        m.push_str(&fl.chunk.to_string());
+        m.push_str(&text::dec(u64::from(fl.chunk)));
         m.push(' ');
         m.push_str(what);
         let mut e = UploadError::new(kind, m);
@@ -1246,7 +1246,7 @@ impl Scheduler {
         if !policy.allows(ch.retries) {
             ch.state = State::Pending;
             let mut m = String::from("gave up after ");
-            m.push_str(&ch.attempts.to_string());
+            m.push_str(&text::dec(u64::from(ch.attempts)));
             m.push_str(" attempts: ");
             m.push_str(&e.message);
             e.message = m;

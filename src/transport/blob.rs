@@ -31,9 +31,9 @@ pub(crate) fn untyped_slice(file: &Blob, start: u64, end: u64) -> Result<Blob, S
     let (Some(s), Some(e)) = (offset_to_js(start), offset_to_js(end)) else {
         return Err(cat(&[
             "byte range ",
-            &start.to_string(),
+            &crate::engine::text::dec(start),
             "..",
-            &end.to_string(),
+            &crate::engine::text::dec(end),
             " is beyond 2^53-1",
         ]));
     };
