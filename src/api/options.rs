@@ -24,16 +24,14 @@ pub(crate) fn describe(value: &JsValue) -> OptionValue {
     } else if Array::is_array(value) {
         OptionValue::List(Array::from(value).iter().map(|v| describe(&v)).collect())
     } else if value.is_object() {
-        let entries = Object::entries(value.unchecked_ref::<Object>());
-        OptionValue::Map(
-            entries
-                .iter()
-                .filter_map(|pair| {
-                    let pair = Array::from(&pair);
-                    Some((pair.get(0).as_string()?, describe(&pair.get(1))))
-                })
-                .collect(),
-        )
+        let mut map = Vec::new();
+        for pair in Object::entries(value.unchecked_ref::<Object>()).iter() {
+            let pair = Array::from(&pair);
+            if let Some(key) = pair.get(0).as_string() {
+                map.push((key, describe(&pair.get(1))));
+            }
+        }
+        OptionValue::Map(map)
     } else {
         OptionValue::Other(value.js_typeof().as_string().unwrap_or_default())
     }
@@ -69,14 +67,14 @@ pub(crate) fn string_pairs(value: &JsValue) -> Vec<(String, String)> {
     if !value.is_object() {
         return Vec::new();
     }
-    Object::entries(value.unchecked_ref::<Object>())
-        .iter()
-        .filter_map(|pair| {
-            let pair = Array::from(&pair);
-            let name = pair.get(0).as_string()?;
-            Some((name, scalar_text(&pair.get(1))?))
-        })
-        .collect()
+    let mut pairs = Vec::new();
+    for pair in Object::entries(value.unchecked_ref::<Object>()).iter() {
+        let pair = Array::from(&pair);
+        if let (Some(name), Some(value)) = (pair.get(0).as_string(), scalar_text(&pair.get(1))) {
+            pairs.push((name, value));
+        }
+    }
+    pairs
 }
 
 /// A string, number or boolean as JS would print it (`String(v)`); `None` for anything else.
