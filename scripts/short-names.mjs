@@ -78,6 +78,9 @@ function nextName() {
 const SHORT_MODULE = 'w';
 
 const renames = new Map();
+// Exports the glue only reaches as `wasm.name`: renamed in those member accesses alone.
+const members = new Map();
+const memberRe = (name) => new RegExp(`(?<![\\w$])wasm\\.${escape(name)}(?![\\w$])`, 'g');
 function rename(old) {
   if (!renames.has(old)) {
     if (!used(old)) fail(`${old} is not in ${jsPath}`);
@@ -131,8 +134,15 @@ while (pos < wasm.length) {
       pos++;
       u32();
       const desc = wasm.subarray(descStart, pos);
-      // Hashed exports (closure shims) are internal to the glue too.
-      const short = /_h[0-9a-f]{16}$/.test(field) ? rename(field) : field;
+      // Hashed exports (closure shims) are internal to the glue; so is every export the glue
+      // calls as `wasm.name` (all but `memory`, which stays as named).
+      let short = field;
+      if (/_h[0-9a-f]{16}$/.test(field)) {
+        short = rename(field);
+      } else if (field !== 'memory' && memberRe(field).test(js)) {
+        short = nextName();
+        members.set(field, short);
+      }
       entries.push(Buffer.concat([encName(short), desc]));
     }
     const body = Buffer.concat([leb(count), ...entries]);
@@ -150,6 +160,9 @@ const quoted = JSON.stringify(glueModule);
 if (!js.includes(quoted)) fail(`${quoted} is not in ${jsPath}`);
 if (js.includes(JSON.stringify(SHORT_MODULE))) fail(`"${SHORT_MODULE}" is already in ${jsPath}`);
 js = js.split(quoted).join(JSON.stringify(SHORT_MODULE));
+for (const [old, short] of members) {
+  js = js.replace(memberRe(old), () => `wasm.${short}`);
+}
 for (const [old, short] of renames) {
   js = js.replace(new RegExp(`(?<![\\w$])${escape(old)}(?![\\w$])`, 'g'), () => short);
 }
