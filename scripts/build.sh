@@ -34,9 +34,11 @@ wasm-bindgen "$raw" --target no-modules --no-modules-global __resumableWasmBindg
 node scripts/short-names.mjs "$tmp/nm/opt.wasm" "$tmp/nm/resumable_wasm.js"
 node scripts/script-tag.mjs "$tmp/nm/resumable_wasm.js" src/api/dom.js "$tmp/nm/opt.wasm" "$out/script/resumable-wasm.js" "$version"
 
-# Minify the JS glue (names kept: `Uploader.name` stays "Uploader"); the .d.ts documents the API.
+# Minify the JS glue; the .d.ts documents the API. Public names are kept (`Uploader.name` stays
+# "Uploader"): by scripts/keep-names.mjs in the ES module, by esbuild --keep-names in the script.
 esbuild=node_modules/.bin/esbuild
-"$esbuild" "$out/resumable_wasm.js" --minify --keep-names --format=esm --log-level=warning \
+node scripts/keep-names.mjs "$out/resumable_wasm.js"
+"$esbuild" "$out/resumable_wasm.js" --minify --format=esm --log-level=warning \
   --outfile="$tmp/glue.js" && mv "$tmp/glue.js" "$out/resumable_wasm.js"
 "$esbuild" "$out/script/resumable-wasm.js" --minify --keep-names --format=iife --legal-comments=inline --log-level=warning \
   --outfile="$tmp/script.js" && mv "$tmp/script.js" "$out/script/resumable-wasm.js"
