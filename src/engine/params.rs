@@ -183,14 +183,14 @@ pub fn protocol_params(config: &Config, f: &ChunkFacts) -> Vec<(String, String)>
     let (start, end) = f.plan.range(u64::from(f.chunk)).unwrap_or((0, 0));
     let values: [String; 9] = [
         text::dec(u64::from(f.chunk)),
-        text::dec(u64::from(f.plan.chunk_size())),
-        text::dec(u64::from(end - start)),
+        text::dec(f.plan.chunk_size()),
+        text::dec(end - start),
         text::dec(f.meta.size),
         f.meta.mime_type.clone(),
         f.identifier.to_string(),
         f.meta.name.clone(),
         f.meta.path().to_string(),
-        text::dec(u64::from(f.plan.count())),
+        text::dec(f.plan.count()),
     ];
     let mut out = Vec::with_capacity(9);
     match config.protocol {

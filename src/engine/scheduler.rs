@@ -534,7 +534,7 @@ impl Scheduler {
                 let mut m = String::from("is ");
                 m.push_str(&text::dec(meta.size));
                 m.push_str(" bytes, above maxFileSize ");
-                m.push_str(&text::dec(u64::from(max)));
+                m.push_str(&text::dec(max));
                 return Err(UploadError::rejected("maxFileSize", quoted(&m)));
             }
         }
