@@ -202,15 +202,7 @@ async fn chunk_inner(
         *chunk_seen = chunk_number_hint(&RawParams::default(), &query);
         let p = params::validate(&RawParams::default(), &query, rt.max_file_bytes)?;
         if let Some(ccs) = p.current_chunk_size {
-            if ccs > rt.max_chunk_bytes {
-                return Err(Rejection::with(
-                    413,
-                    format!(
-                        "chunk of {ccs} bytes exceeds the limit of {} bytes",
-                        rt.max_chunk_bytes
-                    ),
-                ));
-            }
+            within_chunk_limit(&format!("chunk of {ccs} bytes"), ccs, rt.max_chunk_bytes)?;
         }
         let declared = req
             .headers()
@@ -218,15 +210,7 @@ async fn chunk_inner(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if let Some(len) = declared {
-            if len > rt.max_chunk_bytes {
-                return Err(Rejection::with(
-                    413,
-                    format!(
-                        "Content-Length {len} exceeds the chunk limit of {} bytes",
-                        rt.max_chunk_bytes
-                    ),
-                ));
-            }
+            within_chunk_limit(&format!("Content-Length {len}"), len, rt.max_chunk_bytes)?;
         }
         let body = read_octet(st, req.into_body(), rt.max_chunk_bytes).await?;
         (p, body)
@@ -448,4 +432,15 @@ pub fn api_routes(st: AppState, listener: &'static str, fallback: bool) -> Route
     ))
     .layer(axum::extract::DefaultBodyLimit::disable())
     .with_state(st)
+}
+
+/// 413 when `bytes` (described by `what`) exceed the chunk limit `max`.
+fn within_chunk_limit(what: &str, bytes: u64, max: u64) -> Result<(), Rejection> {
+    if bytes > max {
+        return Err(Rejection::with(
+            413,
+            format!("{what} exceeds the chunk limit of {max} bytes"),
+        ));
+    }
+    Ok(())
 }
