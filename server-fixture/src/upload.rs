@@ -284,9 +284,7 @@ async fn read_octet(
     let mut w = st.store().tmp_writer().await?;
     let mut stream = body.into_data_stream();
     loop {
-        let next = tokio::time::timeout(BODY_IDLE_TIMEOUT, stream.next())
-            .await
-            .map_err(|_| Rejection::with(408, "timed out waiting for the request body"))?;
+        let next = idle_bounded(stream.next()).await?;
         match next {
             None => break,
             Some(Ok(bytes)) => w.write(&bytes, limit).await?,
@@ -315,10 +313,7 @@ async fn read_multipart(
     let mut file = None;
     let mut parts = 0usize;
     loop {
-        let field = tokio::time::timeout(BODY_IDLE_TIMEOUT, mp.next_field())
-            .await
-            .map_err(|_| Rejection::with(408, "timed out waiting for the request body"))?
-            .map_err(malformed)?;
+        let field = idle_bounded(mp.next_field()).await?.map_err(malformed)?;
         let Some(mut field) = field else { break };
         parts += 1;
         if parts > MAX_PARTS {
@@ -338,10 +333,7 @@ async fn read_multipart(
             }
             let mut w = st.store().tmp_writer().await?;
             loop {
-                let chunk = tokio::time::timeout(BODY_IDLE_TIMEOUT, field.chunk())
-                    .await
-                    .map_err(|_| Rejection::with(408, "timed out waiting for the request body"))?
-                    .map_err(malformed)?;
+                let chunk = idle_bounded(field.chunk()).await?.map_err(malformed)?;
                 let Some(bytes) = chunk else { break };
                 w.write(&bytes, limit).await?;
             }
@@ -356,10 +348,7 @@ async fn read_multipart(
         }
         let mut value = Vec::new();
         loop {
-            let chunk = tokio::time::timeout(BODY_IDLE_TIMEOUT, field.chunk())
-                .await
-                .map_err(|_| Rejection::with(408, "timed out waiting for the request body"))?
-                .map_err(malformed)?;
+            let chunk = idle_bounded(field.chunk()).await?.map_err(malformed)?;
             let Some(bytes) = chunk else { break };
             if value.len() + bytes.len() > MAX_FIELD_BYTES {
                 return Err(Rejection::bad(format!(
@@ -443,4 +432,12 @@ fn within_chunk_limit(what: &str, bytes: u64, max: u64) -> Result<(), Rejection>
         ));
     }
     Ok(())
+}
+
+/// Awaits the next piece of a request body, or 408 when the client sends nothing for
+/// [`BODY_IDLE_TIMEOUT`].
+async fn idle_bounded<F: std::future::Future>(next: F) -> Result<F::Output, Rejection> {
+    tokio::time::timeout(BODY_IDLE_TIMEOUT, next)
+        .await
+        .map_err(|_| Rejection::with(408, "timed out waiting for the request body"))
 }
