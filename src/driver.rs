@@ -16,7 +16,7 @@ use web_sys::{AbortController, Blob};
 use crate::api::events::Listeners;
 use crate::engine::text::{cat, joined};
 use crate::engine::{
-    Action, Event, Failure, FileId, Input, RequestBody, RequestId, RequestSpec, Scheduler,
+    Action, Event, Failure, FileId, Input, RequestBody, RequestId, RequestSpec, Scheduler, VecMap,
 };
 use crate::transport::wire::{Wire, WireBody};
 use crate::transport::xhr::XhrSlot;
@@ -68,36 +68,6 @@ pub(crate) struct State {
     /// `pause()` was called and no `resume()`/`upload()` since; an `upload()` still waiting for
     /// its files starts paused.
     pub(crate) paused_by_user: bool,
-}
-
-/// A map over a `Vec`: an uploader holds a handful of files and requests, and a hash map would
-/// add several KiB of wasm for nothing.
-pub(crate) struct VecMap<K, V>(Vec<(K, V)>);
-
-impl<K, V> Default for VecMap<K, V> {
-    fn default() -> Self {
-        VecMap(Vec::new())
-    }
-}
-
-impl<K: PartialEq + Copy, V> VecMap<K, V> {
-    pub(crate) fn get(&self, key: K) -> Option<&V> {
-        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
-    }
-
-    pub(crate) fn insert(&mut self, key: K, value: V) {
-        self.remove(key);
-        self.0.push((key, value));
-    }
-
-    pub(crate) fn remove(&mut self, key: K) -> Option<V> {
-        let at = self.0.iter().position(|(k, _)| *k == key)?;
-        Some(self.0.swap_remove(at).1)
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &(K, V)> {
-        self.0.iter()
-    }
 }
 
 /// The shared handle every callback holds.
@@ -217,7 +187,7 @@ fn arm_timer(handle: &Handle) {
 }
 
 fn abort(handle: &Handle, id: RequestId) {
-    let request = handle.borrow_mut().in_flight.remove(id);
+    let request = handle.borrow_mut().in_flight.remove(&id);
     match request {
         Some(InFlight::Fetch(controller)) => controller.abort(),
         Some(InFlight::Xhr(slot)) => {
@@ -273,7 +243,7 @@ fn with_dynamic_parts(handle: &Handle, spec: RequestSpec) -> Result<RequestSpec,
 
 fn start_request(handle: &Handle, spec: RequestSpec) {
     let id = spec.id;
-    let Some(blob) = handle.borrow().blobs.get(spec.file).cloned() else {
+    let Some(blob) = handle.borrow().blobs.get(&spec.file).cloned() else {
         // The file was removed between the engine's decision and now: the engine already forgot it.
         return;
     };
@@ -294,11 +264,11 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
     let spec = match with_dynamic_parts(handle, spec) {
         Ok(spec) => spec,
         Err(message) => {
-            handle.borrow_mut().in_flight.remove(id);
+            handle.borrow_mut().in_flight.remove(&id);
             return fail_unsendable(handle, id, &message);
         }
     };
-    if handle.borrow().in_flight.get(id).is_none() {
+    if handle.borrow().in_flight.get(&id).is_none() {
         return; // aborted by the user's function (e.g. it called cancel())
     }
     let handle = Rc::clone(handle);
@@ -313,7 +283,7 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
 async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, abort_handle: InFlight) {
     let outcome = send(handle, spec, blob, abort_handle).await;
     // Gone from the map: the engine aborted it and expects no answer.
-    if handle.borrow_mut().in_flight.remove(spec.id).is_none() {
+    if handle.borrow_mut().in_flight.remove(&spec.id).is_none() {
         return;
     }
     let failure = match outcome {

@@ -6,12 +6,8 @@
 use js_sys::{Error, Reflect};
 use wasm_bindgen::prelude::*;
 
+use super::set;
 use crate::engine::UploadError;
-
-fn set(obj: &JsValue, key: &str, value: &JsValue) {
-    // Setting a property on a fresh Error object cannot fail.
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
-}
 
 /// Builds the JS `UploadError` for `err`.
 pub(crate) fn to_js(err: &UploadError) -> JsValue {

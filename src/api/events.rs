@@ -1,7 +1,7 @@
 //! Event listeners (`on`/`off`) and the objects events carry.
 
 use crate::engine::text::cat;
-use js_sys::{Array, Function, Object, Reflect};
+use js_sys::{Array, Function, Object};
 use wasm_bindgen::prelude::*;
 
 use crate::driver::Handle;
@@ -99,7 +99,7 @@ pub(crate) fn summary(handle: &Handle) -> JsValue {
         }
     }
     let out = Object::new();
-    let _ = Reflect::set(&out, &"succeeded".into(), &succeeded);
-    let _ = Reflect::set(&out, &"failed".into(), &failed);
+    super::set(&out, "succeeded", &succeeded);
+    super::set(&out, "failed", &failed);
     out.into()
 }

@@ -34,7 +34,8 @@ pub(crate) fn to_promise(
     wasm_bindgen_futures::future_to_promise(future)
 }
 
-fn set(obj: &Object, key: &str, value: &JsValue) {
+/// Sets `obj[key] = value` on an object this library created (cannot fail there).
+pub(crate) fn set(obj: &JsValue, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
 }
 
@@ -62,7 +63,7 @@ pub(crate) fn file_snapshot(handle: &Handle, id: FileId) -> JsValue {
     if let Some(err) = &view.error {
         set(&obj, "error", &error::to_js(err));
     }
-    if let Some(file) = state.blobs.get(id) {
+    if let Some(file) = state.blobs.get(&id) {
         set(&obj, "file", file);
     }
     obj.into()
@@ -260,13 +261,13 @@ impl Uploader {
                 None => state
                     .blobs
                     .iter()
-                    .find(|(_, b)| JsValue::from(b) == file)
+                    .find(|(_, b)| JsValue::from(*b) == file)
                     .map(|(id, _)| *id),
             }
         };
         let Some(id) = id else { return false };
         driver::input(&self.handle, Input::RemoveFile(id));
-        self.handle.borrow_mut().blobs.remove(id);
+        self.handle.borrow_mut().blobs.remove(&id);
         true
     }
 

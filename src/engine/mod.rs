@@ -30,6 +30,7 @@ pub mod progress;
 pub mod retry;
 pub mod scheduler;
 pub(crate) mod text;
+pub mod vec_map;
 
 pub use classify::Failure;
 pub use config::{
@@ -42,3 +43,4 @@ pub use params::{
 pub use plan::{ChunkPlan, MAX_SAFE_INTEGER};
 pub use preflight::{predict, BodyKind, Prediction, RequestShape};
 pub use scheduler::{Action, Event, FileStatus, FileView, Input, Scheduler};
+pub use vec_map::VecMap;

@@ -57,6 +57,8 @@
 
 use std::collections::VecDeque;
 
+use super::vec_map::VecMap;
+
 use crate::engine::classify::{
     classify_probe, classify_upload, failure_kind, Failure, ProbeOutcome, UploadOutcome,
 };
@@ -245,60 +247,6 @@ pub struct FileView {
     pub speed_bps: f64,
     /// Estimated ms left; `None` while unknown.
     pub eta_ms: Option<u64>,
-}
-
-/// A small map kept as a vector: the scheduler's maps hold at most a few dozen entries
-/// (requests in flight, chunks started and not done), and a `BTreeMap` would cost wasm size.
-#[derive(Debug)]
-struct VecMap<K, V>(Vec<(K, V)>);
-
-impl<K, V> Default for VecMap<K, V> {
-    fn default() -> Self {
-        VecMap(Vec::new())
-    }
-}
-
-impl<K: PartialEq + Copy, V> VecMap<K, V> {
-    fn get(&self, k: &K) -> Option<&V> {
-        self.0.iter().find(|(x, _)| x == k).map(|(_, v)| v)
-    }
-    fn get_mut(&mut self, k: &K) -> Option<&mut V> {
-        self.0.iter_mut().find(|(x, _)| x == k).map(|(_, v)| v)
-    }
-    fn contains_key(&self, k: &K) -> bool {
-        self.get(k).is_some()
-    }
-    fn insert(&mut self, k: K, v: V) {
-        match self.get_mut(&k) {
-            Some(slot) => *slot = v,
-            None => self.0.push((k, v)),
-        }
-    }
-    fn remove(&mut self, k: &K) -> Option<V> {
-        let i = self.0.iter().position(|(x, _)| x == k)?;
-        Some(self.0.remove(i).1)
-    }
-    fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.0.iter().map(|(k, v)| (k, v))
-    }
-    fn keys(&self) -> impl Iterator<Item = &K> {
-        self.0.iter().map(|(k, _)| k)
-    }
-    fn values(&self) -> impl Iterator<Item = &V> {
-        self.0.iter().map(|(_, v)| v)
-    }
-    fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.0.iter_mut().map(|(_, v)| v)
-    }
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    fn clear(&mut self) {
-        self.0.clear();
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
