@@ -1,10 +1,11 @@
 // §9 The three ways of use: (a) the npm package (`npm pack` of pkg/) imported by a tiny app built
 // with Vite 7, (b) the script-tag build served from a third origin (a CDN-like second fixture)
 // on a page with nothing but a <script src>, (c) the package imported as an ES module by a plain
-// page. Each uploads a file cross-origin, byte-identical.
+// page, and (d) the app of (a) built with webpack 5 instead. Each uploads a file cross-origin,
+// byte-identical.
 import { test, describe, before, after } from 'node:test';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, cpSync, rmSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, cpSync, copyFileSync, rmSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PKG, E2E, startFixture, launchBrowser, openUploader, newPage, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, npmPack, KiB, TEST_TIMEOUT } from './harness.mjs';
@@ -90,6 +91,48 @@ describe('§9 the three ways of use', () => {
       await uploadAndCheck(t, fx, 'esm.bin');
       const mods = [...t.requests.values()].map((r) => new URL(r.url).pathname).filter((p) => p.startsWith('/pkg/'));
       expectTrue(mods.includes('/pkg/resumable_wasm.js') && mods.includes('/pkg/resumable_wasm_bg.wasm'), `module and wasm loaded from /pkg: ${mods}`);
+    });
+    await t.close();
+  });
+
+  test('§9d npm package: webpack 5 app importing the packed tarball, built in the test with a default config, uploads a file', { timeout: TEST_TIMEOUT }, async () => {
+    // The same app as §9a (vite-app/main.js), built by webpack 5's Node API with nothing but
+    // mode, entry and output.path: no plugins, no loaders, no experiments. The package's
+    // `new URL('resumable_wasm_bg.wasm', import.meta.url)` is an asset module out of the box and
+    // output.publicPath defaults to 'auto' (resolved from the script's own URL, here under /app/).
+    const dir = join(tmp, 'webpack');
+    const app = join(dir, 'app');
+    mkdirSync(app, { recursive: true });
+    cpSync(join(E2E, 'vite-app/main.js'), join(app, 'main.js'));
+    // As html-webpack-plugin would write it: a deferred classic script (webpack's default output).
+    writeFileSync(join(app, 'index.html'), '<!doctype html>\n<meta charset="utf-8">\n<title>e2e: webpack 5 app importing the packed resumable-wasm</title>\n<p id="status">loading</p>\n<script defer src="./main.js"></script>\n');
+    const tarball = npmPack(dir);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'e2e-webpack-app', private: true, dependencies: { 'resumable-wasm': `file:${tarball}` } }, null, 2));
+    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+    expectTrue(existsSync(join(app, 'node_modules/resumable-wasm/package.json')), 'the tarball was installed into the app');
+    const { default: webpack } = await import('webpack');
+    const compiler = webpack({ mode: 'production', context: app, entry: './main.js', output: { path: join(app, 'dist') } });
+    const stats = await new Promise((resolve, reject) => compiler.run((err, s) => (err ? reject(err) : resolve(s))));
+    await new Promise((resolve) => compiler.close(resolve));
+    const info = stats.toJson({ all: false, assets: true, errors: true, warnings: true, version: true });
+    const text = () => stats.toString({ all: false, assets: true, errors: true, warnings: true, colors: false });
+    expectEqual(info.errors.map((e) => e.message), [], `webpack ${info.version} errors`, text());
+    expectEqual(info.warnings.map((w) => w.message), [], `webpack ${info.version} warnings`, text());
+    const wasmAssets = info.assets.filter((a) => a.name.endsWith('.wasm'));
+    expectEqual(wasmAssets.map((a) => a.info.sourceFilename), ['node_modules/resumable-wasm/resumable_wasm_bg.wasm'], 'webpack emitted the package\'s .wasm as one asset module', text());
+    const wasmName = wasmAssets[0].name;
+    expectTrue(existsSync(join(app, 'dist', wasmName)) && existsSync(join(app, 'dist/main.js')), `dist holds main.js and ${wasmName}: ${readdirSync(join(app, 'dist'))}`);
+    copyFileSync(join(app, 'index.html'), join(app, 'dist/index.html'));
+    const fx = await startFixture({ mounts: { '/app': join(app, 'dist'), '/e2e': join(E2E, 'pages') } });
+    stops.push(() => fx.stop());
+    const t = await newPage(browser);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      const resp = await t.goto(`${fx.page}/app/index.html`);
+      expectEqual(resp.status(), 200, 'status of the built app');
+      await uploadAndCheck(t, fx, 'webpack.bin');
+      const wasm = [...t.requests.values()].filter((r) => r.url.endsWith('.wasm')).map((r) => new URL(r.url).pathname);
+      expectEqual(wasm, [`/app/${wasmName}`], 'the wasm came from the app\'s bundle (the emitted asset, under the publicPath \'auto\' resolved from /app/main.js)');
+      expectEqual(await t.page.textContent('#status'), 'ready', 'app status');
     });
     await t.close();
   });
