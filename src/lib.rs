@@ -17,3 +17,9 @@ mod driver;
 
 #[cfg(target_arch = "wasm32")]
 pub mod api;
+
+/// Talc instead of std's dlmalloc: the same job in about a third of the code (the wasm is
+/// shipped to every page; see README "Size"). Single-threaded wasm only, which is what we build.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
