@@ -30,6 +30,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy -q --workspace --all-targets -- -D warnings
 	cargo clippy -q -p resumable-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -q -p resumable-wasm --lib --target wasm32-unknown-unknown --release --no-default-features -- -D warnings
 
 test-native:
 	cargo test --workspace

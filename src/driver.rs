@@ -6,8 +6,9 @@
 //! Re-entrancy: user callbacks may call back into the uploader (e.g. `pause()` inside
 //! `fileProgress`), so no `RefCell` borrow is ever held while JS runs.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use crate::prelude::*;
+use alloc::rc::Rc;
+use core::cell::RefCell;
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
@@ -53,7 +54,7 @@ pub(crate) struct State {
     pub(crate) query_fn: Option<Function>,
     pub(crate) headers_fn: Option<Function>,
     pub(crate) page_origin: Option<String>,
-    timer: Option<(u64, gloo_timers::callback::Timeout)>,
+    timer: Option<(u64, clock::Timeout)>,
     /// The `online`/`offline` listeners on the global object, removed on drop.
     connectivity: Option<Connectivity>,
     /// CORS hints already printed: each distinct one goes to the console once.
@@ -61,7 +62,7 @@ pub(crate) struct State {
     /// Whether the console was told that the `headers`/`query` functions' values cost a preflight.
     warned_dynamic_preflight: bool,
     /// Retries the queue after [`OFFLINE_RECHECK_MS`] when no `online` event comes.
-    offline_recheck: Option<gloo_timers::callback::Timeout>,
+    offline_recheck: Option<clock::Timeout>,
     /// Bumped by every `cancel()`: an `upload()` still waiting for its files to be added sees
     /// that it was cancelled meanwhile.
     pub(crate) cancel_generation: u32,
@@ -171,7 +172,7 @@ fn arm_timer(handle: &Handle) {
         (Some(d), _) => {
             let wait = d.saturating_sub(clock::now_ms());
             let weak = Rc::downgrade(handle);
-            let timeout = gloo_timers::callback::Timeout::new(timer_ms(wait), move || {
+            let timeout = clock::Timeout::new(timer_ms(wait), move || {
                 if let Some(handle) = weak.upgrade() {
                     handle.borrow_mut().timer = None;
                     handle
@@ -191,7 +192,7 @@ fn abort(handle: &Handle, id: RequestId) {
     match request {
         Some(InFlight::Fetch(controller)) => controller.abort(),
         Some(InFlight::Xhr(slot)) => {
-            let previous = std::mem::replace(&mut *slot.borrow_mut(), XhrSlot::Aborted);
+            let previous = core::mem::replace(&mut *slot.borrow_mut(), XhrSlot::Aborted);
             if let XhrSlot::Running(xhr) = previous {
                 let _ = xhr.abort();
             }
@@ -335,7 +336,7 @@ fn fail_unsendable(handle: &Handle, id: RequestId, message: &str) {
 /// Arms the fallback that resumes an offline queue without an `online` event.
 fn recheck_when_offline_too_long(handle: &Handle) {
     let weak = Rc::downgrade(handle);
-    let timer = gloo_timers::callback::Timeout::new(OFFLINE_RECHECK_MS, move || {
+    let timer = clock::Timeout::new(OFFLINE_RECHECK_MS, move || {
         if let Some(handle) = weak.upgrade() {
             handle.borrow_mut().offline_recheck = None;
             input(&handle, Input::Online);
@@ -500,7 +501,7 @@ fn dispatch(handle: &Handle, event: Event) {
         }
         Event::Complete => {
             emit(handle, "complete", &[]);
-            let waiters = std::mem::take(&mut handle.borrow_mut().waiters);
+            let waiters = core::mem::take(&mut handle.borrow_mut().waiters);
             if !waiters.is_empty() {
                 let result = summary(handle);
                 for resolve in waiters {

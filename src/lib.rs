@@ -7,6 +7,19 @@
 //! - `driver` and `api` (wasm32 only): the one async loop between the two, and the
 //!   `#[wasm_bindgen]` JavaScript surface (`Uploader`, `UploadError`, the TypeScript types).
 
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+/// What std's prelude would bring, for the `no_std` build of the shipped wasm.
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec;
+    pub(crate) use alloc::vec::Vec;
+}
+
 pub mod engine;
 
 #[cfg(target_arch = "wasm32")]
@@ -23,3 +36,11 @@ pub mod api;
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+/// The shipped wasm is `no_std` (see Cargo.toml's `std` feature): a panic — a bug, never user
+/// input — traps, as `panic = "abort"` does, without formatting a message nobody reads.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}

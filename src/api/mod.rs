@@ -4,20 +4,21 @@
 //! decisions stay in the engine. Its shape follows Resumable.js/Flow.js (`addFile`, `upload`,
 //! `pause`, `on('fileSuccess', …)`), with promises and typed errors added.
 
+use crate::prelude::*;
 pub mod error;
 pub(crate) mod events;
 pub(crate) mod options;
 pub mod ts;
 
 use crate::engine::text::cat;
-use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
+use alloc::rc::Rc;
+use core::cell::RefCell;
+use core::future::Future;
+use core::pin::Pin;
 
+use js_sys::futures::JsFuture;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
 use crate::driver::{self, Handle, State};
@@ -31,7 +32,7 @@ use ts::{AddFileOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs
 pub(crate) fn to_promise(
     future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>,
 ) -> Promise {
-    wasm_bindgen_futures::future_to_promise(future)
+    js_sys::futures::future_to_promise(future)
 }
 
 /// Sets `obj[key] = value` on an object this library created (cannot fail there).
@@ -453,7 +454,7 @@ fn add_one(
                 handle.borrow_mut().blobs.insert(id, file);
                 let snapshot = file_snapshot(&handle, id);
                 if emit {
-                    events::emit(&handle, "fileAdded", std::slice::from_ref(&snapshot));
+                    events::emit(&handle, "fileAdded", core::slice::from_ref(&snapshot));
                 }
                 driver::pump(&handle);
                 Ok(snapshot)

@@ -13,8 +13,10 @@
 //! | probe answers | status in `successStatuses` = present, else absent | the same, and `permanentErrors` fail the file |
 
 use crate::engine::error::UploadError;
+use crate::engine::float;
 use crate::engine::plan::MAX_SAFE_INTEGER;
 use crate::engine::text;
+use crate::prelude::*;
 
 /// One JS option value as the API layer read it.
 #[derive(Debug, Clone, PartialEq)]
@@ -670,10 +672,10 @@ pub fn fmt_num(v: f64) -> String {
     }
     // The integer part is below 1e21 < 2^70: split it into 2^32 limbs (both splits are exact)
     // and divide by 10 in u64 arithmetic, so no 128-bit or float formatting code is pulled in.
-    let int = a.trunc();
+    let int = float::trunc(a);
     const LIMB: f64 = 4_294_967_296.0;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let mut hi = (int / LIMB).trunc() as u64;
+    let mut hi = float::trunc(int / LIMB) as u64;
     #[allow(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
@@ -707,7 +709,7 @@ pub fn fmt_num(v: f64) -> String {
         while frac > 0.0 && digits < 6 {
             frac *= 10.0;
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let d = frac.trunc() as u8;
+            let d = float::trunc(frac) as u8;
             s.push(char::from(b'0' + d.min(9)));
             frac -= f64::from(d);
             digits += 1;
@@ -857,13 +859,9 @@ fn int(
     }
 }
 
-#[allow(clippy::cast_precision_loss)]
+/// `n` when it is a whole number in `lo..=hi` (`hi` at most 2^53-1).
 fn num_in(n: f64, lo: u64, hi: u64) -> Option<u64> {
-    if !n.is_finite() || n.fract() != 0.0 || n < lo as f64 || n > hi as f64 {
-        return None;
-    }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    Some(n as u64)
+    float::whole(n).filter(|v| (lo..=hi).contains(v))
 }
 
 fn statuses(get: &dyn Fn(&str) -> OptionValue, name: &str) -> Res<Option<Vec<u16>>> {

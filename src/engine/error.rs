@@ -4,7 +4,8 @@
 //! answers (that is [`crate::engine::classify`]) nor build CORS hints (that is
 //! [`crate::engine::preflight`]); it only carries what they found.
 
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 
 /// Which request of a chunk an error or a request belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,7 +149,7 @@ impl fmt::Display for UploadError {
     }
 }
 
-impl std::error::Error for UploadError {}
+impl core::error::Error for UploadError {}
 
 #[cfg(test)]
 mod tests {

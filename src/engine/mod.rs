@@ -14,6 +14,7 @@
 //! | [`classify`] | status / transport failure → outcome |
 //! | [`error`] | [`UploadError`], [`ErrorKind`], [`Phase`] |
 //! | [`progress`] | speed and ETA |
+//! | [`float`] | `trunc`/`round` for JS numbers (not in `core`) |
 //! | [`scheduler`] | the state machine: [`Scheduler`], [`Input`], [`Action`], [`Event`] |
 
 // `UploadError` is returned by value as the JS-facing contract; errors are rare and off the hot
@@ -23,6 +24,7 @@
 pub mod classify;
 pub mod config;
 pub mod error;
+pub mod float;
 pub mod params;
 pub mod plan;
 pub mod preflight;

@@ -68,8 +68,7 @@ impl Speed {
         #[allow(clippy::cast_precision_loss)]
         let ms = remaining as f64 * 1000.0 / self.bps;
         if ms.is_finite() && ms < 9.0e15 {
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            Some(ms.round() as u64)
+            Some(crate::engine::float::round_non_negative(ms))
         } else {
             None
         }

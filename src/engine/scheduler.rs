@@ -55,7 +55,8 @@
 //! assert!(s.is_drained());
 //! ```
 
-use std::collections::VecDeque;
+use crate::prelude::*;
+use alloc::collections::VecDeque;
 
 use super::vec_map::VecMap;
 
@@ -1366,7 +1367,7 @@ mod tests {
     }
 
     fn drain(s: &mut Scheduler) -> Vec<Action> {
-        std::iter::from_fn(|| s.poll_action()).collect()
+        core::iter::from_fn(|| s.poll_action()).collect()
     }
 
     fn sends(actions: &[Action]) -> Vec<RequestSpec> {

@@ -1,10 +1,9 @@
 //! `Blob` slicing with checked `u64` ↔ `f64` conversion.
 
+use crate::engine::plan::MAX_SAFE_INTEGER;
 use crate::engine::text::cat;
+use crate::prelude::*;
 use web_sys::Blob;
-
-/// The largest integer a JS number holds exactly (2^53 − 1).
-pub(crate) const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// Converts a byte offset for a JS API; `None` above 2^53 − 1, where `f64` loses integers.
 pub(crate) fn offset_to_js(offset: u64) -> Option<f64> {
@@ -15,14 +14,7 @@ pub(crate) fn offset_to_js(offset: u64) -> Option<f64> {
 
 /// Converts a JS size (a `File`'s `size`) to bytes; `None` for negative, fractional or unsafe values.
 pub(crate) fn size_from_js(size: f64) -> Option<u64> {
-    #[allow(clippy::cast_precision_loss)]
-    let max = MAX_SAFE_INTEGER as f64;
-    if size.is_finite() && size >= 0.0 && size.fract() == 0.0 && size <= max {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Some(size as u64)
-    } else {
-        None
-    }
+    crate::engine::float::whole(size)
 }
 
 /// The untyped slice `[start, end)` of `file`: no content type, so no `Content-Type` header and
@@ -51,7 +43,7 @@ pub(crate) async fn is_readable(file: &Blob, start: u64, end: u64) -> bool {
     let Ok(probe) = untyped_slice(file, start, start.saturating_add(1)) else {
         return false;
     };
-    wasm_bindgen_futures::JsFuture::from(probe.array_buffer())
+    js_sys::futures::JsFuture::from(probe.array_buffer())
         .await
         .is_ok()
 }

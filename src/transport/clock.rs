@@ -1,6 +1,42 @@
 //! Time for the engine: a millisecond clock and sleeping, from JS globals (window or worker).
 
-use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+
+#[wasm_bindgen]
+extern "C" {
+    // The global functions, so they work in windows, workers and Node alike.
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &js_sys::Function, ms: u32) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+/// A `setTimeout` that is cancelled when dropped. Dropping it from inside its own callback is
+/// fine: wasm-bindgen frees a closure only once its running call has returned.
+pub(crate) struct Timeout {
+    id: JsValue,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl Timeout {
+    /// Calls `callback` once after `ms` milliseconds (see `driver::timer_ms` for the range).
+    pub(crate) fn new(ms: u32, callback: impl FnOnce() + 'static) -> Timeout {
+        let callback = Closure::once(callback);
+        let id = set_timeout(callback.as_ref().unchecked_ref(), ms);
+        Timeout {
+            id,
+            _callback: callback,
+        }
+    }
+}
+
+impl Drop for Timeout {
+    fn drop(&mut self) {
+        clear_timeout(&self.id);
+    }
+}
 
 /// A monotonic millisecond clock for the engine: `performance.timeOrigin + performance.now()`
 /// (a wall-clock jump must not stretch retry deadlines), or `Date.now()` where there is no

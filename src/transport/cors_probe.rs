@@ -6,7 +6,7 @@
 //! a rejection means it is unreachable. It is a heuristic, and the error message says so.
 
 use super::global_fetch;
-use wasm_bindgen_futures::JsFuture;
+use js_sys::futures::JsFuture;
 use web_sys::{Request, RequestCache, RequestCredentials, RequestInit, RequestMode};
 
 /// How long the probe may take: a server that does not answer it within this is unreachable.
@@ -19,7 +19,7 @@ pub(crate) async fn is_reachable(url: &str) -> bool {
         return false;
     };
     let abort = controller.clone();
-    let _timer = gloo_timers::callback::Timeout::new(PROBE_TIMEOUT_MS, move || abort.abort());
+    let _timer = crate::transport::clock::Timeout::new(PROBE_TIMEOUT_MS, move || abort.abort());
     let init = RequestInit::new();
     init.set_signal(Some(&controller.signal()));
     init.set_method("GET");

@@ -5,6 +5,7 @@
 //! as an [`Outcome`]. Chunk bytes never enter wasm memory: a `Blob` slice goes straight from the
 //! user's `File` into the request body.
 
+use crate::prelude::*;
 pub(crate) mod blob;
 pub(crate) mod clock;
 pub(crate) mod cors_probe;

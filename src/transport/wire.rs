@@ -1,6 +1,7 @@
 //! The request the transport sends, built by the driver from an engine `RequestSpec`, and the
 //! body construction both transports share.
 
+use crate::prelude::*;
 use wasm_bindgen::JsValue;
 use web_sys::{Blob, FormData};
 

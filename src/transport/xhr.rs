@@ -4,11 +4,12 @@
 //! CORS preflight (CORS.md §4), which is the price of byte-level progress.
 
 use crate::engine::text::cat;
-use std::cell::RefCell;
-use std::rc::Rc;
+use crate::prelude::*;
+use alloc::rc::Rc;
+use core::cell::RefCell;
 
+use js_sys::futures::JsFuture;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{ProgressEvent, XmlHttpRequest};
 
 use super::wire::Wire;
