@@ -3,7 +3,7 @@
 #   - the wasm32-unknown-unknown Rust target
 #   - wasm-bindgen-cli at exactly the version of the wasm-bindgen crate in Cargo.lock
 #   - Debian's chromium and chromium-driver (only when browsers are needed: pass --browser)
-#   - the npm dev dependencies (binaryen's wasm-opt, playwright-core, typescript, vite, the
+#   - the npm dev dependencies (binaryen's wasm-opt, esbuild, playwright-core, typescript, vite, webpack, the
 #     reference clients), from the committed package-lock.json
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -13,11 +13,11 @@
     missing_docs
 )]
 
+use js_sys::futures::JsFuture;
 use js_sys::{Array, Promise, Reflect, Uint8Array, JSON};
 use resumable_wasm::api::Uploader;
 use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
-use js_sys::futures::JsFuture;
 use wasm_bindgen_test::*;
 use web_sys::{Blob, RequestCredentials, RequestInit};
 
