@@ -1,14 +1,15 @@
 // §9 The three ways of use: (a) the npm package (`npm pack` of pkg/) imported by a tiny app built
 // with Vite 7, (b) the script-tag build served from a third origin (a CDN-like second fixture)
 // on a page with nothing but a <script src>, (c) the package imported as an ES module by a plain
-// page, and (d) the app of (a) built with webpack 5 instead. Each uploads a file cross-origin,
-// byte-identical.
+// page, and (d) the app of (a) built with webpack 5 instead. Each uploads a file cross-origin with
+// credentials, byte-identical, then gets a typed `cors` UploadError with the right hint once the
+// server's CORS is broken.
 import { test, describe, before, after } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, cpSync, copyFileSync, rmSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PKG, E2E, startFixture, launchBrowser, openUploader, newPage, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, npmPack, KiB, TEST_TIMEOUT } from './harness.mjs';
+import { PKG, E2E, startFixture, launchBrowser, openUploader, newPage, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, npmPack, fileErrorOf, summarize, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser;
 const tmp = mkdtempSync(join(tmpdir(), 'rw-e2e-ways-'));
@@ -31,6 +32,25 @@ async function uploadAndCheck(t, fx, name) {
   expectEqual(guard, { uploader: 'function', isUploadError: 'function' }, 'exports of the loaded library');
   const run = await runUpload(t, { target: fx.target(), chunkSize: CS, withCredentials: true }, [f.name]);
   await expectStored(fx, [f], run);
+  await brokenCorsIsTypedCors(t, fx, `broken-cors-${name}`);
+}
+
+// The README's promise for every door: break the server's CORS (here `Access-Control-Allow-Origin: *`
+// with credentials) and the file fails with a typed `cors` UploadError whose hint names the fix.
+async function brokenCorsIsTypedCors(t, fx, name) {
+  await fx.config({ cors: 'wildcard-credentials' });
+  try {
+    const f = await makeFile(t, name, CS + 3, 43);
+    const run = await runUpload(t, { target: fx.target(), chunkSize: CS, withCredentials: true }, [f.name], { timeoutMs: 120000 });
+    const err = fileErrorOf(run, f.name);
+    expectEqual(err?.kind, 'cors', 'error kind with Access-Control-Allow-Origin: * and credentials', summarize(run));
+    expectEqual([err?.isUploadError, err?.name], [true, 'UploadError'], 'isUploadError() and the error name', err);
+    for (const re of [/Access-Control-Allow-Origin/, /credential/i]) {
+      expectTrue(re.test(err?.hint ?? ''), `hint ${JSON.stringify(err?.hint)} should match ${re}`, err);
+    }
+  } finally {
+    await fx.config({ cors: 'strict' });
+  }
 }
 
 describe('§9 the three ways of use', () => {
