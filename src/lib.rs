@@ -7,7 +7,7 @@
 //! - `driver` and `api` (wasm32 only): the one async loop between the two, and the
 //!   `#[wasm_bindgen]` JavaScript surface (`Uploader`, `UploadError`, the TypeScript types).
 
-#![cfg_attr(not(feature = "std"), no_std)]
+#![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
 
 extern crate alloc;
 

@@ -7,12 +7,19 @@ use crate::engine::plan::MAX_SAFE_INTEGER;
 /// below that the `i64` round trip drops only the fraction.
 #[must_use]
 pub fn trunc(x: f64) -> f64 {
-    if x.is_nan() || x.abs() >= 4_503_599_627_370_496.0 {
+    // Written without `abs`/`copysign`, which `core` gained only in Rust 1.85. NaN fails the
+    // range test and is returned as is.
+    const WHOLE_FROM: f64 = 4_503_599_627_370_496.0; // 2^52
+    if !(x > -WHOLE_FROM && x < WHOLE_FROM) {
         return x;
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
     let t = (x as i64) as f64;
-    t.copysign(x) // -0.4 → -0, as std
+    if t == 0.0 && x.is_sign_negative() {
+        -0.0 // -0.4 → -0, as std
+    } else {
+        t
+    }
 }
 
 /// `x` as a whole number of `0..=2^53-1` (a byte count, a millisecond delay), or `None` when it

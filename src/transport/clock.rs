@@ -15,6 +15,7 @@ extern "C" {
 
 /// A `setTimeout` that is cancelled when dropped. Dropping it from inside its own callback is
 /// fine: wasm-bindgen frees a closure only once its running call has returned.
+#[must_use = "dropping a Timeout cancels it"]
 pub(crate) struct Timeout {
     id: JsValue,
     _callback: Closure<dyn FnMut()>,
