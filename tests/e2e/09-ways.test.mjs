@@ -53,30 +53,44 @@ async function brokenCorsIsTypedCors(t, fx, name) {
   }
 }
 
+/** Installs the `npm pack` tarball of the package into `app` as its one dependency. */
+function installPackedPackage(app, packDir, packageJson) {
+  const tarball = npmPack(packDir);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ ...packageJson, private: true, dependencies: { 'resumable-wasm': `file:${tarball}` } }, null, 2));
+  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+  expectTrue(existsSync(join(app, 'node_modules/resumable-wasm/package.json')), 'the tarball was installed into the app');
+}
+
+/**
+ * Serves a bundler's output `dist` under /app of a fresh fixture, opens its index.html and runs
+ * uploadAndCheck; `checkWasm` gets the paths of the .wasm requests the page made.
+ */
+async function uploadFromBuiltApp(dist, fileName, checkWasm) {
+  const fx = await startFixture({ mounts: { '/app': dist, '/e2e': join(E2E, 'pages') } });
+  stops.push(() => fx.stop());
+  const t = await newPage(browser);
+  await scenario({ fixtures: [fx], pages: [t] }, async () => {
+    const resp = await t.goto(`${fx.page}/app/index.html`);
+    expectEqual(resp.status(), 200, 'status of the built app');
+    await uploadAndCheck(t, fx, fileName);
+    checkWasm([...t.requests.values()].filter((r) => r.url.endsWith('.wasm')).map((r) => new URL(r.url).pathname));
+    expectEqual(await t.page.textContent('#status'), 'ready', 'app status');
+  });
+  await t.close();
+}
+
 describe('§9 the three ways of use', () => {
   test('§9a npm package: Vite 7 app importing the packed tarball, built in the test, uploads a file', { timeout: TEST_TIMEOUT }, async () => {
     const app = join(tmp, 'app');
     cpSync(join(E2E, 'vite-app'), app, { recursive: true });
-    const tarball = npmPack(tmp);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'e2e-vite-app', private: true, type: 'module', dependencies: { 'resumable-wasm': `file:${tarball}` } }, null, 2));
-    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
-    expectTrue(existsSync(join(app, 'node_modules/resumable-wasm/package.json')), 'the tarball was installed into the app');
+    installPackedPackage(app, tmp, { name: 'e2e-vite-app', type: 'module' });
     const { build } = await import('vite');
     await build({ root: app, base: './', logLevel: 'warn', configFile: false, build: { outDir: join(app, 'dist'), target: 'es2022', emptyOutDir: true } });
     const assets = readdirSync(join(app, 'dist/assets'));
     expectTrue(assets.some((a) => a.endsWith('.wasm')), `Vite emitted the .wasm as an asset: ${assets}`);
-    const fx = await startFixture({ mounts: { '/app': join(app, 'dist'), '/e2e': join(E2E, 'pages') } });
-    stops.push(() => fx.stop());
-    const t = await newPage(browser);
-    await scenario({ fixtures: [fx], pages: [t] }, async () => {
-      const resp = await t.goto(`${fx.page}/app/index.html`);
-      expectEqual(resp.status(), 200, 'status of the built app');
-      await uploadAndCheck(t, fx, 'vite.bin');
-      const wasm = [...t.requests.values()].filter((r) => r.url.endsWith('.wasm')).map((r) => new URL(r.url).pathname);
+    await uploadFromBuiltApp(join(app, 'dist'), 'vite.bin', (wasm) => {
       expectTrue(wasm.length === 1 && wasm[0].startsWith('/app/assets/'), `the wasm came from the app's bundle: ${wasm}`);
-      expectEqual(await t.page.textContent('#status'), 'ready', 'app status');
     });
-    await t.close();
   });
 
   test('§9b script-tag build from a third (CDN) origin on a page with only <script src>', { timeout: TEST_TIMEOUT }, async () => {
@@ -126,10 +140,7 @@ describe('§9 the three ways of use', () => {
     cpSync(join(E2E, 'vite-app/main.js'), join(app, 'main.js'));
     // As html-webpack-plugin would write it: a deferred classic script (webpack's default output).
     writeFileSync(join(app, 'index.html'), '<!doctype html>\n<meta charset="utf-8">\n<title>e2e: webpack 5 app importing the packed resumable-wasm</title>\n<p id="status">loading</p>\n<script defer src="./main.js"></script>\n');
-    const tarball = npmPack(dir);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'e2e-webpack-app', private: true, dependencies: { 'resumable-wasm': `file:${tarball}` } }, null, 2));
-    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
-    expectTrue(existsSync(join(app, 'node_modules/resumable-wasm/package.json')), 'the tarball was installed into the app');
+    installPackedPackage(app, dir, { name: 'e2e-webpack-app' });
     const { default: webpack } = await import('webpack');
     const compiler = webpack({ mode: 'production', context: app, entry: './main.js', output: { path: join(app, 'dist') } });
     const stats = await new Promise((resolve, reject) => compiler.run((err, s) => (err ? reject(err) : resolve(s))));
@@ -143,17 +154,8 @@ describe('§9 the three ways of use', () => {
     const wasmName = wasmAssets[0].name;
     expectTrue(existsSync(join(app, 'dist', wasmName)) && existsSync(join(app, 'dist/main.js')), `dist holds main.js and ${wasmName}: ${readdirSync(join(app, 'dist'))}`);
     copyFileSync(join(app, 'index.html'), join(app, 'dist/index.html'));
-    const fx = await startFixture({ mounts: { '/app': join(app, 'dist'), '/e2e': join(E2E, 'pages') } });
-    stops.push(() => fx.stop());
-    const t = await newPage(browser);
-    await scenario({ fixtures: [fx], pages: [t] }, async () => {
-      const resp = await t.goto(`${fx.page}/app/index.html`);
-      expectEqual(resp.status(), 200, 'status of the built app');
-      await uploadAndCheck(t, fx, 'webpack.bin');
-      const wasm = [...t.requests.values()].filter((r) => r.url.endsWith('.wasm')).map((r) => new URL(r.url).pathname);
+    await uploadFromBuiltApp(join(app, 'dist'), 'webpack.bin', (wasm) => {
       expectEqual(wasm, [`/app/${wasmName}`], 'the wasm came from the app\'s bundle (the emitted asset, under the publicPath \'auto\' resolved from /app/main.js)');
-      expectEqual(await t.page.textContent('#status'), 'ready', 'app status');
     });
-    await t.close();
   });
 });
