@@ -22,7 +22,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
 use crate::driver::{self, Handle, State};
-use crate::engine::{Config, FileId, FileMeta, FileStatus, Input, OptionValue, Scheduler};
+use crate::engine::{float, Config, FileId, FileMeta, FileStatus, Input, OptionValue, Scheduler};
 use crate::transport::{blob, clock};
 use ts::{AddFileOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs};
 
@@ -436,7 +436,7 @@ fn add_one(
             name: options::get(&file, "name")
                 .as_string()
                 .unwrap_or_else(|| "blob".to_owned()),
-            size: blob::size_from_js(file.size()).unwrap_or(u64::MAX),
+            size: float::whole(file.size()).unwrap_or(u64::MAX),
             mime_type: file.type_(),
             relative_path: options::get(&options, "relativePath")
                 .as_string()
@@ -445,7 +445,7 @@ fn add_one(
                 .filter(|p| !p.is_empty()),
             last_modified: options::get(&file, "lastModified")
                 .as_f64()
-                .and_then(blob::size_from_js),
+                .and_then(float::whole),
             identifier,
         };
         let added = handle.borrow_mut().scheduler.add_file(meta);

@@ -28,7 +28,8 @@ pub fn trunc(x: f64) -> f64 {
 pub fn whole(x: f64) -> Option<u64> {
     #[allow(clippy::cast_precision_loss)]
     let max = MAX_SAFE_INTEGER as f64;
-    if x.is_finite() && (0.0..=max).contains(&x) && trunc(x) == x {
+    // The range test also rejects NaN and the infinities.
+    if (0.0..=max).contains(&x) && trunc(x) == x {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         Some(x as u64)
     } else {

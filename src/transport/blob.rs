@@ -1,4 +1,4 @@
-//! `Blob` slicing with checked `u64` ↔ `f64` conversion.
+//! `Blob` slicing with checked `u64` → `f64` offsets (the other way is `engine::float::whole`).
 
 use crate::engine::plan::MAX_SAFE_INTEGER;
 use crate::engine::text::cat;
@@ -10,11 +10,6 @@ pub(crate) fn offset_to_js(offset: u64) -> Option<f64> {
     // The cast is exact below 2^53, which the check guarantees.
     #[allow(clippy::cast_precision_loss)]
     (offset <= MAX_SAFE_INTEGER).then_some(offset as f64)
-}
-
-/// Converts a JS size (a `File`'s `size`) to bytes; `None` for negative, fractional or unsafe values.
-pub(crate) fn size_from_js(size: f64) -> Option<u64> {
-    crate::engine::float::whole(size)
 }
 
 /// The untyped slice `[start, end)` of `file`: no content type, so no `Content-Type` header and

@@ -88,7 +88,7 @@ pub(crate) async fn send(
 
     // The listener must be registered before send(): that is what asks for progress (and the preflight).
     let on_upload_progress = Closure::<dyn FnMut(ProgressEvent)>::new(move |ev: ProgressEvent| {
-        if let Some(sent) = super::blob::size_from_js(ev.loaded()) {
+        if let Some(sent) = crate::engine::float::whole(ev.loaded()) {
             on_progress(sent);
         }
     });
