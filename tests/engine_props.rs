@@ -11,8 +11,8 @@ use harness::{Harness, Reply};
 use proptest::prelude::*;
 use resumable_wasm::engine::plan::{ChunkPlan, MAX_SAFE_INTEGER};
 use resumable_wasm::engine::{
-    Config, ErrorKind, Event, Failure, FileId, FileStatus, Input, Phase, Protocol, RequestId,
-    TestChunks,
+    Config, ErrorKind, Event, Failure, FileControl, FileId, FileStatus, Input, Phase, Protocol,
+    RequestId, TestChunks,
 };
 
 proptest! {
@@ -324,6 +324,155 @@ proptest! {
         }
         prop_assert!(h.in_flight.is_empty());
         prop_assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+    }
+}
+
+/// Every request sent since `from` belongs to a file the engine calls uploading: none to a
+/// paused, finished, failed or cancelled file.
+fn sends_are_for_uploading_files(h: &Harness, from: usize) -> Result<(), TestCaseError> {
+    for r in &h.sent[from..] {
+        let status = h.s.file(r.file).map(|v| v.status);
+        prop_assert_eq!(
+            status,
+            Some(FileStatus::Uploading),
+            "request {:?} chunk {}\n{}",
+            r.id,
+            r.chunk,
+            h.dump()
+        );
+    }
+    Ok(())
+}
+
+/// Steps until the engine is idle, checking every request sent on the way.
+fn run_to_idle(h: &mut Harness, server: &mut Server) -> Result<(), TestCaseError> {
+    let mut steps = 0;
+    loop {
+        let before = h.sent.len();
+        if !step(h, server) {
+            return Ok(());
+        }
+        sends_are_for_uploading_files(h, before)?;
+        steps += 1;
+        prop_assert!(steps < 20_000, "livelock\n{}", h.dump());
+    }
+}
+
+/// One control of a random interleaving (see `controls_in_any_order`).
+#[derive(Debug, Clone)]
+enum Op {
+    File(FileControl, prop::sample::Index),
+    Queue(Input),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let control = prop_oneof![
+        Just(FileControl::Pause),
+        Just(FileControl::Resume),
+        Just(FileControl::Retry),
+        Just(FileControl::Cancel),
+    ];
+    prop_oneof![
+        6 => (control, any::<prop::sample::Index>()).prop_map(|(c, i)| Op::File(c, i)),
+        1 => Just(Op::Queue(Input::Pause)),
+        1 => Just(Op::Queue(Input::Resume)),
+        1 => Just(Op::Queue(Input::Start)),
+        1 => Just(Op::Queue(Input::Cancel)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// A file paused mid-upload gets no request while the others finish and the run
+    /// completes around it; resumed, it finishes with every chunk confirmed exactly once.
+    #[test]
+    fn a_paused_file_waits_while_the_others_finish(s in setup(), pause_at in 0usize..30, victim in any::<prop::sample::Index>()) {
+        let (mut h, ids) = build(&s);
+        let victim = ids[victim.index(ids.len())];
+        let mut server = Server { stored: BTreeSet::new(), rng: s.seed | 1, fail_pct: s.fail_pct, refuse: BTreeSet::new() };
+        h.start();
+        for _ in 0..pause_at {
+            if !step(&mut h, &mut server) { break; }
+        }
+        let paused = h.control(victim, FileControl::Pause);
+        let before = h.sent.len();
+        run_to_idle(&mut h, &mut server)?;
+        prop_assert!(h.sent[before..].iter().all(|r| r.file != victim), "sent for the paused file\n{}", h.dump());
+        for id in &ids {
+            let status = h.s.file(*id).unwrap().status;
+            if *id == victim && paused {
+                // Its requests in flight at the pause may have finished it.
+                prop_assert!(status == FileStatus::Paused || status == FileStatus::Success);
+            } else {
+                prop_assert_eq!(status, FileStatus::Success);
+            }
+        }
+        prop_assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+        prop_assert!(h.s.is_drained() && h.in_flight.is_empty());
+        h.control(victim, FileControl::Resume);
+        run_to_idle(&mut h, &mut server)?;
+        let seen = chunk_successes(&h);
+        for (id, size) in ids.iter().zip(&s.sizes) {
+            prop_assert_eq!(h.s.file(*id).unwrap().status, FileStatus::Success);
+            let count = u32::try_from(ChunkPlan::new(*size, s.chunk, false).count()).unwrap();
+            for n in 1..=count {
+                prop_assert_eq!(seen.get(&(*id, n)).copied(), Some(1), "file {:?} chunk {}\n{}", id, n, h.dump());
+            }
+        }
+        prop_assert!(h.max_in_flight <= s.slots as usize);
+    }
+
+    /// Per-file and queue controls in any order, between random answers: no request is ever
+    /// sent for a file that is not uploading, slots are never exceeded, only cancels abort,
+    /// and once everything is resumed and retried every file reaches the server whole.
+    #[test]
+    fn controls_in_any_order(s in setup(), ops in prop::collection::vec((op(), 0usize..6), 1..12)) {
+        let (mut h, ids) = build(&s);
+        let mut server = Server { stored: BTreeSet::new(), rng: s.seed | 1, fail_pct: s.fail_pct, refuse: BTreeSet::new() };
+        h.start();
+        for (op, steps) in ops {
+            let (sent, aborted) = (h.sent.len(), h.aborted.len());
+            let cancels = match op {
+                Op::File(control, i) => {
+                    let file = ids[i.index(ids.len())];
+                    h.control(file, control);
+                    if control == FileControl::Cancel {
+                        let left = h.sent.iter().filter(|r| r.file == file && h.in_flight.contains(&r.id)).count();
+                        prop_assert_eq!(left, 0, "requests of a cancelled file still in flight\n{}", h.dump());
+                    }
+                    control == FileControl::Cancel
+                }
+                Op::Queue(input) => {
+                    let cancels = input == Input::Cancel;
+                    h.input(input);
+                    cancels
+                }
+            };
+            sends_are_for_uploading_files(&h, sent)?;
+            prop_assert!(cancels || h.aborted.len() == aborted, "aborted without a cancel\n{}", h.dump());
+            for _ in 0..steps {
+                let (sent, aborted) = (h.sent.len(), h.aborted.len());
+                if !step(&mut h, &mut server) { break; }
+                sends_are_for_uploading_files(&h, sent)?;
+                prop_assert_eq!(h.aborted.len(), aborted);
+            }
+            prop_assert!(h.max_in_flight <= s.slots as usize);
+        }
+        h.input(Input::Resume);
+        for id in &ids {
+            h.control(*id, FileControl::Retry);
+        }
+        run_to_idle(&mut h, &mut server)?;
+        for (id, size) in ids.iter().zip(&s.sizes) {
+            prop_assert_eq!(h.s.file(*id).unwrap().status, FileStatus::Success, "{}", h.dump());
+            let count = u32::try_from(ChunkPlan::new(*size, s.chunk, false).count()).unwrap();
+            for n in 1..=count {
+                prop_assert!(server.stored.contains(&(*id, n)), "file {:?} chunk {} not on the server", id, n);
+            }
+        }
+        prop_assert!(h.s.is_drained() && h.in_flight.is_empty());
+        prop_assert!(h.max_in_flight <= s.slots as usize);
     }
 }
 

@@ -10,7 +10,8 @@ mod harness;
 
 use harness::{Harness, Reply};
 use resumable_wasm::engine::{
-    Config, ErrorKind, Event, Failure, FileStatus, Input, Phase, Protocol, RequestBody, TestChunks,
+    Config, ErrorKind, Event, Failure, FileControl, FileId, FileStatus, Input, Phase, Protocol,
+    RequestBody, RequestId, RequestSpec, TestChunks,
 };
 
 const PAGE: &str = "https://app.example";
@@ -842,4 +843,350 @@ fn parallel_files_share_slots() {
     assert!(h.max_in_flight <= 2);
     assert_eq!(h.s.file(a).unwrap().status, FileStatus::Success);
     assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+}
+
+// ---- per-file pause, resume, retry and cancel ----
+
+/// Requests of `file` among `sent`.
+fn of_file(sent: &[RequestSpec], file: FileId) -> Vec<RequestSpec> {
+    sent.iter().filter(|r| r.file == file).cloned().collect()
+}
+
+#[test]
+fn a_paused_file_gets_no_request_and_its_slots_go_to_the_others() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.simultaneous_uploads = 2;
+    let mut h = Harness::new(c, 30);
+    let a = h.add("a", 60);
+    let b = h.add("b", 30);
+    h.start();
+    let first = h.take_all();
+    assert_eq!(first.iter().map(|r| r.file).collect::<Vec<_>>(), vec![a, a]);
+    assert!(h.control(a, FileControl::Pause));
+    assert!(!h.control(a, FileControl::Pause), "already paused");
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Paused);
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Queued);
+    assert!(h.aborted.is_empty(), "requests in flight are not aborted");
+    assert!(h.try_next().is_none(), "no slot is free yet");
+    // Each answer of the paused file frees a slot, which goes to the other file at once.
+    let before = h.sent.len();
+    h.respond(first[0].id, 200);
+    assert_eq!(h.queue.front().map(|r| r.file), Some(b));
+    h.respond(first[1].id, 200);
+    assert_eq!(h.queue.back().map(|r| r.file), Some(b));
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert!(of_file(&h.sent[before..], a).is_empty(), "{}", h.dump());
+    let va = h.s.file(a).unwrap();
+    assert_eq!(va.status, FileStatus::Paused);
+    assert_eq!(va.confirmed_bytes, 20, "answers after the pause count");
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+    // The run ends around the paused file.
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+    assert!(h.s.is_drained());
+    assert!(!h.s.is_uploading());
+    assert!(h.s.poll_deadline().is_none());
+    assert!(!h.control(b, FileControl::Pause), "a finished file");
+    // Resuming it after the run ended starts a new run that sends only what is missing.
+    assert!(h.control(a, FileControl::Resume));
+    assert!(!h.control(a, FileControl::Resume), "not paused any more");
+    assert_eq!(h.count_events(|e| *e == Event::UploadStart), 2);
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Success);
+    assert_eq!(of_file(&h.sent, a).len(), 6, "each chunk of a sent once");
+    assert_eq!(of_file(&h.sent, b).len(), 3);
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 2);
+}
+
+#[test]
+fn resuming_one_file_does_not_resume_another() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.parallel_files = true;
+    c.simultaneous_uploads = 3;
+    let mut h = Harness::new(c, 31);
+    let a = h.add("a", 40);
+    let b = h.add("b", 40);
+    let d = h.add("d", 40);
+    h.start();
+    assert!(h.control(a, FileControl::Pause));
+    assert!(h.control(b, FileControl::Pause));
+    let before = h.sent.len();
+    // Answer everything until only the paused files are left.
+    assert!(!h.drive_bounded(100, ok(200)));
+    let after_pause = h.sent[before..].to_vec();
+    assert!(after_pause.iter().all(|r| r.file == d), "{}", h.dump());
+    assert_eq!(h.s.file(d).unwrap().status, FileStatus::Success);
+    assert!(h.control(a, FileControl::Resume));
+    let before = h.sent.len();
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert!(h.sent[before..].iter().all(|r| r.file == a), "{}", h.dump());
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Success);
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Paused);
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 2);
+}
+
+#[test]
+fn retrying_a_file_resets_only_its_own_retry_counters() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.parallel_files = true;
+    c.simultaneous_uploads = 2;
+    c.max_chunk_retries = 1;
+    let mut h = Harness::new(c, 32);
+    let a = h.add("a", 10);
+    let b = h.add("b", 10);
+    h.start();
+    let first = h.take_all();
+    assert_eq!(first.iter().map(|r| r.file).collect::<Vec<_>>(), vec![a, b]);
+    assert!(!h.control(a, FileControl::Retry), "an uploading file");
+    // Both spend their one retry.
+    for r in &first {
+        h.respond(r.id, 503);
+    }
+    while h.queue.len() < 2 {
+        assert!(h.advance_to_deadline(), "{}", h.dump());
+    }
+    let second = h.take_all();
+    let b2 = second.iter().find(|r| r.file == b).unwrap().clone();
+    let a2 = second.iter().find(|r| r.file == a).unwrap().clone();
+    h.respond(b2.id, 503);
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Error);
+    // Retrying b starts it over with fresh counters ...
+    assert!(h.control(b, FileControl::Retry));
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Uploading);
+    assert!(h.s.file(b).unwrap().error.is_none());
+    let b3 = h.next_request();
+    assert_eq!((b3.file, b3.attempt), (b, 1));
+    // ... but not a's: a's next failure exhausts its retries.
+    h.respond(a2.id, 503);
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Error);
+    let retries_of_b =
+        |h: &Harness| h.count_events(|e| matches!(e, Event::FileRetry { file, .. } if *file == b));
+    let before = retries_of_b(&h);
+    h.respond(b3.id, 503);
+    assert_eq!(retries_of_b(&h), before + 1, "b may retry again");
+    assert!(h.advance_to_deadline());
+    let b4 = h.next_request();
+    h.respond(b4.id, 200);
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+    assert!(!h.control(b, FileControl::Retry), "a successful file");
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Error);
+}
+
+#[test]
+fn cancelling_a_file_aborts_only_its_requests_and_a_retry_probes_what_the_server_has() {
+    use std::collections::BTreeSet;
+    let mut c = config(10);
+    c.simultaneous_uploads = 3;
+    let mut h = Harness::new(c, 33);
+    let a = h.add("a", 80);
+    let b = h.add("b", 30);
+    h.start();
+    let mut stored: BTreeSet<(FileId, u32)> = BTreeSet::new();
+    let answer = |stored: &mut BTreeSet<(FileId, u32)>, r: &RequestSpec| match r.phase {
+        Phase::Test => Reply::Status(if stored.contains(&(r.file, r.chunk)) {
+            200
+        } else {
+            204
+        }),
+        Phase::Upload => {
+            stored.insert((r.file, r.chunk));
+            Reply::Status(200)
+        }
+    };
+    while h.s.file(a).unwrap().confirmed_bytes < 30 {
+        let r = h.next_request();
+        let reply = answer(&mut stored, &r);
+        h.reply(r.id, reply);
+    }
+    let in_flight_a: Vec<RequestId> = h
+        .in_flight
+        .iter()
+        .copied()
+        .filter(|id| h.sent.iter().any(|r| r.id == *id && r.file == a))
+        .collect();
+    assert!(h.control(a, FileControl::Cancel));
+    assert!(!h.control(a, FileControl::Cancel), "already cancelled");
+    assert!(!h.control(a, FileControl::Pause), "a cancelled file");
+    assert_eq!(h.aborted, in_flight_a, "exactly a's requests are aborted");
+    assert!(
+        h.queue.iter().all(|r| r.file == b),
+        "the freed slots went to b: {}",
+        h.dump()
+    );
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Cancelled);
+    let before = h.sent.len();
+    assert!(!h.drive_bounded(100, |r| answer(&mut stored, r)));
+    assert!(of_file(&h.sent[before..], a).is_empty());
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+    // Retry: every chunk is probed (chunk 1 is on the server), and only missing ones are sent.
+    let had: BTreeSet<u32> = stored
+        .iter()
+        .filter(|(f, _)| *f == a)
+        .map(|(_, n)| *n)
+        .collect();
+    assert!(had.len() >= 3 && had.len() < 8, "{had:?}");
+    let before = h.sent.len();
+    assert!(h.control(a, FileControl::Retry));
+    assert_eq!(h.s.file(a).unwrap().confirmed_bytes, 0, "starts over");
+    assert!(!h.drive_bounded(100, |r| answer(&mut stored, r)));
+    let retried = of_file(&h.sent[before..], a);
+    let probes: Vec<u32> = retried
+        .iter()
+        .filter(|r| r.phase == Phase::Test)
+        .map(|r| r.chunk)
+        .collect();
+    let uploads: BTreeSet<u32> = retried
+        .iter()
+        .filter(|r| r.phase == Phase::Upload)
+        .map(|r| r.chunk)
+        .collect();
+    assert_eq!(probes.len(), 8, "every chunk probed once: {probes:?}");
+    assert_eq!(uploads, (1..=8).filter(|n| !had.contains(n)).collect());
+    assert_eq!(
+        retried.iter().filter(|r| r.phase == Phase::Upload).count(),
+        uploads.len()
+    );
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Success);
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 2);
+}
+
+#[test]
+fn per_file_controls_meet_the_queue_controls() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.simultaneous_uploads = 1;
+    let mut h = Harness::new(c, 34);
+    let a = h.add("a", 30);
+    let b = h.add("b", 30);
+    let d = h.add("d", 30);
+    h.start();
+    let a1 = h.next_request();
+    // The whole queue paused, then one file resumed: only that one goes on.
+    h.input(Input::Pause);
+    assert!(h.files_are(&[a, b, d], FileStatus::Paused));
+    assert!(h.control(b, FileControl::Resume));
+    assert!(h.s.is_uploading());
+    let before = h.sent.len();
+    h.respond(a1.id, 200);
+    assert_eq!(h.queue.front().map(|r| r.file), Some(b), "{}", h.dump());
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Paused);
+    assert_eq!(h.s.file(d).unwrap().status, FileStatus::Paused);
+    // A new `Start` (upload()) leaves files paused on their own paused.
+    h.start();
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert!(h.sent[before..].iter().all(|r| r.file == b), "{}", h.dump());
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+    // `Resume` resumes every file.
+    h.input(Input::Resume);
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert!(h.files_are(&[a, b, d], FileStatus::Success));
+    assert_eq!(h.count_sent(Phase::Upload), 9, "no chunk sent twice");
+    // `Cancel` cancels files paused on their own too; they can be retried.
+    let e = h.add("e", 30);
+    let f = h.add("f", 30);
+    h.start();
+    assert!(h.control(e, FileControl::Pause));
+    h.input(Input::Cancel);
+    assert!(h.files_are(&[e, f], FileStatus::Cancelled));
+    assert!(h.in_flight.is_empty());
+    assert!(!h.control(e, FileControl::Resume));
+    assert!(h.control(e, FileControl::Retry));
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert_eq!(h.s.file(e).unwrap().status, FileStatus::Success);
+    assert_eq!(h.s.file(f).unwrap().status, FileStatus::Cancelled);
+}
+
+#[test]
+fn upload_retries_failed_files_but_leaves_paused_ones_paused() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.parallel_files = true;
+    c.simultaneous_uploads = 2;
+    let mut h = Harness::new(c, 35);
+    let a = h.add("a", 20);
+    let b = h.add("b", 20);
+    h.start();
+    let first = h.take_all();
+    assert!(h.control(b, FileControl::Pause));
+    for r in &first {
+        h.respond(r.id, if r.file == a { 500 } else { 200 });
+    }
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Error);
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Paused);
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+    h.start();
+    let before = h.sent.len();
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert!(h.sent[before..].iter().all(|r| r.file == a));
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Success);
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Paused);
+    // A run with nothing but paused files completes at once.
+    h.start();
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 3);
+}
+
+#[test]
+fn before_the_first_upload_file_controls_start_nothing() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 36);
+    let a = h.add("a", 20);
+    let b = h.add("b", 20);
+    assert!(h.control(a, FileControl::Pause));
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Paused);
+    assert!(h.control(a, FileControl::Resume));
+    assert!(h.control(b, FileControl::Cancel));
+    assert!(h.control(b, FileControl::Retry));
+    assert!(h.control(a, FileControl::Pause));
+    assert!(h.sent.is_empty() && h.events.is_empty(), "{}", h.dump());
+    assert!(!h.control(FileId(99), FileControl::Pause), "unknown file");
+    h.start();
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Paused);
+}
+
+#[test]
+fn a_retry_keeps_the_queue_rules() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.max_files = Some(1);
+    let mut h = Harness::new(c, 37);
+    let a = h.add("a", 20);
+    assert!(h.control(a, FileControl::Cancel));
+    // The same file added again: the cancelled entry cannot come back beside it.
+    let again = h.add("a", 20);
+    assert!(!h.control(a, FileControl::Retry), "identifier taken");
+    h.input(Input::RemoveFile(again));
+    let other = h.add("other", 20);
+    assert!(!h.control(a, FileControl::Retry), "maxFiles reached");
+    h.input(Input::RemoveFile(other));
+    assert!(h.control(a, FileControl::Retry));
+}
+
+#[test]
+fn retrying_one_file_leaves_the_other_failed_files_failed() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.parallel_files = true;
+    let mut h = Harness::new(c, 38);
+    let a = h.add("a", 10);
+    let b = h.add("b", 10);
+    h.start();
+    for r in h.take_all() {
+        h.respond(r.id, 500);
+    }
+    assert!(h.files_are(&[a, b], FileStatus::Error));
+    assert!(h.control(b, FileControl::Retry));
+    assert_eq!(h.count_events(|e| *e == Event::UploadStart), 2);
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+    let va = h.s.file(a).unwrap();
+    assert_eq!(va.status, FileStatus::Error);
+    assert_eq!(va.error.unwrap().status, Some(500));
+    assert_eq!(of_file(&h.sent, a).len(), 1);
 }

@@ -44,5 +44,5 @@ pub use params::{
 };
 pub use plan::{ChunkPlan, MAX_SAFE_INTEGER};
 pub use preflight::{predict, BodyKind, Prediction, RequestShape};
-pub use scheduler::{Action, Event, FileStatus, FileView, Input, Scheduler};
+pub use scheduler::{Action, Event, FileControl, FileStatus, FileView, Input, Scheduler};
 pub use vec_map::VecMap;

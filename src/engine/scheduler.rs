@@ -28,7 +28,13 @@
 //!   (other chunks of the file that fail meanwhile wait for it), then the file fails with
 //!   kind `cors` and a hint;
 //! - a failed file does not stop the others; `Complete` fires once each time the queue drains
-//!   after `Start`/`Resume`, and after `Cancel`.
+//!   after `Start`/`Resume`, and after `Cancel`;
+//! - per-file controls ([`Scheduler::control_file`]): a file paused on its own starts no
+//!   request (its requests in flight finish and count, their slots go to other files) and
+//!   counts as drained, so a run completes around it; `Resume` resumes every file, `Start`
+//!   none of those paused on their own; resuming one file while the whole queue is paused lifts
+//!   the queue's pause for that file only (the others become paused one by one); retry starts a
+//!   failed or cancelled file over like a fresh one; cancel aborts only that file's requests.
 //!
 //! Per-request `query`/`headers` functions are applied by the driver with
 //! [`RequestSpec::with_dynamic`]; the scheduler's warm-up and [`Scheduler::preflight_report`]
@@ -80,11 +86,12 @@ use crate::engine::text;
 /// A fact for the scheduler.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// Start (or restart after `Complete`) uploading every queued file.
+    /// Start (or restart after `Complete`) uploading every queued file, retrying failed ones;
+    /// files paused on their own ([`FileControl::Pause`]) stay paused.
     Start,
     /// Send no new requests; in-flight ones may finish and their answers count.
     Pause,
-    /// Continue after `Pause` (starts if not started).
+    /// Continue after `Pause`, files paused on their own included (starts if not started).
     Resume,
     /// Abort every in-flight request; unfinished files become cancelled.
     Cancel,
@@ -176,7 +183,7 @@ pub enum Event {
         /// Why.
         error: UploadError,
     },
-    /// The queue drained: every file succeeded, failed or was cancelled.
+    /// The queue drained: every file succeeded, failed, was cancelled or is paused on its own.
     Complete,
     /// `Pause` took effect.
     Pause,
@@ -187,6 +194,22 @@ pub enum Event {
         /// One line per cause.
         reasons: Vec<String>,
     },
+}
+
+/// A control of one file: the uploader's `pauseFile`, `resumeFile`, `retryFile` and
+/// `cancelFile`, applied with [`Scheduler::control_file`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileControl {
+    /// Start no new request for an unfinished file; its requests in flight finish and count.
+    Pause,
+    /// Continue a paused file (paused on its own or with the whole queue); while idle after a
+    /// run, this starts a new one.
+    Resume,
+    /// Start a failed or cancelled file over under the `testChunks` rule, so chunks the server
+    /// has are probed rather than sent again; while idle after a run, this starts a new one.
+    Retry,
+    /// Abort an unfinished file's requests; it becomes cancelled and the others go on.
+    Cancel,
 }
 
 /// A file's state as the app sees it.
@@ -312,6 +335,8 @@ struct File {
     /// A chunk whose request failed as CORS: its one re-check runs alone, and nothing else of
     /// the file starts until an HTTP answer arrives.
     cors_recheck: Option<(u32, Phase)>,
+    /// Paused on its own ([`FileControl::Pause`]): no request starts until it is resumed.
+    paused: bool,
 }
 
 impl File {
@@ -343,7 +368,7 @@ impl File {
 
     /// The chunk this file would send next, if any.
     fn next(&self) -> Option<u32> {
-        if self.life.terminal() {
+        if self.life.terminal() || self.paused {
             return None;
         }
         if let Some((n, _)) = self.cors_recheck {
@@ -381,6 +406,29 @@ impl File {
             .map(|c| c.sent)
             .sum()
     }
+
+    /// Starts the file over as if it had just been added: what the server already has is
+    /// found by probes under `probing`, not sent again.
+    fn requeue(&mut self, probing: Probing) {
+        self.life = Life::Queued;
+        self.error = None;
+        self.cursor = 0;
+        self.chunks.clear();
+        self.done = 0;
+        self.confirmed = 0;
+        self.probing = probing;
+        self.cors_recheck = None;
+        self.paused = false;
+    }
+}
+
+/// How a fresh (or freshly re-queued) file probes under `testChunks`.
+fn fresh_probing(test_chunks: TestChunks) -> Probing {
+    match test_chunks {
+        TestChunks::Auto => Probing::First,
+        TestChunks::Always => Probing::All,
+        TestChunks::Never => Probing::Off,
+    }
 }
 
 #[derive(Debug)]
@@ -415,6 +463,8 @@ pub struct Scheduler {
     paused: bool,
     offline: bool,
     speed: Speed,
+    /// A run was started at least once: resuming or retrying a file while idle starts another.
+    ran: bool,
 }
 
 impl Scheduler {
@@ -441,6 +491,7 @@ impl Scheduler {
             paused: false,
             offline: false,
             speed: Speed::default(),
+            ran: false,
         }
     }
 
@@ -520,11 +571,7 @@ impl Scheduler {
                 quoted("needs more than 2^32-1 chunks; raise chunkSize"),
             ));
         };
-        let probing = match c.test_chunks {
-            TestChunks::Auto => Probing::First,
-            TestChunks::Always => Probing::All,
-            TestChunks::Never => Probing::Off,
-        };
+        let probing = fresh_probing(c.test_chunks);
         let id = FileId(self.next_file);
         self.next_file = self.next_file.wrapping_add(1);
         self.files.push(File {
@@ -543,6 +590,7 @@ impl Scheduler {
             speed: Speed::default(),
             prio: c.prioritize_first_and_last_chunk,
             cors_recheck: None,
+            paused: false,
         });
         self.pump();
         Ok(id)
@@ -561,6 +609,9 @@ impl Scheduler {
             }
             Input::Resume => {
                 self.paused = false;
+                for f in &mut self.files {
+                    f.paused = false;
+                }
                 self.start();
             }
             Input::Cancel => self.cancel(),
@@ -599,7 +650,7 @@ impl Scheduler {
     pub fn poll_deadline(&self) -> Option<u64> {
         self.files
             .iter()
-            .filter(|f| !f.life.terminal())
+            .filter(|f| !f.life.terminal() && !f.paused)
             .flat_map(|f| f.chunks.values())
             .filter_map(|c| match c.state {
                 State::Waiting(t) => Some(t),
@@ -681,10 +732,35 @@ impl Scheduler {
         self.running && !self.paused && !self.is_drained()
     }
 
-    /// Whether nothing is left to do: no request in flight and every file finished.
+    /// Whether nothing is left to do: no request in flight and every file finished or paused
+    /// on its own.
     #[must_use]
     pub fn is_drained(&self) -> bool {
-        self.flights.is_empty() && self.files.iter().all(|f| f.life.terminal())
+        self.flights.is_empty() && self.files.iter().all(|f| f.life.terminal() || f.paused)
+    }
+
+    /// Applies a per-file control at `now_ms`. `false` (and nothing changes) when the file is
+    /// unknown or the control does not apply: pause and cancel take unfinished files (pause
+    /// one not already paused on its own), resume a paused one, retry a failed or cancelled one
+    /// whose identifier no other queued file has (and within `maxFiles`). Call
+    /// [`Scheduler::poll_action`] until `None` afterwards.
+    pub fn control_file(&mut self, now_ms: u64, id: FileId, control: FileControl) -> bool {
+        self.now = now_ms;
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        let applied = match control {
+            FileControl::Pause => self.pause_file(i),
+            FileControl::Resume => self.resume_file(i),
+            FileControl::Retry => self.retry_file(i),
+            FileControl::Cancel => self.cancel_file(i),
+        };
+        if applied {
+            self.promote(now_ms);
+            self.pump();
+            self.check_complete();
+        }
+        applied
     }
 
     /// The predicted preflight of a probe and of a chunk upload under this configuration, for
@@ -733,6 +809,12 @@ impl Scheduler {
     fn start(&mut self) {
         self.paused = false;
         self.requeue_failed();
+        self.begin_run();
+    }
+
+    /// Starts an upload run unless one is active.
+    fn begin_run(&mut self) {
+        self.ran = true;
         if self.running {
             return;
         }
@@ -763,22 +845,104 @@ impl Scheduler {
     /// start over under the `testChunks` rule of a fresh file, so what the server already
     /// stored is probed rather than sent again.
     fn requeue_failed(&mut self) {
-        let probing = match self.config.test_chunks {
-            TestChunks::Auto => Probing::First,
-            TestChunks::Always => Probing::All,
-            TestChunks::Never => Probing::Off,
-        };
+        let probing = fresh_probing(self.config.test_chunks);
         for f in &mut self.files {
             if f.life == Life::Error {
-                f.life = Life::Queued;
-                f.error = None;
-                f.cursor = 0;
-                f.chunks.clear();
-                f.done = 0;
-                f.confirmed = 0;
-                f.probing = probing;
-                f.cors_recheck = None;
+                f.requeue(probing);
             }
+        }
+    }
+
+    fn pause_file(&mut self, i: usize) -> bool {
+        let Some(f) = self.files.get_mut(i) else {
+            return false;
+        };
+        if f.life.terminal() || f.paused {
+            return false;
+        }
+        f.paused = true;
+        true
+    }
+
+    fn resume_file(&mut self, i: usize) -> bool {
+        let queue_paused = self.paused;
+        let Some(f) = self.files.get_mut(i) else {
+            return false;
+        };
+        if f.life.terminal() || !(f.paused || queue_paused) {
+            return false;
+        }
+        f.paused = false;
+        if queue_paused {
+            // The whole queue is paused: lift that for this file alone, so the others stay
+            // paused, now one by one (as Flow.js's and Uppy's pause-all then resume-one).
+            self.paused = false;
+            for (j, g) in self.files.iter_mut().enumerate() {
+                if j != i && !g.life.terminal() {
+                    g.paused = true;
+                }
+            }
+        }
+        self.continue_after_run();
+        true
+    }
+
+    fn retry_file(&mut self, i: usize) -> bool {
+        let Some(f) = self.files.get(i) else {
+            return false;
+        };
+        if !matches!(f.life, Life::Error | Life::Cancelled) {
+            return false;
+        }
+        // The rules `add_file` applies to a file joining the queue: no second unfinished or
+        // successful file with the identifier, and a cancelled file counts against maxFiles again.
+        let taken = self.files.iter().enumerate().any(|(j, g)| {
+            j != i
+                && g.identifier == f.identifier
+                && !matches!(g.life, Life::Error | Life::Cancelled)
+        });
+        let live = self
+            .files
+            .iter()
+            .filter(|g| g.life != Life::Cancelled)
+            .count();
+        let full = f.life == Life::Cancelled
+            && self
+                .config
+                .max_files
+                .is_some_and(|max| live >= usize::try_from(max).unwrap_or(usize::MAX));
+        if taken || full {
+            return false;
+        }
+        let probing = fresh_probing(self.config.test_chunks);
+        if let Some(f) = self.files.get_mut(i) {
+            f.requeue(probing);
+        }
+        self.continue_after_run();
+        true
+    }
+
+    fn cancel_file(&mut self, i: usize) -> bool {
+        let Some(f) = self.files.get_mut(i) else {
+            return false;
+        };
+        if f.life.terminal() {
+            return false;
+        }
+        f.life = Life::Cancelled;
+        f.paused = false;
+        f.chunks.clear();
+        f.cors_recheck = None;
+        let id = f.id;
+        self.abort_file(id);
+        true
+    }
+
+    /// A resumed or retried file after the run ended (say, around it while it was paused)
+    /// goes on in a new run; before the first `Start` it waits for one like any queued file.
+    fn continue_after_run(&mut self) {
+        if self.ran && !self.running {
+            self.begin_run();
         }
     }
 
@@ -1270,7 +1434,7 @@ impl Scheduler {
             Life::Success => FileStatus::Success,
             Life::Error => FileStatus::Error,
             Life::Cancelled => FileStatus::Cancelled,
-            _ if self.paused => FileStatus::Paused,
+            _ if self.paused || f.paused => FileStatus::Paused,
             Life::Started => FileStatus::Uploading,
             Life::Queued => FileStatus::Queued,
         };

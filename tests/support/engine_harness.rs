@@ -6,8 +6,8 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use resumable_wasm::engine::{
-    Action, Config, Event, Failure, FileId, FileMeta, Input, Phase, RequestId, RequestSpec,
-    Scheduler,
+    Action, Config, Event, Failure, FileControl, FileId, FileMeta, Input, Phase, RequestId,
+    RequestSpec, Scheduler,
 };
 
 /// How the scripted server answers one request.
@@ -83,6 +83,17 @@ impl Harness {
 
     pub fn start(&mut self) {
         self.input(Input::Start);
+    }
+
+    /// Applies a per-file control; whether it applied.
+    pub fn control(&mut self, file: FileId, control: FileControl) -> bool {
+        let applied = self.s.control_file(self.now, file, control);
+        self.log.push(format!(
+            "t={} control {control:?} {file:?} -> {applied}",
+            self.now
+        ));
+        self.drain();
+        applied
     }
 
     /// Polls every action and records it.
@@ -219,6 +230,13 @@ impl Harness {
             }
         }
         true
+    }
+
+    /// Whether every file in `files` has `status`.
+    pub fn files_are(&self, files: &[FileId], status: resumable_wasm::engine::FileStatus) -> bool {
+        files
+            .iter()
+            .all(|f| self.s.file(*f).is_some_and(|v| v.status == status))
     }
 
     pub fn count_sent(&self, phase: Phase) -> usize {
