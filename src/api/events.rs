@@ -77,7 +77,8 @@ pub(crate) fn emit(handle: &Handle, event: &str, args: &[JsValue]) {
     }
 }
 
-/// `{ succeeded: UploadFile[], failed: UploadFile[] }` for the files as they are now.
+/// `{ succeeded, failed, paused }` (arrays of `UploadFile`) for the files as they are now:
+/// `failed` holds failed and cancelled files, `paused` the files paused with `pauseFile()`.
 pub(crate) fn summary(handle: &Handle) -> JsValue {
     let ids: Vec<_> = handle
         .borrow()
@@ -88,19 +89,19 @@ pub(crate) fn summary(handle: &Handle) -> JsValue {
         .collect();
     let succeeded = Array::new();
     let failed = Array::new();
+    let paused = Array::new();
     for (id, status) in ids {
-        match status {
-            FileStatus::Success => {
-                succeeded.push(&super::file_snapshot(handle, id));
-            }
-            FileStatus::Error | FileStatus::Cancelled => {
-                failed.push(&super::file_snapshot(handle, id));
-            }
-            _ => {}
-        }
+        let list = match status {
+            FileStatus::Success => &succeeded,
+            FileStatus::Error | FileStatus::Cancelled => &failed,
+            FileStatus::Paused => &paused,
+            FileStatus::Queued | FileStatus::Uploading => continue,
+        };
+        list.push(&super::file_snapshot(handle, id));
     }
     let out = Object::new();
     super::set(&out, "succeeded", &succeeded);
     super::set(&out, "failed", &failed);
+    super::set(&out, "paused", &paused);
     out.into()
 }

@@ -22,7 +22,9 @@ use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
 use crate::driver::{self, Handle, State};
-use crate::engine::{float, Config, FileId, FileMeta, FileStatus, Input, OptionValue, Scheduler};
+use crate::engine::{
+    float, Config, FileControl, FileId, FileMeta, FileStatus, Input, OptionValue, Scheduler,
+};
 use crate::transport::{blob, clock};
 use ts::{AddFileOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs};
 
@@ -180,9 +182,10 @@ impl Uploader {
         self.pending.borrow_mut().push(promise.clone());
     }
 
-    /// Starts or resumes uploading, and retries files that failed before. Resolves once the
-    /// queue drains, with `{ succeeded, failed }`. Failures are reported there and by events;
-    /// it never rejects.
+    /// Starts or resumes uploading, and retries files that failed before; files paused with
+    /// `pauseFile()` stay paused. Resolves once nothing is in flight and every file succeeded,
+    /// failed, was cancelled or is paused with `pauseFile()`, with `{ succeeded, failed, paused }`.
+    /// Failures are reported there and by events; it never rejects.
     #[wasm_bindgen(unchecked_return_type = "Promise<UploadSummary>")]
     pub fn upload(&self) -> Promise {
         let handle = Rc::clone(&self.handle);
@@ -251,25 +254,92 @@ impl Uploader {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | UploadFile | Blob")] file: JsValue,
     ) -> bool {
-        // Read before borrowing: a getter on `file` may call back into the uploader.
-        let ident = file
-            .as_string()
-            .or_else(|| options::get(&file, "identifier").as_string());
-        let id = {
-            let state = self.handle.borrow();
-            match ident {
-                Some(ident) => state.scheduler.find_by_identifier(&ident),
-                None => state
-                    .blobs
-                    .iter()
-                    .find(|(_, b)| JsValue::from(*b) == file)
-                    .map(|(id, _)| *id),
-            }
+        let Some(id) = self.find_file(&file) else {
+            return false;
         };
-        let Some(id) = id else { return false };
         driver::input(&self.handle, Input::RemoveFile(id));
         self.handle.borrow_mut().blobs.remove(&id);
         true
+    }
+
+    /// Pauses one file (addressed like `removeFile`): it starts no new request, its requests in
+    /// flight finish, and the free slots go to the other files. `false` if the file is unknown
+    /// or finished, or already paused with `pauseFile()`.
+    #[wasm_bindgen(js_name = pauseFile)]
+    pub fn pause_file(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | UploadFile | Blob")] file: JsValue,
+    ) -> bool {
+        self.control_file(&file, FileControl::Pause)
+    }
+
+    /// Resumes one paused file; while the whole queue is paused (`pause()`), only this file goes
+    /// on and the others stay paused one by one. Continues in a new run if the last one ended
+    /// while the file was paused. `false` if the file is unknown or not paused.
+    #[wasm_bindgen(js_name = resumeFile)]
+    pub fn resume_file(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | UploadFile | Blob")] file: JsValue,
+    ) -> bool {
+        let resumed = self.control_file(&file, FileControl::Resume);
+        if resumed {
+            // The queue's pause is lifted now (for this file): an `upload()` still waiting for
+            // its files must not pause it again.
+            self.handle.borrow_mut().paused_by_user = false;
+        }
+        resumed
+    }
+
+    /// Starts a failed or cancelled file over under the `testChunks` rule (chunks the server
+    /// has are probed, not sent again); other failed files are not retried. `false` if the
+    /// file is unknown, not failed or cancelled, or another queued file has its identifier.
+    #[wasm_bindgen(js_name = retryFile)]
+    pub fn retry_file(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | UploadFile | Blob")] file: JsValue,
+    ) -> bool {
+        self.control_file(&file, FileControl::Retry)
+    }
+
+    /// Cancels one file: its requests in flight are aborted, it becomes `cancelled` (and stays
+    /// listed, unlike `removeFile`), the others go on. `false` if the file is unknown or finished.
+    #[wasm_bindgen(js_name = cancelFile)]
+    pub fn cancel_file(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | UploadFile | Blob")] file: JsValue,
+    ) -> bool {
+        self.control_file(&file, FileControl::Cancel)
+    }
+
+    /// The engine's handle of a file given by identifier, `UploadFile`, or the added `File`/`Blob`.
+    fn find_file(&self, file: &JsValue) -> Option<FileId> {
+        // Read before borrowing: a getter on `file` may call back into the uploader.
+        let ident = file
+            .as_string()
+            .or_else(|| options::get(file, "identifier").as_string());
+        let state = self.handle.borrow();
+        match ident {
+            Some(ident) => state.scheduler.find_by_identifier(&ident),
+            None => state
+                .blobs
+                .iter()
+                .find(|(_, b)| JsValue::from(*b) == *file)
+                .map(|(id, _)| *id),
+        }
+    }
+
+    /// Applies a per-file control and carries out what the engine asks for; whether it applied.
+    fn control_file(&self, file: &JsValue, control: FileControl) -> bool {
+        let Some(id) = self.find_file(file) else {
+            return false;
+        };
+        let applied = self
+            .handle
+            .borrow_mut()
+            .scheduler
+            .control_file(clock::now_ms(), id, control);
+        driver::pump(&self.handle);
+        applied
     }
 
     /// Every queued file, as snapshots.

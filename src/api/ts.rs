@@ -54,7 +54,10 @@ export interface UploadFile {
 /** What `upload()` resolves with once the queue drains. */
 export interface UploadSummary {
   succeeded: UploadFile[];
+  /** Failed (`status: 'error'`, see `error`) and cancelled files. */
   failed: UploadFile[];
+  /** Files paused with `pauseFile()`: the run finished around them; `resumeFile()` continues them. */
+  paused: UploadFile[];
 }
 
 export type QueryValue = string | number | boolean;

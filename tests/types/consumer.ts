@@ -42,8 +42,21 @@ for (const f of summary.failed) {
   const err: UploadError | undefined = f.error;
   if (err) console.log(err.kind, err.message);
 }
+const paused: UploadFile[] = summary.paused;
 up.pause(); up.resume(); up.cancel();
 up.removeFile('some-identifier');
+
+// Per-file controls take what removeFile takes: an identifier, an UploadFile, or the File/Blob.
+const row: UploadFile | undefined = up.files[0];
+if (row) {
+  const applied: boolean = up.pauseFile(row) && up.resumeFile(row.identifier);
+  if (row.status === 'error' || row.status === 'cancelled') up.retryFile(row.file);
+  up.cancelFile(row);
+  void applied;
+}
+for (const f of paused) up.resumeFile(f);
+// @ts-expect-error a number addresses no file
+up.pauseFile(1);
 const overall: number = up.progress();
 const busy: boolean = up.isUploading();
 void overall; void busy;
