@@ -309,7 +309,7 @@ export function summarize(run) {
   const ev = run.events ?? [];
   return {
     settled: run.settled, ms: run.ms, constructError: run.constructError, addError: run.addError, rejected: run.rejected,
-    summary: run.summary && { succeeded: run.summary.succeeded.map((f) => f.name), failed: run.summary.failed.map((f) => ({ name: f.name, error: f.error })) },
+    summary: run.summary && { succeeded: run.summary.succeeded.map((f) => f.name), failed: run.summary.failed.map((f) => ({ name: f.name, error: f.error })), paused: (run.summary.paused ?? []).map((f) => f.name) },
     counts: run.counts,
     events: ev.length > 40 ? [...ev.slice(0, 20), `… ${ev.length - 40} more …`, ...ev.slice(-20)] : ev,
   };

@@ -119,7 +119,7 @@
     run.promise = Promise.resolve()
       .then(() => up.upload())
       .then(
-        (s) => { run.summary = { succeeded: (s.succeeded || []).map(E.file), failed: (s.failed || []).map(E.file) }; },
+        (s) => { run.summary = { succeeded: (s.succeeded || []).map(E.file), failed: (s.failed || []).map(E.file), paused: (s.paused || []).map(E.file) }; },
         (e) => { run.rejected = E.err(e); },
       )
       .finally(() => { run.settled = true; run.t1 = performance.now(); });

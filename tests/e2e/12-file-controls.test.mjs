@@ -1,0 +1,113 @@
+// §12 Per-file controls: two files, one paused mid-upload while the other completes, then
+// resumed; one cancelled mid-upload, then retried (its stored chunks probed, not re-sent). Both
+// byte-identical on the server, with exact request counts per file. `method: 'octet'` puts the
+// parameters in the URL, so the fixture's log tells the files apart; `--delay-ms` keeps the
+// first file mid-upload while the test acts.
+import { test, describe, before, after } from 'node:test';
+import { startFixture, launchBrowser, openUploader, makeFile, startRun, waitRun, untilRun, scenario, expectEqual, expectTrue, expectStored, formatLog, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
+
+let browser, fx;
+before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'delay-ms': 150 } })]); });
+after(async () => { await browser?.close(); await fx?.stop(); });
+
+const CS = 32 * KiB;
+const N_FIRST = 12;
+const N_SECOND = 6;
+const options = () => ({ target: fx.target(), chunkSize: CS, simultaneousUploads: 2, method: 'octet' });
+
+/** The fixture's /upload log entries of the file with `identifier` (octet: parameters in the query). */
+const ofFile = (log, identifier) => log.filter((e) => new URLSearchParams(e.query ?? '').get('resumableIdentifier') === identifier);
+const countBy = (log) => log.reduce((c, e) => ({ ...c, [e.method]: (c[e.method] ?? 0) + 1 }), {});
+const chunkSuccessesOf = (run, identifier) => run.events.filter((e) => e.name === 'chunkSuccess' && e.file === identifier).length;
+
+/** Calls `up[method](arg)` in the page, `arg` being the test file itself, its identifier, or its `UploadFile`. */
+function control(t, run, method, name, as) {
+  return t.eval(([r, m, n, a]) => {
+    const up = window.__e2e.runs[r].up;
+    const file = window.__e2e.files[n];
+    const snapshot = up.files.find((f) => f.file === file);
+    const arg = a === 'file' ? file : a === 'identifier' ? snapshot.identifier : snapshot;
+    return up[m](arg);
+  }, [run, method, name, as]);
+}
+
+describe('§12 per-file pause, resume, retry and cancel', () => {
+  test('§12 pause one file mid-upload: the other completes, upload() reports it paused; resumed, both are byte-identical', { timeout: TEST_TIMEOUT }, async () => {
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      await fx.reset();
+      const a = await makeFile(t, 'paused.bin', N_FIRST * CS, 41);
+      const b = await makeFile(t, 'other.bin', N_SECOND * CS + 100, 42);
+      const start = await startRun(t, 'p', options(), [a.name, b.name]);
+      const [idA, idB] = start.added.map((f) => f.identifier);
+      await untilRun(t, 'p', (s) => chunkSuccessesOf(s, idA) >= 3, '3 chunks of the first file');
+      expectEqual(await control(t, 'p', 'pauseFile', a.name, 'file'), true, 'pauseFile(File) applied');
+      expectEqual(await control(t, 'p', 'pauseFile', a.name, 'identifier'), false, 'pauseFile of a paused file');
+      expectEqual(await t.eval(() => window.__e2e.runs.p.up.pauseFile('no-such-identifier')), false, 'pauseFile of an unknown file');
+      await sleep(300); // requests already on the wire at the pause reach the fixture (delay 150 ms)
+      const m = await fx.mark('paused');
+      const run = await waitRun(t, 'p', 30000);
+      expectTrue(run.settled, 'upload() settled once the other file was done', summarize(run));
+      expectEqual(run.summary.succeeded.map((f) => f.name), [b.name], 'summary.succeeded');
+      expectEqual(run.summary.failed.length, 0, 'summary.failed');
+      expectEqual(run.summary.paused.map((f) => [f.name, f.status]), [[a.name, 'paused']], 'summary.paused');
+      expectEqual(run.counts.complete ?? 0, 1, 'complete events');
+      expectTrue(run.uploading === false, `isUploading() with only a paused file left: ${run.uploading}`);
+      const stored = await fx.files();
+      expectEqual(stored.map((f) => [f.name, f.sha256]), [[b.name, b.sha256]], 'files on the server while the first is paused');
+      const during = ofFile(await fx.apiLog(), idA).filter((e) => e.seq > m.seq);
+      expectEqual(during.length, 0, 'requests of the paused file after the pause', formatLog(during));
+      await sleep(500);
+      expectEqual(ofFile(await fx.apiLog(), idA).filter((e) => e.seq > m.seq).length, 0, 'requests of the paused file 0.5 s later');
+
+      expectEqual(await control(t, 'p', 'resumeFile', a.name, 'identifier'), true, 'resumeFile(identifier) applied');
+      const done = await untilRun(t, 'p', (s) => (s.counts.fileSuccess ?? 0) >= 2, 'the resumed file to finish', 30000);
+      expectEqual(done.files.map((f) => f.status), ['success', 'success'], 'statuses after the resume');
+      expectEqual([done.counts.uploadStart, done.counts.complete], [2, 2], 'runs started / completed (the resume starts a second run)');
+      await expectStored(fx, [a, b]);
+      const log = await fx.apiLog();
+      expectEqual(countBy(log).OPTIONS ?? 0, 0, 'preflights');
+      expectEqual(countBy(ofFile(log, idA)), { GET: 1, POST: N_FIRST }, 'requests of the paused file: one probe, each chunk once', formatLog(ofFile(log, idA)));
+      expectEqual(countBy(ofFile(log, idB)), { GET: 1, POST: N_SECOND }, 'requests of the other file', formatLog(ofFile(log, idB)));
+      expectTrue(log.every((e) => e.status === 200 || (e.method === 'GET' && e.status === 204)), 'every request answered 200 (204 for the absent first chunks)', formatLog(log));
+    });
+    await t.close();
+  });
+
+  test('§12 cancel one file mid-upload: the other completes; retried, its stored chunks are probed, not re-sent', { timeout: TEST_TIMEOUT }, async () => {
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      await fx.reset();
+      const a = await makeFile(t, 'cancelled.bin', N_FIRST * CS, 43);
+      const b = await makeFile(t, 'kept.bin', N_SECOND * CS + 100, 44);
+      const start = await startRun(t, 'c', options(), [a.name, b.name]);
+      const [idA, idB] = start.added.map((f) => f.identifier);
+      await untilRun(t, 'c', (s) => chunkSuccessesOf(s, idA) >= 3, '3 chunks of the first file');
+      expectEqual(await control(t, 'c', 'cancelFile', a.name, 'snapshot'), true, 'cancelFile(UploadFile) applied');
+      expectEqual(await control(t, 'c', 'cancelFile', a.name, 'snapshot'), false, 'cancelFile of a cancelled file');
+      const run = await waitRun(t, 'c', 30000);
+      expectEqual(run.summary.succeeded.map((f) => f.name), [b.name], 'summary.succeeded');
+      expectEqual(run.summary.failed.map((f) => [f.name, f.status]), [[a.name, 'cancelled']], 'summary.failed holds the cancelled file');
+      expectEqual(run.summary.paused.length, 0, 'summary.paused');
+      await sleep(400); // requests cut by the cancel end on the fixture
+      const m = await fx.mark('cancelled');
+      const before = ofFile(await fx.apiLog(), idA);
+      const had = new Set(before.filter((e) => e.method === 'POST' && e.status === 200).map((e) => e.chunk));
+      expectTrue(had.size >= 3 && had.size < N_FIRST && had.has(1), `chunks of the cancelled file stored before the retry: ${[...had]}`);
+
+      expectEqual(await control(t, 'c', 'retryFile', a.name, 'snapshot'), true, 'retryFile(UploadFile) applied');
+      await untilRun(t, 'c', (s) => (s.counts.fileSuccess ?? 0) >= 2, 'the retried file to finish', 30000);
+      await expectStored(fx, [a, b]);
+      const after = ofFile(await fx.apiLog(), idA).filter((e) => e.seq > m.seq);
+      const probes = after.filter((e) => e.method === 'GET');
+      const posts = after.filter((e) => e.method === 'POST');
+      const sorted = (xs) => [...xs].sort((x, y) => x - y);
+      expectEqual(sorted(probes.map((e) => e.chunk)), [...Array(N_FIRST).keys()].map((i) => i + 1), 'after the retry every chunk is probed once', formatLog(after));
+      const present = probes.filter((e) => e.status === 200).map((e) => e.chunk);
+      expectTrue([...had].every((c) => present.includes(c)), `the stored chunks ${[...had]} probe present: ${present}`, formatLog(after));
+      expectEqual(sorted(posts.map((e) => e.chunk)), sorted(probes.filter((e) => e.status === 204).map((e) => e.chunk)), 'after the retry exactly the absent chunks are POSTed', formatLog(after));
+      expectEqual(countBy(ofFile(await fx.apiLog(), idB)), { GET: 1, POST: N_SECOND }, 'requests of the other file');
+    });
+    await t.close();
+  });
+});
