@@ -39,13 +39,34 @@ function fmtBytes(n) {
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
+// Each row's buttons: the uploader's per-file control and the statuses it applies to.
+const rowControls = [
+  ['Pause', 'pauseFile', ['queued', 'uploading']],
+  ['Resume', 'resumeFile', ['paused']],
+  ['Retry', 'retryFile', ['error', 'cancelled']],
+  ['Cancel', 'cancelFile', ['queued', 'uploading', 'paused']],
+];
+
 function render(file) {
   let li = rows.get(file.identifier);
   if (!li) {
     li = document.createElement('li');
-    li.innerHTML = '<div class="name"></div><progress max="1" value="0"></progress><div class="meta"></div><div class="err" role="alert"></div>';
+    li.innerHTML = '<div class="name"></div><progress max="1" value="0"></progress><div class="meta"></div><div class="row-buttons" role="group"></div><div class="err" role="alert"></div>';
+    const group = li.querySelector('.row-buttons');
+    group.setAttribute('aria-label', `Controls of ${file.name}`);
+    for (const [label, method] of rowControls) {
+      const button = Object.assign(document.createElement('button'), { type: 'button', textContent: label });
+      button.dataset.control = method;
+      button.setAttribute('aria-label', `${label} ${file.name}`);
+      // By identifier: the row outlives an uploader rebuilt after an options change.
+      button.addEventListener('click', () => { uploader?.[method](file.identifier); renderAll(); });
+      group.append(button);
+    }
     rows.set(file.identifier, li);
     $('file-list').append(li);
+  }
+  for (const [, method, statuses] of rowControls) {
+    li.querySelector(`[data-control=${method}]`).disabled = !statuses.includes(file.status);
   }
   li.querySelector('.name').textContent = `${file.relativePath || file.name} (${fmtBytes(file.size)})`;
   const bar = li.querySelector('progress');
@@ -64,6 +85,11 @@ function render(file) {
   }
 }
 
+/** Re-renders every row: controls change statuses without a per-file event. */
+function renderAll() {
+  for (const f of uploader?.files ?? []) render(f);
+}
+
 const drop = $('drop');
 
 function makeUploader() {
@@ -77,6 +103,7 @@ function makeUploader() {
     });
     for (const ev of ['fileAdded', 'fileProgress', 'fileSuccess', 'fileRetry']) up.on(ev, (f) => f && render(f));
     up.on('fileError', (f) => render(f));
+    for (const ev of ['pause', 'cancel', 'complete']) up.on(ev, renderAll);
     up.on('progress', (p) => { $('overall').value = p; $('overall-text').textContent = `${Math.round(p * 100)}%`; });
     up.on('fileRejected', (_file, err) => alertMessage(`${err.kind}: ${err.message}`));
     $('preflight').textContent = describeReport(up.preflightReport());
@@ -134,7 +161,7 @@ $('upload').addEventListener('click', async () => {
   refreshServer();
 });
 $('pause').addEventListener('click', () => uploader?.pause());
-$('resume').addEventListener('click', () => uploader?.resume());
+$('resume').addEventListener('click', () => { uploader?.resume(); renderAll(); });
 $('cancel').addEventListener('click', () => uploader?.cancel());
 
 // The fixture's introspection and runtime switches.

@@ -1,6 +1,7 @@
 // The demo page (`make demo`'s www/): it loads the package, uploads cross-origin, shows the
 // server's counts, switches the fixture's CORS mode and shows the typed diagnosis with its fix,
-// and updates the preflight report live. Every form control has a label.
+// and updates the preflight report live. Every form control has a label. Each file row's
+// buttons pause, resume, cancel and retry that file.
 import { test, before, after } from 'node:test';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -56,6 +57,67 @@ test('demo page: upload, server panel, CORS switch with diagnosis, live prefligh
     const text = await err.textContent();
     expectTrue(text.startsWith('cors') && text.includes('Fix:') && text.includes('Access-Control-Allow-Origin'), 'the failed file shows kind cors and the fix', text);
     await fx.config({ cors: 'strict' });
+  });
+  await t.close();
+});
+
+test('demo page: each file row pauses, resumes, cancels and retries its file', { timeout: TEST_TIMEOUT }, async () => {
+  const t = await newPage(browser, { initLib: false });
+  await scenario({ fixtures: [fx], pages: [t] }, async () => {
+    await fx.reset();
+    await fx.config({ cors: 'strict', delay_ms: 150 }); // keeps the big files mid-upload while the test clicks
+    await t.goto(`${fx.page}/index.html?api=${encodeURIComponent(fx.api)}`);
+    await t.page.waitForFunction(() => document.getElementById('preflight').textContent.includes('chunk POST'));
+    await t.page.fill('#o-chunk', '64');
+    const row = (name) => t.page.locator('#file-list li', { hasText: name });
+    const status = (name) => row(name).locator('.meta').textContent();
+    const untilStatus = (name, re, timeout = 30000) => t.page.waitForFunction(([n, src]) => {
+      const li = [...document.querySelectorAll('#file-list li')].find((el) => el.querySelector('.name')?.textContent.startsWith(n));
+      return li && new RegExp(src).test(li.querySelector('.meta').textContent);
+    }, [name, re.source], { timeout });
+    const enabled = (name) => t.eval((n) => {
+      const li = [...document.querySelectorAll('#file-list li')].find((el) => el.querySelector('.name')?.textContent.startsWith(n));
+      return [...li.querySelectorAll('.row-buttons button')].filter((b) => !b.disabled).map((b) => b.textContent);
+    }, name);
+    const sha = (buf) => createHash('sha256').update(buf).digest('hex');
+
+    // Two files: pause the first mid-upload, the second completes, resume the first.
+    const big = bytes(4 * 1024 * 1024, 3);
+    const small = bytes(300_000, 4);
+    await t.page.locator('input[type=file]').first().setInputFiles([
+      { name: 'big.bin', mimeType: 'application/octet-stream', buffer: big },
+      { name: 'small.bin', mimeType: 'application/octet-stream', buffer: small },
+    ]);
+    await untilStatus('small.bin', /^queued/);
+    expectEqual(await enabled('big.bin'), ['Pause', 'Cancel'], 'buttons of a queued file');
+    await t.page.click('#upload');
+    await untilStatus('big.bin', /^uploading · [1-9]\d*%/);
+    await t.page.getByRole('button', { name: 'Pause big.bin' }).click();
+    expectTrue((await status('big.bin')).startsWith('paused'), 'the row shows paused at once', await status('big.bin'));
+    expectEqual(await enabled('big.bin'), ['Resume', 'Cancel'], 'buttons of a paused file');
+    await untilStatus('small.bin', /^success/);
+    await t.page.waitForTimeout(500);
+    expectTrue((await status('big.bin')).startsWith('paused'), 'still paused after the other file finished', await status('big.bin'));
+    expectEqual((await fx.files()).map((f) => f.name), ['small.bin'], 'files on the server while big.bin is paused');
+    await t.page.getByRole('button', { name: 'Resume big.bin' }).click();
+    await untilStatus('big.bin', /^success/);
+    expectEqual(await enabled('big.bin'), [], 'buttons of a finished file');
+
+    // A third file: cancel it mid-upload, then retry it.
+    const third = bytes(2 * 1024 * 1024, 5);
+    await t.page.locator('input[type=file]').first().setInputFiles({ name: 'third.bin', mimeType: 'application/octet-stream', buffer: third });
+    await untilStatus('third.bin', /^queued/);
+    await t.page.click('#upload');
+    await untilStatus('third.bin', /^uploading · [1-9]\d*%/);
+    await t.page.getByRole('button', { name: 'Cancel third.bin' }).click();
+    expectTrue((await status('third.bin')).startsWith('cancelled'), 'the row shows cancelled', await status('third.bin'));
+    expectEqual(await enabled('third.bin'), ['Retry'], 'buttons of a cancelled file');
+    await t.page.getByRole('button', { name: 'Retry third.bin' }).click();
+    await untilStatus('third.bin', /^success/);
+
+    const stored = Object.fromEntries((await fx.files()).map((f) => [f.name, f.sha256]));
+    expectEqual(stored, { 'big.bin': sha(big), 'small.bin': sha(small), 'third.bin': sha(third) }, 'files stored by the demo');
+    await fx.config({ delay_ms: 0 });
   });
   await t.close();
 });
