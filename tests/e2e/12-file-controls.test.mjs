@@ -31,16 +31,25 @@ function control(t, run, method, name, as) {
   }, [run, method, name, as]);
 }
 
+/**
+ * Makes two files (`N_FIRST` and `N_SECOND` chunks), starts run `run` with them, and waits until
+ * the first is mid-upload (3 chunks confirmed): { a, b, idA, idB }.
+ */
+async function twoFilesMidUpload(t, run, [nameA, nameB], seed) {
+  const a = await makeFile(t, nameA, N_FIRST * CS, seed);
+  const b = await makeFile(t, nameB, N_SECOND * CS + 100, seed + 1);
+  const start = await startRun(t, run, options(), [a.name, b.name]);
+  const [idA, idB] = start.added.map((f) => f.identifier);
+  await untilRun(t, run, (s) => chunkSuccessesOf(s, idA) >= 3, '3 chunks of the first file');
+  return { a, b, idA, idB };
+}
+
 describe('§12 per-file pause, resume, retry and cancel', () => {
   test('§12 pause one file mid-upload: the other completes, upload() reports it paused; resumed, both are byte-identical', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       await fx.reset();
-      const a = await makeFile(t, 'paused.bin', N_FIRST * CS, 41);
-      const b = await makeFile(t, 'other.bin', N_SECOND * CS + 100, 42);
-      const start = await startRun(t, 'p', options(), [a.name, b.name]);
-      const [idA, idB] = start.added.map((f) => f.identifier);
-      await untilRun(t, 'p', (s) => chunkSuccessesOf(s, idA) >= 3, '3 chunks of the first file');
+      const { a, b, idA, idB } = await twoFilesMidUpload(t, 'p', ['paused.bin', 'other.bin'], 41);
       expectEqual(await control(t, 'p', 'pauseFile', a.name, 'file'), true, 'pauseFile(File) applied');
       expectEqual(await control(t, 'p', 'pauseFile', a.name, 'identifier'), false, 'pauseFile of a paused file');
       expectEqual(await t.eval(() => window.__e2e.runs.p.up.pauseFile('no-such-identifier')), false, 'pauseFile of an unknown file');
@@ -78,11 +87,7 @@ describe('§12 per-file pause, resume, retry and cancel', () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       await fx.reset();
-      const a = await makeFile(t, 'cancelled.bin', N_FIRST * CS, 43);
-      const b = await makeFile(t, 'kept.bin', N_SECOND * CS + 100, 44);
-      const start = await startRun(t, 'c', options(), [a.name, b.name]);
-      const [idA, idB] = start.added.map((f) => f.identifier);
-      await untilRun(t, 'c', (s) => chunkSuccessesOf(s, idA) >= 3, '3 chunks of the first file');
+      const { a, b, idA, idB } = await twoFilesMidUpload(t, 'c', ['cancelled.bin', 'kept.bin'], 43);
       expectEqual(await control(t, 'c', 'cancelFile', a.name, 'snapshot'), true, 'cancelFile(UploadFile) applied');
       expectEqual(await control(t, 'c', 'cancelFile', a.name, 'snapshot'), false, 'cancelFile of a cancelled file');
       const run = await waitRun(t, 'c', 30000);
