@@ -629,11 +629,15 @@ async fn bad_inputs_are_rejected_and_nothing_escapes() {
         .collect();
     assert_eq!(outside, vec![std::ffi::OsString::from("data")]);
     assert!(files_json(&f.router).await.as_array().unwrap().is_empty());
-    let stored: Vec<_> = walk(&f.data_dir())
+    let records: Vec<String> = walk(&f.data_dir())
         .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "part"))
+        .filter(|p| p.file_name().is_some_and(|n| n == "chunks.log"))
+        .flat_map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            text.lines().map(str::to_owned).collect::<Vec<_>>()
+        })
         .collect();
-    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(records.len(), 1, "{records:?}");
     assert!(
         walk(&f.data_dir().join("tmp")).is_empty(),
         "temporary bodies left behind"
