@@ -757,6 +757,50 @@ async fn parallel_chunks_and_duplicate_final_chunks_assemble_once() {
 }
 
 #[tokio::test]
+async fn chunks_of_both_rounding_rules_never_overlap_in_the_file() {
+    // 250 bytes in 100-byte chunks: default rule 100 + 150, forceChunkSize 100 + 100 + 50.
+    let data = pattern(250, 5);
+    let default = |id| Upload {
+        dialect: Dialect::Resumable,
+        id,
+        name: "mixed.bin",
+        data: &data,
+        cs: 100,
+        force: false,
+    };
+    let force = |id| Upload {
+        force: true,
+        ..default(id)
+    };
+    // The big last chunk first, then the other rule's chunk 3: refused, it lies inside chunk 2.
+    let f = fixture();
+    let r = send(&f.router, default("a").post_req(2, Format::Octet)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = send(&f.router, force("a").post_req(3, Format::Octet)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.body.contains("chunk 2"), "{}", r.body);
+    let r = send(&f.router, default("a").post_req(1, Format::Octet)).await;
+    assert!(r.body.contains("file complete"), "{}", r.body);
+    // The small chunk 3 first, then the big chunk 2 over it: the file is chunks 1 and 2.
+    let r = send(&f.router, force("b").post_req(3, Format::Octet)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = send(&f.router, default("b").post_req(2, Format::Octet)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = send(&f.router, default("b").post_req(1, Format::Octet)).await;
+    assert!(r.body.contains("file complete"), "{}", r.body);
+    // After completion, the other rule's chunk is refused.
+    let r = send(&f.router, force("b").post_req(2, Format::Octet)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    let files = files_json(&f.router).await;
+    assert_eq!(files.as_array().unwrap().len(), 2);
+    for rec in files.as_array().unwrap() {
+        assert_eq!(rec["sha256"], sha256_hex(&data), "{rec}");
+        assert_eq!(rec["chunks"], 2);
+        assert_eq!(std::fs::read(rec["path"].as_str().unwrap()).unwrap(), data);
+    }
+}
+
+#[tokio::test]
 async fn restart_mid_upload_completes() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config_in(tmp.path());

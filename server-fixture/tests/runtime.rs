@@ -546,6 +546,12 @@ fn binary_prints_one_json_line_and_exits_on_sigterm() {
             "60",
             "--cors",
             "reflect",
+            "--max-connections",
+            "64",
+            "--body-timeout",
+            "30",
+            "--control-token",
+            TOKEN,
         ])
         .arg("--data-dir")
         .arg(tmp.path().join("d"))
@@ -571,6 +577,16 @@ fn binary_prints_one_json_line_and_exits_on_sigterm() {
             .status()
     });
     assert_eq!(status, 204);
+    assert_eq!(v["control_token"], TOKEN);
+    let control = |token: Option<&str>| {
+        let mut req = reqwest::Client::new().get(format!("{api}/__fixture/config"));
+        if let Some(t) = token {
+            req = req.header("x-fixture-token", t);
+        }
+        rt.block_on(async { req.send().await.unwrap().status() })
+    };
+    assert_eq!(control(Some(TOKEN)), 200);
+    assert_eq!(control(None), 403);
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -615,6 +631,12 @@ fn binary_no_page_prints_null_page() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert!(v["page"].is_null());
+    // A random control token when none is given.
+    let token = v["control_token"].as_str().unwrap();
+    assert!(
+        token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{token}"
+    );
     assert!(v["api"].as_str().unwrap().starts_with("http://127.0.0.1:"));
     // --max-lifetime 1: exits by itself.
     let t = Instant::now();
@@ -694,4 +716,23 @@ async fn error_answers_drain_the_unread_body() {
     .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(f.state.stats_json()["bytes_received"], 5000);
+}
+
+#[test]
+fn binary_refuses_bad_limits_and_a_weak_token() {
+    for bad in [
+        &["--control-token", "short"][..],
+        &["--max-connections", "0"],
+        &["--body-timeout", "0"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_server-fixture"))
+            .args(["--no-page", "--api-listen", "127.0.0.1:0"])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?}");
+        assert!(out.stdout.is_empty(), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&bad[0][2..]), "{bad:?}: {err}");
+    }
 }
