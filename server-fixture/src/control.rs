@@ -23,6 +23,11 @@ use crate::state::AppState;
 
 /// Entries kept in the request log (a ring: the oldest entry goes first).
 pub const LOG_LIMIT: usize = 20_000;
+/// Text kept in the request log, in bytes (its strings plus [`LOG_ENTRY_OVERHEAD`] per entry);
+/// the oldest entries go first beyond it.
+pub const LOG_BYTES: usize = 8 * 1024 * 1024;
+/// What an entry costs in [`LOG_BYTES`] besides its strings.
+pub const LOG_ENTRY_OVERHEAD: usize = 128;
 /// Distinct keys kept per counter (methods, paths, origins); later keys count under [`OTHER`].
 pub const MAX_COUNTER_KEYS: usize = 64;
 /// The counter key of everything beyond [`MAX_COUNTER_KEYS`].
@@ -96,6 +101,15 @@ pub struct Stats {
     bytes_received: u64,
     next_seq: u64,
     log: VecDeque<LogEntry>,
+    log_bytes: usize,
+}
+
+fn log_cost(e: &LogEntry) -> usize {
+    LOG_ENTRY_OVERHEAD
+        + e.method.len()
+        + e.path.len()
+        + e.query.as_ref().map_or(0, String::len)
+        + e.origin.as_ref().map_or(0, String::len)
 }
 
 impl Stats {
@@ -111,9 +125,14 @@ impl Stats {
     }
 
     fn push(&mut self, e: LogEntry) {
-        if self.log.len() >= LOG_LIMIT {
-            self.log.pop_front();
+        let cost = log_cost(&e);
+        while self.log.len() >= LOG_LIMIT || self.log_bytes + cost > LOG_BYTES {
+            let Some(old) = self.log.pop_front() else {
+                break;
+            };
+            self.log_bytes -= log_cost(&old);
         }
+        self.log_bytes += cost;
         self.log.push_back(e);
     }
 }
@@ -283,4 +302,48 @@ pub fn control_router(st: AppState) -> Router {
             crate::cors::control_guard,
         ))
         .with_state(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, query: &str) -> LogEntry {
+        LogEntry {
+            seq,
+            t_ms: 0,
+            method: "GET".to_owned(),
+            path: "/upload".to_owned(),
+            query: Some(query.to_owned()),
+            origin: None,
+            status: Some(200),
+            chunk: None,
+            listener: "api",
+        }
+    }
+
+    #[test]
+    fn the_log_is_a_ring_bounded_in_entries_and_bytes() {
+        let mut s = Stats::default();
+        for i in 0..(LOG_LIMIT as u64 + 10) {
+            s.push(entry(i, "q"));
+        }
+        assert_eq!(s.log.len(), LOG_LIMIT);
+        assert_eq!(s.log.front().map(|e| e.seq), Some(10));
+        let big = "q".repeat(MAX_LOGGED_QUERY);
+        for i in 0..LOG_LIMIT as u64 {
+            s.push(entry(i, &big));
+        }
+        let cost = LOG_ENTRY_OVERHEAD + 3 + 7 + MAX_LOGGED_QUERY;
+        assert_eq!(s.log.len(), LOG_BYTES / cost);
+        assert!(s.log_bytes <= LOG_BYTES);
+        assert_eq!(s.log.back().map(|e| e.seq), Some(LOG_LIMIT as u64 - 1));
+    }
+
+    #[test]
+    fn clip_cuts_on_a_character_boundary() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "abc…");
+        assert_eq!(clip("aé", 2), "a…");
+    }
 }

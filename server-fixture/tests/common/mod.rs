@@ -157,7 +157,7 @@ pub enum Format {
     Octet,
 }
 
-/// The chunk plan, implemented independently of the fixture (PROTOCOL.md §3).
+/// The chunk plan under both rounding rules, implemented independently of the fixture.
 pub fn plan(total: u64, cs: u64, force: bool) -> Vec<(u64, u64)> {
     let count = if force {
         total.div_ceil(cs)
