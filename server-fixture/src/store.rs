@@ -369,10 +369,24 @@ impl Store {
         if guard.is_none() {
             *guard = Some(load(&dir)?);
         }
-        match guard.as_mut() {
+        let result = match guard.as_mut() {
             Some(st) => f(st, &dir),
             None => Err(Rejection::with(500, "upload state missing")),
+        };
+        // An identifier that was only probed leaves nothing behind: probing made-up
+        // identifiers must not grow the map.
+        let started = guard.as_ref().is_some_and(|st| st.meta.is_some());
+        drop(guard);
+        if !started {
+            let mut map = lock(&self.0.uploads);
+            let unshared = map
+                .get(key)
+                .is_some_and(|s| Arc::ptr_eq(s, &slot) && Arc::strong_count(&slot) == 2);
+            if unshared {
+                map.remove(key);
+            }
         }
+        result
     }
 
     /// Probe: is chunk `n` stored (with the size the request expects, if it says one)? An
@@ -639,6 +653,11 @@ impl Store {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
+    }
+
+    /// How many uploads the store keeps state for in memory.
+    pub fn uploads_in_memory(&self) -> usize {
+        lock(&self.0.uploads).len()
     }
 
     /// Deletes every upload, chunk and file.

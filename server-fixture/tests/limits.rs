@@ -160,12 +160,8 @@ async fn connections_beyond_the_cap_get_503_and_control_keeps_answering() {
     assert!(r.text().await.unwrap().contains("\"requests\""));
     let page = handle.page_url().unwrap().to_owned();
     let probe = format!("{api}/upload?resumableChunkNumber=1&resumableChunkSize=10&resumableTotalSize=5&resumableIdentifier=p&resumableFilename=p.bin");
-    let r = client
-        .get(&probe)
-        .header("origin", &page)
-        .send()
-        .await
-        .unwrap();
+    let probe_from_page = || client.get(&probe).header("origin", &page).send();
+    let r = probe_from_page().await.unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "1");
     assert_eq!(r.headers()["access-control-allow-origin"], page.as_str());
@@ -182,12 +178,7 @@ async fn connections_beyond_the_cap_get_503_and_control_keeps_answering() {
             Some("HTTP/1.1 408 Request Timeout")
         );
     }
-    let r = client
-        .get(&probe)
-        .header("origin", &page)
-        .send()
-        .await
-        .unwrap();
+    let r = probe_from_page().await.unwrap();
     assert_eq!(r.status(), 204);
     handle.shutdown().await;
 }
@@ -259,6 +250,26 @@ async fn statistics_stay_bounded_and_reset_frees_them() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let s = f.state.stats_json();
     assert!(s.to_string().len() < 256, "after reset: {s}");
+}
+
+#[tokio::test]
+async fn probing_made_up_identifiers_keeps_nothing() {
+    let f = fixture();
+    for i in 0..500 {
+        let r = send(
+            &f.router,
+            Request::get(format!("/upload?flowChunkNumber=1&flowChunkSize=10&flowTotalSize=5&flowIdentifier=made-up-{i}&flowFilename=a.txt"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+    }
+    assert_eq!(f.state.store().uploads_in_memory(), 0);
+    assert!(std::fs::read_dir(f.data_dir().join("uploads"))
+        .unwrap()
+        .next()
+        .is_none());
 }
 
 #[tokio::test]
