@@ -86,8 +86,10 @@ async function startFixture() {
   });
   lines.on('line', () => {});
   const info = JSON.parse(first);
-  const json = async (path, init) => {
-    const r = await fetch(info.page + path, init);
+  // Control calls carry the fixture's token (printed in its start line); POSTs are JSON.
+  const json = async (path, init = {}) => {
+    const headers = { 'x-fixture-token': info.control_token, ...(init.method === 'POST' ? { 'content-type': 'application/json' } : {}) };
+    const r = await fetch(info.page + path, { ...init, headers });
     const text = await r.text();
     if (!r.ok) throw new Error(`${init?.method ?? 'GET'} ${path} → ${r.status}: ${text}`);
     return text ? JSON.parse(text) : null;
@@ -97,7 +99,7 @@ async function startFixture() {
     stats: () => json('/__fixture/stats'),
     files: () => json('/__fixture/files'),
     reset: (data) => json(`/__fixture/reset${data ? '?data=1' : ''}`, { method: 'POST' }),
-    config: (patch) => json('/__fixture/config', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) }),
+    config: (patch) => json('/__fixture/config', { method: 'POST', body: JSON.stringify(patch) }),
     async stop() {
       if (proc.exitCode === null) {
         proc.kill('SIGTERM');

@@ -12,9 +12,11 @@ target/debug/server-fixture --www www --mount /pkg=pkg \
   read -r urls
   page="$(node -e 'console.log(JSON.parse(process.argv[1]).page)' "$urls")"
   api="$(node -e 'console.log(JSON.parse(process.argv[1]).api)' "$urls")"
+  token="$(node -e 'console.log(JSON.parse(process.argv[1]).control_token)' "$urls")"
   echo
   echo "  demo page : $page/"
-  echo "  upload API: $api/upload   (cross-origin; fixture controls at $api/__fixture/stats)"
+  echo "  upload API: $api/upload   (cross-origin)"
+  echo "  fixture controls: the demo page, or curl -H 'x-fixture-token: $token' $api/__fixture/stats"
   echo "  uploads land in $data/files"
   echo "  Ctrl-C stops the server."
   echo

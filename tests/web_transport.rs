@@ -1,5 +1,6 @@
 //! Browser tests of the client in headless Chromium (wasm-bindgen-test), against a running
-//! server-fixture whose URL `scripts/test-wasm.sh` bakes in as `UPLOAD_FIXTURE_URL`.
+//! server-fixture whose URL and control token `scripts/test-wasm.sh` bakes in as
+//! `UPLOAD_FIXTURE_URL` and `UPLOAD_FIXTURE_TOKEN`.
 //!
 //! The test page is on another port than the fixture, so every request here is cross-origin.
 //! Each test resets the fixture and uses its own target URL (`?t=name`), so browser preflight
@@ -28,10 +29,19 @@ fn fixture() -> &'static str {
         .expect("UPLOAD_FIXTURE_URL must be set at compile time (scripts/test-wasm.sh sets it)")
 }
 
-/// Calls a fixture control endpoint and returns its JSON.
+/// Calls a fixture control endpoint (with the control token; JSON for POSTs) and returns its
+/// JSON.
 async fn control(method: &str, path: &str, body: Option<&str>) -> JsValue {
+    let token = option_env!("UPLOAD_FIXTURE_TOKEN")
+        .expect("UPLOAD_FIXTURE_TOKEN must be set at compile time (scripts/test-wasm.sh sets it)");
     let init = RequestInit::new();
     init.set_method(method);
+    let headers = web_sys::Headers::new().unwrap();
+    headers.set("x-fixture-token", token).unwrap();
+    if method == "POST" {
+        headers.set("content-type", "application/json").unwrap();
+    }
+    init.set_headers(&headers);
     if let Some(body) = body {
         init.set_body(&JsValue::from_str(body));
     }

@@ -181,7 +181,11 @@ async function refreshServer() {
   } catch { /* the fixture may be restarting */ }
 }
 setInterval(refreshServer, 1000);
-$('reset-stats').addEventListener('click', async () => { await fetch(`${api}/__fixture/reset`, { method: 'POST' }); refreshServer(); });
+// The fixture answers its control calls from this page's origin; state changes must be JSON.
+$('reset-stats').addEventListener('click', async () => {
+  await fetch(`${api}/__fixture/reset`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  refreshServer();
+});
 
 async function loadServerConfig() {
   try {

@@ -307,9 +307,22 @@ pub struct Config {
     pub control: bool,
     /// `--max-lifetime`: exit after this many seconds (0 = never).
     pub max_lifetime_secs: u64,
+    /// `--control-token`: the secret that authorises `/__fixture/*` callers other than the page
+    /// origin; `None` draws a random one (printed in the start line either way).
+    pub control_token: Option<String>,
+    /// `--max-connections`: open connections per listener before new ones are refused with 503
+    /// (plus [`crate::server::CONTROL_RESERVE`] more that serve only `/__fixture/*`).
+    pub max_connections: usize,
+    /// `--body-timeout`: seconds a request body may take in total before 408.
+    pub body_timeout_secs: u64,
     /// The switchable settings.
     pub runtime: Runtime,
 }
+
+/// Default of [`Config::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default of [`Config::body_timeout_secs`].
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 120;
 
 impl Default for Config {
     fn default() -> Self {
@@ -324,6 +337,9 @@ impl Default for Config {
             file_param: "file".to_owned(),
             control: true,
             max_lifetime_secs: 0,
+            control_token: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
             runtime: Runtime::default(),
         }
     }

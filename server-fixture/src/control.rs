@@ -1,10 +1,12 @@
 //! Introspection and control: the request statistics (recorded by a middleware on the API
-//! routes) and the `/__fixture/{stats,files,reset,config}` endpoints, which are never counted,
-//! never delayed or failed, and always answer with permissive CORS.
+//! routes; bounded whatever the requests look like) and the
+//! `/__fixture/{stats,files,reset,config}` endpoints, which are never counted, never delayed or
+//! failed, and answer only the page origin or a caller with the control token
+//! ([`crate::cors::control_guard`]).
 
 use std::collections::{BTreeMap, VecDeque};
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::header::ORIGIN;
 use axum::http::StatusCode;
@@ -19,8 +21,49 @@ use crate::config::RuntimePatch;
 use crate::params::RawParams;
 use crate::state::AppState;
 
-/// Entries kept in the request log.
+/// Entries kept in the request log (a ring: the oldest entry goes first).
 pub const LOG_LIMIT: usize = 20_000;
+/// Text kept in the request log, in bytes (its strings plus [`LOG_ENTRY_OVERHEAD`] per entry);
+/// the oldest entries go first beyond it.
+pub const LOG_BYTES: usize = 8 * 1024 * 1024;
+/// What an entry costs in [`LOG_BYTES`] besides its strings.
+pub const LOG_ENTRY_OVERHEAD: usize = 128;
+/// Distinct keys kept per counter (methods, paths, origins); later keys count under [`OTHER`].
+pub const MAX_COUNTER_KEYS: usize = 64;
+/// The counter key of everything beyond [`MAX_COUNTER_KEYS`].
+pub const OTHER: &str = "other";
+/// Longest query string kept in a log entry, in bytes; a longer one is cut and ends in `…`.
+pub const MAX_LOGGED_QUERY: usize = 1024;
+/// Longest path kept in a log entry or counter key, in bytes (cut as above).
+pub const MAX_LOGGED_PATH: usize = 512;
+/// Longest method or `Origin` kept in a log entry or counter key, in bytes (cut as above).
+pub const MAX_LOGGED_HEADER: usize = 256;
+
+/// `s` cut to at most `max` bytes (on a character boundary), marked with `…` when cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Counts `key`, or [`OTHER`] once the map holds [`MAX_COUNTER_KEYS`] other keys.
+fn count(map: &mut BTreeMap<String, u64>, key: &str) {
+    if let Some(n) = map.get_mut(key) {
+        *n += 1;
+        return;
+    }
+    let key = if map.len() < MAX_COUNTER_KEYS {
+        key
+    } else {
+        OTHER
+    };
+    *map.entry(key.to_owned()).or_default() += 1;
+}
 
 /// The chunk number a handler parsed, attached to its response for the log.
 #[derive(Debug, Clone, Copy)]
@@ -37,9 +80,9 @@ pub struct LogEntry {
     pub method: String,
     /// Path.
     pub path: String,
-    /// Raw query string, if any.
+    /// Raw query string, if any (cut at [`MAX_LOGGED_QUERY`] bytes).
     pub query: Option<String>,
-    /// `Origin` header, if any.
+    /// `Origin` header, if any (cut at [`MAX_LOGGED_HEADER`] bytes).
     pub origin: Option<String>,
     /// Status sent; `null` if the request was never answered (dropped, stalled at shutdown).
     pub status: Option<u16>,
@@ -58,6 +101,15 @@ pub struct Stats {
     bytes_received: u64,
     next_seq: u64,
     log: VecDeque<LogEntry>,
+    log_bytes: usize,
+}
+
+fn log_cost(e: &LogEntry) -> usize {
+    LOG_ENTRY_OVERHEAD
+        + e.method.len()
+        + e.path.len()
+        + e.query.as_ref().map_or(0, String::len)
+        + e.origin.as_ref().map_or(0, String::len)
 }
 
 impl Stats {
@@ -73,9 +125,14 @@ impl Stats {
     }
 
     fn push(&mut self, e: LogEntry) {
-        if self.log.len() >= LOG_LIMIT {
-            self.log.pop_front();
+        let cost = log_cost(&e);
+        while self.log.len() >= LOG_LIMIT || self.log_bytes + cost > LOG_BYTES {
+            let Some(old) = self.log.pop_front() else {
+                break;
+            };
+            self.log_bytes -= log_cost(&old);
         }
+        self.log_bytes += cost;
         self.log.push_back(e);
     }
 }
@@ -113,20 +170,21 @@ pub struct Recorder {
 /// Middleware (outermost) of the API routes: counts the request, its body bytes, and logs it.
 pub async fn record(State(r): State<Recorder>, req: Request, next: Next) -> Response {
     let st = r.st.clone();
-    let method = req.method().as_str().to_owned();
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().map(str::to_owned);
+    let method = clip(req.method().as_str(), MAX_LOGGED_HEADER);
+    let path = clip(req.uri().path(), MAX_LOGGED_PATH);
+    let chunk = chunk_from_query(req.uri().query());
+    let query = req.uri().query().map(|q| clip(q, MAX_LOGGED_QUERY));
     let origin = req
         .headers()
         .get(ORIGIN)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(|o| clip(o, MAX_LOGGED_HEADER));
     let entry = {
         let mut s = st.stats();
-        *s.requests.entry(method.clone()).or_default() += 1;
-        *s.by_path.entry(path.clone()).or_default() += 1;
+        count(&mut s.requests, &method);
+        count(&mut s.by_path, &path);
         if let Some(o) = &origin {
-            *s.by_origin.entry(o.clone()).or_default() += 1;
+            count(&mut s.by_origin, o);
         }
         let seq = s.next_seq;
         s.next_seq += 1;
@@ -135,7 +193,7 @@ pub async fn record(State(r): State<Recorder>, req: Request, next: Next) -> Resp
             t_ms: st.elapsed_ms(),
             method,
             path,
-            chunk: chunk_from_query(query.as_deref()),
+            chunk,
             query,
             origin,
             status: None,
@@ -186,7 +244,7 @@ async fn reset(State(st): State<AppState>, Query(q): Query<ResetQuery>) -> Respo
         if let Err(e) = st.store().clear().await {
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("reset failed: {e}\n"),
+                format!("reset failed: {}\n", e.message),
             )
                 .into_response();
         }
@@ -198,7 +256,17 @@ async fn get_config(State(st): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::to_value(st.runtime()).unwrap_or_default())
 }
 
-async fn post_config(State(st): State<AppState>, body: Bytes) -> Response {
+/// Largest `POST /__fixture/config` body, in bytes.
+pub const MAX_CONFIG_BODY: usize = 64 * 1024;
+
+async fn post_config(State(st): State<AppState>, req: Request) -> Response {
+    let body = match crate::upload::read_small_body(&st, req.into_body(), MAX_CONFIG_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+            return (status, format!("{}\n", e.message)).into_response();
+        }
+    };
     let patch: RuntimePatch = if body.iter().all(u8::is_ascii_whitespace) {
         RuntimePatch::default()
     } else {
@@ -222,13 +290,60 @@ async fn post_config(State(st): State<AppState>, body: Bytes) -> Response {
     Json(serde_json::to_value(rt).unwrap_or_default()).into_response()
 }
 
-/// The `/__fixture/*` routes with their permissive CORS.
+/// The `/__fixture/*` routes behind their guard (page origin or control token; JSON for POSTs).
 pub fn control_router(st: AppState) -> Router {
     Router::new()
         .route("/__fixture/stats", get(stats))
         .route("/__fixture/files", get(files))
         .route("/__fixture/reset", post(reset))
         .route("/__fixture/config", get(get_config).post(post_config))
-        .layer(axum::middleware::from_fn(crate::cors::control_cors))
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            crate::cors::control_guard,
+        ))
         .with_state(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, query: &str) -> LogEntry {
+        LogEntry {
+            seq,
+            t_ms: 0,
+            method: "GET".to_owned(),
+            path: "/upload".to_owned(),
+            query: Some(query.to_owned()),
+            origin: None,
+            status: Some(200),
+            chunk: None,
+            listener: "api",
+        }
+    }
+
+    #[test]
+    fn the_log_is_a_ring_bounded_in_entries_and_bytes() {
+        let mut s = Stats::default();
+        for i in 0..(LOG_LIMIT as u64 + 10) {
+            s.push(entry(i, "q"));
+        }
+        assert_eq!(s.log.len(), LOG_LIMIT);
+        assert_eq!(s.log.front().map(|e| e.seq), Some(10));
+        let big = "q".repeat(MAX_LOGGED_QUERY);
+        for i in 0..LOG_LIMIT as u64 {
+            s.push(entry(i, &big));
+        }
+        let cost = LOG_ENTRY_OVERHEAD + 3 + 7 + MAX_LOGGED_QUERY;
+        assert_eq!(s.log.len(), LOG_BYTES / cost);
+        assert!(s.log_bytes <= LOG_BYTES);
+        assert_eq!(s.log.back().map(|e| e.seq), Some(LOG_LIMIT as u64 - 1));
+    }
+
+    #[test]
+    fn clip_cuts_on_a_character_boundary() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "abc…");
+        assert_eq!(clip("aé", 2), "a…");
+    }
 }

@@ -1,12 +1,13 @@
 //! CORS for the API routes, one function per decision: which origin headers a mode sends,
-//! what a preflight answers, and what an actual response gets. Also the fixed permissive
-//! policy of `/__fixture/*`. The exact headers of each mode are tabulated in the README.
+//! what a preflight answers, and what an actual response gets. Also the guard of
+//! `/__fixture/*` (page origin or control token, JSON for state changes). The exact headers of
+//! each mode are tabulated in the README.
 
 use axum::extract::{Request, State};
 use axum::http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
-    ACCESS_CONTROL_REQUEST_HEADERS, ORIGIN, VARY,
+    ACCESS_CONTROL_REQUEST_HEADERS, CONTENT_TYPE, ORIGIN, VARY,
 };
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -143,33 +144,96 @@ pub async fn api_cors(State(st): State<AppState>, req: Request, next: Next) -> R
     resp
 }
 
-/// Middleware of `/__fixture/*`: always reflect the origin with credentials, whatever the mode.
-pub async fn control_cors(req: Request, next: Next) -> Response {
-    let origin = header_str(&req, &ORIGIN).and_then(hv);
-    let mut resp = if req.method() == Method::OPTIONS {
-        let mut r = StatusCode::NO_CONTENT.into_response();
-        let h = r.headers_mut();
-        h.insert(
-            ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
-        );
-        let req_headers = header_str(&req, &ACCESS_CONTROL_REQUEST_HEADERS)
-            .and_then(hv)
-            .unwrap_or(HeaderValue::from_static("content-type"));
-        h.insert(ACCESS_CONTROL_ALLOW_HEADERS, req_headers);
-        h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-        r
+/// The request header that carries the control token.
+pub const CONTROL_TOKEN_HEADER: &str = "x-fixture-token";
+/// Request headers a `/__fixture/*` preflight allows.
+pub const CONTROL_ALLOW_HEADERS: &str = "content-type, x-fixture-token";
+
+/// Compares two secrets in time independent of where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn refuse(status: StatusCode, message: String) -> Response {
+    (status, message).into_response()
+}
+
+/// Middleware of `/__fixture/*`, whatever the CORS mode of the API:
+/// - a request is served when its `Origin` is the fixture's page origin, or when it carries the
+///   control token in `x-fixture-token`; anything else gets 403 and no CORS headers, so a
+///   foreign page can neither read nor change anything;
+/// - a state-changing call (POST) must be `Content-Type: application/json`, which a page can
+///   only send cross-origin after a preflight, else 415;
+/// - a preflight passes for the page origin, and for another origin only if it announces the
+///   token header (whose value the actual request must then prove);
+/// - an authorised cross-origin caller gets `Access-Control-Allow-Origin: <its origin>`, never
+///   `Access-Control-Allow-Credentials` (no control call needs cookies).
+pub async fn control_guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let origin = header_str(&req, &ORIGIN).map(str::to_owned);
+    let from_page = origin.is_some() && origin.as_deref() == st.page_origin();
+    let who = || match st.page_origin() {
+        Some(p) => format!("the page origin {p} or a caller"),
+        None => "a caller".to_owned(),
+    };
+    let (mut resp, authorised) = if req.method() == Method::OPTIONS {
+        let announces_token = header_str(&req, &ACCESS_CONTROL_REQUEST_HEADERS).is_some_and(|h| {
+            h.split(',')
+                .any(|n| n.trim().eq_ignore_ascii_case(CONTROL_TOKEN_HEADER))
+        });
+        if origin.is_some() && (from_page || announces_token) {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            let h = r.headers_mut();
+            h.insert(
+                ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, OPTIONS"),
+            );
+            h.insert(
+                ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static(CONTROL_ALLOW_HEADERS),
+            );
+            h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            (r, true)
+        } else {
+            let msg = format!(
+                "/__fixture/* preflights pass only for {} sending {CONTROL_TOKEN_HEADER}\n",
+                who()
+            );
+            (refuse(StatusCode::FORBIDDEN, msg), false)
+        }
     } else {
-        next.run(req).await
+        let token_ok = req
+            .headers()
+            .get(CONTROL_TOKEN_HEADER)
+            .is_some_and(|v| same_secret(v.as_bytes(), st.control_token().as_bytes()));
+        if !(from_page || token_ok) {
+            let msg = format!(
+                "/__fixture/* answers only {} with the {CONTROL_TOKEN_HEADER} header printed in \
+                 the fixture's start line\n",
+                who()
+            );
+            (refuse(StatusCode::FORBIDDEN, msg), false)
+        } else if req.method() == Method::POST && !is_json(header_str(&req, &CONTENT_TYPE)) {
+            let msg = "state-changing /__fixture/* calls need Content-Type: application/json\n";
+            (
+                refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, msg.to_owned()),
+                true,
+            )
+        } else {
+            (next.run(req).await, true)
+        }
     };
     let h = resp.headers_mut();
     h.insert(VARY, HeaderValue::from_static("Origin"));
-    if let Some(o) = origin {
-        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, o);
-        h.insert(
-            ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+    if authorised {
+        if let Some(o) = origin.as_deref().and_then(hv) {
+            h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        }
     }
     resp
 }

@@ -131,16 +131,23 @@ impl Handle {
         &self.state
     }
 
+    /// The secret that authorises `/__fixture/*` callers other than the page origin (the
+    /// `x-fixture-token` header).
+    pub fn control_token(&self) -> &str {
+        self.state.control_token()
+    }
+
     /// The JSON line the binary prints once listening.
     pub fn ready_line(&self) -> String {
         let q = |v: &str| serde_json::Value::from(v).to_string();
         format!(
-            "{{\"page\":{},\"api\":{},\"data_dir\":{}}}",
+            "{{\"page\":{},\"api\":{},\"data_dir\":{},\"control_token\":{}}}",
             self.page_url
                 .as_deref()
                 .map_or_else(|| "null".to_owned(), q),
             q(&self.api_url),
             q(&path_string(&self.data_dir())),
+            q(self.control_token()),
         )
     }
 
@@ -185,12 +192,14 @@ pub async fn spawn(config: Config) -> Result<Handle, Error> {
         api_listener,
         api_router(state.clone()),
         rx.clone(),
+        config.max_connections,
     ))];
     if let Some((listener, _)) = page {
         tasks.push(tokio::spawn(server::serve(
             listener,
             page_router(state.clone(), &config),
             rx.clone(),
+            config.max_connections,
         )));
     }
     if config.max_lifetime_secs > 0 {

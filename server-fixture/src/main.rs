@@ -45,6 +45,16 @@ struct Args {
     /// Exit after this many seconds (0 = never).
     #[arg(long, default_value_t = 0)]
     max_lifetime: u64,
+    /// Secret that authorises /__fixture/* callers other than the page origin, sent as the
+    /// x-fixture-token header (default: a random one; printed in the start line either way).
+    #[arg(long, value_name = "TOKEN")]
+    control_token: Option<String>,
+    /// Open connections per listener before new ones get 503 (16 more serve /__fixture/* only).
+    #[arg(long, default_value_t = server_fixture::config::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds a request body may take in total before the request gets 408.
+    #[arg(long, default_value_t = server_fixture::config::DEFAULT_BODY_TIMEOUT_SECS)]
+    body_timeout: u64,
     /// CORS mode: strict, reflect, wildcard, none, wildcard-credentials, no-allow-methods,
     /// no-allow-headers, no-allow-credentials, preflight-404, preflight-500.
     #[arg(long, default_value = "strict")]
@@ -105,6 +115,9 @@ impl Args {
             file_param: self.file_param,
             control: !self.no_control || self.control,
             max_lifetime_secs: self.max_lifetime,
+            control_token: self.control_token,
+            max_connections: self.max_connections,
+            body_timeout_secs: self.body_timeout,
             runtime: Runtime {
                 cors: self.cors,
                 allow_origins: self.allow_origins,

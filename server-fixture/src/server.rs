@@ -1,8 +1,9 @@
 //! Sockets: binding `host:port` (with `localhost` bound to 127.0.0.1 but kept in the URL), the
-//! accept loop over hyper's HTTP/1 connections (header read timeout, the connection-drop fault),
-//! and the bounded graceful shutdown.
+//! accept loop over hyper's HTTP/1 connections (header read timeout, the connection-drop fault,
+//! the connection cap with its control reserve), and the bounded graceful shutdown.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,62 @@ use crate::Error;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for open requests before closing their connections.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// Connections admitted beyond the cap that serve `/__fixture/*` only (one request each), so
+/// that the control endpoints answer while slow clients hold every regular connection.
+pub const CONTROL_RESERVE: usize = 16;
+/// Header read timeout of a reserve connection (a squatter frees its slot quickly).
+pub const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Inserted into the requests of a connection admitted over the cap: every route but
+/// `/__fixture/*` answers 503 (see [`refuse_when_over_cap`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OverCap(pub usize);
+
+/// Middleware of the API and static routes: 503 with `Retry-After: 1` on a connection admitted
+/// over the cap. Sits inside the CORS layer of the API routes, so a browser can read it.
+pub async fn refuse_when_over_cap(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match req.extensions().get::<OverCap>() {
+        Some(OverCap(cap)) => {
+            let mut resp = (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("too many connections (the cap is {cap}); retry later\n"),
+            )
+                .into_response();
+            resp.headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            resp
+        }
+        None => next.run(req).await,
+    }
+}
+
+/// Counts an open connection until dropped.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Beyond the cap and the reserve: a fixed 503 written at once, then the socket is closed
+/// without waiting for the request (what already arrived is read first, so that the close does
+/// not reset the connection before the client reads the answer).
+fn refuse_connection(stream: &tokio::net::TcpStream, cap: usize) {
+    let mut scratch = [0u8; 16 * 1024];
+    let _ = stream.try_read(&mut scratch);
+    let body = format!("too many connections (the cap is {cap}); retry later\n");
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.try_write(head.as_bytes());
+}
 
 /// Binds `host:port`; returns the listener and its URL with the host as written.
 pub async fn bind(addr: &str) -> Result<(TcpListener, String), Error> {
@@ -43,14 +100,29 @@ pub async fn bind(addr: &str) -> Result<(TcpListener, String), Error> {
     Ok((listener, format!("http://{host}:{}", bound.port())))
 }
 
-/// Serves `router` on `listener` until `shutdown` turns true (or its sender is dropped).
-pub async fn serve(listener: TcpListener, router: Router, mut shutdown: watch::Receiver<bool>) {
+/// Serves `router` on `listener` until `shutdown` turns true (or its sender is dropped), with at
+/// most `max_connections` regular connections open at once (plus [`CONTROL_RESERVE`]).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+    max_connections: usize,
+) {
     let mut conns = JoinSet::new();
+    let open = Arc::new(AtomicUsize::new(0));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    conns.spawn(connection(stream, router.clone(), shutdown.clone()));
+                    let n = open.load(Ordering::Relaxed);
+                    if n >= max_connections.saturating_add(CONTROL_RESERVE) {
+                        refuse_connection(&stream, max_connections);
+                        continue;
+                    }
+                    open.fetch_add(1, Ordering::Relaxed);
+                    let counted = OpenConnection(open.clone());
+                    let over_cap = (n >= max_connections).then_some(OverCap(max_connections));
+                    conns.spawn(connection(stream, router.clone(), shutdown.clone(), over_cap, counted));
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
@@ -84,11 +156,16 @@ async fn connection(
     stream: tokio::net::TcpStream,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
+    over_cap: Option<OverCap>,
+    _counted: OpenConnection,
 ) {
     let kill = Arc::new(Notify::new());
     let control = ConnControl { kill: kill.clone() };
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(control.clone());
+        if let Some(o) = over_cap {
+            req.extensions_mut().insert(o);
+        }
         let router = router.clone();
         async move {
             Ok::<_, Infallible>(
@@ -100,9 +177,14 @@ async fn connection(
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.timer(TokioTimer::new());
+    if over_cap.is_some() {
+        builder
+            .header_read_timeout(RESERVE_HEADER_TIMEOUT)
+            .keep_alive(false);
+    } else {
+        builder.header_read_timeout(HEADER_READ_TIMEOUT);
+    }
     let conn = builder.serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(conn);
     let mut draining = false;

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -31,6 +32,8 @@ struct Inner {
     store: Store,
     file_param: String,
     control: bool,
+    control_token: String,
+    body_timeout: Duration,
     page_origin: Option<String>,
     started: tokio::time::Instant,
 }
@@ -51,6 +54,31 @@ impl AppState {
         if config.file_param.is_empty() {
             return Err(Error::Config("--file-param must not be empty".to_owned()));
         }
+        if config.max_connections == 0 {
+            return Err(Error::Config(
+                "--max-connections must be at least 1".to_owned(),
+            ));
+        }
+        if config.body_timeout_secs == 0 {
+            return Err(Error::Config(
+                "--body-timeout must be at least 1".to_owned(),
+            ));
+        }
+        let control_token = match &config.control_token {
+            Some(t) => {
+                if t.len() < 16 || t.len() > 256 || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(Error::Config(
+                        "--control-token must be 16 to 256 visible ASCII characters".to_owned(),
+                    ));
+                }
+                t.clone()
+            }
+            None => format!(
+                "{:016x}{:016x}",
+                crate::faults::random_u64(),
+                crate::faults::random_u64()
+            ),
+        };
         let dir = match &config.data_dir {
             Some(d) => d.clone(),
             None => fresh_temp_dir()?,
@@ -67,6 +95,8 @@ impl AppState {
             store,
             file_param: config.file_param.clone(),
             control: config.control,
+            control_token,
+            body_timeout: Duration::from_secs(config.body_timeout_secs),
             page_origin,
             started: tokio::time::Instant::now(),
         })))
@@ -144,6 +174,16 @@ impl AppState {
 
     pub(crate) fn control_enabled(&self) -> bool {
         self.0.control
+    }
+
+    /// The secret that authorises `/__fixture/*` callers other than the page origin.
+    pub fn control_token(&self) -> &str {
+        &self.0.control_token
+    }
+
+    /// How long a whole request body may take.
+    pub fn body_timeout(&self) -> Duration {
+        self.0.body_timeout
     }
 
     /// The page listener's origin, if there is a page listener.

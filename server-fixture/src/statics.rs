@@ -54,5 +54,8 @@ pub fn static_router(www: Option<&std::path::Path>, mounts: &[Mount]) -> Router 
     if let Some(dir) = www {
         r = r.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true));
     }
-    r.layer(axum::middleware::from_fn(static_headers))
+    r.layer(axum::middleware::from_fn(
+        crate::server::refuse_when_over_cap,
+    ))
+    .layer(axum::middleware::from_fn(static_headers))
 }

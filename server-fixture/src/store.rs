@@ -1,29 +1,76 @@
-//! On-disk storage: streaming request bodies into temporary files, the per-upload chunk
-//! directories (named by the SHA-256 of the identifier, never by client text), idempotent
-//! assembly under a per-upload lock, and the list of completed files.
+//! On-disk storage: streaming request bodies into temporary files, the per-upload directories
+//! (named by the SHA-256 of the identifier, never by client text), chunks written in place into
+//! one preallocated file with a durable record of which chunks are in, crash-safe completion
+//! under a per-upload lock, and the list of completed files.
 //!
 //! Layout under the data directory:
 //!
 //! ```text
-//! tmp/                                   bodies being received (emptied at startup)
-//! uploads/<sha256(identifier)>/meta.json identifier, file name, sizes
-//! uploads/<h>/chunks/<n>.part            chunk bytes (deleted once the file is assembled)
-//! uploads/<h>/chunks/<n>.json            {"size","sha256"}: written last, marks chunk n stored
-//! uploads/<h>/complete.json              the assembled file's record
-//! files/<sanitised name>                 assembled files
+//! tmp/                                    bodies being received (emptied at startup)
+//! uploads/<sha256(identifier)>/meta.json  identifier, file name, sizes; written last when an upload starts
+//! uploads/<h>/data                        the file, preallocated to totalSize; chunk n at (n-1)*chunkSize
+//! uploads/<h>/chunks.log                  one JSON line per stored chunk {"n","size","sha256"}
+//! uploads/<h>/finishing.json              the file's record, written before `data` moves to files/
+//! uploads/<h>/complete.json               the same record, renamed from finishing.json once moved
+//! files/<sanitised name>                  completed files
 //! ```
+//!
+//! **Durability.** A chunk's bytes are written at their offset in `data` and fsynced *before*
+//! its line is appended to `chunks.log` (and fsynced); only then is the chunk answered 200, so an
+//! acknowledged chunk survives a crash at any point. When the recorded chunks tile the file, the
+//! completion is: `finishing.json` (with the chosen name and the SHA-256, hashed incrementally
+//! as chunks arrive in order) → rename `data` into `files/` → fsync `files/` → rename
+//! `finishing.json` to `complete.json`. A crash anywhere in between is finished by the next start
+//! (every upload is checked before the listeners serve) or by the next request touching the
+//! upload; a probe or a re-sent chunk of an upload whose chunks are all in first finishes it, so
+//! nothing answers "present" for a file that is not complete in `files/`.
+//!
+//! All disk work on an upload runs on the blocking thread pool under that upload's lock.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::Mutex;
+use tokio::io::AsyncWriteExt;
 
 use crate::params::{ChunkParams, Rejection};
+use crate::state::lock;
+
+/// Test-only hook: `SERVER_FIXTURE_TEST_PAUSE_AT=<point>` (or `<point>@<chunk number>`) makes
+/// the fixture stop at that point of the storage code, print `server-fixture: test pause at
+/// <point>` to stderr and wait forever, so that a test can SIGKILL it exactly there. The points
+/// are `mid-chunk-write` (half of a chunk's bytes written into `data`), `chunk-synced` (the
+/// chunk's bytes fsynced, not yet recorded), `chunk-recorded` (recorded, not yet answered),
+/// `finish-start` (every chunk in, completion not begun), `finish-intent` (`finishing.json`
+/// written, `data` not yet moved) and `finish-renamed` (moved, `complete.json` not yet there).
+pub const TEST_PAUSE_ENV: &str = "SERVER_FIXTURE_TEST_PAUSE_AT";
+
+fn test_pause(point: &str, chunk: Option<u64>) {
+    static SPEC: OnceLock<Option<(String, Option<u64>)>> = OnceLock::new();
+    let spec = SPEC.get_or_init(|| {
+        let v = std::env::var(TEST_PAUSE_ENV).ok()?;
+        Some(match v.split_once('@') {
+            Some((p, n)) => (p.to_owned(), n.parse().ok()),
+            None => (v, None),
+        })
+    });
+    let Some((want, want_chunk)) = spec else {
+        return;
+    };
+    if want != point || (want_chunk.is_some() && *want_chunk != chunk) {
+        return;
+    }
+    eprintln!("server-fixture: test pause at {point}");
+    loop {
+        std::thread::park();
+    }
+}
 
 /// Hex SHA-256 of some bytes.
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -63,7 +110,15 @@ pub struct ChunkInfo {
     pub sha256: String,
 }
 
-/// A completed, assembled file (also an element of `GET /__fixture/files`).
+/// One line of `chunks.log`.
+#[derive(Debug, Serialize, Deserialize)]
+struct ChunkLine {
+    n: u64,
+    size: u64,
+    sha256: String,
+}
+
+/// A completed file (also an element of `GET /__fixture/files`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FileRecord {
     /// Name in `files/` (sanitised, made unique).
@@ -74,36 +129,55 @@ pub struct FileRecord {
     pub size: u64,
     /// Hex SHA-256 of the whole file.
     pub sha256: String,
-    /// Number of chunks it was assembled from.
+    /// Number of chunks it was made of.
     pub chunks: u64,
     /// Absolute path of the file.
     pub path: PathBuf,
+}
+
+/// The SHA-256 of the file's first `offset` bytes, made of chunks `1..next`, advanced as chunks
+/// arrive in order, so that completion needs no pass over the whole file.
+#[derive(Debug, Clone)]
+struct PrefixHash {
+    next: u64,
+    offset: u64,
+    hasher: Sha256,
+}
+
+impl Default for PrefixHash {
+    fn default() -> Self {
+        PrefixHash {
+            next: 1,
+            offset: 0,
+            hasher: Sha256::new(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct UploadState {
     meta: Option<Meta>,
     chunks: BTreeMap<u64, ChunkInfo>,
+    /// The record of a completion under way (`finishing.json`).
+    finishing: Option<FileRecord>,
     complete: Option<FileRecord>,
+    hash: PrefixHash,
 }
 
-/// A body received into `tmp/`, with its length and digest.
+/// A body received into `tmp/`, with its length and digest. The file is removed when dropped.
 #[derive(Debug)]
 pub struct TmpBody {
-    /// The temporary file (removed when dropped unless committed).
+    /// The temporary file.
     pub path: PathBuf,
     /// Bytes received.
     pub len: u64,
     /// Hex SHA-256 of the bytes.
     pub sha256: String,
-    committed: bool,
 }
 
 impl Drop for TmpBody {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.path);
-        }
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -114,21 +188,24 @@ pub enum StoreOutcome {
     Stored,
     /// The same bytes were already stored.
     Duplicate,
-    /// This chunk completed the file, which was assembled now.
+    /// This request completed the file, which is now in `files/`.
     Completed(FileRecord),
 }
 
 type Slot = Arc<Mutex<Option<UploadState>>>;
 
-/// The storage of one data directory.
 #[derive(Debug)]
-pub struct Store {
+struct Inner {
     root: PathBuf,
-    uploads: StdMutex<HashMap<String, Slot>>,
+    uploads: Mutex<HashMap<String, Slot>>,
     files_lock: Mutex<()>,
     tmp_counter: AtomicU64,
     nonce: u64,
 }
+
+/// The storage of one data directory (cheap to clone: a shared handle).
+#[derive(Debug, Clone)]
+pub struct Store(Arc<Inner>);
 
 /// An I/O failure, mapped to a 500.
 fn io_err(what: &str, e: &std::io::Error) -> Rejection {
@@ -136,8 +213,69 @@ fn io_err(what: &str, e: &std::io::Error) -> Rejection {
     Rejection::with(500, format!("storage error while {what}: {e}"))
 }
 
+/// Runs blocking storage work on the blocking pool.
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R, Rejection> + Send + 'static,
+) -> Result<R, Rejection> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Rejection::with(500, format!("storage task failed: {e}")))?
+}
+
+fn sync_dir(dir: &Path) -> Result<(), Rejection> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err("syncing a directory", &e))
+}
+
+/// Reads a JSON file; `None` when it does not exist.
+fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>, Rejection> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Rejection::with(500, format!("unreadable {what}: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(&format!("reading {what}"), &e)),
+    }
+}
+
+/// Reads `chunks.log`; `None` when it does not exist. A torn last line (a crash while
+/// appending: that chunk was never answered) is cut off so the next append starts a clean line.
+fn read_journal(path: &Path) -> Result<Option<BTreeMap<u64, ChunkInfo>>, Rejection> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("reading chunks.log", &e)),
+    };
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if end < bytes.len() {
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| {
+                f.set_len(end as u64)?;
+                f.sync_all()
+            })
+            .map_err(|e| io_err("cutting a torn line off chunks.log", &e))?;
+    }
+    let mut chunks = BTreeMap::new();
+    for line in bytes[..end].split(|&b| b == b'\n') {
+        if let Ok(c) = serde_json::from_slice::<ChunkLine>(line) {
+            chunks.insert(
+                c.n,
+                ChunkInfo {
+                    size: c.size,
+                    sha256: c.sha256,
+                },
+            );
+        }
+    }
+    Ok(Some(chunks))
+}
+
 impl Store {
-    /// Opens (creating) the data directory and empties its `tmp/`.
+    /// Opens (creating) the data directory, empties its `tmp/`, and finishes every upload whose
+    /// chunks are all in but whose completion was interrupted (a crash).
     pub fn open(root: &Path) -> std::io::Result<Store> {
         std::fs::create_dir_all(root)?;
         let root = root.canonicalize()?;
@@ -148,38 +286,55 @@ impl Store {
         for d in ["tmp", "uploads", "files"] {
             std::fs::create_dir_all(root.join(d))?;
         }
-        Ok(Store {
+        let store = Store(Arc::new(Inner {
             root,
-            uploads: StdMutex::new(HashMap::new()),
+            uploads: Mutex::new(HashMap::new()),
             files_lock: Mutex::new(()),
             tmp_counter: AtomicU64::new(0),
             nonce: crate::faults::random_u64(),
-        })
+        }));
+        store.recover_all()?;
+        Ok(store)
+    }
+
+    fn recover_all(&self) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(self.0.root.join("uploads"))? {
+            let entry = entry?;
+            let Ok(key) = entry.file_name().into_string() else {
+                continue;
+            };
+            if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            match self.with_upload(&key, |st, dir| self.finish_if_ready(st, dir)) {
+                Ok(Some(r)) => {
+                    tracing::info!(name = %r.name, "completed an upload interrupted by a restart")
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(upload = %key, "could not finish at startup: {}", e.message)
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The (canonical) data directory.
     pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    fn slot(&self, key: &str) -> Slot {
-        let mut map = match self.uploads.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        map.entry(key.to_owned()).or_default().clone()
+        &self.0.root
     }
 
     fn upload_dir(&self, key: &str) -> PathBuf {
-        self.root.join("uploads").join(key)
+        self.0.root.join("uploads").join(key)
     }
 
     /// A fresh path in `tmp/`.
     pub fn tmp_path(&self, what: &str) -> PathBuf {
-        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        self.root
+        let n = self.0.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        self.0
+            .root
             .join("tmp")
-            .join(format!("{what}-{:016x}-{n}", self.nonce))
+            .join(format!("{what}-{:016x}-{n}", self.0.nonce))
     }
 
     /// Creates a temporary file to receive a body.
@@ -193,77 +348,90 @@ impl Store {
                 path,
                 len: 0,
                 sha256: String::new(),
-                committed: false,
             },
             file: tokio::io::BufWriter::with_capacity(64 * 1024, file),
             hasher: Sha256::new(),
         })
     }
 
-    async fn load(&self, key: &str) -> Result<UploadState, Rejection> {
+    /// Runs `f` on the upload's state under its lock, loading it from disk on first use.
+    fn with_upload<R>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&mut UploadState, &Path) -> Result<R, Rejection>,
+    ) -> Result<R, Rejection> {
+        let slot = lock(&self.0.uploads)
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        let mut guard = lock(&slot);
         let dir = self.upload_dir(key);
-        let mut st = UploadState::default();
-        match tokio::fs::read(dir.join("meta.json")).await {
-            Ok(b) => st.meta = serde_json::from_slice(&b).ok(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(st),
-            Err(e) => return Err(io_err("reading meta.json", &e)),
+        if guard.is_none() {
+            *guard = Some(load(&dir)?);
         }
-        if let Ok(b) = tokio::fs::read(dir.join("complete.json")).await {
-            st.complete = serde_json::from_slice(&b).ok();
-        }
-        let chunks = dir.join("chunks");
-        if let Ok(mut rd) = tokio::fs::read_dir(&chunks).await {
-            while let Ok(Some(entry)) = rd.next_entry().await {
-                let name = entry.file_name();
-                let Some(name) = name.to_str() else { continue };
-                let Some(num) = name.strip_suffix(".json") else {
-                    continue;
-                };
-                let Ok(n) = num.parse::<u64>() else { continue };
-                if let Ok(b) = tokio::fs::read(entry.path()).await {
-                    if let Ok(info) = serde_json::from_slice::<ChunkInfo>(&b) {
-                        st.chunks.insert(n, info);
-                    }
-                }
+        let result = match guard.as_mut() {
+            Some(st) => f(st, &dir),
+            None => Err(Rejection::with(500, "upload state missing")),
+        };
+        // An identifier that was only probed leaves nothing behind: probing made-up
+        // identifiers must not grow the map.
+        let started = guard.as_ref().is_some_and(|st| st.meta.is_some());
+        drop(guard);
+        if !started {
+            let mut map = lock(&self.0.uploads);
+            let unshared = map
+                .get(key)
+                .is_some_and(|s| Arc::ptr_eq(s, &slot) && Arc::strong_count(&slot) == 2);
+            if unshared {
+                map.remove(key);
             }
         }
-        Ok(st)
+        result
     }
 
-    /// Probe: is chunk `n` stored (with the size the request expects, if it says one)?
+    /// Probe: is chunk `n` stored (with the size the request expects, if it says one)? An
+    /// upload whose chunks are all in is finished first, so "present" always means on disk.
     pub async fn probe(&self, p: &ChunkParams) -> Result<bool, Rejection> {
-        let key = sha256_hex(p.identifier.as_bytes());
-        let slot = self.slot(&key);
-        let mut guard = slot.lock().await;
-        if guard.is_none() {
-            *guard = Some(self.load(&key).await?);
-        }
-        let Some(st) = guard.as_ref() else {
-            return Ok(false);
-        };
-        if let Some(meta) = &st.meta {
-            check_meta(meta, p)?;
-        }
-        Ok(match st.chunks.get(&p.chunk_number) {
-            Some(c) => p.current_chunk_size.is_none_or(|s| s == c.size),
-            None => false,
+        let store = self.clone();
+        let p = p.clone();
+        blocking(move || {
+            let key = sha256_hex(p.identifier.as_bytes());
+            store.with_upload(&key, |st, dir| {
+                if let Some(meta) = &st.meta {
+                    check_meta(meta, &p)?;
+                }
+                store.finish_if_ready(st, dir)?;
+                Ok(match st.chunks.get(&p.chunk_number) {
+                    Some(c) => p.current_chunk_size.is_none_or(|s| s == c.size),
+                    None => false,
+                })
+            })
         })
+        .await
     }
 
-    /// Stores a received chunk body; assembles the file when it is the last missing chunk.
+    /// Stores a received chunk body durably; completes the file when it was the last one.
     pub async fn store_chunk(
         &self,
         p: &ChunkParams,
-        mut body: TmpBody,
+        body: TmpBody,
     ) -> Result<StoreOutcome, Rejection> {
-        let key = sha256_hex(p.identifier.as_bytes());
-        let dir = self.upload_dir(&key);
-        let slot = self.slot(&key);
-        let mut guard = slot.lock().await;
-        if guard.is_none() {
-            *guard = Some(self.load(&key).await?);
-        }
-        let st = guard.get_or_insert_with(UploadState::default);
+        let store = self.clone();
+        let p = p.clone();
+        blocking(move || {
+            let key = sha256_hex(p.identifier.as_bytes());
+            store.with_upload(&key, |st, dir| store.store_locked(st, dir, &p, &body))
+        })
+        .await
+    }
+
+    fn store_locked(
+        &self,
+        st: &mut UploadState,
+        dir: &Path,
+        p: &ChunkParams,
+        body: &TmpBody,
+    ) -> Result<StoreOutcome, Rejection> {
         match &st.meta {
             Some(meta) => check_meta(meta, p)?,
             None => {
@@ -274,24 +442,25 @@ impl Store {
                     total_size: p.total_size,
                     chunk_size: p.chunk_size,
                 };
-                tokio::fs::create_dir_all(dir.join("chunks"))
-                    .await
-                    .map_err(|e| io_err("creating the upload directory", &e))?;
-                let json = serde_json::to_vec_pretty(&meta)
-                    .map_err(|e| Rejection::with(500, format!("serialising meta: {e}")))?;
-                self.write_atomic(&dir.join("meta.json"), &json).await?;
-                st.meta = Some(meta);
+                self.create_upload(dir, &meta)?;
+                *st = UploadState {
+                    meta: Some(meta),
+                    ..UploadState::default()
+                };
             }
         }
-        if let Some(existing) = st.chunks.get(&p.chunk_number) {
+        // An interrupted completion is finished before anything is answered.
+        let finished_now = self.finish_if_ready(st, dir)?;
+        let n = p.chunk_number;
+        if let Some(existing) = st.chunks.get(&n) {
             if existing.sha256 == body.sha256 && existing.size == body.len {
-                return Ok(StoreOutcome::Duplicate);
+                return Ok(finished_now.map_or(StoreOutcome::Duplicate, StoreOutcome::Completed));
             }
             return Err(Rejection::with(
                 409,
                 format!(
-                    "chunk {} is already stored with different bytes ({} bytes, sha256 {})",
-                    p.chunk_number, existing.size, existing.sha256
+                    "chunk {n} is already stored with different bytes ({} bytes, sha256 {})",
+                    existing.size, existing.sha256
                 ),
             ));
         }
@@ -299,149 +468,181 @@ impl Store {
             // Complete without this chunk: the other rounding rule's extra chunk.
             return Err(Rejection::with(
                 409,
+                format!("the upload is already complete without chunk {n}"),
+            ));
+        }
+        if n > 1
+            && st
+                .chunks
+                .get(&(n - 1))
+                .is_some_and(|c| c.size > p.chunk_size)
+        {
+            // Chunk n-1 is the big last chunk of the other rounding rule and covers these bytes.
+            return Err(Rejection::with(
+                409,
                 format!(
-                    "the upload is already complete without chunk {}",
-                    p.chunk_number
+                    "chunk {} is already stored as the last chunk (the other rounding rule), \
+                     so there is no chunk {n}",
+                    n - 1
                 ),
             ));
         }
-        let part = dir.join("chunks").join(format!("{}.part", p.chunk_number));
-        tokio::fs::rename(&body.path, &part)
-            .await
-            .map_err(|e| io_err("moving a chunk into place", &e))?;
-        body.committed = true;
-        let info = ChunkInfo {
-            size: body.len,
-            sha256: body.sha256.clone(),
-        };
-        let json = serde_json::to_vec(&info)
-            .map_err(|e| Rejection::with(500, format!("serialising chunk info: {e}")))?;
-        self.write_atomic(
-            &dir.join("chunks").join(format!("{}.json", p.chunk_number)),
-            &json,
-        )
-        .await?;
-        st.chunks.insert(p.chunk_number, info);
-
-        let Some(order) = completion_order(st) else {
-            return Ok(StoreOutcome::Stored);
-        };
-        let record = self.assemble(&dir, st, &order).await?;
-        st.complete = Some(record.clone());
-        Ok(StoreOutcome::Completed(record))
+        write_chunk(dir, p.start, body, n)?;
+        append_record(dir, n, body)?;
+        test_pause("chunk-recorded", Some(n));
+        st.chunks.insert(
+            n,
+            ChunkInfo {
+                size: body.len,
+                sha256: body.sha256.clone(),
+            },
+        );
+        advance_hash(st, dir);
+        Ok(match self.finish_if_ready(st, dir)? {
+            Some(record) => StoreOutcome::Completed(record),
+            None => StoreOutcome::Stored,
+        })
     }
 
-    async fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<(), Rejection> {
-        let tmp = self.tmp_path("meta");
-        let mut f = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(|e| io_err("writing metadata", &e))?;
-        f.write_all(data)
-            .await
-            .map_err(|e| io_err("writing metadata", &e))?;
-        f.sync_all()
-            .await
-            .map_err(|e| io_err("syncing metadata", &e))?;
-        drop(f);
-        tokio::fs::rename(&tmp, path)
-            .await
-            .map_err(|e| io_err("renaming metadata", &e))
-    }
-
-    async fn assemble(
-        &self,
-        dir: &Path,
-        st: &UploadState,
-        order: &[u64],
-    ) -> Result<FileRecord, Rejection> {
-        let Some(meta) = &st.meta else {
-            return Err(Rejection::with(500, "assembly without metadata"));
-        };
-        let tmp = self.tmp_path("assemble");
-        let out = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(|e| io_err("creating the assembled file", &e))?;
-        let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, out);
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut size = 0u64;
-        for n in order {
-            let mut f = tokio::fs::File::open(dir.join("chunks").join(format!("{n}.part")))
-                .await
-                .map_err(|e| io_err("opening a chunk for assembly", &e))?;
-            loop {
-                let k = f
-                    .read(&mut buf)
-                    .await
-                    .map_err(|e| io_err("reading a chunk", &e))?;
-                if k == 0 {
-                    break;
+    /// A new upload: the preallocated `data`, an empty `chunks.log`, then `meta.json` (its
+    /// presence means the other two are durable).
+    fn create_upload(&self, dir: &Path, meta: &Meta) -> Result<(), Rejection> {
+        std::fs::create_dir_all(dir).map_err(|e| io_err("creating the upload directory", &e))?;
+        sync_dir(&self.0.root.join("uploads"))?;
+        for stale in ["finishing.json", "complete.json"] {
+            match std::fs::remove_file(dir.join(stale)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_err("removing a stale record", &e))
                 }
-                hasher.update(&buf[..k]);
-                out.write_all(&buf[..k])
-                    .await
-                    .map_err(|e| io_err("writing the assembled file", &e))?;
-                size += k as u64;
+                _ => {}
             }
         }
-        out.flush()
-            .await
-            .map_err(|e| io_err("flushing the assembled file", &e))?;
-        let out = out.into_inner();
-        out.sync_all()
-            .await
-            .map_err(|e| io_err("syncing the assembled file", &e))?;
-        drop(out);
-        if size != meta.total_size {
-            let _ = tokio::fs::remove_file(&tmp).await;
+        File::create(dir.join("data"))
+            .and_then(|f| {
+                f.set_len(meta.total_size)?;
+                f.sync_all()
+            })
+            .map_err(|e| io_err("preallocating the upload's file", &e))?;
+        File::create(dir.join("chunks.log"))
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io_err("creating chunks.log", &e))?;
+        let json = serde_json::to_vec_pretty(meta)
+            .map_err(|e| Rejection::with(500, format!("serialising meta: {e}")))?;
+        self.write_atomic(&dir.join("meta.json"), &json)
+    }
+
+    /// Writes `data` to a temporary file, fsyncs it, renames it to `path` and fsyncs the
+    /// directory.
+    fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<(), Rejection> {
+        let tmp = self.tmp_path("record");
+        File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(data)?;
+                f.sync_all()
+            })
+            .map_err(|e| io_err("writing a record", &e))?;
+        std::fs::rename(&tmp, path).map_err(|e| io_err("renaming a record into place", &e))?;
+        match path.parent() {
+            Some(parent) => sync_dir(parent),
+            None => Ok(()),
+        }
+    }
+
+    /// Completes the upload if its recorded chunks tile the file, or finishes a completion a
+    /// crash interrupted. Returns the record when the file was completed by this call.
+    fn finish_if_ready(
+        &self,
+        st: &mut UploadState,
+        dir: &Path,
+    ) -> Result<Option<FileRecord>, Rejection> {
+        if st.complete.is_some() {
+            return Ok(None);
+        }
+        let Some(meta) = st.meta.clone() else {
+            return Ok(None);
+        };
+        let order = match st.finishing {
+            Some(_) => None,
+            None => match completion_order(st) {
+                Some(order) => Some(order),
+                None => return Ok(None),
+            },
+        };
+        let files = self.0.root.join("files");
+        let _names = lock(&self.0.files_lock);
+        let mut record = match (st.finishing.clone(), order) {
+            (Some(r), _) => r,
+            (None, Some(order)) => {
+                test_pause("finish-start", None);
+                let sha256 = file_hash(st, dir, &order)?;
+                let name = free_name(&files, &meta.filename)?;
+                let record = FileRecord {
+                    path: files.join(&name),
+                    name,
+                    identifier: meta.identifier.clone(),
+                    size: meta.total_size,
+                    sha256,
+                    chunks: order.len() as u64,
+                };
+                self.write_record(&dir.join("finishing.json"), &record)?;
+                st.finishing = Some(record.clone());
+                test_pause("finish-intent", None);
+                record
+            }
+            (None, None) => return Ok(None),
+        };
+        let data = dir.join("data");
+        let data_there = data
+            .try_exists()
+            .map_err(|e| io_err("looking for the upload's file", &e))?;
+        if data_there {
+            let taken = record
+                .path
+                .try_exists()
+                .map_err(|e| io_err("looking for a free file name", &e))?;
+            if taken {
+                // Only if something else took the name since the intent was written.
+                record.name = free_name(&files, &meta.filename)?;
+                record.path = files.join(&record.name);
+                self.write_record(&dir.join("finishing.json"), &record)?;
+                st.finishing = Some(record.clone());
+            }
+            std::fs::rename(&data, &record.path)
+                .map_err(|e| io_err("moving the completed file into files/", &e))?;
+        } else if !record
+            .path
+            .try_exists()
+            .map_err(|e| io_err("looking for the completed file", &e))?
+        {
             return Err(Rejection::with(
                 500,
-                format!("assembled {size} bytes, expected {}", meta.total_size),
+                format!(
+                    "storage error: the upload's file is neither in the upload directory nor at {}",
+                    record.path.display()
+                ),
             ));
         }
-        let sha256 = hex(&hasher.finalize());
+        sync_dir(&files)?;
+        test_pause("finish-renamed", None);
+        std::fs::rename(dir.join("finishing.json"), dir.join("complete.json"))
+            .map_err(|e| io_err("recording the completed file", &e))?;
+        sync_dir(dir)?;
+        tracing::info!(name = %record.name, size = record.size, sha256 = %record.sha256, "file complete");
+        st.finishing = None;
+        st.complete = Some(record.clone());
+        Ok(Some(record))
+    }
 
-        let files = self.root.join("files");
-        let _names = self.files_lock.lock().await;
-        let base = sanitize_filename(&meta.filename);
-        let mut name = base.clone();
-        let mut i = 1u32;
-        while tokio::fs::try_exists(files.join(&name))
-            .await
-            .unwrap_or(true)
-        {
-            name = numbered(&base, i);
-            i += 1;
-        }
-        let path = files.join(&name);
-        tokio::fs::rename(&tmp, &path)
-            .await
-            .map_err(|e| io_err("moving the assembled file into files/", &e))?;
-        if let Ok(d) = tokio::fs::File::open(&files).await {
-            let _ = d.sync_all().await;
-        }
-        let record = FileRecord {
-            name,
-            identifier: meta.identifier.clone(),
-            size,
-            sha256,
-            chunks: order.len() as u64,
-            path,
-        };
-        let json = serde_json::to_vec_pretty(&record)
-            .map_err(|e| Rejection::with(500, format!("serialising file record: {e}")))?;
-        self.write_atomic(&dir.join("complete.json"), &json).await?;
-        for n in st.chunks.keys() {
-            let _ = tokio::fs::remove_file(dir.join("chunks").join(format!("{n}.part"))).await;
-        }
-        tracing::info!(name = %record.name, size, sha256 = %record.sha256, "file assembled");
-        Ok(record)
+    fn write_record(&self, path: &Path, record: &FileRecord) -> Result<(), Rejection> {
+        let json = serde_json::to_vec_pretty(record)
+            .map_err(|e| Rejection::with(500, format!("serialising a file record: {e}")))?;
+        self.write_atomic(path, &json)
     }
 
     /// Every completed file, from the `complete.json` records on disk.
     pub async fn files(&self) -> Vec<FileRecord> {
         let mut out = Vec::new();
-        if let Ok(mut rd) = tokio::fs::read_dir(self.root.join("uploads")).await {
+        if let Ok(mut rd) = tokio::fs::read_dir(self.0.root.join("uploads")).await {
             while let Ok(Some(entry)) = rd.next_entry().await {
                 if let Ok(b) = tokio::fs::read(entry.path().join("complete.json")).await {
                     if let Ok(r) = serde_json::from_slice::<FileRecord>(&b) {
@@ -454,25 +655,180 @@ impl Store {
         out
     }
 
-    /// Deletes every upload, chunk and file.
-    pub async fn clear(&self) -> std::io::Result<()> {
-        let _names = self.files_lock.lock().await;
-        {
-            let mut map = match self.uploads.lock() {
-                Ok(m) => m,
-                Err(p) => p.into_inner(),
-            };
-            map.clear();
-        }
-        for d in ["uploads", "files"] {
-            let p = self.root.join(d);
-            if p.exists() {
-                tokio::fs::remove_dir_all(&p).await?;
-            }
-            tokio::fs::create_dir_all(&p).await?;
-        }
-        Ok(())
+    /// How many uploads the store keeps state for in memory.
+    pub fn uploads_in_memory(&self) -> usize {
+        lock(&self.0.uploads).len()
     }
+
+    /// Deletes every upload, chunk and file.
+    pub async fn clear(&self) -> Result<(), Rejection> {
+        let store = self.clone();
+        blocking(move || {
+            let _names = lock(&store.0.files_lock);
+            lock(&store.0.uploads).clear();
+            for d in ["uploads", "files"] {
+                let p = store.0.root.join(d);
+                match std::fs::remove_dir_all(&p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io_err("deleting the stored data", &e))
+                    }
+                    _ => {}
+                }
+                std::fs::create_dir_all(&p).map_err(|e| io_err("recreating a directory", &e))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Loads an upload's state from its directory. An upload without `meta.json` has not started;
+/// neither has an unfinished one from an older layout without `chunks.log`: their first chunk
+/// starts them afresh.
+fn load(dir: &Path) -> Result<UploadState, Rejection> {
+    let Some(meta) = read_json::<Meta>(&dir.join("meta.json"), "meta.json")? else {
+        return Ok(UploadState::default());
+    };
+    let complete = read_json(&dir.join("complete.json"), "complete.json")?;
+    let chunks = read_journal(&dir.join("chunks.log"))?;
+    if chunks.is_none() && complete.is_none() {
+        return Ok(UploadState::default());
+    }
+    Ok(UploadState {
+        meta: Some(meta),
+        chunks: chunks.unwrap_or_default(),
+        finishing: read_json(&dir.join("finishing.json"), "finishing.json")?,
+        complete,
+        hash: PrefixHash::default(),
+    })
+}
+
+/// Copies a received chunk into `data` at its offset and fsyncs it.
+fn write_chunk(dir: &Path, start: u64, body: &TmpBody, n: u64) -> Result<(), Rejection> {
+    let copy = || -> std::io::Result<u64> {
+        let mut src = File::open(&body.path)?;
+        let mut dst = OpenOptions::new().write(true).open(dir.join("data"))?;
+        dst.seek(SeekFrom::Start(start))?;
+        let mut copied = std::io::copy(&mut (&mut src).take(body.len / 2), &mut dst)?;
+        test_pause("mid-chunk-write", Some(n));
+        copied += std::io::copy(&mut src, &mut dst)?;
+        dst.sync_data()?;
+        Ok(copied)
+    };
+    let copied = copy().map_err(|e| io_err("writing a chunk into the upload's file", &e))?;
+    if copied != body.len {
+        return Err(Rejection::with(
+            500,
+            format!(
+                "storage error: copied {copied} of the chunk's {} bytes",
+                body.len
+            ),
+        ));
+    }
+    test_pause("chunk-synced", Some(n));
+    Ok(())
+}
+
+/// Appends chunk `n`'s line to `chunks.log` and fsyncs it: from here on the chunk is stored.
+fn append_record(dir: &Path, n: u64, body: &TmpBody) -> Result<(), Rejection> {
+    let mut line = serde_json::to_vec(&ChunkLine {
+        n,
+        size: body.len,
+        sha256: body.sha256.clone(),
+    })
+    .map_err(|e| Rejection::with(500, format!("serialising a chunk record: {e}")))?;
+    line.push(b'\n');
+    OpenOptions::new()
+        .append(true)
+        .open(dir.join("chunks.log"))
+        .and_then(|mut f| {
+            f.write_all(&line)?;
+            f.sync_data()
+        })
+        .map_err(|e| io_err("recording a chunk in chunks.log", &e))
+}
+
+/// Feeds the chunks that follow the hashed prefix, in order, from `data` into the prefix hash.
+/// A read error drops the prefix (it is recomputed when needed).
+fn advance_hash(st: &mut UploadState, dir: &Path) {
+    if let Err(e) = advance_hash_to(st, dir, u64::MAX) {
+        tracing::warn!("hashing the upload's prefix: {e}");
+        st.hash = PrefixHash::default();
+    }
+}
+
+/// Advances the prefix hash through chunk `last` at most, stopping at the end of the file (the
+/// big last chunk of one rounding rule ends it; the other rule's extra chunk is never hashed).
+fn advance_hash_to(st: &mut UploadState, dir: &Path, last: u64) -> std::io::Result<()> {
+    let Some(meta) = &st.meta else { return Ok(()) };
+    let mut file: Option<File> = None;
+    while st.hash.next <= last && (st.hash.offset < meta.total_size || st.hash.next == 1) {
+        let n = st.hash.next;
+        let Some(c) = st.chunks.get(&n) else { break };
+        let f = match &mut file {
+            Some(f) => f,
+            None => file.insert(File::open(dir.join("data"))?),
+        };
+        f.seek(SeekFrom::Start(st.hash.offset))?;
+        let mut reader = f.take(c.size);
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut hasher = st.hash.hasher.clone();
+        let mut read = 0u64;
+        loop {
+            let k = reader.read(&mut buf)?;
+            if k == 0 {
+                break;
+            }
+            hasher.update(&buf[..k]);
+            read += k as u64;
+        }
+        if read != c.size {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("chunk {n}: read {read} of {} bytes", c.size),
+            ));
+        }
+        st.hash = PrefixHash {
+            next: n + 1,
+            offset: st.hash.offset + c.size,
+            hasher,
+        };
+    }
+    Ok(())
+}
+
+/// The SHA-256 of the file made of the chunks in `order` (1, 2, …, k).
+fn file_hash(st: &mut UploadState, dir: &Path, order: &[u64]) -> Result<String, Rejection> {
+    let last = order.len() as u64;
+    advance_hash_to(st, dir, last).map_err(|e| io_err("hashing the completed file", &e))?;
+    if st.hash.next != last + 1 {
+        return Err(Rejection::with(
+            500,
+            "storage error: the file's hash is incomplete",
+        ));
+    }
+    Ok(hex(&st.hash.hasher.clone().finalize()))
+}
+
+/// A name in `files/` derived from the client's file name that is not taken yet.
+fn free_name(files: &Path, filename: &str) -> Result<String, Rejection> {
+    const MAX_TRIES: u32 = 100_000;
+    let base = sanitize_filename(filename);
+    let mut name = base.clone();
+    for i in 1..=MAX_TRIES {
+        let taken = files
+            .join(&name)
+            .try_exists()
+            .map_err(|e| io_err("looking for a free file name", &e))?;
+        if !taken {
+            return Ok(name);
+        }
+        name = numbered(&base, i);
+    }
+    Err(Rejection::with(
+        500,
+        format!("storage error: no free file name for {base:?} after {MAX_TRIES} tries"),
+    ))
 }
 
 fn check_meta(meta: &Meta, p: &ChunkParams) -> Result<(), Rejection> {
@@ -582,17 +938,13 @@ impl TmpWriter {
         Ok(())
     }
 
-    /// Flushes, fsyncs and returns the received body.
+    /// Flushes and returns the received body. No fsync: the body is scratch; durability comes
+    /// from the upload's file, which is fsynced before a chunk is recorded.
     pub async fn finish(mut self) -> Result<TmpBody, Rejection> {
         self.file
             .flush()
             .await
             .map_err(|e| io_err("flushing a chunk", &e))?;
-        self.file
-            .get_ref()
-            .sync_all()
-            .await
-            .map_err(|e| io_err("syncing a chunk", &e))?;
         self.body.sha256 = hex(&self.hasher.clone().finalize());
         let TmpWriter { body, .. } = self;
         Ok(body)

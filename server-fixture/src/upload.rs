@@ -66,19 +66,21 @@ impl HttpBody for SharedBody {
 }
 
 /// Middleware on `/upload`: after a non-2xx answer, reads and discards what is left of the
-/// request body (bounded by [`DRAIN_LIMIT`] and [`DRAIN_IDLE`]) before the answer goes out.
-/// Without it an early 401/413/415 would reach a browser that is still sending as a reset
-/// connection (status 0, indistinguishable from a CORS failure).
-pub async fn drain_on_error(req: Request, next: Next) -> Response {
+/// request body (bounded by [`DRAIN_LIMIT`], [`DRAIN_IDLE`] and the body timeout) before the
+/// answer goes out. Without it an early 401/413/415 would reach a browser that is still sending
+/// as a reset connection (status 0, indistinguishable from a CORS failure). A 408 is not
+/// drained: that client is too slow already.
+pub async fn drain_on_error(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let shared = Arc::new(Mutex::new(body));
     let req = Request::from_parts(parts, Body::new(SharedBody(shared.clone())));
     let resp = next.run(req).await;
-    if !resp.status().is_success() {
+    if !resp.status().is_success() && resp.status() != StatusCode::REQUEST_TIMEOUT {
+        let deadline = BodyDeadline::starting_now(st.body_timeout());
         let mut body = Body::new(SharedBody(shared));
         let mut total = 0u64;
         while total <= DRAIN_LIMIT {
-            match tokio::time::timeout(DRAIN_IDLE, body.frame()).await {
+            match deadline.next_within(DRAIN_IDLE, body.frame()).await {
                 Ok(Some(Ok(frame))) => {
                     total += frame.data_ref().map_or(0, |d| d.len() as u64);
                 }
@@ -160,6 +162,7 @@ async fn chunk_inner(
     req: Request,
     chunk_seen: &mut Option<u64>,
 ) -> Result<Response, Rejection> {
+    let deadline = BodyDeadline::starting_now(st.body_timeout());
     check_session(st, req.headers())?;
     let rt = st.runtime();
     let query = RawParams::from_query(req.uri().query())?;
@@ -180,7 +183,7 @@ async fn chunk_inner(
         .to_ascii_lowercase();
     let (p, body) = if ct.starts_with("multipart/form-data") {
         let mut body_params = RawParams::default();
-        let file = read_multipart(st, req, &mut body_params, rt.max_chunk_bytes).await?;
+        let file = read_multipart(st, req, &mut body_params, rt.max_chunk_bytes, deadline).await?;
         *chunk_seen = chunk_number_hint(&body_params, &query);
         let p = params::validate(&body_params, &query, rt.max_file_bytes)?;
         let file = file.ok_or_else(|| {
@@ -212,7 +215,7 @@ async fn chunk_inner(
         if let Some(len) = declared {
             within_chunk_limit(&format!("Content-Length {len}"), len, rt.max_chunk_bytes)?;
         }
-        let body = read_octet(st, req.into_body(), rt.max_chunk_bytes).await?;
+        let body = read_octet(st, req.into_body(), rt.max_chunk_bytes, deadline).await?;
         (p, body)
     };
     *chunk_seen = Some(p.chunk_number);
@@ -280,11 +283,12 @@ async fn read_octet(
     st: &AppState,
     body: Body,
     limit: u64,
+    deadline: BodyDeadline,
 ) -> Result<crate::store::TmpBody, Rejection> {
     let mut w = st.store().tmp_writer().await?;
     let mut stream = body.into_data_stream();
     loop {
-        let next = idle_bounded(stream.next()).await?;
+        let next = deadline.next(stream.next()).await?;
         match next {
             None => break,
             Some(Ok(bytes)) => w.write(&bytes, limit).await?,
@@ -303,6 +307,7 @@ async fn read_multipart(
     req: Request,
     body_params: &mut RawParams,
     limit: u64,
+    deadline: BodyDeadline,
 ) -> Result<Option<crate::store::TmpBody>, Rejection> {
     let mut mp = Multipart::from_request(req, &())
         .await
@@ -313,7 +318,7 @@ async fn read_multipart(
     let mut file = None;
     let mut parts = 0usize;
     loop {
-        let field = idle_bounded(mp.next_field()).await?.map_err(malformed)?;
+        let field = deadline.next(mp.next_field()).await?.map_err(malformed)?;
         let Some(mut field) = field else { break };
         parts += 1;
         if parts > MAX_PARTS {
@@ -333,7 +338,7 @@ async fn read_multipart(
             }
             let mut w = st.store().tmp_writer().await?;
             loop {
-                let chunk = idle_bounded(field.chunk()).await?.map_err(malformed)?;
+                let chunk = deadline.next(field.chunk()).await?.map_err(malformed)?;
                 let Some(bytes) = chunk else { break };
                 w.write(&bytes, limit).await?;
             }
@@ -348,7 +353,7 @@ async fn read_multipart(
         }
         let mut value = Vec::new();
         loop {
-            let chunk = idle_bounded(field.chunk()).await?.map_err(malformed)?;
+            let chunk = deadline.next(field.chunk()).await?.map_err(malformed)?;
             let Some(bytes) = chunk else { break };
             if value.len() + bytes.len() > MAX_FIELD_BYTES {
                 return Err(Rejection::bad(format!(
@@ -396,7 +401,10 @@ pub fn api_routes(st: AppState, listener: &'static str, fallback: bool) -> Route
         .put(chunk)
         .patch(chunk)
         .layer(faults)
-        .layer(axum::middleware::from_fn(drain_on_error));
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            drain_on_error,
+        ));
     let mut r = Router::new()
         .route("/upload", upload)
         .route("/login", get(login).post(login))
@@ -404,7 +412,10 @@ pub fn api_routes(st: AppState, listener: &'static str, fallback: bool) -> Route
     if fallback {
         r = r.fallback(not_found);
     }
-    r.layer(axum::middleware::from_fn_with_state(
+    r.layer(axum::middleware::from_fn(
+        crate::server::refuse_when_over_cap,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
         st.clone(),
         crate::cors::api_cors,
     ))
@@ -434,10 +445,74 @@ fn within_chunk_limit(what: &str, bytes: u64, max: u64) -> Result<(), Rejection>
     Ok(())
 }
 
-/// Awaits the next piece of a request body, or 408 when the client sends nothing for
-/// [`BODY_IDLE_TIMEOUT`].
-async fn idle_bounded<F: std::future::Future>(next: F) -> Result<F::Output, Rejection> {
-    tokio::time::timeout(BODY_IDLE_TIMEOUT, next)
-        .await
-        .map_err(|_| Rejection::with(408, "timed out waiting for the request body"))
+/// The time limits of one request body: [`BODY_IDLE_TIMEOUT`] of silence, and the whole body
+/// within the fixture's body timeout (`--body-timeout`) from when reading started.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyDeadline {
+    at: tokio::time::Instant,
+    total: Duration,
+}
+
+impl BodyDeadline {
+    pub(crate) fn starting_now(total: Duration) -> Self {
+        BodyDeadline {
+            at: tokio::time::Instant::now() + total,
+            total,
+        }
+    }
+
+    /// Awaits the next piece of a request body, or 408.
+    pub(crate) async fn next<F: std::future::Future>(
+        self,
+        next: F,
+    ) -> Result<F::Output, Rejection> {
+        self.next_within(BODY_IDLE_TIMEOUT, next).await
+    }
+
+    /// As [`BodyDeadline::next`] with another idle limit.
+    pub(crate) async fn next_within<F: std::future::Future>(
+        self,
+        idle: Duration,
+        next: F,
+    ) -> Result<F::Output, Rejection> {
+        let idle_at = tokio::time::Instant::now() + idle;
+        let whole = self.at <= idle_at;
+        tokio::time::timeout_at(self.at.min(idle_at), next)
+            .await
+            .map_err(|_| {
+                let why = if whole {
+                    format!(
+                        "the request body took longer than {} s",
+                        self.total.as_secs()
+                    )
+                } else {
+                    format!("the request body sent nothing for {} s", idle.as_secs())
+                };
+                Rejection::with(408, why)
+            })
+    }
+}
+
+/// Reads a small request body (a control call's JSON) whole: 413 beyond `limit` bytes, 408
+/// when it is too slow.
+pub(crate) async fn read_small_body(
+    st: &AppState,
+    body: Body,
+    limit: usize,
+) -> Result<Vec<u8>, Rejection> {
+    let deadline = BodyDeadline::starting_now(st.body_timeout());
+    let mut stream = body.into_data_stream();
+    let mut out = Vec::new();
+    while let Some(piece) = deadline.next(stream.next()).await? {
+        let bytes =
+            piece.map_err(|e| Rejection::bad(format!("error reading the request body: {e}")))?;
+        if out.len() + bytes.len() > limit {
+            return Err(Rejection::with(
+                413,
+                format!("request body over {limit} bytes"),
+            ));
+        }
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out)
 }

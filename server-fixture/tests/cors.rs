@@ -1,6 +1,7 @@
 //! CORS tests: every mode's exact headers for a preflight and an actual request, with and
 //! without credentials (cookies), from the allowed and from a foreign origin; CORS headers on
-//! errors and injected faults; the fixed permissive policy of `/__fixture/*`.
+//! errors and injected faults; the guard of `/__fixture/*` (page origin or control token, JSON
+//! for state changes, no credentials).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -8,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use common::*;
 use server_fixture::{CorsMode, Runtime};
 
@@ -232,9 +233,7 @@ async fn modes_switch_at_runtime_and_other_routes_are_covered() {
         let body = serde_json::json!({ "cors": mode.as_str() }).to_string();
         let r = send(
             &f.router,
-            Request::post("/__fixture/config")
-                .body(Body::from(body))
-                .unwrap(),
+            control(Method::POST, "/__fixture/config", Some(&body)),
         )
         .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -305,9 +304,7 @@ async fn cors_headers_on_errors_and_injected_faults() {
     let body = serde_json::json!({ "require_session": true }).to_string();
     send(
         &f.router,
-        Request::post("/__fixture/config")
-            .body(Body::from(body))
-            .unwrap(),
+        control(Method::POST, "/__fixture/config", Some(&body)),
     )
     .await;
     let r = send(&f.router, u.post_req(1, Format::Octet)).await;
@@ -319,9 +316,7 @@ async fn cors_headers_on_errors_and_injected_faults() {
             .to_string();
     send(
         &f.router,
-        Request::post("/__fixture/config")
-            .body(Body::from(body))
-            .unwrap(),
+        control(Method::POST, "/__fixture/config", Some(&body)),
     )
     .await;
     let r = send(&f.router, u.post_req(1, Format::Octet)).await;
@@ -357,41 +352,224 @@ async fn allow_origin_list_and_headers_are_configurable() {
     assert_eq!(r.header("content-type"), None);
 }
 
+/// A control request with chosen headers (no token unless given).
+fn control_with(method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Body::from(body.to_owned())).unwrap()
+}
+
 #[tokio::test]
-async fn control_routes_always_reflect_with_credentials() {
-    for mode in [CorsMode::None, CorsMode::Strict, CorsMode::Preflight500] {
+async fn control_routes_answer_only_the_page_origin_or_the_token() {
+    let switch = r#"{"cors":"reflect","allow_origins":["http://evil.example"]}"#;
+    let wrong_token = "x".repeat(TOKEN.len());
+    for mode in [
+        CorsMode::None,
+        CorsMode::Strict,
+        CorsMode::Reflect,
+        CorsMode::Preflight500,
+    ] {
         let f = fixture_with(|c| c.runtime.cors = mode);
-        let r = send(
-            &f.router,
-            Request::options("/__fixture/config")
-                .header("origin", FOREIGN)
-                .header("access-control-request-method", "POST")
-                .header("access-control-request-headers", "content-type")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let data = pattern(50, 1);
+        let u = Upload {
+            dialect: Dialect::Flow,
+            id: "keep",
+            name: "keep.bin",
+            data: &data,
+            cs: 100,
+            force: false,
+        };
         assert_eq!(
-            cors_of(&r),
+            send(&f.router, u.post_req(1, Format::Octet)).await.status,
+            StatusCode::OK
+        );
+        let before = f.state.runtime();
+        let denied = |r: &Resp, what: &str| {
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{mode} {what}: {}", r.body);
+            assert_eq!(cors_of(r), map(&[("vary", "Origin")]), "{mode} {what}");
+        };
+        let preflight = |origin: &str, headers: &str| {
+            Request::options("/__fixture/config")
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", headers)
+                .body(Body::empty())
+                .unwrap()
+        };
+
+        // Preflights: the page origin passes; a foreign one only when it announces the token.
+        denied(
+            &send(&f.router, preflight(FOREIGN, "content-type")).await,
+            "foreign preflight",
+        );
+        let granted = |origin: &str| {
             map(&[
-                ("access-control-allow-origin", FOREIGN),
-                ("access-control-allow-credentials", "true"),
+                ("access-control-allow-origin", origin),
                 ("access-control-allow-methods", "GET, POST, OPTIONS"),
-                ("access-control-allow-headers", "content-type"),
+                (
+                    "access-control-allow-headers",
+                    "content-type, x-fixture-token",
+                ),
                 ("access-control-max-age", "600"),
                 ("vary", "Origin"),
             ])
-        );
+        };
+        let r = send(&f.router, preflight(PAGE, "content-type")).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{mode}");
+        assert_eq!(cors_of(&r), granted(PAGE), "{mode} page preflight");
         let r = send(
             &f.router,
-            Request::get("/__fixture/stats")
-                .header("origin", FOREIGN)
-                .body(Body::empty())
-                .unwrap(),
+            preflight(FOREIGN, "content-type,x-fixture-token"),
         )
         .await;
-        assert_eq!(r.header("access-control-allow-origin"), Some(FOREIGN));
-        assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{mode}");
+        assert_eq!(cors_of(&r), granted(FOREIGN), "{mode} token preflight");
+
+        // Reads: nothing for a foreign origin, with or without cookies, or without any Origin.
+        for (what, headers) in [
+            ("foreign", vec![("origin", FOREIGN)]),
+            (
+                "foreign with a cookie",
+                vec![("origin", FOREIGN), ("cookie", "fixture_session=x")],
+            ),
+            ("no Origin", vec![]),
+            (
+                "foreign with a wrong token",
+                vec![
+                    ("origin", FOREIGN),
+                    ("x-fixture-token", wrong_token.as_str()),
+                ],
+            ),
+            ("null origin", vec![("origin", "null")]),
+        ] {
+            for path in ["/__fixture/stats", "/__fixture/files", "/__fixture/config"] {
+                let r = send(&f.router, control_with(Method::GET, path, &headers, "")).await;
+                denied(&r, &format!("GET {path} {what}"));
+                assert!(!r.body.contains("keep"), "{mode} {path} {what}: {}", r.body);
+                assert!(r.body.contains("x-fixture-token"), "{}", r.body);
+            }
+        }
+        let allowed =
+            |origin: &str| map(&[("access-control-allow-origin", origin), ("vary", "Origin")]);
+        let r = send(
+            &f.router,
+            control_with(Method::GET, "/__fixture/files", &[("origin", PAGE)], ""),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{mode}");
+        assert!(r.body.contains("keep.bin"));
+        assert_eq!(cors_of(&r), allowed(PAGE), "{mode}: no credentials, ever");
+        let r = send(
+            &f.router,
+            control_with(
+                Method::GET,
+                "/__fixture/stats",
+                &[("origin", FOREIGN), ("x-fixture-token", TOKEN)],
+                "",
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{mode}");
+        assert_eq!(cors_of(&r), allowed(FOREIGN), "{mode}");
+
+        // State changes: never from a foreign origin, never as a simple request.
+        for (what, path, headers, want) in [
+            (
+                "foreign text/plain",
+                "/__fixture/config",
+                vec![("origin", FOREIGN), ("content-type", "text/plain")],
+                403,
+            ),
+            (
+                "foreign JSON",
+                "/__fixture/config",
+                vec![("origin", FOREIGN), ("content-type", "application/json")],
+                403,
+            ),
+            (
+                "foreign no-cors reset",
+                "/__fixture/reset?data=1",
+                vec![("origin", FOREIGN)],
+                403,
+            ),
+            (
+                "page text/plain",
+                "/__fixture/config",
+                vec![("origin", PAGE), ("content-type", "text/plain")],
+                415,
+            ),
+            (
+                "page no-cors reset",
+                "/__fixture/reset?data=1",
+                vec![("origin", PAGE)],
+                415,
+            ),
+            (
+                "token, form-encoded",
+                "/__fixture/config",
+                vec![
+                    ("x-fixture-token", TOKEN),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                ],
+                415,
+            ),
+            (
+                "token, no Content-Type",
+                "/__fixture/reset?data=1",
+                vec![("x-fixture-token", TOKEN)],
+                415,
+            ),
+        ] {
+            let r = send(
+                &f.router,
+                control_with(Method::POST, path, &headers, switch),
+            )
+            .await;
+            assert_eq!(r.status.as_u16(), want, "{mode} {what}: {}", r.body);
+            assert_eq!(
+                f.state.runtime(),
+                before,
+                "{mode} {what} changed the settings"
+            );
+            assert_eq!(
+                files_json(&f.router).await.as_array().unwrap().len(),
+                1,
+                "{mode} {what}"
+            );
+        }
+        let r = send(
+            &f.router,
+            control_with(
+                Method::POST,
+                "/__fixture/config",
+                &[
+                    ("origin", PAGE),
+                    ("content-type", "application/json; charset=utf-8"),
+                ],
+                r#"{"delay_ms":3}"#,
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{mode}: {}", r.body);
+        assert_eq!(cors_of(&r), allowed(PAGE));
+        assert_eq!(f.state.runtime().delay_ms, 3);
     }
+}
+
+#[tokio::test]
+async fn without_a_page_listener_only_the_token_opens_the_control_routes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config_in(tmp.path());
+    let state = server_fixture::AppState::new(&cfg, None).unwrap();
+    let router = server_fixture::api_router(state);
+    let r = send(
+        &router,
+        control_with(Method::GET, "/__fixture/stats", &[("origin", PAGE)], ""),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&router, control(Method::GET, "/__fixture/stats", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
 }

@@ -629,11 +629,15 @@ async fn bad_inputs_are_rejected_and_nothing_escapes() {
         .collect();
     assert_eq!(outside, vec![std::ffi::OsString::from("data")]);
     assert!(files_json(&f.router).await.as_array().unwrap().is_empty());
-    let stored: Vec<_> = walk(&f.data_dir())
+    let records: Vec<String> = walk(&f.data_dir())
         .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "part"))
+        .filter(|p| p.file_name().is_some_and(|n| n == "chunks.log"))
+        .flat_map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            text.lines().map(str::to_owned).collect::<Vec<_>>()
+        })
         .collect();
-    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(records.len(), 1, "{records:?}");
     assert!(
         walk(&f.data_dir().join("tmp")).is_empty(),
         "temporary bodies left behind"
@@ -749,6 +753,50 @@ async fn parallel_chunks_and_duplicate_final_chunks_assemble_once() {
             std::fs::read(files[0]["path"].as_str().unwrap()).unwrap(),
             data
         );
+    }
+}
+
+#[tokio::test]
+async fn chunks_of_both_rounding_rules_never_overlap_in_the_file() {
+    // 250 bytes in 100-byte chunks: default rule 100 + 150, forceChunkSize 100 + 100 + 50.
+    let data = pattern(250, 5);
+    let default = |id| Upload {
+        dialect: Dialect::Resumable,
+        id,
+        name: "mixed.bin",
+        data: &data,
+        cs: 100,
+        force: false,
+    };
+    let force = |id| Upload {
+        force: true,
+        ..default(id)
+    };
+    // The big last chunk first, then the other rule's chunk 3: refused, it lies inside chunk 2.
+    let f = fixture();
+    let r = send(&f.router, default("a").post_req(2, Format::Octet)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = send(&f.router, force("a").post_req(3, Format::Octet)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.body.contains("chunk 2"), "{}", r.body);
+    let r = send(&f.router, default("a").post_req(1, Format::Octet)).await;
+    assert!(r.body.contains("file complete"), "{}", r.body);
+    // The small chunk 3 first, then the big chunk 2 over it: the file is chunks 1 and 2.
+    let r = send(&f.router, force("b").post_req(3, Format::Octet)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = send(&f.router, default("b").post_req(2, Format::Octet)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = send(&f.router, default("b").post_req(1, Format::Octet)).await;
+    assert!(r.body.contains("file complete"), "{}", r.body);
+    // After completion, the other rule's chunk is refused.
+    let r = send(&f.router, force("b").post_req(2, Format::Octet)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    let files = files_json(&f.router).await;
+    assert_eq!(files.as_array().unwrap().len(), 2);
+    for rec in files.as_array().unwrap() {
+        assert_eq!(rec["sha256"], sha256_hex(&data), "{rec}");
+        assert_eq!(rec["chunks"], 2);
+        assert_eq!(std::fs::read(rec["path"].as_str().unwrap()).unwrap(), data);
     }
 }
 

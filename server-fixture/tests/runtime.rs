@@ -9,14 +9,12 @@ use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use common::*;
 use server_fixture::{AppState, Config, Mount};
 
 fn config_post(json: serde_json::Value) -> Request<Body> {
-    Request::post("/__fixture/config")
-        .body(Body::from(json.to_string()))
-        .unwrap()
+    control(Method::POST, "/__fixture/config", Some(&json.to_string()))
 }
 
 fn probe_uri(id: &str) -> String {
@@ -104,13 +102,7 @@ async fn fail_chunk_once_fails_exactly_once() {
             .status,
         StatusCode::OK
     );
-    let cfg = send(
-        &f.router,
-        Request::get("/__fixture/config")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let cfg = send(&f.router, control(Method::GET, "/__fixture/config", None)).await;
     let cfg: serde_json::Value = serde_json::from_str(&cfg.body).unwrap();
     assert!(cfg["fail_chunk_once"].is_null());
     assert_eq!(files_json(&f.router).await[0]["sha256"], sha256_hex(&data));
@@ -132,13 +124,7 @@ async fn delay_applies_to_options_too() {
     assert!(t.elapsed() >= Duration::from_millis(150));
     // Control routes are not delayed.
     let t = Instant::now();
-    send(
-        &f.router,
-        Request::get("/__fixture/stats")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    send(&f.router, control(Method::GET, "/__fixture/stats", None)).await;
     assert!(t.elapsed() < Duration::from_millis(150));
 }
 
@@ -268,20 +254,8 @@ async fn stats_count_every_api_request() {
         Request::get("/login").body(Body::empty()).unwrap(),
     )
     .await;
-    send(
-        &f.router,
-        Request::get("/__fixture/files")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
-    let r = send(
-        &f.router,
-        Request::get("/__fixture/stats")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    send(&f.router, control(Method::GET, "/__fixture/files", None)).await;
+    let r = send(&f.router, control(Method::GET, "/__fixture/stats", None)).await;
     let s: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(s["requests"]["OPTIONS"], 1);
     assert_eq!(s["requests"]["GET"], 3);
@@ -306,22 +280,14 @@ async fn stats_count_every_api_request() {
     assert_eq!(log[3]["seq"], 3);
 
     // reset clears stats; ?data=1 also clears files.
-    let r = send(
-        &f.router,
-        Request::post("/__fixture/reset")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send(&f.router, control(Method::POST, "/__fixture/reset", None)).await;
     assert_eq!(r.status, StatusCode::OK);
     let s = f.state.stats_json();
     assert_eq!(s["log"].as_array().unwrap().len(), 0);
     assert_eq!(files_json(&f.router).await.as_array().unwrap().len(), 1);
     send(
         &f.router,
-        Request::post("/__fixture/reset?data=1")
-            .body(Body::empty())
-            .unwrap(),
+        control(Method::POST, "/__fixture/reset?data=1", None),
     )
     .await;
     assert_eq!(files_json(&f.router).await.as_array().unwrap().len(), 0);
@@ -334,13 +300,7 @@ async fn stats_count_every_api_request() {
 #[tokio::test]
 async fn config_get_and_partial_update() {
     let f = fixture();
-    let r = send(
-        &f.router,
-        Request::get("/__fixture/config")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send(&f.router, control(Method::GET, "/__fixture/config", None)).await;
     let c: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     for key in [
         "cors",
@@ -389,13 +349,7 @@ async fn config_get_and_partial_update() {
         let r = send(&f.router, config_post(bad.clone())).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
     }
-    let r = send(
-        &f.router,
-        Request::get("/__fixture/config")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send(&f.router, control(Method::GET, "/__fixture/config", None)).await;
     let c: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(c["fail_rate"], 0.0);
 }
@@ -403,13 +357,7 @@ async fn config_get_and_partial_update() {
 #[tokio::test]
 async fn control_can_be_disabled() {
     let f = fixture_with(|c| c.control = false);
-    let r = send(
-        &f.router,
-        Request::get("/__fixture/stats")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send(&f.router, control(Method::GET, "/__fixture/stats", None)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -478,7 +426,7 @@ async fn static_files_and_api_on_page() {
     )
     .await;
     assert_eq!(r.header("access-control-allow-origin"), Some(PAGE));
-    let r = send(&page, get("/__fixture/stats")).await;
+    let r = send(&page, control(Method::GET, "/__fixture/stats", None)).await;
     let s: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(s["log"][0]["listener"], "page");
 }
@@ -533,8 +481,10 @@ async fn spawn_serves_on_real_sockets_and_drops_connections() {
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["access-control-allow-origin"], page.as_str());
     }
+    // The control endpoints answer the page origin...
     let files: serde_json::Value = client
         .get(format!("{page}/__fixture/files"))
+        .header("origin", &page)
         .send()
         .await
         .unwrap()
@@ -543,9 +493,13 @@ async fn spawn_serves_on_real_sockets_and_drops_connections() {
         .unwrap();
     assert_eq!(files[0]["sha256"], sha256_hex(&data));
 
+    // ...and a caller with the token (JSON for state changes).
+    let token = handle.control_token().to_owned();
     // drop_rate 1: the connection closes without an answer, and the log says status null.
     let r = client
         .post(format!("{api}/__fixture/config"))
+        .header("x-fixture-token", &token)
+        .header("content-type", "application/json")
         .body(serde_json::json!({ "drop_rate": 1.0 }).to_string())
         .send()
         .await
@@ -561,6 +515,8 @@ async fn spawn_serves_on_real_sockets_and_drops_connections() {
     // A stalled request does not block shutdown for long.
     client
         .post(format!("{api}/__fixture/config"))
+        .header("x-fixture-token", &token)
+        .header("content-type", "application/json")
         .body(serde_json::json!({ "drop_rate": 0.0, "stall": true }).to_string())
         .send()
         .await
@@ -590,6 +546,12 @@ fn binary_prints_one_json_line_and_exits_on_sigterm() {
             "60",
             "--cors",
             "reflect",
+            "--max-connections",
+            "64",
+            "--body-timeout",
+            "30",
+            "--control-token",
+            TOKEN,
         ])
         .arg("--data-dir")
         .arg(tmp.path().join("d"))
@@ -615,6 +577,16 @@ fn binary_prints_one_json_line_and_exits_on_sigterm() {
             .status()
     });
     assert_eq!(status, 204);
+    assert_eq!(v["control_token"], TOKEN);
+    let control = |token: Option<&str>| {
+        let mut req = reqwest::Client::new().get(format!("{api}/__fixture/config"));
+        if let Some(t) = token {
+            req = req.header("x-fixture-token", t);
+        }
+        rt.block_on(async { req.send().await.unwrap().status() })
+    };
+    assert_eq!(control(Some(TOKEN)), 200);
+    assert_eq!(control(None), 403);
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -659,6 +631,12 @@ fn binary_no_page_prints_null_page() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert!(v["page"].is_null());
+    // A random control token when none is given.
+    let token = v["control_token"].as_str().unwrap();
+    assert!(
+        token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{token}"
+    );
     assert!(v["api"].as_str().unwrap().starts_with("http://127.0.0.1:"));
     // --max-lifetime 1: exits by itself.
     let t = Instant::now();
@@ -738,4 +716,23 @@ async fn error_answers_drain_the_unread_body() {
     .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(f.state.stats_json()["bytes_received"], 5000);
+}
+
+#[test]
+fn binary_refuses_bad_limits_and_a_weak_token() {
+    for bad in [
+        &["--control-token", "short"][..],
+        &["--max-connections", "0"],
+        &["--body-timeout", "0"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_server-fixture"))
+            .args(["--no-page", "--api-listen", "127.0.0.1:0"])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?}");
+        assert!(out.stdout.is_empty(), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&bad[0][2..]), "{bad:?}: {err}");
+    }
 }

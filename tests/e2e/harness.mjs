@@ -92,8 +92,10 @@ export async function startFixture({ flags = {}, mounts, pageHost = 'localhost',
     get stderr() { return stderr; },
     /** API URL of `path` (default the upload route). */
     target: (path = '/upload') => info.api + path,
-    async json(path, init) {
-      const r = await fetch(control + path, init);
+    /** A control call: the fixture's token (from its start line), JSON for POSTs. */
+    async json(path, init = {}) {
+      const headers = { 'x-fixture-token': info.control_token, ...(init.method === 'POST' ? { 'content-type': 'application/json' } : {}), ...init.headers };
+      const r = await fetch(control + path, { ...init, headers });
       const text = await r.text();
       if (!r.ok) throw new Error(`${init?.method ?? 'GET'} ${path} → ${r.status}: ${text}`);
       return text ? JSON.parse(text) : null;
@@ -103,7 +105,7 @@ export async function startFixture({ flags = {}, mounts, pageHost = 'localhost',
     reset(data = true) { return fx.json(`/__fixture/reset${data ? '?data=1' : ''}`, { method: 'POST' }); },
     config(patch) {
       if (!patch) return fx.json('/__fixture/config');
-      return fx.json('/__fixture/config', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
+      return fx.json('/__fixture/config', { method: 'POST', body: JSON.stringify(patch) });
     },
     /** The fixture's request log, only the protocol routes (not static files or /__fixture). */
     async apiLog() {

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use server_fixture::{AppState, Config};
@@ -28,9 +28,27 @@ impl Fixture {
     }
 }
 
+/// The control token of every test fixture.
+pub const TOKEN: &str = "fixture-test-token-0123456789";
+
+/// A request to a `/__fixture/*` endpoint as a trusted caller: the control token, and JSON for
+/// POSTs.
+pub fn control(method: Method, path: &str, body: Option<&str>) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header("x-fixture-token", TOKEN);
+    if method == Method::POST {
+        b = b.header("content-type", "application/json");
+    }
+    b.body(body.map_or_else(Body::empty, |s| Body::from(s.to_owned())))
+        .unwrap()
+}
+
 pub fn config_in(dir: &Path) -> Config {
     Config {
         data_dir: Some(dir.join("data")),
+        control_token: Some(TOKEN.to_owned()),
         ..Config::ephemeral()
     }
 }
@@ -139,7 +157,7 @@ pub enum Format {
     Octet,
 }
 
-/// The chunk plan, implemented independently of the fixture (PROTOCOL.md §3).
+/// The chunk plan under both rounding rules, implemented independently of the fixture.
 pub fn plan(total: u64, cs: u64, force: bool) -> Vec<(u64, u64)> {
     let count = if force {
         total.div_ceil(cs)
@@ -271,13 +289,7 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub async fn files_json(router: &Router) -> serde_json::Value {
-    let r = send(
-        router,
-        Request::get("/__fixture/files")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send(router, control(Method::GET, "/__fixture/files", None)).await;
     assert_eq!(r.status, StatusCode::OK);
     serde_json::from_str(&r.body).unwrap()
 }
