@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 
-.PHONY: help tools build demo test lint test-native test-types test-wasm test-e2e size bench clean
+.PHONY: help tools build demo test lint test-clean-tree test-native test-types test-wasm test-e2e size bench clean
 
 help:
 	@echo "make demo   build, then serve the demo on http://127.0.0.1:8080 with the API on http://localhost:8081"
@@ -23,7 +23,7 @@ demo: build
 	@cargo build -q -p server-fixture
 	@scripts/demo.sh
 
-test: tools lint test-native build test-types test-wasm test-e2e
+test: tools test-clean-tree lint test-native build test-types test-wasm test-e2e
 	@echo "make test: all layers passed"
 
 lint:
@@ -31,6 +31,10 @@ lint:
 	cargo clippy -q --workspace --all-targets -- -D warnings
 	cargo clippy -q -p resumable-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings
 	cargo clippy -q -p resumable-wasm --lib --target wasm32-unknown-unknown --release --no-default-features -- -D warnings
+
+# The tool install in a fresh clone must not change a tracked file (issue 17).
+test-clean-tree:
+	@scripts/test-clean-tree.sh
 
 test-native:
 	cargo test --workspace
