@@ -7,6 +7,7 @@ export CHROMEDRIVER ?= /usr/bin/chromedriver
 
 help:
 	@echo "make demo   build, then serve the demo on http://127.0.0.1:8080 with the API on http://localhost:8081"
+	@echo "            (other ports: make demo PAGE_PORT=9080 API_PORT=9081)"
 	@echo "make test   lint + native tests + wasm browser tests + end-to-end suite (what CI runs)"
 	@echo "make build  release wasm -> pkg/ (npm package) and pkg/script/ (script-tag build)"
 	@echo "make size   raw and gzip sizes of the shipped files"
@@ -19,9 +20,11 @@ build:
 	@scripts/ensure-tools.sh
 	@scripts/build.sh
 
+# Other ports when 8080/8081 are taken: make demo PAGE_PORT=9080 API_PORT=9081 (API_PORT defaults
+# to PAGE_PORT + 1).
 demo: build
 	@cargo build -q -p server-fixture
-	@scripts/demo.sh
+	@PAGE_PORT="$(PAGE_PORT)" API_PORT="$(API_PORT)" scripts/demo.sh
 
 test: tools test-clean-tree lint test-native build test-types test-wasm test-e2e
 	@echo "make test: all layers passed"
