@@ -31,6 +31,7 @@ test: tools test-clean-tree lint test-native build test-types test-wasm test-e2e
 	@echo "make test: all layers passed"
 
 lint:
+	@scripts/check-repo-paths.sh
 	cargo fmt --all -- --check
 	cargo clippy -q --workspace --all-targets -- -D warnings
 	cargo clippy -q -p resumable-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings

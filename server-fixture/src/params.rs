@@ -308,7 +308,7 @@ pub fn validate(
         (_, None) => None,
     };
     if let (name, Some(v)) = l.get("TotalChunks") {
-        // Parsed for well-formedness only: the count is derived from the sizes (PROTOCOL.md §10).
+        // Parsed for well-formedness only; the count comes from the sizes (docs/protocol.md §8).
         parse_number(&name, v)?;
     }
     let (id_name, identifier) = l.required("Identifier")?;
@@ -371,7 +371,7 @@ pub fn chunk_counts(chunk_size: u64, total_size: u64) -> (u64, u64) {
     (floor, ceil)
 }
 
-/// The byte range(s) chunk `n` (1-based) may cover (PROTOCOL.md §3).
+/// The byte range(s) chunk `n` (1-based) may cover (docs/protocol.md §4).
 pub fn plan_chunk(n: u64, chunk_size: u64, total_size: u64) -> Result<ChunkPlan, String> {
     if n == 0 || chunk_size == 0 {
         return Err("chunk number and chunk size must be at least 1".to_owned());

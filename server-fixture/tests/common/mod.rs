@@ -139,7 +139,7 @@ pub enum Format {
     Octet,
 }
 
-/// The chunk plan, implemented independently of the fixture (PROTOCOL.md §3).
+/// The chunk plan, implemented independently of the fixture (docs/protocol.md §4).
 pub fn plan(total: u64, cs: u64, force: bool) -> Vec<(u64, u64)> {
     let count = if force {
         total.div_ceil(cs)
