@@ -4,7 +4,7 @@
 #   - wasm-bindgen-cli at exactly the version of the wasm-bindgen crate in Cargo.lock
 #   - Debian's chromium and chromium-driver (only when browsers are needed: pass --browser)
 #   - the npm dev dependencies (binaryen's wasm-opt, esbuild, playwright-core, typescript, vite, webpack, the
-#     reference clients), from the committed package-lock.json
+#     reference clients), from the committed package-lock.json without rewriting it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,14 +46,15 @@ if [ "$want_browser" = 1 ]; then
   fi
 fi
 
-# 4. npm dev dependencies at the versions of the committed package-lock.json, reinstalled only
-# when package.json or the lockfile changed. `npm install`, not `npm ci`: the registry here lacks
-# some optional platform packages (rollup's non-Linux builds), which `npm install` skips as
-# optional while `npm ci` refuses the lockfile for not listing them.
-stamp=node_modules/.lock-stamp
-deps_sum() { cat package.json package-lock.json | sha256sum | cut -d' ' -f1; }
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(deps_sum)" ]; then
-  say "installing npm dev dependencies"
-  npm install --no-audit --no-fund --loglevel=error
-  deps_sum > "$stamp"
+# 4. npm dev dependencies, exactly as the committed package-lock.json pins them. `npm ci`, never
+# `npm install`: ci installs from the lockfile without writing it (it fails instead when
+# package.json and the lockfile disagree), while install rewrites the lockfile whenever its idea of
+# the dependency tree differs from the committed one, leaving a modified tracked file behind. The
+# lockfile lists the optional packages of every platform (rollup's and esbuild's native builds),
+# as `npm install` writes it; ci fetches only those for this machine. To change a dependency:
+# edit package.json, run `npm install`, commit both files.
+# Skipped when node_modules/ already matches the lockfile (scripts/node-modules-match-lock.mjs).
+if ! why="$(node scripts/node-modules-match-lock.mjs 2>&1)"; then
+  say "${why#node-modules-match-lock: }: installing npm dev dependencies from package-lock.json (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
 fi

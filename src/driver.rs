@@ -386,7 +386,7 @@ async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, abort_handle: In
     }
 }
 
-/// A request got no response: an unreadable file, offline, CORS, or unreachable? (CORS.md §8)
+/// A request got no response: unreadable file, offline, CORS, or unreachable? (docs/cors.md §6)
 async fn diagnose(handle: &Handle, spec: &RequestSpec, file: &Blob) -> Failure {
     if !matches!(spec.body, RequestBody::None | RequestBody::Form { .. })
         && !transport::blob::is_readable(file, spec.start, spec.end).await

@@ -1,8 +1,8 @@
 //! Classification of answers and transport failures into outcomes.
 //!
 //! This module owns the one place where a status code or a [`Failure`] becomes "present",
-//! "absent", "success", "retry" or "fail" (PROTOCOL.md §4, §6). It does not count retries or
-//! compute delays ([`crate::engine::retry`]) and has no state.
+//! "absent", "success", "retry" or "fail" (docs/protocol.md §6, §7). It does not count
+//! retries or compute delays ([`crate::engine::retry`]) and has no state.
 
 use crate::engine::config::{Config, Protocol};
 use crate::engine::error::ErrorKind;
@@ -121,7 +121,7 @@ mod tests {
     fn protocol_tables() {
         let r = Config::new("https://x/u");
         let f = Config::new("https://x/u").with_protocol(Protocol::Flow);
-        // PROTOCOL.md §4 probe table.
+        // The probe table of docs/protocol.md §6.
         for (s, res, flow) in [
             (200, ProbeOutcome::Present, ProbeOutcome::Present),
             (201, ProbeOutcome::Present, ProbeOutcome::Present),
@@ -136,7 +136,7 @@ mod tests {
             assert_eq!(classify_probe(&r, s), res, "resumable {s}");
             assert_eq!(classify_probe(&f, s), flow, "flow {s}");
         }
-        // PROTOCOL.md §6 upload table (master defaults).
+        // The upload status table of docs/protocol.md §7 (default lists).
         use UploadOutcome::{Fail, Retry, Success};
         for (s, res, flow) in [
             (200, Success, Success),

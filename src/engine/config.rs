@@ -3,7 +3,7 @@
 //! This module owns option names, defaults and validation messages. It does not read JS
 //! values itself: the API layer hands each option over as an [`OptionValue`].
 //!
-//! Defaults differ by `protocol` where the two dialects differ (PROTOCOL.md §6, §8):
+//! Defaults differ by `protocol` where the two dialects differ (docs/protocol.md §3):
 //!
 //! | Option | `'resumable'` | `'flow'` |
 //! |---|---|---|

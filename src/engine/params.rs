@@ -1,8 +1,8 @@
 //! Protocol dialects on the wire: parameters, identifiers, and request rendering.
 //!
 //! This module owns what a probe or a chunk upload looks like: the `resumable*` / `flow*`
-//! parameters (PROTOCOL.md §2), how a custom `query` merges with them, where they travel
-//! (query string or multipart fields), the file identifiers (§7), and the [`RequestSpec`] the
+//! parameters (docs/protocol.md §2), how a custom `query` merges with them, where they travel
+//! (query string or multipart fields), the file identifiers (§5), and the [`RequestSpec`] the
 //! driver sends. It does not decide *when* to send (that is the scheduler).
 //!
 //! Where parameters travel:
@@ -365,7 +365,7 @@ impl RequestSpec {
     }
 
     /// Re-renders url/fields/headers with per-request values from the user's query/headers
-    /// functions, merged the way the dialect merges (PROTOCOL.md §2), and re-predicts the
+    /// functions, merged the way the dialect merges (docs/protocol.md §2), and re-predicts the
     /// preflight. Static `query`/`headers` from the config come first; a dynamic value replaces
     /// a static one of the same name (headers compared case-insensitively).
     pub fn with_dynamic(

@@ -1,4 +1,4 @@
-//! The CORS preflight predictor: the Fetch standard's rules as code (CORS.md §2–§4, §6).
+//! The CORS preflight predictor: the Fetch standard's rules as code (docs/cors.md §2–§4).
 //!
 //! This module owns the decision "will the browser send an `OPTIONS` before this request?" and
 //! every reason why, plus the server-side fix hint for a CORS failure. It does not send
@@ -417,7 +417,7 @@ pub fn origin_of(url: &str) -> Option<String> {
     Some(o)
 }
 
-/// The server-side fix for a CORS failure of a request of this shape (CORS.md §5, §12, §13).
+/// The server-side fix for a CORS failure of a request of this shape (docs/cors.md §5, §7).
 ///
 /// Credentials → the exact origin and `Access-Control-Allow-Credentials: true` (no `*`), said
 /// first because a page cannot tell a missing header from a `*` or a missing credentials flag;

@@ -1,4 +1,4 @@
-//! Telling a CORS failure from a network failure, as far as a page can (CORS.md §8).
+//! Telling a CORS failure from a network failure, as far as a page can (docs/cors.md §6).
 //!
 //! Both look the same to script (status 0). After such a failure on a cross-origin request, one
 //! `fetch(target, { mode: 'no-cors', cache: 'no-store', credentials: 'omit' })` tells whether the
