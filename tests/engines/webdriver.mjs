@@ -11,8 +11,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { WebDriver, Capabilities } from 'selenium-webdriver';
 import { Executor, HttpClient } from 'selenium-webdriver/http/index.js';
 import getScriptManager from 'selenium-webdriver/bidi/scriptManager.js';
@@ -20,6 +19,9 @@ import { E2E, CHROMIUM, chromiumArgs, pkgBuilt, PKG, sleep } from '../e2e/harnes
 
 /** The engine under test: E2E_BROWSER=chromium|firefox|webkit (default chromium). */
 export const ENGINE = process.env.E2E_BROWSER || 'chromium';
+
+/** `name` on PATH (scripts/ensure-browsers.sh installs geckodriver with cargo), else `name`. */
+const onPath = (name) => (process.env.PATH ?? '').split(delimiter).map((d) => join(d, name)).find((p) => existsSync(p)) ?? name;
 
 const arch = process.arch === 'arm64' ? 'aarch64-linux-gnu' : 'x86_64-linux-gnu';
 export const MINIBROWSER = process.env.MINIBROWSER_BIN || `/usr/lib/${arch}/webkit2gtk-4.1/MiniBrowser`;
@@ -31,7 +33,7 @@ const ENGINES = {
     caps: { browserName: 'chrome', webSocketUrl: true, 'goog:chromeOptions': { binary: CHROMIUM, args: chromiumArgs } },
   },
   firefox: {
-    driver: process.env.GECKODRIVER || join(homedir(), '.cargo/bin/geckodriver'),
+    driver: process.env.GECKODRIVER || onPath('geckodriver'),
     caps: { browserName: 'firefox', webSocketUrl: true, 'moz:firefoxOptions': { binary: process.env.FIREFOX_BIN || '/usr/bin/firefox-esr', args: ['-headless'] } },
   },
   webkit: {
