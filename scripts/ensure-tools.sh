@@ -2,9 +2,11 @@
 # Installs what the build, demo and tests need, idempotently: a second run takes seconds.
 #   - the wasm32-unknown-unknown Rust target
 #   - wasm-bindgen-cli at exactly the version of the wasm-bindgen crate in Cargo.lock
-#   - Debian's chromium and chromium-driver (only when browsers are needed: pass --browser)
-#   - the npm dev dependencies (binaryen's wasm-opt, esbuild, playwright-core, typescript, vite, webpack, the
-#     reference clients), from the committed package-lock.json without rewriting it
+#   - Debian's chromium and chromium-driver (only when browsers are needed: pass --browser); with it,
+#     scripts/ensure-browsers.sh: Firefox ESR + geckodriver and WebKitGTK + WebKitWebDriver
+#   - the npm dev dependencies (binaryen's wasm-opt, esbuild, playwright-core, selenium-webdriver,
+#     typescript, vite, webpack, the reference clients), from the committed package-lock.json
+#     without rewriting it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +46,7 @@ if [ "$want_browser" = 1 ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
   fi
+  scripts/ensure-browsers.sh   # Firefox and WebKit, for the engines in $BROWSERS
 fi
 
 # 4. npm dev dependencies, exactly as the committed package-lock.json pins them. `npm ci`, never

@@ -1,5 +1,5 @@
-//! Browser tests of the client in headless Chromium (wasm-bindgen-test), against a running
-//! server-fixture whose URL and control token `scripts/test-wasm.sh` bakes in as
+//! Browser tests of the client in Chromium, Firefox and WebKit (wasm-bindgen-test), against a
+//! running server-fixture whose URL and control token `scripts/test-wasm.sh` bakes in as
 //! `UPLOAD_FIXTURE_URL` and `UPLOAD_FIXTURE_TOKEN`.
 //!
 //! The test page is on another port than the fixture, so every request here is cross-origin.
@@ -216,10 +216,17 @@ async fn octet_mode_sends_untyped_slices_without_a_preflight() {
 async fn xhr_byte_progress_costs_exactly_one_preflight() {
     reset().await;
     let data = bytes(5_000, 3);
-    let up = uploader(options(
-        "bytes",
-        r#""progress":"bytes","simultaneousUploads":3"#,
-    ));
+    let opts = options("bytes", r#""progress":"bytes","simultaneousUploads":3"#);
+    // The API by host name: Firefox may preflight again the first preflighted requests of a
+    // session to an IP-address host (127.0.0.1), which no client can change (README, "Browser
+    // engines"; measured by tests/engines). What is tested here is the client's share: one
+    // preflight for all chunk POSTs where the browser caches it.
+    let by_name = format!(
+        "{}/upload?t=bytes",
+        fixture().replace("://127.0.0.1:", "://localhost:")
+    );
+    Reflect::set(&opts, &"target".into(), &by_name.into()).unwrap();
+    let up = uploader(opts);
     let seen = std::rc::Rc::new(std::cell::Cell::new(0u32));
     let counter = std::rc::Rc::clone(&seen);
     let on_progress =
