@@ -181,8 +181,8 @@ pub struct Config {
     pub parallel_files: bool,
     /// `prioritizeFirstAndLastChunk`: send each file's first and last chunk first. Default `false`.
     pub prioritize_first_and_last_chunk: bool,
-    /// `diagnoseCors`: the driver tells CORS from network failures with a `no-cors` probe.
-    /// Default `true`.
+    /// `diagnoseCors`: check a cross-origin request that got no readable answer to tell a CORS
+    /// block from a failed connection ([`crate::engine::verdict`]). Default `true`.
     pub diagnose_cors: bool,
     /// The page's origin (`scheme://host[:port]`) as given to [`Config::from_options`]; used
     /// for preflight prediction. `None` = unknown (treated as cross-origin).

@@ -1,6 +1,7 @@
 // §4 Every CORS misconfiguration: the file fails with kind `cors`, the hint names the right fix,
-// Chromium (CDP Network.loadingFailed corsErrorStatus) agrees on the cause, and the number of
-// requests is bounded. The same misconfiguration on a same-origin page (--api-on-page) works or
+// Chromium (CDP Network.loadingFailed corsErrorStatus) agrees on the cause, the failing request
+// is not retried (at most 2 attempts of its chunk: a probe that passed, then the blocked request),
+// and the number of requests is bounded. The same misconfiguration on a same-origin page (--api-on-page) works or
 // fails with a non-CORS kind.
 import { test, describe, before, after } from 'node:test';
 import { startFixture, launchBrowser, openUploader, makeFile, runUpload, startRun, waitRun, untilRun, scenario, expectEqual, expectTrue, fileErrorOf, countBy, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
@@ -16,12 +17,15 @@ before(async () => {
 after(async () => { await browser?.close(); await fx?.stop(); });
 
 const CS = 32 * KiB;
-// Default retry options on purpose: a CORS failure is a configuration error, and the engine's
-// rule is one re-check, not the retry budget, so the default settings must not make a storm.
+// Default retry options on purpose: a CORS failure is a configuration error, declared after
+// checks of the request's shape rather than retries, so the default settings must not make a storm.
 const base = { chunkSize: CS };
-// One re-check of a blocked step: 2 attempts × (probe GET, preflight, request, no-cors
-// diagnosis) = 8, plus up to 3 parallel first requests and their diagnoses.
-const BOUND = 16;
+// The verdict needs 16 blocked check pairs in a row (CORS_EVIDENCE in src/engine/verdict.rs);
+// up to 3 failures checking at once add at most one fresh pair each. A pair is a cors-mode
+// request (with its failing preflight: 2 requests) and a no-cors one. Plus the first requests
+// (up to 3 parallel, each with a preflight).
+const CHECK_PAIRS = 16;
+const BOUND = 3 * 2 + (CHECK_PAIRS + 3) * 3;
 const auth = { headers: { Authorization: 'Bearer e2e' } };
 
 // mode, config patch, options that exercise it, CDP reason(s), hint patterns (all must match).
@@ -61,7 +65,10 @@ describe('§4 CORS misconfigurations', () => {
           const log = await fx.apiLog();
           tc.diagnostic(`phase=${err?.phase} attempts=${err?.attempts} requests=${JSON.stringify(countBy(log))} cdp=${reasons} hint=${err?.hint}`);
           if (c.phase) expectEqual(err?.phase, c.phase, 'phase of the error');
-          expectTrue(log.length <= BOUND, `bounded requests (one re-check of a CORS failure): expected ≤ ${BOUND} to /upload, got ${log.length} ${JSON.stringify(countBy(log))} in ${run.ms} ms, fileRetry events: ${run.counts.fileRetry ?? 0}`);
+          // Within 2 attempts of the chunk, and the blocked request was never retried.
+          expectTrue(err?.attempts >= 1 && err?.attempts <= 2, `attempts of the failed chunk: expected 1 or 2, got ${err?.attempts}`, err);
+          expectEqual(run.counts.fileRetry ?? 0, 0, 'fileRetry events (a CORS block is not retried)', summarize(run));
+          expectTrue(log.length <= BOUND, `bounded requests (the checks of one CORS verdict): expected ≤ ${BOUND} to /upload, got ${log.length} ${JSON.stringify(countBy(log))} in ${run.ms} ms, fileRetry events: ${run.counts.fileRetry ?? 0}`);
           // Each distinct CORS hint is logged once, not once per chunk.
           const hintLogs = t.console.filter((l) => err?.hint && l.includes(err.hint.slice(0, 40)));
           expectTrue(hintLogs.length <= 1, `the hint is logged at most once, got ${hintLogs.length}`, hintLogs);
