@@ -68,6 +68,12 @@ pub(crate) struct State {
     /// `pause()` was called and no `resume()`/`upload()` since; an `upload()` still waiting for
     /// its files starts paused.
     pub(crate) paused_by_user: bool,
+    /// This state itself, held while the engine has work ([`Scheduler::has_work`]): pending
+    /// work keeps the uploader alive however the page holds it (or does not), and the cycle is
+    /// broken as soon as it is idle, so an idle uploader the page dropped is freed.
+    keep_alive: Option<Handle>,
+    /// `free()` was called: everything was cancelled and released; nothing starts again.
+    pub(crate) released: bool,
 }
 
 /// The shared handle every callback holds.
@@ -91,6 +97,8 @@ impl State {
             offline_recheck: None,
             cancel_generation: 0,
             paused_by_user: false,
+            keep_alive: None,
+            released: false,
         }
     }
 }
@@ -161,6 +169,58 @@ pub(crate) fn pump(handle: &Handle) {
         }
     }
     arm_timer(handle);
+    keep_alive_while_busy(handle);
+}
+
+/// Holds or lets go of the state's reference to itself (see [`State::keep_alive`]).
+fn keep_alive_while_busy(handle: &Handle) {
+    let released = {
+        let mut state = handle.borrow_mut();
+        if state.scheduler.has_work() && !state.released {
+            if state.keep_alive.is_none() {
+                state.keep_alive = Some(Rc::clone(handle));
+            }
+            None
+        } else {
+            state.keep_alive.take()
+        }
+    };
+    // Dropped after the borrow ends (the caller still holds `handle`, so the state lives on).
+    drop(released);
+}
+
+/// An explicit `free()`: cancels everything (so every pending `upload()` resolves, its files
+/// `cancelled`), then lets go of everything that ties the uploader to the page — the global
+/// `online`/`offline` listeners, timers, the app's callbacks and functions — whoever still
+/// holds the state (a request being aborted, an addition waiting for an identifier).
+pub(crate) fn release(handle: &Handle) {
+    {
+        let mut state = handle.borrow_mut();
+        state.cancel_generation = state.cancel_generation.wrapping_add(1);
+        state.paused_by_user = false;
+        state.released = true;
+    }
+    input(handle, Input::Cancel);
+    let waiters = core::mem::take(&mut handle.borrow_mut().waiters);
+    if !waiters.is_empty() {
+        let result = crate::api::events::summary(handle);
+        for resolve in waiters {
+            let _ = resolve.call1(&JsValue::NULL, &result);
+        }
+    }
+    let released = {
+        let mut state = handle.borrow_mut();
+        (
+            state.connectivity.take(),
+            state.timer.take(),
+            state.offline_recheck.take(),
+            core::mem::take(&mut state.listeners),
+            state.query_fn.take(),
+            state.headers_fn.take(),
+            state.keep_alive.take(),
+        )
+    };
+    drop(released);
 }
 
 fn arm_timer(handle: &Handle) {

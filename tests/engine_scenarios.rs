@@ -1043,3 +1043,60 @@ fn parallel_files_share_slots() {
     assert_eq!(h.s.file(a).unwrap().status, FileStatus::Success);
     assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
 }
+
+#[test]
+fn cancel_file_cancels_one_unfinished_file() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 28);
+    let a = h.add("a", 30);
+    let b = h.add("b", 10);
+    let done = h.add("done", 10);
+    h.input(Input::CancelFile(b));
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Cancelled);
+    h.start();
+    let first = h.take_all();
+    assert!(first.iter().all(|r| r.file == a));
+    h.input(Input::CancelFile(a));
+    let aborted: Vec<_> = first.iter().map(|r| r.id).collect();
+    assert_eq!(h.aborted, aborted);
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Cancelled);
+    assert_eq!(h.s.file(done).unwrap().status, FileStatus::Success);
+    h.input(Input::CancelFile(done));
+    assert_eq!(
+        h.s.file(done).unwrap().status,
+        FileStatus::Success,
+        "finished stays"
+    );
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+}
+
+#[test]
+fn has_work_while_a_run_is_on_paused_or_not() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 29);
+    assert!(!h.s.has_work());
+    h.add("a", 60);
+    assert!(
+        !h.s.has_work(),
+        "queued files alone are no work until a run starts"
+    );
+    h.start();
+    assert!(h.s.has_work());
+    h.input(Input::Pause);
+    let r = h.take_all();
+    for r in r {
+        h.respond(r.id, 200);
+    }
+    assert!(h.s.has_work(), "a paused run still has work");
+    h.input(Input::Resume);
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert!(!h.s.has_work(), "drained");
+    h.add("b", 30);
+    h.start();
+    assert!(h.s.has_work());
+    h.input(Input::Cancel);
+    assert!(!h.s.has_work(), "cancelled");
+}

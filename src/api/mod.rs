@@ -194,8 +194,8 @@ impl Uploader {
         };
         to_promise(Box::pin(async move {
             let _ = JsFuture::from(Promise::all_settled(&pending)).await;
-            // `cancel()` while the files were still being added: nothing starts.
-            if handle.borrow().cancel_generation != generation {
+            // `cancel()` (or `free()`) while the files were still being added: nothing starts.
+            if handle.borrow().cancel_generation != generation || handle.borrow().released {
                 return Ok(events::summary(&handle));
             }
             let mut resolve_slot = None;
@@ -329,6 +329,16 @@ impl Uploader {
         out.unchecked_into()
     }
 
+    /// What an explicit `free()` does before the wasm object is freed (`src/api/dom.js` calls
+    /// it): cancel everything, settle every `upload()`, release every listener. The garbage
+    /// collector's finalizer does not call it: an uploader with work keeps itself alive until
+    /// the work is done (see `driver::State::keep_alive`), and dropping the last reference to
+    /// an idle one frees it with its listeners.
+    #[wasm_bindgen(js_name = __release, skip_typescript)]
+    pub fn release(&self) {
+        driver::release(&self.handle);
+    }
+
     /// Adds a listener. Throws an `invalid` UploadError for an unknown event name.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, event: &str, callback: JsValue) -> Result<(), JsValue> {
@@ -370,16 +380,6 @@ fn as_blob(value: JsValue) -> Result<Blob, JsValue> {
     })
 }
 
-impl Drop for Uploader {
-    /// `free()` (or finalization) stops the uploads: nothing keeps sending unseen.
-    fn drop(&mut self) {
-        let busy = self.handle.borrow().scheduler.is_uploading();
-        if busy {
-            driver::input(&self.handle, Input::Cancel);
-        }
-    }
-}
-
 /// Adds every file of an array-like; resolves with the accepted `UploadFile`s and fires `filesAdded`.
 fn add_many(handle: &Handle, id_fn: Option<Function>, files: &JsValue) -> Promise {
     let list: Array = if files.is_object() {
@@ -419,6 +419,8 @@ fn add_one(
     emit: bool,
 ) -> Promise {
     let handle = Rc::clone(handle);
+    // `cancel()` before this file is in the queue cancels it too.
+    let generation = handle.borrow().cancel_generation;
     to_promise(Box::pin(async move {
         let mut identifier = options::get(&options, "identifier").as_string();
         if identifier.is_none() {
@@ -448,10 +450,16 @@ fn add_one(
                 .and_then(float::whole),
             identifier,
         };
+        if handle.borrow().released {
+            return Ok(JsValue::NULL);
+        }
         let added = handle.borrow_mut().scheduler.add_file(meta);
         match added {
             Ok(id) => {
                 handle.borrow_mut().blobs.insert(id, file);
+                if handle.borrow().cancel_generation != generation {
+                    driver::input(&handle, Input::CancelFile(id));
+                }
                 let snapshot = file_snapshot(&handle, id);
                 if emit {
                     events::emit(&handle, "fileAdded", core::slice::from_ref(&snapshot));

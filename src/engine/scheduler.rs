@@ -96,6 +96,9 @@ pub enum Input {
     Cancel,
     /// Forget a file, aborting its requests.
     RemoveFile(FileId),
+    /// Cancel one file (say, one whose addition finished after `Cancel`): it becomes cancelled
+    /// unless it already finished, and its requests are aborted.
+    CancelFile(FileId),
     /// The browser is online again.
     Online,
     /// The browser went offline: no new requests until `Online`.
@@ -578,6 +581,7 @@ impl Scheduler {
             }
             Input::Cancel => self.cancel(),
             Input::RemoveFile(id) => self.remove(id),
+            Input::CancelFile(id) => self.cancel_file(id),
             Input::Online => self.offline = false,
             Input::Offline => self.offline = true,
             Input::Response {
@@ -696,6 +700,13 @@ impl Scheduler {
     #[must_use]
     pub fn is_uploading(&self) -> bool {
         self.running && !self.paused && !self.is_drained()
+    }
+
+    /// Whether there is work the driver must keep going for: an upload run (paused or not,
+    /// until `Complete`) or a request in flight.
+    #[must_use]
+    pub fn has_work(&self) -> bool {
+        self.running || !self.flights.is_empty()
     }
 
     /// Whether nothing is left to do: no request in flight and every file finished.
@@ -830,6 +841,18 @@ impl Scheduler {
             self.unwarm(r);
             self.actions.push_back(Action::Abort(r));
         }
+    }
+
+    fn cancel_file(&mut self, id: FileId) {
+        let Some(f) = self.files.iter_mut().find(|f| f.id == id) else {
+            return;
+        };
+        if f.life.terminal() {
+            return;
+        }
+        f.life = Life::Cancelled;
+        f.chunks.clear();
+        self.abort_file(id);
     }
 
     fn remove(&mut self, id: FileId) {

@@ -161,9 +161,9 @@ export function formatLog(log, max = 80) {
 export const chromiumArgs = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
   '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'];
 
-/** Launches the system Chromium (one per test file). */
-export function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM, args: chromiumArgs });
+/** Launches the system Chromium (one per test file); `args` are extra command-line flags. */
+export function launchBrowser({ args = [] } = {}) {
+  return chromium.launch({ executablePath: CHROMIUM, args: [...chromiumArgs, ...args] });
 }
 
 /**

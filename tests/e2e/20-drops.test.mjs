@@ -1,4 +1,4 @@
-// §12 Dropped connections are not CORS (issue 12 item 2): with half of the fixture's /upload
+// §20 Dropped connections are not CORS (issue 12 item 2): with half of the fixture's /upload
 // connections closed without an answer, 20 files of 1–8 MiB all complete with the default retry
 // budget, cross-origin with credentials, and no failure is ever called `cors`. A dropped
 // connection looks exactly like a CORS block to script (status 0); the verdict must tell them
@@ -10,8 +10,8 @@ let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'drop-rate': 0.5 } })]); });
 after(async () => { await browser?.close(); await fx?.stop(); });
 
-describe('§12 dropped connections', () => {
-  test('§12 --drop-rate 0.5: 20 files of 1–8 MiB complete with the default retries, no `cors` verdict', { timeout: TEST_TIMEOUT * 2 }, async (tc) => {
+describe('§20 dropped connections', () => {
+  test('§20 --drop-rate 0.5: 20 files of 1–8 MiB complete with the default retries, no `cors` verdict', { timeout: TEST_TIMEOUT * 2 }, async (tc) => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
       await fx.reset();
