@@ -272,7 +272,13 @@ fn call_option_fn(
             " function returned a Promise; it must return an object",
         ]));
     }
-    Ok(crate::api::options::string_pairs(&value))
+    crate::api::options::string_pairs(&value).map_err(|e| {
+        cat(&[
+            option,
+            " function returned an object that threw when read: ",
+            &e,
+        ])
+    })
 }
 
 /// Applies the user's `query`/`headers` functions (called without any borrow held). A function

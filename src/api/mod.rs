@@ -22,6 +22,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
 use crate::driver::{self, Handle, State};
+use crate::engine::config::OPTION_NAMES;
 use crate::engine::{float, Config, FileId, FileMeta, FileStatus, Input, OptionValue, Scheduler};
 use crate::transport::{blob, clock};
 use ts::{AddFileOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs};
@@ -82,10 +83,13 @@ fn page_location() -> (Option<String>, Option<String>) {
     (read("origin"), read("href"))
 }
 
-/// Resolves a page-relative URL against the page; the value itself when that fails.
-fn resolve_url(value: &str, base: Option<&str>) -> String {
-    base.and_then(|b| web_sys::Url::new_with_base(value, b).ok())
-        .map_or_else(|| value.to_owned(), |u| u.href())
+/// Resolves a page-relative URL against the page (the value itself where there is no page
+/// URL); `None` when the browser's URL parser refuses it.
+fn resolve_url(value: &str, base: Option<&str>) -> Option<String> {
+    match base {
+        Some(b) => web_sys::Url::new_with_base(value, b).ok().map(|u| u.href()),
+        None => Some(value.to_owned()),
+    }
 }
 
 /// A resumable, chunked uploader for one endpoint.
@@ -110,28 +114,58 @@ impl Uploader {
             ));
         }
         let (origin, href) = page_location();
-        let keys = options::keys(&options);
-        let get = |name: &str| {
-            let value = options::get(&options, name);
-            match (name, value.as_string()) {
+        let keys = options::keys(&options)
+            .map_err(|e| error::invalid("options", &cat(&["listing the options threw: ", &e])))?;
+        // Each option is read once (a getter runs once), for the checks and for the functions;
+        // unknown keys are refused by name without being read.
+        let values: Vec<(&str, Result<JsValue, String>)> = OPTION_NAMES
+            .iter()
+            .map(|name| (*name, options::read(&options, name)))
+            .collect();
+        let value_of = |name: &str| {
+            values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .and_then(|(_, v)| v.as_ref().ok())
+        };
+        for name in ["target", "testTarget"] {
+            let Some(url) = value_of(name).and_then(JsValue::as_string) else {
+                continue;
+            };
+            if resolve_url(&url, href.as_deref()).is_none() && !(name == "testTarget" && url == "/")
+            {
+                let message = cat(&[
+                    name,
+                    " is not a URL the browser can parse, got \"",
+                    &url,
+                    "\"",
+                ]);
+                return Err(error::invalid(name, &message));
+            }
+        }
+        let get = |name: &str| match values.iter().find(|(n, _)| *n == name) {
+            None => OptionValue::Missing,
+            Some((_, Err(thrown))) => OptionValue::Threw(thrown.clone()),
+            Some((_, Ok(value))) => match (name, value.as_string()) {
                 // Resumable.js reads `testTarget: '/'` as "use target".
                 ("testTarget", Some(url)) if url == "/" => OptionValue::Missing,
                 ("target" | "testTarget", Some(url)) => {
-                    options::describe(&JsValue::from_str(&resolve_url(&url, href.as_deref())))
+                    OptionValue::Str(resolve_url(&url, href.as_deref()).unwrap_or(url))
                 }
-                _ => options::describe(&value),
-            }
+                _ => options::describe(value),
+            },
         };
         let config =
             Config::from_options(&keys, &get, origin.as_deref()).map_err(|e| error::to_js(&e))?;
+        let function = |name: &str| value_of(name).and_then(|v| v.dyn_ref::<Function>().cloned());
         let mut state = State::new(Scheduler::new(config, clock::random_seed()), origin);
-        state.query_fn = options::function(&options, "query");
-        state.headers_fn = options::function(&options, "headers");
+        state.query_fn = function("query");
+        state.headers_fn = function("headers");
         let handle = Rc::new(RefCell::new(state));
         driver::watch_connectivity(&handle);
         Ok(Uploader {
             handle,
-            id_fn: options::function(&options, "generateUniqueIdentifier"),
+            id_fn: function("generateUniqueIdentifier"),
             pending: Rc::default(),
         })
     }
@@ -162,14 +196,9 @@ impl Uploader {
         files: JsValue,
     ) -> Result<Promise, JsValue> {
         let files = if files.is_instance_of::<Blob>() {
-            Array::of1(&files).into()
-        } else if files.is_object() && !options::get(&files, "length").is_undefined() {
-            files
+            Array::of1(&files)
         } else {
-            return Err(error::invalid(
-                "files",
-                "addFiles takes a FileList or an array of File/Blob",
-            ));
+            list_items(&files)?
         };
         let promise = add_many(&self.handle, self.id_fn.clone(), &files);
         self.track(&promise);
@@ -380,13 +409,50 @@ fn as_blob(value: JsValue) -> Result<Blob, JsValue> {
     })
 }
 
-/// Adds every file of an array-like; resolves with the accepted `UploadFile`s and fires `filesAdded`.
-fn add_many(handle: &Handle, id_fn: Option<Function>, files: &JsValue) -> Promise {
-    let list: Array = if files.is_object() {
-        Array::from(files)
-    } else {
-        Array::new()
+/// The most items one `addFiles` call takes: a `length` above it is refused rather than walked
+/// (an array-like of 2^32 holes would be billions of reads for nothing).
+const MAX_ADD_FILES: u32 = 1 << 20;
+
+/// The items of the array-like `files` (a `FileList`, an array), read once each, or an
+/// `invalid` UploadError naming `files` when it is not one, its `length` is not a count up to
+/// [`MAX_ADD_FILES`], or reading it threw.
+fn list_items(files: &JsValue) -> Result<Array, JsValue> {
+    let not_a_list = || {
+        error::invalid(
+            "files",
+            "addFiles takes a FileList or an array of File/Blob",
+        )
     };
+    let threw = |e: String| error::invalid("files", &cat(&["reading the files threw: ", &e]));
+    if !files.is_object() {
+        return Err(not_a_list());
+    }
+    let length = options::read(files, "length").map_err(threw)?;
+    if length.is_undefined() {
+        return Err(not_a_list());
+    }
+    let count = length
+        .as_f64()
+        .and_then(float::whole)
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n <= MAX_ADD_FILES);
+    let Some(count) = count else {
+        let mut m = String::from("addFiles takes at most ");
+        m.push_str(&crate::engine::text::dec(u64::from(MAX_ADD_FILES)));
+        m.push_str(" files at once; the list's length is not a count up to that");
+        return Err(error::invalid("files", &m));
+    };
+    let items = Array::new();
+    for i in 0..count {
+        let item =
+            Reflect::get_u32(files, i).map_err(|e| threw(crate::transport::js_error_text(&e)))?;
+        items.push(&item);
+    }
+    Ok(items)
+}
+
+/// Adds every file of `list`; resolves with the accepted `UploadFile`s and fires `filesAdded`.
+fn add_many(handle: &Handle, id_fn: Option<Function>, list: &Array) -> Promise {
     // Items are Blobs, or `{ file, relativePath }` from a dropped folder.
     let each: Array = list
         .iter()

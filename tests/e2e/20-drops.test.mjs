@@ -4,7 +4,7 @@
 // connection looks exactly like a CORS block to script (status 0); the verdict must tell them
 // apart by what a real misconfiguration never does: answer a request of the same shape.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, login, runUpload, scenario, expectEqual, expectTrue, expectStored, countBy, summarize, MiB, TEST_TIMEOUT } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFiles, login, runUpload, scenario, expectEqual, expectTrue, expectStored, countBy, summarize, MiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'drop-rate': 0.5 } })]); });
@@ -18,14 +18,7 @@ describe('§20 dropped connections', () => {
       expectEqual(await login(t, fx), 200, 'login status');
       // Sizes spread over 1–8 MiB, not chunk-aligned (deterministic).
       const specs = Array.from({ length: 20 }, (_, i) => ({ name: `drop-${String(i).padStart(2, '0')}.bin`, size: MiB + ((i * 2654435761) % (7 * MiB)), seed: 1200 + i }));
-      const files = await t.eval(async (list) => {
-        const out = [];
-        for (const s of list) {
-          const f = window.__e2e.makeFile(s.name, s.size, s.seed);
-          out.push({ name: s.name, size: f.size, sha256: await window.__e2e.sha256(f) });
-        }
-        return out;
-      }, specs);
+      const files = await makeFiles(t, specs);
       // Default options on purpose (retry budget, testChunks, diagnoseCors), with credentials.
       const run = await runUpload(t, { target: fx.target(), withCredentials: true }, files.map((f) => f.name), { timeoutMs: 2 * TEST_TIMEOUT - 60000 });
       const retries = run.events.filter((e) => e.name === 'fileRetry');

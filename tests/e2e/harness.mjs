@@ -210,6 +210,18 @@ export async function makeFile(t, name, size, seed = 1, type = '') {
   }, [name, size, seed, type]);
 }
 
+/** Makes several deterministic files in the page ({ name, size, seed }); returns their { name, size, sha256 }. */
+export async function makeFiles(t, specs) {
+  return t.eval(async (list) => {
+    const out = [];
+    for (const s of list) {
+      const f = window.__e2e.makeFile(s.name, s.size, s.seed);
+      out.push({ name: s.name, size: f.size, sha256: await window.__e2e.sha256(f) });
+    }
+    return out;
+  }, specs);
+}
+
 /** Starts an upload run in the page (see pages/lib.js E.start). */
 export function startRun(t, id, options, files, extra = {}) {
   return t.eval(([i, o, f, x]) => window.__e2e.start(i, o, f, x), [id, options, files, extra]);
