@@ -194,13 +194,17 @@ fn keep_alive_while_busy(handle: &Handle) {
 /// `online`/`offline` listeners, timers, the app's callbacks and functions — whoever still
 /// holds the state (a request being aborted, an addition waiting for an identifier).
 pub(crate) fn release(handle: &Handle) {
-    {
+    let busy = {
         let mut state = handle.borrow_mut();
         state.cancel_generation = state.cancel_generation.wrapping_add(1);
         state.paused_by_user = false;
         state.released = true;
+        state.scheduler.has_work()
+    };
+    // An idle uploader has nothing to cancel (and no `cancel` event to fire).
+    if busy {
+        input(handle, Input::Cancel);
     }
-    input(handle, Input::Cancel);
     let waiters = core::mem::take(&mut handle.borrow_mut().waiters);
     if !waiters.is_empty() {
         let result = crate::api::events::summary(handle);
