@@ -30,7 +30,7 @@
 //! with probability at most `4^-16 ≈ 2.3·10^-10`. Against server-fixture at `--drop-rate 0.5`,
 //! Chromium measured `p_c ≈ 0.32` (it re-sends once on a reused connection) and 0.17–0.22
 //! blocked pairs per pair (1,200 pairs): about `10^-11` per failure, so an upload of 20 files
-//! with a few hundred failed requests is called CORS by mistake about once in `10^8` runs. Even
+//! with a few hundred failed requests is called CORS by mistake less than once in `10^8` runs. Even
 //! in the worst split the browser's re-sends allow (`p_c = 1/2`, `p_n = 1/4`: 3/8 per pair) it
 //! is `1.5·10^-7` per failure. The price: a real misconfiguration costs 16 pairs (32 small
 //! requests, plus the failing preflights) once per shape per upload run.
