@@ -470,6 +470,22 @@ async fn no_response(spec: &RequestSpec, file: &Blob) -> Failure {
 /// showed. `cancel()` and the engine's aborts stop them like any request.
 fn start_checks(handle: &Handle, check: Check) {
     let id = check.request;
+    // Each pair gets its own handle: a timeout aborts only its own request.
+    let vias: Option<Vec<Via>> = (0..check.pairs)
+        .map(|_| Via::new(check.upload_listener))
+        .collect();
+    let Some(vias) = vias else {
+        let observations = vec![Observation::Inconclusive; check.pairs as usize];
+        return input(
+            handle,
+            Input::Checked {
+                request: id,
+                observations,
+            },
+        );
+    };
+    // Registered before any user code runs, so an abort from inside that code is seen.
+    handle.borrow_mut().in_flight.insert(id, vias.clone());
     let headers_fn = handle.borrow().headers_fn.clone();
     // The header names decide the shape: the checks carry the function's headers too.
     let check = match call_option_fn(
@@ -485,20 +501,9 @@ fn start_checks(handle: &Handle, check: Check) {
         }
         _ => check,
     };
-    // Each pair gets its own handle: a timeout aborts only its own request.
-    let vias: Option<Vec<Via>> = (0..check.pairs)
-        .map(|_| Via::new(check.upload_listener))
-        .collect();
-    let Some(vias) = vias else {
-        let observations = vec![Observation::Inconclusive; check.pairs as usize];
-        return input(
-            handle,
-            Input::Checked {
-                request: id,
-                observations,
-            },
-        );
-    };
+    if handle.borrow().in_flight.get(&id).is_none() {
+        return; // aborted by the user's function (e.g. it called cancel())
+    }
     let results: Rc<RefCell<Vec<Observation>>> = Rc::default();
     let check = Rc::new(check);
     let pairs: js_sys::Array = vias
@@ -513,7 +518,6 @@ fn start_checks(handle: &Handle, check: Check) {
             })))
         })
         .collect();
-    handle.borrow_mut().in_flight.insert(id, vias);
     let handle = Rc::clone(handle);
     let _ = crate::api::to_promise(Box::pin(async move {
         let _ = JsFuture::from(js_sys::Promise::all(&pairs)).await;

@@ -551,3 +551,28 @@ async fn numeric_query_values_go_on_the_wire_as_javascript_prints_them() {
         }
     }
 }
+
+#[wasm_bindgen_test]
+async fn checks_carry_the_headers_of_a_headers_function() {
+    // The server refuses the header the function adds: only checks with that header see the
+    // block; checks without it would pass and make it a network retry.
+    reset().await;
+    // This page's origin is allowed (simple requests pass); the header is not.
+    let before = control("GET", "/__fixture/config", None).await;
+    let allowed = JSON::stringify(&get(&before, "allow_origins")).unwrap();
+    let origin = js("location.origin").as_string().unwrap();
+    let config = format!(r#"{{"cors":"no-allow-headers","allow_origins":["{origin}"]}}"#);
+    control("POST", "/__fixture/config", Some(&config)).await;
+    let opts = js(&format!(
+        r#"{{ target: "{}/upload?t=dynheaders", chunkSize: 1024, testChunks: false,
+             headers: () => ({{ "X-Token": "t" }}) }}"#,
+        fixture()
+    ));
+    let summary = upload(&uploader(opts), &bytes(900, 13)).await;
+    let restore = format!(r#"{{"allow_origins":{}}}"#, String::from(allowed));
+    control("POST", "/__fixture/config", Some(&restore)).await;
+    reset().await;
+    let err = failed_error(&summary);
+    assert_eq!(get(&err, "kind").as_string().as_deref(), Some("cors"));
+    assert_eq!(get(&err, "attempts").as_f64(), Some(1.0));
+}

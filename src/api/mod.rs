@@ -92,6 +92,12 @@ fn resolve_url(value: &str, base: Option<&str>) -> Option<String> {
     }
 }
 
+/// Whether option `name` set to `url` means "probe the upload target": Resumable.js reads
+/// `testTarget: '/'` so, and an empty one is no URL.
+fn uses_target(name: &str, url: &str) -> bool {
+    name == "testTarget" && (url == "/" || url.is_empty())
+}
+
 /// A resumable, chunked uploader for one endpoint.
 #[wasm_bindgen]
 pub struct Uploader {
@@ -132,8 +138,7 @@ impl Uploader {
             let Some(url) = value_of(name).and_then(JsValue::as_string) else {
                 continue;
             };
-            if resolve_url(&url, href.as_deref()).is_none() && !(name == "testTarget" && url == "/")
-            {
+            if resolve_url(&url, href.as_deref()).is_none() && !uses_target(name, &url) {
                 let message = cat(&[
                     name,
                     " is not a URL the browser can parse, got \"",
@@ -147,8 +152,7 @@ impl Uploader {
             None => OptionValue::Missing,
             Some((_, Err(thrown))) => OptionValue::Threw(thrown.clone()),
             Some((_, Ok(value))) => match (name, value.as_string()) {
-                // Resumable.js reads `testTarget: '/'` as "use target".
-                ("testTarget", Some(url)) if url == "/" => OptionValue::Missing,
+                (_, Some(url)) if uses_target(name, &url) => OptionValue::Missing,
                 ("target" | "testTarget", Some(url)) => {
                     OptionValue::Str(resolve_url(&url, href.as_deref()).unwrap_or(url))
                 }
