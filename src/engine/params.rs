@@ -381,13 +381,7 @@ impl RequestSpec {
                 None => q.push((k.clone(), v.clone())),
             }
         }
-        let mut h = config.headers.clone();
-        for (k, v) in headers {
-            match h.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(k)) {
-                Some(e) => v.clone_into(&mut e.1),
-                None => h.push((k.clone(), v.clone())),
-            }
-        }
+        let h = merged_headers(config, headers);
         render(&mut self, config, &q, &h);
         self
     }
@@ -425,6 +419,21 @@ fn decode_component(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The static `headers` of `config` with the per-request `dynamic` ones applied: a dynamic value
+/// replaces a static one of the same name (compared case-insensitively), others are appended.
+#[must_use]
+pub fn merged_headers(config: &Config, dynamic: &[(String, String)]) -> Vec<(String, String)> {
+    let mut h = config.headers.clone();
+    for (k, v) in dynamic {
+        match h.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(k)) {
+            Some(e) => v.clone_into(&mut e.1),
+            None => h.push((k.clone(), v.clone())),
+        }
+    }
+    h.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+    h
 }
 
 /// Fills url, body, headers and preflight of `spec` from its `params` and the given custom

@@ -1,6 +1,7 @@
 // §4 Every CORS misconfiguration: the file fails with kind `cors`, the hint names the right fix,
-// Chromium (CDP Network.loadingFailed corsErrorStatus) agrees on the cause, and the number of
-// requests is bounded. The same misconfiguration on a same-origin page (--api-on-page) works or
+// Chromium (CDP Network.loadingFailed corsErrorStatus) agrees on the cause, the failing request
+// is not retried (at most 2 attempts of its chunk: a probe that passed, then the blocked request),
+// and the number of requests is bounded. The same misconfiguration on a same-origin page (--api-on-page) works or
 // fails with a non-CORS kind.
 import { test, describe, before, after } from 'node:test';
 import { startFixture, launchBrowser, openUploader, makeFile, runUpload, startRun, waitRun, untilRun, scenario, expectEqual, expectTrue, fileErrorOf, countBy, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';

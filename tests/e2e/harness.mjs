@@ -163,9 +163,9 @@ export function formatLog(log, max = 80) {
 export const chromiumArgs = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
   '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'];
 
-/** Launches the system Chromium (one per test file). */
-export function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM, args: chromiumArgs });
+/** Launches the system Chromium (one per test file); `args` are extra command-line flags. */
+export function launchBrowser({ args = [] } = {}) {
+  return chromium.launch({ executablePath: CHROMIUM, args: [...chromiumArgs, ...args] });
 }
 
 /**
@@ -210,6 +210,18 @@ export async function makeFile(t, name, size, seed = 1, type = '') {
     const f = window.__e2e.makeFile(n, s, sd, ty);
     return { name: n, size: f.size, sha256: await window.__e2e.sha256(f) };
   }, [name, size, seed, type]);
+}
+
+/** Makes several deterministic files in the page ({ name, size, seed }); returns their { name, size, sha256 }. */
+export async function makeFiles(t, specs) {
+  return t.eval(async (list) => {
+    const out = [];
+    for (const s of list) {
+      const f = window.__e2e.makeFile(s.name, s.size, s.seed);
+      out.push({ name: s.name, size: f.size, sha256: await window.__e2e.sha256(f) });
+    }
+    return out;
+  }, specs);
 }
 
 /** Starts an upload run in the page (see pages/lib.js E.start). */

@@ -49,18 +49,25 @@ export const corsCases = [
   { name: 'no-allow-headers', patch: { cors: 'no-allow-headers' }, opts: auth, cdp: ['HeaderDisallowedByPreflightResponse'], hint: [/Access-Control-Allow-Headers/i, /authorization/i] },
   { name: 'preflight-404', patch: { cors: 'preflight-404' }, opts: auth, cdp: ['PreflightInvalidStatus'], hint: [/OPTIONS|preflight/i, /2xx|200|204|ok status|success/i] },
   { name: 'preflight-500', patch: { cors: 'preflight-500' }, opts: auth, cdp: ['PreflightInvalidStatus'], hint: [/OPTIONS|preflight/i, /2xx|200|204|ok status|success/i] },
+  // Byte progress: the upload listener alone forces the POST's preflight (the probe GET passes),
+  // so the checks must be preflighted the same way to see the block.
+  { name: 'preflight-404 (byte progress)', patch: { cors: 'preflight-404' }, opts: { progress: 'bytes' }, cdp: ['PreflightInvalidStatus'], hint: [/OPTIONS|preflight/i, /2xx|200|204|ok status|success/i], phase: 'upload' },
   { name: 'origin outside the allowlist', patch: { cors: 'strict', allow_origins: ['http://allowed.example'] }, opts: {}, cdp: ['MissingAllowOriginHeader'], hint: [/Access-Control-Allow-Origin/i] },
 ];
 
-// One re-check of a blocked step: 2 attempts × (probe GET, preflight, request, no-cors
-// diagnosis) = 8, plus up to 3 parallel first requests and their diagnoses.
-const CORS_REQUEST_BOUND = 16;
+// The verdict needs 16 blocked check pairs in a row (CORS_EVIDENCE in src/engine/verdict.rs);
+// up to 3 failures checking at once add at most one fresh pair each. A pair is a cors-mode
+// request (with its failing preflight: 2 requests) and a no-cors one. Plus the first requests
+// (up to 3 parallel, each with a preflight).
+const CHECK_PAIRS = 16;
+const CORS_REQUEST_BOUND = 3 * 2 + (CHECK_PAIRS + 3) * 3;
 
 /**
  * Breaks the fixture's CORS as case `c` says (then restores `restore`), uploads, and checks that
  * the file fails with a typed `cors` UploadError whose hint names the fix, after a bounded number
- * of requests, with the hint logged at most once. Default retry options on purpose: a CORS
- * failure is a configuration error, and the engine's rule is one re-check, not the retry budget.
+ * of requests, with the hint logged exactly once. Default retry options on purpose: a CORS
+ * failure is a configuration error, declared after checks of the request's shape rather than
+ * retries, so the default settings must not make a storm.
  * Returns { err, run, log }.
  */
 export async function expectCorsFailure(t, fx, c, restore, { target = fx.target(), chunkSize = 32 * KiB } = {}) {
@@ -76,8 +83,11 @@ export async function expectCorsFailure(t, fx, c, restore, { target = fx.target(
     expectEqual(run.summary?.failed?.map((x) => x.name), [f.name], 'summary.failed', summarize(run));
     for (const re of c.hint) expectTrue(re.test(err?.hint ?? ''), `hint ${JSON.stringify(err?.hint)} should match ${re}`, err);
     if (c.phase) expectEqual(err?.phase, c.phase, 'phase of the error');
+    // Within 2 attempts of the chunk, and the blocked request was never retried.
+    expectTrue(err?.attempts >= 1 && err?.attempts <= 2, `attempts of the failed chunk: expected 1 or 2, got ${err?.attempts}`, err);
+    expectEqual(run.counts.fileRetry ?? 0, 0, 'fileRetry events (a CORS block is not retried)', summarize(run));
     const log = await fx.apiLog();
-    expectTrue(log.length <= CORS_REQUEST_BOUND, `bounded requests (one re-check of a CORS failure): expected ≤ ${CORS_REQUEST_BOUND} to /upload, got ${log.length} ${JSON.stringify(countBy(log))} in ${run.ms} ms, fileRetry events: ${run.counts.fileRetry ?? 0}`);
+    expectTrue(log.length <= CORS_REQUEST_BOUND, `bounded requests (the checks of one CORS verdict): expected ≤ ${CORS_REQUEST_BOUND} to /upload, got ${log.length} ${JSON.stringify(countBy(log))} in ${run.ms} ms, fileRetry events: ${run.counts.fileRetry ?? 0}`);
     // Each distinct CORS hint is logged exactly once: not once per chunk, and not never.
     const hintLogs = t.console.filter((l) => err?.hint && l.includes(err.hint.slice(0, 40)));
     expectEqual(hintLogs.length, 1, 'console lines carrying the hint', { hint: err?.hint, console: t.console.slice(-20) });
