@@ -13,5 +13,6 @@ for browser in ${BROWSERS:-chromium firefox webkit}; do
     *) echo "test-engines: unknown browser '$browser' in BROWSERS (chromium, firefox, webkit)" >&2; exit 2 ;;
   esac
   echo "test-engines: $browser" >&2
-  "${run[@]}" node --test --test-concurrency=1 tests/engines/
+  # Bounded: a browser that stops answering fails this engine instead of holding CI to its limit.
+  timeout --kill-after=30 "${ENGINE_RUN_TIMEOUT_S:-1500}" "${run[@]}" node --test --test-concurrency=1 tests/engines/
 done

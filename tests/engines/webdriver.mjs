@@ -72,6 +72,9 @@ async function freePort() {
  * { engine, driver, bidi, newPage(), close() }. One session per test file: tests keep their
  * preflight-cache entries apart with their own target URLs (`/upload?t=…`).
  */
+/** How long one new-session request may take before it is tried again. */
+const SESSION_TIMEOUT_MS = 60000;
+
 export async function startSession(engine = ENGINE) {
   const spec = ENGINES[engine];
   if (!spec) throw new Error(`unknown engine ${engine}: expected one of ${Object.keys(ENGINES).join(', ')}`);
@@ -90,13 +93,23 @@ export async function startSession(engine = ENGINE) {
     if (proc.exitCode !== null || i > 150) { kill(); throw new Error(`${spec.driver} did not start:\n${log}`); }
     await sleep(100);
   }
+  // A browser that never answers the new-session request (seen once with WebKit's MiniBrowser
+  // under a loaded Xvfb) would hang the whole run: each try is bounded, and a second one starts
+  // a fresh browser.
   let driver;
-  try {
-    driver = WebDriver.createSession(new Executor(new HttpClient(url)), new Capabilities(spec.caps));
-    await driver.getSession();
-  } catch (e) {
-    kill();
-    throw new Error(`${engine}: no session (${e.message})\ndriver log:\n${log}`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      driver = WebDriver.createSession(new Executor(new HttpClient(url)), new Capabilities(spec.caps));
+      await Promise.race([
+        driver.getSession(),
+        sleep(SESSION_TIMEOUT_MS).then(() => { throw new Error(`no answer within ${SESSION_TIMEOUT_MS / 1000} s`); }),
+      ]);
+      break;
+    } catch (e) {
+      if (attempt < 2) continue;
+      kill();
+      throw new Error(`${engine}: no session after ${attempt} tries (${e.message})\ndriver log:\n${log}`);
+    }
   }
   // Long enough for the longest in-page wait (E.wait with its own timeout).
   await driver.manage().setTimeouts({ script: 300000, pageLoad: 60000 });
