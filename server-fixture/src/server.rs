@@ -1,6 +1,7 @@
 //! Sockets: binding `host:port` (with `localhost` bound to 127.0.0.1 but kept in the URL), the
-//! accept loop over hyper's HTTP/1 connections (header read timeout, the connection-drop fault,
-//! the connection cap with its control reserve), and the bounded graceful shutdown.
+//! accept loop (HTTP/1.1 and HTTP/2, over TLS with `--tls`; header read timeout, the
+//! connection-drop fault, the connection cap with its control reserve, the emulated link), and
+//! the bounded graceful shutdown.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +11,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
@@ -18,6 +21,8 @@ use tower::ServiceExt;
 
 use crate::config::split_host_port;
 use crate::faults::ConnControl;
+use crate::link::{self, Link};
+use crate::tls::Tls;
 use crate::Error;
 
 /// How long a request's headers may take to arrive.
@@ -29,6 +34,31 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub const CONTROL_RESERVE: usize = 16;
 /// Header read timeout of a reserve connection (a squatter frees its slot quickly).
 pub const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// HTTP/2 receive windows, per stream and per connection. The protocol's default (64 KiB for
+/// both) lets a client send only 64 KiB per round trip on the whole connection, whatever the
+/// number of streams: 0.5 MiB/s at 100 ms. 16 MiB per stream and 64 MiB per connection cover
+/// the bandwidth-delay product of a 1 Gbit/s link at over 100 ms; the memory is only used while
+/// a client actually has that much in flight.
+pub const H2_STREAM_WINDOW: u32 = 16 * 1024 * 1024;
+/// See [`H2_STREAM_WINDOW`].
+pub const H2_CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
+/// How long a closing connection behind an emulated link may take to deliver its last bytes.
+pub const LINK_LINGER: Duration = Duration::from_secs(15);
+
+/// How one listener serves its connections besides the router.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    /// Regular connections open at once (plus [`CONTROL_RESERVE`]).
+    pub max_connections: usize,
+    /// Serve HTTPS with this certificate (ALPN `h2`, `http/1.1`); `None` serves plain HTTP/1.1.
+    pub tls: Option<Tls>,
+    /// Put every connection behind this emulated link (the API listener).
+    pub link: Option<Arc<Link>>,
+}
+
+/// What the HTTP server reads and writes: a socket, a link's end, or TLS over either.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Inserted into the requests of a connection admitted over the cap: every route but
 /// `/__fixture/*` answers 503 (see [`refuse_when_over_cap`]).
@@ -81,8 +111,9 @@ fn refuse_connection(stream: &tokio::net::TcpStream, cap: usize) {
     let _ = stream.try_write(head.as_bytes());
 }
 
-/// Binds `host:port`; returns the listener and its URL with the host as written.
-pub async fn bind(addr: &str) -> Result<(TcpListener, String), Error> {
+/// Binds `host:port`; returns the listener and its URL with the host as written (`https://`
+/// when `tls`).
+pub async fn bind(addr: &str, tls: bool) -> Result<(TcpListener, String), Error> {
     let (host, port) = split_host_port(addr).map_err(Error::Config)?;
     let bind_host = if host.eq_ignore_ascii_case("localhost") {
         "127.0.0.1".to_owned()
@@ -97,17 +128,19 @@ pub async fn bind(addr: &str) -> Result<(TcpListener, String), Error> {
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Io(format!("reading the address of {addr}"), e))?;
-    Ok((listener, format!("http://{host}:{}", bound.port())))
+    let scheme = if tls { "https" } else { "http" };
+    Ok((listener, format!("{scheme}://{host}:{}", bound.port())))
 }
 
 /// Serves `router` on `listener` until `shutdown` turns true (or its sender is dropped), with at
-/// most `max_connections` regular connections open at once (plus [`CONTROL_RESERVE`]).
+/// most `opts.max_connections` regular connections open at once (plus [`CONTROL_RESERVE`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
-    max_connections: usize,
+    opts: Listening,
 ) {
+    let max_connections = opts.max_connections;
     let mut conns = JoinSet::new();
     let open = Arc::new(AtomicUsize::new(0));
     loop {
@@ -116,13 +149,16 @@ pub async fn serve(
                 Ok((stream, _)) => {
                     let n = open.load(Ordering::Relaxed);
                     if n >= max_connections.saturating_add(CONTROL_RESERVE) {
-                        refuse_connection(&stream, max_connections);
+                        // Over TLS a plain-text answer would be garbage: just close.
+                        if opts.tls.is_none() {
+                            refuse_connection(&stream, max_connections);
+                        }
                         continue;
                     }
                     open.fetch_add(1, Ordering::Relaxed);
                     let counted = OpenConnection(open.clone());
                     let over_cap = (n >= max_connections).then_some(OverCap(max_connections));
-                    conns.spawn(connection(stream, router.clone(), shutdown.clone(), over_cap, counted));
+                    conns.spawn(accepted_connection(stream, router.clone(), shutdown.clone(), over_cap, counted, opts.clone()));
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
@@ -152,13 +188,63 @@ pub async fn serve(
     }
 }
 
-async fn connection(
+/// Puts a new connection behind the link (if any), then TLS (if any), then serves it.
+async fn accepted_connection(
     stream: tokio::net::TcpStream,
+    router: Router,
+    shutdown: watch::Receiver<bool>,
+    over_cap: Option<OverCap>,
+    counted: OpenConnection,
+    opts: Listening,
+) {
+    let _ = stream.set_nodelay(true);
+    let (io, pumps): (Box<dyn Io>, _) = match opts.link {
+        Some(l) => {
+            let (end, pumps) = link::wrap(stream, l);
+            (Box::new(end), Some(pumps))
+        }
+        None => (Box::new(stream), None),
+    };
+    let io: Box<dyn Io> = match &opts.tls {
+        None => io,
+        Some(tls) => {
+            let limit = if over_cap.is_some() {
+                RESERVE_HEADER_TIMEOUT
+            } else {
+                HEADER_READ_TIMEOUT
+            };
+            match tokio::time::timeout(limit, tls.acceptor.accept(io)).await {
+                Ok(Ok(s)) => Box::new(s),
+                Ok(Err(e)) => {
+                    tracing::debug!("TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            }
+        }
+    };
+    let dropped = connection(io, router, shutdown, over_cap, counted).await;
+    if let Some(p) = pumps {
+        // A dropped connection closes at once (dropping the pumps); otherwise the last
+        // response still crosses the link.
+        if !dropped {
+            p.finish(LINK_LINGER).await;
+        }
+    }
+}
+
+/// Serves one connection (HTTP/1.1 or HTTP/2, whichever the client speaks); true if it was
+/// dropped on purpose (the drop fault).
+async fn connection(
+    io: Box<dyn Io>,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
     over_cap: Option<OverCap>,
     _counted: OpenConnection,
-) {
+) -> bool {
     let kill = Arc::new(Notify::new());
     let control = ConnControl { kill: kill.clone() };
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
@@ -176,16 +262,22 @@ async fn connection(
             )
         }
     });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new());
-    if over_cap.is_some() {
-        builder
-            .header_read_timeout(RESERVE_HEADER_TIMEOUT)
-            .keep_alive(false);
-    } else {
-        builder.header_read_timeout(HEADER_READ_TIMEOUT);
-    }
-    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(if over_cap.is_some() {
+            RESERVE_HEADER_TIMEOUT
+        } else {
+            HEADER_READ_TIMEOUT
+        })
+        .keep_alive(over_cap.is_none());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW);
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let mut draining = false;
     loop {
@@ -194,11 +286,11 @@ async fn connection(
                 if let Err(e) = res {
                     tracing::debug!("connection ended: {e}");
                 }
-                break;
+                return false;
             }
             () = kill.notified() => {
                 tracing::debug!("connection dropped on purpose");
-                break;
+                return true;
             }
             _ = shutdown.changed(), if !draining => {
                 draining = true;

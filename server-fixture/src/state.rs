@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::config::{Config, Runtime};
 use crate::control::Stats;
 use crate::faults::Rng;
+use crate::link::Link;
 use crate::store::Store;
 use crate::Error;
 
@@ -25,6 +26,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 struct Inner {
     runtime: Mutex<Runtime>,
+    link: Arc<Link>,
     stall: watch::Sender<bool>,
     rng: Mutex<Rng>,
     sessions: Mutex<HashSet<String>>,
@@ -88,6 +90,7 @@ impl AppState {
         let (stall, _) = watch::channel(runtime.stall);
         Ok(AppState(Arc::new(Inner {
             rng: Mutex::new(Rng::new(runtime.seed)),
+            link: Link::new(runtime.link),
             runtime: Mutex::new(runtime),
             stall,
             sessions: Mutex::new(HashSet::new()),
@@ -115,7 +118,13 @@ impl AppState {
             *lock(&self.0.rng) = Rng::new(next.seed);
         }
         self.0.stall.send_replace(next.stall);
+        self.0.link.set(next.link);
         *rt = next;
+    }
+
+    /// The emulated link of the API listener (shared by its connections).
+    pub fn link(&self) -> Arc<Link> {
+        self.0.link.clone()
     }
 
     /// Takes the "fail chunk N once" fault if it names this chunk.
