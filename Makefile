@@ -7,6 +7,7 @@ export CHROMEDRIVER ?= /usr/bin/chromedriver
 
 help:
 	@echo "make demo   build, then serve the demo on http://127.0.0.1:8080 with the API on http://localhost:8081"
+	@echo "            (make demo TLS=1: both over HTTPS + HTTP/2 with a certificate made at start)"
 	@echo "make test   lint + native tests + wasm browser tests + end-to-end suite (what CI runs)"
 	@echo "make build  release wasm -> pkg/ (npm package) and pkg/script/ (script-tag build)"
 	@echo "make size   raw and gzip sizes of the shipped files"
@@ -21,7 +22,7 @@ build:
 
 demo: build
 	@cargo build -q -p server-fixture
-	@scripts/demo.sh
+	@TLS="$(TLS)" scripts/demo.sh
 
 test: tools lint test-native build test-types test-wasm test-e2e
 	@echo "make test: all layers passed"
