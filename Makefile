@@ -2,16 +2,20 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export CHROMEDRIVER ?= /usr/bin/chromedriver
+# The engines the browser layers run, in this order; `make test BROWSERS=chromium` runs one.
+export BROWSERS ?= chromium firefox webkit
 
-.PHONY: help tools build demo test lint test-native test-types test-wasm test-e2e size bench clean
+.PHONY: help tools build demo test lint test-clean-tree test-native test-types test-wasm test-e2e test-engines size bench bench-publish clean
 
 help:
 	@echo "make demo   build, then serve the demo on http://127.0.0.1:8080 with the API on http://localhost:8081"
-	@echo "            (make demo TLS=1: both over HTTPS + HTTP/2 with a certificate made at start)"
+	@echo "            (other ports: make demo PAGE_PORT=9080 API_PORT=9081; HTTPS + HTTP/2: make demo TLS=1)"
 	@echo "make test   lint + native tests + wasm browser tests + end-to-end suite (what CI runs)"
+	@echo "           in Chromium, Firefox and WebKit; BROWSERS=\"chromium firefox\" picks engines"
 	@echo "make build  release wasm -> pkg/ (npm package) and pkg/script/ (script-tag build)"
 	@echo "make size   raw and gzip sizes of the shipped files"
-	@echo "make bench  benchmark against Resumable.js and Flow.js -> BENCHMARKS.md"
+	@echo "make bench  benchmark against Resumable.js and Flow.js -> target/bench/BENCHMARKS.md"
+	@echo "            (make bench-publish copies that run to the committed BENCHMARKS.md)"
 
 tools:
 	@scripts/ensure-tools.sh --browser
@@ -20,18 +24,25 @@ build:
 	@scripts/ensure-tools.sh
 	@scripts/build.sh
 
+# Other ports when 8080/8081 are taken: make demo PAGE_PORT=9080 API_PORT=9081 (API_PORT defaults
+# to PAGE_PORT + 1).
 demo: build
 	@cargo build -q -p server-fixture
-	@TLS="$(TLS)" scripts/demo.sh
+	@TLS="$(TLS)" PAGE_PORT="$(PAGE_PORT)" API_PORT="$(API_PORT)" scripts/demo.sh
 
-test: tools lint test-native build test-types test-wasm test-e2e
+test: tools test-clean-tree lint test-native build test-types test-wasm test-e2e test-engines
 	@echo "make test: all layers passed"
 
 lint:
+	@scripts/check-repo-paths.sh
 	cargo fmt --all -- --check
 	cargo clippy -q --workspace --all-targets -- -D warnings
 	cargo clippy -q -p resumable-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings
 	cargo clippy -q -p resumable-wasm --lib --target wasm32-unknown-unknown --release --no-default-features -- -D warnings
+
+# The tool install in a fresh clone must not change a tracked file (issue 17).
+test-clean-tree:
+	@scripts/test-clean-tree.sh
 
 test-native:
 	cargo test --workspace
@@ -43,16 +54,30 @@ test-wasm:
 	@cargo build -q -p server-fixture
 	@scripts/test-wasm.sh
 
+# The Playwright suite is Chromium's (CDP); every engine runs the WebDriver core (test-engines).
 test-e2e:
 	@cargo build -q -p server-fixture
-	node --test --test-concurrency=1 tests/e2e/
+	@if [[ " $(BROWSERS) " == *" chromium "* ]]; then node --test --test-concurrency=1 tests/e2e/; \
+	  else echo "test-e2e: skipped, chromium is not in BROWSERS"; fi
+
+test-engines:
+	@cargo build -q -p server-fixture
+	@scripts/test-engines.sh
 
 size: build
 	@scripts/size.sh
 
+# A bench run writes into target/bench/ (ignored: the checkout stays clean); bench-publish turns
+# the last run into the committed BENCHMARKS.md and bench/results.json.
+BENCH_DIR := target/bench
 bench: build
 	@cargo build -q --release -p server-fixture
-	node bench/run.mjs
+	BENCH_OUT=$(BENCH_DIR)/results.json BENCH_MD=$(BENCH_DIR)/BENCHMARKS.md node bench/run.mjs
+
+bench-publish:
+	@test -f $(BENCH_DIR)/results.json || { echo "bench-publish: no $(BENCH_DIR)/results.json: run make bench first" >&2; exit 1; }
+	cp $(BENCH_DIR)/results.json bench/results.json
+	node bench/run.mjs --render
 
 clean:
 	cargo clean

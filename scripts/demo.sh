@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Serves the demo: www/ and the built package on http://127.0.0.1:8080, the upload API on
-# http://localhost:8081 (another origin, so every demo upload is cross-origin). With TLS=1 both
-# are served over HTTPS (HTTP/2) with a certificate made at start. Extra arguments go to the
-# fixture (e.g. --link rtt=100,up=20,down=50). Ctrl-C stops it.
+# http://localhost:8081 (another origin, so every demo upload is cross-origin). Ctrl-C stops it.
+#   PAGE_PORT=9080 API_PORT=9081 scripts/demo.sh   (or `make demo PAGE_PORT=9080 API_PORT=9081`)
+# picks other ports; API_PORT defaults to PAGE_PORT + 1. With TLS=1 (`make demo TLS=1`) both are
+# served over HTTPS (HTTP/2) with a certificate made at start. Extra arguments go to
+# server-fixture (e.g. --link rtt=100,up=20,down=50).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+page_port="${PAGE_PORT:-8080}"
+[[ "$page_port" =~ ^[0-9]+$ ]] || { echo "demo: PAGE_PORT must be a port number, got '$page_port'" >&2; exit 2; }
+# Port 0 (any free port) for the page means any free port for the API too.
+api_port="${API_PORT:-$((page_port == 0 ? 0 : page_port + 1))}"
+[[ "$api_port" =~ ^[0-9]+$ ]] || { echo "demo: API_PORT must be a port number, got '$api_port'" >&2; exit 2; }
 data="${DEMO_DATA_DIR:-$PWD/.demo-data}"
 mkdir -p "$data"
 scheme=http
@@ -13,17 +20,30 @@ if [ "${TLS:-0}" = 1 ]; then
   scheme=https
   tls_flag=(--tls)
 fi
+# CORS admits the page origin only (the fixture's default allowlist).
 target/debug/server-fixture --www www --mount /pkg=pkg \
-  --page-listen 127.0.0.1:8080 --api-listen localhost:8081 \
-  --allow-origin "$scheme://127.0.0.1:8080" --data-dir "$data" "${tls_flag[@]}" "$@" |
+  --page-listen "127.0.0.1:$page_port" --api-listen "localhost:$api_port" --data-dir "$data" \
+  "${tls_flag[@]}" "$@" |
 {
-  read -r urls
+  if ! read -r urls; then
+    # The fixture exited before printing its URLs; its own message (above) says why.
+    echo "demo: the server did not start. If port $page_port or $api_port is in use, pick free ones:" >&2
+    echo "demo:   make demo PAGE_PORT=9080 API_PORT=9081   (or PAGE_PORT=… API_PORT=… scripts/demo.sh)" >&2
+    exit 1
+  fi
   field() { node -e 'const v = JSON.parse(process.argv[1]); console.log(process.argv[2].split(".").reduce((o, k) => o?.[k], v) ?? "")' "$urls" "$1"; }
   page="$(field page)"
   api="$(field api)"
   token="$(field control_token)"
+  # The page assumes its API at <its own scheme>://localhost:<its own port + 1>; any other API
+  # goes in ?api=.
+  page_url="$(node -e '
+    const { page, api } = JSON.parse(process.argv[1]);
+    const u = new URL(page);
+    const usual = `${u.protocol}//localhost:${Number(u.port) + 1}`;
+    console.log(api === usual ? `${page}/` : `${page}/?api=${api}`);' "$urls")"
   echo
-  echo "  demo page : $page/"
+  echo "  demo page : $page_url"
   echo "  upload API: $api/upload   (cross-origin)"
   if [ "$scheme" = https ]; then
     spki="$(field tls.spki_sha256)"

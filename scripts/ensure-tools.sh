@@ -2,9 +2,11 @@
 # Installs what the build, demo and tests need, idempotently: a second run takes seconds.
 #   - the wasm32-unknown-unknown Rust target
 #   - wasm-bindgen-cli at exactly the version of the wasm-bindgen crate in Cargo.lock
-#   - Debian's chromium and chromium-driver (only when browsers are needed: pass --browser)
-#   - the npm dev dependencies (binaryen's wasm-opt, esbuild, playwright-core, typescript, vite, webpack, the
-#     reference clients), from the committed package-lock.json
+#   - Debian's chromium and chromium-driver (only when browsers are needed: pass --browser); with it,
+#     scripts/ensure-browsers.sh: Firefox ESR + geckodriver and WebKitGTK + WebKitWebDriver
+#   - the npm dev dependencies (binaryen's wasm-opt, esbuild, playwright-core, selenium-webdriver,
+#     typescript, vite, webpack, the reference clients), from the committed package-lock.json
+#     without rewriting it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,16 +46,18 @@ if [ "$want_browser" = 1 ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
   fi
+  scripts/ensure-browsers.sh   # Firefox and WebKit, for the engines in $BROWSERS
 fi
 
-# 4. npm dev dependencies at the versions of the committed package-lock.json, reinstalled only
-# when package.json or the lockfile changed. `npm install`, not `npm ci`: the registry here lacks
-# some optional platform packages (rollup's non-Linux builds), which `npm install` skips as
-# optional while `npm ci` refuses the lockfile for not listing them.
-stamp=node_modules/.lock-stamp
-deps_sum() { cat package.json package-lock.json | sha256sum | cut -d' ' -f1; }
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(deps_sum)" ]; then
-  say "installing npm dev dependencies"
-  npm install --no-audit --no-fund --loglevel=error
-  deps_sum > "$stamp"
+# 4. npm dev dependencies, exactly as the committed package-lock.json pins them. `npm ci`, never
+# `npm install`: ci installs from the lockfile without writing it (it fails instead when
+# package.json and the lockfile disagree), while install rewrites the lockfile whenever its idea of
+# the dependency tree differs from the committed one, leaving a modified tracked file behind. The
+# lockfile lists the optional packages of every platform (rollup's and esbuild's native builds),
+# as `npm install` writes it; ci fetches only those for this machine. To change a dependency:
+# edit package.json, run `npm install`, commit both files.
+# Skipped when node_modules/ already matches the lockfile (scripts/node-modules-match-lock.mjs).
+if ! why="$(node scripts/node-modules-match-lock.mjs 2>&1)"; then
+  say "${why#node-modules-match-lock: }: installing npm dev dependencies from package-lock.json (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
 fi

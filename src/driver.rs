@@ -1,7 +1,8 @@
 //! The one loop between the engine and the browser: feed the scheduler its inputs (calls from the
 //! API, request outcomes, timers, online/offline) and carry out every action it answers with
-//! (send, abort, event). It decides nothing itself, except what only the browser can tell: whether
-//! a request that got no response failed because of CORS or the network (one `no-cors` probe).
+//! (send, abort, CORS check, event). It decides nothing itself: for a request that got no
+//! response it reports only what the browser alone can tell (an unreadable file, offline), and
+//! it runs the CORS check pairs the engine asks for (`engine::verdict` decides).
 //!
 //! Re-entrancy: user callbacks may call back into the uploader (e.g. `pause()` inside
 //! `fileProgress`), so no `RefCell` borrow is ever held while JS runs.
@@ -12,22 +13,20 @@ use core::cell::RefCell;
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
-use web_sys::{AbortController, Blob};
+use web_sys::Blob;
 
 use crate::api::events::Listeners;
 use crate::engine::text::{cat, joined};
 use crate::engine::{
-    Action, Event, Failure, FileId, Input, RequestBody, RequestId, RequestSpec, Scheduler, VecMap,
+    Action, Check, Event, Failure, FileId, Input, Observation, RequestBody, RequestId, RequestSpec,
+    Scheduler, VecMap,
 };
 use crate::transport::wire::{Wire, WireBody};
-use crate::transport::xhr::XhrSlot;
-use crate::transport::{self, clock, Outcome};
+use crate::transport::{self, clock, cors_check, Outcome, Via};
+use js_sys::futures::JsFuture;
 
-/// How to abort one request in flight.
-enum InFlight {
-    Fetch(AbortController),
-    Xhr(Rc<RefCell<XhrSlot>>),
-}
+/// How to abort what runs for one request: the request itself, or its batch of CORS checks.
+type InFlight = Vec<Via>;
 
 /// Longest wait one browser timer can hold: `setTimeout` takes a signed 32-bit delay and fires
 /// at once above it. Longer waits are re-armed when the timer wakes early.
@@ -69,6 +68,12 @@ pub(crate) struct State {
     /// `pause()` was called and no `resume()`/`upload()` since; an `upload()` still waiting for
     /// its files starts paused.
     pub(crate) paused_by_user: bool,
+    /// This state itself, held while the engine has work ([`Scheduler::has_work`]): pending
+    /// work keeps the uploader alive however the page holds it (or does not), and the cycle is
+    /// broken as soon as it is idle, so an idle uploader the page dropped is freed.
+    keep_alive: Option<Handle>,
+    /// `free()` was called: everything was cancelled and released; nothing starts again.
+    pub(crate) released: bool,
 }
 
 /// The shared handle every callback holds.
@@ -92,6 +97,8 @@ impl State {
             offline_recheck: None,
             cancel_generation: 0,
             paused_by_user: false,
+            keep_alive: None,
+            released: false,
         }
     }
 }
@@ -157,10 +164,67 @@ pub(crate) fn pump(handle: &Handle) {
         match action {
             Action::Send(spec) => start_request(handle, spec),
             Action::Abort(id) => abort(handle, id),
+            Action::Check(check) => start_checks(handle, check),
             Action::Event(event) => dispatch(handle, event),
         }
     }
     arm_timer(handle);
+    keep_alive_while_busy(handle);
+}
+
+/// Holds or lets go of the state's reference to itself (see [`State::keep_alive`]).
+fn keep_alive_while_busy(handle: &Handle) {
+    let released = {
+        let mut state = handle.borrow_mut();
+        if state.scheduler.has_work() && !state.released {
+            if state.keep_alive.is_none() {
+                state.keep_alive = Some(Rc::clone(handle));
+            }
+            None
+        } else {
+            state.keep_alive.take()
+        }
+    };
+    // Dropped after the borrow ends (the caller still holds `handle`, so the state lives on).
+    drop(released);
+}
+
+/// An explicit `free()`: cancels everything (so every pending `upload()` resolves, its files
+/// `cancelled`), then lets go of everything that ties the uploader to the page — the global
+/// `online`/`offline` listeners, timers, the app's callbacks and functions — whoever still
+/// holds the state (a request being aborted, an addition waiting for an identifier).
+pub(crate) fn release(handle: &Handle) {
+    let busy = {
+        let mut state = handle.borrow_mut();
+        state.cancel_generation = state.cancel_generation.wrapping_add(1);
+        state.paused_by_user = false;
+        state.released = true;
+        state.scheduler.has_work()
+    };
+    // An idle uploader has nothing to cancel (and no `cancel` event to fire).
+    if busy {
+        input(handle, Input::Cancel);
+    }
+    let waiters = core::mem::take(&mut handle.borrow_mut().waiters);
+    if !waiters.is_empty() {
+        let result = crate::api::events::summary(handle);
+        for resolve in waiters {
+            let _ = resolve.call1(&JsValue::NULL, &result);
+        }
+    }
+    let released = {
+        let mut state = handle.borrow_mut();
+        (
+            state.connectivity.take(),
+            state.timer.take(),
+            state.offline_recheck.take(),
+            core::mem::take(&mut state.listeners),
+            state.query_fn.take(),
+            state.headers_fn.take(),
+            state.keep_alive.take(),
+        )
+    };
+    drop(released);
 }
 
 fn arm_timer(handle: &Handle) {
@@ -189,16 +253,36 @@ fn arm_timer(handle: &Handle) {
 
 fn abort(handle: &Handle, id: RequestId) {
     let request = handle.borrow_mut().in_flight.remove(&id);
-    match request {
-        Some(InFlight::Fetch(controller)) => controller.abort(),
-        Some(InFlight::Xhr(slot)) => {
-            let previous = core::mem::replace(&mut *slot.borrow_mut(), XhrSlot::Aborted);
-            if let XhrSlot::Running(xhr) = previous {
-                let _ = xhr.abort();
-            }
-        }
-        None => {}
+    request.iter().flatten().for_each(Via::abort);
+}
+
+/// Calls the user's `query` or `headers` function `f` (named `option`) for a chunk, without any
+/// borrow held; its answer as name/value pairs (none without a function).
+fn call_option_fn(
+    handle: &Handle,
+    f: Option<&Function>,
+    option: &str,
+    file: FileId,
+    chunk: u32,
+) -> Result<Vec<(String, String)>, String> {
+    let Some(f) = f else { return Ok(Vec::new()) };
+    let snapshot = crate::api::file_snapshot(handle, file);
+    let value = f
+        .call2(&JsValue::NULL, &snapshot, &JsValue::from(chunk))
+        .map_err(|e| cat(&[option, " function threw: ", &transport::js_error_text(&e)]))?;
+    if value.has_type::<js_sys::Promise>() {
+        return Err(cat(&[
+            option,
+            " function returned a Promise; it must return an object",
+        ]));
     }
+    crate::api::options::string_pairs(&value).map_err(|e| {
+        cat(&[
+            option,
+            " function returned an object that threw when read: ",
+            &e,
+        ])
+    })
 }
 
 /// Applies the user's `query`/`headers` functions (called without any borrow held). A function
@@ -211,23 +295,14 @@ fn with_dynamic_parts(handle: &Handle, spec: RequestSpec) -> Result<RequestSpec,
     if query_fn.is_none() && headers_fn.is_none() {
         return Ok(spec);
     }
-    let file = crate::api::file_snapshot(handle, spec.file);
-    let chunk = JsValue::from(spec.chunk);
-    let call = |f: &Option<Function>, option: &str| -> Result<Vec<(String, String)>, String> {
-        let Some(f) = f else { return Ok(Vec::new()) };
-        let value = f
-            .call2(&JsValue::NULL, &file, &chunk)
-            .map_err(|e| cat(&[option, " function threw: ", &transport::js_error_text(&e)]))?;
-        if value.has_type::<js_sys::Promise>() {
-            return Err(cat(&[
-                option,
-                " function returned a Promise; it must return an object",
-            ]));
-        }
-        Ok(crate::api::options::string_pairs(&value))
-    };
-    let query = call(&query_fn, "query")?;
-    let headers = call(&headers_fn, "headers")?;
+    let query = call_option_fn(handle, query_fn.as_ref(), "query", spec.file, spec.chunk)?;
+    let headers = call_option_fn(
+        handle,
+        headers_fn.as_ref(),
+        "headers",
+        spec.file,
+        spec.chunk,
+    )?;
     let spec = spec.with_dynamic(handle.borrow().scheduler.config(), &query, &headers);
     // The engine planned its warm-up without these values; at least say what they cost.
     let warn = spec.preflight.preflight && !handle.borrow().warned_dynamic_preflight;
@@ -248,20 +323,11 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
         // The file was removed between the engine's decision and now: the engine already forgot it.
         return;
     };
-    let in_flight = if spec.upload_listener {
-        InFlight::Xhr(Rc::new(RefCell::new(XhrSlot::NotStarted)))
-    } else {
-        match AbortController::new() {
-            Ok(c) => InFlight::Fetch(c),
-            Err(_) => return fail_unsendable(handle, id, "no AbortController in this browser"),
-        }
-    };
-    let abort_handle = match &in_flight {
-        InFlight::Fetch(c) => InFlight::Fetch(c.clone()),
-        InFlight::Xhr(slot) => InFlight::Xhr(Rc::clone(slot)),
+    let Some(via) = Via::new(spec.upload_listener) else {
+        return fail_unsendable(handle, id, "no AbortController in this browser");
     };
     // Registered before any user code runs, so an abort from inside that code is seen.
-    handle.borrow_mut().in_flight.insert(id, in_flight);
+    handle.borrow_mut().in_flight.insert(id, vec![via.clone()]);
     let spec = match with_dynamic_parts(handle, spec) {
         Ok(spec) => spec,
         Err(message) => {
@@ -275,14 +341,14 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
     let handle = Rc::clone(handle);
     // Through the one shared promise task (it never rejects): a `spawn_local` of its own costs wasm.
     let _ = crate::api::to_promise(Box::pin(async move {
-        run_request(&handle, &spec, &blob, abort_handle).await;
+        run_request(&handle, &spec, &blob, via).await;
         Ok(JsValue::UNDEFINED)
     }));
 }
 
 /// Sends one request and hands its outcome to the engine.
-async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, abort_handle: InFlight) {
-    let outcome = send(handle, spec, blob, abort_handle).await;
+async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via) {
+    let outcome = send(handle, spec, blob, via).await;
     // Gone from the map: the engine aborted it and expects no answer.
     if handle.borrow_mut().in_flight.remove(&spec.id).is_none() {
         return;
@@ -304,7 +370,7 @@ async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, abort_han
         Outcome::Timeout => Failure::Timeout,
         Outcome::Aborted => Failure::Aborted,
         Outcome::Invalid(message) => return fail_unsendable(handle, spec.id, &message),
-        Outcome::NoResponse => diagnose(handle, spec, blob).await,
+        Outcome::NoResponse => no_response(spec, blob).await,
     };
     if failure == Failure::Offline {
         recheck_when_offline_too_long(handle);
@@ -345,7 +411,7 @@ fn recheck_when_offline_too_long(handle: &Handle) {
     handle.borrow_mut().offline_recheck = Some(timer);
 }
 
-async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, abort_handle: InFlight) -> Outcome {
+async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via) -> Outcome {
     let body = match &spec.body {
         RequestBody::None => WireBody::None,
         RequestBody::Raw => WireBody::Raw,
@@ -371,9 +437,9 @@ async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, abort_handle: In
         with_credentials: spec.with_credentials,
         timeout_ms: spec.timeout_ms,
     };
-    match abort_handle {
-        InFlight::Fetch(controller) => transport::fetch::send(&wire, &controller).await,
-        InFlight::Xhr(slot) => {
+    match via {
+        Via::Fetch(controller) => transport::fetch::send(&wire, &controller).await,
+        Via::Xhr(slot) => {
             let weak = Rc::downgrade(handle);
             let id = spec.id;
             let on_progress: Rc<dyn Fn(u64)> = Rc::new(move |sent| {
@@ -386,8 +452,9 @@ async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, abort_handle: In
     }
 }
 
-/// A request got no response: an unreadable file, offline, CORS, or unreachable? (CORS.md §8)
-async fn diagnose(handle: &Handle, spec: &RequestSpec, file: &Blob) -> Failure {
+/// A request got no response: what only the browser can tell about it (an unreadable file,
+/// offline). Whether it was CORS is the engine's to find out, with checks.
+async fn no_response(spec: &RequestSpec, file: &Blob) -> Failure {
     if !matches!(spec.body, RequestBody::None | RequestBody::Form { .. })
         && !transport::blob::is_readable(file, spec.start, spec.end).await
     {
@@ -396,24 +463,77 @@ async fn diagnose(handle: &Handle, spec: &RequestSpec, file: &Blob) -> Failure {
     if !clock::is_online() {
         return Failure::Offline;
     }
-    let (cross_origin, diagnose) = {
-        let state = handle.borrow();
-        let cross = match &state.page_origin {
-            Some(origin) => {
-                crate::engine::preflight::origin_of(&spec.url).as_deref() != Some(origin.as_str())
-            }
-            None => true,
-        };
-        (cross, state.scheduler.config().diagnose_cors)
+    Failure::NoResponse
+}
+
+/// Runs one batch of CORS check pairs for the engine, concurrently, and hands back what each
+/// showed. `cancel()` and the engine's aborts stop them like any request.
+fn start_checks(handle: &Handle, check: Check) {
+    let id = check.request;
+    // Each pair gets its own handle: a timeout aborts only its own request.
+    let vias: Option<Vec<Via>> = (0..check.pairs)
+        .map(|_| Via::new(check.upload_listener))
+        .collect();
+    let Some(vias) = vias else {
+        let observations = vec![Observation::Inconclusive; check.pairs as usize];
+        return input(
+            handle,
+            Input::Checked {
+                request: id,
+                observations,
+            },
+        );
     };
-    if !cross_origin || !diagnose {
-        return Failure::Network;
+    // Registered before any user code runs, so an abort from inside that code is seen.
+    handle.borrow_mut().in_flight.insert(id, vias.clone());
+    let headers_fn = handle.borrow().headers_fn.clone();
+    // The header names decide the shape: the checks carry the function's headers too.
+    let check = match call_option_fn(
+        handle,
+        headers_fn.as_ref(),
+        "headers",
+        check.file,
+        check.chunk,
+    ) {
+        Ok(dynamic) if headers_fn.is_some() => {
+            let config = handle.borrow().scheduler.config().clone();
+            check.with_dynamic_headers(&config, &dynamic)
+        }
+        _ => check,
+    };
+    if handle.borrow().in_flight.get(&id).is_none() {
+        return; // aborted by the user's function (e.g. it called cancel())
     }
-    if transport::cors_probe::is_reachable(&spec.url).await {
-        Failure::Cors
-    } else {
-        Failure::Network
-    }
+    let results: Rc<RefCell<Vec<Observation>>> = Rc::default();
+    let check = Rc::new(check);
+    let pairs: js_sys::Array = vias
+        .iter()
+        .map(|via| {
+            let via = via.clone();
+            let (check, results) = (Rc::clone(&check), Rc::clone(&results));
+            JsValue::from(crate::api::to_promise(Box::pin(async move {
+                let seen = cors_check::pair(&check, via).await;
+                results.borrow_mut().push(seen);
+                Ok(JsValue::UNDEFINED)
+            })))
+        })
+        .collect();
+    let handle = Rc::clone(handle);
+    let _ = crate::api::to_promise(Box::pin(async move {
+        let _ = JsFuture::from(js_sys::Promise::all(&pairs)).await;
+        // Gone from the map: the engine aborted the request and expects no answer.
+        if handle.borrow_mut().in_flight.remove(&id).is_some() {
+            let observations = core::mem::take(&mut *results.borrow_mut());
+            input(
+                &handle,
+                Input::Checked {
+                    request: id,
+                    observations,
+                },
+            );
+        }
+        Ok(JsValue::UNDEFINED)
+    }));
 }
 
 /// Delivers one engine event to the page: listeners, console, and `upload()` promises.

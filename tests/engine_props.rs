@@ -90,7 +90,7 @@ impl Server {
                 self.stored.insert((r.file, r.chunk));
             }
             return match self.rand(4) {
-                0 => Reply::Fail(Failure::Network),
+                0 => Reply::Fail(Failure::NoResponse),
                 1 => Reply::Fail(Failure::Timeout),
                 2 => Reply::Status(503),
                 _ => Reply::Full {

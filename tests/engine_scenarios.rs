@@ -9,9 +9,10 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 mod harness;
 
 use harness::{Harness, Reply};
+use resumable_wasm::engine::verdict::CORS_EVIDENCE;
 use resumable_wasm::engine::{
-    Config, ErrorKind, Event, Failure, FileControl, FileId, FileStatus, Input, Phase, Protocol,
-    RequestBody, RequestId, RequestSpec, TestChunks,
+    Config, ErrorKind, Event, Failure, FileControl, FileId, FileStatus, Input, Observation, Phase,
+    Protocol, RequestBody, RequestId, RequestSpec, TestChunks,
 };
 
 const PAGE: &str = "https://app.example";
@@ -254,7 +255,7 @@ fn retries_exhausted_fail_the_file() {
     let mut h = Harness::new(c, 7);
     let f = h.add("a", 10);
     h.start();
-    assert!(!h.drive_bounded(100, |_| Reply::Fail(Failure::Network)));
+    assert!(!h.drive_bounded(100, |_| Reply::Fail(Failure::NoResponse)));
     assert_eq!(h.count_sent(Phase::Upload), 3);
     let v = h.s.file(f).unwrap();
     assert_eq!(v.status, FileStatus::Error);
@@ -383,21 +384,44 @@ fn offline_pauses_without_spending_retries() {
     assert_eq!(h.s.file(f).unwrap().status, FileStatus::Success);
 }
 
+/// The batch sizes of the CORS checks of one request, in order.
+fn check_batches(h: &Harness, request: resumable_wasm::engine::RequestId) -> Vec<u32> {
+    h.checks
+        .iter()
+        .filter(|c| c.request == request)
+        .map(|c| c.pairs)
+        .collect()
+}
+
 #[test]
-fn cors_failure_does_not_loop() {
+fn a_cors_block_is_declared_after_checks_on_the_first_attempt() {
     let mut c = config(10);
     c.test_chunks = TestChunks::Never;
     c.with_credentials = true;
     c.headers = vec![("Authorization".into(), "Bearer t".into())];
     let mut h = Harness::new(c, 11);
     let a = h.add("a", 30);
-    assert!(!h.drive_bounded(10, |_| Reply::Status(200)));
+    h.check_all(Observation::Blocked);
     h.start();
-    assert!(!h.drive_bounded(1000, |_| Reply::Fail(Failure::Cors)));
-    assert_eq!(h.sent.len(), 2, "one re-check only\n{}", h.dump());
+    assert!(!h.drive_bounded(1000, |_| Reply::Fail(Failure::NoResponse)));
+    assert_eq!(h.sent.len(), 1, "no retry of a CORS block\n{}", h.dump());
+    let first = h.sent[0].id;
+    assert_eq!(
+        check_batches(&h, first),
+        vec![1, 1, 2, 4, 8],
+        "{}",
+        h.dump()
+    );
+    // The checks mirror the request's shape: a GET with its URL, headers and credentials.
+    let check = &h.checks[0];
+    assert_eq!(check.method, "GET");
+    assert_eq!(check.url, h.sent[0].url);
+    assert_eq!(check.headers, h.sent[0].headers);
+    assert!(check.with_credentials);
     let e = h.s.file(a).unwrap().error.unwrap();
     assert_eq!(e.kind, ErrorKind::Cors);
-    assert_eq!(e.attempts, 2);
+    assert_eq!(e.attempts, 1);
+    assert!(e.message.contains("16 requests"), "{}", e.message);
     let hint = e.hint.unwrap();
     assert!(hint.contains("must answer 2xx"), "{hint}");
     assert!(hint.contains("authorization"), "{hint}");
@@ -406,27 +430,248 @@ fn cors_failure_does_not_loop() {
         "{hint}"
     );
     assert!(hint.contains("`https://app.example`"), "{hint}");
+    assert!(!h.has_event(|e| matches!(e, Event::FileRetry { .. })));
 }
 
 #[test]
-fn cors_failure_of_a_post_does_not_loop_through_reprobes() {
-    // The re-check re-probes the chunk first; that simple GET passing must not reset the
-    // re-check, or probe, POST, probe, POST would go on until the retries run out.
+fn a_blocked_post_after_a_readable_probe_is_cors_within_two_attempts() {
     let mut h = Harness::new(config(10), 13);
     let a = h.add("a", 30);
+    h.check_all(Observation::Blocked);
     h.start();
     assert!(!h.drive_bounded(1000, |r| if r.phase == Phase::Test {
         Reply::Status(204)
     } else {
-        Reply::Fail(Failure::Cors)
+        Reply::Fail(Failure::NoResponse)
     }));
     let posts = h.sent.iter().filter(|r| r.phase == Phase::Upload).count();
-    assert_eq!(posts, 4, "3 parallel POSTs and one re-check\n{}", h.dump());
+    assert_eq!(posts, 3, "the 3 parallel POSTs, no retry\n{}", h.dump());
     let e = h.s.file(a).unwrap().error.unwrap();
     assert_eq!(e.kind, ErrorKind::Cors);
     assert_eq!(e.phase, Some(Phase::Upload));
-    // Attempts count every request for the chunk: probe, POST, re-probe, POST.
-    assert_eq!(e.attempts, 4, "{e:?}");
+    // Attempts count every request for the chunk: the probe and the POST.
+    assert!(e.attempts <= 2, "{e:?}");
+    // The three failures checked in parallel and pooled their evidence: at most one fresh
+    // pair each beyond what the verdict needs.
+    let pairs: u32 = h.checks.iter().map(|c| c.pairs).sum();
+    assert!(pairs <= CORS_EVIDENCE + 3, "{pairs} pairs\n{}", h.dump());
+}
+
+#[test]
+fn parallel_cors_failures_pool_their_checks_and_other_files_go_on() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 21);
+    let a = h.add("a", 60);
+    let b = h.add("b", 10);
+    h.start();
+    let first = h.take_all();
+    assert_eq!(first.len(), 3, "simple requests: no warm-up");
+    // The three check at the same time: answers come back interleaved.
+    h.checker = Box::new(|_| None);
+    for r in &first {
+        h.fail(r.id, Failure::NoResponse);
+    }
+    while let Some(c) = h.held_checks.first().cloned() {
+        h.answer_check(c.request, vec![Observation::Blocked; c.pairs as usize]);
+    }
+    let pairs: u32 = h.checks.iter().map(|c| c.pairs).sum();
+    assert!(
+        pairs <= CORS_EVIDENCE + 3,
+        "pooled evidence: {pairs} pairs\n{}",
+        h.dump()
+    );
+    h.check_all(Observation::Blocked);
+    assert!(!h.drive_bounded(100, |r| if r.file == a {
+        Reply::Fail(Failure::NoResponse)
+    } else {
+        Reply::Status(200)
+    }));
+    let to_a = h.sent.iter().filter(|r| r.file == a).count();
+    assert_eq!(to_a, 3, "the 3 parallel requests only\n{}", h.dump());
+    let e = h.s.file(a).unwrap().error.unwrap();
+    assert_eq!(e.kind, ErrorKind::Cors);
+    assert!(e
+        .hint
+        .unwrap()
+        .contains("lacks Access-Control-Allow-Origin"));
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+    // The file failed once: the other two checks were aborted with it.
+    assert_eq!(h.count_events(|e| matches!(e, Event::FileError { .. })), 1);
+    assert!(h.checking.is_empty());
+}
+
+#[test]
+fn a_readable_check_makes_it_a_network_retry() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 22);
+    let a = h.add("a", 30);
+    h.start();
+    let first = h.take_all();
+    // The first pair is blocked, the second readable: a dropped connection, not CORS.
+    let mut answers = vec![vec![Observation::Blocked], vec![Observation::Readable]].into_iter();
+    h.checker = Box::new(move |_| answers.next());
+    h.fail(first[0].id, Failure::NoResponse);
+    assert_eq!(check_batches(&h, first[0].id), vec![1, 1]);
+    let retry = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::FileRetry { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .expect("a network retry");
+    assert_eq!(retry.kind, ErrorKind::Network);
+    assert!(retry.message.contains("not CORS"), "{}", retry.message);
+    h.check_all(Observation::Readable);
+    h.respond(first[1].id, 200);
+    h.respond(first[2].id, 200);
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Success);
+}
+
+#[test]
+fn an_unreachable_server_is_a_network_error_after_the_retries() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.max_chunk_retries = 2;
+    let mut h = Harness::new(c, 23);
+    let a = h.add("a", 10);
+    h.check_all(Observation::Inconclusive);
+    h.start();
+    assert!(!h.drive_bounded(100, |_| Reply::Fail(Failure::NoResponse)));
+    let e = h.s.file(a).unwrap().error.unwrap();
+    assert_eq!(e.kind, ErrorKind::Network);
+    assert_eq!(e.attempts, 3);
+    assert!(
+        h.checks.iter().all(|c| c.pairs == 1),
+        "one pair per failure"
+    );
+}
+
+#[test]
+fn no_checks_same_origin_or_with_diagnose_cors_off() {
+    for same_origin in [true, false] {
+        let mut c = config(10);
+        c.test_chunks = TestChunks::Never;
+        c.max_chunk_retries = 1;
+        if same_origin {
+            c.target = "https://app.example/upload".into();
+        } else {
+            c.diagnose_cors = false;
+        }
+        let mut h = Harness::new(c, 24);
+        let a = h.add("a", 10);
+        h.check_all(Observation::Blocked);
+        h.start();
+        assert!(!h.drive_bounded(100, |_| Reply::Fail(Failure::NoResponse)));
+        assert!(h.checks.is_empty());
+        assert_eq!(h.s.file(a).unwrap().error.unwrap().kind, ErrorKind::Network);
+    }
+}
+
+#[test]
+fn cancel_during_a_check_aborts_it() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 25);
+    let a = h.add("a", 10);
+    h.checker = Box::new(|_| None);
+    h.start();
+    let r = h.next_request();
+    h.fail(r.id, Failure::NoResponse);
+    assert_eq!(h.held_checks.len(), 1);
+    assert!(!h.s.is_drained(), "a checked request keeps its slot");
+    h.input(Input::Cancel);
+    assert_eq!(h.aborted, vec![r.id]);
+    assert!(h.s.is_drained());
+    // A late answer is ignored.
+    h.answer_check(r.id, vec![Observation::Blocked]);
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Cancelled);
+    assert!(h.s.file(a).unwrap().error.is_none());
+}
+
+#[test]
+fn cors_breaking_mid_run_is_caught_and_a_fix_is_seen() {
+    // The server's CORS works (readable answers), then breaks for every request, then is fixed.
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.simultaneous_uploads = 1;
+    let mut h = Harness::new(c, 26);
+    let a = h.add("a", 40);
+    let b = h.add("b", 20);
+    h.start();
+    let r = h.next_request();
+    h.respond(r.id, 200);
+    h.check_all(Observation::Blocked);
+    let r = h.next_request();
+    h.fail(r.id, Failure::NoResponse);
+    let e = h.s.file(a).unwrap().error.unwrap();
+    assert_eq!((e.kind, e.attempts), (ErrorKind::Cors, 1));
+    // File b: the shape is known blocked, so one fresh pair decides; the server was fixed.
+    let r = h.next_request();
+    assert_eq!(r.file, b);
+    h.check_all(Observation::Readable);
+    h.fail(r.id, Failure::NoResponse);
+    assert_eq!(check_batches(&h, r.id), vec![1]);
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
+    // upload() again retries file a from scratch.
+    h.start();
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Success);
+}
+
+#[test]
+fn random_drops_are_never_called_cors() {
+    // Half of all requests and of all check requests are lost at random, as with the fixture's
+    // --drop-rate 0.5: a check pair is blocked with probability 1/4.
+    let mut rng = resumable_wasm::engine::retry::Rng::new(99);
+    let mut coin = move || rng.next_u64() & 1 == 0;
+    let mut h = Harness::new(config(10), 27);
+    let files: Vec<_> = (0..20)
+        .map(|i| h.add(&format!("f{i}"), 10 + 13 * i))
+        .collect();
+    let mut pair_rng = resumable_wasm::engine::retry::Rng::new(5);
+    h.checker = Box::new(move |c| {
+        Some(
+            (0..c.pairs)
+                .map(|_| match pair_rng.next_u64() % 4 {
+                    0 | 1 => Observation::Readable,
+                    2 => Observation::Inconclusive,
+                    _ => Observation::Blocked,
+                })
+                .collect(),
+        )
+    });
+    h.start();
+    let mut stored = std::collections::BTreeSet::new();
+    assert!(!h.drive_bounded(100_000, |r| {
+        if coin() {
+            return Reply::Fail(Failure::NoResponse);
+        }
+        match r.phase {
+            Phase::Test => Reply::Status(if stored.contains(&(r.file, r.chunk)) {
+                200
+            } else {
+                204
+            }),
+            Phase::Upload => {
+                stored.insert((r.file, r.chunk));
+                Reply::Status(200)
+            }
+        }
+    }));
+    let failures = h.sent.len() - stored.len();
+    assert!(failures > 100, "{failures} failures");
+    for f in files {
+        let v = h.s.file(f).unwrap();
+        assert_eq!(v.status, FileStatus::Success, "{:?}", v.error);
+    }
+    assert!(!h.has_event(
+        |e| matches!(e, Event::FileRetry { error, .. } if error.kind == ErrorKind::Cors)
+    ));
 }
 
 #[test]
@@ -461,52 +706,6 @@ fn an_unsendable_request_fails_its_file_as_invalid_without_retries() {
     assert_eq!(e.kind, ErrorKind::Invalid);
     assert_eq!(e.phase, Some(Phase::Upload));
     assert!(!h.has_event(|e| matches!(e, Event::FileRetry { .. })));
-}
-
-#[test]
-fn cors_failures_in_parallel_wait_for_one_recheck() {
-    let mut c = config(10);
-    c.test_chunks = TestChunks::Never;
-    let mut h = Harness::new(c, 21);
-    let a = h.add("a", 60);
-    let b = h.add("b", 10);
-    h.start();
-    let first = h.take_all();
-    assert_eq!(first.len(), 3, "simple requests: no warm-up");
-    for r in &first {
-        h.fail(r.id, Failure::Cors);
-    }
-    // One re-check of file a; file b may go meanwhile.
-    assert_eq!(h.count_events(|e| matches!(e, Event::FileRetry { .. })), 1);
-    assert!(!h.drive_bounded(100, |r| if r.file == a {
-        Reply::Fail(Failure::Cors)
-    } else {
-        Reply::Status(200)
-    }));
-    let to_a = h.sent.iter().filter(|r| r.file == a).count();
-    assert_eq!(to_a, 4, "3 parallel + 1 re-check\n{}", h.dump());
-    let e = h.s.file(a).unwrap().error.unwrap();
-    assert_eq!(e.kind, ErrorKind::Cors);
-    assert!(e
-        .hint
-        .unwrap()
-        .contains("lacks Access-Control-Allow-Origin"));
-    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Success);
-}
-
-#[test]
-fn cors_recheck_success_continues() {
-    let mut c = config(10);
-    c.test_chunks = TestChunks::Never;
-    let mut h = Harness::new(c, 22);
-    let a = h.add("a", 30);
-    h.start();
-    let first = h.take_all();
-    h.fail(first[0].id, Failure::Cors);
-    h.respond(first[1].id, 200);
-    h.respond(first[2].id, 200);
-    assert!(!h.drive_bounded(100, ok(200)));
-    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Success);
 }
 
 #[test]
@@ -555,7 +754,7 @@ fn warm_up_retries_alone_after_a_failed_first_request() {
     h.start();
     let first = h.next_request();
     assert!(h.try_next().is_none());
-    h.fail(first.id, Failure::Network);
+    h.fail(first.id, Failure::NoResponse);
     let again = h.next_request();
     assert!(
         h.try_next().is_none(),
@@ -1189,4 +1388,61 @@ fn retrying_one_file_leaves_the_other_failed_files_failed() {
     assert_eq!(va.status, FileStatus::Error);
     assert_eq!(va.error.unwrap().status, Some(500));
     assert_eq!(of_file(&h.sent, a).len(), 1);
+}
+
+#[test]
+fn cancel_file_cancels_one_unfinished_file() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 28);
+    let a = h.add("a", 30);
+    let b = h.add("b", 10);
+    let done = h.add("done", 10);
+    h.input(Input::CancelFile(b));
+    assert_eq!(h.s.file(b).unwrap().status, FileStatus::Cancelled);
+    h.start();
+    let first = h.take_all();
+    assert!(first.iter().all(|r| r.file == a));
+    h.input(Input::CancelFile(a));
+    let aborted: Vec<_> = first.iter().map(|r| r.id).collect();
+    assert_eq!(h.aborted, aborted);
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert_eq!(h.s.file(a).unwrap().status, FileStatus::Cancelled);
+    assert_eq!(h.s.file(done).unwrap().status, FileStatus::Success);
+    h.input(Input::CancelFile(done));
+    assert_eq!(
+        h.s.file(done).unwrap().status,
+        FileStatus::Success,
+        "finished stays"
+    );
+    assert_eq!(h.count_events(|e| *e == Event::Complete), 1);
+}
+
+#[test]
+fn has_work_while_a_run_is_on_paused_or_not() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 29);
+    assert!(!h.s.has_work());
+    h.add("a", 60);
+    assert!(
+        !h.s.has_work(),
+        "queued files alone are no work until a run starts"
+    );
+    h.start();
+    assert!(h.s.has_work());
+    h.input(Input::Pause);
+    let r = h.take_all();
+    for r in r {
+        h.respond(r.id, 200);
+    }
+    assert!(h.s.has_work(), "a paused run still has work");
+    h.input(Input::Resume);
+    assert!(!h.drive_bounded(100, ok(200)));
+    assert!(!h.s.has_work(), "drained");
+    h.add("b", 30);
+    h.start();
+    assert!(h.s.has_work());
+    h.input(Input::Cancel);
+    assert!(!h.s.has_work(), "cancelled");
 }

@@ -3,6 +3,10 @@
 // decides anything, and in wasm it cost more than it does here. scripts/build.sh appends this
 // function to the ES-module glue and scripts/script-tag.mjs to the script-tag build; both call it
 // with the `Uploader` class. The listeners are removed, and the hidden inputs too, by `free()`.
+// It also gives `free()` its meaning (cancel everything, settle every `upload()`, release every
+// listener: the wasm `__release`, which the garbage collector's finalizer never calls), and makes
+// every call after `free()` throw an `invalid` UploadError instead of wasm-bindgen's plain
+// "null pointer passed to rust".
 (function installDom(Uploader) {
   const P = Uploader.prototype;
   // Per uploader: { regs: [[target, event, listener]], inputs: [HTMLInputElement] }.
@@ -18,6 +22,10 @@
   };
   const unlisten = (r) => r[0].removeEventListener(r[1], r[2]);
   const is = (name, v) => typeof globalThis[name] === 'function' && v instanceof globalThis[name];
+  // An `invalid` UploadError, shaped like the ones the wasm throws.
+  const invalid = (option, message) => Object.assign(new Error(message), {
+    name: 'UploadError', kind: 'invalid', attempts: 0, option,
+  });
   const add = (up, files) => {
     up.addFiles(files);
   };
@@ -54,11 +62,7 @@
     let input = element;
     if (!(is('HTMLInputElement', element) && element.type === 'file')) {
       const doc = is('Window', globalThis) ? globalThis.document : null;
-      if (!doc) {
-        throw Object.assign(new Error('assignBrowse needs a document'), {
-          name: 'UploadError', kind: 'invalid', attempts: 0, option: 'assignBrowse',
-        });
-      }
+      if (!doc) throw invalid('assignBrowse', 'assignBrowse needs a document');
       input = doc.createElement('input');
       input.type = 'file';
       input.setAttribute('hidden', '');
@@ -115,15 +119,36 @@
     });
   };
 
-  // `free()` also removes the listeners and the hidden inputs.
+  // After `free()` (wasm-bindgen zeroes `__wbg_ptr`), every method and the `files` getter throw.
+  const alive = (up, name) => {
+    if (!up.__wbg_ptr) throw invalid('free', `${name} was called after free(): this Uploader is freed; create a new one`);
+  };
+  for (const name of Object.getOwnPropertyNames(P)) {
+    const d = Object.getOwnPropertyDescriptor(P, name);
+    if (name === 'constructor' || name === 'free' || name.startsWith('__')) continue;
+    if (typeof d.value === 'function') {
+      const f = d.value;
+      d.value = function (...args) { alive(this, `${name}()`); return f.apply(this, args); };
+      Object.defineProperty(d.value, 'name', { value: name });
+    } else if (d.get) {
+      const get = d.get;
+      d.get = function () { alive(this, name); return get.call(this); };
+    } else continue;
+    Object.defineProperty(P, name, d);
+  }
+
+  // An explicit `free()` cancels and releases everything first, and removes the DOM listeners
+  // and hidden inputs; a second call does nothing.
   const wasmFree = P.free;
   P.free = function free() {
+    if (!this.__wbg_ptr) return;
     const s = bound.get(this);
     if (s) {
       bound.delete(this);
       s.regs.forEach(unlisten);
       s.inputs.forEach((input) => input.remove());
     }
+    this.__release();
     return wasmFree.call(this);
   };
   if (typeof Symbol === 'function' && Symbol.dispose) P[Symbol.dispose] = P.free;

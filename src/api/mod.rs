@@ -22,6 +22,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
 use crate::driver::{self, Handle, State};
+use crate::engine::config::OPTION_NAMES;
 use crate::engine::{
     float, Config, FileControl, FileId, FileMeta, FileStatus, Input, OptionValue, Scheduler,
 };
@@ -84,10 +85,19 @@ fn page_location() -> (Option<String>, Option<String>) {
     (read("origin"), read("href"))
 }
 
-/// Resolves a page-relative URL against the page; the value itself when that fails.
-fn resolve_url(value: &str, base: Option<&str>) -> String {
-    base.and_then(|b| web_sys::Url::new_with_base(value, b).ok())
-        .map_or_else(|| value.to_owned(), |u| u.href())
+/// Resolves a page-relative URL against the page (the value itself where there is no page
+/// URL); `None` when the browser's URL parser refuses it.
+fn resolve_url(value: &str, base: Option<&str>) -> Option<String> {
+    match base {
+        Some(b) => web_sys::Url::new_with_base(value, b).ok().map(|u| u.href()),
+        None => Some(value.to_owned()),
+    }
+}
+
+/// Whether option `name` set to `url` means "probe the upload target": Resumable.js reads
+/// `testTarget: '/'` so, and an empty one is no URL.
+fn uses_target(name: &str, url: &str) -> bool {
+    name == "testTarget" && (url == "/" || url.is_empty())
 }
 
 /// A resumable, chunked uploader for one endpoint.
@@ -112,28 +122,56 @@ impl Uploader {
             ));
         }
         let (origin, href) = page_location();
-        let keys = options::keys(&options);
-        let get = |name: &str| {
-            let value = options::get(&options, name);
-            match (name, value.as_string()) {
-                // Resumable.js reads `testTarget: '/'` as "use target".
-                ("testTarget", Some(url)) if url == "/" => OptionValue::Missing,
-                ("target" | "testTarget", Some(url)) => {
-                    options::describe(&JsValue::from_str(&resolve_url(&url, href.as_deref())))
-                }
-                _ => options::describe(&value),
+        let keys = options::keys(&options)
+            .map_err(|e| error::invalid("options", &cat(&["listing the options threw: ", &e])))?;
+        // Each option is read once (a getter runs once), for the checks and for the functions;
+        // unknown keys are refused by name without being read.
+        let values: Vec<(&str, Result<JsValue, String>)> = OPTION_NAMES
+            .iter()
+            .map(|name| (*name, options::read(&options, name)))
+            .collect();
+        let value_of = |name: &str| {
+            values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .and_then(|(_, v)| v.as_ref().ok())
+        };
+        for name in ["target", "testTarget"] {
+            let Some(url) = value_of(name).and_then(JsValue::as_string) else {
+                continue;
+            };
+            if resolve_url(&url, href.as_deref()).is_none() && !uses_target(name, &url) {
+                let message = cat(&[
+                    name,
+                    " is not a URL the browser can parse, got \"",
+                    &url,
+                    "\"",
+                ]);
+                return Err(error::invalid(name, &message));
             }
+        }
+        let get = |name: &str| match values.iter().find(|(n, _)| *n == name) {
+            None => OptionValue::Missing,
+            Some((_, Err(thrown))) => OptionValue::Threw(thrown.clone()),
+            Some((_, Ok(value))) => match (name, value.as_string()) {
+                (_, Some(url)) if uses_target(name, &url) => OptionValue::Missing,
+                ("target" | "testTarget", Some(url)) => {
+                    OptionValue::Str(resolve_url(&url, href.as_deref()).unwrap_or(url))
+                }
+                _ => options::describe(value),
+            },
         };
         let config =
             Config::from_options(&keys, &get, origin.as_deref()).map_err(|e| error::to_js(&e))?;
+        let function = |name: &str| value_of(name).and_then(|v| v.dyn_ref::<Function>().cloned());
         let mut state = State::new(Scheduler::new(config, clock::random_seed()), origin);
-        state.query_fn = options::function(&options, "query");
-        state.headers_fn = options::function(&options, "headers");
+        state.query_fn = function("query");
+        state.headers_fn = function("headers");
         let handle = Rc::new(RefCell::new(state));
         driver::watch_connectivity(&handle);
         Ok(Uploader {
             handle,
-            id_fn: options::function(&options, "generateUniqueIdentifier"),
+            id_fn: function("generateUniqueIdentifier"),
             pending: Rc::default(),
         })
     }
@@ -164,14 +202,9 @@ impl Uploader {
         files: JsValue,
     ) -> Result<Promise, JsValue> {
         let files = if files.is_instance_of::<Blob>() {
-            Array::of1(&files).into()
-        } else if files.is_object() && !options::get(&files, "length").is_undefined() {
-            files
+            Array::of1(&files)
         } else {
-            return Err(error::invalid(
-                "files",
-                "addFiles takes a FileList or an array of File/Blob",
-            ));
+            list_items(&files)?
         };
         let promise = add_many(&self.handle, self.id_fn.clone(), &files);
         self.track(&promise);
@@ -197,8 +230,8 @@ impl Uploader {
         };
         to_promise(Box::pin(async move {
             let _ = JsFuture::from(Promise::all_settled(&pending)).await;
-            // `cancel()` while the files were still being added: nothing starts.
-            if handle.borrow().cancel_generation != generation {
+            // `cancel()` (or `free()`) while the files were still being added: nothing starts.
+            if handle.borrow().cancel_generation != generation || handle.borrow().released {
                 return Ok(events::summary(&handle));
             }
             let mut resolve_slot = None;
@@ -399,6 +432,16 @@ impl Uploader {
         out.unchecked_into()
     }
 
+    /// What an explicit `free()` does before the wasm object is freed (`src/api/dom.js` calls
+    /// it): cancel everything, settle every `upload()`, release every listener. The garbage
+    /// collector's finalizer does not call it: an uploader with work keeps itself alive until
+    /// the work is done (see `driver::State::keep_alive`), and dropping the last reference to
+    /// an idle one frees it with its listeners.
+    #[wasm_bindgen(js_name = __release, skip_typescript)]
+    pub fn release(&self) {
+        driver::release(&self.handle);
+    }
+
     /// Adds a listener. Throws an `invalid` UploadError for an unknown event name.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, event: &str, callback: JsValue) -> Result<(), JsValue> {
@@ -440,23 +483,50 @@ fn as_blob(value: JsValue) -> Result<Blob, JsValue> {
     })
 }
 
-impl Drop for Uploader {
-    /// `free()` (or finalization) stops the uploads: nothing keeps sending unseen.
-    fn drop(&mut self) {
-        let busy = self.handle.borrow().scheduler.is_uploading();
-        if busy {
-            driver::input(&self.handle, Input::Cancel);
-        }
+/// The most items one `addFiles` call takes: a `length` above it is refused rather than walked
+/// (an array-like of 2^32 holes would be billions of reads for nothing).
+const MAX_ADD_FILES: u32 = 1 << 20;
+
+/// The items of the array-like `files` (a `FileList`, an array), read once each, or an
+/// `invalid` UploadError naming `files` when it is not one, its `length` is not a count up to
+/// [`MAX_ADD_FILES`], or reading it threw.
+fn list_items(files: &JsValue) -> Result<Array, JsValue> {
+    let not_a_list = || {
+        error::invalid(
+            "files",
+            "addFiles takes a FileList or an array of File/Blob",
+        )
+    };
+    let threw = |e: String| error::invalid("files", &cat(&["reading the files threw: ", &e]));
+    if !files.is_object() {
+        return Err(not_a_list());
     }
+    let length = options::read(files, "length").map_err(threw)?;
+    if length.is_undefined() {
+        return Err(not_a_list());
+    }
+    let count = length
+        .as_f64()
+        .and_then(float::whole)
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n <= MAX_ADD_FILES);
+    let Some(count) = count else {
+        let mut m = String::from("addFiles takes at most ");
+        m.push_str(&crate::engine::text::dec(u64::from(MAX_ADD_FILES)));
+        m.push_str(" files at once; the list's length is not a count up to that");
+        return Err(error::invalid("files", &m));
+    };
+    let items = Array::new();
+    for i in 0..count {
+        let item =
+            Reflect::get_u32(files, i).map_err(|e| threw(crate::transport::js_error_text(&e)))?;
+        items.push(&item);
+    }
+    Ok(items)
 }
 
-/// Adds every file of an array-like; resolves with the accepted `UploadFile`s and fires `filesAdded`.
-fn add_many(handle: &Handle, id_fn: Option<Function>, files: &JsValue) -> Promise {
-    let list: Array = if files.is_object() {
-        Array::from(files)
-    } else {
-        Array::new()
-    };
+/// Adds every file of `list`; resolves with the accepted `UploadFile`s and fires `filesAdded`.
+fn add_many(handle: &Handle, id_fn: Option<Function>, list: &Array) -> Promise {
     // Items are Blobs, or `{ file, relativePath }` from a dropped folder.
     let each: Array = list
         .iter()
@@ -489,6 +559,8 @@ fn add_one(
     emit: bool,
 ) -> Promise {
     let handle = Rc::clone(handle);
+    // `cancel()` before this file is in the queue cancels it too.
+    let generation = handle.borrow().cancel_generation;
     to_promise(Box::pin(async move {
         let mut identifier = options::get(&options, "identifier").as_string();
         if identifier.is_none() {
@@ -518,10 +590,16 @@ fn add_one(
                 .and_then(float::whole),
             identifier,
         };
+        if handle.borrow().released {
+            return Ok(JsValue::NULL);
+        }
         let added = handle.borrow_mut().scheduler.add_file(meta);
         match added {
             Ok(id) => {
                 handle.borrow_mut().blobs.insert(id, file);
+                if handle.borrow().cancel_generation != generation {
+                    driver::input(&handle, Input::CancelFile(id));
+                }
                 let snapshot = file_snapshot(&handle, id);
                 if emit {
                     events::emit(&handle, "fileAdded", core::slice::from_ref(&snapshot));

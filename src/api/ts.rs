@@ -123,7 +123,7 @@ export interface UploadOptions {
   /** Spread parallel requests across files instead of finishing file by file (default false). */
   parallelFiles?: boolean;
   prioritizeFirstAndLastChunk?: boolean;
-  /** Tell CORS failures from network failures with one no-cors probe (default true). */
+  /** Check a request that got no response to tell a CORS block from a failed connection (default true). */
   diagnoseCors?: boolean;
 }
 

@@ -1,8 +1,8 @@
 //! Classification of answers and transport failures into outcomes.
 //!
 //! This module owns the one place where a status code or a [`Failure`] becomes "present",
-//! "absent", "success", "retry" or "fail" (PROTOCOL.md §4, §6). It does not count retries or
-//! compute delays ([`crate::engine::retry`]) and has no state.
+//! "absent", "success", "retry" or "fail" (docs/protocol.md §6, §7). It does not count
+//! retries or compute delays ([`crate::engine::retry`]) and has no state.
 
 use crate::engine::config::{Config, Protocol};
 use crate::engine::error::ErrorKind;
@@ -10,10 +10,10 @@ use crate::engine::error::ErrorKind;
 /// What the transport observed for a request that got no HTTP answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Failure {
-    /// A network error (status 0) that the driver could not attribute to CORS.
-    Network,
-    /// A network error that the driver's `no-cors` probe attributes to CORS.
-    Cors,
+    /// No HTTP answer the page can read (status 0): a failed connection, or a response CORS
+    /// blocked, which script cannot tell apart. For a cross-origin request the engine checks
+    /// which ([`crate::engine::verdict`]); otherwise it is a network error.
+    NoResponse,
     /// The request's `timeout` elapsed.
     Timeout,
     /// The request was aborted without the engine asking for it.
@@ -103,8 +103,7 @@ pub fn classify_upload(config: &Config, status: u16) -> UploadOutcome {
 #[must_use]
 pub fn failure_kind(failure: Failure, timed_out: bool) -> ErrorKind {
     match failure {
-        Failure::Cors => ErrorKind::Cors,
-        Failure::Network | Failure::Offline => ErrorKind::Network,
+        Failure::NoResponse | Failure::Offline => ErrorKind::Network,
         Failure::Unreadable => ErrorKind::Rejected,
         Failure::Unsendable => ErrorKind::Invalid,
         Failure::Timeout => ErrorKind::Timeout,
@@ -121,7 +120,7 @@ mod tests {
     fn protocol_tables() {
         let r = Config::new("https://x/u");
         let f = Config::new("https://x/u").with_protocol(Protocol::Flow);
-        // PROTOCOL.md §4 probe table.
+        // The probe table of docs/protocol.md §6.
         for (s, res, flow) in [
             (200, ProbeOutcome::Present, ProbeOutcome::Present),
             (201, ProbeOutcome::Present, ProbeOutcome::Present),
@@ -136,7 +135,7 @@ mod tests {
             assert_eq!(classify_probe(&r, s), res, "resumable {s}");
             assert_eq!(classify_probe(&f, s), flow, "flow {s}");
         }
-        // PROTOCOL.md §6 upload table (master defaults).
+        // The upload status table of docs/protocol.md §7 (default lists).
         use UploadOutcome::{Fail, Retry, Success};
         for (s, res, flow) in [
             (200, Success, Success),
@@ -160,7 +159,7 @@ mod tests {
     fn failures() {
         assert_eq!(failure_kind(Failure::Aborted, true), ErrorKind::Timeout);
         assert_eq!(failure_kind(Failure::Aborted, false), ErrorKind::Aborted);
-        assert_eq!(failure_kind(Failure::Cors, false), ErrorKind::Cors);
+        assert_eq!(failure_kind(Failure::NoResponse, false), ErrorKind::Network);
         assert_eq!(failure_kind(Failure::Offline, false), ErrorKind::Network);
     }
 }

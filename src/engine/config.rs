@@ -3,7 +3,7 @@
 //! This module owns option names, defaults and validation messages. It does not read JS
 //! values itself: the API layer hands each option over as an [`OptionValue`].
 //!
-//! Defaults differ by `protocol` where the two dialects differ (PROTOCOL.md §6, §8):
+//! Defaults differ by `protocol` where the two dialects differ (docs/protocol.md §3):
 //!
 //! | Option | `'resumable'` | `'flow'` |
 //! |---|---|---|
@@ -15,6 +15,8 @@
 use crate::engine::error::UploadError;
 use crate::engine::float;
 use crate::engine::plan::MAX_SAFE_INTEGER;
+use crate::engine::preflight::authority;
+use crate::engine::retry::MAX_DELAY_MS;
 use crate::engine::text;
 use crate::prelude::*;
 
@@ -39,6 +41,8 @@ pub enum OptionValue {
     Function,
     /// Anything else, with its JS `typeof`.
     Other(String),
+    /// Reading the option threw (a getter, a proxy); the text of what it threw.
+    Threw(String),
 }
 
 /// The chunk protocol spoken to the server.
@@ -181,8 +185,8 @@ pub struct Config {
     pub parallel_files: bool,
     /// `prioritizeFirstAndLastChunk`: send each file's first and last chunk first. Default `false`.
     pub prioritize_first_and_last_chunk: bool,
-    /// `diagnoseCors`: the driver tells CORS from network failures with a `no-cors` probe.
-    /// Default `true`.
+    /// `diagnoseCors`: check a cross-origin request that got no readable answer to tell a CORS
+    /// block from a failed connection ([`crate::engine::verdict`]). Default `true`.
     pub diagnose_cors: bool,
     /// The page's origin (`scheme://host[:port]`) as given to [`Config::from_options`]; used
     /// for preflight prediction. `None` = unknown (treated as cross-origin).
@@ -381,6 +385,16 @@ fn parse(
     for k in keys {
         check_key(k)?;
     }
+    // A getter (or proxy) that threw while its option was read: say which, and what it threw.
+    for name in OPTION_NAMES {
+        if let OptionValue::Threw(what) = get(name) {
+            let mut m = String::from("reading option ");
+            m.push_str(name);
+            m.push_str(" threw: ");
+            m.push_str(&what);
+            return Err(bad(name, m));
+        }
+    }
     let protocol = if choice(
         get("protocol"),
         "protocol",
@@ -491,17 +505,35 @@ fn parse(
     if let Some(n) = int(get, "maxChunkRetries", 0, 1000, "an integer from 0 to 1000")? {
         c.max_chunk_retries = u32_of(n);
     }
-    let ms = "an integer number of milliseconds from 0 to 2^53-1";
-    if let Some(n) = int(get, "chunkRetryInterval", 0, MAX_SAFE_INTEGER, ms)? {
+    // A backoff is bounded (an hour): a retry years away is an upload() that never settles.
+    let backoff = "an integer number of milliseconds from 0 to 3600000 (an hour)";
+    if let Some(n) = int(get, "chunkRetryInterval", 0, MAX_DELAY_MS, backoff)? {
         c.chunk_retry_interval_ms = n;
     }
-    if let Some(n) = int(get, "maxRetryInterval", 0, MAX_SAFE_INTEGER, ms)? {
-        c.max_retry_interval_ms = n;
+    match int(get, "maxRetryInterval", 0, MAX_DELAY_MS, backoff)? {
+        Some(n) if n < c.chunk_retry_interval_ms => {
+            let mut m = String::from("maxRetryInterval ");
+            m.push_str(&text::dec(n));
+            m.push_str(" is below chunkRetryInterval ");
+            m.push_str(&text::dec(c.chunk_retry_interval_ms));
+            m.push_str(": the largest backoff cannot be smaller than the first");
+            return Err(bad("maxRetryInterval", m));
+        }
+        Some(n) => c.max_retry_interval_ms = n,
+        // The default largest backoff never undercuts a larger first one.
+        None => c.max_retry_interval_ms = c.max_retry_interval_ms.max(c.chunk_retry_interval_ms),
     }
+    let ms = "an integer number of milliseconds from 0 to 2^53-1";
     if let Some(v) = statuses(get, "permanentErrors")? {
         c.permanent_errors = v;
     }
     if let Some(v) = statuses(get, "successStatuses")? {
+        if v.is_empty() {
+            return Err(bad(
+                "successStatuses",
+                "successStatuses must list at least one status: with none, no chunk could ever be stored",
+            ));
+        }
         c.success_statuses = v;
     }
     if let Some(&s) = c
@@ -650,72 +682,12 @@ fn distance(a: &str, b: &str) -> usize {
     prev.last().copied().unwrap_or(0)
 }
 
-/// Formats a JS number the way `String(n)` does for the common cases, without float
-/// formatting machinery.
+/// Formats a JS number exactly as JavaScript's `String(n)` does (`1.1`, `1e-7`, `1e+21`, `0`
+/// for `-0`, `NaN`, `Infinity`), with `ryu-js`, a port of Ryū that follows ECMAScript's
+/// Number::toString.
 #[must_use]
 pub fn fmt_num(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    let mut s = String::new();
-    let mut a = v;
-    if a < 0.0 {
-        s.push('-');
-        a = -a;
-    }
-    if a >= 1e21 {
-        s.push_str("a very large number");
-        return s;
-    }
-    // The integer part is below 1e21 < 2^70: split it into 2^32 limbs (both splits are exact)
-    // and divide by 10 in u64 arithmetic, so no 128-bit or float formatting code is pulled in.
-    let int = float::trunc(a);
-    const LIMB: f64 = 4_294_967_296.0;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let mut hi = float::trunc(int / LIMB) as u64;
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let mut lo = (int - hi as f64 * LIMB) as u64;
-    let mut digits = [0u8; 24];
-    let mut at = digits.len();
-    loop {
-        let r = hi % 10;
-        hi /= 10;
-        let cur = (r << 32) | lo;
-        lo = cur / 10;
-        at -= 1;
-        if let Some(d) = digits.get_mut(at) {
-            #[allow(clippy::cast_possible_truncation)]
-            let digit = (cur % 10) as u8;
-            *d = b'0' + digit;
-        }
-        if (hi == 0 && lo == 0) || at == 0 {
-            break;
-        }
-    }
-    for &d in digits.get(at..).unwrap_or(&[]) {
-        s.push(char::from(d));
-    }
-    let mut frac = a - int;
-    if frac > 0.0 {
-        s.push('.');
-        let mut digits = 0;
-        while frac > 0.0 && digits < 6 {
-            frac *= 10.0;
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let d = float::trunc(frac) as u8;
-            s.push(char::from(b'0' + d.min(9)));
-            frac -= f64::from(d);
-            digits += 1;
-        }
-    }
-    s
+    ryu_js::Buffer::new().format(v).to_string()
 }
 
 /// Describes a value for a message: `got -5`, `got a string "x"`, `got null`.
@@ -741,6 +713,11 @@ fn describe(v: &OptionValue) -> String {
         OptionValue::Function => "got a function".into(),
         OptionValue::Other(t) => {
             let mut m = String::from("got a value of type ");
+            m.push_str(t);
+            m
+        }
+        OptionValue::Threw(t) => {
+            let mut m = String::from("reading it threw: ");
             m.push_str(t);
             m
         }
@@ -783,7 +760,12 @@ fn url(name: &str, s: String) -> Res<String> {
         None
     };
     match rest {
-        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.chars().any(char::is_whitespace) => {
+        Some(r)
+            if !r.is_empty()
+                && !r.starts_with('/')
+                && !r.chars().any(char::is_whitespace)
+                && valid_authority(&s) =>
+        {
             Ok(s)
         }
         _ => {
@@ -793,6 +775,27 @@ fn url(name: &str, s: String) -> Res<String> {
             Err(bad(name, m))
         }
     }
+}
+
+/// Whether the host and port of the absolute http(s) URL `s` can be parsed: a host, an IPv6
+/// literal in brackets made of hex digits, `:` and `.`, a port of digits up to 65535.
+fn valid_authority(s: &str) -> bool {
+    let Some((_, host, port)) = authority(s) else {
+        return false;
+    };
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(ip) => {
+            !ip.is_empty()
+                && ip
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        }
+        None => !host.bytes().any(|b| b == b'[' || b == b']'),
+    };
+    host_ok
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u32>().map_or(port.is_empty(), |p| p <= 65_535)
 }
 
 fn http_method(name: &str, m: &str) -> Res<String> {
@@ -1179,10 +1182,110 @@ mod tests {
     }
 
     #[test]
-    fn numbers_format() {
-        assert_eq!(fmt_num(-5.0), "-5");
-        assert_eq!(fmt_num(0.25), "0.25");
-        assert_eq!(fmt_num(f64::INFINITY), "Infinity");
-        assert_eq!(fmt_num(1e300), "a very large number");
+    fn numbers_format_as_javascript_string_does() {
+        // Each right-hand side is what `String(n)` prints in JavaScript (node, V8).
+        for (n, js) in [
+            (1.1, "1.1"),
+            (1e-7, "1e-7"),
+            (1e21, "1e+21"),
+            (123_456_789_012_345_680_000.0, "123456789012345680000"),
+            (-0.0, "0"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (5e-324, "5e-324"),
+            (9_007_199_254_740_992.0, "9007199254740992"),
+            (1e-6, "0.000001"),
+            (0.000_001_234, "0.000001234"),
+            (1.5e300, "1.5e+300"),
+            (-1e21, "-1e+21"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+            (100.0, "100"),
+            (1e20, "100000000000000000000"),
+            (0.5, "0.5"),
+            (-5.0, "-5"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (4.35, "4.35"),
+            (123e-20, "1.23e-18"),
+            (1_099_511_627_776.0, "1099511627776"),
+            (-1.5, "-1.5"),
+            (1.0 / 3.0, "0.3333333333333333"),
+        ] {
+            assert_eq!(fmt_num(n), js, "{n:e}");
+        }
+    }
+
+    #[test]
+    fn static_query_numbers_are_sent_as_javascript_prints_them() {
+        let c = with_target(vec![(
+            "query",
+            OptionValue::Map(vec![
+                ("a".into(), n(1.1)),
+                ("b".into(), n(1e-7)),
+                ("c".into(), n(1e21)),
+            ]),
+        )])
+        .unwrap();
+        let q: Vec<&str> = c.query.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(q, ["1.1", "1e-7", "1e+21"]);
+    }
+
+    #[test]
+    fn gaps_in_option_checks_are_closed() {
+        let opt = |r| msg(r).0;
+        // A target the URL rules refuse (an unclosed IPv6 bracket, a port out of range).
+        assert_eq!(opt(parse(&[("target", s("http://[::1"))])), "target");
+        assert_eq!(opt(parse(&[("target", s("http://x:99999/u"))])), "target");
+        assert_eq!(opt(parse(&[("target", s("http://x:8o/u"))])), "target");
+        assert_eq!(
+            opt(with_target(vec![("testTarget", s("https://[zz]/t"))])),
+            "testTarget"
+        );
+        assert!(with_target(vec![("testTarget", s("http://[::1]:8080/t"))]).is_ok());
+        // No status could ever mean success.
+        let (o, m) = msg(with_target(vec![(
+            "successStatuses",
+            OptionValue::List(vec![]),
+        )]));
+        assert_eq!(o, "successStatuses");
+        assert!(m.contains("at least one"), "{m}");
+        // The largest backoff below the first one.
+        assert_eq!(
+            opt(with_target(vec![("maxRetryInterval", n(100.0))])),
+            "maxRetryInterval"
+        );
+        assert_eq!(
+            opt(with_target(vec![
+                ("chunkRetryInterval", n(1000.0)),
+                ("maxRetryInterval", n(500.0)),
+            ])),
+            "maxRetryInterval"
+        );
+        // A first backoff above the default largest one raises it (only an explicit one is wrong).
+        let c = with_target(vec![("chunkRetryInterval", n(60_000.0))]).unwrap();
+        assert_eq!(c.max_retry_interval_ms, 60_000);
+        // Backoffs of years: refused, and so is anything beyond an hour.
+        for name in ["chunkRetryInterval", "maxRetryInterval"] {
+            let (o, m) = msg(with_target(vec![(name, n(1_099_511_627_776.0))]));
+            assert_eq!(o, name);
+            assert!(m.contains("3600000"), "{m}");
+        }
+        assert!(with_target(vec![
+            ("chunkRetryInterval", n(3_600_000.0)),
+            ("maxRetryInterval", n(3_600_000.0)),
+        ])
+        .is_ok());
+        // An option whose getter threw is named, with what it threw.
+        let (o, m) = msg(with_target(vec![(
+            "chunkSize",
+            OptionValue::Threw("boom".into()),
+        )]));
+        assert_eq!(o, "chunkSize");
+        assert!(m.contains("boom") && m.contains("threw"), "{m}");
+        let (o, _) = msg(with_target(vec![(
+            "query",
+            OptionValue::Threw("entries".into()),
+        )]));
+        assert_eq!(o, "query");
     }
 }

@@ -30,8 +30,8 @@ impl Phase {
 /// The class of a failure. JS sees it as the string of [`ErrorKind::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
-    /// The browser blocked the response (CORS), or likely did: the driver's `no-cors` probe
-    /// reached the server, so the failure is not plain connectivity.
+    /// The browser blocked the response (CORS), or likely did: every check of the request's
+    /// CORS shape was blocked while the server answered (see [`crate::engine::verdict`]).
     Cors,
     /// No HTTP answer: connection refused or reset, DNS, offline.
     Network,

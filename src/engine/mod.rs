@@ -12,6 +12,7 @@
 //! | [`preflight`] | the CORS preflight predictor and failure hints |
 //! | [`retry`] | backoff with jitter, `Retry-After`, the seeded RNG |
 //! | [`classify`] | status / transport failure → outcome |
+//! | [`verdict`] | CORS block or failed connection: request shapes, checks, the verdict |
 //! | [`error`] | [`UploadError`], [`ErrorKind`], [`Phase`] |
 //! | [`progress`] | speed and ETA |
 //! | [`float`] | `trunc`/`round` for JS numbers (not in `core`) |
@@ -33,6 +34,7 @@ pub mod retry;
 pub mod scheduler;
 pub(crate) mod text;
 pub mod vec_map;
+pub mod verdict;
 
 pub use classify::Failure;
 pub use config::{
@@ -46,3 +48,4 @@ pub use plan::{ChunkPlan, MAX_SAFE_INTEGER};
 pub use preflight::{predict, BodyKind, Prediction, RequestShape};
 pub use scheduler::{Action, Event, FileControl, FileStatus, FileView, Input, Scheduler};
 pub use vec_map::VecMap;
+pub use verdict::{Check, CorsShape, Observation};

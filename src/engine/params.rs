@@ -1,8 +1,8 @@
 //! Protocol dialects on the wire: parameters, identifiers, and request rendering.
 //!
 //! This module owns what a probe or a chunk upload looks like: the `resumable*` / `flow*`
-//! parameters (PROTOCOL.md §2), how a custom `query` merges with them, where they travel
-//! (query string or multipart fields), the file identifiers (§7), and the [`RequestSpec`] the
+//! parameters (docs/protocol.md §2), how a custom `query` merges with them, where they travel
+//! (query string or multipart fields), the file identifiers (§5), and the [`RequestSpec`] the
 //! driver sends. It does not decide *when* to send (that is the scheduler).
 //!
 //! Where parameters travel:
@@ -365,7 +365,7 @@ impl RequestSpec {
     }
 
     /// Re-renders url/fields/headers with per-request values from the user's query/headers
-    /// functions, merged the way the dialect merges (PROTOCOL.md §2), and re-predicts the
+    /// functions, merged the way the dialect merges (docs/protocol.md §2), and re-predicts the
     /// preflight. Static `query`/`headers` from the config come first; a dynamic value replaces
     /// a static one of the same name (headers compared case-insensitively).
     pub fn with_dynamic(
@@ -381,13 +381,7 @@ impl RequestSpec {
                 None => q.push((k.clone(), v.clone())),
             }
         }
-        let mut h = config.headers.clone();
-        for (k, v) in headers {
-            match h.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(k)) {
-                Some(e) => v.clone_into(&mut e.1),
-                None => h.push((k.clone(), v.clone())),
-            }
-        }
+        let h = merged_headers(config, headers);
         render(&mut self, config, &q, &h);
         self
     }
@@ -425,6 +419,21 @@ fn decode_component(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The static `headers` of `config` with the per-request `dynamic` ones applied: a dynamic value
+/// replaces a static one of the same name (compared case-insensitively), others are appended.
+#[must_use]
+pub fn merged_headers(config: &Config, dynamic: &[(String, String)]) -> Vec<(String, String)> {
+    let mut h = config.headers.clone();
+    for (k, v) in dynamic {
+        match h.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(k)) {
+            Some(e) => v.clone_into(&mut e.1),
+            None => h.push((k.clone(), v.clone())),
+        }
+    }
+    h.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+    h
 }
 
 /// Fills url, body, headers and preflight of `spec` from its `params` and the given custom

@@ -3,7 +3,7 @@
 //! This module owns only arithmetic, in `u64` (never `usize`, which is 32-bit on wasm32), and
 //! is exact for every size up to 2^53−1 bytes. It knows nothing of requests.
 //!
-//! The rule is the one of Resumable.js and Flow.js (PROTOCOL.md §3):
+//! The rule is the one of Resumable.js and Flow.js (docs/protocol.md §4):
 //! `max(floor(size / chunkSize), 1)` chunks where the last absorbs the remainder (between
 //! `chunkSize` and `2·chunkSize−1` bytes); with `forceChunkSize`, `ceil` so no chunk exceeds
 //! `chunkSize`. A zero-byte file is one empty chunk.

@@ -1,4 +1,4 @@
-//! The CORS preflight predictor: the Fetch standard's rules as code (CORS.md §2–§4, §6).
+//! The CORS preflight predictor: the Fetch standard's rules as code (docs/cors.md §2–§4).
 //!
 //! This module owns the decision "will the browser send an `OPTIONS` before this request?" and
 //! every reason why, plus the server-side fix hint for a CORS failure. It does not send
@@ -370,18 +370,15 @@ fn simple_range(v: &str) -> bool {
     a.len() < b.len() || (a.len() == b.len() && a <= b)
 }
 
-/// The ASCII-serialized origin of an absolute http(s) URL (`scheme://host[:port]`, default
-/// port dropped, scheme and host lowercased); `None` if it is not one.
-#[must_use]
-pub fn origin_of(url: &str) -> Option<String> {
+/// The scheme (lowercased), host (as written, IPv6 literals with their brackets) and port (as
+/// written, maybe empty) of an absolute http(s) URL; `None` if it is not one.
+pub(crate) fn authority(url: &str) -> Option<(String, &str, &str)> {
     let at = find_str(url, "://")?;
     let scheme = url.get(..at)?.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
     let rest = url.get(at + 3..)?;
-    let default_port = match scheme.as_str() {
-        "http" => "80",
-        "https" => "443",
-        _ => return None,
-    };
     let end = rest
         .bytes()
         .position(|b| matches!(b, b'/' | b'?' | b'#'))
@@ -393,19 +390,27 @@ pub fn origin_of(url: &str) -> Option<String> {
         None => authority,
     };
     let (host, port) = if hostport.starts_with('[') {
-        match text::cut(hostport, b']') {
-            Some((h, p)) => (text::cat(&[h, "]"]), p.strip_prefix(':').unwrap_or("")),
-            None => return None,
-        }
+        let close = hostport.bytes().position(|b| b == b']')?;
+        let after = hostport.get(close + 1..)?;
+        (
+            hostport.get(..=close)?,
+            after.strip_prefix(':').unwrap_or(after),
+        )
     } else {
-        match text::cut(hostport, b':') {
-            Some((h, p)) => (h.to_string(), p),
-            None => (hostport.to_string(), ""),
-        }
+        text::cut(hostport, b':').unwrap_or((hostport, ""))
     };
     if host.is_empty() {
         return None;
     }
+    Some((scheme, host, port))
+}
+
+/// The ASCII-serialized origin of an absolute http(s) URL (`scheme://host[:port]`, default
+/// port dropped, scheme and host lowercased); `None` if it is not one.
+#[must_use]
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, host, port) = authority(url)?;
+    let default_port = if scheme == "http" { "80" } else { "443" };
     let mut o = scheme;
     o.push_str("://");
     o.push_str(&host.to_ascii_lowercase());
@@ -417,7 +422,7 @@ pub fn origin_of(url: &str) -> Option<String> {
     Some(o)
 }
 
-/// The server-side fix for a CORS failure of a request of this shape (CORS.md §5, §12, §13).
+/// The server-side fix for a CORS failure of a request of this shape (docs/cors.md §5, §7).
 ///
 /// Credentials → the exact origin and `Access-Control-Allow-Credentials: true` (no `*`), said
 /// first because a page cannot tell a missing header from a `*` or a missing credentials flag;

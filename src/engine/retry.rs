@@ -4,6 +4,9 @@
 //! deterministic random source. It does not decide *whether* a failure is retryable (that is
 //! [`crate::engine::classify`]) and never reads a clock or an OS random source.
 
+/// The longest wait the engine computes: an hour (see [`RetryPolicy::delay_ms`]).
+pub const MAX_DELAY_MS: u64 = 3_600_000;
+
 /// Backoff with full jitter, capped, with a retry budget per chunk.
 ///
 /// The `n`-th retry (1-based) waits a uniformly random time in
@@ -50,16 +53,13 @@ impl RetryPolicy {
     }
 
     /// The delay before retry number `retry` (1-based), from a random value `random` and an
-    /// optional server minimum `retry_after_ms`.
+    /// optional server minimum `retry_after_ms`; never more than [`MAX_DELAY_MS`], whatever the
+    /// server asked for.
     #[must_use]
     pub fn delay_ms(&self, retry: u32, random: u64, retry_after_ms: Option<u64>) -> u64 {
-        let ceiling = self.ceiling_ms(retry);
-        let jittered = if ceiling == u64::MAX {
-            random
-        } else {
-            random % (ceiling + 1)
-        };
-        jittered.max(retry_after_ms.unwrap_or(0))
+        let ceiling = self.ceiling_ms(retry).min(MAX_DELAY_MS);
+        let jittered = random % (ceiling + 1);
+        jittered.max(retry_after_ms.unwrap_or(0)).min(MAX_DELAY_MS)
     }
 }
 
@@ -140,6 +140,25 @@ mod tests {
             max_interval_ms: 0,
         };
         assert_eq!(zero.delay_ms(4, 12345, None), 0);
+    }
+
+    #[test]
+    fn no_delay_exceeds_an_hour() {
+        let p = RetryPolicy {
+            max_retries: 100,
+            base_interval_ms: MAX_DELAY_MS,
+            max_interval_ms: MAX_DELAY_MS,
+        };
+        for retry in [1, 2, 40, 64, 100] {
+            assert!(p.delay_ms(retry, u64::MAX, None) <= MAX_DELAY_MS);
+        }
+        // A server's Retry-After of a day is honoured up to the bound.
+        let day = parse_retry_after("86400");
+        assert_eq!(p.delay_ms(1, 0, day), MAX_DELAY_MS);
+        assert_eq!(
+            p.delay_ms(1, 0, parse_retry_after("999999999999")),
+            MAX_DELAY_MS
+        );
     }
 
     #[test]

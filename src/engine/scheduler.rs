@@ -24,9 +24,12 @@
 //! - `Offline` (the input, or a request that failed with [`Failure::Offline`]) pauses sending
 //!   until `Online` without spending retries; an abort the engine did not ask for counts as
 //!   a transient failure ([`ErrorKind::Timeout`] once the request's timeout had elapsed);
-//! - a CORS failure is a configuration error: the chunk gets one re-check, alone for its file
-//!   (other chunks of the file that fail meanwhile wait for it), then the file fails with
-//!   kind `cors` and a hint;
+//! - a cross-origin request that got no readable answer ([`Failure::NoResponse`]) is checked
+//!   before it is retried: the scheduler asks the driver for check pairs of its CORS shape
+//!   ([`Action::Check`], answered by [`Input::Checked`]) until [`crate::engine::verdict`]
+//!   decides. CORS fails the file at once with kind `cors` and a hint (a configuration error
+//!   is not retried); anything else is retried as a network error. The request keeps its slot
+//!   while it is checked;
 //! - a failed file does not stop the others; `Complete` fires once each time the queue drains
 //!   after `Start`/`Resume`, and after `Cancel`;
 //! - per-file controls ([`Scheduler::control_file`]): a file paused on its own starts no
@@ -82,6 +85,9 @@ use crate::engine::preflight::{cors_hint, predict, BodyKind, Prediction, Request
 use crate::engine::progress::Speed;
 use crate::engine::retry::{parse_retry_after, RetryPolicy, Rng};
 use crate::engine::text;
+use crate::engine::verdict::{
+    is_cross_origin, verdict, Check, CorsShape, Evidence, Ledger, Observation, Verdict,
+};
 
 /// A fact for the scheduler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +103,9 @@ pub enum Input {
     Cancel,
     /// Forget a file, aborting its requests.
     RemoveFile(FileId),
+    /// Cancel one file (say, one whose addition finished after `Cancel`): it becomes cancelled
+    /// unless it already finished, and its requests are aborted.
+    CancelFile(FileId),
     /// The browser is online again.
     Online,
     /// The browser went offline: no new requests until `Online`.
@@ -119,6 +128,13 @@ pub enum Input {
         /// What the transport observed.
         failure: Failure,
     },
+    /// The outcome of an [`Action::Check`] batch, one observation per pair.
+    Checked {
+        /// The failed request being checked.
+        request: RequestId,
+        /// What each check pair showed.
+        observations: Vec<Observation>,
+    },
     /// Upload progress of a request (`progress: 'bytes'`).
     BytesSent {
         /// The request.
@@ -134,8 +150,11 @@ pub enum Input {
 pub enum Action {
     /// Send this request.
     Send(RequestSpec),
-    /// Abort this in-flight request; no `Failed` input is needed after it.
+    /// Abort this in-flight request (and its checks); no `Failed` input is needed after it.
     Abort(RequestId),
+    /// Send these CORS check pairs for a request that got no readable answer, and answer with
+    /// [`Input::Checked`].
+    Check(Check),
     /// Tell the app.
     Event(Event),
 }
@@ -332,9 +351,6 @@ struct File {
     probing: Probing,
     speed: Speed,
     prio: bool,
-    /// A chunk whose request failed as CORS: its one re-check runs alone, and nothing else of
-    /// the file starts until an HTTP answer arrives.
-    cors_recheck: Option<(u32, Phase)>,
     /// Paused on its own ([`FileControl::Pause`]): no request starts until it is resumed.
     paused: bool,
 }
@@ -370,12 +386,6 @@ impl File {
     fn next(&self) -> Option<u32> {
         if self.life.terminal() || self.paused {
             return None;
-        }
-        if let Some((n, _)) = self.cors_recheck {
-            return match self.chunks.get(&n) {
-                Some(c) if c.state == State::Pending => Some(n),
-                _ => None,
-            };
         }
         if self.probing == Probing::First {
             let first = self.chunk_at(0);
@@ -417,7 +427,6 @@ impl File {
         self.done = 0;
         self.confirmed = 0;
         self.probing = probing;
-        self.cors_recheck = None;
         self.paused = false;
     }
 }
@@ -438,6 +447,10 @@ struct Flight {
     phase: Phase,
     sent_at: u64,
     spec: RequestSpec,
+    /// Blocked check pairs of this request's own CORS checks (see [`crate::engine::verdict`]).
+    checked: u32,
+    /// Pairs of its check batch under way (0 when none).
+    checking: u32,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -465,6 +478,8 @@ pub struct Scheduler {
     speed: Speed,
     /// A run was started at least once: resuming or retrying a file while idle starts another.
     ran: bool,
+    /// Blocked CORS checks in a row, per request shape.
+    ledger: Ledger,
 }
 
 impl Scheduler {
@@ -492,6 +507,7 @@ impl Scheduler {
             offline: false,
             speed: Speed::default(),
             ran: false,
+            ledger: Ledger::default(),
         }
     }
 
@@ -589,7 +605,6 @@ impl Scheduler {
             probing,
             speed: Speed::default(),
             prio: c.prioritize_first_and_last_chunk,
-            cors_recheck: None,
             paused: false,
         });
         self.pump();
@@ -616,6 +631,11 @@ impl Scheduler {
             }
             Input::Cancel => self.cancel(),
             Input::RemoveFile(id) => self.remove(id),
+            Input::CancelFile(id) => {
+                if let Some(i) = self.index(id) {
+                    self.cancel_file(i);
+                }
+            }
             Input::Online => self.offline = false,
             Input::Offline => self.offline = true,
             Input::Response {
@@ -625,6 +645,10 @@ impl Scheduler {
                 retry_after,
             } => self.on_response(request, status, body, retry_after.as_deref()),
             Input::Failed { request, failure } => self.on_failed(request, failure),
+            Input::Checked {
+                request,
+                observations,
+            } => self.on_checked(request, &observations),
             Input::BytesSent { request, sent } => self.on_bytes(request, sent),
         }
         self.promote(now_ms);
@@ -732,6 +756,14 @@ impl Scheduler {
         self.running && !self.paused && !self.is_drained()
     }
 
+    /// Whether there is work the driver must keep going for: an upload run (paused or not,
+    /// until `Complete`) or a request in flight. A file paused on its own after its run ended
+    /// is not work: only a call to `resumeFile` (which needs a reference) continues it.
+    #[must_use]
+    pub fn has_work(&self) -> bool {
+        self.running || !self.flights.is_empty()
+    }
+
     /// Whether nothing is left to do: no request in flight and every file finished or paused
     /// on its own.
     #[must_use]
@@ -820,8 +852,9 @@ impl Scheduler {
         }
         self.running = true;
         // Browsers keep preflights for seconds to hours (Access-Control-Max-Age): warm up again
-        // in each run.
+        // in each run. A server's CORS may have been fixed since the last run: check afresh.
         self.warm.clear();
+        self.ledger.clear();
         self.emit(Event::UploadStart);
         let (test, upload) = self.preflight_report(self.config.page_origin.as_deref());
         let mut reasons: Vec<String> = Vec::new();
@@ -932,7 +965,6 @@ impl Scheduler {
         f.life = Life::Cancelled;
         f.paused = false;
         f.chunks.clear();
-        f.cors_recheck = None;
         let id = f.id;
         self.abort_file(id);
         true
@@ -1086,6 +1118,8 @@ impl Scheduler {
                     phase: spec.phase,
                     sent_at: self.now,
                     spec: spec.clone(),
+                    checked: 0,
+                    checking: 0,
                 },
             );
             self.actions.push_back(Action::Send(spec));
@@ -1153,16 +1187,8 @@ impl Scheduler {
         let Some(i) = self.index(fl.file) else {
             return;
         };
-        // An HTTP answer ends a CORS re-check, except the answer to the re-checked chunk's own
-        // re-probe: a simple probe passing says nothing about the POST that was blocked, and
-        // clearing the re-check there would loop probe, POST, probe, POST.
-        if let Some(f) = self.files.get_mut(i) {
-            if f.cors_recheck
-                .is_some_and(|(n, phase)| n != fl.chunk || phase == fl.phase)
-            {
-                f.cors_recheck = None;
-            }
-        }
+        // A readable answer: this shape passes CORS right now.
+        self.ledger.readable(&CorsShape::of(&fl.spec));
         match fl.phase {
             Phase::Test => match classify_probe(&self.config, status) {
                 ProbeOutcome::Present => {
@@ -1260,47 +1286,103 @@ impl Scheduler {
             self.fail_file(i, e);
             return;
         }
+        if failure == Failure::NoResponse
+            && self.config.diagnose_cors
+            && is_cross_origin(&fl.spec.url, self.config.page_origin.as_deref())
+        {
+            // CORS or a failed connection? Check the shape; the request keeps its slot meanwhile.
+            self.flights.insert(r, fl);
+            self.decide(r, None);
+            return;
+        }
         let timed_out = fl
             .spec
             .timeout_ms
             .is_some_and(|t| self.now >= fl.sent_at.saturating_add(t));
         let kind = failure_kind(failure, timed_out);
         let what = match kind {
-            ErrorKind::Cors => "was blocked, likely by CORS (the server was reachable)",
             ErrorKind::Timeout => "timed out",
             ErrorKind::Aborted => "was aborted",
             _ => "failed with a network error (no HTTP answer)",
         };
-        let mut e = self.request_error(&fl, kind, what);
-        if kind == ErrorKind::Cors {
-            e.hint = Some(cors_hint(
-                &fl.spec.shape(self.config.page_origin.as_deref()),
-                fl.spec.with_credentials,
-            ));
-            let Some(f) = self.files.get_mut(i) else {
-                return;
-            };
-            match f.cors_recheck {
-                Some((n, _)) if n == fl.chunk => {
-                    if let Some(ch) = f.chunks.get(&n) {
-                        e.attempts = ch.attempts;
-                    }
-                    self.fail_file(i, e);
-                    return;
-                }
-                Some(_) => {
-                    // The re-check of another chunk decides; this one waits for it.
-                    if let Some(ch) = f.chunks.get_mut(&fl.chunk) {
-                        ch.state = State::Pending;
-                        ch.sent = 0;
-                        ch.probe |= reprobe;
-                    }
-                    return;
-                }
-                None => f.cors_recheck = Some((fl.chunk, fl.phase)),
+        let e = self.request_error(&fl, kind, what);
+        self.retry(i, fl.chunk, e, None);
+    }
+
+    /// The driver's answer to an [`Action::Check`] batch of request `r`.
+    fn on_checked(&mut self, r: RequestId, batch: &[Observation]) {
+        if self.flights.get(&r).is_some_and(|fl| fl.checking > 0) {
+            self.decide(r, Some(batch));
+        }
+    }
+
+    /// Records `batch` (the checks of request `r` that just came back, if any), then asks for
+    /// more checks, retries the request as a network failure, or fails its file as CORS.
+    fn decide(&mut self, r: RequestId, batch: Option<&[Observation]>) {
+        let Some(fl) = self.flights.get(&r) else {
+            return;
+        };
+        let shape = CorsShape::of(&fl.spec);
+        let mut refuted = false;
+        let mut checked = fl.checked;
+        if let Some(batch) = batch {
+            if self.ledger.record(&shape, batch) {
+                checked = checked.saturating_add(u32::try_from(batch.len()).unwrap_or(u32::MAX));
+            } else {
+                refuted = true;
             }
         }
-        self.retry(i, fl.chunk, e, None);
+        let pending = self
+            .flights
+            .iter()
+            .filter(|(id, f)| **id != r && f.checking > 0 && CorsShape::of(&f.spec) == shape)
+            .map(|(_, f)| f.checking)
+            .sum();
+        let streak = self.ledger.streak(&shape);
+        let evidence = Evidence {
+            streak,
+            pending,
+            checked,
+            refuted,
+        };
+        if let Verdict::Verify(pairs) = verdict(evidence) {
+            if let Some(fl) = self.flights.get_mut(&r) {
+                fl.checked = checked;
+                fl.checking = pairs;
+                let check = Check::of(&fl.spec, pairs);
+                self.actions.push_back(Action::Check(check));
+            }
+            return;
+        }
+        let Some(fl) = self.flights.remove(&r) else {
+            return;
+        };
+        let Some(i) = self.index(fl.file) else {
+            return;
+        };
+        if refuted {
+            let readable = batch.is_some_and(|b| b.contains(&Observation::Readable));
+            let what = if readable {
+                "got no HTTP answer, while a request of the same CORS shape did: a failed connection, not CORS"
+            } else {
+                "failed with a network error (no HTTP answer)"
+            };
+            let e = self.request_error(&fl, ErrorKind::Network, what);
+            self.retry(i, fl.chunk, e, None);
+            return;
+        }
+        let mut what = String::from("was blocked, likely by CORS: ");
+        what.push_str(&text::dec(u64::from(streak)));
+        what.push_str(" requests with its URL, method, credentials and headers got no readable answer while the server answered each no-cors request after them");
+        let mut e = self.request_error(&fl, ErrorKind::Cors, &what);
+        e.hint = Some(cors_hint(
+            &fl.spec.shape(self.config.page_origin.as_deref()),
+            fl.spec.with_credentials,
+        ));
+        if let Some(ch) = self.files.get(i).and_then(|f| f.chunks.get(&fl.chunk)) {
+            e.attempts = ch.attempts;
+        }
+        self.fail_file(i, e);
     }
 
     fn on_bytes(&mut self, r: RequestId, sent: u64) {
@@ -1388,9 +1470,6 @@ impl Scheduler {
         };
         if f.chunks.remove(&n).is_none() {
             return;
-        }
-        if f.cors_recheck.is_some_and(|(c, _)| c == n) {
-            f.cors_recheck = None;
         }
         f.done += 1;
         f.confirmed = f.confirmed.saturating_add(f.plan.len(u64::from(n)));

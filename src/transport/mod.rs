@@ -1,5 +1,5 @@
 //! Browser I/O, and nothing else: sending one request (`fetch`, or XHR when byte progress is
-//! wanted), slicing the `File`, the clock and timers, the CORS probe, and online/offline state.
+//! wanted), slicing the `File`, the clock and timers, the CORS check pairs, and online/offline state.
 //!
 //! It makes no decisions: the engine says what to send and the transport reports what happened,
 //! as an [`Outcome`]. Chunk bytes never enter wasm memory: a `Blob` slice goes straight from the
@@ -8,18 +8,55 @@
 use crate::prelude::*;
 pub(crate) mod blob;
 pub(crate) mod clock;
-pub(crate) mod cors_probe;
+pub(crate) mod cors_check;
 pub(crate) mod fetch;
 pub(crate) mod wire;
 pub(crate) mod xhr;
 
+use alloc::rc::Rc;
+use core::cell::RefCell;
 use wasm_bindgen::prelude::*;
+use web_sys::AbortController;
+use xhr::XhrSlot;
 
 #[wasm_bindgen]
 extern "C" {
     /// The global `fetch`, bound directly so the transport works in windows and workers.
     #[wasm_bindgen(js_name = fetch)]
     pub(crate) fn global_fetch(input: &web_sys::Request) -> js_sys::Promise;
+}
+
+/// How one request is sent, and so how it is aborted: `fetch` under an `AbortController`, or
+/// XHR (with its upload listener) through a slot.
+#[derive(Clone)]
+pub(crate) enum Via {
+    Fetch(AbortController),
+    Xhr(Rc<RefCell<XhrSlot>>),
+}
+
+impl Via {
+    /// A fresh handle: XHR when an upload listener is wanted, else `fetch` (`None` without
+    /// `AbortController`).
+    pub(crate) fn new(upload_listener: bool) -> Option<Via> {
+        if upload_listener {
+            Some(Via::Xhr(Rc::new(RefCell::new(XhrSlot::NotStarted))))
+        } else {
+            AbortController::new().ok().map(Via::Fetch)
+        }
+    }
+
+    /// Aborts the request, whether it has started or not.
+    pub(crate) fn abort(&self) {
+        match self {
+            Via::Fetch(controller) => controller.abort(),
+            Via::Xhr(slot) => {
+                let previous = core::mem::replace(&mut *slot.borrow_mut(), XhrSlot::Aborted);
+                if let XhrSlot::Running(xhr) = previous {
+                    let _ = xhr.abort();
+                }
+            }
+        }
+    }
 }
 
 /// What came back for one request.

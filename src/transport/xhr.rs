@@ -1,7 +1,7 @@
 //! The byte-progress transport: `XMLHttpRequest` with an `xhr.upload` progress listener.
 //!
 //! Used only when the app asks for `progress: 'bytes'`: registering any upload listener forces a
-//! CORS preflight (CORS.md §4), which is the price of byte-level progress.
+//! CORS preflight (docs/cors.md §2), which is the price of byte-level progress.
 
 use crate::engine::text::cat;
 use crate::prelude::*;

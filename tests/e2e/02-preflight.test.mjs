@@ -1,7 +1,8 @@
 // §2 Preflight economy, counted on the fixture (strict CORS, Access-Control-Max-Age 600). Each
 // case runs in a fresh browser context, so no preflight cache entry survives from another case.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectStored, chunkCount, countBy, summarize, KiB, TEST_TIMEOUT } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, scenario, expectEqual, chunkCount, KiB, TEST_TIMEOUT } from './harness.mjs';
+import { countedUpload } from './scenarios.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'max-age': 600 } })]); });
@@ -12,21 +13,7 @@ const SIZE = 6 * CS + 100; // 6 chunks
 
 async function counted(name, options, expected) {
   const t = await openUploader(browser, fx);
-  await scenario({ fixtures: [fx], pages: [t] }, async () => {
-    await fx.reset();
-    const f = await makeFile(t, name, SIZE, 2);
-    const run = await runUpload(t, { target: fx.target(), chunkSize: CS, simultaneousUploads: 3, ...options }, [f.name]);
-    await expectStored(fx, [f], run);
-    const log = await fx.apiLog();
-    const c = countBy(log);
-    const got = { OPTIONS: c.OPTIONS ?? 0, GET: c.GET ?? 0, POST: c.POST ?? 0 };
-    expectEqual(got, expected, `requests to /upload for ${JSON.stringify(options)}`, summarize(run));
-    if (options.headers) {
-      // One console warning per upload naming the header that cost the preflight.
-      const warns = t.console.filter((l) => l.startsWith('[warning]') && /preflight/i.test(l) && /authorization/i.test(l));
-      expectEqual(warns.length, 1, 'console warnings naming Authorization as the preflight cause', t.console);
-    }
-  });
+  await scenario({ fixtures: [fx], pages: [t] }, () => countedUpload(t, fx, name, options, expected, { chunkSize: CS }));
   await t.close();
 }
 

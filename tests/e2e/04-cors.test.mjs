@@ -1,9 +1,11 @@
 // §4 Every CORS misconfiguration: the file fails with kind `cors`, the hint names the right fix,
-// Chromium (CDP Network.loadingFailed corsErrorStatus) agrees on the cause, and the number of
-// requests is bounded. The same misconfiguration on a same-origin page (--api-on-page) works or
+// Chromium (CDP Network.loadingFailed corsErrorStatus) agrees on the cause, the failing request
+// is not retried (at most 2 attempts of its chunk: a probe that passed, then the blocked request),
+// and the number of requests is bounded. The same misconfiguration on a same-origin page (--api-on-page) works or
 // fails with a non-CORS kind.
 import { test, describe, before, after } from 'node:test';
 import { startFixture, launchBrowser, openUploader, makeFile, runUpload, startRun, waitRun, untilRun, scenario, expectEqual, expectTrue, fileErrorOf, countBy, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
+import { corsCases, expectCorsFailure } from './scenarios.mjs';
 
 let browser, fx;
 // Restores strict CORS with the fixture's initial allowlist (the page origin). An empty
@@ -16,58 +18,19 @@ before(async () => {
 after(async () => { await browser?.close(); await fx?.stop(); });
 
 const CS = 32 * KiB;
-// Default retry options on purpose: a CORS failure is a configuration error, and the engine's
-// rule is one re-check, not the retry budget, so the default settings must not make a storm.
 const base = { chunkSize: CS };
-// One re-check of a blocked step: 2 attempts × (probe GET, preflight, request, no-cors
-// diagnosis) = 8, plus up to 3 parallel first requests and their diagnoses.
-const BOUND = 16;
-const auth = { headers: { Authorization: 'Bearer e2e' } };
-
-// mode, config patch, options that exercise it, CDP reason(s), hint patterns (all must match).
-const cases = [
-  // The chunk POST itself blocked (testChunks false): the request that may have stored the chunk.
-  { name: 'none (upload phase, testChunks false)', patch: { cors: 'none' }, opts: { testChunks: false }, cdp: ['MissingAllowOriginHeader'], hint: [/Access-Control-Allow-Origin/i], phase: 'upload' },
-  { name: 'no-allow-headers (upload phase, testChunks false)', patch: { cors: 'no-allow-headers' }, opts: { ...auth, testChunks: false }, cdp: ['HeaderDisallowedByPreflightResponse'], hint: [/Access-Control-Allow-Headers/i, /authorization/i], phase: 'upload' },
-  { name: 'none', patch: { cors: 'none' }, opts: {}, cdp: ['MissingAllowOriginHeader'], hint: [/Access-Control-Allow-Origin/i] },
-  { name: 'wildcard-credentials', patch: { cors: 'wildcard-credentials' }, opts: { withCredentials: true }, cdp: ['WildcardOriginNotAllowed'], hint: [/Access-Control-Allow-Origin/i, /credential/i] },
-  { name: 'no-allow-credentials', patch: { cors: 'no-allow-credentials' }, opts: { withCredentials: true }, cdp: ['InvalidAllowCredentials'], hint: [/Access-Control-Allow-Credentials/i] },
-  { name: 'no-allow-methods', patch: { cors: 'no-allow-methods' }, opts: { uploadMethod: 'PUT' }, cdp: ['MethodDisallowedByPreflightResponse'], hint: [/Access-Control-Allow-Methods/i, /PUT/] },
-  { name: 'no-allow-headers', patch: { cors: 'no-allow-headers' }, opts: auth, cdp: ['HeaderDisallowedByPreflightResponse'], hint: [/Access-Control-Allow-Headers/i, /authorization/i] },
-  { name: 'preflight-404', patch: { cors: 'preflight-404' }, opts: auth, cdp: ['PreflightInvalidStatus'], hint: [/OPTIONS|preflight/i, /2xx|200|204|ok status|success/i] },
-  { name: 'preflight-500', patch: { cors: 'preflight-500' }, opts: auth, cdp: ['PreflightInvalidStatus'], hint: [/OPTIONS|preflight/i, /2xx|200|204|ok status|success/i] },
-  { name: 'origin outside the allowlist', patch: { cors: 'strict', allow_origins: ['http://allowed.example'] }, opts: {}, cdp: ['MissingAllowOriginHeader'], hint: [/Access-Control-Allow-Origin/i] },
-];
+const cases = corsCases;
 
 describe('§4 CORS misconfigurations', () => {
   for (const c of cases) {
     test(`§4 cors ${c.name}: kind cors, hint names the fix, bounded requests`, { timeout: TEST_TIMEOUT }, async (tc) => {
       const t = await openUploader(browser, fx);
       await scenario({ fixtures: [fx], pages: [t] }, async () => {
-        await fx.reset();
-        await fx.config({ ...restore, ...c.patch });
-        try {
-          const f = await makeFile(t, `cors-${c.name.replace(/\W+/g, '-')}.bin`, 3 * CS + 7, 9);
-          const run = await runUpload(t, { target: fx.target(), ...base, ...c.opts }, [f.name], { timeoutMs: 120000 });
-          expectTrue(run.settled, 'upload() settled within 120 s', summarize(run));
-          const err = fileErrorOf(run, f.name);
-          expectEqual(err?.kind, 'cors', `error kind for ${c.name}`, summarize(run));
-          expectEqual([err?.isError, err?.isUploadError, err?.name], [true, true, 'UploadError'], 'the error is a real Error and isUploadError() says so');
-          expectEqual(run.summary?.failed?.map((x) => x.name), [f.name], 'summary.failed', summarize(run));
-          for (const re of c.hint) expectTrue(re.test(err?.hint ?? ''), `hint ${JSON.stringify(err?.hint)} should match ${re}`, err);
-          // Chromium's own view of why the request was blocked.
-          const reasons = [...new Set(t.corsErrors())];
-          expectTrue(reasons.length > 0 && reasons.every((r) => c.cdp.includes(r)), `CDP corsErrorStatus: expected only ${JSON.stringify(c.cdp)}, got ${JSON.stringify(reasons)}`);
-          const log = await fx.apiLog();
-          tc.diagnostic(`phase=${err?.phase} attempts=${err?.attempts} requests=${JSON.stringify(countBy(log))} cdp=${reasons} hint=${err?.hint}`);
-          if (c.phase) expectEqual(err?.phase, c.phase, 'phase of the error');
-          expectTrue(log.length <= BOUND, `bounded requests (one re-check of a CORS failure): expected ≤ ${BOUND} to /upload, got ${log.length} ${JSON.stringify(countBy(log))} in ${run.ms} ms, fileRetry events: ${run.counts.fileRetry ?? 0}`);
-          // Each distinct CORS hint is logged once, not once per chunk.
-          const hintLogs = t.console.filter((l) => err?.hint && l.includes(err.hint.slice(0, 40)));
-          expectTrue(hintLogs.length <= 1, `the hint is logged at most once, got ${hintLogs.length}`, hintLogs);
-        } finally {
-          await fx.config(restore);
-        }
+        const { err, run, log } = await expectCorsFailure(t, fx, c, restore, { chunkSize: CS });
+        // Chromium's own view of why the request was blocked.
+        const reasons = [...new Set(t.corsErrors())];
+        expectTrue(reasons.length > 0 && reasons.every((r) => c.cdp.includes(r)), `CDP corsErrorStatus: expected only ${JSON.stringify(c.cdp)}, got ${JSON.stringify(reasons)}`);
+        tc.diagnostic(`phase=${err?.phase} attempts=${err?.attempts} requests=${JSON.stringify(countBy(log))} in ${run.ms} ms cdp=${reasons} hint=${err?.hint}`);
       });
       await t.close();
     });

@@ -3,8 +3,8 @@
 // 20 % injected 503s → completes byte-identical; permanent 500 → http 500 with no retries;
 // 413 → http 413.
 import { test, describe, before, after } from 'node:test';
-import { createServer } from 'node:net';
 import { startFixture, launchBrowser, openUploader, makeFile, runUpload, startRun, waitRun, untilRun, scenario, expectEqual, expectTrue, expectStored, fileErrorOf, countBy, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
+import { expectClosedPortIsNetwork } from './scenarios.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture()]); });
@@ -13,24 +13,11 @@ after(async () => { await browser?.close(); await fx?.stop(); });
 const CS = 32 * KiB;
 const clean = { delay_ms: 0, fail_rate: 0, fail_status: 503, stall: false, drop_rate: 0, max_chunk_bytes: 64 * 1024 * 1024, max_file_bytes: 8 * 1024 * 1024 * 1024 };
 
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 describe('§5 other failures', () => {
   test('§5 closed port → kind network', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
-      const port = await freePort();
-      const f = await makeFile(t, 'closed.bin', 2 * CS, 12);
-      const run = await runUpload(t, { target: `http://localhost:${port}/upload`, chunkSize: CS, maxChunkRetries: 1, chunkRetryInterval: 50 }, [f.name], { timeoutMs: 30000 });
-      const err = fileErrorOf(run, f.name);
-      expectEqual(err?.kind, 'network', 'error kind for a closed port', summarize(run));
-      expectEqual([err?.isError, err?.isUploadError, err?.name], [true, true, 'UploadError'], 'the error is a real Error and isUploadError() says so');
+      await expectClosedPortIsNetwork(t, CS);
       expectEqual(t.corsErrors(), [], 'CDP CORS errors for a closed port');
     });
     await t.close();

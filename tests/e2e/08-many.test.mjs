@@ -1,7 +1,7 @@
 // §8 Many files: 200 small files and 3 large ones in one queue, slots spread across files
 // (parallelFiles), all byte-identical.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, runUpload, scenario, expectEqual, expectTrue, expectStored, countBy, summarize, chunkCount, KiB, MiB, TEST_TIMEOUT } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFiles, runUpload, scenario, expectEqual, expectTrue, expectStored, countBy, summarize, chunkCount, KiB, MiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture()]); });
@@ -16,14 +16,7 @@ describe('§8 many files', () => {
         ...[0, 1, 2].map((i) => ({ name: `large-${i}.bin`, size: 2 * MiB + 1000 * i, seed: 900 + i })),
         ...Array.from({ length: 200 }, (_, i) => ({ name: `small-${String(i).padStart(3, '0')}.bin`, size: 1 + ((i * 2654435761) % (12 * KiB)), seed: 1000 + i })),
       ];
-      const files = await t.eval(async (list) => {
-        const out = [];
-        for (const s of list) {
-          const f = window.__e2e.makeFile(s.name, s.size, s.seed);
-          out.push({ name: s.name, size: f.size, sha256: await window.__e2e.sha256(f) });
-        }
-        return out;
-      }, specs);
+      const files = await makeFiles(t, specs);
       const run = await runUpload(t, { target: fx.target(), chunkSize: 256 * KiB, simultaneousUploads: 4, parallelFiles: true }, files.map((f) => f.name), { timeoutMs: 120000 });
       await expectStored(fx, files, run);
       expectEqual((await fx.files()).length, 203, 'files assembled by the fixture');

@@ -5,11 +5,11 @@
 // credentials, byte-identical, then gets a typed `cors` UploadError with the right hint once the
 // server's CORS is broken.
 import { test, describe, before, after } from 'node:test';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, cpSync, copyFileSync, rmSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PKG, E2E, startFixture, launchBrowser, openUploader, newPage, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, npmPack, fileErrorOf, summarize, KiB, TEST_TIMEOUT } from './harness.mjs';
+import { E2E, startFixture, launchBrowser, openUploader, newPage, scenario, expectEqual, expectTrue, TEST_TIMEOUT } from './harness.mjs';
+import { uploadAndCheck, startScriptTagDoor, installPackedPackage, buildViteApp } from './scenarios.mjs';
 
 let browser;
 const tmp = mkdtempSync(join(tmpdir(), 'rw-e2e-ways-'));
@@ -20,46 +20,6 @@ after(async () => {
   for (const s of stops) await s();
   rmSync(tmp, { recursive: true, force: true });
 });
-
-const CS = 64 * KiB;
-
-async function uploadAndCheck(t, fx, name) {
-  const f = await makeFile(t, name, 3 * CS + 11, 41);
-  const guard = await t.eval(async () => {
-    const lib = await window.__e2e.rw();
-    return { uploader: typeof lib.Uploader, isUploadError: typeof lib.isUploadError };
-  });
-  expectEqual(guard, { uploader: 'function', isUploadError: 'function' }, 'exports of the loaded library');
-  const run = await runUpload(t, { target: fx.target(), chunkSize: CS, withCredentials: true }, [f.name]);
-  await expectStored(fx, [f], run);
-  await brokenCorsIsTypedCors(t, fx, `broken-cors-${name}`);
-}
-
-// The README's promise for every door: break the server's CORS (here `Access-Control-Allow-Origin: *`
-// with credentials) and the file fails with a typed `cors` UploadError whose hint names the fix.
-async function brokenCorsIsTypedCors(t, fx, name) {
-  await fx.config({ cors: 'wildcard-credentials' });
-  try {
-    const f = await makeFile(t, name, CS + 3, 43);
-    const run = await runUpload(t, { target: fx.target(), chunkSize: CS, withCredentials: true }, [f.name], { timeoutMs: 120000 });
-    const err = fileErrorOf(run, f.name);
-    expectEqual(err?.kind, 'cors', 'error kind with Access-Control-Allow-Origin: * and credentials', summarize(run));
-    expectEqual([err?.isUploadError, err?.name], [true, 'UploadError'], 'isUploadError() and the error name', err);
-    for (const re of [/Access-Control-Allow-Origin/, /credential/i]) {
-      expectTrue(re.test(err?.hint ?? ''), `hint ${JSON.stringify(err?.hint)} should match ${re}`, err);
-    }
-  } finally {
-    await fx.config({ cors: 'strict' });
-  }
-}
-
-/** Installs the `npm pack` tarball of the package into `app` as its one dependency. */
-function installPackedPackage(app, packDir, packageJson) {
-  const tarball = npmPack(packDir);
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ ...packageJson, private: true, dependencies: { 'resumable-wasm': `file:${tarball}` } }, null, 2));
-  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
-  expectTrue(existsSync(join(app, 'node_modules/resumable-wasm/package.json')), 'the tarball was installed into the app');
-}
 
 /**
  * Serves a bundler's output `dist` under /app of a fresh fixture, opens its index.html and runs
@@ -81,32 +41,20 @@ async function uploadFromBuiltApp(dist, fileName, checkWasm) {
 
 describe('§9 the three ways of use', () => {
   test('§9a npm package: Vite 7 app importing the packed tarball, built in the test, uploads a file', { timeout: TEST_TIMEOUT }, async () => {
-    const app = join(tmp, 'app');
-    cpSync(join(E2E, 'vite-app'), app, { recursive: true });
-    installPackedPackage(app, tmp, { name: 'e2e-vite-app', type: 'module' });
-    const { build } = await import('vite');
-    await build({ root: app, base: './', logLevel: 'warn', configFile: false, build: { outDir: join(app, 'dist'), target: 'es2022', emptyOutDir: true } });
-    const assets = readdirSync(join(app, 'dist/assets'));
+    const dist = await buildViteApp(tmp);
+    const assets = readdirSync(join(dist, 'assets'));
     expectTrue(assets.some((a) => a.endsWith('.wasm')), `Vite emitted the .wasm as an asset: ${assets}`);
-    await uploadFromBuiltApp(join(app, 'dist'), 'vite.bin', (wasm) => {
+    await uploadFromBuiltApp(dist, 'vite.bin', (wasm) => {
       expectTrue(wasm.length === 1 && wasm[0].startsWith('/app/assets/'), `the wasm came from the app's bundle: ${wasm}`);
     });
   });
 
   test('§9b script-tag build from a third (CDN) origin on a page with only <script src>', { timeout: TEST_TIMEOUT }, async () => {
-    const cdn = await startFixture({ pageHost: '127.0.0.1', mounts: { '/cdn': join(PKG, 'script') }, www: join(PKG, 'script') });
-    stops.push(() => cdn.stop());
-    const gen = join(tmp, 'gen');
-    cpSync(join(E2E, 'pages'), gen, { recursive: true });
-    const fx = await startFixture({ mounts: { '/e2e': gen } });
-    stops.push(() => fx.stop());
-    const scriptUrl = `${cdn.page}/cdn/resumable-wasm.js`;
-    writeFileSync(join(gen, 'script-tag.html'), `<!doctype html>\n<script src="${scriptUrl}"></script>\n`);
-    const origins = new Set([new URL(fx.page).origin, new URL(fx.api).origin, new URL(cdn.page).origin]);
-    expectEqual(origins.size, 3, 'three distinct origins (page, API, CDN)');
+    const { fx, cdn, pageUrl, scriptUrl } = await startScriptTagDoor(join(tmp, 'gen'));
+    stops.push(() => cdn.stop(), () => fx.stop());
     const t = await newPage(browser);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
-      const resp = await t.goto(`${fx.page}/e2e/script-tag.html`);
+      const resp = await t.goto(pageUrl);
       expectEqual(resp.status(), 200, 'status of the script-tag page');
       const g = await t.eval(() => ({ type: typeof window.ResumableWasm, ready: !!(window.ResumableWasm && window.ResumableWasm.ready && window.ResumableWasm.ready.then) }));
       expectEqual(g, { type: 'object', ready: true }, 'global ResumableWasm with a ready promise');

@@ -1,11 +1,16 @@
 // The demo page (`make demo`'s www/): it loads the package, uploads cross-origin, shows the
 // server's counts, switches the fixture's CORS mode and shows the typed diagnosis with its fix,
 // and updates the preflight report live. Every form control has a label. Each file row's
-// buttons pause, resume, cancel and retry that file.
+// buttons pause, resume, cancel and retry that file. `scripts/demo.sh` (what `make demo` runs)
+// serves on the ports it is given, and a taken port says how to pick others.
 import { test, before, after } from 'node:test';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFixture, launchBrowser, newPage, scenario, expectEqual, expectTrue, ROOT, PKG, TEST_TIMEOUT } from './harness.mjs';
+import { startFixture, launchBrowser, newPage, scenario, expectEqual, expectTrue, sleep, ROOT, PKG, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => {
@@ -120,4 +125,91 @@ test('demo page: each file row pauses, resumes, cancels and retries its file', {
     await fx.config({ delay_ms: 0 });
   });
   await t.close();
+});
+
+/** Listens on a free port of 127.0.0.1; returns the server (close it to free the port). */
+function listenAnywhere() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer().once('error', reject);
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
+  });
+}
+async function freePorts(n) {
+  const servers = [];
+  for (let i = 0; i < n; i++) servers.push(await listenAnywhere());
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/**
+ * Runs scripts/demo.sh with `env` in its own process group (stopped by `stop()`, and by
+ * --max-lifetime in any case). `pageUrl` resolves with the printed page URL, or null if the
+ * script exits first; `exited` resolves with its exit code.
+ */
+function runDemo(env) {
+  const proc = spawn(join(ROOT, 'scripts/demo.sh'), ['--max-lifetime', '120'], {
+    cwd: ROOT, env: { ...process.env, RUST_LOG: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+  });
+  let stdout = '', stderr = '';
+  proc.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise((r) => proc.once('exit', (code) => r(code)));
+  const pageUrl = new Promise((resolve) => {
+    proc.stdout.on('data', (d) => {
+      stdout += d;
+      const m = /demo page : (\S+)/.exec(stdout);
+      if (m) resolve(m[1]);
+    });
+    exited.then(() => resolve(null));
+  });
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      try { process.kill(-proc.pid, 'SIGTERM'); } catch { /* already gone */ }
+      await Promise.race([exited, sleep(5000)]);
+    }
+  };
+  return { pageUrl, exited, stop, output: () => ({ stdout, stderr }) };
+}
+
+test('demo.sh PAGE_PORT/API_PORT: the demo serves on the chosen ports and uploads to the chosen API', { timeout: TEST_TIMEOUT }, async () => {
+  const [pagePort, apiPort] = await freePorts(2);
+  const data = mkdtempSync(join(tmpdir(), 'rw-e2e-demo-'));
+  const demo = runDemo({ PAGE_PORT: String(pagePort), API_PORT: String(apiPort), DEMO_DATA_DIR: data });
+  const t = await newPage(browser, { initLib: false });
+  try {
+    const url = await Promise.race([demo.pageUrl, sleep(30000).then(() => 'no page line within 30 s')]);
+    const api = `http://localhost:${apiPort}`;
+    expectEqual(url, `http://127.0.0.1:${pagePort}/?api=${api}`, 'page URL printed by demo.sh', demo.output());
+    await t.goto(url);
+    await t.page.waitForFunction(() => document.getElementById('preflight').textContent.includes('chunk POST'));
+    expectEqual(await t.eval(() => document.getElementById('api-origin').textContent), api, 'API origin shown by the page');
+    const bytesUp = bytes(70_000, 3);
+    await t.page.locator('input[type=file]').first().setInputFiles({ name: 'ports.bin', mimeType: 'application/octet-stream', buffer: bytesUp });
+    await t.page.click('#upload');
+    await t.page.waitForFunction(() => document.querySelector('#file-list li .meta')?.textContent.startsWith('success'), null, { timeout: 30000 });
+    const stored = readFileSync(join(data, 'files', 'ports.bin'));
+    expectEqual(createHash('sha256').update(stored).digest('hex'), createHash('sha256').update(bytesUp).digest('hex'), `sha256 of ${data}/files/ports.bin`);
+  } finally {
+    await t.close();
+    await demo.stop();
+    rmSync(data, { recursive: true, force: true });
+  }
+});
+
+test('demo.sh with its page port taken: exits non-zero and says how to pick other ports', { timeout: TEST_TIMEOUT }, async () => {
+  const taken = await listenAnywhere();
+  const port = taken.address().port;
+  const data = mkdtempSync(join(tmpdir(), 'rw-e2e-demo-'));
+  const demo = runDemo({ PAGE_PORT: String(port), DEMO_DATA_DIR: data });
+  try {
+    const code = await Promise.race([demo.exited, sleep(30000).then(() => 'still running after 30 s')]);
+    const { stderr } = demo.output();
+    expectEqual(code, 1, 'exit code of demo.sh', demo.output());
+    expectTrue(stderr.includes(`binding 127.0.0.1:${port}: Address already in use`), 'the fixture names the taken address', stderr);
+    expectTrue(stderr.includes('make demo PAGE_PORT=') && stderr.includes('API_PORT='), 'the message says how to pick other ports', stderr);
+  } finally {
+    await demo.stop();
+    await new Promise((r) => taken.close(r));
+    rmSync(data, { recursive: true, force: true });
+  }
 });

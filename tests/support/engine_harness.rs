@@ -6,9 +6,12 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use resumable_wasm::engine::{
-    Action, Config, Event, Failure, FileControl, FileId, FileMeta, Input, Phase, RequestId,
-    RequestSpec, Scheduler,
+    Action, Check, Config, Event, Failure, FileControl, FileId, FileMeta, Input, Observation,
+    Phase, RequestId, RequestSpec, Scheduler,
 };
+
+/// Answers a CORS check batch: one observation per pair, or `None` to hold it.
+pub type Checker = Box<dyn FnMut(&Check) -> Option<Vec<Observation>>>;
 
 /// How the scripted server answers one request.
 #[derive(Debug, Clone)]
@@ -35,6 +38,8 @@ pub struct Harness {
     pub queue: VecDeque<RequestSpec>,
     /// Sent and neither answered nor aborted.
     pub in_flight: BTreeSet<RequestId>,
+    /// Failed requests whose CORS check is under way (the engine still counts them in flight).
+    pub checking: BTreeSet<RequestId>,
     /// Every request sent, in order.
     pub sent: Vec<RequestSpec>,
     /// Every event, in order.
@@ -45,6 +50,13 @@ pub struct Harness {
     pub max_in_flight: usize,
     /// A line per action and input, printed when a test helper panics.
     pub log: Vec<String>,
+    /// Every CORS check batch asked for, in order.
+    pub checks: Vec<Check>,
+    /// Answers a check batch at once (one observation per pair), or `None` to hold it in
+    /// `held_checks`. By default every pair is readable: the shape passes CORS.
+    pub checker: Checker,
+    /// Check batches the checker held.
+    pub held_checks: Vec<Check>,
 }
 
 impl Harness {
@@ -54,11 +66,15 @@ impl Harness {
             now: 0,
             queue: VecDeque::new(),
             in_flight: BTreeSet::new(),
+            checking: BTreeSet::new(),
             sent: Vec::new(),
             events: Vec::new(),
             aborted: Vec::new(),
             max_in_flight: 0,
             log: Vec::new(),
+            checks: Vec::new(),
+            checker: Box::new(|c| Some(vec![Observation::Readable; c.pairs as usize])),
+            held_checks: Vec::new(),
         }
     }
 
@@ -96,8 +112,14 @@ impl Harness {
         applied
     }
 
-    /// Polls every action and records it.
+    /// Every pair of a CORS check comes out `observation` from now on.
+    pub fn check_all(&mut self, observation: Observation) {
+        self.checker = Box::new(move |c| Some(vec![observation; c.pairs as usize]));
+    }
+
+    /// Polls every action and records it; answers CORS checks with `checker` afterwards.
     pub fn drain(&mut self) {
+        let mut checks = Vec::new();
         while let Some(a) = self.s.poll_action() {
             match a {
                 Action::Send(r) => {
@@ -118,7 +140,7 @@ impl Harness {
                 Action::Abort(id) => {
                     self.log.push(format!("t={} abort #{}", self.now, id.0));
                     assert!(
-                        self.in_flight.remove(&id),
+                        self.in_flight.remove(&id) || self.checking.remove(&id),
                         "abort of a request not in flight"
                     );
                     self.queue.retain(|r| r.id != id);
@@ -128,8 +150,50 @@ impl Harness {
                     self.log.push(format!("t={} event {e:?}", self.now));
                     self.events.push(e);
                 }
+                Action::Check(c) => {
+                    self.log.push(format!(
+                        "t={} check #{} {} pairs {} {}",
+                        self.now, c.request.0, c.pairs, c.method, c.url
+                    ));
+                    assert!(
+                        !self.in_flight.contains(&c.request) && self.checking.insert(c.request),
+                        "check of a request that is still in flight or already checked"
+                    );
+                    self.checks.push(c.clone());
+                    checks.push(c);
+                }
             }
         }
+        for c in checks {
+            if !self.checking.contains(&c.request) {
+                continue; // aborted by an earlier answer
+            }
+            match (self.checker)(&c) {
+                Some(observations) => {
+                    self.checking.remove(&c.request);
+                    assert_eq!(
+                        observations.len(),
+                        c.pairs as usize,
+                        "one observation per pair"
+                    );
+                    self.input(Input::Checked {
+                        request: c.request,
+                        observations,
+                    });
+                }
+                None => self.held_checks.push(c),
+            }
+        }
+    }
+
+    /// Answers a held check batch.
+    pub fn answer_check(&mut self, request: RequestId, observations: Vec<Observation>) {
+        self.held_checks.retain(|c| c.request != request);
+        self.checking.remove(&request);
+        self.input(Input::Checked {
+            request,
+            observations,
+        });
     }
 
     pub fn dump(&self) -> String {

@@ -1,0 +1,228 @@
+// Scenario bodies shared by the Playwright suite (Chromium, tests/e2e/*.test.mjs) and the
+// WebDriver core that runs in every engine (tests/engines/). Each takes a page object `t` — the
+// Playwright one of harness.mjs's newPage or the WebDriver one of tests/engines/webdriver.mjs,
+// both with `eval`, `console` and `pageErrors` — so one assertion code serves every engine.
+// Engine-specific checks (CDP's corsErrorStatus, request interception) stay in the test files.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import {
+  ROOT, E2E, PKG, startFixture, makeFile, runUpload, startRun, waitRun, callRun, untilRun, requestsAfter, fileErrorOf,
+  expectEqual, expectTrue, expectStored, countBy, formatLog, summarize, npmPack, sleep, KiB,
+} from './harness.mjs';
+
+/**
+ * Uploads a 6-chunk file with `options` and checks the bytes on the fixture and the requests it
+ * counted to /upload against `expected` ({ OPTIONS, GET, POST }; undefined: the caller checks). With `headers`, the console names the header that
+ * cost the preflight exactly once. Returns the counts.
+ */
+export async function countedUpload(t, fx, name, options, expected, { target = fx.target(), chunkSize = 64 * KiB } = {}) {
+  await fx.reset();
+  const f = await makeFile(t, name, 6 * chunkSize + 100, 2);
+  const run = await runUpload(t, { target, chunkSize, simultaneousUploads: 3, ...options }, [f.name]);
+  await expectStored(fx, [f], run);
+  const c = countBy(await fx.apiLog());
+  const got = { OPTIONS: c.OPTIONS ?? 0, GET: c.GET ?? 0, POST: c.POST ?? 0 };
+  if (expected) expectEqual(got, expected, `requests to /upload for ${JSON.stringify(options)}`, summarize(run));
+  if (options.headers) {
+    const warns = t.console.filter((l) => l.startsWith('[warning]') && /preflight/i.test(l) && /authorization/i.test(l));
+    expectEqual(warns.length, 1, 'console warnings naming Authorization as the preflight cause', t.console);
+  }
+  return got;
+}
+
+const auth = { headers: { Authorization: 'Bearer e2e' } };
+/**
+ * Every CORS misconfiguration of the fixture: mode name, config patch, options that exercise it,
+ * Chromium's CDP reason(s), hint patterns (all must match), and the phase where it matters.
+ */
+export const corsCases = [
+  // The chunk POST itself blocked (testChunks false): the request that may have stored the chunk.
+  { name: 'none (upload phase, testChunks false)', patch: { cors: 'none' }, opts: { testChunks: false }, cdp: ['MissingAllowOriginHeader'], hint: [/Access-Control-Allow-Origin/i], phase: 'upload' },
+  { name: 'no-allow-headers (upload phase, testChunks false)', patch: { cors: 'no-allow-headers' }, opts: { ...auth, testChunks: false }, cdp: ['HeaderDisallowedByPreflightResponse'], hint: [/Access-Control-Allow-Headers/i, /authorization/i], phase: 'upload' },
+  { name: 'none', patch: { cors: 'none' }, opts: {}, cdp: ['MissingAllowOriginHeader'], hint: [/Access-Control-Allow-Origin/i] },
+  { name: 'wildcard-credentials', patch: { cors: 'wildcard-credentials' }, opts: { withCredentials: true }, cdp: ['WildcardOriginNotAllowed'], hint: [/Access-Control-Allow-Origin/i, /credential/i] },
+  { name: 'no-allow-credentials', patch: { cors: 'no-allow-credentials' }, opts: { withCredentials: true }, cdp: ['InvalidAllowCredentials'], hint: [/Access-Control-Allow-Credentials/i] },
+  { name: 'no-allow-methods', patch: { cors: 'no-allow-methods' }, opts: { uploadMethod: 'PUT' }, cdp: ['MethodDisallowedByPreflightResponse'], hint: [/Access-Control-Allow-Methods/i, /PUT/] },
+  { name: 'no-allow-headers', patch: { cors: 'no-allow-headers' }, opts: auth, cdp: ['HeaderDisallowedByPreflightResponse'], hint: [/Access-Control-Allow-Headers/i, /authorization/i] },
+  { name: 'preflight-404', patch: { cors: 'preflight-404' }, opts: auth, cdp: ['PreflightInvalidStatus'], hint: [/OPTIONS|preflight/i, /2xx|200|204|ok status|success/i] },
+  { name: 'preflight-500', patch: { cors: 'preflight-500' }, opts: auth, cdp: ['PreflightInvalidStatus'], hint: [/OPTIONS|preflight/i, /2xx|200|204|ok status|success/i] },
+  // Byte progress: the upload listener alone forces the POST's preflight (the probe GET passes),
+  // so the checks must be preflighted the same way to see the block.
+  { name: 'preflight-404 (byte progress)', patch: { cors: 'preflight-404' }, opts: { progress: 'bytes' }, cdp: ['PreflightInvalidStatus'], hint: [/OPTIONS|preflight/i, /2xx|200|204|ok status|success/i], phase: 'upload' },
+  { name: 'origin outside the allowlist', patch: { cors: 'strict', allow_origins: ['http://allowed.example'] }, opts: {}, cdp: ['MissingAllowOriginHeader'], hint: [/Access-Control-Allow-Origin/i] },
+];
+
+// The verdict needs 16 blocked check pairs in a row (CORS_EVIDENCE in src/engine/verdict.rs);
+// up to 3 failures checking at once add at most one fresh pair each. A pair is a cors-mode
+// request (with its failing preflight: 2 requests) and a no-cors one. Plus the first requests
+// (up to 3 parallel, each with a preflight).
+const CHECK_PAIRS = 16;
+const CORS_REQUEST_BOUND = 3 * 2 + (CHECK_PAIRS + 3) * 3;
+
+/**
+ * Breaks the fixture's CORS as case `c` says (then restores `restore`), uploads, and checks that
+ * the file fails with a typed `cors` UploadError whose hint names the fix, after a bounded number
+ * of requests, with the hint logged exactly once. Default retry options on purpose: a CORS
+ * failure is a configuration error, declared after checks of the request's shape rather than
+ * retries, so the default settings must not make a storm.
+ * Returns { err, run, log }.
+ */
+export async function expectCorsFailure(t, fx, c, restore, { target = fx.target(), chunkSize = 32 * KiB } = {}) {
+  await fx.reset();
+  await fx.config({ ...restore, ...c.patch });
+  try {
+    const f = await makeFile(t, `cors-${c.name.replace(/\W+/g, '-')}.bin`, 3 * chunkSize + 7, 9);
+    const run = await runUpload(t, { target, chunkSize, ...c.opts }, [f.name], { timeoutMs: 120000 });
+    expectTrue(run.settled, 'upload() settled within 120 s', summarize(run));
+    const err = fileErrorOf(run, f.name);
+    expectEqual(err?.kind, 'cors', `error kind for ${c.name}`, summarize(run));
+    expectEqual([err?.isError, err?.isUploadError, err?.name], [true, true, 'UploadError'], 'the error is a real Error and isUploadError() says so');
+    expectEqual(run.summary?.failed?.map((x) => x.name), [f.name], 'summary.failed', summarize(run));
+    for (const re of c.hint) expectTrue(re.test(err?.hint ?? ''), `hint ${JSON.stringify(err?.hint)} should match ${re}`, err);
+    if (c.phase) expectEqual(err?.phase, c.phase, 'phase of the error');
+    // Within 2 attempts of the chunk, and the blocked request was never retried.
+    expectTrue(err?.attempts >= 1 && err?.attempts <= 2, `attempts of the failed chunk: expected 1 or 2, got ${err?.attempts}`, err);
+    expectEqual(run.counts.fileRetry ?? 0, 0, 'fileRetry events (a CORS block is not retried)', summarize(run));
+    const log = await fx.apiLog();
+    expectTrue(log.length <= CORS_REQUEST_BOUND, `bounded requests (the checks of one CORS verdict): expected ≤ ${CORS_REQUEST_BOUND} to /upload, got ${log.length} ${JSON.stringify(countBy(log))} in ${run.ms} ms, fileRetry events: ${run.counts.fileRetry ?? 0}`);
+    // Each distinct CORS hint is logged exactly once: not once per chunk, and not never.
+    const hintLogs = t.console.filter((l) => err?.hint && l.includes(err.hint.slice(0, 40)));
+    expectEqual(hintLogs.length, 1, 'console lines carrying the hint', { hint: err?.hint, console: t.console.slice(-20) });
+    return { err, run, log };
+  } finally {
+    await fx.config(restore);
+  }
+}
+
+/** A port nothing listens on (bound, read, released). */
+export async function freePort() {
+  const srv = createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** An upload to a closed port fails with a typed `network` UploadError. Returns the error. */
+export async function expectClosedPortIsNetwork(t, chunkSize = 32 * KiB) {
+  const port = await freePort();
+  const f = await makeFile(t, 'closed.bin', 2 * chunkSize, 12);
+  const run = await runUpload(t, { target: `http://localhost:${port}/upload`, chunkSize, maxChunkRetries: 1, chunkRetryInterval: 50 }, [f.name], { timeoutMs: 30000 });
+  const err = fileErrorOf(run, f.name);
+  expectEqual(err?.kind, 'network', 'error kind for a closed port', summarize(run));
+  expectEqual([err?.isError, err?.isUploadError, err?.name], [true, true, 'UploadError'], 'the error is a real Error and isUploadError() says so');
+  return err;
+}
+
+/**
+ * Pause after 3 chunks: no request reaches the fixture for 2 s (the fixture answers after
+ * `delay-ms` 150, so requests already on the wire may land in the first 400 ms); resume
+ * completes byte-identical, and no stored chunk was POSTed twice.
+ */
+export async function expectPauseThenResume(t, fx, { target = fx.target(), chunkSize = 32 * KiB } = {}) {
+  await fx.reset();
+  const f = await makeFile(t, 'pause.bin', 20 * chunkSize, 21);
+  await startRun(t, 'p', { target, chunkSize, simultaneousUploads: 3 }, [f.name]);
+  await untilRun(t, 'p', (s) => (s.counts.chunkSuccess ?? 0) >= 3, '3 chunks');
+  await callRun(t, 'p', 'pause');
+  await sleep(400);
+  const m = await fx.mark('paused');
+  await sleep(2000);
+  const during = await requestsAfter(fx, m);
+  expectEqual(during.length, 0, 'requests that reached the fixture during the 2 s pause', formatLog(during));
+  const s = await t.eval(() => window.__e2e.snapshot('p'));
+  expectTrue(!s.settled, 'upload() settled while paused', summarize(s));
+  expectEqual(s.counts.pause ?? 0, 1, 'pause events');
+  expectEqual(s.files?.[0]?.status, 'paused', 'file status while paused', s.files);
+  expectTrue(s.uploading === false, `isUploading() while paused: ${s.uploading}`);
+  await callRun(t, 'p', 'resume');
+  const run = await waitRun(t, 'p', 30000);
+  await expectStored(fx, [f], run);
+  const posts = (await fx.apiLog()).filter((e) => e.method === 'POST' && e.status === 200);
+  expectEqual(new Set(posts.map((e) => e.chunk)).size, 20, 'distinct chunks POSTed');
+  expectEqual(posts.length, 20, 'chunk POSTs in all (pause/resume re-sent no stored chunk)');
+}
+
+const DOOR_CHUNK = 64 * KiB;
+
+/**
+ * What every door must do once the page has the library: upload a file cross-origin with
+ * credentials, byte-identical, then fail with a typed `cors` UploadError naming the fix once the
+ * server's CORS is broken (`Access-Control-Allow-Origin: *` with credentials).
+ */
+export async function uploadAndCheck(t, fx, name) {
+  const f = await makeFile(t, name, 3 * DOOR_CHUNK + 11, 41);
+  const guard = await t.eval(async () => {
+    const lib = await window.__e2e.rw();
+    return { uploader: typeof lib.Uploader, isUploadError: typeof lib.isUploadError };
+  });
+  expectEqual(guard, { uploader: 'function', isUploadError: 'function' }, 'exports of the loaded library');
+  const run = await runUpload(t, { target: fx.target(), chunkSize: DOOR_CHUNK, withCredentials: true }, [f.name]);
+  await expectStored(fx, [f], run);
+  await fx.config({ cors: 'wildcard-credentials' });
+  try {
+    const g = await makeFile(t, `broken-cors-${name}`, DOOR_CHUNK + 3, 43);
+    const failed = await runUpload(t, { target: fx.target(), chunkSize: DOOR_CHUNK, withCredentials: true }, [g.name], { timeoutMs: 120000 });
+    const err = fileErrorOf(failed, g.name);
+    expectEqual(err?.kind, 'cors', 'error kind with Access-Control-Allow-Origin: * and credentials', summarize(failed));
+    expectEqual([err?.isUploadError, err?.name], [true, 'UploadError'], 'isUploadError() and the error name', err);
+    for (const re of [/Access-Control-Allow-Origin/, /credential/i]) {
+      expectTrue(re.test(err?.hint ?? ''), `hint ${JSON.stringify(err?.hint)} should match ${re}`, err);
+    }
+  } finally {
+    await fx.config({ cors: 'strict' });
+  }
+}
+
+/**
+ * The script-tag door: the script-tag build served by a CDN-like fixture on a third origin, and a
+ * page (generated into `dir`) holding nothing but its <script src>. Returns { fx, cdn, pageUrl,
+ * scriptUrl }; the caller stops both fixtures.
+ */
+export async function startScriptTagDoor(dir) {
+  const cdn = await startFixture({ pageHost: '127.0.0.1', mounts: { '/cdn': join(PKG, 'script') }, www: join(PKG, 'script') });
+  cpSync(join(E2E, 'pages'), dir, { recursive: true });
+  const fx = await startFixture({ mounts: { '/e2e': dir } });
+  const scriptUrl = `${cdn.page}/cdn/resumable-wasm.js`;
+  writeFileSync(join(dir, 'script-tag.html'), `<!doctype html>\n<script src="${scriptUrl}"></script>\n`);
+  const origins = new Set([new URL(fx.page).origin, new URL(fx.api).origin, new URL(cdn.page).origin]);
+  expectEqual(origins.size, 3, 'three distinct origins (page, API, CDN)');
+  return { fx, cdn, pageUrl: `${fx.page}/e2e/script-tag.html`, scriptUrl };
+}
+
+/** Installs the `npm pack` tarball of the package into `app` as its one dependency. */
+export function installPackedPackage(app, packDir, packageJson) {
+  const tarball = npmPack(packDir);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ ...packageJson, private: true, dependencies: { 'resumable-wasm': `file:${tarball}` } }, null, 2));
+  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+  expectTrue(existsSync(join(app, 'node_modules/resumable-wasm/package.json')), 'the tarball was installed into the app');
+}
+
+/** Builds tests/e2e/vite-app with Vite against the packed package in `dir`; returns its dist/. */
+export async function buildViteApp(dir) {
+  const app = join(dir, 'app');
+  cpSync(join(E2E, 'vite-app'), app, { recursive: true });
+  installPackedPackage(app, dir, { name: 'e2e-vite-app', type: 'module' });
+  const { build } = await import('vite');
+  await build({ root: app, base: './', logLevel: 'warn', configFile: false, build: { outDir: join(app, 'dist'), target: 'es2022', emptyOutDir: true } });
+  return join(app, 'dist');
+}
+
+/**
+ * The Vite app of the npm door, built once per package build and shared by the engines: kept under
+ * target/e2e-apps/<digest of pkg/> so a rebuilt package gets a fresh app.
+ */
+export async function cachedViteApp() {
+  const h = createHash('sha256');
+  for (const f of ['package.json', 'resumable_wasm.js', 'resumable_wasm_bg.wasm']) h.update(readFileSync(join(PKG, f)));
+  const dir = join(ROOT, 'target/e2e-apps', h.digest('hex').slice(0, 16));
+  const dist = join(dir, 'app/dist');
+  if (!existsSync(join(dist, 'index.html'))) {
+    rmSync(dir, { recursive: true, force: true });
+    await buildViteApp(dir);
+  }
+  return dist;
+}
