@@ -34,6 +34,10 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub const CONTROL_RESERVE: usize = 16;
 /// Header read timeout of a reserve connection (a squatter frees its slot quickly).
 pub const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Whole life of a reserve connection before it is shut down gracefully (a request under way
+/// finishes). HTTP/2, which a client may pick by its preface or by ALPN, has neither the HTTP/1
+/// header timeout nor the one-request limit: without this an idle one would keep its slot.
+pub const RESERVE_LIFETIME: Duration = Duration::from_secs(5);
 /// HTTP/2 receive windows, per stream and per connection. The protocol's default (64 KiB for
 /// both) lets a client send only 64 KiB per round trip on the whole connection, whatever the
 /// number of streams: 0.5 MiB/s at 100 ms. 16 MiB per stream and 64 MiB per connection cover
@@ -109,6 +113,14 @@ fn refuse_connection(stream: &tokio::net::TcpStream, cap: usize) {
         body.len()
     );
     let _ = stream.try_write(head.as_bytes());
+}
+
+/// Sleeps until `at`, or forever when `None`.
+async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Binds `host:port`; returns the listener and its URL with the host as written (`https://`
@@ -280,12 +292,25 @@ async fn connection(
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let mut draining = false;
+    // A reserve connection is shut down gracefully at the end of its lifetime, and closed if
+    // it still has not finished a grace period later.
+    let reserve_end = over_cap.map(|_| tokio::time::Instant::now() + RESERVE_LIFETIME);
+    let mut reserve_closing = false;
     loop {
         tokio::select! {
             res = conn.as_mut() => {
                 if let Err(e) = res {
                     tracing::debug!("connection ended: {e}");
                 }
+                return false;
+            }
+            () = sleep_until_or_never(reserve_end), if !reserve_closing => {
+                reserve_closing = true;
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = sleep_until_or_never(reserve_end.map(|t| t + SHUTDOWN_GRACE)), if reserve_closing => {
+                tracing::debug!("reserve connection closed at the end of its lifetime");
                 return false;
             }
             () = kill.notified() => {
