@@ -28,6 +28,9 @@ use crate::state::lock;
 
 /// Largest piece a pump reads at once (one pacing step).
 const READ_CHUNK: usize = 16 * 1024;
+/// What a queued piece costs besides its bytes (its allocation, deadline and channel slot), so
+/// that a peer sending tiny segments cannot make a queue hold far more memory than its limit.
+const PIECE_OVERHEAD: usize = 64;
 /// Buffer between the pumps and the HTTP server (small: the link's own queue does the holding).
 const DUPLEX_BUFFER: usize = 64 * 1024;
 /// Bandwidth-delay products a connection may hold per direction.
@@ -305,6 +308,7 @@ where
     let (queued, drained) = (&queued, &drained);
     let link_r = link.clone();
     let reader = async move {
+        let mut buf = vec![0u8; READ_CHUNK];
         loop {
             loop {
                 let room = drained.notified();
@@ -313,15 +317,15 @@ where
                 }
                 room.await;
             }
-            let mut buf = vec![0u8; READ_CHUNK];
             let n = match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            buf.truncate(n);
+            // An exact-size copy: a piece holds its bytes, not a whole read buffer.
+            let piece = buf[..n].to_vec();
             let at = link_r.schedule(dir, n);
-            queued.fetch_add(n, Ordering::AcqRel);
-            if tx.send((at, buf)).is_err() {
+            queued.fetch_add(n + PIECE_OVERHEAD, Ordering::AcqRel);
+            if tx.send((at, piece)).is_err() {
                 break;
             }
         }
@@ -334,7 +338,7 @@ where
             if to.write_all(&buf).await.is_err() {
                 return;
             }
-            queued.fetch_sub(buf.len(), Ordering::AcqRel);
+            queued.fetch_sub(buf.len() + PIECE_OVERHEAD, Ordering::AcqRel);
             drained.notify_waiters();
         }
         let _ = to.shutdown().await;
@@ -392,6 +396,41 @@ mod tests {
         assert_eq!(
             serde_json::to_value(a).unwrap(),
             serde_json::json!({"rtt_ms":10,"up_mbit":5.0,"down_mbit":null})
+        );
+    }
+
+    /// A peer that sends one byte per segment must not make the queue hold a read buffer per
+    /// byte: what a connection may hold is counted in memory, not only in payload bytes.
+    #[tokio::test]
+    async fn one_byte_pieces_are_bounded_by_the_queue_in_memory() {
+        // 1 kbit/s: nothing leaves the queue during the test; the queue is its floor.
+        let spec: LinkSpec = "rtt=10000,up=0.001".parse().unwrap();
+        let limit = spec.queue_limit(Direction::Up);
+        assert_eq!(limit, MIN_QUEUE);
+        // A one-byte pipe: every read of the pump gets one byte.
+        let (mut client, far) = tokio::io::duplex(1);
+        let pumps = tokio::spawn(pump(
+            far,
+            tokio::io::sink(),
+            Link::new(Some(spec)),
+            Direction::Up,
+        ));
+        const SENT_AT_MOST: usize = 10_000;
+        let mut accepted = 0;
+        while accepted < SENT_AT_MOST {
+            let wrote =
+                tokio::time::timeout(Duration::from_millis(200), client.write_all(b"x")).await;
+            if wrote.is_err() {
+                break;
+            }
+            accepted += 1;
+        }
+        pumps.abort();
+        // One more byte waits in the pipe, one piece may overshoot.
+        let most = limit / (1 + PIECE_OVERHEAD) + 2;
+        assert!(
+            accepted <= most,
+            "the pump took {accepted} one-byte pieces into a {limit}-byte queue (at most {most})"
         );
     }
 
