@@ -332,12 +332,17 @@ pub struct Config {
     /// `--tls`: serve both listeners over HTTPS (HTTP/2 and HTTP/1.1) with a certificate made
     /// at start.
     pub tls: bool,
+    /// Seconds a connection may stay open with no request in flight (not a flag: HTTP/1's
+    /// header timeout is the same 30 s; tests shorten it).
+    pub idle_timeout_secs: u64,
     /// The switchable settings.
     pub runtime: Runtime,
 }
 
 /// Default of [`Config::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default of [`Config::idle_timeout_secs`].
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 30;
 /// Default of [`Config::body_timeout_secs`].
 pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 120;
 
@@ -358,6 +363,7 @@ impl Default for Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
             tls: false,
+            idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
             runtime: Runtime::default(),
         }
     }

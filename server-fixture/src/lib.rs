@@ -226,6 +226,7 @@ pub async fn spawn(config: Config) -> Result<Handle, Error> {
             max_connections: config.max_connections,
             tls: tls.clone(),
             link: Some(state.link()),
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs),
         },
     ))];
     if let Some((listener, _)) = page {
@@ -237,6 +238,7 @@ pub async fn spawn(config: Config) -> Result<Handle, Error> {
                 max_connections: config.max_connections,
                 tls: tls.clone(),
                 link: None,
+                idle_timeout: Duration::from_secs(config.idle_timeout_secs),
             },
         )));
     }

@@ -126,6 +126,7 @@ impl Args {
             max_connections: self.max_connections,
             body_timeout_secs: self.body_timeout,
             tls: self.tls,
+            idle_timeout_secs: server_fixture::config::DEFAULT_IDLE_TIMEOUT_SECS,
             runtime: Runtime {
                 cors: self.cors,
                 allow_origins: self.allow_origins,

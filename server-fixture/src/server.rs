@@ -58,6 +58,8 @@ pub struct Listening {
     pub tls: Option<Tls>,
     /// Put every connection behind this emulated link (the API listener).
     pub link: Option<Arc<Link>>,
+    /// Close a connection that has had no request in flight for this long.
+    pub idle_timeout: Duration,
 }
 
 /// What the HTTP server reads and writes: a socket, a link's end, or TLS over either.
@@ -113,6 +115,55 @@ fn refuse_connection(stream: &tokio::net::TcpStream, cap: usize) {
         body.len()
     );
     let _ = stream.try_write(head.as_bytes());
+}
+
+/// How often a connection checks whether it has been idle for too long.
+const IDLE_CHECK: Duration = Duration::from_millis(500);
+
+/// The requests in flight on one connection, and since when it has had none. HTTP/1 closes an
+/// idle connection by its header timeout; HTTP/2 has no such limit, so an idle HTTP/2
+/// connection is closed from here.
+#[derive(Debug)]
+struct Activity {
+    in_flight: AtomicUsize,
+    idle_since: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            idle_since: std::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+}
+
+impl Activity {
+    /// How long the connection has had no request in flight (zero while it has one).
+    fn idle_for(&self) -> Duration {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Duration::ZERO;
+        }
+        crate::state::lock(&self.idle_since).elapsed()
+    }
+}
+
+/// One request in flight on a connection, until dropped.
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn start(activity: Arc<Activity>) -> Busy {
+        activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        Busy(activity)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut since = crate::state::lock(&self.0.idle_since);
+        *since = tokio::time::Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Sleeps until `at`, or forever when `None`.
@@ -238,7 +289,7 @@ async fn accepted_connection(
             }
         }
     };
-    let dropped = connection(io, router, shutdown, over_cap, counted).await;
+    let dropped = connection(io, router, shutdown, over_cap, counted, opts.idle_timeout).await;
     if let Some(p) = pumps {
         // A dropped connection closes at once (dropping the pumps); otherwise the last
         // response still crosses the link.
@@ -256,22 +307,26 @@ async fn connection(
     mut shutdown: watch::Receiver<bool>,
     over_cap: Option<OverCap>,
     _counted: OpenConnection,
+    idle_timeout: Duration,
 ) -> bool {
     let kill = Arc::new(Notify::new());
     let control = ConnControl { kill: kill.clone() };
+    let activity = Arc::new(Activity::default());
+    let requests = activity.clone();
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(control.clone());
         if let Some(o) = over_cap {
             req.extensions_mut().insert(o);
         }
         let router = router.clone();
+        let busy = Busy::start(requests.clone());
         async move {
-            Ok::<_, Infallible>(
-                router
-                    .oneshot(req.map(Body::new))
-                    .await
-                    .unwrap_or_else(|e| match e {}),
-            )
+            let resp = router
+                .oneshot(req.map(Body::new))
+                .await
+                .unwrap_or_else(|e| match e {});
+            drop(busy);
+            Ok::<_, Infallible>(resp)
         }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -296,8 +351,19 @@ async fn connection(
     // it still has not finished a grace period later.
     let reserve_end = over_cap.map(|_| tokio::time::Instant::now() + RESERVE_LIFETIME);
     let mut reserve_closing = false;
+    let mut idle_check = tokio::time::interval(IDLE_CHECK);
+    let mut idle_close_at = None;
     loop {
         tokio::select! {
+            _ = idle_check.tick(), if !draining => {
+                if activity.idle_for() >= idle_timeout {
+                    tracing::debug!("closing a connection idle for {idle_timeout:?}");
+                    draining = true;
+                    idle_close_at = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            () = sleep_until_or_never(idle_close_at) => return false,
             res = conn.as_mut() => {
                 if let Err(e) = res {
                     tracing::debug!("connection ended: {e}");

@@ -360,3 +360,35 @@ async fn idle_http2_connections_cannot_squat_the_control_reserve() {
     drop((slow, squatters));
     handle.shutdown().await;
 }
+
+/// An HTTP/2 connection (here h2c by its preface) with no request in flight is closed after
+/// the idle timeout, as HTTP/1's header timeout closes an idle keep-alive connection: idle
+/// HTTP/2 connections cannot hold the regular slots for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http2_connection_gives_its_slot_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config_in(tmp.path());
+    cfg.max_connections = 1;
+    cfg.idle_timeout_secs = 2;
+    let handle = server_fixture::spawn(cfg).await.unwrap();
+    let api = handle.api_url().to_owned();
+    let mut idle = connect(&api).await;
+    idle.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let probe = || async {
+        reqwest::Client::new()
+            .get(format!("{api}/__probe"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(probe().await, 503, "the idle connection holds the one slot");
+    tokio::time::sleep(Duration::from_secs(2) + server_fixture::server::SHUTDOWN_GRACE).await;
+    assert_eq!(probe().await, 204, "the idle connection gave its slot back");
+    drop(idle);
+    handle.shutdown().await;
+}
