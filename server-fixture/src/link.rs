@@ -41,6 +41,8 @@ const MIN_QUEUE: usize = 256 * 1024;
 const MAX_QUEUE: usize = 64 * 1024 * 1024;
 /// Longest round trip accepted, in milliseconds.
 pub const MAX_RTT_MS: u64 = 10_000;
+/// Slowest rate accepted, in Mbit/s (1 kbit/s).
+pub const MIN_MBIT: f64 = 0.001;
 /// Fastest rate accepted, in Mbit/s.
 pub const MAX_MBIT: f64 = 100_000.0;
 
@@ -94,7 +96,8 @@ impl TryFrom<LinkJson> for LinkSpec {
 }
 
 impl LinkSpec {
-    /// Checks ranges: rtt ≤ [`MAX_RTT_MS`], rates finite, > 0 and ≤ [`MAX_MBIT`].
+    /// Checks ranges: rtt ≤ [`MAX_RTT_MS`], rates from [`MIN_MBIT`] to [`MAX_MBIT`] (a slower
+    /// rate would overflow the pacing clock).
     pub fn validate(&self) -> Result<(), String> {
         if self.rtt_ms > MAX_RTT_MS {
             return Err(format!(
@@ -104,9 +107,9 @@ impl LinkSpec {
         }
         for (name, rate) in [("up", self.up_mbit), ("down", self.down_mbit)] {
             if let Some(r) = rate {
-                if !r.is_finite() || r <= 0.0 || r > MAX_MBIT {
+                if !r.is_finite() || !(MIN_MBIT..=MAX_MBIT).contains(&r) {
                     return Err(format!(
-                        "link {name} must be a rate in Mbit/s above 0 and at most {MAX_MBIT}, got {r}"
+                        "link {name} must be a rate in Mbit/s from {MIN_MBIT} to {MAX_MBIT}, got {r}"
                     ));
                 }
             }
@@ -382,8 +385,26 @@ mod tests {
             "rtt=1,rtt=2",
             "speed=3",
             "rtt=20000",
+            "up=1e-300",
+            "down=0.0000001",
         ] {
             assert!(bad.parse::<LinkSpec>().is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    /// The slowest accepted link, with every connection's queue full, schedules without
+    /// overflowing a duration or an instant (a panic there would kill every connection).
+    #[test]
+    fn the_slowest_link_schedules_without_overflow() {
+        let slowest = LinkSpec {
+            rtt_ms: MAX_RTT_MS,
+            up_mbit: Some(MIN_MBIT),
+            down_mbit: Some(MIN_MBIT),
+        };
+        assert_eq!(slowest.validate(), Ok(()));
+        let link = Link::new(Some(slowest));
+        for _ in 0..10_000 {
+            let _ = link.schedule(Direction::Up, MAX_QUEUE);
         }
     }
 
