@@ -9,7 +9,7 @@ export BROWSERS ?= chromium firefox webkit
 
 help:
 	@echo "make demo   build, then serve the demo on http://127.0.0.1:8080 with the API on http://localhost:8081"
-	@echo "            (other ports: make demo PAGE_PORT=9080 API_PORT=9081)"
+	@echo "            (other ports: make demo PAGE_PORT=9080 API_PORT=9081; HTTPS + HTTP/2: make demo TLS=1)"
 	@echo "make test   lint + native tests + wasm browser tests + end-to-end suite (what CI runs)"
 	@echo "           in Chromium, Firefox and WebKit; BROWSERS=\"chromium firefox\" picks engines"
 	@echo "make build  release wasm -> pkg/ (npm package) and pkg/script/ (script-tag build)"
@@ -28,7 +28,7 @@ build:
 # to PAGE_PORT + 1).
 demo: build
 	@cargo build -q -p server-fixture
-	@PAGE_PORT="$(PAGE_PORT)" API_PORT="$(API_PORT)" scripts/demo.sh
+	@TLS="$(TLS)" PAGE_PORT="$(PAGE_PORT)" API_PORT="$(API_PORT)" scripts/demo.sh
 
 test: tools test-clean-tree lint test-native build test-types test-wasm test-e2e test-engines
 	@echo "make test: all layers passed"

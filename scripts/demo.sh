@@ -2,7 +2,9 @@
 # Serves the demo: www/ and the built package on http://127.0.0.1:8080, the upload API on
 # http://localhost:8081 (another origin, so every demo upload is cross-origin). Ctrl-C stops it.
 #   PAGE_PORT=9080 API_PORT=9081 scripts/demo.sh   (or `make demo PAGE_PORT=9080 API_PORT=9081`)
-# picks other ports; API_PORT defaults to PAGE_PORT + 1. Extra arguments go to server-fixture.
+# picks other ports; API_PORT defaults to PAGE_PORT + 1. With TLS=1 (`make demo TLS=1`) both are
+# served over HTTPS (HTTP/2) with a certificate made at start. Extra arguments go to
+# server-fixture (e.g. --link rtt=100,up=20,down=50).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 page_port="${PAGE_PORT:-8080}"
@@ -12,9 +14,16 @@ api_port="${API_PORT:-$((page_port == 0 ? 0 : page_port + 1))}"
 [[ "$api_port" =~ ^[0-9]+$ ]] || { echo "demo: API_PORT must be a port number, got '$api_port'" >&2; exit 2; }
 data="${DEMO_DATA_DIR:-$PWD/.demo-data}"
 mkdir -p "$data"
+scheme=http
+tls_flag=()
+if [ "${TLS:-0}" = 1 ]; then
+  scheme=https
+  tls_flag=(--tls)
+fi
 # CORS admits the page origin only (the fixture's default allowlist).
 target/debug/server-fixture --www www --mount /pkg=pkg \
-  --page-listen "127.0.0.1:$page_port" --api-listen "localhost:$api_port" --data-dir "$data" "$@" |
+  --page-listen "127.0.0.1:$page_port" --api-listen "localhost:$api_port" --data-dir "$data" \
+  "${tls_flag[@]}" "$@" |
 {
   if ! read -r urls; then
     # The fixture exited before printing its URLs; its own message (above) says why.
@@ -22,17 +31,32 @@ target/debug/server-fixture --www www --mount /pkg=pkg \
     echo "demo:   make demo PAGE_PORT=9080 API_PORT=9081   (or PAGE_PORT=… API_PORT=… scripts/demo.sh)" >&2
     exit 1
   fi
-  api="$(node -e 'console.log(JSON.parse(process.argv[1]).api)' "$urls")"
-  token="$(node -e 'console.log(JSON.parse(process.argv[1]).control_token)' "$urls")"
-  # The page assumes its API at http://localhost:<its own port + 1>; any other API goes in ?api=.
+  field() { node -e 'const v = JSON.parse(process.argv[1]); console.log(process.argv[2].split(".").reduce((o, k) => o?.[k], v) ?? "")' "$urls" "$1"; }
+  page="$(field page)"
+  api="$(field api)"
+  token="$(field control_token)"
+  # The page assumes its API at <its own scheme>://localhost:<its own port + 1>; any other API
+  # goes in ?api=.
   page_url="$(node -e '
     const { page, api } = JSON.parse(process.argv[1]);
-    const usual = `http://localhost:${Number(new URL(page).port) + 1}`;
+    const u = new URL(page);
+    const usual = `${u.protocol}//localhost:${Number(u.port) + 1}`;
     console.log(api === usual ? `${page}/` : `${page}/?api=${api}`);' "$urls")"
   echo
   echo "  demo page : $page_url"
   echo "  upload API: $api/upload   (cross-origin)"
-  echo "  fixture controls: the demo page, or curl -H 'x-fixture-token: $token' $api/__fixture/stats"
+  if [ "$scheme" = https ]; then
+    spki="$(field tls.spki_sha256)"
+    pem="$(field tls.cert_pem)"
+    echo "  HTTPS with a certificate made just now ($pem). To trust it, either:"
+    echo "    - start Chromium with --ignore-certificate-errors-spki-list=$spki"
+    echo "    - or open $api/__probe and $page/ once and accept the warning on both"
+    echo "      (the upload origin too: a cross-origin request cannot show the warning)"
+    echo "    - or import $pem into the browser's trusted authorities (it changes at every start)"
+    echo "  curl: curl --cacert $pem -H 'x-fixture-token: $token' $api/__fixture/stats"
+  else
+    echo "  fixture controls: the demo page, or curl -H 'x-fixture-token: $token' $api/__fixture/stats"
+  fi
   echo "  uploads land in $data/files"
   echo "  Ctrl-C stops the server."
   echo

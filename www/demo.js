@@ -3,7 +3,8 @@ import init, { Uploader } from '/pkg/resumable_wasm.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const api = params.get('api') ?? `http://localhost:${Number(location.port || 80) + 1}`;
+// The API listens on the next port, on the page's scheme (`make demo TLS=1` serves both over HTTPS).
+const api = params.get('api') ?? `${location.protocol}//localhost:${Number(location.port || 80) + 1}`;
 $('page-origin').textContent = location.origin;
 $('api-origin').textContent = api;
 

@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::link::LinkSpec;
+
 /// The CORS behaviour of the API routes. See the README for the exact headers of each mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -118,6 +120,8 @@ pub struct Runtime {
     pub max_chunk_bytes: u64,
     /// Largest accepted `totalSize`, in bytes (413 beyond).
     pub max_file_bytes: u64,
+    /// The emulated link in front of the API listener; `None` passes bytes through at once.
+    pub link: Option<LinkSpec>,
 }
 
 /// Default request headers allowed by the strict mode.
@@ -143,6 +147,7 @@ impl Default for Runtime {
             require_session: false,
             max_chunk_bytes: 64 * 1024 * 1024,
             max_file_bytes: 8 * 1024 * 1024 * 1024,
+            link: None,
         }
     }
 }
@@ -180,13 +185,18 @@ pub struct RuntimePatch {
     pub max_chunk_bytes: Option<u64>,
     /// See [`Runtime::max_file_bytes`].
     pub max_file_bytes: Option<u64>,
+    /// See [`Runtime::link`]: `"rtt=MS,up=MBIT,down=MBIT"` or the object form; `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    pub link: Option<Option<LinkSpec>>,
 }
 
-fn double_option<'de, D>(de: D) -> Result<Option<Option<u64>>, D::Error>
+/// A field that may be absent (no change), `null` (clear) or a value.
+fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
 {
-    Option::<u64>::deserialize(de).map(Some)
+    Option::<T>::deserialize(de).map(Some)
 }
 
 impl Runtime {
@@ -211,6 +221,9 @@ impl Runtime {
             {
                 return Err(format!("allow_headers: invalid header name {h:?}"));
             }
+        }
+        if let Some(l) = &self.link {
+            l.validate()?;
         }
         for o in &self.allow_origins {
             if axum::http::HeaderValue::from_str(o).is_err() {
@@ -240,7 +253,8 @@ impl Runtime {
             fail_chunk_once,
             require_session,
             max_chunk_bytes,
-            max_file_bytes
+            max_file_bytes,
+            link
         );
         next.validate()?;
         *self = next;
@@ -315,12 +329,20 @@ pub struct Config {
     pub max_connections: usize,
     /// `--body-timeout`: seconds a request body may take in total before 408.
     pub body_timeout_secs: u64,
+    /// `--tls`: serve both listeners over HTTPS (HTTP/2 and HTTP/1.1) with a certificate made
+    /// at start.
+    pub tls: bool,
+    /// Seconds a connection may stay open with no request in flight (not a flag: HTTP/1's
+    /// header timeout is the same 30 s; tests shorten it).
+    pub idle_timeout_secs: u64,
     /// The switchable settings.
     pub runtime: Runtime,
 }
 
 /// Default of [`Config::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default of [`Config::idle_timeout_secs`].
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 30;
 /// Default of [`Config::body_timeout_secs`].
 pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 120;
 
@@ -340,6 +362,8 @@ impl Default for Config {
             control_token: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
+            tls: false,
+            idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
             runtime: Runtime::default(),
         }
     }

@@ -17,7 +17,8 @@
 //! Modules: [`config`] (flags and runtime settings), [`params`] (parameter parsing and chunk
 //! plan), [`store`] (disk layout and assembly), [`upload`] (API handlers and router), [`cors`],
 //! [`faults`], [`control`] (`/__fixture/*` and statistics), [`statics`] (page files),
-//! [`server`] (sockets and shutdown). See `README.md` for the flags, endpoints and CORS modes.
+//! [`server`] (sockets, HTTP/1.1 and HTTP/2, shutdown), [`tls`] (`--tls`), [`link`] (the
+//! emulated link). See `README.md` for the flags, endpoints and CORS modes.
 //!
 //! [Resumable.js]: https://github.com/23/resumable.js
 //! [Flow.js]: https://github.com/flowjs/flow.js
@@ -26,11 +27,13 @@ pub mod config;
 pub mod control;
 pub mod cors;
 pub mod faults;
+pub mod link;
 pub mod params;
 pub mod server;
 pub mod state;
 pub mod statics;
 pub mod store;
+pub mod tls;
 pub mod upload;
 
 use std::fmt;
@@ -42,6 +45,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{Config, CorsMode, Mount, Runtime};
+pub use link::LinkSpec;
 pub use state::AppState;
 pub use store::FileRecord;
 
@@ -101,17 +105,23 @@ pub struct Handle {
     page_url: Option<String>,
     api_url: String,
     state: AppState,
+    tls: Option<tls::Tls>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Handle {
-    /// `http://host:port` of the page listener (`None` with `no_page`).
+    /// With `--tls`: the certificate's public-key hash and PEM path.
+    pub fn tls(&self) -> Option<&tls::Tls> {
+        self.tls.as_ref()
+    }
+
+    /// `http://host:port` (`https://` with `--tls`) of the page listener (`None` with `no_page`).
     pub fn page_url(&self) -> Option<&str> {
         self.page_url.as_deref()
     }
 
-    /// `http://host:port` of the API listener.
+    /// `http://host:port` (`https://` with `--tls`) of the API listener.
     pub fn api_url(&self) -> &str {
         &self.api_url
     }
@@ -140,14 +150,25 @@ impl Handle {
     /// The JSON line the binary prints once listening.
     pub fn ready_line(&self) -> String {
         let q = |v: &str| serde_json::Value::from(v).to_string();
+        let tls = self.tls.as_ref().map_or_else(
+            || "null".to_owned(),
+            |t| {
+                format!(
+                    "{{\"spki_sha256\":{},\"cert_pem\":{}}}",
+                    q(&t.spki_sha256),
+                    q(&path_string(&t.cert_pem_path))
+                )
+            },
+        );
         format!(
-            "{{\"page\":{},\"api\":{},\"data_dir\":{},\"control_token\":{}}}",
+            "{{\"page\":{},\"api\":{},\"data_dir\":{},\"control_token\":{},\"tls\":{}}}",
             self.page_url
                 .as_deref()
                 .map_or_else(|| "null".to_owned(), q),
             q(&self.api_url),
             q(&path_string(&self.data_dir())),
             q(self.control_token()),
+            tls,
         )
     }
 
@@ -179,27 +200,46 @@ fn path_string(p: &Path) -> String {
 
 /// Binds both listeners (page unless `no_page`), builds the state and serves in the background.
 pub async fn spawn(config: Config) -> Result<Handle, Error> {
-    let (api_listener, api_url) = server::bind(&config.api_listen).await?;
+    let (api_listener, api_url) = server::bind(&config.api_listen, config.tls).await?;
     let page = if config.no_page {
         None
     } else {
-        Some(server::bind(&config.page_listen).await?)
+        Some(server::bind(&config.page_listen, config.tls).await?)
     };
     let page_url = page.as_ref().map(|(_, u)| u.clone());
     let state = AppState::new(&config, page_url.clone())?;
+    let tls = if config.tls {
+        let mut hosts = Vec::new();
+        for addr in [&config.api_listen, &config.page_listen] {
+            hosts.push(config::split_host_port(addr).map_err(Error::Config)?.0);
+        }
+        Some(tls::generate(&state.data_dir(), &hosts)?)
+    } else {
+        None
+    };
     let (tx, rx) = watch::channel(false);
     let mut tasks = vec![tokio::spawn(server::serve(
         api_listener,
         api_router(state.clone()),
         rx.clone(),
-        config.max_connections,
+        server::Listening {
+            max_connections: config.max_connections,
+            tls: tls.clone(),
+            link: Some(state.link()),
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+        },
     ))];
     if let Some((listener, _)) = page {
         tasks.push(tokio::spawn(server::serve(
             listener,
             page_router(state.clone(), &config),
             rx.clone(),
-            config.max_connections,
+            server::Listening {
+                max_connections: config.max_connections,
+                tls: tls.clone(),
+                link: None,
+                idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            },
         )));
     }
     if config.max_lifetime_secs > 0 {
@@ -216,6 +256,7 @@ pub async fn spawn(config: Config) -> Result<Handle, Error> {
         page_url,
         api_url,
         state,
+        tls,
         shutdown: tx,
         tasks,
     })

@@ -99,6 +99,13 @@ struct Args {
     /// Largest total file size in bytes (413 beyond).
     #[arg(long)]
     max_file_bytes: Option<u64>,
+    /// Serve both origins over HTTPS (HTTP/2 and HTTP/1.1) with a certificate made at start;
+    /// the start line gives its PEM path and public-key hash.
+    #[arg(long)]
+    tls: bool,
+    /// Emulate a link in front of the API listener: rtt=MS,up=MBIT,down=MBIT (each optional).
+    #[arg(long, value_name = "rtt=MS,up=MBIT,down=MBIT")]
+    link: Option<server_fixture::LinkSpec>,
 }
 
 impl Args {
@@ -118,6 +125,8 @@ impl Args {
             control_token: self.control_token,
             max_connections: self.max_connections,
             body_timeout_secs: self.body_timeout,
+            tls: self.tls,
+            idle_timeout_secs: server_fixture::config::DEFAULT_IDLE_TIMEOUT_SECS,
             runtime: Runtime {
                 cors: self.cors,
                 allow_origins: self.allow_origins,
@@ -137,6 +146,7 @@ impl Args {
                 require_session: self.require_session,
                 max_chunk_bytes: self.max_chunk_bytes.unwrap_or(defaults.max_chunk_bytes),
                 max_file_bytes: self.max_file_bytes.unwrap_or(defaults.max_file_bytes),
+                link: self.link,
             },
         }
     }

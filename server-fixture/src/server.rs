@@ -1,6 +1,7 @@
 //! Sockets: binding `host:port` (with `localhost` bound to 127.0.0.1 but kept in the URL), the
-//! accept loop over hyper's HTTP/1 connections (header read timeout, the connection-drop fault,
-//! the connection cap with its control reserve), and the bounded graceful shutdown.
+//! accept loop (HTTP/1.1 and HTTP/2, over TLS with `--tls`; header read timeout, the
+//! connection-drop fault, the connection cap with its control reserve, the emulated link), and
+//! the bounded graceful shutdown.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +11,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
@@ -18,6 +21,8 @@ use tower::ServiceExt;
 
 use crate::config::split_host_port;
 use crate::faults::ConnControl;
+use crate::link::{self, Link};
+use crate::tls::Tls;
 use crate::Error;
 
 /// How long a request's headers may take to arrive.
@@ -29,6 +34,37 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub const CONTROL_RESERVE: usize = 16;
 /// Header read timeout of a reserve connection (a squatter frees its slot quickly).
 pub const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Whole life of a reserve connection before it is shut down gracefully (a request under way
+/// finishes). HTTP/2, which a client may pick by its preface or by ALPN, has neither the HTTP/1
+/// header timeout nor the one-request limit: without this an idle one would keep its slot.
+pub const RESERVE_LIFETIME: Duration = Duration::from_secs(5);
+/// HTTP/2 receive windows, per stream and per connection. The protocol's default (64 KiB for
+/// both) lets a client send only 64 KiB per round trip on the whole connection, whatever the
+/// number of streams: 0.5 MiB/s at 100 ms. 16 MiB per stream and 64 MiB per connection cover
+/// the bandwidth-delay product of a 1 Gbit/s link at over 100 ms; the memory is only used while
+/// a client actually has that much in flight.
+pub const H2_STREAM_WINDOW: u32 = 16 * 1024 * 1024;
+/// See [`H2_STREAM_WINDOW`].
+pub const H2_CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
+/// How long a closing connection behind an emulated link may take to deliver its last bytes.
+pub const LINK_LINGER: Duration = Duration::from_secs(15);
+
+/// How one listener serves its connections besides the router.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    /// Regular connections open at once (plus [`CONTROL_RESERVE`]).
+    pub max_connections: usize,
+    /// Serve HTTPS with this certificate (ALPN `h2`, `http/1.1`); `None` serves plain HTTP/1.1.
+    pub tls: Option<Tls>,
+    /// Put every connection behind this emulated link (the API listener).
+    pub link: Option<Arc<Link>>,
+    /// Close a connection that has had no request in flight for this long.
+    pub idle_timeout: Duration,
+}
+
+/// What the HTTP server reads and writes: a socket, a link's end, or TLS over either.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Inserted into the requests of a connection admitted over the cap: every route but
 /// `/__fixture/*` answers 503 (see [`refuse_when_over_cap`]).
@@ -81,8 +117,66 @@ fn refuse_connection(stream: &tokio::net::TcpStream, cap: usize) {
     let _ = stream.try_write(head.as_bytes());
 }
 
-/// Binds `host:port`; returns the listener and its URL with the host as written.
-pub async fn bind(addr: &str) -> Result<(TcpListener, String), Error> {
+/// How often a connection checks whether it has been idle for too long.
+const IDLE_CHECK: Duration = Duration::from_millis(500);
+
+/// The requests in flight on one connection, and since when it has had none. HTTP/1 closes an
+/// idle connection by its header timeout; HTTP/2 has no such limit, so an idle HTTP/2
+/// connection is closed from here.
+#[derive(Debug)]
+struct Activity {
+    in_flight: AtomicUsize,
+    idle_since: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            idle_since: std::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+}
+
+impl Activity {
+    /// How long the connection has had no request in flight (zero while it has one).
+    fn idle_for(&self) -> Duration {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Duration::ZERO;
+        }
+        crate::state::lock(&self.idle_since).elapsed()
+    }
+}
+
+/// One request in flight on a connection, until dropped.
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn start(activity: Arc<Activity>) -> Busy {
+        activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        Busy(activity)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut since = crate::state::lock(&self.0.idle_since);
+        *since = tokio::time::Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Sleeps until `at`, or forever when `None`.
+async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Binds `host:port`; returns the listener and its URL with the host as written (`https://`
+/// when `tls`).
+pub async fn bind(addr: &str, tls: bool) -> Result<(TcpListener, String), Error> {
     let (host, port) = split_host_port(addr).map_err(Error::Config)?;
     let bind_host = if host.eq_ignore_ascii_case("localhost") {
         "127.0.0.1".to_owned()
@@ -97,17 +191,19 @@ pub async fn bind(addr: &str) -> Result<(TcpListener, String), Error> {
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Io(format!("reading the address of {addr}"), e))?;
-    Ok((listener, format!("http://{host}:{}", bound.port())))
+    let scheme = if tls { "https" } else { "http" };
+    Ok((listener, format!("{scheme}://{host}:{}", bound.port())))
 }
 
 /// Serves `router` on `listener` until `shutdown` turns true (or its sender is dropped), with at
-/// most `max_connections` regular connections open at once (plus [`CONTROL_RESERVE`]).
+/// most `opts.max_connections` regular connections open at once (plus [`CONTROL_RESERVE`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
-    max_connections: usize,
+    opts: Listening,
 ) {
+    let max_connections = opts.max_connections;
     let mut conns = JoinSet::new();
     let open = Arc::new(AtomicUsize::new(0));
     loop {
@@ -116,13 +212,16 @@ pub async fn serve(
                 Ok((stream, _)) => {
                     let n = open.load(Ordering::Relaxed);
                     if n >= max_connections.saturating_add(CONTROL_RESERVE) {
-                        refuse_connection(&stream, max_connections);
+                        // Over TLS a plain-text answer would be garbage: just close.
+                        if opts.tls.is_none() {
+                            refuse_connection(&stream, max_connections);
+                        }
                         continue;
                     }
                     open.fetch_add(1, Ordering::Relaxed);
                     let counted = OpenConnection(open.clone());
                     let over_cap = (n >= max_connections).then_some(OverCap(max_connections));
-                    conns.spawn(connection(stream, router.clone(), shutdown.clone(), over_cap, counted));
+                    conns.spawn(accepted_connection(stream, router.clone(), shutdown.clone(), over_cap, counted, opts.clone()));
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
@@ -152,53 +251,137 @@ pub async fn serve(
     }
 }
 
-async fn connection(
+/// Puts a new connection behind the link (if any), then TLS (if any), then serves it.
+async fn accepted_connection(
     stream: tokio::net::TcpStream,
+    router: Router,
+    shutdown: watch::Receiver<bool>,
+    over_cap: Option<OverCap>,
+    counted: OpenConnection,
+    opts: Listening,
+) {
+    let _ = stream.set_nodelay(true);
+    let (io, pumps): (Box<dyn Io>, _) = match opts.link {
+        Some(l) => {
+            let (end, pumps) = link::wrap(stream, l);
+            (Box::new(end), Some(pumps))
+        }
+        None => (Box::new(stream), None),
+    };
+    let io: Box<dyn Io> = match &opts.tls {
+        None => io,
+        Some(tls) => {
+            let limit = if over_cap.is_some() {
+                RESERVE_HEADER_TIMEOUT
+            } else {
+                HEADER_READ_TIMEOUT
+            };
+            match tokio::time::timeout(limit, tls.acceptor.accept(io)).await {
+                Ok(Ok(s)) => Box::new(s),
+                Ok(Err(e)) => {
+                    tracing::debug!("TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            }
+        }
+    };
+    let dropped = connection(io, router, shutdown, over_cap, counted, opts.idle_timeout).await;
+    if let Some(p) = pumps {
+        // A dropped connection closes at once (dropping the pumps); otherwise the last
+        // response still crosses the link.
+        if !dropped {
+            p.finish(LINK_LINGER).await;
+        }
+    }
+}
+
+/// Serves one connection (HTTP/1.1 or HTTP/2, whichever the client speaks); true if it was
+/// dropped on purpose (the drop fault).
+async fn connection(
+    io: Box<dyn Io>,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
     over_cap: Option<OverCap>,
     _counted: OpenConnection,
-) {
+    idle_timeout: Duration,
+) -> bool {
     let kill = Arc::new(Notify::new());
     let control = ConnControl { kill: kill.clone() };
+    let activity = Arc::new(Activity::default());
+    let requests = activity.clone();
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(control.clone());
         if let Some(o) = over_cap {
             req.extensions_mut().insert(o);
         }
         let router = router.clone();
+        let busy = Busy::start(requests.clone());
         async move {
-            Ok::<_, Infallible>(
-                router
-                    .oneshot(req.map(Body::new))
-                    .await
-                    .unwrap_or_else(|e| match e {}),
-            )
+            let resp = router
+                .oneshot(req.map(Body::new))
+                .await
+                .unwrap_or_else(|e| match e {});
+            drop(busy);
+            Ok::<_, Infallible>(resp)
         }
     });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new());
-    if over_cap.is_some() {
-        builder
-            .header_read_timeout(RESERVE_HEADER_TIMEOUT)
-            .keep_alive(false);
-    } else {
-        builder.header_read_timeout(HEADER_READ_TIMEOUT);
-    }
-    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(if over_cap.is_some() {
+            RESERVE_HEADER_TIMEOUT
+        } else {
+            HEADER_READ_TIMEOUT
+        })
+        .keep_alive(over_cap.is_none());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW);
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let mut draining = false;
+    // A reserve connection is shut down gracefully at the end of its lifetime, and closed if
+    // it still has not finished a grace period later.
+    let reserve_end = over_cap.map(|_| tokio::time::Instant::now() + RESERVE_LIFETIME);
+    let mut reserve_closing = false;
+    let mut idle_check = tokio::time::interval(IDLE_CHECK);
+    let mut idle_close_at = None;
     loop {
         tokio::select! {
+            _ = idle_check.tick(), if !draining => {
+                if activity.idle_for() >= idle_timeout {
+                    tracing::debug!("closing a connection idle for {idle_timeout:?}");
+                    draining = true;
+                    idle_close_at = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            () = sleep_until_or_never(idle_close_at) => return false,
             res = conn.as_mut() => {
                 if let Err(e) = res {
                     tracing::debug!("connection ended: {e}");
                 }
-                break;
+                return false;
+            }
+            () = sleep_until_or_never(reserve_end), if !reserve_closing => {
+                reserve_closing = true;
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = sleep_until_or_never(reserve_end.map(|t| t + SHUTDOWN_GRACE)), if reserve_closing => {
+                tracing::debug!("reserve connection closed at the end of its lifetime");
+                return false;
             }
             () = kill.notified() => {
                 tracing::debug!("connection dropped on purpose");
-                break;
+                return true;
             }
             _ = shutdown.changed(), if !draining => {
                 draining = true;

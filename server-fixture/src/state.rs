@@ -1,7 +1,7 @@
 //! Shared state of one fixture: the switchable runtime settings, the stall switch, the seeded
 //! generator, the session tokens, the statistics and the chunk store.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -11,8 +11,31 @@ use tokio::sync::watch;
 use crate::config::{Config, Runtime};
 use crate::control::Stats;
 use crate::faults::Rng;
+use crate::link::Link;
 use crate::store::Store;
 use crate::Error;
+
+/// Sessions kept (each `/login` makes one); beyond, the oldest is forgotten.
+pub const MAX_SESSIONS: usize = 4096;
+
+/// The session tokens, oldest first, bounded at [`MAX_SESSIONS`].
+#[derive(Debug, Default)]
+struct Sessions {
+    tokens: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Sessions {
+    fn insert(&mut self, token: String) {
+        while self.order.len() >= MAX_SESSIONS {
+            if let Some(old) = self.order.pop_front() {
+                self.tokens.remove(&old);
+            }
+        }
+        self.tokens.insert(token.clone());
+        self.order.push_back(token);
+    }
+}
 
 /// Locks a std mutex, recovering from poisoning (a panicked holder cannot corrupt our data).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -25,9 +48,10 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 struct Inner {
     runtime: Mutex<Runtime>,
+    link: Arc<Link>,
     stall: watch::Sender<bool>,
     rng: Mutex<Rng>,
-    sessions: Mutex<HashSet<String>>,
+    sessions: Mutex<Sessions>,
     stats: Mutex<Stats>,
     store: Store,
     file_param: String,
@@ -88,9 +112,10 @@ impl AppState {
         let (stall, _) = watch::channel(runtime.stall);
         Ok(AppState(Arc::new(Inner {
             rng: Mutex::new(Rng::new(runtime.seed)),
+            link: Link::new(runtime.link),
             runtime: Mutex::new(runtime),
             stall,
-            sessions: Mutex::new(HashSet::new()),
+            sessions: Mutex::new(Sessions::default()),
             stats: Mutex::new(Stats::default()),
             store,
             file_param: config.file_param.clone(),
@@ -115,7 +140,13 @@ impl AppState {
             *lock(&self.0.rng) = Rng::new(next.seed);
         }
         self.0.stall.send_replace(next.stall);
+        self.0.link.set(next.link);
         *rt = next;
+    }
+
+    /// The emulated link of the API listener (shared by its connections).
+    pub fn link(&self) -> Arc<Link> {
+        self.0.link.clone()
     }
 
     /// Takes the "fail chunk N once" fault if it names this chunk.
@@ -151,7 +182,7 @@ impl AppState {
     }
 
     pub(crate) fn has_session(&self, token: &str) -> bool {
-        lock(&self.0.sessions).contains(token)
+        lock(&self.0.sessions).tokens.contains(token)
     }
 
     pub(crate) fn stats(&self) -> MutexGuard<'_, Stats> {
@@ -218,4 +249,27 @@ fn fresh_temp_dir() -> Result<PathBuf, Error> {
     Err(Error::Config(
         "could not create a temporary data directory".to_owned(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_bounded_and_the_oldest_goes_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: Some(tmp.path().join("data")),
+            ..Config::ephemeral()
+        };
+        let st = AppState::new(&config, None).unwrap();
+        let first = st.new_session();
+        let mut last = String::new();
+        for _ in 0..MAX_SESSIONS {
+            last = st.new_session();
+        }
+        assert!(!st.has_session(&first), "the oldest session is forgotten");
+        assert!(st.has_session(&last));
+        assert_eq!(lock(&st.0.sessions).tokens.len(), MAX_SESSIONS);
+    }
 }

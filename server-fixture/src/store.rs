@@ -660,26 +660,46 @@ impl Store {
         lock(&self.0.uploads).len()
     }
 
-    /// Deletes every upload, chunk and file.
+    /// Deletes every upload, chunk and file. It waits for the disk work under way on every
+    /// upload and keeps each upload's lock (emptied) for later requests: a request still running
+    /// on a deleted upload must never share its directory with a fresh one of the same
+    /// identifier (its chunk would be recorded in the new journal, its bytes in the old file).
     pub async fn clear(&self) -> Result<(), Rejection> {
         let store = self.clone();
         blocking(move || {
-            let _names = lock(&store.0.files_lock);
-            lock(&store.0.uploads).clear();
-            for d in ["uploads", "files"] {
-                let p = store.0.root.join(d);
-                match std::fs::remove_dir_all(&p) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(io_err("deleting the stored data", &e))
-                    }
-                    _ => {}
-                }
-                std::fs::create_dir_all(&p).map_err(|e| io_err("recreating a directory", &e))?;
+            // Locks in the order requests take them: no new upload is looked up meanwhile, each
+            // upload's lock is held by at most one request, which takes `files_lock` after it.
+            let mut uploads = lock(&store.0.uploads);
+            let slots: Vec<Slot> = uploads.values().cloned().collect();
+            let mut states: Vec<_> = slots.iter().map(|s| lock(s)).collect();
+            let names = lock(&store.0.files_lock);
+            let deleted = delete_and_recreate(&store.0.root, &["uploads", "files"]);
+            // Reloaded from disk (nothing) by the next request, once these locks are released.
+            for st in &mut states {
+                **st = None;
             }
-            Ok(())
+            drop((names, states));
+            drop(slots);
+            uploads.retain(|_, slot| Arc::strong_count(slot) > 1);
+            deleted
         })
         .await
     }
+}
+
+/// Deletes the directories `dirs` under `root` and makes them again, empty.
+fn delete_and_recreate(root: &Path, dirs: &[&str]) -> Result<(), Rejection> {
+    for d in dirs {
+        let p = root.join(d);
+        match std::fs::remove_dir_all(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_err("deleting the stored data", &e))
+            }
+            _ => {}
+        }
+        std::fs::create_dir_all(&p).map_err(|e| io_err("recreating a directory", &e))?;
+    }
+    Ok(())
 }
 
 /// Loads an upload's state from its directory. An upload without `meta.json` has not started;

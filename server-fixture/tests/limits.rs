@@ -315,3 +315,80 @@ async fn a_persistent_storage_error_answers_500_instead_of_spinning() {
         data
     );
 }
+
+/// A connection admitted into the control reserve that switches to HTTP/2 (the h2c preface;
+/// over TLS, ALPN h2) is not bound by the HTTP/1 header timeout nor by one request: idle, it
+/// would hold its reserve slot forever, and 16 of them would shut the control plane out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_cannot_squat_the_control_reserve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config_in(tmp.path());
+    cfg.max_connections = 1;
+    let handle = server_fixture::spawn(cfg).await.unwrap();
+    let api = handle.api_url().to_owned();
+    // The one regular connection: a chunk POST whose body never comes (held for 30 s).
+    let mut slow = connect(&api).await;
+    let head = format!("POST {SLOW_UPLOAD} HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n");
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every reserve slot: the HTTP/2 preface and an empty SETTINGS frame, then silence.
+    let mut squatters = Vec::new();
+    for _ in 0..server_fixture::server::CONTROL_RESERVE {
+        let mut s = connect(&api).await;
+        s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+            .await
+            .unwrap();
+        squatters.push(s);
+    }
+    tokio::time::sleep(
+        server_fixture::server::RESERVE_LIFETIME + server_fixture::server::SHUTDOWN_GRACE,
+    )
+    .await;
+    let r = reqwest::Client::new()
+        .get(format!("{api}/__fixture/stats"))
+        .header("x-fixture-token", TOKEN)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "a control call after the reserve's lifetime: {}",
+        r.text().await.unwrap_or_default()
+    );
+    drop((slow, squatters));
+    handle.shutdown().await;
+}
+
+/// An HTTP/2 connection (here h2c by its preface) with no request in flight is closed after
+/// the idle timeout, as HTTP/1's header timeout closes an idle keep-alive connection: idle
+/// HTTP/2 connections cannot hold the regular slots for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http2_connection_gives_its_slot_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config_in(tmp.path());
+    cfg.max_connections = 1;
+    cfg.idle_timeout_secs = 2;
+    let handle = server_fixture::spawn(cfg).await.unwrap();
+    let api = handle.api_url().to_owned();
+    let mut idle = connect(&api).await;
+    idle.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let probe = || async {
+        reqwest::Client::new()
+            .get(format!("{api}/__probe"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(probe().await, 503, "the idle connection holds the one slot");
+    tokio::time::sleep(Duration::from_secs(2) + server_fixture::server::SHUTDOWN_GRACE).await;
+    assert_eq!(probe().await, 204, "the idle connection gave its slot back");
+    drop(idle);
+    handle.shutdown().await;
+}

@@ -899,3 +899,67 @@ async fn parameters_after_the_file_part() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(files_json(&f.router).await[0]["sha256"], sha256_hex(&data));
 }
+
+/// A reset that lands while a chunk is being written into its upload: that request ends on the
+/// upload the reset deleted, never on the one a later request starts in its place. Before, it
+/// recorded its chunk in the new upload's `chunks.log` while its bytes had gone into the deleted
+/// file, so after a restart the new upload was "complete" with a hole where that chunk belongs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_during_a_chunk_write_never_mixes_old_and_new_uploads() {
+    use axum::http::Method;
+    use std::time::{Duration, Instant};
+    const CS: u64 = 48 * 1024 * 1024;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config_in(tmp.path());
+    let data = pattern(CS as usize + 1000, 3);
+    let u = Upload {
+        dialect: Dialect::Resumable,
+        id: "reset-race",
+        name: "race.bin",
+        data: &data,
+        cs: CS,
+        force: true,
+    };
+    let meta = tmp
+        .path()
+        .join("data/uploads")
+        .join(sha256_hex(b"reset-race"))
+        .join("meta.json");
+    {
+        let state = AppState::new(&cfg, Some(PAGE.to_owned())).unwrap();
+        let router = server_fixture::api_router(state);
+        let big = tokio::spawn({
+            let router = router.clone();
+            let req = u.post_req(1, Format::Octet);
+            async move { send(&router, req).await }
+        });
+        // The upload exists once its first chunk is being written (meta.json is made first).
+        let t = Instant::now();
+        while !meta.exists() {
+            assert!(t.elapsed() < Duration::from_secs(60), "chunk 1 never began");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let reset = send(
+            &router,
+            control(Method::POST, "/__fixture/reset?data=1", None),
+        )
+        .await;
+        assert_eq!(reset.status, StatusCode::OK, "{}", reset.body);
+        let last = send(&router, u.post_req(2, Format::Octet)).await;
+        assert_eq!(last.status, StatusCode::OK, "{}", last.body);
+        big.await.unwrap();
+    }
+    // A restart recovers whatever the journals say is complete.
+    let router = server_fixture::api_router(AppState::new(&cfg, Some(PAGE.to_owned())).unwrap());
+    let files = files_json(&router).await;
+    assert_eq!(
+        files,
+        serde_json::json!([]),
+        "since the reset only chunk 2 was sent, nothing is complete"
+    );
+    assert_eq!(
+        send(&router, u.probe_req(1)).await.status,
+        StatusCode::NO_CONTENT,
+        "chunk 1 was sent before the reset"
+    );
+}

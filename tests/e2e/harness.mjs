@@ -2,7 +2,8 @@
 // /usr/bin/chromium, never a downloaded browser), in-page helpers, fixture introspection, CDP,
 // and failures that say what differed and what the fixture saw.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +83,9 @@ export async function startFixture({ flags = {}, mounts, pageHost = 'localhost',
   }
   lines.on('line', () => {});
   const control = info.page ?? info.api;
+  // With --tls, node's own calls trust exactly the fixture's certificate.
+  const ca = info.tls ? readFileSync(info.tls.cert_pem) : null;
+  const nodeFetch = (url, init) => (ca ? fetchTrusting(ca, url, init) : fetch(url, init));
   const fx = {
     proc,
     args,
@@ -90,12 +94,14 @@ export async function startFixture({ flags = {}, mounts, pageHost = 'localhost',
     api: info.api,
     info,
     get stderr() { return stderr; },
+    /** `fetch` from node that trusts the fixture's certificate (with --tls); returns { ok, status, text() }. */
+    fetch: nodeFetch,
     /** API URL of `path` (default the upload route). */
     target: (path = '/upload') => info.api + path,
     /** A control call: the fixture's token (from its start line), JSON for POSTs. */
     async json(path, init = {}) {
       const headers = { 'x-fixture-token': info.control_token, ...(init.method === 'POST' ? { 'content-type': 'application/json' } : {}), ...init.headers };
-      const r = await fetch(control + path, { ...init, headers });
+      const r = await nodeFetch(control + path, { ...init, headers });
       const text = await r.text();
       if (!r.ok) throw new Error(`${init?.method ?? 'GET'} ${path} → ${r.status}: ${text}`);
       return text ? JSON.parse(text) : null;
@@ -118,7 +124,7 @@ export async function startFixture({ flags = {}, mounts, pageHost = 'localhost',
      */
     async mark(label = 'm') {
       const tag = `${label}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-      await fetch(`${info.api}/__probe?mark=${tag}`).then((r) => r.arrayBuffer());
+      await nodeFetch(`${info.api}/__probe?mark=${tag}`).then((r) => r.text());
       for (let i = 0; i < 50; i++) {
         const s = await fx.stats();
         const e = (s.log ?? []).find((x) => x.query === `mark=${tag}`);
@@ -139,6 +145,25 @@ export async function startFixture({ flags = {}, mounts, pageHost = 'localhost',
   };
   liveFixtures.add(fx);
   return fx;
+}
+
+/** A minimal `fetch` over HTTPS trusting only `ca` (PEM): { ok, status, headers, text() }. */
+function fetchTrusting(ca, url, init = {}) {
+  return new Promise((resolveResp, reject) => {
+    const req = httpsRequest(url, { method: init.method ?? 'GET', headers: init.headers ?? {}, ca }, (res) => {
+      const parts = [];
+      res.on('data', (d) => parts.push(d));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(parts).toString('utf8');
+        resolveResp({ ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, headers: res.headers, text: async () => text });
+      });
+    });
+    req.on('error', reject);
+    req.setTimeout(30000, () => req.destroy(new Error(`${url}: no answer within 30 s`)));
+    if (init.body != null) req.write(init.body);
+    req.end();
+  });
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -163,9 +188,13 @@ export function formatLog(log, max = 80) {
 export const chromiumArgs = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
   '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'];
 
-/** Launches the system Chromium (one per test file); `args` are extra command-line flags. */
-export function launchBrowser({ args = [] } = {}) {
-  return chromium.launch({ executablePath: CHROMIUM, args: [...chromiumArgs, ...args] });
+/**
+ * Launches the system Chromium (one per test file). `args`: extra command-line flags; `trust`: a
+ * fixture started with `--tls` whose certificate the browser accepts (by its public-key hash).
+ */
+export function launchBrowser({ args = [], trust } = {}) {
+  const extra = trust?.info?.tls ? [`--ignore-certificate-errors-spki-list=${trust.info.tls.spki_sha256}`] : [];
+  return chromium.launch({ executablePath: CHROMIUM, args: [...chromiumArgs, ...args, ...extra] });
 }
 
 /**
@@ -183,6 +212,7 @@ export async function newPage(browser, { initLib = true } = {}) {
     console: [],
     loadingFailed: [],
     requests: new Map(),
+    protocols: [],
     allowPageErrors: false,
   };
   page.on('pageerror', (e) => t.pageErrors.push(String(e && e.stack ? e.stack : e)));
@@ -191,6 +221,11 @@ export async function newPage(browser, { initLib = true } = {}) {
   t.cdp = cdp;
   await cdp.send('Network.enable');
   cdp.on('Network.requestWillBeSent', (e) => { t.requests.set(e.requestId, { url: e.request.url, method: e.request.method, headers: e.request.headers }); });
+  // The protocol of each response as Chromium saw it ('h2', 'http/1.1'), for HTTPS tests.
+  cdp.on('Network.responseReceived', (e) => {
+    t.protocols.push({ url: e.response.url, method: t.requests.get(e.requestId)?.method, protocol: e.response.protocol });
+    if (t.protocols.length > 2000) t.protocols.shift();
+  });
   cdp.on('Network.loadingFailed', (e) => {
     const r = t.requests.get(e.requestId) ?? {};
     t.loadingFailed.push({ url: r.url, method: r.method, errorText: e.errorText, canceled: e.canceled, corsErrorStatus: e.corsErrorStatus, type: e.type });
