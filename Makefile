@@ -38,7 +38,6 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy -q --workspace --all-targets -- -D warnings
 	cargo clippy -q -p resumable-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings
-	cargo clippy -q -p resumable-wasm --lib --target wasm32-unknown-unknown --release --no-default-features -- -D warnings
 
 # The tool install in a fresh clone must not change a tracked file (issue 17).
 test-clean-tree:

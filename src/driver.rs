@@ -7,9 +7,8 @@
 //! Re-entrancy: user callbacks may call back into the uploader (e.g. `pause()` inside
 //! `fileProgress`), so no `RefCell` borrow is ever held while JS runs.
 
-use crate::prelude::*;
-use alloc::rc::Rc;
 use core::cell::RefCell;
+use std::rc::Rc;
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
@@ -23,23 +22,15 @@ use crate::engine::{
 };
 use crate::transport::wire::{Wire, WireBody};
 use crate::transport::{self, clock, cors_check, Outcome, Via};
-use js_sys::futures::JsFuture;
+use gloo_timers::callback::Timeout;
+use wasm_bindgen_futures::spawn_local;
 
 /// How to abort what runs for one request: the request itself, or its batch of CORS checks.
 type InFlight = Vec<Via>;
 
-/// Longest wait one browser timer can hold: `setTimeout` takes a signed 32-bit delay and fires
-/// at once above it. Longer waits are re-armed when the timer wakes early.
-const MAX_TIMER_MS: u64 = 0x7fff_ffff;
-
 /// When the browser says it is offline, the queue waits for its `online` event; if that never
 /// comes (`navigator.onLine` is only a hint), it tries again after this long anyway.
 const OFFLINE_RECHECK_MS: u32 = 30_000;
-
-/// A timer delay in the range `setTimeout` honours.
-pub(crate) fn timer_ms(ms: u64) -> u32 {
-    u32::try_from(ms.min(MAX_TIMER_MS)).unwrap_or(u32::MAX >> 1)
-}
 
 /// Everything one `Uploader` owns.
 pub(crate) struct State {
@@ -53,7 +44,7 @@ pub(crate) struct State {
     pub(crate) query_fn: Option<Function>,
     pub(crate) headers_fn: Option<Function>,
     pub(crate) page_origin: Option<String>,
-    timer: Option<(u64, clock::Timeout)>,
+    timer: Option<(u64, Timeout)>,
     /// The `online`/`offline` listeners on the global object, removed on drop.
     connectivity: Option<Connectivity>,
     /// CORS hints already printed: each distinct one goes to the console once.
@@ -61,7 +52,7 @@ pub(crate) struct State {
     /// Whether the console was told that the `headers`/`query` functions' values cost a preflight.
     warned_dynamic_preflight: bool,
     /// Retries the queue after [`OFFLINE_RECHECK_MS`] when no `online` event comes.
-    offline_recheck: Option<clock::Timeout>,
+    offline_recheck: Option<Timeout>,
     /// Bumped by every `cancel()`: an `upload()` still waiting for its files to be added sees
     /// that it was cancelled meanwhile.
     pub(crate) cancel_generation: u32,
@@ -236,7 +227,7 @@ fn arm_timer(handle: &Handle) {
         (Some(d), _) => {
             let wait = d.saturating_sub(clock::now_ms());
             let weak = Rc::downgrade(handle);
-            let timeout = clock::Timeout::new(timer_ms(wait), move || {
+            let timeout = Timeout::new(clock::timer_ms(wait), move || {
                 if let Some(handle) = weak.upgrade() {
                     handle.borrow_mut().timer = None;
                     handle
@@ -339,11 +330,7 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
         return; // aborted by the user's function (e.g. it called cancel())
     }
     let handle = Rc::clone(handle);
-    // Through the one shared promise task (it never rejects): a `spawn_local` of its own costs wasm.
-    let _ = crate::api::to_promise(Box::pin(async move {
-        run_request(&handle, &spec, &blob, via).await;
-        Ok(JsValue::UNDEFINED)
-    }));
+    spawn_local(async move { run_request(&handle, &spec, &blob, via).await });
 }
 
 /// Sends one request and hands its outcome to the engine.
@@ -402,7 +389,7 @@ fn fail_unsendable(handle: &Handle, id: RequestId, message: &str) {
 /// Arms the fallback that resumes an offline queue without an `online` event.
 fn recheck_when_offline_too_long(handle: &Handle) {
     let weak = Rc::downgrade(handle);
-    let timer = clock::Timeout::new(OFFLINE_RECHECK_MS, move || {
+    let timer = Timeout::new(OFFLINE_RECHECK_MS, move || {
         if let Some(handle) = weak.upgrade() {
             handle.borrow_mut().offline_recheck = None;
             input(&handle, Input::Online);
@@ -504,36 +491,32 @@ fn start_checks(handle: &Handle, check: Check) {
     if handle.borrow().in_flight.get(&id).is_none() {
         return; // aborted by the user's function (e.g. it called cancel())
     }
+    // Each pair runs as its own task; the last one to finish hands all observations over.
+    let pairs = vias.len();
     let results: Rc<RefCell<Vec<Observation>>> = Rc::default();
     let check = Rc::new(check);
-    let pairs: js_sys::Array = vias
-        .iter()
-        .map(|via| {
-            let via = via.clone();
-            let (check, results) = (Rc::clone(&check), Rc::clone(&results));
-            JsValue::from(crate::api::to_promise(Box::pin(async move {
-                let seen = cors_check::pair(&check, via).await;
-                results.borrow_mut().push(seen);
-                Ok(JsValue::UNDEFINED)
-            })))
-        })
-        .collect();
-    let handle = Rc::clone(handle);
-    let _ = crate::api::to_promise(Box::pin(async move {
-        let _ = JsFuture::from(js_sys::Promise::all(&pairs)).await;
-        // Gone from the map: the engine aborted the request and expects no answer.
-        if handle.borrow_mut().in_flight.remove(&id).is_some() {
-            let observations = core::mem::take(&mut *results.borrow_mut());
-            input(
-                &handle,
-                Input::Checked {
-                    request: id,
-                    observations,
-                },
-            );
-        }
-        Ok(JsValue::UNDEFINED)
-    }));
+    for via in vias {
+        let (handle, check, results) = (Rc::clone(handle), Rc::clone(&check), Rc::clone(&results));
+        spawn_local(async move {
+            let seen = cors_check::pair(&check, via).await;
+            let done = {
+                let mut results = results.borrow_mut();
+                results.push(seen);
+                results.len() == pairs
+            };
+            // Gone from the map: the engine aborted the request and expects no answer.
+            if done && handle.borrow_mut().in_flight.remove(&id).is_some() {
+                let observations = core::mem::take(&mut *results.borrow_mut());
+                input(
+                    &handle,
+                    Input::Checked {
+                        request: id,
+                        observations,
+                    },
+                );
+            }
+        });
+    }
 }
 
 /// Delivers one engine event to the page: listeners, console, and `upload()` promises.

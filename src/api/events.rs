@@ -1,7 +1,6 @@
 //! Event listeners (`on`/`off`) and the objects events carry.
 
 use crate::engine::text::cat;
-use crate::prelude::*;
 use js_sys::{Array, Function, Object};
 use wasm_bindgen::prelude::*;
 

@@ -4,21 +4,20 @@
 //! decisions stay in the engine. Its shape follows Resumable.js/Flow.js (`addFile`, `upload`,
 //! `pause`, `on('fileSuccess', …)`), with promises and typed errors added.
 
-use crate::prelude::*;
 pub mod error;
 pub(crate) mod events;
 pub(crate) mod options;
 pub mod ts;
 
 use crate::engine::text::cat;
-use alloc::rc::Rc;
 use core::cell::RefCell;
 use core::future::Future;
 use core::pin::Pin;
+use std::rc::Rc;
 
-use js_sys::futures::JsFuture;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
 use crate::driver::{self, Handle, State};
@@ -30,12 +29,12 @@ use crate::transport::{blob, clock};
 use ts::{AddFileOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs};
 
 /// Runs `future` as a JS promise. Every async body goes through this one non-generic call, so the
-/// wasm holds one `future_to_promise` task machine instead of one per caller.
+/// wasm holds one `future_to_promise` instance instead of one per caller.
 #[inline(never)]
 pub(crate) fn to_promise(
     future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>,
 ) -> Promise {
-    js_sys::futures::future_to_promise(future)
+    wasm_bindgen_futures::future_to_promise(future)
 }
 
 /// Sets `obj[key] = value` on an object this library created (cannot fail there).

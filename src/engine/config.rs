@@ -18,7 +18,6 @@ use crate::engine::plan::MAX_SAFE_INTEGER;
 use crate::engine::preflight::authority;
 use crate::engine::retry::MAX_DELAY_MS;
 use crate::engine::text;
-use crate::prelude::*;
 
 /// One JS option value as the API layer read it.
 #[derive(Debug, Clone, PartialEq)]

@@ -25,7 +25,6 @@ use crate::engine::error::Phase;
 use crate::engine::plan::ChunkPlan;
 use crate::engine::preflight::{predict, BodyKind, Prediction, RequestShape};
 use crate::engine::text;
-use crate::prelude::*;
 
 /// A file's handle in the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

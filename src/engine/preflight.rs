@@ -25,7 +25,6 @@
 //! ```
 
 use crate::engine::text;
-use crate::prelude::*;
 
 /// Whether a request will be preflighted, and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

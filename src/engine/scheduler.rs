@@ -64,8 +64,7 @@
 //! assert!(s.is_drained());
 //! ```
 
-use crate::prelude::*;
-use alloc::collections::VecDeque;
+use std::collections::VecDeque;
 
 use super::vec_map::VecMap;
 

@@ -2,7 +2,6 @@
 //! methods (`split_once('/')`, `trim_matches([..])`) each pull a pattern searcher and `memchr`
 //! into the wasm; for ASCII delimiters a byte scan gives the same results.
 
-use crate::prelude::*;
 /// `s.split_once(b as char)`: the text before and after the first `b` (ASCII).
 pub(crate) fn cut(s: &str, b: u8) -> Option<(&str, &str)> {
     let i = s.bytes().position(|c| c == b)?;

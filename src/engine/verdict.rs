@@ -44,7 +44,6 @@ use crate::engine::config::Config;
 use crate::engine::params::{merged_headers, FileId, RequestId, RequestSpec};
 use crate::engine::preflight::origin_of;
 use crate::engine::text;
-use crate::prelude::*;
 
 /// Blocked pairs in a row that make a CORS verdict (see the module docs for the arithmetic).
 pub const CORS_EVIDENCE: u32 = 16;

@@ -2,7 +2,6 @@
 
 use crate::engine::plan::MAX_SAFE_INTEGER;
 use crate::engine::text::cat;
-use crate::prelude::*;
 use web_sys::Blob;
 
 /// Converts a byte offset for a JS API; `None` above 2^53 − 1, where `f64` loses integers.
@@ -38,7 +37,7 @@ pub(crate) async fn is_readable(file: &Blob, start: u64, end: u64) -> bool {
     let Ok(probe) = untyped_slice(file, start, start.saturating_add(1)) else {
         return false;
     };
-    js_sys::futures::JsFuture::from(probe.array_buffer())
+    wasm_bindgen_futures::JsFuture::from(probe.array_buffer())
         .await
         .is_ok()
 }

@@ -2,13 +2,13 @@
 //! `fetch` is bound as a global so it works in windows and workers alike.
 
 use crate::engine::text::cat;
-use alloc::rc::Rc;
 use core::cell::Cell;
+use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 
 use super::global_fetch;
-use js_sys::futures::JsFuture;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     AbortController, Headers, Request, RequestCache, RequestCredentials, RequestInit, Response,
 };
@@ -54,7 +54,7 @@ pub(crate) async fn send(wire: &Wire<'_>, controller: &AbortController) -> Outco
     let _timer = wire.timeout_ms.filter(|ms| *ms > 0).map(|ms| {
         let flag = Rc::clone(&timed_out);
         let controller = controller.clone();
-        crate::transport::clock::Timeout::new(crate::driver::timer_ms(ms), move || {
+        gloo_timers::callback::Timeout::new(super::clock::timer_ms(ms), move || {
             flag.set(true);
             controller.abort();
         })

@@ -4,12 +4,11 @@
 //! CORS preflight (docs/cors.md §2), which is the price of byte-level progress.
 
 use crate::engine::text::cat;
-use crate::prelude::*;
-use alloc::rc::Rc;
 use core::cell::RefCell;
+use std::rc::Rc;
 
-use js_sys::futures::JsFuture;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{ProgressEvent, XmlHttpRequest};
 
 use super::wire::Wire;
