@@ -20,12 +20,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
-use crate::driver::{self, Handle, State};
+use crate::driver::{self, Driver};
 use crate::engine::config::OPTION_NAMES;
 use crate::engine::{
-    float, Config, FileControl, FileId, FileMeta, FileStatus, Input, OptionValue, Scheduler,
+    float, Config, FileControl, FileId, FileMeta, FileStatus, OptionValue, Scheduler,
 };
 use crate::transport::{blob, clock};
+use events::Page;
 use ts::{AddFileOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs};
 
 /// Runs `future` as a JS promise. Every async body goes through this one non-generic call, so the
@@ -43,9 +44,9 @@ pub(crate) fn set(obj: &JsValue, key: &str, value: &JsValue) {
 }
 
 /// A plain-object snapshot of one file (`UploadFile` in TypeScript); `undefined` if unknown.
-pub(crate) fn file_snapshot(handle: &Handle, id: FileId) -> JsValue {
-    let state = handle.borrow();
-    let Some(view) = state.scheduler.file(id) else {
+pub(crate) fn file_snapshot(driver: &Driver, id: FileId) -> JsValue {
+    let scheduler = driver.scheduler();
+    let Some(view) = scheduler.file(id) else {
         return JsValue::UNDEFINED;
     };
     let obj = Object::new();
@@ -66,8 +67,9 @@ pub(crate) fn file_snapshot(handle: &Handle, id: FileId) -> JsValue {
     if let Some(err) = &view.error {
         set(&obj, "error", &error::to_js(err));
     }
-    if let Some(file) = state.blobs.get(&id) {
-        set(&obj, "file", file);
+    drop(scheduler);
+    if let Some(file) = driver.blob(id) {
+        set(&obj, "file", &file);
     }
     obj.into()
 }
@@ -102,7 +104,8 @@ fn uses_target(name: &str, url: &str) -> bool {
 /// A resumable, chunked uploader for one endpoint.
 #[wasm_bindgen]
 pub struct Uploader {
-    handle: Handle,
+    driver: Driver,
+    page: Rc<Page>,
     id_fn: Option<Function>,
     /// Additions still waiting for an async identifier; `upload()` waits for them.
     pending: Rc<RefCell<Vec<Promise>>>,
@@ -163,13 +166,14 @@ impl Uploader {
         let config =
             Config::from_options(&keys, &get, origin.as_deref()).map_err(|e| error::to_js(&e))?;
         let function = |name: &str| value_of(name).and_then(|v| v.dyn_ref::<Function>().cloned());
-        let mut state = State::new(Scheduler::new(config, clock::random_seed()), origin);
-        state.query_fn = function("query");
-        state.headers_fn = function("headers");
-        let handle = Rc::new(RefCell::new(state));
-        driver::watch_connectivity(&handle);
+        let page = Rc::new(Page::default());
+        *page.query_fn.borrow_mut() = function("query");
+        *page.headers_fn.borrow_mut() = function("headers");
+        let scheduler = Scheduler::new(config, clock::random_seed());
+        let driver = Driver::new(scheduler, origin, Rc::clone(&page) as Rc<dyn driver::Sink>);
         Ok(Uploader {
-            handle,
+            driver,
+            page,
             id_fn: function("generateUniqueIdentifier"),
             pending: Rc::default(),
         })
@@ -186,7 +190,14 @@ impl Uploader {
     ) -> Result<Promise, JsValue> {
         let file = as_blob(file)?;
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let promise = add_one(&self.handle, self.id_fn.clone(), file, options, true);
+        let promise = add_one(
+            &self.driver,
+            &self.page,
+            self.id_fn.clone(),
+            file,
+            options,
+            true,
+        );
         self.track(&promise);
         Ok(promise)
     }
@@ -205,7 +216,7 @@ impl Uploader {
         } else {
             list_items(&files)?
         };
-        let promise = add_many(&self.handle, self.id_fn.clone(), &files);
+        let promise = add_many(&self.driver, &self.page, self.id_fn.clone(), &files);
         self.track(&promise);
         Ok(promise)
     }
@@ -220,64 +231,47 @@ impl Uploader {
     /// Failures are reported there and by events; it never rejects.
     #[wasm_bindgen(unchecked_return_type = "Promise<UploadSummary>")]
     pub fn upload(&self) -> Promise {
-        let handle = Rc::clone(&self.handle);
+        let (driver, page) = (self.driver.clone(), Rc::clone(&self.page));
         let pending: Array = self.pending.borrow_mut().drain(..).collect();
-        let generation = {
-            let mut state = handle.borrow_mut();
-            state.paused_by_user = false;
-            state.cancel_generation
-        };
+        let generation = driver.begin_upload();
         to_promise(Box::pin(async move {
             let _ = JsFuture::from(Promise::all_settled(&pending)).await;
             // `cancel()` (or `free()`) while the files were still being added: nothing starts.
-            if handle.borrow().cancel_generation != generation || handle.borrow().released {
-                return Ok(events::summary(&handle));
+            if driver.is_stale(generation) {
+                return Ok(events::summary(&driver));
             }
             let mut resolve_slot = None;
             let done = Promise::new(&mut |resolve, _| resolve_slot = Some(resolve));
             // Nothing left to send (every file succeeded or was cancelled): resolve at once.
-            let has_work = handle
-                .borrow()
-                .scheduler
+            let has_work = driver
+                .scheduler()
                 .files()
                 .iter()
                 .any(|f| !matches!(f.status, FileStatus::Success | FileStatus::Cancelled));
             if !has_work {
-                return Ok(events::summary(&handle));
+                return Ok(events::summary(&driver));
             }
             if let Some(resolve) = resolve_slot {
-                handle.borrow_mut().waiters.push(resolve);
+                page.waiters.borrow_mut().push(resolve);
             }
-            driver::input(&handle, Input::Start);
-            // `pause()` while the files were still being added: start paused.
-            let paused = handle.borrow().paused_by_user;
-            if paused {
-                driver::input(&handle, Input::Pause);
-            }
+            driver.start_upload();
             JsFuture::from(done).await
         }))
     }
 
     /// Stops starting new requests; requests in flight finish and count.
     pub fn pause(&self) {
-        self.handle.borrow_mut().paused_by_user = true;
-        driver::input(&self.handle, Input::Pause);
+        self.driver.pause();
     }
 
     /// Continues after `pause()` (chunks are re-probed where needed).
     pub fn resume(&self) {
-        self.handle.borrow_mut().paused_by_user = false;
-        driver::input(&self.handle, Input::Resume);
+        self.driver.resume();
     }
 
     /// Aborts every request in flight; the files become `cancelled` and `upload()` settles.
     pub fn cancel(&self) {
-        {
-            let mut state = self.handle.borrow_mut();
-            state.cancel_generation = state.cancel_generation.wrapping_add(1);
-            state.paused_by_user = false;
-        }
-        driver::input(&self.handle, Input::Cancel);
+        self.driver.cancel();
     }
 
     /// Removes a file (by identifier, `UploadFile`, or the added `File`/`Blob`), aborting its requests.
@@ -289,8 +283,7 @@ impl Uploader {
         let Some(id) = self.find_file(&file) else {
             return false;
         };
-        driver::input(&self.handle, Input::RemoveFile(id));
-        self.handle.borrow_mut().blobs.remove(&id);
+        self.driver.remove_file(id);
         true
     }
 
@@ -313,13 +306,7 @@ impl Uploader {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | UploadFile | Blob")] file: JsValue,
     ) -> bool {
-        let resumed = self.control_file(&file, FileControl::Resume);
-        if resumed {
-            // The queue's pause is lifted now (for this file): an `upload()` still waiting for
-            // its files must not pause it again.
-            self.handle.borrow_mut().paused_by_user = false;
-        }
-        resumed
+        self.control_file(&file, FileControl::Resume)
     }
 
     /// Starts a failed or cancelled file over under the `testChunks` rule (chunks the server
@@ -349,14 +336,9 @@ impl Uploader {
         let ident = file
             .as_string()
             .or_else(|| options::get(file, "identifier").as_string());
-        let state = self.handle.borrow();
         match ident {
-            Some(ident) => state.scheduler.find_by_identifier(&ident),
-            None => state
-                .blobs
-                .iter()
-                .find(|(_, b)| JsValue::from(*b) == *file)
-                .map(|(id, _)| *id),
+            Some(ident) => self.driver.scheduler().find_by_identifier(&ident),
+            None => self.driver.find_blob(file),
         }
     }
 
@@ -365,54 +347,48 @@ impl Uploader {
         let Some(id) = self.find_file(file) else {
             return false;
         };
-        let applied = self
-            .handle
-            .borrow_mut()
-            .scheduler
-            .control_file(clock::now_ms(), id, control);
-        driver::pump(&self.handle);
-        applied
+        self.driver.control_file(id, control)
     }
 
     /// Every queued file, as snapshots.
     #[wasm_bindgen(getter, unchecked_return_type = "UploadFile[]")]
     pub fn files(&self) -> UploadFileArrayJs {
         let ids: Vec<FileId> = self
-            .handle
-            .borrow()
-            .scheduler
+            .driver
+            .scheduler()
             .files()
             .iter()
             .map(|f| f.id)
             .collect();
         let out: Array = ids
             .into_iter()
-            .map(|id| file_snapshot(&self.handle, id))
+            .map(|id| file_snapshot(&self.driver, id))
             .collect();
         out.unchecked_into()
     }
 
     /// Overall progress, 0..1.
     pub fn progress(&self) -> f64 {
-        self.handle.borrow().scheduler.progress()
+        self.driver.scheduler().progress()
     }
 
     /// Whether requests are in flight or due.
     #[wasm_bindgen(js_name = isUploading)]
     pub fn is_uploading(&self) -> bool {
-        self.handle.borrow().scheduler.is_uploading()
+        self.driver.scheduler().is_uploading()
     }
 
     /// Which requests the current options make the browser preflight, and why.
     #[wasm_bindgen(js_name = preflightReport)]
     pub fn preflight_report(&self) -> PreflightReportJs {
-        let state = self.handle.borrow();
-        let (mut test, mut upload) = state
-            .scheduler
-            .preflight_report(state.page_origin.as_deref());
+        let origin = self.driver.page_origin();
+        let (mut test, mut upload) = self.driver.scheduler().preflight_report(origin.as_deref());
         // Function-valued options are only known per request; say so rather than guess.
-        for (f, option) in [(&state.headers_fn, "headers"), (&state.query_fn, "query")] {
-            if f.is_some() {
+        for (f, option) in [
+            (&self.page.headers_fn, "headers"),
+            (&self.page.query_fn, "query"),
+        ] {
+            if f.borrow().is_some() {
                 let reason = cat(&[option, " is a function: what it returns is not known in advance; any header that is not CORS-safelisted costs a preflight"]);
                 test.reasons.push(reason.clone());
                 upload.reasons.push(reason);
@@ -438,7 +414,7 @@ impl Uploader {
     /// an idle one frees it with its listeners.
     #[wasm_bindgen(js_name = __release, skip_typescript)]
     pub fn release(&self) {
-        driver::release(&self.handle);
+        self.driver.release();
     }
 
     /// Adds a listener. Throws an `invalid` UploadError for an unknown event name.
@@ -450,7 +426,7 @@ impl Uploader {
                 &cat(&["on('", event, "', callback): callback must be a function"]),
             ));
         };
-        if self.handle.borrow_mut().listeners.add(event, callback) {
+        if self.page.listeners.borrow_mut().add(event, callback) {
             Ok(())
         } else {
             let mut m = cat(&["unknown event `", event, "`; known: "]);
@@ -467,9 +443,9 @@ impl Uploader {
     /// Removes one listener, or all listeners of `event`.
     #[wasm_bindgen(skip_typescript)]
     pub fn off(&self, event: &str, callback: Option<Function>) {
-        self.handle
-            .borrow_mut()
+        self.page
             .listeners
+            .borrow_mut()
             .remove(event, callback.as_ref());
     }
 }
@@ -525,7 +501,7 @@ fn list_items(files: &JsValue) -> Result<Array, JsValue> {
 }
 
 /// Adds every file of `list`; resolves with the accepted `UploadFile`s and fires `filesAdded`.
-fn add_many(handle: &Handle, id_fn: Option<Function>, list: &Array) -> Promise {
+fn add_many(driver: &Driver, page: &Rc<Page>, id_fn: Option<Function>, list: &Array) -> Promise {
     // Items are Blobs, or `{ file, relativePath }` from a dropped folder.
     let each: Array = list
         .iter()
@@ -533,9 +509,9 @@ fn add_many(handle: &Handle, id_fn: Option<Function>, list: &Array) -> Promise {
             Ok(blob) => Some((blob, JsValue::UNDEFINED)),
             Err(_) => Some((options::get(&item, "file").dyn_into::<Blob>().ok()?, item)),
         })
-        .map(|(f, opts)| JsValue::from(add_one(handle, id_fn.clone(), f, opts, true)))
+        .map(|(f, opts)| JsValue::from(add_one(driver, page, id_fn.clone(), f, opts, true)))
         .collect();
-    let handle = Rc::clone(handle);
+    let page = Rc::clone(page);
     to_promise(Box::pin(async move {
         let results = JsFuture::from(Promise::all(&each)).await?;
         let accepted: Array = Array::from(&results)
@@ -543,7 +519,7 @@ fn add_many(handle: &Handle, id_fn: Option<Function>, list: &Array) -> Promise {
             .filter(|v| !v.is_null() && !v.is_undefined())
             .collect();
         if accepted.length() > 0 {
-            events::emit(&handle, "filesAdded", &[accepted.clone().into()]);
+            page.emit("filesAdded", &[accepted.clone().into()]);
         }
         Ok(accepted.into())
     }))
@@ -551,15 +527,16 @@ fn add_many(handle: &Handle, id_fn: Option<Function>, list: &Array) -> Promise {
 
 /// Adds one file once its identifier is known.
 fn add_one(
-    handle: &Handle,
+    driver: &Driver,
+    page: &Rc<Page>,
     id_fn: Option<Function>,
     file: Blob,
     options: JsValue,
     emit: bool,
 ) -> Promise {
-    let handle = Rc::clone(handle);
+    let (driver, page) = (driver.clone(), Rc::clone(page));
     // `cancel()` before this file is in the queue cancels it too.
-    let generation = handle.borrow().cancel_generation;
+    let generation = driver.generation();
     to_promise(Box::pin(async move {
         let mut identifier = options::get(&options, "identifier").as_string();
         if identifier.is_none() {
@@ -567,7 +544,7 @@ fn add_one(
                 match user_identifier(f, &file).await {
                     Ok(value) => identifier = value,
                     Err(e) => {
-                        rejected_by_identifier(&handle, &file, &e);
+                        rejected_by_identifier(&page, &file, &e);
                         return Ok(JsValue::NULL);
                     }
                 }
@@ -589,25 +566,17 @@ fn add_one(
                 .and_then(float::whole),
             identifier,
         };
-        if handle.borrow().released {
-            return Ok(JsValue::NULL);
-        }
-        let added = handle.borrow_mut().scheduler.add_file(meta);
-        match added {
-            Ok(id) => {
-                handle.borrow_mut().blobs.insert(id, file);
-                if handle.borrow().cancel_generation != generation {
-                    driver::input(&handle, Input::CancelFile(id));
-                }
-                let snapshot = file_snapshot(&handle, id);
-                if emit {
-                    events::emit(&handle, "fileAdded", core::slice::from_ref(&snapshot));
-                }
-                driver::pump(&handle);
-                Ok(snapshot)
+        let mut snapshot = JsValue::NULL;
+        let added = driver.add_file(meta, file.clone(), generation, |id| {
+            snapshot = file_snapshot(&driver, id);
+            if emit {
+                page.emit("fileAdded", std::slice::from_ref(&snapshot));
             }
+        });
+        match added {
+            Ok(_) => Ok(snapshot),
             Err(err) => {
-                events::emit(&handle, "fileRejected", &[file.into(), error::to_js(&err)]);
+                page.emit("fileRejected", &[file.into(), error::to_js(&err)]);
                 Ok(JsValue::NULL)
             }
         }
@@ -624,7 +593,7 @@ async fn user_identifier(f: &Function, file: &Blob) -> Result<Option<String>, Js
 }
 
 /// `generateUniqueIdentifier` threw or rejected: the file is rejected, with the reason.
-fn rejected_by_identifier(handle: &Handle, file: &Blob, err: &JsValue) {
+fn rejected_by_identifier(page: &Page, file: &Blob, err: &JsValue) {
     let error = crate::engine::UploadError::rejected(
         "generateUniqueIdentifier",
         cat(&[
@@ -632,5 +601,5 @@ fn rejected_by_identifier(handle: &Handle, file: &Blob, err: &JsValue) {
             &crate::transport::js_error_text(err),
         ]),
     );
-    events::emit(handle, "fileRejected", &[file.into(), error::to_js(&error)]);
+    page.emit("fileRejected", &[file.into(), error::to_js(&error)]);
 }

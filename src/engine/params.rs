@@ -295,6 +295,14 @@ pub enum RequestBody {
     Raw,
 }
 
+impl RequestBody {
+    /// Whether the body carries the chunk's bytes (so an unreadable file can make it fail).
+    #[must_use]
+    pub fn carries_chunk(&self) -> bool {
+        matches!(self, RequestBody::Multipart { .. } | RequestBody::Raw)
+    }
+}
+
 /// One request for the driver to send.
 #[must_use = "a request the driver does not send never gets an answer"]
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -46,7 +46,7 @@
 //! ```
 //! use resumable_wasm::engine::{Action, Config, FileMeta, Input, Scheduler};
 //! let mut s = Scheduler::new(Config::new("https://up.example/u"), 7);
-//! let f = s.add_file(FileMeta { name: "a.bin".into(), size: 10, ..Default::default() }).unwrap();
+//! let f = s.add_file(0, FileMeta { name: "a.bin".into(), size: 10, ..Default::default() }).unwrap();
 //! s.handle(0, Input::Start);
 //! let mut sent = None;
 //! while let Some(a) = s.poll_action() {
@@ -516,13 +516,15 @@ impl Scheduler {
         &self.config
     }
 
-    /// Queues a file. If an upload is running, the file joins it.
+    /// Queues a file at time `now_ms`. If an upload is running, the file joins it.
     ///
     /// # Errors
     /// [`ErrorKind::Rejected`] with `rule` `minFileSize`, `maxFileSize`, `fileType`, `maxFiles`,
     /// `duplicate` (an unfinished or successful file has the same identifier) or `chunkCount`
     /// (more than 2^32−1 chunks: raise `chunkSize`).
-    pub fn add_file(&mut self, meta: FileMeta) -> Result<FileId, UploadError> {
+    pub fn add_file(&mut self, now_ms: u64, meta: FileMeta) -> Result<FileId, UploadError> {
+        // Engine time never goes back (the other inputs may have come later in a test).
+        self.now = self.now.max(now_ms);
         let c = &self.config;
         let quoted = |m: &str| {
             let mut s = String::from("`");
@@ -1630,11 +1632,11 @@ mod tests {
         c.max_files = Some(2);
         let mut s = Scheduler::new(c, 1);
         let rule = |r: Result<FileId, UploadError>| r.unwrap_err().rule.unwrap();
-        assert_eq!(rule(s.add_file(meta("a.png", 0))), "minFileSize");
-        assert_eq!(rule(s.add_file(meta("a.png", 101))), "maxFileSize");
+        assert_eq!(rule(s.add_file(0, meta("a.png", 0))), "minFileSize");
+        assert_eq!(rule(s.add_file(0, meta("a.png", 101))), "maxFileSize");
         let mut pdf = meta("a.pdf", 5);
         pdf.mime_type = "application/pdf".into();
-        let e = s.add_file(pdf).unwrap_err();
+        let e = s.add_file(0, pdf).unwrap_err();
         assert_eq!(e.rule.as_deref(), Some("fileType"));
         assert_eq!(
             e.message,
@@ -1642,15 +1644,15 @@ mod tests {
         );
         let mut gif = meta("a.gif", 5);
         gif.mime_type = "image/gif".into();
-        s.add_file(gif).unwrap();
-        assert_eq!(rule(s.add_file(meta("a.gif", 5))), "duplicate");
-        s.add_file(meta("b.png", 5)).unwrap();
-        assert_eq!(rule(s.add_file(meta("c.png", 5))), "maxFiles");
+        s.add_file(0, gif).unwrap();
+        assert_eq!(rule(s.add_file(0, meta("a.gif", 5))), "duplicate");
+        s.add_file(0, meta("b.png", 5)).unwrap();
+        assert_eq!(rule(s.add_file(0, meta("c.png", 5))), "maxFiles");
         let mut t = Config::new("https://x/u");
         t.chunk_size = 1;
         let mut s = Scheduler::new(t, 1);
-        assert_eq!(rule(s.add_file(meta("big", 1 << 33))), "chunkCount");
-        assert_eq!(rule(s.add_file(meta("huge", 1 << 54))), "maxFileSize");
+        assert_eq!(rule(s.add_file(0, meta("big", 1 << 33))), "chunkCount");
+        assert_eq!(rule(s.add_file(0, meta("huge", 1 << 54))), "maxFileSize");
     }
 
     #[test]
@@ -1661,7 +1663,7 @@ mod tests {
         c.prioritize_first_and_last_chunk = true;
         c.simultaneous_uploads = 64;
         let mut s = Scheduler::new(c, 1);
-        s.add_file(meta("a", 50)).unwrap();
+        s.add_file(0, meta("a", 50)).unwrap();
         s.handle(0, Input::Start);
         let chunks: Vec<u32> = sends(&drain(&mut s)).iter().map(|r| r.chunk).collect();
         assert_eq!(chunks, vec![1, 5, 2, 3, 4]);
@@ -1675,15 +1677,15 @@ mod tests {
         c.parallel_files = true;
         c.simultaneous_uploads = 4;
         let mut s = Scheduler::new(c.clone(), 1);
-        let a = s.add_file(meta("a", 50)).unwrap();
-        let b = s.add_file(meta("b", 50)).unwrap();
+        let a = s.add_file(0, meta("a", 50)).unwrap();
+        let b = s.add_file(0, meta("b", 50)).unwrap();
         s.handle(0, Input::Start);
         let files: Vec<FileId> = sends(&drain(&mut s)).iter().map(|r| r.file).collect();
         assert_eq!(files, vec![a, b, a, b]);
         c.parallel_files = false;
         let mut s = Scheduler::new(c, 1);
-        let a = s.add_file(meta("a", 50)).unwrap();
-        s.add_file(meta("b", 50)).unwrap();
+        let a = s.add_file(0, meta("a", 50)).unwrap();
+        s.add_file(0, meta("b", 50)).unwrap();
         s.handle(0, Input::Start);
         let files: Vec<FileId> = sends(&drain(&mut s)).iter().map(|r| r.file).collect();
         assert_eq!(files, vec![a; 4]);
@@ -1704,7 +1706,7 @@ mod tests {
         let mut c = Config::new("https://x/u").with_protocol(Protocol::Flow);
         c.test_chunks = TestChunks::Never;
         let mut s = Scheduler::new(c, 1);
-        let f = s.add_file(meta("empty", 0)).unwrap();
+        let f = s.add_file(0, meta("empty", 0)).unwrap();
         assert_eq!(s.file(f).unwrap().status, FileStatus::Queued);
         s.handle(0, Input::Start);
         let r = sends(&drain(&mut s));
@@ -1734,7 +1736,7 @@ mod tests {
         c.progress = ProgressMode::Bytes;
         c.page_origin = Some("https://x".into());
         let mut s = Scheduler::new(c, 1);
-        let f = s.add_file(meta("a", 4000)).unwrap();
+        let f = s.add_file(0, meta("a", 4000)).unwrap();
         s.handle(0, Input::Start);
         let r = sends(&drain(&mut s));
         assert!(r.iter().all(|r| r.upload_listener));

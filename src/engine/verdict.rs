@@ -304,11 +304,14 @@ mod tests {
             c.test_chunks = crate::engine::TestChunks::Never;
         }
         let mut s = Scheduler::new(c, 1);
-        s.add_file(FileMeta {
-            name: "a".into(),
-            size: 10,
-            ..Default::default()
-        })
+        s.add_file(
+            0,
+            FileMeta {
+                name: "a".into(),
+                size: 10,
+                ..Default::default()
+            },
+        )
         .unwrap();
         s.handle(0, Input::Start);
         core::iter::from_fn(|| s.poll_action())
