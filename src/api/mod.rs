@@ -9,7 +9,6 @@ pub(crate) mod events;
 pub(crate) mod options;
 pub mod ts;
 
-use crate::engine::text::cat;
 use core::cell::RefCell;
 use core::future::Future;
 use core::pin::Pin;
@@ -125,7 +124,7 @@ impl Uploader {
         }
         let (origin, href) = page_location();
         let keys = options::keys(&options)
-            .map_err(|e| error::invalid("options", &cat(&["listing the options threw: ", &e])))?;
+            .map_err(|e| error::invalid("options", &format!("listing the options threw: {e}")))?;
         // Each option is read once (a getter runs once), for the checks and for the functions;
         // unknown keys are refused by name without being read.
         let values: Vec<(&str, Result<JsValue, String>)> = OPTION_NAMES
@@ -143,12 +142,7 @@ impl Uploader {
                 continue;
             };
             if resolve_url(&url, href.as_deref()).is_none() && !uses_target(name, &url) {
-                let message = cat(&[
-                    name,
-                    " is not a URL the browser can parse, got \"",
-                    &url,
-                    "\"",
-                ]);
+                let message = format!("{name} is not a URL the browser can parse, got \"{url}\"");
                 return Err(error::invalid(name, &message));
             }
         }
@@ -389,7 +383,7 @@ impl Uploader {
             (&self.page.query_fn, "query"),
         ] {
             if f.borrow().is_some() {
-                let reason = cat(&[option, " is a function: what it returns is not known in advance; any header that is not CORS-safelisted costs a preflight"]);
+                let reason = format!("{option} is a function: what it returns is not known in advance; any header that is not CORS-safelisted costs a preflight");
                 test.reasons.push(reason.clone());
                 upload.reasons.push(reason);
             }
@@ -423,19 +417,14 @@ impl Uploader {
         let Ok(callback) = callback.dyn_into::<Function>() else {
             return Err(error::invalid(
                 "callback",
-                &cat(&["on('", event, "', callback): callback must be a function"]),
+                &format!("on('{event}', callback): callback must be a function"),
             ));
         };
         if self.page.listeners.borrow_mut().add(event, callback) {
             Ok(())
         } else {
-            let mut m = cat(&["unknown event `", event, "`; known: "]);
-            for (i, name) in events::EVENTS.iter().enumerate() {
-                if i > 0 {
-                    m.push_str(", ");
-                }
-                m.push_str(name);
-            }
+            let known = events::EVENTS.join(", ");
+            let m = format!("unknown event `{event}`; known: {known}");
             Err(error::invalid("event", &m))
         }
     }
@@ -454,7 +443,7 @@ impl Uploader {
 fn as_blob(value: JsValue) -> Result<Blob, JsValue> {
     value.dyn_into::<Blob>().map_err(|v| {
         let kind = v.js_typeof().as_string().unwrap_or_default();
-        error::invalid("file", &cat(&["addFile takes a File or Blob, got ", &kind]))
+        error::invalid("file", &format!("addFile takes a File or Blob, got {kind}"))
     })
 }
 
@@ -472,7 +461,7 @@ fn list_items(files: &JsValue) -> Result<Array, JsValue> {
             "addFiles takes a FileList or an array of File/Blob",
         )
     };
-    let threw = |e: String| error::invalid("files", &cat(&["reading the files threw: ", &e]));
+    let threw = |e: String| error::invalid("files", &format!("reading the files threw: {e}"));
     if !files.is_object() {
         return Err(not_a_list());
     }
@@ -486,9 +475,9 @@ fn list_items(files: &JsValue) -> Result<Array, JsValue> {
         .and_then(|n| u32::try_from(n).ok())
         .filter(|n| *n <= MAX_ADD_FILES);
     let Some(count) = count else {
-        let mut m = String::from("addFiles takes at most ");
-        m.push_str(&crate::engine::text::dec(u64::from(MAX_ADD_FILES)));
-        m.push_str(" files at once; the list's length is not a count up to that");
+        let m = format!(
+            "addFiles takes at most {MAX_ADD_FILES} files at once; the list's length is not a count up to that"
+        );
         return Err(error::invalid("files", &m));
     };
     let items = Array::new();
@@ -596,10 +585,10 @@ async fn user_identifier(f: &Function, file: &Blob) -> Result<Option<String>, Js
 fn rejected_by_identifier(page: &Page, file: &Blob, err: &JsValue) {
     let error = crate::engine::UploadError::rejected(
         "generateUniqueIdentifier",
-        cat(&[
-            "generateUniqueIdentifier failed: ",
-            &crate::transport::js_error_text(err),
-        ]),
+        format!(
+            "generateUniqueIdentifier failed: {}",
+            crate::transport::js_error_text(err)
+        ),
     );
     page.emit("fileRejected", &[file.into(), error::to_js(&error)]);
 }

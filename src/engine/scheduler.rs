@@ -541,30 +541,29 @@ impl Scheduler {
         }
         if meta.size < c.min_file_size {
             let mut m = String::from("is ");
-            m.push_str(&text::dec(meta.size));
+            m.push_str(&meta.size.to_string());
             m.push_str(" bytes, below minFileSize ");
-            m.push_str(&text::dec(c.min_file_size));
+            m.push_str(&c.min_file_size.to_string());
             return Err(UploadError::rejected("minFileSize", quoted(&m)));
         }
         if let Some(max) = c.max_file_size {
             if meta.size > max {
                 let mut m = String::from("is ");
-                m.push_str(&text::dec(meta.size));
+                m.push_str(&meta.size.to_string());
                 m.push_str(" bytes, above maxFileSize ");
-                m.push_str(&text::dec(max));
+                m.push_str(&max.to_string());
                 return Err(UploadError::rejected("maxFileSize", quoted(&m)));
             }
         }
         if !c.file_type.is_empty() && !type_matches(&c.file_type, &meta) {
-            let mut m = text::joined("is not an accepted file type (", &c.file_type, ", ");
-            m.push(')');
+            let m = format!("is not an accepted file type ({})", c.file_type.join(", "));
             return Err(UploadError::rejected("fileType", quoted(&m)));
         }
         let live = || self.files.iter().filter(|f| f.life != Life::Cancelled);
         if let Some(max) = c.max_files {
             if live().count() >= usize::try_from(max).unwrap_or(usize::MAX) {
                 let mut m = String::from("was refused: maxFiles is ");
-                m.push_str(&text::dec(u64::from(max)));
+                m.push_str(&u64::from(max).to_string());
                 return Err(UploadError::rejected("maxFiles", quoted(&m)));
             }
         }
@@ -1214,7 +1213,7 @@ impl Scheduler {
                 }
                 ProbeOutcome::Fail => {
                     let mut e = self.request_error(&fl, ErrorKind::Http, "answered HTTP ");
-                    e.message.push_str(&text::dec(u64::from(status)));
+                    e.message.push_str(&u64::from(status).to_string());
                     e.message.push_str(
                         ", a permanent error for the flow protocol (answer 204 for an absent chunk)",
                     );
@@ -1227,14 +1226,14 @@ impl Scheduler {
                 UploadOutcome::Success => self.chunk_done(i, fl.chunk, body),
                 UploadOutcome::Retry => {
                     let mut e = self.request_error(&fl, ErrorKind::Http, "answered HTTP ");
-                    e.message.push_str(&text::dec(u64::from(status)));
+                    e.message.push_str(&u64::from(status).to_string());
                     e.status = Some(status);
                     e.body = Some(body);
                     self.retry(i, fl.chunk, e, retry_after.and_then(parse_retry_after));
                 }
                 UploadOutcome::Fail => {
                     let mut e = self.request_error(&fl, ErrorKind::Http, "was refused with HTTP ");
-                    e.message.push_str(&text::dec(u64::from(status)));
+                    e.message.push_str(&u64::from(status).to_string());
                     e.message.push_str(" (in permanentErrors)");
                     e.status = Some(status);
                     e.body = Some(body);
@@ -1373,7 +1372,7 @@ impl Scheduler {
             return;
         }
         let mut what = String::from("was blocked, likely by CORS: ");
-        what.push_str(&text::dec(u64::from(streak)));
+        what.push_str(&u64::from(streak).to_string());
         what.push_str(" requests with its URL, method, credentials and headers got no readable answer while the server answered each no-cors request after them");
         let mut e = self.request_error(&fl, ErrorKind::Cors, &what);
         e.hint = Some(cors_hint(
@@ -1412,7 +1411,7 @@ impl Scheduler {
     fn request_error(&self, fl: &Flight, kind: ErrorKind, what: &str) -> UploadError {
         let mut m = String::from(fl.phase.as_str());
         m.push_str(" of chunk ");
-        m.push_str(&text::dec(u64::from(fl.chunk)));
+        m.push_str(&u64::from(fl.chunk).to_string());
         m.push(' ');
         m.push_str(what);
         let mut e = UploadError::new(kind, m);
@@ -1442,7 +1441,7 @@ impl Scheduler {
         if !policy.allows(ch.retries) {
             ch.state = State::Pending;
             let mut m = String::from("gave up after ");
-            m.push_str(&text::dec(u64::from(ch.attempts)));
+            m.push_str(&u64::from(ch.attempts).to_string());
             m.push_str(" attempts: ");
             m.push_str(&e.message);
             e.message = m;

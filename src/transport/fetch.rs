@@ -1,7 +1,6 @@
 //! The default transport: `fetch()` with an `AbortController` for cancel and timeout.
 //! `fetch` is bound as a global so it works in windows and workers alike.
 
-use crate::engine::text::cat;
 use core::cell::Cell;
 use std::rc::Rc;
 
@@ -36,7 +35,7 @@ pub(crate) async fn send(wire: &Wire<'_>, controller: &AbortController) -> Outco
     };
     for (name, value) in wire.headers {
         if let Err(e) = headers.append(name, value) {
-            return Outcome::Invalid(cat(&["header ", name, ": ", &js_error_text(&e)]));
+            return Outcome::Invalid(format!("header {name}: {}", js_error_text(&e)));
         }
     }
     init.set_headers(&headers);
