@@ -2,10 +2,12 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Array, Function, Object};
+use js_sys::{Array, Function};
 use wasm_bindgen::prelude::*;
 
-use super::file_snapshot;
+use serde::Serialize;
+
+use super::{file_snapshot, FileSnapshot};
 use crate::driver::{Driver, Dynamic, Sink};
 use crate::engine::{Event, FileId, FileStatus};
 use crate::transport::js_error_text;
@@ -193,27 +195,28 @@ impl Sink for Page {
 /// `{ succeeded, failed, paused }` (arrays of `UploadFile`) for the files as they are now:
 /// `failed` holds failed and cancelled files, `paused` the files paused with `pauseFile()`.
 pub(crate) fn summary(driver: &Driver) -> JsValue {
+    /// `UploadSummary` in TypeScript.
+    #[derive(Serialize, Default)]
+    struct Summary {
+        succeeded: Vec<FileSnapshot>,
+        failed: Vec<FileSnapshot>,
+        paused: Vec<FileSnapshot>,
+    }
     let ids: Vec<_> = driver
         .scheduler()
         .files()
         .into_iter()
         .map(|f| (f.id, f.status))
         .collect();
-    let succeeded = Array::new();
-    let failed = Array::new();
-    let paused = Array::new();
+    let mut out = Summary::default();
     for (id, status) in ids {
         let list = match status {
-            FileStatus::Success => &succeeded,
-            FileStatus::Error | FileStatus::Cancelled => &failed,
-            FileStatus::Paused => &paused,
+            FileStatus::Success => &mut out.succeeded,
+            FileStatus::Error | FileStatus::Cancelled => &mut out.failed,
+            FileStatus::Paused => &mut out.paused,
             FileStatus::Queued | FileStatus::Uploading => continue,
         };
-        list.push(&file_snapshot(driver, id));
+        list.extend(FileSnapshot::of(driver, id));
     }
-    let out = Object::new();
-    super::set(&out, "succeeded", &succeeded);
-    super::set(&out, "failed", &failed);
-    super::set(&out, "paused", &paused);
-    out.into()
+    super::to_js(&out)
 }

@@ -14,7 +14,8 @@ use core::future::Future;
 use core::pin::Pin;
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Function, Promise, Reflect};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
@@ -37,40 +38,64 @@ pub(crate) fn to_promise(
     wasm_bindgen_futures::future_to_promise(future)
 }
 
-/// Sets `obj[key] = value` on an object this library created (cannot fail there).
-pub(crate) fn set(obj: &JsValue, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+/// `value` as a JS value: structs become plain objects (maps too), `None` fields are left
+/// out where the struct says so. Only this library's own types go through it, so it cannot
+/// fail (every `u64` is converted with the checked [`blob::offset_to_js`] first).
+pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
+    let serializer = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+    value.serialize(&serializer).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A file as JavaScript sees it (`UploadFile` in TypeScript).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FileSnapshot {
+    identifier: String,
+    name: String,
+    /// `NaN` above 2^53−1 bytes (the engine refuses such files; never seen in practice).
+    size: f64,
+    relative_path: String,
+    status: &'static str,
+    progress: f64,
+    speed: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eta: Option<f64>,
+    /// The `UploadError` (a JS `Error`), when the file failed.
+    #[serde(
+        with = "serde_wasm_bindgen::preserve",
+        skip_serializing_if = "JsValue::is_undefined"
+    )]
+    error: JsValue,
+    /// The added `File`/`Blob`.
+    #[serde(
+        with = "serde_wasm_bindgen::preserve",
+        skip_serializing_if = "JsValue::is_undefined"
+    )]
+    file: JsValue,
+}
+
+impl FileSnapshot {
+    /// File `id` as it is now; `None` if the engine does not know it.
+    pub(crate) fn of(driver: &Driver, id: FileId) -> Option<FileSnapshot> {
+        let view = driver.scheduler().file(id)?;
+        Some(FileSnapshot {
+            identifier: view.identifier,
+            name: view.name,
+            size: blob::offset_to_js(view.size).unwrap_or(f64::NAN),
+            relative_path: view.relative_path,
+            status: view.status.as_str(),
+            progress: view.progress,
+            speed: view.speed_bps,
+            eta: view.eta_ms.and_then(blob::offset_to_js),
+            error: view.error.as_ref().map_or(JsValue::UNDEFINED, error::to_js),
+            file: driver.blob(id).map_or(JsValue::UNDEFINED, JsValue::from),
+        })
+    }
 }
 
 /// A plain-object snapshot of one file (`UploadFile` in TypeScript); `undefined` if unknown.
 pub(crate) fn file_snapshot(driver: &Driver, id: FileId) -> JsValue {
-    let scheduler = driver.scheduler();
-    let Some(view) = scheduler.file(id) else {
-        return JsValue::UNDEFINED;
-    };
-    let obj = Object::new();
-    set(&obj, "identifier", &view.identifier.as_str().into());
-    set(&obj, "name", &view.name.as_str().into());
-    set(
-        &obj,
-        "size",
-        &blob::offset_to_js(view.size).unwrap_or(f64::NAN).into(),
-    );
-    set(&obj, "relativePath", &view.relative_path.as_str().into());
-    set(&obj, "status", &view.status.as_str().into());
-    set(&obj, "progress", &view.progress.into());
-    set(&obj, "speed", &view.speed_bps.into());
-    if let Some(eta) = view.eta_ms.and_then(blob::offset_to_js) {
-        set(&obj, "eta", &eta.into());
-    }
-    if let Some(err) = &view.error {
-        set(&obj, "error", &error::to_js(err));
-    }
-    drop(scheduler);
-    if let Some(file) = driver.blob(id) {
-        set(&obj, "file", &file);
-    }
-    obj.into()
+    FileSnapshot::of(driver, id).map_or(JsValue::UNDEFINED, |f| to_js(&f))
 }
 
 /// The page's origin and URL (`location`), in windows and workers.
@@ -354,11 +379,11 @@ impl Uploader {
             .iter()
             .map(|f| f.id)
             .collect();
-        let out: Array = ids
+        let files: Vec<FileSnapshot> = ids
             .into_iter()
-            .map(|id| file_snapshot(&self.driver, id))
+            .filter_map(|id| FileSnapshot::of(&self.driver, id))
             .collect();
-        out.unchecked_into()
+        to_js(&files).unchecked_into()
     }
 
     /// Overall progress, 0..1.
@@ -388,17 +413,29 @@ impl Uploader {
                 upload.reasons.push(reason);
             }
         }
-        let to_js = |p: &crate::engine::Prediction| {
-            let obj = Object::new();
-            set(&obj, "preflight", &p.preflight.into());
-            let reasons: Array = p.reasons.iter().map(|r| JsValue::from_str(r)).collect();
-            set(&obj, "reasons", &reasons);
-            obj
-        };
-        let out = Object::new();
-        set(&out, "test", &to_js(&test));
-        set(&out, "upload", &to_js(&upload));
-        out.unchecked_into()
+        /// `PreflightPrediction` in TypeScript.
+        #[derive(Serialize)]
+        struct Prediction<'a> {
+            preflight: bool,
+            reasons: &'a [String],
+        }
+        /// `PreflightReport` in TypeScript.
+        #[derive(Serialize)]
+        struct Report<'a> {
+            test: Prediction<'a>,
+            upload: Prediction<'a>,
+        }
+        to_js(&Report {
+            test: Prediction {
+                preflight: test.preflight,
+                reasons: &test.reasons,
+            },
+            upload: Prediction {
+                preflight: upload.preflight,
+                reasons: &upload.reasons,
+            },
+        })
+        .unchecked_into()
     }
 
     /// What an explicit `free()` does before the wasm object is freed (`src/api/dom.js` calls
