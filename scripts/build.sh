@@ -16,7 +16,7 @@ wasm_opt=node_modules/.bin/wasm-opt
 wasm_opt_flags=(-Oz --low-memory-unused --converge)
 version="$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)"
 
-cargo build -p resumable-wasm --target wasm32-unknown-unknown --release --no-default-features --quiet
+cargo build -p resumable-wasm --target wasm32-unknown-unknown --release --quiet
 raw="${CARGO_TARGET_DIR:-target}"/wasm32-unknown-unknown/release/resumable_wasm.wasm
 
 rm -rf "$out" && mkdir -p "$out/script"

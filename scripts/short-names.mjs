@@ -172,5 +172,27 @@ for (const [old, short] of renames) {
 const imports = new Set(importNames.map((n) => renames.get(n)));
 js = js.replace(/(?<=^[ \t]*)([$\w]+): function\s*\(/gm, (whole, key) =>
   imports.has(key) ? `${key}(` : whole);
-writeFileSync(wasmPath, Buffer.concat(parts));
+const out = Buffer.concat(parts);
+
+// Check the result, so that a wasm-bindgen upgrade that changes the glue's shape fails the
+// build instead of the page: the wasm validates, every `wasm.X` the glue reads is an export,
+// every import the wasm takes from the glue is defined there, and no old name is left.
+if (!WebAssembly.validate(out)) fail(`the rewritten ${wasmPath} does not validate`);
+const module = new WebAssembly.Module(out);
+const exported = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+for (const [, member] of js.matchAll(/(?<![\w$])wasm\.([\w$]+)/g)) {
+  if (!exported.has(member)) fail(`the glue reads wasm.${member}, which the wasm does not export`);
+}
+for (const { module: from, name: field } of WebAssembly.Module.imports(module)) {
+  if (from !== SHORT_MODULE) continue;
+  const defined = new RegExp(`(?<![\\w$])${escape(field)}\\s*[(:]`);
+  if (!defined.test(js)) fail(`the wasm imports ${field}, which the glue does not define`);
+}
+for (const old of [...renames.keys(), quoted]) {
+  if (used(old) || js.includes(old)) fail(`the old name ${old} is still in the glue`);
+}
+for (const old of members.keys()) {
+  if (memberRe(old).test(js)) fail(`the glue still reads wasm.${old}`);
+}
+writeFileSync(wasmPath, out);
 writeFileSync(jsPath, js);

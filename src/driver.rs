@@ -7,53 +7,64 @@
 //! Re-entrancy: user callbacks may call back into the uploader (e.g. `pause()` inside
 //! `fileProgress`), so no `RefCell` borrow is ever held while JS runs.
 
-use crate::prelude::*;
-use alloc::rc::Rc;
 use core::cell::RefCell;
+use std::rc::Rc;
 
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
-use crate::api::events::Listeners;
-use crate::engine::text::{cat, joined};
+use crate::engine::classify::no_response_failure;
 use crate::engine::{
-    Action, Check, Event, Failure, FileId, Input, Observation, RequestBody, RequestId, RequestSpec,
-    Scheduler, VecMap,
+    Action, Check, Event, Failure, FileControl, FileId, FileMeta, Input, Observation, RequestBody,
+    RequestId, RequestSpec, Scheduler, UploadError, VecMap,
 };
 use crate::transport::wire::{Wire, WireBody};
 use crate::transport::{self, clock, cors_check, Outcome, Via};
-use js_sys::futures::JsFuture;
+use gloo_timers::callback::Timeout;
+use wasm_bindgen_futures::spawn_local;
 
 /// How to abort what runs for one request: the request itself, or its batch of CORS checks.
 type InFlight = Vec<Via>;
-
-/// Longest wait one browser timer can hold: `setTimeout` takes a signed 32-bit delay and fires
-/// at once above it. Longer waits are re-armed when the timer wakes early.
-const MAX_TIMER_MS: u64 = 0x7fff_ffff;
 
 /// When the browser says it is offline, the queue waits for its `online` event; if that never
 /// comes (`navigator.onLine` is only a hint), it tries again after this long anyway.
 const OFFLINE_RECHECK_MS: u32 = 30_000;
 
-/// A timer delay in the range `setTimeout` honours.
-pub(crate) fn timer_ms(ms: u64) -> u32 {
-    u32::try_from(ms.min(MAX_TIMER_MS)).unwrap_or(u32::MAX >> 1)
+/// Where the driver's outputs for the page go: engine events, and the page's per-request
+/// `query`/`headers` values. `api` implements it; no driver borrow is held while it runs, so
+/// it may call back into the driver.
+pub(crate) trait Sink {
+    /// Hands one engine event to the page (listeners, `upload()` promises).
+    fn event(&self, driver: &Driver, event: Event);
+    /// The page's `query` or `headers` values for `chunk` of `file`; `Ok(None)` when that
+    /// option is not a function, `Err` (the message) when the function failed.
+    fn dynamic(
+        &self,
+        driver: &Driver,
+        part: Dynamic,
+        file: FileId,
+        chunk: u32,
+    ) -> Result<Option<Vec<(String, String)>>, String>;
+    /// `free()`: settle what waits on the uploader and let go of the page's callbacks.
+    fn release(&self, driver: &Driver);
 }
 
-/// Everything one `Uploader` owns.
-pub(crate) struct State {
-    pub(crate) scheduler: Scheduler,
+/// Which function-valued option a [`Sink::dynamic`] call asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dynamic {
+    Query,
+    Headers,
+}
+
+/// Everything one `Uploader` owns below the JS surface.
+struct State {
+    scheduler: Scheduler,
     /// The `File`/`Blob` of each queued file; the engine only knows sizes and names.
-    pub(crate) blobs: VecMap<FileId, Blob>,
+    blobs: VecMap<FileId, Blob>,
     in_flight: VecMap<RequestId, InFlight>,
-    pub(crate) listeners: Listeners,
-    /// `resolve` functions of `upload()` promises waiting for the queue to drain.
-    pub(crate) waiters: Vec<Function>,
-    pub(crate) query_fn: Option<Function>,
-    pub(crate) headers_fn: Option<Function>,
-    pub(crate) page_origin: Option<String>,
-    timer: Option<(u64, clock::Timeout)>,
+    sink: Rc<dyn Sink>,
+    page_origin: Option<String>,
+    timer: Option<(u64, Timeout)>,
     /// The `online`/`offline` listeners on the global object, removed on drop.
     connectivity: Option<Connectivity>,
     /// CORS hints already printed: each distinct one goes to the console once.
@@ -61,34 +72,31 @@ pub(crate) struct State {
     /// Whether the console was told that the `headers`/`query` functions' values cost a preflight.
     warned_dynamic_preflight: bool,
     /// Retries the queue after [`OFFLINE_RECHECK_MS`] when no `online` event comes.
-    offline_recheck: Option<clock::Timeout>,
+    offline_recheck: Option<Timeout>,
     /// Bumped by every `cancel()`: an `upload()` still waiting for its files to be added sees
     /// that it was cancelled meanwhile.
-    pub(crate) cancel_generation: u32,
+    cancel_generation: u32,
     /// `pause()` was called and no `resume()`/`upload()` since; an `upload()` still waiting for
     /// its files starts paused.
-    pub(crate) paused_by_user: bool,
+    paused_by_user: bool,
     /// This state itself, held while the engine has work ([`Scheduler::has_work`]): pending
     /// work keeps the uploader alive however the page holds it (or does not), and the cycle is
     /// broken as soon as it is idle, so an idle uploader the page dropped is freed.
     keep_alive: Option<Handle>,
     /// `free()` was called: everything was cancelled and released; nothing starts again.
-    pub(crate) released: bool,
+    released: bool,
 }
 
 /// The shared handle every callback holds.
-pub(crate) type Handle = Rc<RefCell<State>>;
+type Handle = Rc<RefCell<State>>;
 
 impl State {
-    pub(crate) fn new(scheduler: Scheduler, page_origin: Option<String>) -> State {
+    fn new(scheduler: Scheduler, page_origin: Option<String>, sink: Rc<dyn Sink>) -> State {
         State {
             scheduler,
             blobs: VecMap::default(),
             in_flight: VecMap::default(),
-            listeners: Listeners::default(),
-            waiters: Vec::new(),
-            query_fn: None,
-            headers_fn: None,
+            sink,
             page_origin,
             timer: None,
             connectivity: None,
@@ -100,6 +108,153 @@ impl State {
             keep_alive: None,
             released: false,
         }
+    }
+}
+
+/// One uploader's loop, as the JS surface holds it. Every input goes in through its methods;
+/// its state stays private, and the page may only read it.
+#[derive(Clone)]
+pub(crate) struct Driver(Handle);
+
+impl Driver {
+    /// A driver for `scheduler` whose events go to `sink`; it listens for `online`/`offline`.
+    pub(crate) fn new(
+        scheduler: Scheduler,
+        page_origin: Option<String>,
+        sink: Rc<dyn Sink>,
+    ) -> Driver {
+        let handle = Rc::new(RefCell::new(State::new(scheduler, page_origin, sink)));
+        watch_connectivity(&handle);
+        Driver(handle)
+    }
+
+    /// Reads the engine (no borrow may be held across a call back into the driver).
+    pub(crate) fn scheduler(&self) -> std::cell::Ref<'_, Scheduler> {
+        std::cell::Ref::map(self.0.borrow(), |s| &s.scheduler)
+    }
+
+    /// The `File`/`Blob` of a queued file.
+    pub(crate) fn blob(&self, id: FileId) -> Option<Blob> {
+        self.0.borrow().blobs.get(&id).cloned()
+    }
+
+    /// The queued file added as `blob` (compared by identity).
+    pub(crate) fn find_blob(&self, blob: &JsValue) -> Option<FileId> {
+        let state = self.0.borrow();
+        let found = state.blobs.iter().find(|(_, b)| JsValue::from(*b) == *blob);
+        found.map(|(id, _)| *id)
+    }
+
+    /// The page's origin, as given at creation.
+    pub(crate) fn page_origin(&self) -> Option<String> {
+        self.0.borrow().page_origin.clone()
+    }
+
+    /// Hands `input` to the engine, then carries out what it asks for.
+    pub(crate) fn input(&self, input: Input) {
+        self::input(&self.0, input);
+    }
+
+    /// Queues a file: `meta` for the engine, `blob` for the requests. `generation` is the one
+    /// the addition started in: a `cancel()` since cancels the file too. `added` runs once the
+    /// file is queued, before anything the addition causes happens. `Ok(None)` after `free()`.
+    pub(crate) fn add_file(
+        &self,
+        meta: FileMeta,
+        blob: Blob,
+        generation: u32,
+        added: impl FnOnce(FileId),
+    ) -> Result<Option<FileId>, UploadError> {
+        if self.0.borrow().released {
+            return Ok(None);
+        }
+        let id = self
+            .0
+            .borrow_mut()
+            .scheduler
+            .add_file(clock::now_ms(), meta)?;
+        self.0.borrow_mut().blobs.insert(id, blob);
+        if self.0.borrow().cancel_generation != generation {
+            self.input(Input::CancelFile(id));
+        }
+        added(id);
+        pump(&self.0);
+        Ok(Some(id))
+    }
+
+    /// Removes a file and forgets its `Blob`.
+    pub(crate) fn remove_file(&self, id: FileId) {
+        self.input(Input::RemoveFile(id));
+        self.0.borrow_mut().blobs.remove(&id);
+    }
+
+    /// Applies a per-file control; whether it applied. Resuming a file lifts the queue's
+    /// `pause()` for it, so an `upload()` still waiting for its files does not pause it again.
+    pub(crate) fn control_file(&self, id: FileId, control: FileControl) -> bool {
+        let applied = self
+            .0
+            .borrow_mut()
+            .scheduler
+            .control_file(clock::now_ms(), id, control);
+        if applied && control == FileControl::Resume {
+            self.0.borrow_mut().paused_by_user = false;
+        }
+        pump(&self.0);
+        applied
+    }
+
+    /// `pause()`.
+    pub(crate) fn pause(&self) {
+        self.0.borrow_mut().paused_by_user = true;
+        self.input(Input::Pause);
+    }
+
+    /// `resume()`.
+    pub(crate) fn resume(&self) {
+        self.0.borrow_mut().paused_by_user = false;
+        self.input(Input::Resume);
+    }
+
+    /// `cancel()`: also cancels the files of additions still under way.
+    pub(crate) fn cancel(&self) {
+        {
+            let mut state = self.0.borrow_mut();
+            state.cancel_generation = state.cancel_generation.wrapping_add(1);
+            state.paused_by_user = false;
+        }
+        self.input(Input::Cancel);
+    }
+
+    /// The generation additions start in (bumped by every `cancel()`).
+    pub(crate) fn generation(&self) -> u32 {
+        self.0.borrow().cancel_generation
+    }
+
+    /// An `upload()` call: lifts `pause()`; the generation it starts in.
+    pub(crate) fn begin_upload(&self) -> u32 {
+        let mut state = self.0.borrow_mut();
+        state.paused_by_user = false;
+        state.cancel_generation
+    }
+
+    /// Whether `cancel()` or `free()` came since `generation`.
+    pub(crate) fn is_stale(&self, generation: u32) -> bool {
+        let state = self.0.borrow();
+        state.cancel_generation != generation || state.released
+    }
+
+    /// Starts the upload once its files are added; a `pause()` meanwhile starts it paused.
+    pub(crate) fn start_upload(&self) {
+        self.input(Input::Start);
+        let paused = self.0.borrow().paused_by_user;
+        if paused {
+            self.input(Input::Pause);
+        }
+    }
+
+    /// `free()` (see [`release`]).
+    pub(crate) fn release(&self) {
+        release(&self.0);
     }
 }
 
@@ -123,7 +278,7 @@ impl Drop for Connectivity {
 
 /// Tells the engine when the browser goes offline and back online: offline pauses sending
 /// without spending retries, and only `online` lets it continue.
-pub(crate) fn watch_connectivity(handle: &Handle) {
+fn watch_connectivity(handle: &Handle) {
     let Ok(target) = js_sys::global().dyn_into::<web_sys::EventTarget>() else {
         return;
     };
@@ -147,7 +302,7 @@ pub(crate) fn watch_connectivity(handle: &Handle) {
 }
 
 /// Hands `input` to the engine, then carries out what it asks for.
-pub(crate) fn input(handle: &Handle, input: Input) {
+fn input(handle: &Handle, input: Input) {
     handle.borrow_mut().scheduler.handle(clock::now_ms(), input);
     pump(handle);
 }
@@ -157,7 +312,7 @@ pub(crate) fn input(handle: &Handle, input: Input) {
 /// One action at a time: a listener that calls back in (say `cancel()` from `error`) runs a
 /// nested pump, and taking actions one by one keeps them in the engine's order even then, so
 /// no request the engine has since aborted is sent after the fact.
-pub(crate) fn pump(handle: &Handle) {
+fn pump(handle: &Handle) {
     loop {
         let action = handle.borrow_mut().scheduler.poll_action();
         let Some(action) = action else { break };
@@ -193,7 +348,7 @@ fn keep_alive_while_busy(handle: &Handle) {
 /// `cancelled`), then lets go of everything that ties the uploader to the page — the global
 /// `online`/`offline` listeners, timers, the app's callbacks and functions — whoever still
 /// holds the state (a request being aborted, an addition waiting for an identifier).
-pub(crate) fn release(handle: &Handle) {
+fn release(handle: &Handle) {
     let busy = {
         let mut state = handle.borrow_mut();
         state.cancel_generation = state.cancel_generation.wrapping_add(1);
@@ -205,22 +360,14 @@ pub(crate) fn release(handle: &Handle) {
     if busy {
         input(handle, Input::Cancel);
     }
-    let waiters = core::mem::take(&mut handle.borrow_mut().waiters);
-    if !waiters.is_empty() {
-        let result = crate::api::events::summary(handle);
-        for resolve in waiters {
-            let _ = resolve.call1(&JsValue::NULL, &result);
-        }
-    }
+    let sink = Rc::clone(&handle.borrow().sink);
+    sink.release(&Driver(Rc::clone(handle)));
     let released = {
         let mut state = handle.borrow_mut();
         (
             state.connectivity.take(),
             state.timer.take(),
             state.offline_recheck.take(),
-            core::mem::take(&mut state.listeners),
-            state.query_fn.take(),
-            state.headers_fn.take(),
             state.keep_alive.take(),
         )
     };
@@ -236,7 +383,7 @@ fn arm_timer(handle: &Handle) {
         (Some(d), _) => {
             let wait = d.saturating_sub(clock::now_ms());
             let weak = Rc::downgrade(handle);
-            let timeout = clock::Timeout::new(timer_ms(wait), move || {
+            let timeout = Timeout::new(clock::timer_ms(wait), move || {
                 if let Some(handle) = weak.upgrade() {
                     handle.borrow_mut().timer = None;
                     handle
@@ -256,62 +403,34 @@ fn abort(handle: &Handle, id: RequestId) {
     request.iter().flatten().for_each(Via::abort);
 }
 
-/// Calls the user's `query` or `headers` function `f` (named `option`) for a chunk, without any
-/// borrow held; its answer as name/value pairs (none without a function).
-fn call_option_fn(
+/// Asks the sink for the page's `query` or `headers` values (no borrow held while it runs).
+fn dynamic(
     handle: &Handle,
-    f: Option<&Function>,
-    option: &str,
+    part: Dynamic,
     file: FileId,
     chunk: u32,
-) -> Result<Vec<(String, String)>, String> {
-    let Some(f) = f else { return Ok(Vec::new()) };
-    let snapshot = crate::api::file_snapshot(handle, file);
-    let value = f
-        .call2(&JsValue::NULL, &snapshot, &JsValue::from(chunk))
-        .map_err(|e| cat(&[option, " function threw: ", &transport::js_error_text(&e)]))?;
-    if value.has_type::<js_sys::Promise>() {
-        return Err(cat(&[
-            option,
-            " function returned a Promise; it must return an object",
-        ]));
-    }
-    crate::api::options::string_pairs(&value).map_err(|e| {
-        cat(&[
-            option,
-            " function returned an object that threw when read: ",
-            &e,
-        ])
-    })
+) -> Result<Option<Vec<(String, String)>>, String> {
+    let sink = Rc::clone(&handle.borrow().sink);
+    sink.dynamic(&Driver(Rc::clone(handle)), part, file, chunk)
 }
 
 /// Applies the user's `query`/`headers` functions (called without any borrow held). A function
 /// that throws or returns a promise makes the request unsendable: its values are required.
 fn with_dynamic_parts(handle: &Handle, spec: RequestSpec) -> Result<RequestSpec, String> {
-    let (query_fn, headers_fn) = {
-        let state = handle.borrow();
-        (state.query_fn.clone(), state.headers_fn.clone())
-    };
-    if query_fn.is_none() && headers_fn.is_none() {
+    let query = dynamic(handle, Dynamic::Query, spec.file, spec.chunk)?;
+    let headers = dynamic(handle, Dynamic::Headers, spec.file, spec.chunk)?;
+    if query.is_none() && headers.is_none() {
         return Ok(spec);
     }
-    let query = call_option_fn(handle, query_fn.as_ref(), "query", spec.file, spec.chunk)?;
-    let headers = call_option_fn(
-        handle,
-        headers_fn.as_ref(),
-        "headers",
-        spec.file,
-        spec.chunk,
-    )?;
+    let (query, headers) = (query.unwrap_or_default(), headers.unwrap_or_default());
     let spec = spec.with_dynamic(handle.borrow().scheduler.config(), &query, &headers);
     // The engine planned its warm-up without these values; at least say what they cost.
     let warn = spec.preflight.preflight && !handle.borrow().warned_dynamic_preflight;
     if warn {
         handle.borrow_mut().warned_dynamic_preflight = true;
-        transport::console_warn(&joined(
-            "resumable-wasm: the values from your headers/query function need a CORS preflight: ",
-            &spec.preflight.reasons,
-            "; ",
+        transport::console_warn(&format!(
+            "resumable-wasm: the values from your headers/query function need a CORS preflight: {}",
+            spec.preflight.reasons.join("; ")
         ));
     }
     Ok(spec)
@@ -339,11 +458,7 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
         return; // aborted by the user's function (e.g. it called cancel())
     }
     let handle = Rc::clone(handle);
-    // Through the one shared promise task (it never rejects): a `spawn_local` of its own costs wasm.
-    let _ = crate::api::to_promise(Box::pin(async move {
-        run_request(&handle, &spec, &blob, via).await;
-        Ok(JsValue::UNDEFINED)
-    }));
+    spawn_local(async move { run_request(&handle, &spec, &blob, via).await });
 }
 
 /// Sends one request and hands its outcome to the engine.
@@ -370,7 +485,14 @@ async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via)
         Outcome::Timeout => Failure::Timeout,
         Outcome::Aborted => Failure::Aborted,
         Outcome::Invalid(message) => return fail_unsendable(handle, spec.id, &message),
-        Outcome::NoResponse => no_response(spec, blob).await,
+        Outcome::NoResponse => {
+            let readable = if spec.body.carries_chunk() {
+                Some(transport::blob::is_readable(blob, spec.start, spec.end).await)
+            } else {
+                None
+            };
+            no_response_failure(readable, clock::is_online())
+        }
     };
     if failure == Failure::Offline {
         recheck_when_offline_too_long(handle);
@@ -386,10 +508,9 @@ async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via)
 
 /// The browser refused to build request `id`: say why on the console, fail it for good.
 fn fail_unsendable(handle: &Handle, id: RequestId, message: &str) {
-    transport::console_error(&cat(&[
-        "resumable-wasm: cannot send the request: ",
-        message,
-    ]));
+    transport::console_error(&format!(
+        "resumable-wasm: cannot send the request: {message}"
+    ));
     input(
         handle,
         Input::Failed {
@@ -402,7 +523,7 @@ fn fail_unsendable(handle: &Handle, id: RequestId, message: &str) {
 /// Arms the fallback that resumes an offline queue without an `online` event.
 fn recheck_when_offline_too_long(handle: &Handle) {
     let weak = Rc::downgrade(handle);
-    let timer = clock::Timeout::new(OFFLINE_RECHECK_MS, move || {
+    let timer = Timeout::new(OFFLINE_RECHECK_MS, move || {
         if let Some(handle) = weak.upgrade() {
             handle.borrow_mut().offline_recheck = None;
             input(&handle, Input::Online);
@@ -452,20 +573,6 @@ async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via) -> Out
     }
 }
 
-/// A request got no response: what only the browser can tell about it (an unreadable file,
-/// offline). Whether it was CORS is the engine's to find out, with checks.
-async fn no_response(spec: &RequestSpec, file: &Blob) -> Failure {
-    if !matches!(spec.body, RequestBody::None | RequestBody::Form { .. })
-        && !transport::blob::is_readable(file, spec.start, spec.end).await
-    {
-        return Failure::Unreadable;
-    }
-    if !clock::is_online() {
-        return Failure::Offline;
-    }
-    Failure::NoResponse
-}
-
 /// Runs one batch of CORS check pairs for the engine, concurrently, and hands back what each
 /// showed. `cancel()` and the engine's aborts stop them like any request.
 fn start_checks(handle: &Handle, check: Check) {
@@ -486,16 +593,9 @@ fn start_checks(handle: &Handle, check: Check) {
     };
     // Registered before any user code runs, so an abort from inside that code is seen.
     handle.borrow_mut().in_flight.insert(id, vias.clone());
-    let headers_fn = handle.borrow().headers_fn.clone();
     // The header names decide the shape: the checks carry the function's headers too.
-    let check = match call_option_fn(
-        handle,
-        headers_fn.as_ref(),
-        "headers",
-        check.file,
-        check.chunk,
-    ) {
-        Ok(dynamic) if headers_fn.is_some() => {
+    let check = match dynamic(handle, Dynamic::Headers, check.file, check.chunk) {
+        Ok(Some(dynamic)) => {
             let config = handle.borrow().scheduler.config().clone();
             check.with_dynamic_headers(&config, &dynamic)
         }
@@ -504,42 +604,37 @@ fn start_checks(handle: &Handle, check: Check) {
     if handle.borrow().in_flight.get(&id).is_none() {
         return; // aborted by the user's function (e.g. it called cancel())
     }
+    // Each pair runs as its own task; the last one to finish hands all observations over.
+    let pairs = vias.len();
     let results: Rc<RefCell<Vec<Observation>>> = Rc::default();
     let check = Rc::new(check);
-    let pairs: js_sys::Array = vias
-        .iter()
-        .map(|via| {
-            let via = via.clone();
-            let (check, results) = (Rc::clone(&check), Rc::clone(&results));
-            JsValue::from(crate::api::to_promise(Box::pin(async move {
-                let seen = cors_check::pair(&check, via).await;
-                results.borrow_mut().push(seen);
-                Ok(JsValue::UNDEFINED)
-            })))
-        })
-        .collect();
-    let handle = Rc::clone(handle);
-    let _ = crate::api::to_promise(Box::pin(async move {
-        let _ = JsFuture::from(js_sys::Promise::all(&pairs)).await;
-        // Gone from the map: the engine aborted the request and expects no answer.
-        if handle.borrow_mut().in_flight.remove(&id).is_some() {
-            let observations = core::mem::take(&mut *results.borrow_mut());
-            input(
-                &handle,
-                Input::Checked {
-                    request: id,
-                    observations,
-                },
-            );
-        }
-        Ok(JsValue::UNDEFINED)
-    }));
+    for via in vias {
+        let (handle, check, results) = (Rc::clone(handle), Rc::clone(&check), Rc::clone(&results));
+        spawn_local(async move {
+            let seen = cors_check::pair(&check, via).await;
+            let done = {
+                let mut results = results.borrow_mut();
+                results.push(seen);
+                results.len() == pairs
+            };
+            // Gone from the map: the engine aborted the request and expects no answer.
+            if done && handle.borrow_mut().in_flight.remove(&id).is_some() {
+                let observations = core::mem::take(&mut *results.borrow_mut());
+                input(
+                    &handle,
+                    Input::Checked {
+                        request: id,
+                        observations,
+                    },
+                );
+            }
+        });
+    }
 }
 
-/// Delivers one engine event to the page: listeners, console, and `upload()` promises.
+/// Delivers one engine event: CORS hints and preflight warnings to the console (each hint
+/// once), everything else to the sink. Events of a file removed meanwhile are dropped.
 fn dispatch(handle: &Handle, event: Event) {
-    use crate::api::events::{emit, summary};
-    // Events of a file removed meanwhile have no `UploadFile` to carry: drop them.
     let file = match &event {
         Event::FileProgress(id) => Some(*id),
         Event::ChunkSuccess { file, .. }
@@ -550,52 +645,8 @@ fn dispatch(handle: &Handle, event: Event) {
     if file.is_some_and(|id| handle.borrow().scheduler.file(id).is_none()) {
         return;
     }
-    match event {
-        Event::UploadStart => emit(handle, "uploadStart", &[]),
-        Event::FileProgress(id) => emit(
-            handle,
-            "fileProgress",
-            &[crate::api::file_snapshot(handle, id)],
-        ),
-        Event::Progress => {
-            let p = handle.borrow().scheduler.progress();
-            emit(handle, "progress", &[JsValue::from(p)]);
-        }
-        Event::ChunkSuccess { file, chunk, body } => emit(
-            handle,
-            "chunkSuccess",
-            &[
-                crate::api::file_snapshot(handle, file),
-                chunk.into(),
-                body.into(),
-            ],
-        ),
-        Event::FileRetry {
-            file,
-            error,
-            delay_ms,
-            ..
-        } => {
-            #[allow(clippy::cast_precision_loss)]
-            let delay = delay_ms as f64;
-            emit(
-                handle,
-                "fileRetry",
-                &[
-                    crate::api::file_snapshot(handle, file),
-                    crate::api::error::to_js(&error),
-                    delay.into(),
-                ],
-            );
-        }
-        Event::FileSuccess { file, body } => {
-            emit(
-                handle,
-                "fileSuccess",
-                &[crate::api::file_snapshot(handle, file), body.into()],
-            );
-        }
-        Event::FileError { file, error } => {
+    match &event {
+        Event::FileError { error, .. } => {
             if let Some(hint) = &error.hint {
                 let first = {
                     let hints = &mut handle.borrow_mut().logged_hints;
@@ -606,35 +657,18 @@ fn dispatch(handle: &Handle, event: Event) {
                     new
                 };
                 if first {
-                    transport::console_warn(&cat(&[
-                        "resumable-wasm: ",
-                        &error.message,
-                        " — ",
-                        hint,
-                    ]));
-                }
-            }
-            let snapshot = crate::api::file_snapshot(handle, file);
-            let js_error = crate::api::error::to_js(&error);
-            emit(handle, "fileError", &[snapshot.clone(), js_error.clone()]);
-            emit(handle, "error", &[js_error, snapshot]);
-        }
-        Event::Complete => {
-            emit(handle, "complete", &[]);
-            let waiters = core::mem::take(&mut handle.borrow_mut().waiters);
-            if !waiters.is_empty() {
-                let result = summary(handle);
-                for resolve in waiters {
-                    let _ = resolve.call1(&JsValue::NULL, &result);
+                    transport::console_warn(&format!("resumable-wasm: {} — {hint}", error.message));
                 }
             }
         }
-        Event::Pause => emit(handle, "pause", &[]),
-        Event::Cancel => emit(handle, "cancel", &[]),
-        Event::PreflightWarning { reasons } => transport::console_warn(&joined(
-            "resumable-wasm: these requests need a CORS preflight: ",
-            &reasons,
-            "; ",
-        )),
+        Event::PreflightWarning { reasons } => {
+            return transport::console_warn(&format!(
+                "resumable-wasm: these requests need a CORS preflight: {}",
+                reasons.join("; ")
+            ));
+        }
+        _ => {}
     }
+    let sink = Rc::clone(&handle.borrow().sink);
+    sink.event(&Driver(Rc::clone(handle)), event);
 }

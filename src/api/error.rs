@@ -3,40 +3,57 @@
 //! A plain `Error` with properties (not a JS class) so the same code works in the ES-module and
 //! the script-tag builds; `isUploadError()` is the type guard.
 
-use js_sys::{Error, Reflect};
+use js_sys::{Error, Object, Reflect};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use super::set;
 use crate::engine::UploadError;
 
 /// Builds the JS `UploadError` for `err`.
 pub(crate) fn to_js(err: &UploadError) -> JsValue {
+    /// The fields `UploadError` adds to `Error` (absent ones are left out).
+    #[derive(Serialize)]
+    struct Fields<'a> {
+        kind: &'static str,
+        attempts: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        body: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        url: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        method: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hint: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        option: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        phase: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        chunk: Option<u32>,
+    }
+    let fields = Fields {
+        kind: err.kind.as_str(),
+        attempts: err.attempts,
+        body: err.body.as_deref(),
+        url: err.url.as_deref(),
+        method: err.method.as_deref(),
+        hint: err.hint.as_deref(),
+        rule: err.rule.as_deref(),
+        option: err.option.as_deref(),
+        phase: err.phase.map(|p| p.as_str()),
+        status: err.status,
+        chunk: err.chunk,
+    };
     let js = Error::new(&err.message);
     js.set_name("UploadError");
-    let v: JsValue = js.into();
-    set(&v, "kind", &JsValue::from_str(err.kind.as_str()));
-    set(&v, "attempts", &JsValue::from(err.attempts));
-    let optional_str = [
-        ("body", err.body.as_deref()),
-        ("url", err.url.as_deref()),
-        ("method", err.method.as_deref()),
-        ("hint", err.hint.as_deref()),
-        ("rule", err.rule.as_deref()),
-        ("option", err.option.as_deref()),
-        ("phase", err.phase.map(|p| p.as_str())),
-    ];
-    for (key, value) in optional_str {
-        if let Some(value) = value {
-            set(&v, key, &JsValue::from_str(value));
-        }
+    if let Ok(fields) = super::to_js(&fields).dyn_into::<Object>() {
+        Object::assign(&js, &fields);
     }
-    if let Some(status) = err.status {
-        set(&v, "status", &JsValue::from(status));
-    }
-    if let Some(chunk) = err.chunk {
-        set(&v, "chunk", &JsValue::from(chunk));
-    }
-    v
+    js.into()
 }
 
 /// An `invalid` error for a bad argument of an API call (not an option).

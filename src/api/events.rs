@@ -1,12 +1,16 @@
 //! Event listeners (`on`/`off`) and the objects events carry.
 
-use crate::engine::text::cat;
-use crate::prelude::*;
-use js_sys::{Array, Function, Object};
+use std::cell::RefCell;
+
+use js_sys::{Array, Function};
 use wasm_bindgen::prelude::*;
 
-use crate::driver::Handle;
-use crate::engine::FileStatus;
+use serde::Serialize;
+
+use super::{file_snapshot, FileSnapshot};
+use crate::driver::{Driver, Dynamic, Sink};
+use crate::engine::{Event, FileId, FileStatus};
+use crate::transport::js_error_text;
 
 /// The event names, as in Resumable.js where they exist.
 pub(crate) const EVENTS: &[&str] = &[
@@ -59,49 +63,160 @@ impl Listeners {
     }
 }
 
-/// Calls every listener of `event` with `args`. No borrow is held while they run; a listener
-/// that throws is reported on the console and does not stop the upload.
-pub(crate) fn emit(handle: &Handle, event: &str, args: &[JsValue]) {
-    let callbacks = handle.borrow().listeners.for_event(event);
-    if callbacks.is_empty() {
-        return;
-    }
-    let args: Array = args.iter().collect();
-    for callback in callbacks {
-        if let Err(err) = callback.apply(&JsValue::NULL, &args) {
-            web_sys::console::error_2(
-                &JsValue::from_str(&cat(&["resumable-wasm: a `", event, "` listener threw:"])),
-                &err,
-            );
+/// The page's side of one uploader: its listeners, the `upload()` promises waiting for the
+/// queue to drain, and the function-valued options the driver asks for per request. The
+/// driver reaches it only through [`Sink`].
+#[derive(Default)]
+pub(crate) struct Page {
+    pub(crate) listeners: RefCell<Listeners>,
+    /// `resolve` functions of `upload()` promises waiting for the queue to drain.
+    pub(crate) waiters: RefCell<Vec<Function>>,
+    pub(crate) query_fn: RefCell<Option<Function>>,
+    pub(crate) headers_fn: RefCell<Option<Function>>,
+}
+
+impl Page {
+    /// Calls every listener of `event` with `args`. No borrow is held while they run; a
+    /// listener that throws is reported on the console and does not stop the upload.
+    pub(crate) fn emit(&self, event: &str, args: &[JsValue]) {
+        let callbacks = self.listeners.borrow().for_event(event);
+        if callbacks.is_empty() {
+            return;
         }
+        let args: Array = args.iter().collect();
+        for callback in callbacks {
+            if let Err(err) = callback.apply(&JsValue::NULL, &args) {
+                web_sys::console::error_2(
+                    &JsValue::from_str(&format!("resumable-wasm: a `{event}` listener threw:")),
+                    &err,
+                );
+            }
+        }
+    }
+
+    /// Resolves every waiting `upload()` with the summary of the files as they are now.
+    fn settle_waiters(&self, driver: &Driver) {
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        if !waiters.is_empty() {
+            let result = summary(driver);
+            for resolve in waiters {
+                let _ = resolve.call1(&JsValue::NULL, &result);
+            }
+        }
+    }
+}
+
+impl Sink for Page {
+    fn event(&self, driver: &Driver, event: Event) {
+        let snapshot = |id| file_snapshot(driver, id);
+        match event {
+            Event::UploadStart => self.emit("uploadStart", &[]),
+            Event::FileProgress(id) => self.emit("fileProgress", &[snapshot(id)]),
+            Event::Progress => {
+                let p = driver.scheduler().progress();
+                self.emit("progress", &[JsValue::from(p)]);
+            }
+            Event::ChunkSuccess { file, chunk, body } => {
+                self.emit("chunkSuccess", &[snapshot(file), chunk.into(), body.into()]);
+            }
+            Event::FileRetry {
+                file,
+                error,
+                delay_ms,
+                ..
+            } => {
+                #[allow(clippy::cast_precision_loss)]
+                let delay = delay_ms as f64;
+                self.emit(
+                    "fileRetry",
+                    &[snapshot(file), super::error::to_js(&error), delay.into()],
+                );
+            }
+            Event::FileSuccess { file, body } => {
+                self.emit("fileSuccess", &[snapshot(file), body.into()]);
+            }
+            Event::FileError { file, error } => {
+                let snapshot = snapshot(file);
+                let js_error = super::error::to_js(&error);
+                self.emit("fileError", &[snapshot.clone(), js_error.clone()]);
+                self.emit("error", &[js_error, snapshot]);
+            }
+            Event::Complete => {
+                self.emit("complete", &[]);
+                self.settle_waiters(driver);
+            }
+            Event::Pause => self.emit("pause", &[]),
+            Event::Cancel => self.emit("cancel", &[]),
+            // The driver prints it; it has no listener.
+            Event::PreflightWarning { .. } => {}
+        }
+    }
+
+    fn dynamic(
+        &self,
+        driver: &Driver,
+        part: Dynamic,
+        file: FileId,
+        chunk: u32,
+    ) -> Result<Option<Vec<(String, String)>>, String> {
+        let (f, option) = match part {
+            Dynamic::Query => (self.query_fn.borrow().clone(), "query"),
+            Dynamic::Headers => (self.headers_fn.borrow().clone(), "headers"),
+        };
+        let Some(f) = f else { return Ok(None) };
+        let value = f
+            .call2(
+                &JsValue::NULL,
+                &file_snapshot(driver, file),
+                &JsValue::from(chunk),
+            )
+            .map_err(|e| format!("{option} function threw: {}", js_error_text(&e)))?;
+        if value.has_type::<js_sys::Promise>() {
+            return Err(format!(
+                "{option} function returned a Promise; it must return an object"
+            ));
+        }
+        super::options::string_pairs(&value)
+            .map(Some)
+            .map_err(|e| format!("{option} function returned an object that threw when read: {e}"))
+    }
+
+    fn release(&self, driver: &Driver) {
+        self.settle_waiters(driver);
+        let released = (
+            std::mem::take(&mut *self.listeners.borrow_mut()),
+            self.query_fn.borrow_mut().take(),
+            self.headers_fn.borrow_mut().take(),
+        );
+        drop(released);
     }
 }
 
 /// `{ succeeded, failed, paused }` (arrays of `UploadFile`) for the files as they are now:
 /// `failed` holds failed and cancelled files, `paused` the files paused with `pauseFile()`.
-pub(crate) fn summary(handle: &Handle) -> JsValue {
-    let ids: Vec<_> = handle
-        .borrow()
-        .scheduler
+pub(crate) fn summary(driver: &Driver) -> JsValue {
+    /// `UploadSummary` in TypeScript.
+    #[derive(Serialize, Default)]
+    struct Summary {
+        succeeded: Vec<FileSnapshot>,
+        failed: Vec<FileSnapshot>,
+        paused: Vec<FileSnapshot>,
+    }
+    let ids: Vec<_> = driver
+        .scheduler()
         .files()
         .into_iter()
         .map(|f| (f.id, f.status))
         .collect();
-    let succeeded = Array::new();
-    let failed = Array::new();
-    let paused = Array::new();
+    let mut out = Summary::default();
     for (id, status) in ids {
         let list = match status {
-            FileStatus::Success => &succeeded,
-            FileStatus::Error | FileStatus::Cancelled => &failed,
-            FileStatus::Paused => &paused,
+            FileStatus::Success => &mut out.succeeded,
+            FileStatus::Error | FileStatus::Cancelled => &mut out.failed,
+            FileStatus::Paused => &mut out.paused,
             FileStatus::Queued | FileStatus::Uploading => continue,
         };
-        list.push(&super::file_snapshot(handle, id));
+        list.extend(FileSnapshot::of(driver, id));
     }
-    let out = Object::new();
-    super::set(&out, "succeeded", &succeeded);
-    super::set(&out, "failed", &failed);
-    super::set(&out, "paused", &paused);
-    out.into()
+    super::to_js(&out)
 }

@@ -4,73 +4,98 @@
 //! decisions stay in the engine. Its shape follows Resumable.js/Flow.js (`addFile`, `upload`,
 //! `pause`, `on('fileSuccess', …)`), with promises and typed errors added.
 
-use crate::prelude::*;
 pub mod error;
 pub(crate) mod events;
 pub(crate) mod options;
 pub mod ts;
 
-use crate::engine::text::cat;
-use alloc::rc::Rc;
 use core::cell::RefCell;
 use core::future::Future;
 use core::pin::Pin;
+use std::rc::Rc;
 
-use js_sys::futures::JsFuture;
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Function, Promise, Reflect};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
-use crate::driver::{self, Handle, State};
+use crate::driver::{self, Driver};
 use crate::engine::config::OPTION_NAMES;
 use crate::engine::{
-    float, Config, FileControl, FileId, FileMeta, FileStatus, Input, OptionValue, Scheduler,
+    float, Config, FileControl, FileId, FileMeta, FileStatus, OptionValue, Scheduler,
 };
 use crate::transport::{blob, clock};
+use events::Page;
 use ts::{AddFileOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs};
 
 /// Runs `future` as a JS promise. Every async body goes through this one non-generic call, so the
-/// wasm holds one `future_to_promise` task machine instead of one per caller.
+/// wasm holds one `future_to_promise` instance instead of one per caller.
 #[inline(never)]
 pub(crate) fn to_promise(
     future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>,
 ) -> Promise {
-    js_sys::futures::future_to_promise(future)
+    wasm_bindgen_futures::future_to_promise(future)
 }
 
-/// Sets `obj[key] = value` on an object this library created (cannot fail there).
-pub(crate) fn set(obj: &JsValue, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+/// `value` as a JS value: structs become plain objects (maps too), `None` fields are left
+/// out where the struct says so. Only this library's own types go through it, so it cannot
+/// fail (every `u64` is converted with the checked [`blob::offset_to_js`] first).
+pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
+    let serializer = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+    value.serialize(&serializer).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A file as JavaScript sees it (`UploadFile` in TypeScript).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FileSnapshot {
+    identifier: String,
+    name: String,
+    /// `NaN` above 2^53−1 bytes (the engine refuses such files; never seen in practice).
+    size: f64,
+    relative_path: String,
+    status: &'static str,
+    progress: f64,
+    speed: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eta: Option<f64>,
+    /// The `UploadError` (a JS `Error`), when the file failed.
+    #[serde(
+        with = "serde_wasm_bindgen::preserve",
+        skip_serializing_if = "JsValue::is_undefined"
+    )]
+    error: JsValue,
+    /// The added `File`/`Blob`.
+    #[serde(
+        with = "serde_wasm_bindgen::preserve",
+        skip_serializing_if = "JsValue::is_undefined"
+    )]
+    file: JsValue,
+}
+
+impl FileSnapshot {
+    /// File `id` as it is now; `None` if the engine does not know it.
+    pub(crate) fn of(driver: &Driver, id: FileId) -> Option<FileSnapshot> {
+        let view = driver.scheduler().file(id)?;
+        Some(FileSnapshot {
+            identifier: view.identifier,
+            name: view.name,
+            size: blob::offset_to_js(view.size).unwrap_or(f64::NAN),
+            relative_path: view.relative_path,
+            status: view.status.as_str(),
+            progress: view.progress,
+            speed: view.speed_bps,
+            eta: view.eta_ms.and_then(blob::offset_to_js),
+            error: view.error.as_ref().map_or(JsValue::UNDEFINED, error::to_js),
+            file: driver.blob(id).map_or(JsValue::UNDEFINED, JsValue::from),
+        })
+    }
 }
 
 /// A plain-object snapshot of one file (`UploadFile` in TypeScript); `undefined` if unknown.
-pub(crate) fn file_snapshot(handle: &Handle, id: FileId) -> JsValue {
-    let state = handle.borrow();
-    let Some(view) = state.scheduler.file(id) else {
-        return JsValue::UNDEFINED;
-    };
-    let obj = Object::new();
-    set(&obj, "identifier", &view.identifier.as_str().into());
-    set(&obj, "name", &view.name.as_str().into());
-    set(
-        &obj,
-        "size",
-        &blob::offset_to_js(view.size).unwrap_or(f64::NAN).into(),
-    );
-    set(&obj, "relativePath", &view.relative_path.as_str().into());
-    set(&obj, "status", &view.status.as_str().into());
-    set(&obj, "progress", &view.progress.into());
-    set(&obj, "speed", &view.speed_bps.into());
-    if let Some(eta) = view.eta_ms.and_then(blob::offset_to_js) {
-        set(&obj, "eta", &eta.into());
-    }
-    if let Some(err) = &view.error {
-        set(&obj, "error", &error::to_js(err));
-    }
-    if let Some(file) = state.blobs.get(&id) {
-        set(&obj, "file", file);
-    }
-    obj.into()
+pub(crate) fn file_snapshot(driver: &Driver, id: FileId) -> JsValue {
+    FileSnapshot::of(driver, id).map_or(JsValue::UNDEFINED, |f| to_js(&f))
 }
 
 /// The page's origin and URL (`location`), in windows and workers.
@@ -103,7 +128,8 @@ fn uses_target(name: &str, url: &str) -> bool {
 /// A resumable, chunked uploader for one endpoint.
 #[wasm_bindgen]
 pub struct Uploader {
-    handle: Handle,
+    driver: Driver,
+    page: Rc<Page>,
     id_fn: Option<Function>,
     /// Additions still waiting for an async identifier; `upload()` waits for them.
     pending: Rc<RefCell<Vec<Promise>>>,
@@ -123,7 +149,7 @@ impl Uploader {
         }
         let (origin, href) = page_location();
         let keys = options::keys(&options)
-            .map_err(|e| error::invalid("options", &cat(&["listing the options threw: ", &e])))?;
+            .map_err(|e| error::invalid("options", &format!("listing the options threw: {e}")))?;
         // Each option is read once (a getter runs once), for the checks and for the functions;
         // unknown keys are refused by name without being read.
         let values: Vec<(&str, Result<JsValue, String>)> = OPTION_NAMES
@@ -141,12 +167,7 @@ impl Uploader {
                 continue;
             };
             if resolve_url(&url, href.as_deref()).is_none() && !uses_target(name, &url) {
-                let message = cat(&[
-                    name,
-                    " is not a URL the browser can parse, got \"",
-                    &url,
-                    "\"",
-                ]);
+                let message = format!("{name} is not a URL the browser can parse, got \"{url}\"");
                 return Err(error::invalid(name, &message));
             }
         }
@@ -164,13 +185,14 @@ impl Uploader {
         let config =
             Config::from_options(&keys, &get, origin.as_deref()).map_err(|e| error::to_js(&e))?;
         let function = |name: &str| value_of(name).and_then(|v| v.dyn_ref::<Function>().cloned());
-        let mut state = State::new(Scheduler::new(config, clock::random_seed()), origin);
-        state.query_fn = function("query");
-        state.headers_fn = function("headers");
-        let handle = Rc::new(RefCell::new(state));
-        driver::watch_connectivity(&handle);
+        let page = Rc::new(Page::default());
+        *page.query_fn.borrow_mut() = function("query");
+        *page.headers_fn.borrow_mut() = function("headers");
+        let scheduler = Scheduler::new(config, clock::random_seed());
+        let driver = Driver::new(scheduler, origin, Rc::clone(&page) as Rc<dyn driver::Sink>);
         Ok(Uploader {
-            handle,
+            driver,
+            page,
             id_fn: function("generateUniqueIdentifier"),
             pending: Rc::default(),
         })
@@ -187,7 +209,14 @@ impl Uploader {
     ) -> Result<Promise, JsValue> {
         let file = as_blob(file)?;
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let promise = add_one(&self.handle, self.id_fn.clone(), file, options, true);
+        let promise = add_one(
+            &self.driver,
+            &self.page,
+            self.id_fn.clone(),
+            file,
+            options,
+            true,
+        );
         self.track(&promise);
         Ok(promise)
     }
@@ -206,7 +235,7 @@ impl Uploader {
         } else {
             list_items(&files)?
         };
-        let promise = add_many(&self.handle, self.id_fn.clone(), &files);
+        let promise = add_many(&self.driver, &self.page, self.id_fn.clone(), &files);
         self.track(&promise);
         Ok(promise)
     }
@@ -221,64 +250,47 @@ impl Uploader {
     /// Failures are reported there and by events; it never rejects.
     #[wasm_bindgen(unchecked_return_type = "Promise<UploadSummary>")]
     pub fn upload(&self) -> Promise {
-        let handle = Rc::clone(&self.handle);
+        let (driver, page) = (self.driver.clone(), Rc::clone(&self.page));
         let pending: Array = self.pending.borrow_mut().drain(..).collect();
-        let generation = {
-            let mut state = handle.borrow_mut();
-            state.paused_by_user = false;
-            state.cancel_generation
-        };
+        let generation = driver.begin_upload();
         to_promise(Box::pin(async move {
             let _ = JsFuture::from(Promise::all_settled(&pending)).await;
             // `cancel()` (or `free()`) while the files were still being added: nothing starts.
-            if handle.borrow().cancel_generation != generation || handle.borrow().released {
-                return Ok(events::summary(&handle));
+            if driver.is_stale(generation) {
+                return Ok(events::summary(&driver));
             }
             let mut resolve_slot = None;
             let done = Promise::new(&mut |resolve, _| resolve_slot = Some(resolve));
             // Nothing left to send (every file succeeded or was cancelled): resolve at once.
-            let has_work = handle
-                .borrow()
-                .scheduler
+            let has_work = driver
+                .scheduler()
                 .files()
                 .iter()
                 .any(|f| !matches!(f.status, FileStatus::Success | FileStatus::Cancelled));
             if !has_work {
-                return Ok(events::summary(&handle));
+                return Ok(events::summary(&driver));
             }
             if let Some(resolve) = resolve_slot {
-                handle.borrow_mut().waiters.push(resolve);
+                page.waiters.borrow_mut().push(resolve);
             }
-            driver::input(&handle, Input::Start);
-            // `pause()` while the files were still being added: start paused.
-            let paused = handle.borrow().paused_by_user;
-            if paused {
-                driver::input(&handle, Input::Pause);
-            }
+            driver.start_upload();
             JsFuture::from(done).await
         }))
     }
 
     /// Stops starting new requests; requests in flight finish and count.
     pub fn pause(&self) {
-        self.handle.borrow_mut().paused_by_user = true;
-        driver::input(&self.handle, Input::Pause);
+        self.driver.pause();
     }
 
     /// Continues after `pause()` (chunks are re-probed where needed).
     pub fn resume(&self) {
-        self.handle.borrow_mut().paused_by_user = false;
-        driver::input(&self.handle, Input::Resume);
+        self.driver.resume();
     }
 
     /// Aborts every request in flight; the files become `cancelled` and `upload()` settles.
     pub fn cancel(&self) {
-        {
-            let mut state = self.handle.borrow_mut();
-            state.cancel_generation = state.cancel_generation.wrapping_add(1);
-            state.paused_by_user = false;
-        }
-        driver::input(&self.handle, Input::Cancel);
+        self.driver.cancel();
     }
 
     /// Removes a file (by identifier, `UploadFile`, or the added `File`/`Blob`), aborting its requests.
@@ -290,8 +302,7 @@ impl Uploader {
         let Some(id) = self.find_file(&file) else {
             return false;
         };
-        driver::input(&self.handle, Input::RemoveFile(id));
-        self.handle.borrow_mut().blobs.remove(&id);
+        self.driver.remove_file(id);
         true
     }
 
@@ -314,13 +325,7 @@ impl Uploader {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | UploadFile | Blob")] file: JsValue,
     ) -> bool {
-        let resumed = self.control_file(&file, FileControl::Resume);
-        if resumed {
-            // The queue's pause is lifted now (for this file): an `upload()` still waiting for
-            // its files must not pause it again.
-            self.handle.borrow_mut().paused_by_user = false;
-        }
-        resumed
+        self.control_file(&file, FileControl::Resume)
     }
 
     /// Starts a failed or cancelled file over under the `testChunks` rule (chunks the server
@@ -350,14 +355,9 @@ impl Uploader {
         let ident = file
             .as_string()
             .or_else(|| options::get(file, "identifier").as_string());
-        let state = self.handle.borrow();
         match ident {
-            Some(ident) => state.scheduler.find_by_identifier(&ident),
-            None => state
-                .blobs
-                .iter()
-                .find(|(_, b)| JsValue::from(*b) == *file)
-                .map(|(id, _)| *id),
+            Some(ident) => self.driver.scheduler().find_by_identifier(&ident),
+            None => self.driver.find_blob(file),
         }
     }
 
@@ -366,70 +366,76 @@ impl Uploader {
         let Some(id) = self.find_file(file) else {
             return false;
         };
-        let applied = self
-            .handle
-            .borrow_mut()
-            .scheduler
-            .control_file(clock::now_ms(), id, control);
-        driver::pump(&self.handle);
-        applied
+        self.driver.control_file(id, control)
     }
 
     /// Every queued file, as snapshots.
     #[wasm_bindgen(getter, unchecked_return_type = "UploadFile[]")]
     pub fn files(&self) -> UploadFileArrayJs {
         let ids: Vec<FileId> = self
-            .handle
-            .borrow()
-            .scheduler
+            .driver
+            .scheduler()
             .files()
             .iter()
             .map(|f| f.id)
             .collect();
-        let out: Array = ids
+        let files: Vec<FileSnapshot> = ids
             .into_iter()
-            .map(|id| file_snapshot(&self.handle, id))
+            .filter_map(|id| FileSnapshot::of(&self.driver, id))
             .collect();
-        out.unchecked_into()
+        to_js(&files).unchecked_into()
     }
 
     /// Overall progress, 0..1.
     pub fn progress(&self) -> f64 {
-        self.handle.borrow().scheduler.progress()
+        self.driver.scheduler().progress()
     }
 
     /// Whether requests are in flight or due.
     #[wasm_bindgen(js_name = isUploading)]
     pub fn is_uploading(&self) -> bool {
-        self.handle.borrow().scheduler.is_uploading()
+        self.driver.scheduler().is_uploading()
     }
 
     /// Which requests the current options make the browser preflight, and why.
     #[wasm_bindgen(js_name = preflightReport)]
     pub fn preflight_report(&self) -> PreflightReportJs {
-        let state = self.handle.borrow();
-        let (mut test, mut upload) = state
-            .scheduler
-            .preflight_report(state.page_origin.as_deref());
+        let origin = self.driver.page_origin();
+        let (mut test, mut upload) = self.driver.scheduler().preflight_report(origin.as_deref());
         // Function-valued options are only known per request; say so rather than guess.
-        for (f, option) in [(&state.headers_fn, "headers"), (&state.query_fn, "query")] {
-            if f.is_some() {
-                let reason = cat(&[option, " is a function: what it returns is not known in advance; any header that is not CORS-safelisted costs a preflight"]);
+        for (f, option) in [
+            (&self.page.headers_fn, "headers"),
+            (&self.page.query_fn, "query"),
+        ] {
+            if f.borrow().is_some() {
+                let reason = format!("{option} is a function: what it returns is not known in advance; any header that is not CORS-safelisted costs a preflight");
                 test.reasons.push(reason.clone());
                 upload.reasons.push(reason);
             }
         }
-        let to_js = |p: &crate::engine::Prediction| {
-            let obj = Object::new();
-            set(&obj, "preflight", &p.preflight.into());
-            let reasons: Array = p.reasons.iter().map(|r| JsValue::from_str(r)).collect();
-            set(&obj, "reasons", &reasons);
-            obj
-        };
-        let out = Object::new();
-        set(&out, "test", &to_js(&test));
-        set(&out, "upload", &to_js(&upload));
-        out.unchecked_into()
+        /// `PreflightPrediction` in TypeScript.
+        #[derive(Serialize)]
+        struct Prediction<'a> {
+            preflight: bool,
+            reasons: &'a [String],
+        }
+        /// `PreflightReport` in TypeScript.
+        #[derive(Serialize)]
+        struct Report<'a> {
+            test: Prediction<'a>,
+            upload: Prediction<'a>,
+        }
+        to_js(&Report {
+            test: Prediction {
+                preflight: test.preflight,
+                reasons: &test.reasons,
+            },
+            upload: Prediction {
+                preflight: upload.preflight,
+                reasons: &upload.reasons,
+            },
+        })
+        .unchecked_into()
     }
 
     /// What an explicit `free()` does before the wasm object is freed (`src/api/dom.js` calls
@@ -439,7 +445,7 @@ impl Uploader {
     /// an idle one frees it with its listeners.
     #[wasm_bindgen(js_name = __release, skip_typescript)]
     pub fn release(&self) {
-        driver::release(&self.handle);
+        self.driver.release();
     }
 
     /// Adds a listener. Throws an `invalid` UploadError for an unknown event name.
@@ -448,19 +454,14 @@ impl Uploader {
         let Ok(callback) = callback.dyn_into::<Function>() else {
             return Err(error::invalid(
                 "callback",
-                &cat(&["on('", event, "', callback): callback must be a function"]),
+                &format!("on('{event}', callback): callback must be a function"),
             ));
         };
-        if self.handle.borrow_mut().listeners.add(event, callback) {
+        if self.page.listeners.borrow_mut().add(event, callback) {
             Ok(())
         } else {
-            let mut m = cat(&["unknown event `", event, "`; known: "]);
-            for (i, name) in events::EVENTS.iter().enumerate() {
-                if i > 0 {
-                    m.push_str(", ");
-                }
-                m.push_str(name);
-            }
+            let known = events::EVENTS.join(", ");
+            let m = format!("unknown event `{event}`; known: {known}");
             Err(error::invalid("event", &m))
         }
     }
@@ -468,9 +469,9 @@ impl Uploader {
     /// Removes one listener, or all listeners of `event`.
     #[wasm_bindgen(skip_typescript)]
     pub fn off(&self, event: &str, callback: Option<Function>) {
-        self.handle
-            .borrow_mut()
+        self.page
             .listeners
+            .borrow_mut()
             .remove(event, callback.as_ref());
     }
 }
@@ -479,7 +480,7 @@ impl Uploader {
 fn as_blob(value: JsValue) -> Result<Blob, JsValue> {
     value.dyn_into::<Blob>().map_err(|v| {
         let kind = v.js_typeof().as_string().unwrap_or_default();
-        error::invalid("file", &cat(&["addFile takes a File or Blob, got ", &kind]))
+        error::invalid("file", &format!("addFile takes a File or Blob, got {kind}"))
     })
 }
 
@@ -497,7 +498,7 @@ fn list_items(files: &JsValue) -> Result<Array, JsValue> {
             "addFiles takes a FileList or an array of File/Blob",
         )
     };
-    let threw = |e: String| error::invalid("files", &cat(&["reading the files threw: ", &e]));
+    let threw = |e: String| error::invalid("files", &format!("reading the files threw: {e}"));
     if !files.is_object() {
         return Err(not_a_list());
     }
@@ -511,9 +512,9 @@ fn list_items(files: &JsValue) -> Result<Array, JsValue> {
         .and_then(|n| u32::try_from(n).ok())
         .filter(|n| *n <= MAX_ADD_FILES);
     let Some(count) = count else {
-        let mut m = String::from("addFiles takes at most ");
-        m.push_str(&crate::engine::text::dec(u64::from(MAX_ADD_FILES)));
-        m.push_str(" files at once; the list's length is not a count up to that");
+        let m = format!(
+            "addFiles takes at most {MAX_ADD_FILES} files at once; the list's length is not a count up to that"
+        );
         return Err(error::invalid("files", &m));
     };
     let items = Array::new();
@@ -526,7 +527,7 @@ fn list_items(files: &JsValue) -> Result<Array, JsValue> {
 }
 
 /// Adds every file of `list`; resolves with the accepted `UploadFile`s and fires `filesAdded`.
-fn add_many(handle: &Handle, id_fn: Option<Function>, list: &Array) -> Promise {
+fn add_many(driver: &Driver, page: &Rc<Page>, id_fn: Option<Function>, list: &Array) -> Promise {
     // Items are Blobs, or `{ file, relativePath }` from a dropped folder.
     let each: Array = list
         .iter()
@@ -534,9 +535,9 @@ fn add_many(handle: &Handle, id_fn: Option<Function>, list: &Array) -> Promise {
             Ok(blob) => Some((blob, JsValue::UNDEFINED)),
             Err(_) => Some((options::get(&item, "file").dyn_into::<Blob>().ok()?, item)),
         })
-        .map(|(f, opts)| JsValue::from(add_one(handle, id_fn.clone(), f, opts, true)))
+        .map(|(f, opts)| JsValue::from(add_one(driver, page, id_fn.clone(), f, opts, true)))
         .collect();
-    let handle = Rc::clone(handle);
+    let page = Rc::clone(page);
     to_promise(Box::pin(async move {
         let results = JsFuture::from(Promise::all(&each)).await?;
         let accepted: Array = Array::from(&results)
@@ -544,7 +545,7 @@ fn add_many(handle: &Handle, id_fn: Option<Function>, list: &Array) -> Promise {
             .filter(|v| !v.is_null() && !v.is_undefined())
             .collect();
         if accepted.length() > 0 {
-            events::emit(&handle, "filesAdded", &[accepted.clone().into()]);
+            page.emit("filesAdded", &[accepted.clone().into()]);
         }
         Ok(accepted.into())
     }))
@@ -552,15 +553,16 @@ fn add_many(handle: &Handle, id_fn: Option<Function>, list: &Array) -> Promise {
 
 /// Adds one file once its identifier is known.
 fn add_one(
-    handle: &Handle,
+    driver: &Driver,
+    page: &Rc<Page>,
     id_fn: Option<Function>,
     file: Blob,
     options: JsValue,
     emit: bool,
 ) -> Promise {
-    let handle = Rc::clone(handle);
+    let (driver, page) = (driver.clone(), Rc::clone(page));
     // `cancel()` before this file is in the queue cancels it too.
-    let generation = handle.borrow().cancel_generation;
+    let generation = driver.generation();
     to_promise(Box::pin(async move {
         let mut identifier = options::get(&options, "identifier").as_string();
         if identifier.is_none() {
@@ -568,7 +570,7 @@ fn add_one(
                 match user_identifier(f, &file).await {
                     Ok(value) => identifier = value,
                     Err(e) => {
-                        rejected_by_identifier(&handle, &file, &e);
+                        rejected_by_identifier(&page, &file, &e);
                         return Ok(JsValue::NULL);
                     }
                 }
@@ -590,25 +592,17 @@ fn add_one(
                 .and_then(float::whole),
             identifier,
         };
-        if handle.borrow().released {
-            return Ok(JsValue::NULL);
-        }
-        let added = handle.borrow_mut().scheduler.add_file(meta);
-        match added {
-            Ok(id) => {
-                handle.borrow_mut().blobs.insert(id, file);
-                if handle.borrow().cancel_generation != generation {
-                    driver::input(&handle, Input::CancelFile(id));
-                }
-                let snapshot = file_snapshot(&handle, id);
-                if emit {
-                    events::emit(&handle, "fileAdded", core::slice::from_ref(&snapshot));
-                }
-                driver::pump(&handle);
-                Ok(snapshot)
+        let mut snapshot = JsValue::NULL;
+        let added = driver.add_file(meta, file.clone(), generation, |id| {
+            snapshot = file_snapshot(&driver, id);
+            if emit {
+                page.emit("fileAdded", std::slice::from_ref(&snapshot));
             }
+        });
+        match added {
+            Ok(_) => Ok(snapshot),
             Err(err) => {
-                events::emit(&handle, "fileRejected", &[file.into(), error::to_js(&err)]);
+                page.emit("fileRejected", &[file.into(), error::to_js(&err)]);
                 Ok(JsValue::NULL)
             }
         }
@@ -625,13 +619,13 @@ async fn user_identifier(f: &Function, file: &Blob) -> Result<Option<String>, Js
 }
 
 /// `generateUniqueIdentifier` threw or rejected: the file is rejected, with the reason.
-fn rejected_by_identifier(handle: &Handle, file: &Blob, err: &JsValue) {
+fn rejected_by_identifier(page: &Page, file: &Blob, err: &JsValue) {
     let error = crate::engine::UploadError::rejected(
         "generateUniqueIdentifier",
-        cat(&[
-            "generateUniqueIdentifier failed: ",
-            &crate::transport::js_error_text(err),
-        ]),
+        format!(
+            "generateUniqueIdentifier failed: {}",
+            crate::transport::js_error_text(err)
+        ),
     );
-    events::emit(handle, "fileRejected", &[file.into(), error::to_js(&error)]);
+    page.emit("fileRejected", &[file.into(), error::to_js(&error)]);
 }

@@ -2,7 +2,6 @@
 //! message lives in `engine::config`; this file only describes what JS handed over. The option
 //! functions (`query`, `headers`, `generateUniqueIdentifier`) are kept here as JS functions.
 
-use crate::prelude::*;
 use js_sys::{Array, Reflect};
 use wasm_bindgen::prelude::*;
 

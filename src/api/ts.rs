@@ -115,7 +115,7 @@ export interface UploadOptions {
   minFileSize?: number;
   maxFileSize?: number;
   /** Accepted extensions (`'pdf'`, `'.pdf'`) or MIME types (`'image/*'`). */
-  fileType?: string[];
+  fileType?: string | string[];
   /** Own identifier for a file; may return a Promise. */
   generateUniqueIdentifier?: (file: File | Blob) => string | Promise<string>;
   /** `'compatible'` (size + path, as Resumable.js) or `'unique'` (adds lastModified). */

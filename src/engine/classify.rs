@@ -112,9 +112,33 @@ pub fn failure_kind(failure: Failure, timed_out: bool) -> ErrorKind {
     }
 }
 
+/// What a request that got no readable response failed of, from the facts only the browser
+/// has: whether the chunk's bytes could be read (`None` when the request carried none) and
+/// whether the browser is online. An unreadable file wins (retrying cannot help), then offline;
+/// anything else is [`Failure::NoResponse`], which the engine's CORS checks tell apart from a
+/// network failure later ([`crate::engine::verdict`]).
+#[must_use]
+pub fn no_response_failure(file_readable: Option<bool>, online: bool) -> Failure {
+    match (file_readable, online) {
+        (Some(false), _) => Failure::Unreadable,
+        (_, false) => Failure::Offline,
+        _ => Failure::NoResponse,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_without_response_is_unreadable_then_offline_then_no_response() {
+        assert_eq!(no_response_failure(Some(false), true), Failure::Unreadable);
+        assert_eq!(no_response_failure(Some(false), false), Failure::Unreadable);
+        assert_eq!(no_response_failure(Some(true), false), Failure::Offline);
+        assert_eq!(no_response_failure(None, false), Failure::Offline);
+        assert_eq!(no_response_failure(Some(true), true), Failure::NoResponse);
+        assert_eq!(no_response_failure(None, true), Failure::NoResponse);
+    }
 
     #[test]
     fn protocol_tables() {

@@ -17,8 +17,6 @@ use crate::engine::float;
 use crate::engine::plan::MAX_SAFE_INTEGER;
 use crate::engine::preflight::authority;
 use crate::engine::retry::MAX_DELAY_MS;
-use crate::engine::text;
-use crate::prelude::*;
 
 /// One JS option value as the API layer read it.
 #[derive(Debug, Clone, PartialEq)]
@@ -513,9 +511,9 @@ fn parse(
     match int(get, "maxRetryInterval", 0, MAX_DELAY_MS, backoff)? {
         Some(n) if n < c.chunk_retry_interval_ms => {
             let mut m = String::from("maxRetryInterval ");
-            m.push_str(&text::dec(n));
+            m.push_str(&n.to_string());
             m.push_str(" is below chunkRetryInterval ");
-            m.push_str(&text::dec(c.chunk_retry_interval_ms));
+            m.push_str(&c.chunk_retry_interval_ms.to_string());
             m.push_str(": the largest backoff cannot be smaller than the first");
             return Err(bad("maxRetryInterval", m));
         }
@@ -542,7 +540,7 @@ fn parse(
         .find(|s| c.permanent_errors.contains(s))
     {
         let mut m = String::from("status ");
-        m.push_str(&text::dec(u64::from(s)));
+        m.push_str(&u64::from(s).to_string());
         m.push_str(" is in both successStatuses and permanentErrors");
         return Err(bad("successStatuses", m));
     }

@@ -4,7 +4,6 @@
 //! answers (that is [`crate::engine::classify`]) nor build CORS hints (that is
 //! [`crate::engine::preflight`]); it only carries what they found.
 
-use crate::prelude::*;
 use core::fmt;
 
 /// Which request of a chunk an error or a request belongs to.

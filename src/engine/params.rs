@@ -25,7 +25,6 @@ use crate::engine::error::Phase;
 use crate::engine::plan::ChunkPlan;
 use crate::engine::preflight::{predict, BodyKind, Prediction, RequestShape};
 use crate::engine::text;
-use crate::prelude::*;
 
 /// A file's handle in the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,7 +78,7 @@ fn sanitized(s: &str) -> String {
 /// ```
 #[must_use]
 pub fn default_identifier(meta: &FileMeta) -> String {
-    let mut s = text::dec(meta.size);
+    let mut s = meta.size.to_string();
     s.push('-');
     s.push_str(&sanitized(meta.path()));
     s
@@ -97,9 +96,9 @@ pub fn unique_identifier(meta: &FileMeta) -> String {
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    let mut s = text::dec(meta.size);
+    let mut s = meta.size.to_string();
     s.push('-');
-    s.push_str(&text::dec(meta.last_modified.unwrap_or(0)));
+    s.push_str(&(meta.last_modified.unwrap_or(0)).to_string());
     s.push('-');
     for i in (0..16).rev() {
         let nib = u8::try_from((h >> (i * 4)) & 0xf).unwrap_or(0);
@@ -183,15 +182,15 @@ pub struct ChunkFacts<'a> {
 pub fn protocol_params(config: &Config, f: &ChunkFacts) -> Vec<(String, String)> {
     let (start, end) = f.plan.range(u64::from(f.chunk)).unwrap_or((0, 0));
     let values: [String; 9] = [
-        text::dec(u64::from(f.chunk)),
-        text::dec(f.plan.chunk_size()),
-        text::dec(end - start),
-        text::dec(f.meta.size),
+        u64::from(f.chunk).to_string(),
+        (f.plan.chunk_size()).to_string(),
+        (end - start).to_string(),
+        f.meta.size.to_string(),
         f.meta.mime_type.clone(),
         f.identifier.to_string(),
         f.meta.name.clone(),
         f.meta.path().to_string(),
-        text::dec(f.plan.count()),
+        (f.plan.count()).to_string(),
     ];
     let mut out = Vec::with_capacity(9);
     match config.protocol {
@@ -294,6 +293,14 @@ pub enum RequestBody {
     },
     /// The raw chunk `[start, end)` as an untyped Blob; no `Content-Type` is set.
     Raw,
+}
+
+impl RequestBody {
+    /// Whether the body carries the chunk's bytes (so an unreadable file can make it fail).
+    #[must_use]
+    pub fn carries_chunk(&self) -> bool {
+        matches!(self, RequestBody::Multipart { .. } | RequestBody::Raw)
+    }
 }
 
 /// One request for the driver to send.

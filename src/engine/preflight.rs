@@ -25,7 +25,6 @@
 //! ```
 
 use crate::engine::text;
-use crate::prelude::*;
 
 /// Whether a request will be preflighted, and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,11 +86,9 @@ pub fn predict(shape: &RequestShape) -> Prediction {
     }
     let method = normalize_method(shape.method);
     if !matches!(method.as_str(), "GET" | "HEAD" | "POST") {
-        reasons.push(text::cat(&[
-            "method `",
-            &method,
-            "` is not CORS-safelisted (only GET, HEAD, POST)",
-        ]));
+        reasons.push(format!(
+            "method `{method}` is not CORS-safelisted (only GET, HEAD, POST)"
+        ));
     }
     if shape.upload_listener {
         reasons.push("an `xhr.upload` progress listener forces a preflight".into());
@@ -151,11 +148,7 @@ fn header_list(shape: &RequestShape, reasons: &mut Vec<String>) -> Vec<(String, 
         };
         if let Some(t) = implied {
             if !safelisted("content-type", &t) {
-                reasons.push(text::cat(&[
-                    "the body's type `",
-                    &t,
-                    "` becomes a Content-Type that is not CORS-safelisted; send an untyped slice",
-                ]));
+                reasons.push(format!("the body's type `{t}` becomes a Content-Type that is not CORS-safelisted; send an untyped slice"));
             }
             list.push(("content-type".into(), t));
         }
@@ -187,11 +180,9 @@ fn cors_unsafe_names(
         }
     }
     if total > 1024 {
-        reasons.push(text::cat(&[
-            "CORS-safelisted header values total ",
-            &text::dec(total as u64),
-            " bytes, more than 1024",
-        ]));
+        reasons.push(format!(
+            "CORS-safelisted header values total {total} bytes, more than 1024"
+        ));
         for name in safe {
             insert_sorted(&mut unsafe_names, name);
         }
@@ -215,25 +206,15 @@ fn header_reason(name: &str, value: &str) -> String {
         "accept" | "accept-language" | "content-language" | "content-type" | "range"
     );
     if !known {
-        return text::cat(&["header `", name, "` is not CORS-safelisted"]);
+        return format!("header `{name}` is not CORS-safelisted");
     }
     if value.len() > 128 {
-        return text::cat(&["header `", name, "` has a value longer than 128 bytes"]);
+        return format!("header `{name}` has a value longer than 128 bytes");
     }
     if name == "content-type" {
-        return text::cat(&[
-            "header `content-type: ",
-            value,
-            "` is not CORS-safelisted (only application/x-www-form-urlencoded, multipart/form-data or text/plain, unquoted)",
-        ]);
+        return format!("header `content-type: {value}` is not CORS-safelisted (only application/x-www-form-urlencoded, multipart/form-data or text/plain, unquoted)");
     }
-    text::cat(&[
-        "header `",
-        name,
-        ": ",
-        value,
-        "` has a value that is not CORS-safelisted",
-    ])
+    format!("header `{name}: {value}` has a value that is not CORS-safelisted")
 }
 
 /// The CORS-unsafe request-header names of a request, lowercased and sorted, as the browser
@@ -432,10 +413,9 @@ pub fn origin_of(url: &str) -> Option<String> {
 /// once).
 #[must_use]
 pub fn cors_hint(shape: &RequestShape, with_credentials: bool) -> String {
-    let origin = shape.page_origin.map_or_else(
-        || "the page's origin".to_string(),
-        |o| text::cat(&["`", o, "`"]),
-    );
+    let origin = shape
+        .page_origin
+        .map_or_else(|| "the page's origin".to_string(), |o| format!("`{o}`"));
     let p = predict(shape);
     let mut h = String::new();
     if with_credentials {
@@ -464,7 +444,7 @@ pub fn cors_hint(shape: &RequestShape, with_credentials: bool) -> String {
         let names = unsafe_headers(shape);
         if !names.is_empty() {
             h.push_str(", Access-Control-Allow-Headers listing ");
-            h.push_str(&text::joined("", &names, ", "));
+            h.push_str(&names.join(", "));
             h.push_str(" by name");
         }
         h.push_str("; the response itself needs Access-Control-Allow-Origin too");

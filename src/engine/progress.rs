@@ -68,7 +68,9 @@ impl Speed {
         #[allow(clippy::cast_precision_loss)]
         let ms = remaining as f64 * 1000.0 / self.bps;
         if ms.is_finite() && ms < 9.0e15 {
-            Some(crate::engine::float::round_non_negative(ms))
+            // Finite, non-negative and below 2^53: the cast is exact.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Some(ms.round() as u64)
         } else {
             None
         }

@@ -46,7 +46,7 @@
 //! ```
 //! use resumable_wasm::engine::{Action, Config, FileMeta, Input, Scheduler};
 //! let mut s = Scheduler::new(Config::new("https://up.example/u"), 7);
-//! let f = s.add_file(FileMeta { name: "a.bin".into(), size: 10, ..Default::default() }).unwrap();
+//! let f = s.add_file(0, FileMeta { name: "a.bin".into(), size: 10, ..Default::default() }).unwrap();
 //! s.handle(0, Input::Start);
 //! let mut sent = None;
 //! while let Some(a) = s.poll_action() {
@@ -64,8 +64,7 @@
 //! assert!(s.is_drained());
 //! ```
 
-use crate::prelude::*;
-use alloc::collections::VecDeque;
+use std::collections::VecDeque;
 
 use super::vec_map::VecMap;
 
@@ -517,13 +516,15 @@ impl Scheduler {
         &self.config
     }
 
-    /// Queues a file. If an upload is running, the file joins it.
+    /// Queues a file at time `now_ms`. If an upload is running, the file joins it.
     ///
     /// # Errors
     /// [`ErrorKind::Rejected`] with `rule` `minFileSize`, `maxFileSize`, `fileType`, `maxFiles`,
     /// `duplicate` (an unfinished or successful file has the same identifier) or `chunkCount`
     /// (more than 2^32−1 chunks: raise `chunkSize`).
-    pub fn add_file(&mut self, meta: FileMeta) -> Result<FileId, UploadError> {
+    pub fn add_file(&mut self, now_ms: u64, meta: FileMeta) -> Result<FileId, UploadError> {
+        // Engine time never goes back (the other inputs may have come later in a test).
+        self.now = self.now.max(now_ms);
         let c = &self.config;
         let quoted = |m: &str| {
             let mut s = String::from("`");
@@ -540,30 +541,29 @@ impl Scheduler {
         }
         if meta.size < c.min_file_size {
             let mut m = String::from("is ");
-            m.push_str(&text::dec(meta.size));
+            m.push_str(&meta.size.to_string());
             m.push_str(" bytes, below minFileSize ");
-            m.push_str(&text::dec(c.min_file_size));
+            m.push_str(&c.min_file_size.to_string());
             return Err(UploadError::rejected("minFileSize", quoted(&m)));
         }
         if let Some(max) = c.max_file_size {
             if meta.size > max {
                 let mut m = String::from("is ");
-                m.push_str(&text::dec(meta.size));
+                m.push_str(&meta.size.to_string());
                 m.push_str(" bytes, above maxFileSize ");
-                m.push_str(&text::dec(max));
+                m.push_str(&max.to_string());
                 return Err(UploadError::rejected("maxFileSize", quoted(&m)));
             }
         }
         if !c.file_type.is_empty() && !type_matches(&c.file_type, &meta) {
-            let mut m = text::joined("is not an accepted file type (", &c.file_type, ", ");
-            m.push(')');
+            let m = format!("is not an accepted file type ({})", c.file_type.join(", "));
             return Err(UploadError::rejected("fileType", quoted(&m)));
         }
         let live = || self.files.iter().filter(|f| f.life != Life::Cancelled);
         if let Some(max) = c.max_files {
             if live().count() >= usize::try_from(max).unwrap_or(usize::MAX) {
                 let mut m = String::from("was refused: maxFiles is ");
-                m.push_str(&text::dec(u64::from(max)));
+                m.push_str(&u64::from(max).to_string());
                 return Err(UploadError::rejected("maxFiles", quoted(&m)));
             }
         }
@@ -1213,7 +1213,7 @@ impl Scheduler {
                 }
                 ProbeOutcome::Fail => {
                     let mut e = self.request_error(&fl, ErrorKind::Http, "answered HTTP ");
-                    e.message.push_str(&text::dec(u64::from(status)));
+                    e.message.push_str(&u64::from(status).to_string());
                     e.message.push_str(
                         ", a permanent error for the flow protocol (answer 204 for an absent chunk)",
                     );
@@ -1226,14 +1226,14 @@ impl Scheduler {
                 UploadOutcome::Success => self.chunk_done(i, fl.chunk, body),
                 UploadOutcome::Retry => {
                     let mut e = self.request_error(&fl, ErrorKind::Http, "answered HTTP ");
-                    e.message.push_str(&text::dec(u64::from(status)));
+                    e.message.push_str(&u64::from(status).to_string());
                     e.status = Some(status);
                     e.body = Some(body);
                     self.retry(i, fl.chunk, e, retry_after.and_then(parse_retry_after));
                 }
                 UploadOutcome::Fail => {
                     let mut e = self.request_error(&fl, ErrorKind::Http, "was refused with HTTP ");
-                    e.message.push_str(&text::dec(u64::from(status)));
+                    e.message.push_str(&u64::from(status).to_string());
                     e.message.push_str(" (in permanentErrors)");
                     e.status = Some(status);
                     e.body = Some(body);
@@ -1372,7 +1372,7 @@ impl Scheduler {
             return;
         }
         let mut what = String::from("was blocked, likely by CORS: ");
-        what.push_str(&text::dec(u64::from(streak)));
+        what.push_str(&u64::from(streak).to_string());
         what.push_str(" requests with its URL, method, credentials and headers got no readable answer while the server answered each no-cors request after them");
         let mut e = self.request_error(&fl, ErrorKind::Cors, &what);
         e.hint = Some(cors_hint(
@@ -1411,7 +1411,7 @@ impl Scheduler {
     fn request_error(&self, fl: &Flight, kind: ErrorKind, what: &str) -> UploadError {
         let mut m = String::from(fl.phase.as_str());
         m.push_str(" of chunk ");
-        m.push_str(&text::dec(u64::from(fl.chunk)));
+        m.push_str(&u64::from(fl.chunk).to_string());
         m.push(' ');
         m.push_str(what);
         let mut e = UploadError::new(kind, m);
@@ -1441,7 +1441,7 @@ impl Scheduler {
         if !policy.allows(ch.retries) {
             ch.state = State::Pending;
             let mut m = String::from("gave up after ");
-            m.push_str(&text::dec(u64::from(ch.attempts)));
+            m.push_str(&u64::from(ch.attempts).to_string());
             m.push_str(" attempts: ");
             m.push_str(&e.message);
             e.message = m;
@@ -1631,11 +1631,11 @@ mod tests {
         c.max_files = Some(2);
         let mut s = Scheduler::new(c, 1);
         let rule = |r: Result<FileId, UploadError>| r.unwrap_err().rule.unwrap();
-        assert_eq!(rule(s.add_file(meta("a.png", 0))), "minFileSize");
-        assert_eq!(rule(s.add_file(meta("a.png", 101))), "maxFileSize");
+        assert_eq!(rule(s.add_file(0, meta("a.png", 0))), "minFileSize");
+        assert_eq!(rule(s.add_file(0, meta("a.png", 101))), "maxFileSize");
         let mut pdf = meta("a.pdf", 5);
         pdf.mime_type = "application/pdf".into();
-        let e = s.add_file(pdf).unwrap_err();
+        let e = s.add_file(0, pdf).unwrap_err();
         assert_eq!(e.rule.as_deref(), Some("fileType"));
         assert_eq!(
             e.message,
@@ -1643,15 +1643,15 @@ mod tests {
         );
         let mut gif = meta("a.gif", 5);
         gif.mime_type = "image/gif".into();
-        s.add_file(gif).unwrap();
-        assert_eq!(rule(s.add_file(meta("a.gif", 5))), "duplicate");
-        s.add_file(meta("b.png", 5)).unwrap();
-        assert_eq!(rule(s.add_file(meta("c.png", 5))), "maxFiles");
+        s.add_file(0, gif).unwrap();
+        assert_eq!(rule(s.add_file(0, meta("a.gif", 5))), "duplicate");
+        s.add_file(0, meta("b.png", 5)).unwrap();
+        assert_eq!(rule(s.add_file(0, meta("c.png", 5))), "maxFiles");
         let mut t = Config::new("https://x/u");
         t.chunk_size = 1;
         let mut s = Scheduler::new(t, 1);
-        assert_eq!(rule(s.add_file(meta("big", 1 << 33))), "chunkCount");
-        assert_eq!(rule(s.add_file(meta("huge", 1 << 54))), "maxFileSize");
+        assert_eq!(rule(s.add_file(0, meta("big", 1 << 33))), "chunkCount");
+        assert_eq!(rule(s.add_file(0, meta("huge", 1 << 54))), "maxFileSize");
     }
 
     #[test]
@@ -1662,7 +1662,7 @@ mod tests {
         c.prioritize_first_and_last_chunk = true;
         c.simultaneous_uploads = 64;
         let mut s = Scheduler::new(c, 1);
-        s.add_file(meta("a", 50)).unwrap();
+        s.add_file(0, meta("a", 50)).unwrap();
         s.handle(0, Input::Start);
         let chunks: Vec<u32> = sends(&drain(&mut s)).iter().map(|r| r.chunk).collect();
         assert_eq!(chunks, vec![1, 5, 2, 3, 4]);
@@ -1676,15 +1676,15 @@ mod tests {
         c.parallel_files = true;
         c.simultaneous_uploads = 4;
         let mut s = Scheduler::new(c.clone(), 1);
-        let a = s.add_file(meta("a", 50)).unwrap();
-        let b = s.add_file(meta("b", 50)).unwrap();
+        let a = s.add_file(0, meta("a", 50)).unwrap();
+        let b = s.add_file(0, meta("b", 50)).unwrap();
         s.handle(0, Input::Start);
         let files: Vec<FileId> = sends(&drain(&mut s)).iter().map(|r| r.file).collect();
         assert_eq!(files, vec![a, b, a, b]);
         c.parallel_files = false;
         let mut s = Scheduler::new(c, 1);
-        let a = s.add_file(meta("a", 50)).unwrap();
-        s.add_file(meta("b", 50)).unwrap();
+        let a = s.add_file(0, meta("a", 50)).unwrap();
+        s.add_file(0, meta("b", 50)).unwrap();
         s.handle(0, Input::Start);
         let files: Vec<FileId> = sends(&drain(&mut s)).iter().map(|r| r.file).collect();
         assert_eq!(files, vec![a; 4]);
@@ -1705,7 +1705,7 @@ mod tests {
         let mut c = Config::new("https://x/u").with_protocol(Protocol::Flow);
         c.test_chunks = TestChunks::Never;
         let mut s = Scheduler::new(c, 1);
-        let f = s.add_file(meta("empty", 0)).unwrap();
+        let f = s.add_file(0, meta("empty", 0)).unwrap();
         assert_eq!(s.file(f).unwrap().status, FileStatus::Queued);
         s.handle(0, Input::Start);
         let r = sends(&drain(&mut s));
@@ -1735,7 +1735,7 @@ mod tests {
         c.progress = ProgressMode::Bytes;
         c.page_origin = Some("https://x".into());
         let mut s = Scheduler::new(c, 1);
-        let f = s.add_file(meta("a", 4000)).unwrap();
+        let f = s.add_file(0, meta("a", 4000)).unwrap();
         s.handle(0, Input::Start);
         let r = sends(&drain(&mut s));
         assert!(r.iter().all(|r| r.upload_listener));

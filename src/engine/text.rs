@@ -2,7 +2,6 @@
 //! methods (`split_once('/')`, `trim_matches([..])`) each pull a pattern searcher and `memchr`
 //! into the wasm; for ASCII delimiters a byte scan gives the same results.
 
-use crate::prelude::*;
 /// `s.split_once(b as char)`: the text before and after the first `b` (ASCII).
 pub(crate) fn cut(s: &str, b: u8) -> Option<(&str, &str)> {
     let i = s.bytes().position(|c| c == b)?;
@@ -19,53 +18,6 @@ pub(crate) fn head(s: &str, b: u8) -> &str {
 pub(crate) fn trim_start_byte(s: &str, b: u8) -> &str {
     let i = s.bytes().position(|c| c != b).unwrap_or(s.len());
     s.get(i..).unwrap_or("")
-}
-
-/// `n` in decimal (`n.to_string()` without `core::fmt`).
-pub(crate) fn dec(mut n: u64) -> String {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        if let Some(d) = digits.get_mut(at) {
-            // n % 10 < 10: the cast is exact.
-            #[allow(clippy::cast_possible_truncation)]
-            let digit = (n % 10) as u8;
-            *d = b'0' + digit;
-        }
-        n /= 10;
-        if n == 0 || at == 0 {
-            break;
-        }
-    }
-    digits
-        .get(at..)
-        .unwrap_or(&[])
-        .iter()
-        .map(|&d| char::from(d))
-        .collect()
-}
-
-/// `parts` concatenated (`[&str]::concat`, without the generic join's unrolled copies).
-pub(crate) fn cat(parts: &[&str]) -> String {
-    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for p in parts {
-        s.push_str(p);
-    }
-    s
-}
-
-/// `prefix` followed by `items` joined with `sep`: one loop for every list in a message
-/// (`[String]::join` is one more copy of the generic join in the wasm).
-pub(crate) fn joined(prefix: &str, items: &[String], sep: &str) -> String {
-    let mut out = String::from(prefix);
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push_str(sep);
-        }
-        out.push_str(item);
-    }
-    out
 }
 
 fn is_http_ws(b: u8) -> bool {
@@ -110,19 +62,6 @@ mod tests {
             let ws = [' ', '\t', '\n', '\r'];
             assert_eq!(trim_http_ws(s), s.trim_matches(ws), "{s:?}");
             assert_eq!(trim_http_ws_end(s), s.trim_end_matches(ws), "{s:?}");
-        }
-        for n in [0, 7, 10, 99, 1_000_000, u64::from(u32::MAX), u64::MAX] {
-            assert_eq!(dec(n), n.to_string());
-        }
-        for items in [
-            vec![],
-            vec!["a".to_string()],
-            vec!["a".into(), "b".into(), "".into()],
-        ] {
-            assert_eq!(
-                joined("p: ", &items, "; "),
-                ["p: ", &items.join("; ")].concat()
-            );
         }
     }
 }

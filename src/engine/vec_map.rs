@@ -3,7 +3,6 @@
 //! Both hold at most a few dozen entries (files, requests in flight, chunks started and not
 //! done); a vector is as fast for that, and a hash map or B-tree would cost several KiB of wasm.
 
-use crate::prelude::*;
 /// A map kept as a vector, in insertion order.
 #[derive(Debug)]
 pub struct VecMap<K, V>(Vec<(K, V)>);

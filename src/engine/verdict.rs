@@ -44,7 +44,6 @@ use crate::engine::config::Config;
 use crate::engine::params::{merged_headers, FileId, RequestId, RequestSpec};
 use crate::engine::preflight::origin_of;
 use crate::engine::text;
-use crate::prelude::*;
 
 /// Blocked pairs in a row that make a CORS verdict (see the module docs for the arithmetic).
 pub const CORS_EVIDENCE: u32 = 16;
@@ -305,11 +304,14 @@ mod tests {
             c.test_chunks = crate::engine::TestChunks::Never;
         }
         let mut s = Scheduler::new(c, 1);
-        s.add_file(FileMeta {
-            name: "a".into(),
-            size: 10,
-            ..Default::default()
-        })
+        s.add_file(
+            0,
+            FileMeta {
+                name: "a".into(),
+                size: 10,
+                ..Default::default()
+            },
+        )
         .unwrap();
         s.handle(0, Input::Start);
         core::iter::from_fn(|| s.poll_action())

@@ -1,8 +1,6 @@
 //! `Blob` slicing with checked `u64` → `f64` offsets (the other way is `engine::float::whole`).
 
 use crate::engine::plan::MAX_SAFE_INTEGER;
-use crate::engine::text::cat;
-use crate::prelude::*;
 use web_sys::Blob;
 
 /// Converts a byte offset for a JS API; `None` above 2^53 − 1, where `f64` loses integers.
@@ -16,13 +14,7 @@ pub(crate) fn offset_to_js(offset: u64) -> Option<f64> {
 /// no preflight because of the body.
 pub(crate) fn untyped_slice(file: &Blob, start: u64, end: u64) -> Result<Blob, String> {
     let (Some(s), Some(e)) = (offset_to_js(start), offset_to_js(end)) else {
-        return Err(cat(&[
-            "byte range ",
-            &crate::engine::text::dec(start),
-            "..",
-            &crate::engine::text::dec(end),
-            " is beyond 2^53-1",
-        ]));
+        return Err(format!("byte range {start}..{end} is beyond 2^53-1"));
     };
     file.slice_with_f64_and_f64(s, e)
         .map_err(|err| super::js_error_text(&err))
@@ -38,7 +30,7 @@ pub(crate) async fn is_readable(file: &Blob, start: u64, end: u64) -> bool {
     let Ok(probe) = untyped_slice(file, start, start.saturating_add(1)) else {
         return false;
     };
-    js_sys::futures::JsFuture::from(probe.array_buffer())
+    wasm_bindgen_futures::JsFuture::from(probe.array_buffer())
         .await
         .is_ok()
 }

@@ -1,42 +1,16 @@
-//! Time for the engine: a millisecond clock and sleeping, from JS globals (window or worker).
+//! Time for the engine: a millisecond clock from JS globals (window or worker), and the one
+//! clamp every timer delay goes through (the timers themselves are gloo-timers').
 
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsCast;
 
-#[wasm_bindgen]
-extern "C" {
-    // The global functions, so they work in windows, workers and Node alike.
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &js_sys::Function, ms: u32) -> JsValue;
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(id: &JsValue);
-}
+/// Longest wait one browser timer can hold: `setTimeout` takes a signed 32-bit delay and fires
+/// at once above it (gloo-timers passes its `u32` on as `i32`, so it would wrap negative).
+/// Longer waits are re-armed when the timer wakes early.
+const MAX_TIMER_MS: u64 = 0x7fff_ffff;
 
-/// A `setTimeout` that is cancelled when dropped. Dropping it from inside its own callback is
-/// fine: wasm-bindgen frees a closure only once its running call has returned.
-#[must_use = "dropping a Timeout cancels it"]
-pub(crate) struct Timeout {
-    id: JsValue,
-    _callback: Closure<dyn FnMut()>,
-}
-
-impl Timeout {
-    /// Calls `callback` once after `ms` milliseconds (see `driver::timer_ms` for the range).
-    pub(crate) fn new(ms: u32, callback: impl FnOnce() + 'static) -> Timeout {
-        let callback = Closure::once(callback);
-        let id = set_timeout(callback.as_ref().unchecked_ref(), ms);
-        Timeout {
-            id,
-            _callback: callback,
-        }
-    }
-}
-
-impl Drop for Timeout {
-    fn drop(&mut self) {
-        clear_timeout(&self.id);
-    }
+/// A delay for `gloo_timers::callback::Timeout`, clamped to the range `setTimeout` honours.
+pub(crate) fn timer_ms(ms: u64) -> u32 {
+    u32::try_from(ms.min(MAX_TIMER_MS)).unwrap_or(u32::MAX >> 1)
 }
 
 /// A monotonic millisecond clock for the engine: `performance.timeOrigin + performance.now()`

@@ -6,13 +6,13 @@
 //! opaque response) for any HTTP answer and rejects when nothing answered: it tells whether the
 //! server is reachable, never what CORS decided. The engine combines pairs into a verdict.
 
-use alloc::rc::Rc;
+use std::rc::Rc;
 
 use super::global_fetch;
 use super::wire::{Wire, WireBody};
 use super::{Outcome, Via};
 use crate::engine::verdict::{Check, Observation};
-use js_sys::futures::JsFuture;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, Request, RequestCache, RequestCredentials, RequestInit, RequestMode};
 
 /// How long the `no-cors` request may take: a server that does not answer it within this is
@@ -26,7 +26,7 @@ pub(crate) async fn is_reachable(url: &str) -> bool {
         return false;
     };
     let abort = controller.clone();
-    let _timer = crate::transport::clock::Timeout::new(PROBE_TIMEOUT_MS, move || abort.abort());
+    let _timer = gloo_timers::callback::Timeout::new(PROBE_TIMEOUT_MS, move || abort.abort());
     let init = RequestInit::new();
     init.set_signal(Some(&controller.signal()));
     init.set_method("GET");

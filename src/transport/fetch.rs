@@ -1,14 +1,13 @@
 //! The default transport: `fetch()` with an `AbortController` for cancel and timeout.
 //! `fetch` is bound as a global so it works in windows and workers alike.
 
-use crate::engine::text::cat;
-use alloc::rc::Rc;
 use core::cell::Cell;
+use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 
 use super::global_fetch;
-use js_sys::futures::JsFuture;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     AbortController, Headers, Request, RequestCache, RequestCredentials, RequestInit, Response,
 };
@@ -36,7 +35,7 @@ pub(crate) async fn send(wire: &Wire<'_>, controller: &AbortController) -> Outco
     };
     for (name, value) in wire.headers {
         if let Err(e) = headers.append(name, value) {
-            return Outcome::Invalid(cat(&["header ", name, ": ", &js_error_text(&e)]));
+            return Outcome::Invalid(format!("header {name}: {}", js_error_text(&e)));
         }
     }
     init.set_headers(&headers);
@@ -54,7 +53,7 @@ pub(crate) async fn send(wire: &Wire<'_>, controller: &AbortController) -> Outco
     let _timer = wire.timeout_ms.filter(|ms| *ms > 0).map(|ms| {
         let flag = Rc::clone(&timed_out);
         let controller = controller.clone();
-        crate::transport::clock::Timeout::new(crate::driver::timer_ms(ms), move || {
+        gloo_timers::callback::Timeout::new(super::clock::timer_ms(ms), move || {
             flag.set(true);
             controller.abort();
         })

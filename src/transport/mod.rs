@@ -5,7 +5,6 @@
 //! as an [`Outcome`]. Chunk bytes never enter wasm memory: a `Blob` slice goes straight from the
 //! user's `File` into the request body.
 
-use crate::prelude::*;
 pub(crate) mod blob;
 pub(crate) mod clock;
 pub(crate) mod cors_check;
@@ -13,8 +12,8 @@ pub(crate) mod fetch;
 pub(crate) mod wire;
 pub(crate) mod xhr;
 
-use alloc::rc::Rc;
 use core::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::AbortController;
 use xhr::XhrSlot;

@@ -1,7 +1,6 @@
 //! The request the transport sends, built by the driver from an engine `RequestSpec`, and the
 //! body construction both transports share.
 
-use crate::prelude::*;
 use wasm_bindgen::JsValue;
 use web_sys::{Blob, FormData};
 

@@ -3,13 +3,11 @@
 //! Used only when the app asks for `progress: 'bytes'`: registering any upload listener forces a
 //! CORS preflight (docs/cors.md §2), which is the price of byte-level progress.
 
-use crate::engine::text::cat;
-use crate::prelude::*;
-use alloc::rc::Rc;
 use core::cell::RefCell;
+use std::rc::Rc;
 
-use js_sys::futures::JsFuture;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{ProgressEvent, XmlHttpRequest};
 
 use super::wire::Wire;
@@ -55,7 +53,7 @@ pub(crate) async fn send(
     }
     for (name, value) in wire.headers {
         if let Err(e) = xhr.set_request_header(name, value) {
-            return Outcome::Invalid(cat(&["header ", name, ": ", &js_error_text(&e)]));
+            return Outcome::Invalid(format!("header {name}: {}", js_error_text(&e)));
         }
     }
     let body = match wire.body_value() {

@@ -81,11 +81,14 @@ impl Harness {
     pub fn add(&mut self, name: &str, size: u64) -> FileId {
         let id = self
             .s
-            .add_file(FileMeta {
-                name: name.into(),
-                size,
-                ..Default::default()
-            })
+            .add_file(
+                self.now,
+                FileMeta {
+                    name: name.into(),
+                    size,
+                    ..Default::default()
+                },
+            )
             .expect("file accepted");
         self.drain();
         id
