@@ -80,7 +80,8 @@ for browser in ${BROWSERS:-chromium firefox webkit}; do
     fi
   done
   if [ "$(count_of '(total)')" -eq 0 ]; then echo "test-wasm: $browser: no test ran" >&2; status=1; fi
-  echo "test-wasm: $browser: $(count_of engine_scenarios || true) engine scenario tests, $(count_of web_transport) browser tests passed" >&2
+  scenarios="$(count_of engine_scenarios)"
+  echo "test-wasm: $browser:${scenarios:+ $scenarios engine scenario tests,} $(count_of web_transport) browser tests passed" >&2
   first=0
 done
 exit "$status"
