@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{pattern, sha256_hex, TOKEN};
+use common::{control_json, pattern, sha256_hex, TOKEN};
 use tokio::sync::mpsc;
 
 const CS: usize = 64 * 1024;
@@ -126,15 +126,7 @@ async fn post(
 }
 
 async fn files(c: &reqwest::Client, api: &str) -> Vec<serde_json::Value> {
-    let v: serde_json::Value = c
-        .get(format!("{api}/__fixture/files"))
-        .header("x-fixture-token", TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = control_json(c, &format!("{api}/__fixture/files")).await;
     v.as_array().unwrap().clone()
 }
 

@@ -83,15 +83,7 @@ async fn the_link_switches_at_run_time_for_open_connections() {
         set(r#"{"link":"rtt=150,up=50"}"#).await.unwrap().status(),
         200
     );
-    let cfg: serde_json::Value = client
-        .get(format!("{api}/__fixture/config"))
-        .header("x-fixture-token", TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cfg = control_json(&client, &format!("{api}/__fixture/config")).await;
     assert_eq!(
         cfg["link"],
         serde_json::json!({"rtt_ms":150,"up_mbit":50.0,"down_mbit":null})

@@ -96,15 +96,7 @@ async fn a_chunked_upload_over_h2_is_stored_exactly() {
     for (version, status) in futures_util::future::join_all(posts).await {
         assert_eq!((version, status.as_u16()), (reqwest::Version::HTTP_2, 200));
     }
-    let files: serde_json::Value = c
-        .get(format!("{}/__fixture/files", fx.api_url()))
-        .header("x-fixture-token", TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let files = control_json(&c, &format!("{}/__fixture/files", fx.api_url())).await;
     assert_eq!(files[0]["name"], "h2.bin");
     assert_eq!(files[0]["sha256"], sha256_hex(&data).as_str());
 }

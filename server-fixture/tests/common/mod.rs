@@ -31,6 +31,18 @@ impl Fixture {
 /// The control token of every test fixture.
 pub const TOKEN: &str = "fixture-test-token-0123456789";
 
+/// `GET url` (a `/__fixture/*` endpoint of a fixture on a socket) with the control token, as JSON.
+pub async fn control_json(c: &reqwest::Client, url: &str) -> serde_json::Value {
+    c.get(url)
+        .header("x-fixture-token", TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A request to a `/__fixture/*` endpoint as a trusted caller: the control token, and JSON for
 /// POSTs.
 pub fn control(method: Method, path: &str, body: Option<&str>) -> Request<Body> {
