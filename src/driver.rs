@@ -595,9 +595,9 @@ fn start_checks(handle: &Handle, check: Check) {
     handle.borrow_mut().in_flight.insert(id, vias.clone());
     // The header names decide the shape: the checks carry the function's headers too.
     let check = match dynamic(handle, Dynamic::Headers, check.file, check.chunk) {
+        // `with_dynamic_headers` is pure Rust (no JS runs), so the borrow is safe to hold.
         Ok(Some(dynamic)) => {
-            let config = handle.borrow().scheduler.config().clone();
-            check.with_dynamic_headers(&config, &dynamic)
+            check.with_dynamic_headers(handle.borrow().scheduler.config(), &dynamic)
         }
         _ => check,
     };

@@ -142,6 +142,14 @@ impl Ledger {
         self.runs.retain(|(s, _)| s != shape);
     }
 
+    /// `spec` got a readable answer. Called for every answered request: the shape is worked
+    /// out only when there is evidence to clear (after a CORS check), not on every answer.
+    pub fn readable_answer(&mut self, spec: &RequestSpec) {
+        if !self.runs.is_empty() {
+            self.readable(&CorsShape::of(spec));
+        }
+    }
+
     /// Records a batch of checks of `shape`; `true` when every pair was blocked. A batch with
     /// any other result resets the run (its blocked pairs are dropped too: the order inside a
     /// batch is unknown, and dropping them only delays a verdict).
