@@ -82,7 +82,7 @@ pub async fn refuse_when_over_cap(
         Some(OverCap(cap)) => {
             let mut resp = (
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                format!("too many connections (the cap is {cap}); retry later\n"),
+                over_cap_message(*cap),
             )
                 .into_response();
             resp.headers_mut()
@@ -91,6 +91,11 @@ pub async fn refuse_when_over_cap(
         }
         None => next.run(req).await,
     }
+}
+
+/// The refusal text of a connection over the cap, in the reserve's 503 and in the fixed one.
+fn over_cap_message(cap: usize) -> String {
+    format!("too many connections (the cap is {cap}); retry later\n")
 }
 
 /// Counts an open connection until dropped.
@@ -108,7 +113,7 @@ impl Drop for OpenConnection {
 fn refuse_connection(stream: &tokio::net::TcpStream, cap: usize) {
     let mut scratch = [0u8; 16 * 1024];
     let _ = stream.try_read(&mut scratch);
-    let body = format!("too many connections (the cap is {cap}); retry later\n");
+    let body = over_cap_message(cap);
     let head = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
          retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",

@@ -97,11 +97,7 @@ impl AppState {
                 }
                 t.clone()
             }
-            None => format!(
-                "{:016x}{:016x}",
-                crate::faults::random_u64(),
-                crate::faults::random_u64()
-            ),
+            None => random_token(0),
         };
         let dir = match &config.data_dir {
             Some(d) => d.clone(),
@@ -169,14 +165,7 @@ impl AppState {
     }
 
     pub(crate) fn new_session(&self) -> String {
-        let token = {
-            let mut rng = lock(&self.0.rng);
-            format!(
-                "{:016x}{:016x}",
-                rng.next_u64() ^ crate::faults::random_u64(),
-                crate::faults::random_u64()
-            )
-        };
+        let token = random_token(lock(&self.0.rng).next_u64());
         lock(&self.0.sessions).insert(token.clone());
         token
     }
@@ -249,6 +238,16 @@ fn fresh_temp_dir() -> Result<PathBuf, Error> {
     Err(Error::Config(
         "could not create a temporary data directory".to_owned(),
     ))
+}
+
+/// 128 random bits as 32 hex digits (the control token, session cookies); `mix` is XORed into
+/// the first word (a session also mixes in the seeded generator).
+fn random_token(mix: u64) -> String {
+    format!(
+        "{:016x}{:016x}",
+        mix ^ crate::faults::random_u64(),
+        crate::faults::random_u64()
+    )
 }
 
 #[cfg(test)]
