@@ -4,7 +4,7 @@
 // parameters in the URL, so the fixture's log tells the files apart; `--delay-ms` keeps the
 // first file mid-upload while the test acts.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, makeFile, startRun, waitRun, untilRun, scenario, expectEqual, expectTrue, expectStored, formatLog, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFile, startRun, waitRun, untilRun, scenario, expectEqual, expectTrue, expectStored, formatLog, summarize, sleep, countBy, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'delay-ms': 150 } })]); });
@@ -17,7 +17,6 @@ const options = () => ({ target: fx.target(), chunkSize: CS, simultaneousUploads
 
 /** The fixture's /upload log entries of the file with `identifier` (octet: parameters in the query). */
 const ofFile = (log, identifier) => log.filter((e) => new URLSearchParams(e.query ?? '').get('resumableIdentifier') === identifier);
-const countBy = (log) => log.reduce((c, e) => ({ ...c, [e.method]: (c[e.method] ?? 0) + 1 }), {});
 const chunkSuccessesOf = (run, identifier) => run.events.filter((e) => e.name === 'chunkSuccess' && e.file === identifier).length;
 
 /** Calls `up[method](arg)` in the page, `arg` being the test file itself, its identifier, or its `UploadFile`. */

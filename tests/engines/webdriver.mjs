@@ -10,12 +10,12 @@
 // runs unchanged in every engine.
 import { spawn } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { WebDriver, Capabilities } from 'selenium-webdriver';
 import { Executor, HttpClient } from 'selenium-webdriver/http/index.js';
 import getScriptManager from 'selenium-webdriver/bidi/scriptManager.js';
 import { E2E, CHROMIUM, chromiumArgs, pkgBuilt, PKG, sleep } from '../e2e/harness.mjs';
+import { freePort } from '../e2e/scenarios.mjs';
 
 /** The engine under test: E2E_BROWSER=chromium|firefox|webkit (default chromium). */
 export const ENGINE = process.env.E2E_BROWSER || 'chromium';
@@ -58,14 +58,6 @@ const RECORDER = `(() => {
   R.drain = () => { const out = { console: R.console, errors: R.errors }; R.console = []; R.errors = []; return out; };
 })();`;
 const INSTRUMENTATION = `${RECORDER}\n${readFileSync(join(E2E, 'pages/lib.js'), 'utf8')}`;
-
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /**
  * Starts the engine's driver on a free port and opens one browser session; returns
