@@ -559,13 +559,9 @@ impl Scheduler {
             let m = format!("is not an accepted file type ({})", c.file_type.join(", "));
             return Err(UploadError::rejected("fileType", quoted(&m)));
         }
-        let live = || self.files.iter().filter(|f| f.life != Life::Cancelled);
-        if let Some(max) = c.max_files {
-            if live().count() >= usize::try_from(max).unwrap_or(usize::MAX) {
-                let mut m = String::from("was refused: maxFiles is ");
-                m.push_str(&u64::from(max).to_string());
-                return Err(UploadError::rejected("maxFiles", quoted(&m)));
-            }
+        if let Some(max) = c.max_files.filter(|_| self.max_files_reached()) {
+            let m = format!("was refused: maxFiles is {max}");
+            return Err(UploadError::rejected("maxFiles", quoted(&m)));
         }
         let identifier = match &meta.identifier {
             Some(i) if !i.is_empty() => i.clone(),
@@ -574,7 +570,7 @@ impl Scheduler {
                 IdentifierMode::Unique => unique_identifier(&meta),
             },
         };
-        if live().any(|f| f.identifier == identifier && f.life != Life::Error) {
+        if self.identifier_taken(&identifier, None) {
             let mut m = String::from("is already queued (identifier ");
             m.push_str(&identifier);
             m.push(')');
@@ -920,6 +916,28 @@ impl Scheduler {
         true
     }
 
+    /// Whether another file (not the one at `except`) with `identifier` is unfinished or
+    /// succeeded: a failed or cancelled one may be queued again beside it.
+    fn identifier_taken(&self, identifier: &str, except: Option<usize>) -> bool {
+        self.files.iter().enumerate().any(|(j, f)| {
+            Some(j) != except
+                && f.identifier == identifier
+                && !matches!(f.life, Life::Error | Life::Cancelled)
+        })
+    }
+
+    /// Whether `maxFiles` files that are not cancelled are in the queue.
+    fn max_files_reached(&self) -> bool {
+        let live = self
+            .files
+            .iter()
+            .filter(|f| f.life != Life::Cancelled)
+            .count();
+        self.config
+            .max_files
+            .is_some_and(|max| live >= usize::try_from(max).unwrap_or(usize::MAX))
+    }
+
     fn retry_file(&mut self, i: usize) -> bool {
         let Some(f) = self.files.get(i) else {
             return false;
@@ -929,21 +947,8 @@ impl Scheduler {
         }
         // The rules `add_file` applies to a file joining the queue: no second unfinished or
         // successful file with the identifier, and a cancelled file counts against maxFiles again.
-        let taken = self.files.iter().enumerate().any(|(j, g)| {
-            j != i
-                && g.identifier == f.identifier
-                && !matches!(g.life, Life::Error | Life::Cancelled)
-        });
-        let live = self
-            .files
-            .iter()
-            .filter(|g| g.life != Life::Cancelled)
-            .count();
-        let full = f.life == Life::Cancelled
-            && self
-                .config
-                .max_files
-                .is_some_and(|max| live >= usize::try_from(max).unwrap_or(usize::MAX));
+        let taken = self.identifier_taken(&f.identifier, Some(i));
+        let full = f.life == Life::Cancelled && self.max_files_reached();
         if taken || full {
             return false;
         }
