@@ -351,47 +351,42 @@ async fn connection(
         .initial_connection_window_size(H2_CONNECTION_WINDOW);
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
-    let mut draining = false;
-    // A reserve connection is shut down gracefully at the end of its lifetime, and closed if
-    // it still has not finished a grace period later.
+    // Every way a connection ends on our side is the same: a graceful shutdown, then closed if
+    // it has not finished `SHUTDOWN_GRACE` later. `close_at` is that deadline once started.
+    let mut close_at: Option<tokio::time::Instant> = None;
+    // A reserve connection starts closing at the end of its lifetime.
     let reserve_end = over_cap.map(|_| tokio::time::Instant::now() + RESERVE_LIFETIME);
-    let mut reserve_closing = false;
     let mut idle_check = tokio::time::interval(IDLE_CHECK);
-    let mut idle_close_at = None;
     loop {
-        tokio::select! {
-            _ = idle_check.tick(), if !draining => {
-                if activity.idle_for() >= idle_timeout {
+        let closing = close_at.is_some();
+        let start_closing = tokio::select! {
+            _ = idle_check.tick(), if !closing => {
+                let idle = activity.idle_for() >= idle_timeout;
+                if idle {
                     tracing::debug!("closing a connection idle for {idle_timeout:?}");
-                    draining = true;
-                    idle_close_at = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
-                    conn.as_mut().graceful_shutdown();
                 }
+                idle
             }
-            () = sleep_until_or_never(idle_close_at) => return false,
+            () = sleep_until_or_never(reserve_end), if !closing => {
+                tracing::debug!("closing a reserve connection at the end of its lifetime");
+                true
+            }
+            _ = shutdown.changed(), if !closing => true,
+            () = sleep_until_or_never(close_at) => return false,
             res = conn.as_mut() => {
                 if let Err(e) = res {
                     tracing::debug!("connection ended: {e}");
                 }
                 return false;
             }
-            () = sleep_until_or_never(reserve_end), if !reserve_closing => {
-                reserve_closing = true;
-                draining = true;
-                conn.as_mut().graceful_shutdown();
-            }
-            () = sleep_until_or_never(reserve_end.map(|t| t + SHUTDOWN_GRACE)), if reserve_closing => {
-                tracing::debug!("reserve connection closed at the end of its lifetime");
-                return false;
-            }
             () = kill.notified() => {
                 tracing::debug!("connection dropped on purpose");
                 return true;
             }
-            _ = shutdown.changed(), if !draining => {
-                draining = true;
-                conn.as_mut().graceful_shutdown();
-            }
+        };
+        if start_closing {
+            conn.as_mut().graceful_shutdown();
+            close_at = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
         }
     }
 }
