@@ -790,18 +790,9 @@ fn advance_hash_to(st: &mut UploadState, dir: &Path, last: u64) -> std::io::Resu
             None => file.insert(File::open(dir.join("data"))?),
         };
         f.seek(SeekFrom::Start(st.hash.offset))?;
-        let mut reader = f.take(c.size);
-        let mut buf = vec![0u8; 256 * 1024];
         let mut hasher = st.hash.hasher.clone();
-        let mut read = 0u64;
-        loop {
-            let k = reader.read(&mut buf)?;
-            if k == 0 {
-                break;
-            }
-            hasher.update(&buf[..k]);
-            read += k as u64;
-        }
+        // The chunk was just written, so this reads it from the page cache.
+        let read = std::io::copy(&mut f.take(c.size), &mut hasher)?;
         if read != c.size {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
