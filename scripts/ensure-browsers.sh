@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Firefox and WebKit engines that `make test` drives, idempotently (a second run
-# takes a second), for the engines named in $BROWSERS (default: chromium firefox webkit; Chromium
-# itself is scripts/ensure-tools.sh's):
+# Installs the browser engines that `make test` drives, idempotently (a second run takes a
+# second): Chromium always (the e2e suite and the demo test run in it), Firefox and WebKit for the
+# engines named in $BROWSERS (default: chromium firefox webkit):
+#   chromium Debian's chromium and chromium-driver
 #   firefox  Debian's firefox-esr, and geckodriver from crates.io at a pinned version (cargo
 #            install, about 3 minutes once)
 #   webkit   Debian's webkit2gtk-driver (WebKitWebDriver, which drives WebKitGTK's MiniBrowser)
@@ -16,6 +17,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; t
 wants() { [[ " $browsers " == *" $1 "* ]]; }
 
 debs=()
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then debs+=(chromium chromium-driver); fi
 if wants firefox && ! command -v firefox-esr >/dev/null; then debs+=(firefox-esr); fi
 if wants webkit; then
   command -v WebKitWebDriver >/dev/null || debs+=(webkit2gtk-driver)

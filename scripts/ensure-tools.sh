@@ -2,8 +2,8 @@
 # Installs what the build, demo and tests need, idempotently: a second run takes seconds.
 #   - the wasm32-unknown-unknown Rust target
 #   - wasm-bindgen-cli at exactly the version of the wasm-bindgen crate in Cargo.lock
-#   - Debian's chromium and chromium-driver (only when browsers are needed: pass --browser); with it,
-#     scripts/ensure-browsers.sh: Firefox ESR + geckodriver and WebKitGTK + WebKitWebDriver
+#   - the browsers (only when needed: pass --browser), through scripts/ensure-browsers.sh: Debian's
+#     chromium + chromium-driver, Firefox ESR + geckodriver and WebKitGTK + WebKitWebDriver
 #   - the npm dev dependencies (binaryen's wasm-opt, esbuild, playwright-core, selenium-webdriver,
 #     typescript, vite, webpack, the reference clients), from the committed package-lock.json
 #     without rewriting it
@@ -39,14 +39,10 @@ if [ "$have_wbg" != "$wbg_version" ] || [ "$have_runner" != "$wbg_version" ]; th
     || cargo install -f wasm-bindgen-cli --version "$wbg_version"
 fi
 
-# 3. Chromium and its driver, from Debian.
+# 3. The browsers, from Debian: Chromium and its driver always (the e2e suite runs in it), Firefox
+# and WebKit for the engines in $BROWSERS; one apt-get run for all of them.
 if [ "$want_browser" = 1 ]; then
-  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-    say "installing Debian's chromium and chromium-driver"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
-  fi
-  scripts/ensure-browsers.sh   # Firefox and WebKit, for the engines in $BROWSERS
+  scripts/ensure-browsers.sh
 fi
 
 # 4. npm dev dependencies, exactly as the committed package-lock.json pins them. `npm ci`, never
