@@ -191,7 +191,7 @@ fn cors_unsafe_names(
 }
 
 /// Inserts `name` into the sorted, duplicate-free `list` (a few entries; no sort machinery).
-fn insert_sorted(list: &mut Vec<String>, name: &str) {
+pub(crate) fn insert_sorted(list: &mut Vec<String>, name: &str) {
     let at = list.iter().position(|n| n.as_str() >= name);
     match at {
         Some(i) if list.get(i).is_some_and(|n| n == name) => {}

@@ -42,7 +42,7 @@
 
 use crate::engine::config::Config;
 use crate::engine::params::{merged_headers, FileId, RequestId, RequestSpec};
-use crate::engine::preflight::origin_of;
+use crate::engine::preflight::{self, origin_of};
 use crate::engine::text;
 
 /// Blocked pairs in a row that make a CORS verdict (see the module docs for the arithmetic).
@@ -71,13 +71,10 @@ impl CorsShape {
     /// The shape of `spec`.
     #[must_use]
     pub fn of(spec: &RequestSpec) -> CorsShape {
-        let mut headers: Vec<String> = spec
-            .headers
-            .iter()
-            .map(|(k, _)| k.to_ascii_lowercase())
-            .collect();
-        headers.sort_unstable();
-        headers.dedup();
+        let mut headers = Vec::new();
+        for (name, _) in &spec.headers {
+            preflight::insert_sorted(&mut headers, &name.to_ascii_lowercase());
+        }
         CorsShape {
             resource: resource(&spec.url).to_string(),
             with_credentials: spec.with_credentials,
