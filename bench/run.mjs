@@ -7,6 +7,7 @@
 //   BENCH_ROUNDS=5        rounds per client per 64 MiB scenario
 //   BENCH_ROUNDS_BIG=3    rounds per client per 512 MiB scenario
 //   node bench/run.mjs --render   only re-renders BENCHMARKS.md from the JSON (e.g. after editing bench/NOTES.md)
+//   node bench/run.mjs --estimate prints the modelled duration of each link row of the full matrix
 //   BENCH_ONLY=a,b        run only these scenario ids
 //   BENCH_OUT=path        JSON output (default bench/results.json); BENCH_MD=path (default BENCHMARKS.md)
 //   BENCH_QUICK=1         the `make bench QUICK=1` subset (< 5 min): rows marked `quick`, 2 rounds
@@ -625,9 +626,9 @@ function evaluateLinkTargets(res) {
     const tpMeasured = `${fmtR(tp.timeRatioMedian)} × (${fmtR(tp.timeRatioRange[0])}–${fmtR(tp.timeRatioRange[1])}, n=${tp.n})`;
     const limitMiBps = s.byClient.limit?.mibPerSMedian;
     const tpWhy = [
-      `the BDP is ${fmtMiB(bdp)} = ${(bdp / s.chunk).toFixed(1)} chunks in flight; 3 slots carry at most ${fmtMiBps((3 * s.chunk) / (l.rtt_ms / 1000))} of the link's ${fmtMiBps(rate)}`,
+      `filling the link takes ${(bdp / s.chunk).toFixed(1)} chunks in flight (BDP ${fmtMiB(bdp)}); 3 fixed slots carry at most ${fmtMiBps((3 * s.chunk) / (l.rtt_ms / 1000))} of its ${fmtMiBps(rate)}`,
       s.proto === 'h1' && 'HTTP/1.1 allows 6 connections per host',
-      limitMiBps != null && limitMiBps * MiB < 0.7 * rate && `the limit itself reaches only ${limitMiBps} MiB/s here (CPU-bound on 2 shared cores)`,
+      limitMiBps != null && limitMiBps * MiB < 0.7 * rate && `the limit itself reaches only ${limitMiBps.toFixed(1)} MiB/s here (CPU-bound on 2 shared cores)`,
     ].filter(Boolean).join('; ');
     if (s.proto === 'h2') {
       row('defaults over h2: throughput ≥ 0.9 × limit', tpMeasured, tp.timeRatioMedian, 0.9, true, tpWhy);
@@ -651,16 +652,19 @@ function evaluateLinkTargets(res) {
 /**
  * Seconds one link row should take (all clients, warm-up included), from a simple model: each
  * chunked client needs max(transfer, chunks / 3 × (its round trips per chunk × RTT + one chunk's
- * transfer)) — Flow.js 2 round trips (probe, POST), Resumable.js 4 (two preflights too),
- * resumable-wasm 1 —, the limit transfer + 2 RTT, plus ~10 ms of CPU per MiB (loopback figure).
+ * transfer)) — resumable-wasm 1 round trip, Flow.js 2 (probe, POST), Resumable.js about 3.5 (two
+ * preflights too, partly overlapping: fitted to measured rows) —, the limit transfer + 2 RTT;
+ * transfers at the link's rate but at most ~60 MiB/s (what one POST reaches through Chromium and
+ * the fixture on this 2-core machine), plus ~0.8 s of bookkeeping per run.
  */
 function estimateLinkRowSeconds(sc) {
   const l = sc.link;
+  const rate = Math.min((l.up_mbit * 1e6) / 8, 60 * MiB);
   const run = (size, chunk, client) => {
-    const T = linkTransferMs(l, size) / 1000, R = l.rtt_ms / 1000, c = linkTransferMs(l, chunk) / 1000;
-    const trips = { 'resumable-wasm': 1, 'resumable-wasm-3': 1, flowjs: 2, resumablejs: 4 }[client];
+    const T = size / rate, R = l.rtt_ms / 1000, c = chunk / rate;
+    const trips = { 'resumable-wasm': 1, 'resumable-wasm-3': 1, flowjs: 2, resumablejs: 3.5 }[client];
     const net = trips ? Math.max(T, (Math.ceil(size / chunk) / 3) * (trips * R + c)) : T + 2 * R;
-    return net + (size / MiB) * 0.01 + 1; // + page/fixture bookkeeping per run
+    return net + 0.8;
   };
   const clients = sc.clients ?? LINK_CLIENTS;
   const warm = 8 * MiB + 7;
@@ -711,7 +715,7 @@ function renderLinkSection(res) {
       const b = s.byClient[c];
       const r = c === 'limit' ? null : s.ratios[`limit/${c}`];
       const reqs = b.requests.map((q) => `${q.OPTIONS ?? '?'} / ${q.GET ?? '?'} / ${q.POST ?? '?'}`).join(', ');
-      L.push(`| ${LABEL[c]} | ${b.ok}/${b.runs} | ${fmtS(b.msMedian)} | ${fmtS(b.msRange[0])}–${fmtS(b.msRange[1])} | ${b.mibPerSMedian ?? '–'} | ${r ? `${fmtR(r.timeRatioMedian)} (${fmtR(r.timeRatioRange[0])}–${fmtR(r.timeRatioRange[1])})` : '1'} | ${reqs} | ${(b.protocols ?? []).join(', ')} | ${b.retries} |`);
+      L.push(`| ${LABEL[c]} | ${b.ok}/${b.runs} | ${fmtS(b.msMedian)} | ${fmtS(b.msRange[0])}–${fmtS(b.msRange[1])} | ${b.mibPerSMedian?.toFixed(1) ?? '–'} | ${r ? `${fmtR(r.timeRatioMedian)} (${fmtR(r.timeRatioRange[0])}–${fmtR(r.timeRatioRange[1])})` : '1'} | ${reqs} | ${(b.protocols ?? []).join(', ')} | ${b.retries} |`);
     }
     const fails = s.clients.flatMap((c) => s.byClient[c].failures.map((f) => `${LABEL[c]} ${f}`));
     if (fails.length) L.push('', `**Failed runs:** ${fails.join('; ')}`);
@@ -770,7 +774,7 @@ function renderMarkdown(res) {
       const b = s.byClient[c];
       const r = c === 'resumable-wasm' ? null : s.ratios[`${c}/resumable-wasm`];
       const reqs = b.requests.map((q) => `${q.OPTIONS ?? '?'} / ${q.GET ?? '?'} / ${q.POST ?? '?'}`).join(', ');
-      L.push(`| ${LABEL[c]} | ${b.ok}/${b.runs} | ${fmtS(b.msMedian)} | ${fmtS(b.msRange[0])}–${fmtS(b.msRange[1])} | ${b.mibPerSMedian ?? '–'} | ${r ? `${fmtR(r.timeRatioMedian)} (${fmtR(r.timeRatioRange[0])}–${fmtR(r.timeRatioRange[1])})` : '1'} | ${reqs} | ${b.retries} | ${fmtMiB(b.peakPageMax)}${c === 'resumable-wasm' && b.wasmMemoryMax != null ? ` (wasm ${fmtMiB(b.wasmMemoryMax)})` : ''} |`);
+      L.push(`| ${LABEL[c]} | ${b.ok}/${b.runs} | ${fmtS(b.msMedian)} | ${fmtS(b.msRange[0])}–${fmtS(b.msRange[1])} | ${b.mibPerSMedian?.toFixed(1) ?? '–'} | ${r ? `${fmtR(r.timeRatioMedian)} (${fmtR(r.timeRatioRange[0])}–${fmtR(r.timeRatioRange[1])})` : '1'} | ${reqs} | ${b.retries} | ${fmtMiB(b.peakPageMax)}${c === 'resumable-wasm' && b.wasmMemoryMax != null ? ` (wasm ${fmtMiB(b.wasmMemoryMax)})` : ''} |`);
     }
     const fails = s.clients.flatMap((c) => s.byClient[c].failures.map((f) => `${LABEL[c]} ${f}`));
     if (fails.length) L.push('', `**Failed runs:** ${fails.join('; ')}`);
@@ -803,7 +807,11 @@ function renderMarkdown(res) {
 }
 
 for (const out of [OUT_JSON, OUT_MD]) mkdirSync(dirname(out), { recursive: true });
-if (process.argv.includes('--render')) {
+if (process.argv.includes('--estimate')) {
+  for (const s of linkScenarios({ quick: false, rounds: Number(process.env.BENCH_ROUNDS_LINK || 3) })) console.log(`${s.id.padEnd(24)} ${Math.round(estimateLinkRowSeconds(s))} s`);
+  console.log(`link rows of a full make bench: about ${Math.round(estimateFullLinkMinutes())} min by the model (plus the loopback rows)`);
+  rmSync(FILES_DIR, { recursive: true, force: true });
+} else if (process.argv.includes('--render')) {
   writeFileSync(OUT_MD, renderMarkdown(JSON.parse(readFileSync(OUT_JSON, 'utf8'))));
   rmSync(FILES_DIR, { recursive: true, force: true });
 } else {
