@@ -53,11 +53,13 @@ const AUTH = { Authorization: 'Bearer bench-token' };
 const LINK_CLIENTS = ['resumable-wasm', 'resumable-wasm-3', 'resumablejs', 'flowjs', 'limit'];
 const ROUNDS_LINK = Number(process.env.BENCH_ROUNDS_LINK || (QUICK ? 2 : 3));
 const PROTOCOL = { h1: 'http/1.1', h2: 'h2' };
-const envList = (name, dflt) => (process.env[name] || dflt).split(',').map((x) => x.trim()).filter(Boolean);
-
-/** The link rows: the QUICK pair (RTT 100 ms, 1 Gbit/s, 64 MiB, 1 MiB chunks), else the matrix. */
-function linkScenarios({ quick = QUICK, rounds = ROUNDS_LINK } = {}) {
-  if (process.env.BENCH_LINK === '0') return [];
+/**
+ * The link rows: the QUICK pair (RTT 100 ms, 1 Gbit/s, 64 MiB, 1 MiB chunks), else the matrix as
+ * the BENCH_LINK_* variables of `env` pick it (`env: {}` = the default matrix).
+ */
+function linkScenarios({ quick = QUICK, rounds = ROUNDS_LINK, env = process.env } = {}) {
+  if (env.BENCH_LINK === '0') return [];
+  const envList = (name, dflt) => (env[name] || dflt).split(',').map((x) => x.trim()).filter(Boolean);
   const row = (rtt, up, chunkMiB, proto, size, extra = {}) => ({
     id: `${size / MiB}M-${chunkMiB}M-rtt${rtt}-${up >= 1000 ? `${up / 1000}G` : `${up}M`}-${proto}`,
     size, chunk: chunkMiB * MiB, delay: 0, proto, link: { rtt_ms: rtt, up_mbit: up, down_mbit: up },
@@ -671,9 +673,9 @@ function estimateLinkRowSeconds(sc) {
   return 5 + clients.reduce((a, c) => a + run(warm, Math.min(sc.chunk, warm), c) + (sc.rounds ?? ROUNDS_LINK) * run(sc.size, sc.chunk, c), 0);
 }
 
-/** The link rows of a full `make bench` (BENCH_LINK_* as set, 3 rounds unless BENCH_ROUNDS_LINK), in minutes by that model. */
-function estimateFullLinkMinutes() {
-  const rows = linkScenarios({ quick: false, rounds: Number(process.env.BENCH_ROUNDS_LINK || 3) });
+/** The link rows of a full `make bench`, in minutes by that model: the default matrix, or with `env` its BENCH_LINK_* pick. */
+function estimateFullLinkMinutes(env = {}) {
+  const rows = linkScenarios({ quick: false, rounds: Number(env.BENCH_ROUNDS_LINK || 3), env });
   return rows.reduce((a, s) => a + estimateLinkRowSeconds(s), 0) / 60;
 }
 
@@ -752,7 +754,7 @@ function renderMarkdown(res) {
   const est = res.fullLinkEstimateMinutes;
   if (est != null) {
     const model = linkRows.map((s) => `\`${s.id}\` ${s.seconds} s measured, ${Math.round(estimateLinkRowSeconds(s))} s modelled`).join('; ');
-    L.push(`- **Duration of a full \`make bench\`:** the link matrix alone about ${Math.round(est)} min by the model in \`bench/run.mjs\` (\`estimateLinkRowSeconds\`)${model ? ` (this run: ${model})` : ''}, plus the loopback rows (about 5 min); \`make bench QUICK=1\` (loopback 64 MiB/1 MiB + RTT 100 ms at 1 Gbit/s over h1 and h2, 2 rounds) stays under 5 min.`);
+    L.push(`- **Duration of a full \`make bench\`:** the default link matrix alone about ${Math.round(est)} min by the model in \`bench/run.mjs\` (\`estimateLinkRowSeconds\`)${model ? ` (this run: ${model})` : ''}, plus the loopback rows (about 5 min); \`make bench QUICK=1\` (loopback 64 MiB/1 MiB + RTT 100 ms at 1 Gbit/s over h1 and h2, 2 rounds) stays under 5 min.`);
   }
   L.push(`- **Total duration:** ${res.totalSeconds} s${res.settings.quick ? ' (`QUICK=1`)' : ''}${res.aborted ? ` — **ABORTED**: ${res.aborted.split('\n')[0]}` : ''}`);
   L.push('');
@@ -809,7 +811,7 @@ function renderMarkdown(res) {
 for (const out of [OUT_JSON, OUT_MD]) mkdirSync(dirname(out), { recursive: true });
 if (process.argv.includes('--estimate')) {
   for (const s of linkScenarios({ quick: false, rounds: Number(process.env.BENCH_ROUNDS_LINK || 3) })) console.log(`${s.id.padEnd(24)} ${Math.round(estimateLinkRowSeconds(s))} s`);
-  console.log(`link rows of a full make bench: about ${Math.round(estimateFullLinkMinutes())} min by the model (plus the loopback rows)`);
+  console.log(`link rows of a full make bench with these BENCH_* settings: about ${Math.round(estimateFullLinkMinutes(process.env))} min by the model (plus the loopback rows)`);
   rmSync(FILES_DIR, { recursive: true, force: true });
 } else if (process.argv.includes('--render')) {
   writeFileSync(OUT_MD, renderMarkdown(JSON.parse(readFileSync(OUT_JSON, 'utf8'))));
