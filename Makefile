@@ -15,8 +15,8 @@ help:
 	@echo "make build  release wasm -> pkg/ (npm package) and pkg/script/ (script-tag build)"
 	@echo "make size   raw and gzip sizes of the shipped files (fails above the budget)"
 	@echo "make bench  benchmark against Resumable.js and Flow.js, loopback and emulated links over"
-	@echo "            HTTP/1.1 and HTTP/2 -> target/bench/BENCHMARKS.md (the full matrix: about 1 h;"
-	@echo "            make bench QUICK=1: a subset in under 5 min; make bench-publish copies a run to"
+	@echo "            HTTP/1.1 and HTTP/2 -> target/bench/BENCHMARKS.md (the full matrix: 80-90 min;"
+	@echo "            make bench QUICK=1: a subset in about 3 min; make bench-publish copies a run to"
 	@echo "            the committed BENCHMARKS.md)"
 
 tools:
