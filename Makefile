@@ -14,8 +14,10 @@ help:
 	@echo "           in Chromium, Firefox and WebKit; BROWSERS=\"chromium firefox\" picks engines"
 	@echo "make build  release wasm -> pkg/ (npm package) and pkg/script/ (script-tag build)"
 	@echo "make size   raw and gzip sizes of the shipped files (fails above the budget)"
-	@echo "make bench  benchmark against Resumable.js and Flow.js -> target/bench/BENCHMARKS.md"
-	@echo "            (make bench-publish copies that run to the committed BENCHMARKS.md)"
+	@echo "make bench  benchmark against Resumable.js and Flow.js, loopback and emulated links over"
+	@echo "            HTTP/1.1 and HTTP/2 -> target/bench/BENCHMARKS.md (the full matrix: 80-90 min;"
+	@echo "            make bench QUICK=1: a subset in about 3 min; make bench-publish copies a run to"
+	@echo "            the committed BENCHMARKS.md)"
 
 tools:
 	@scripts/ensure-tools.sh --browser
@@ -71,11 +73,12 @@ test-size:
 	@scripts/size.sh
 
 # A bench run writes into target/bench/ (ignored: the checkout stays clean); bench-publish turns
-# the last run into the committed BENCHMARKS.md and bench/results.json.
+# the last run into the committed BENCHMARKS.md and bench/results.json. QUICK=1 runs the subset
+# marked `quick` in bench/run.mjs with 2 rounds.
 BENCH_DIR := target/bench
 bench: build
 	@cargo build -q --release -p server-fixture
-	BENCH_OUT=$(BENCH_DIR)/results.json BENCH_MD=$(BENCH_DIR)/BENCHMARKS.md node bench/run.mjs
+	BENCH_QUICK=$(QUICK) BENCH_OUT=$(BENCH_DIR)/results.json BENCH_MD=$(BENCH_DIR)/BENCHMARKS.md node bench/run.mjs
 
 bench-publish:
 	@test -f $(BENCH_DIR)/results.json || { echo "bench-publish: no $(BENCH_DIR)/results.json: run make bench first" >&2; exit 1; }

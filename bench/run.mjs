@@ -7,8 +7,14 @@
 //   BENCH_ROUNDS=5        rounds per client per 64 MiB scenario
 //   BENCH_ROUNDS_BIG=3    rounds per client per 512 MiB scenario
 //   node bench/run.mjs --render   only re-renders BENCHMARKS.md from the JSON (e.g. after editing bench/NOTES.md)
+//   node bench/run.mjs --estimate prints the modelled duration of each link row of the full matrix
 //   BENCH_ONLY=a,b        run only these scenario ids
 //   BENCH_OUT=path        JSON output (default bench/results.json); BENCH_MD=path (default BENCHMARKS.md)
+//   BENCH_QUICK=1         the `make bench QUICK=1` subset (< 5 min): rows marked `quick`, 2 rounds
+//   Emulated links (see linkScenarios): BENCH_ROUNDS_LINK=3, BENCH_LINK_RTTS=20,100,200,
+//   BENCH_LINK_UPS=50,1000 (Mbit/s), BENCH_LINK_PROTOS=h1,h2, BENCH_LINK_CHUNKS=1,5 (MiB);
+//   BENCH_LINK=0 leaves the link rows out.
+//   BENCH_CHROMIUM_ARGS="--a --b"   extra Chromium flags (e.g. --disable-http2: the h2 rows must then stop the bench)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync, existsSync, statfsSync, openSync, writeSync, closeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -19,25 +25,92 @@ import { createInterface } from 'node:readline';
 import { gzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
+import { fetchTrusting } from '../tests/e2e/harness.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURE_BIN = process.env.SERVER_FIXTURE_BIN || join(ROOT, 'target/release/server-fixture');
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'];
+  '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic',
+  ...(process.env.BENCH_CHROMIUM_ARGS ? process.env.BENCH_CHROMIUM_ARGS.split(' ') : [])];
 const MiB = 1024 * 1024;
 const MAX_AGE = 600;
-const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
+const QUICK = process.env.BENCH_QUICK === '1';
+const ROUNDS = Number(process.env.BENCH_ROUNDS || (QUICK ? 2 : 5));
 const ROUNDS_BIG = Number(process.env.BENCH_ROUNDS_BIG || 3); // 512 MiB rounds are ~30 s each: 3 keep `make bench` < 15 min on 2 cores
 const OUT_JSON = resolve(ROOT, process.env.BENCH_OUT || 'bench/results.json');
 const OUT_MD = resolve(ROOT, process.env.BENCH_MD || 'BENCHMARKS.md');
 const CLIENTS = ['resumable-wasm', 'resumablejs', 'flowjs', 'limit'];
-const LABEL = { 'resumable-wasm': 'resumable-wasm', resumablejs: 'Resumable.js 1.1.0', flowjs: 'Flow.js 2.14.1', limit: 'limit (1 POST)' };
+const LABEL = { 'resumable-wasm': 'resumable-wasm', 'resumable-wasm-3': 'resumable-wasm, 3 slots', resumablejs: 'Resumable.js 1.1.0', flowjs: 'Flow.js 2.14.1', limit: 'limit (1 POST)' };
 const AUTH = { Authorization: 'Bearer bench-token' };
 
-/** The matrix. Every scenario: a fresh page, one file, `rounds` interleaved rounds of `clients`. */
+// ---------------------------------------------------------------------------------------------
+// emulated links (issue 13): RTT × uplink × protocol × chunk size through server-fixture's
+// `--link` (every byte of every API connection pays the round trip and shares the rate cap);
+// h1 = plain HTTP/1.1, h2 = the fixture's `--tls` with HTTP/2, which the harness asserts per run.
+
+/** resumable-wasm twice: its defaults, and 3 fixed slots (the pre-'auto' default), then the peers. */
+const LINK_CLIENTS = ['resumable-wasm', 'resumable-wasm-3', 'resumablejs', 'flowjs', 'limit'];
+const ROUNDS_LINK = Number(process.env.BENCH_ROUNDS_LINK || (QUICK ? 2 : 3));
+const PROTOCOL = { h1: 'http/1.1', h2: 'h2' };
+/**
+ * The link rows: the QUICK pair (RTT 100 ms, 1 Gbit/s, 64 MiB, 1 MiB chunks), else the matrix as
+ * the BENCH_LINK_* variables of `env` pick it (`env: {}` = the default matrix).
+ */
+function linkScenarios({ quick = QUICK, rounds = ROUNDS_LINK, env = process.env } = {}) {
+  if (env.BENCH_LINK === '0') return [];
+  const envList = (name, dflt) => (env[name] || dflt).split(',').map((x) => x.trim()).filter(Boolean);
+  const row = (rtt, up, chunkMiB, proto, size, extra = {}) => ({
+    id: `${size / MiB}M-${chunkMiB}M-rtt${rtt}-${up >= 1000 ? `${up / 1000}G` : `${up}M`}-${proto}`,
+    size, chunk: chunkMiB * MiB, delay: 0, proto, link: { rtt_ms: rtt, up_mbit: up, down_mbit: up },
+    clients: LINK_CLIENTS, rounds, ...extra,
+  });
+  if (quick) return ['h1', 'h2'].map((proto) => row(100, 1000, 1, proto, 64 * MiB, { quick: true }));
+  const rows = [];
+  for (const rtt of envList('BENCH_LINK_RTTS', '20,100,200').map(Number)) {
+    for (const up of envList('BENCH_LINK_UPS', '50,1000').map(Number)) {
+      for (const chunkMiB of envList('BENCH_LINK_CHUNKS', '1,5').map(Number)) {
+        for (const proto of envList('BENCH_LINK_PROTOS', 'h1,h2')) {
+          if (!PROTOCOL[proto]) throw new Error(`BENCH_LINK_PROTOS: ${proto} is neither h1 nor h2`);
+          rows.push(row(rtt, up, chunkMiB, proto, up >= 1000 ? 256 * MiB : 64 * MiB));
+        }
+      }
+    }
+  }
+  return rows;
+}
+
+/** Bytes the link holds in flight: rate × round trip. */
+const bdpBytes = (link) => (link.up_mbit * 1e6 / 8) * (link.rtt_ms / 1000);
+/** The link's time to carry `bytes` at its uplink rate, in ms. */
+const linkTransferMs = (link, bytes) => (bytes * 8) / (link.up_mbit * 1e6) * 1000;
+/** A run's time-out through a link: liveness only, generous on both the transfer and the round trips. */
+const linkTimeoutMs = (sc) => 90000 + 10 * linkTransferMs(sc.link, sc.size) + Math.ceil(sc.size / sc.chunk) * 5 * sc.link.rtt_ms;
+const linkLabel = (l) => `RTT ${l.rtt_ms} ms, ${l.up_mbit >= 1000 ? `${l.up_mbit / 1000} Gbit/s` : `${l.up_mbit} Mbit/s`}`;
+
+/** Which fixture serves a scenario: the `--tls` one for h2 rows, the plain one otherwise. */
+const FIXTURES = {};
+const fixtureFor = (sc) => (sc.proto === 'h2' ? FIXTURES.h2 : FIXTURES.h1);
+
+/** A run's protocol check: every /upload response in the expected protocol, else the reason. */
+function protocolError(sc, seen) {
+  const want = PROTOCOL[sc.proto ?? 'h1'];
+  const got = Object.keys(seen);
+  if (got.length === 1 && got[0] === want) return null;
+  return `expected every /upload response over ${want}, Chromium saw ${JSON.stringify(seen)}`;
+}
+
+/** A row labelled h2 that ran over HTTP/1.1 (or the reverse) is no result: the bench stops. */
+function stopOnWrongProtocol(sc, rec) {
+  if (rec.wrongProtocol) throw new Error(`${sc.id} ${rec.client} ${rec.warmup ? 'warm-up' : `round ${rec.round}`}: ${rec.wrongProtocol}`);
+}
+
+/**
+ * The matrix. Every scenario: a fresh page, one file, `rounds` interleaved rounds of `clients`.
+ * `quick: true` rows are the `make bench QUICK=1` subset.
+ */
 const SCENARIOS = [
-  { id: '64M-1M-d0', size: 64 * MiB, chunk: 1 * MiB, delay: 0 },
+  { id: '64M-1M-d0', size: 64 * MiB, chunk: 1 * MiB, delay: 0, quick: true },
   { id: '64M-5M-d0', size: 64 * MiB, chunk: 5 * MiB, delay: 0 },
   { id: '64M-1M-d25', size: 64 * MiB, chunk: 1 * MiB, delay: 25 },
   { id: '64M-5M-d25', size: 64 * MiB, chunk: 5 * MiB, delay: 25 },
@@ -45,7 +118,8 @@ const SCENARIOS = [
   { id: '64M-1M-d25-resume', size: 64 * MiB, chunk: 1 * MiB, delay: 25, resume: true, clients: CLIENTS.filter((c) => c !== 'limit') },
   { id: '512M-1M-d0', size: 512 * MiB, chunk: 1 * MiB, delay: 0, big: true },
   { id: '512M-5M-d0', size: 512 * MiB, chunk: 5 * MiB, delay: 0, big: true },
-].filter((s) => !process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(',').includes(s.id));
+  ...linkScenarios(),
+].filter((s) => (!QUICK || s.quick) && (!process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(',').includes(s.id)));
 
 const log = (...a) => console.error(`[bench ${((Date.now() - T0) / 1000).toFixed(0).padStart(4)} s]`, ...a);
 const T0 = Date.now();
@@ -54,7 +128,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------------------------
 // server-fixture
 
-async function startFixture() {
+async function startFixture({ tls = false } = {}) {
   if (!existsSync(FIXTURE_BIN)) throw new Error(`${FIXTURE_BIN} missing: cargo build --release -p server-fixture`);
   // Data on tmpfs when there is room: the fixture fsyncs every chunk, and on a disk that cost
   // (identical for every client) would dominate what is measured here, the clients.
@@ -74,7 +148,8 @@ async function startFixture() {
     '--data-dir', dataDir,
     '--cors', 'strict', // allowlist = the page origin, credentials, explicit headers
     '--max-age', String(MAX_AGE),
-    '--max-lifetime', '1800',
+    '--max-lifetime', String(QUICK ? 1800 : 6 * 3600),
+    ...(tls ? ['--tls'] : []),
   ];
   const proc = spawn(FIXTURE_BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
   let stderr = '';
@@ -87,10 +162,12 @@ async function startFixture() {
   });
   lines.on('line', () => {});
   const info = JSON.parse(first);
+  // With --tls, node's control calls trust exactly the fixture's certificate.
+  const ca = info.tls ? readFileSync(info.tls.cert_pem) : null;
   // Control calls carry the fixture's token (printed in its start line); POSTs are JSON.
   const json = async (path, init = {}) => {
     const headers = { 'x-fixture-token': info.control_token, ...(init.method === 'POST' ? { 'content-type': 'application/json' } : {}) };
-    const r = await fetch(info.page + path, { ...init, headers });
+    const r = await (ca ? fetchTrusting(ca, info.page + path, { ...init, headers }) : fetch(info.page + path, { ...init, headers }));
     const text = await r.text();
     if (!r.ok) throw new Error(`${init?.method ?? 'GET'} ${path} → ${r.status}: ${text}`);
     return text ? JSON.parse(text) : null;
@@ -122,13 +199,18 @@ async function openPage(browser, fx) {
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(String(e?.stack ?? e)));
   const cdp = await context.newCDPSession(page);
+  // The protocol of every /upload response as Chromium saw it ('h2', 'http/1.1'); no request
+  // bodies are copied into the DevTools buffer.
+  const protocols = [];
+  await cdp.send('Network.enable', { maxPostDataSize: 0 });
+  cdp.on('Network.responseReceived', (e) => { if (new URL(e.response.url).pathname === '/upload') protocols.push(e.response.protocol); });
   const resp = await page.goto(`${fx.info.page}/index.html`, { waitUntil: 'load' });
   if (resp?.status() !== 200) throw new Error(`GET /index.html → ${resp?.status()}`);
   await page.waitForFunction(() => window.__B && (window.__B.ready || window.__B.loadError), null, { timeout: 15000 });
   const loadError = await page.evaluate(() => window.__B.loadError);
   if (loadError) throw new Error(`page could not load resumable-wasm: ${loadError}`);
   await cdp.send('HeapProfiler.enable');
-  return { context, page, cdp, pageErrors, close: () => context.close() };
+  return { context, page, cdp, pageErrors, protocols, close: () => context.close() };
 }
 
 /** JS heap (V8 used size) and ArrayBuffer backing stores of the page, via CDP Runtime.getHeapUsage. */
@@ -190,14 +272,16 @@ async function oneRun(fx, pg, sc, client, fileInfo, { round, warmup = false } = 
     target,
     seedTarget: `${fx.info.api}/upload?seed=${encodeURIComponent(runId)}`,
     chunkSize: sc.chunk,
-    simultaneousUploads: 3,
+    // 'resumable-wasm' runs with the library's default; everyone else with 3 in flight.
+    simultaneousUploads: client === 'resumable-wasm' ? undefined : 3,
     headers: sc.auth ? AUTH : undefined,
     resume: !!sc.resume,
-    timeoutMs: sc.big ? 180000 : 90000,
+    timeoutMs: sc.link ? linkTimeoutMs(sc) : sc.big ? 180000 : 90000,
   };
   await fx.reset(true);
   const prep = await pg.page.evaluate(([c, g]) => window.__B.prepare(c, g), [client, cfg]);
   await fx.reset(false); // the pre-seed (resume) is not counted
+  pg.protocols.length = 0;
   await pg.cdp.send('HeapProfiler.collectGarbage');
   const base = await heapSample(pg.cdp);
   const wasmBefore = await pg.page.evaluate(() => window.__B.wasmMemoryBytes());
@@ -227,7 +311,7 @@ async function oneRun(fx, pg, sc, client, fileInfo, { round, warmup = false } = 
   const wasmAfter = await pg.page.evaluate(() => window.__B.wasmMemoryBytes());
 
   // Let straggling requests land before reading the counters (none expected after completion).
-  await sleep(sc.delay ? sc.delay * 2 + 20 : 20);
+  await sleep((sc.delay ?? 0) * 2 + (sc.link?.rtt_ms ?? 0) * 2 + 20);
   const stats = await fx.stats();
   const files = await fx.files();
   const upl = (stats.log ?? []).filter((e) => e.path === '/upload');
@@ -242,8 +326,12 @@ async function oneRun(fx, pg, sc, client, fileInfo, { round, warmup = false } = 
   const stored = files.filter((f) => f.size === fileInfo.size);
   const sha = stored.length ? stored[stored.length - 1].sha256 : null;
   const verified = stored.length === 1 && sha === fileInfo.sha256;
-  const ok = !!out.ok && verified;
+  const protocols = {};
+  for (const p of pg.protocols.splice(0)) protocols[p] = (protocols[p] ?? 0) + 1;
+  const wrongProtocol = protocolError(sc, protocols);
+  const ok = !!out.ok && verified && !wrongProtocol;
   const failure = ok ? null : [
+    wrongProtocol,
     !out.ok && `client reported failure${out.timeout ? ' (timeout)' : ''}${out.thrown ? `: ${out.thrown}` : ''}${out.errors?.length ? `: ${out.errors.join('; ')}` : ''}${out.failed?.length ? `: ${out.failed.join('; ')}` : ''}`,
     !verified && `server file check failed: ${stored.length} file(s) of ${fileInfo.size} B, sha256 ${sha ?? '-'} vs page ${fileInfo.sha256}`,
   ].filter(Boolean).join('; ');
@@ -254,6 +342,8 @@ async function oneRun(fx, pg, sc, client, fileInfo, { round, warmup = false } = 
     mibPerS: ok ? Math.round((sc.size / MiB / (ms / 1000)) * 10) / 10 : null,
     requests,
     preflights,
+    protocols,
+    wrongProtocol,
     statsRequests: stats.requests,
     bytesReceived: stats.bytes_received,
     non2xx: non2xx.slice(0, 20),
@@ -269,7 +359,7 @@ async function oneRun(fx, pg, sc, client, fileInfo, { round, warmup = false } = 
       wasmMemoryBefore: wasmBefore,
       wasmMemoryAfter: wasmAfter,
       // JS heap plus, for resumable-wasm, its linear memory (monotonic: the end value is the peak).
-      peakPage: peak.used + (client === 'resumable-wasm' ? wasmAfter : 0),
+      peakPage: peak.used + (client.startsWith('resumable-wasm') ? wasmAfter : 0),
     },
     pageErrors: pg.pageErrors.splice(0),
   };
@@ -308,6 +398,7 @@ function summarize(sc, runs) {
       mibPerSMedian: median(tp), mibPerSRange: range(tp),
       requests: uniq(rs.map((r) => r.requests)),
       preflights: uniq(rs.map((r) => r.preflights)),
+      protocols: [...new Set(rs.flatMap((r) => Object.keys(r.protocols ?? {})))].sort(),
       retries: rs.reduce((a, r) => a + (r.retries || 0), 0),
       non2xx: rs.reduce((a, r) => a + r.non2xxCount, 0),
       peakPageMedian: median(good.map((r) => r.memory.peakPage)),
@@ -366,18 +457,24 @@ function machine(browserVersion) {
 
 async function main() {
   log(`fixture ${FIXTURE_BIN}`);
-  const fx = await startFixture();
+  const fx = (FIXTURES.h1 = await startFixture());
   process.on('exit', () => fx.kill());
+  // h2 rows: a second fixture with --tls; Chromium trusts its certificate by the key's hash.
+  const tlsFx = SCENARIOS.some((s) => s.proto === 'h2') ? (FIXTURES.h2 = await startFixture({ tls: true })) : null;
+  if (tlsFx) process.on('exit', () => tlsFx.kill());
   // The limit sends the whole file as one body: raise the fixture's per-chunk cap (64 MiB default).
-  await fx.config({ max_chunk_bytes: 1024 * MiB });
-  log(`page ${fx.info.page}  api ${fx.info.api}`);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  for (const f of [fx, tlsFx].filter(Boolean)) {
+    await f.config({ max_chunk_bytes: 1024 * MiB });
+    log(`page ${f.info.page}  api ${f.info.api}`);
+  }
+  const trust = tlsFx ? [`--ignore-certificate-errors-spki-list=${tlsFx.info.tls.spki_sha256}`] : [];
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...trust] });
   const results = {
     date: new Date().toISOString(),
     machine: machine(browser.version()),
     settings: {
-      page: fx.info.page, api: fx.info.api, cors: 'strict', accessControlMaxAge: MAX_AGE, withCredentials: true,
-      dataDir: fx.dataOnTmpfs ? 'tmpfs (/dev/shm)' : 'disk (tmpdir)', simultaneousUploads: 3, rounds: ROUNDS, roundsBig: ROUNDS_BIG, fixtureArgs: fx.args.filter((a) => !a.includes('/')),
+      page: fx.info.page, api: fx.info.api, tlsApi: tlsFx?.info.api ?? null, cors: 'strict', accessControlMaxAge: MAX_AGE, withCredentials: true,
+      dataDir: fx.dataOnTmpfs ? 'tmpfs (/dev/shm)' : 'disk (tmpdir)', simultaneousUploads: 3, rounds: ROUNDS, roundsBig: ROUNDS_BIG, roundsLink: ROUNDS_LINK, quick: QUICK, fixtureArgs: fx.args.filter((a) => !a.includes('/')),
       memoryMethod: 'CDP Runtime.getHeapUsage sampled every 100 ms during the run after HeapProfiler.collectGarbage (usedSize = JS heap; backingStorageSize = ArrayBuffer backing stores), plus WebAssembly.Memory.buffer.byteLength of resumable-wasm read after the run (linear memory never shrinks, so that is its peak)',
       timing: 'performance.now() in the page around upload() (client created and file added beforehand, untimed) until its completion (promise / complete event / fetch response)',
     },
@@ -388,15 +485,20 @@ async function main() {
   let failed = false;
   try {
     for (const base of SCENARIOS) {
-      const sc = { ...base, rounds: base.big ? ROUNDS_BIG : ROUNDS };
+      const sc = { ...base, rounds: base.rounds ?? (base.big ? ROUNDS_BIG : ROUNDS) };
       const clients = sc.clients ?? CLIENTS;
-      await fx.config({ delay_ms: sc.delay });
+      const fx = fixtureFor(sc);
+      await fx.config({ delay_ms: sc.delay, link: sc.link ?? null });
       const t0 = Date.now();
       let pg = await openPage(browser, fx);
       // Warm-up (untimed, verified): each client once on a small file, so JIT and lazy
       // initialisation are not billed to round 1.
       const small = await pg.page.evaluate(() => window.__B.makeFile('warmup.bin', 8 * 1048576 + 7, 99));
-      for (const c of clients) results.runs.push(await oneRun(fx, pg, { ...sc, size: small.size }, c, small, { warmup: true }));
+      for (const c of clients) {
+        const rec = await oneRun(fx, pg, { ...sc, size: small.size }, c, small, { warmup: true });
+        results.runs.push(rec);
+        stopOnWrongProtocol(sc, rec);
+      }
       const fileInfo = await pickFile(pg, await benchFile(sc.size));
       log(`scenario ${sc.id}: file ${fileInfo.name} ${sc.size} B sha256 ${fileInfo.sha256.slice(0, 16)}… built in ${fileInfo.ms} ms`);
       const runs = [];
@@ -415,6 +517,7 @@ async function main() {
           }
           runs.push(rec);
           results.runs.push(rec);
+          stopOnWrongProtocol(sc, rec);
         }
       }
       await pg.close();
@@ -429,10 +532,13 @@ async function main() {
   } finally {
     await browser.close().catch(() => {});
     await fx.stop();
+    await tlsFx?.stop();
     rmSync(FILES_DIR, { recursive: true, force: true });
   }
   results.totalSeconds = Math.round((Date.now() - T0) / 1000);
   results.targets = evaluateTargets(results);
+  results.linkTargets = evaluateLinkTargets(results);
+  results.fullLinkEstimateMinutes = Math.round(estimateFullLinkMinutes() * 10) / 10;
   writeFileSync(OUT_JSON, JSON.stringify(results, null, 1) + '\n');
   writeFileSync(OUT_MD, renderMarkdown(results));
   log(`wrote ${OUT_JSON} and ${OUT_MD} in ${results.totalSeconds} s`);
@@ -445,10 +551,11 @@ async function main() {
 // targets (issue 8) and the report
 
 function evaluateTargets(res) {
+  if (!res.scenarios.some((s) => !s.link)) return []; // a run of link rows only
   const S = (id) => res.scenarios.find((s) => s.id === id);
   const t = [];
   const W = 'resumable-wasm';
-  const fresh = res.scenarios.filter((s) => !s.auth && !s.resume);
+  const fresh = res.scenarios.filter((s) => !s.auth && !s.resume && !s.link);
   // 1. preflights
   {
     const rows = fresh.map((s) => ({ id: s.id, options: s.byClient[W].requests.map((r) => r.OPTIONS) }));
@@ -495,6 +602,132 @@ function evaluateTargets(res) {
   return t;
 }
 
+// ---------------------------------------------------------------------------------------------
+// emulated links (issue 13): targets per row, the duration model and the report section
+
+const fmtMiBps = (bytesPerS) => `${(bytesPerS / MiB).toFixed(1)} MiB/s`;
+const fmtMargin = (x) => (x == null ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`);
+
+/**
+ * The issue's targets, row by row: with defaults over h2 ≥ 0.9 × the limit's throughput; over
+ * HTTP/1.1 the same wherever 6 × chunk (the browsers' 6 connections per host) covers the
+ * bandwidth-delay product; ≤ 0.5 × Flow.js's time at RTT ≥ 100 ms; 0 preflights with defaults.
+ * Ratios are per round (time(limit) / time(resumable-wasm) = throughput ratio), then the median.
+ * `met` is null where the row has no such target; `why` is computed from the link for misses.
+ */
+function evaluateLinkTargets(res) {
+  const W = 'resumable-wasm';
+  const out = [];
+  for (const s of res.scenarios.filter((x) => x.link)) {
+    const l = s.link;
+    const bdp = bdpBytes(l);
+    const rate = (l.up_mbit * 1e6) / 8;
+    const row = (target, measured, value, goal, higherIsBetter, why, met = value == null ? false : higherIsBetter ? value >= goal : value <= goal) =>
+      out.push({ scenario: s.id, target, measured, margin: value == null || met === null ? null : higherIsBetter ? value - goal : goal - value, met, why: met === false ? why : '' });
+    const tp = s.ratios[`limit/${W}`];
+    const tpMeasured = `${fmtR(tp.timeRatioMedian)} × (${fmtR(tp.timeRatioRange[0])}–${fmtR(tp.timeRatioRange[1])}, n=${tp.n})`;
+    const limitMiBps = s.byClient.limit?.mibPerSMedian;
+    const tpWhy = [
+      `filling the link takes ${(bdp / s.chunk).toFixed(1)} chunks in flight (BDP ${fmtMiB(bdp)}); 3 fixed slots carry at most ${fmtMiBps((3 * s.chunk) / (l.rtt_ms / 1000))} of its ${fmtMiBps(rate)}`,
+      s.proto === 'h1' && 'HTTP/1.1 allows 6 connections per host',
+      limitMiBps != null && limitMiBps * MiB < 0.7 * rate && `the limit itself reaches only ${limitMiBps.toFixed(1)} MiB/s here (CPU-bound on 2 shared cores)`,
+    ].filter(Boolean).join('; ');
+    if (s.proto === 'h2') {
+      row('defaults over h2: throughput ≥ 0.9 × limit', tpMeasured, tp.timeRatioMedian, 0.9, true, tpWhy);
+    } else if (6 * s.chunk >= bdp) {
+      row('defaults over HTTP/1.1 (6 × chunk ≥ BDP): throughput ≥ 0.9 × limit', tpMeasured, tp.timeRatioMedian, 0.9, true, tpWhy);
+    } else {
+      row('defaults over HTTP/1.1: throughput vs limit', `${tpMeasured}; no target: 6 × ${fmtMiB(s.chunk)} < BDP ${fmtMiB(bdp)}`, tp.timeRatioMedian, 0.9, true, '', null);
+    }
+    if (l.rtt_ms >= 100 && s.ratios[`${W}/flowjs`]) {
+      const r = s.ratios[`${W}/flowjs`];
+      // Time per chunk and slot, in round trips: 0.5 needs 1 (the POST) against Flow.js's 2 (probe + POST).
+      const perChunkRtts = (c) => (s.byClient[c].msMedian / (Math.ceil(s.size / s.chunk) / 3)) / l.rtt_ms;
+      const flowWhy = `per chunk and slot resumable-wasm took ${perChunkRtts(W).toFixed(2)} RTT and Flow.js ${perChunkRtts('flowjs').toFixed(2)} RTT; the transfer alone takes ${(linkTransferMs(l, s.size) / 1000).toFixed(1)} s at the link's rate, the same for both`;
+      row('RTT ≥ 100 ms: time ≤ 0.5 × Flow.js', `${fmtR(r.timeRatioMedian)} (${fmtR(r.timeRatioRange[0])}–${fmtR(r.timeRatioRange[1])}, n=${r.n})`, r.timeRatioMedian, 0.5, false, flowWhy);
+    }
+    const options = s.byClient[W].requests.map((q) => q.OPTIONS);
+    row('defaults: 0 preflights', `OPTIONS ${options.join('/')}`, Math.max(...options), 0, false, 'see the request counts in the row\'s table');
+  }
+  return out;
+}
+
+/**
+ * Seconds one link row should take (all clients, warm-up included), from a simple model: each
+ * chunked client needs max(transfer, chunks / 3 × (its round trips per chunk × RTT + one chunk's
+ * transfer)) — round trips per chunk fitted to the rows measured at RTT 100 and 200 ms:
+ * resumable-wasm 1.5 (1 in theory), Flow.js 2.5 (probe + POST), Resumable.js 3.75 (two
+ * preflights too) —, the limit transfer + 2 RTT;
+ * transfers at the link's rate but at most ~60 MiB/s (what one POST reaches through Chromium and
+ * the fixture on this 2-core machine), plus ~0.8 s of bookkeeping per run.
+ */
+function estimateLinkRowSeconds(sc) {
+  const l = sc.link;
+  const rate = Math.min((l.up_mbit * 1e6) / 8, 60 * MiB);
+  const run = (size, chunk, client) => {
+    const T = size / rate, R = l.rtt_ms / 1000, c = chunk / rate;
+    const trips = { 'resumable-wasm': 1.5, 'resumable-wasm-3': 1.5, flowjs: 2.5, resumablejs: 3.75 }[client];
+    const net = trips ? Math.max(T, (Math.ceil(size / chunk) / 3) * (trips * R + c)) : T + 2 * R;
+    return net + 0.8;
+  };
+  const clients = sc.clients ?? LINK_CLIENTS;
+  const warm = 8 * MiB + 7;
+  return 5 + clients.reduce((a, c) => a + run(warm, Math.min(sc.chunk, warm), c) + (sc.rounds ?? ROUNDS_LINK) * run(sc.size, sc.chunk, c), 0);
+}
+
+/** The link rows of a full `make bench`, in minutes by that model: the default matrix, or with `env` its BENCH_LINK_* pick. */
+function estimateFullLinkMinutes(env = {}) {
+  const rows = linkScenarios({ quick: false, rounds: Number(env.BENCH_ROUNDS_LINK || 3), env });
+  return rows.reduce((a, s) => a + estimateLinkRowSeconds(s), 0) / 60;
+}
+
+function renderLinkSection(res) {
+  const rows = res.scenarios.filter((s) => s.link);
+  if (!rows.length) return [];
+  const W = 'resumable-wasm';
+  const L = ['## Emulated links (issue 13)', ''];
+  L.push('server-fixture\'s `--link` in front of the API listener: every byte of every connection (TLS handshake, preflight, probe, chunk POST) waits half the RTT each way, and all connections share one rate cap per direction (down = up here; the answers are small). **h1** = plain HTTP/1.1; **h2** = the fixture\'s `--tls` (a certificate made at start, trusted by Chromium through `--ignore-certificate-errors-spki-list`) with HTTP/2 by ALPN. The protocol column is what Chromium reported (CDP `Network.responseReceived`) for every `/upload` response of every run; a run over another protocol than its row\'s stops the bench. 64 MiB at 50 Mbit/s, 256 MiB at 1 Gbit/s (the `QUICK=1` rows: 64 MiB at 1 Gbit/s).', '');
+  L.push('Median wall time in seconds, and in brackets the throughput relative to the limit (time(limit) ÷ time(client), per round, median: 1.00 = as fast as one whole-file POST). Requests per upload with defaults as OPTIONS / GET / POST. "row" = wall time of the whole row, warm-ups included.', '');
+  const cols = LINK_CLIENTS.filter((c) => rows.some((s) => s.clients.includes(c)));
+  L.push(`| link | protocol | file, chunk | ${cols.map((c) => LABEL[c]).join(' | ')} | requests (defaults) | row |`);
+  L.push(`|---|---|---|${cols.map(() => '---|').join('')}---|---|`);
+  for (const s of rows) {
+    const cell = (c) => {
+      const b = s.byClient[c];
+      if (!b || b.msMedian == null) return '–';
+      const r = c === 'limit' ? null : s.ratios[`limit/${c}`];
+      return `${fmtS(b.msMedian)}${r ? ` (${fmtR(r.timeRatioMedian)})` : ''}`;
+    };
+    const req = s.byClient[W].requests.map((q) => `${q.OPTIONS} / ${q.GET} / ${q.POST}`).join(', ');
+    const protos = [...new Set(s.clients.flatMap((c) => s.byClient[c].protocols ?? []))].join(', ');
+    L.push(`| ${linkLabel(s.link)} | ${protos} | ${s.size / MiB} MiB, ${s.chunk / MiB} MiB | ${cols.map(cell).join(' | ')} | ${req} | ${s.seconds} s |`);
+  }
+  L.push('');
+  L.push('### Targets per row', '');
+  L.push('Margin = how far past (+) or short of (−) the target the median is.', '');
+  L.push('| row | target | measured | margin | met | why (computed from the link) |', '|---|---|---|---|---|---|');
+  for (const t of evaluateLinkTargets(res)) { // from the runs, so that --render picks up a changed rule
+    L.push(`| \`${t.scenario}\` | ${t.target} | ${t.measured} | ${fmtMargin(t.margin)} | ${t.met === null ? '–' : t.met ? '✅ met' : '❌ missed'} | ${t.why} |`);
+  }
+  L.push('');
+  L.push('### Link rows in detail', '');
+  for (const s of rows) {
+    L.push(`#### \`${s.id}\`: ${linkLabel(s.link)}, ${s.proto === 'h2' ? 'HTTPS, HTTP/2' : 'HTTP/1.1'}, ${s.size / MiB} MiB file, ${s.chunk / MiB} MiB chunks (${s.chunks} chunks), BDP ${fmtMiB(bdpBytes(s.link))}`, '');
+    L.push('| client | ok | time s (median) | min–max | MiB/s | × limit throughput (per round, median, min–max) | OPTIONS / GET / POST | protocol | retries |');
+    L.push('|---|---|---|---|---|---|---|---|---|');
+    for (const c of s.clients) {
+      const b = s.byClient[c];
+      const r = c === 'limit' ? null : s.ratios[`limit/${c}`];
+      const reqs = b.requests.map((q) => `${q.OPTIONS ?? '?'} / ${q.GET ?? '?'} / ${q.POST ?? '?'}`).join(', ');
+      L.push(`| ${LABEL[c]} | ${b.ok}/${b.runs} | ${fmtS(b.msMedian)} | ${fmtS(b.msRange[0])}–${fmtS(b.msRange[1])} | ${b.mibPerSMedian?.toFixed(1) ?? '–'} | ${r ? `${fmtR(r.timeRatioMedian)} (${fmtR(r.timeRatioRange[0])}–${fmtR(r.timeRatioRange[1])})` : '1'} | ${reqs} | ${(b.protocols ?? []).join(', ')} | ${b.retries} |`);
+    }
+    const fails = s.clients.flatMap((c) => s.byClient[c].failures.map((f) => `${LABEL[c]} ${f}`));
+    if (fails.length) L.push('', `**Failed runs:** ${fails.join('; ')}`);
+    L.push('');
+  }
+  return L;
+}
+
 const fmtR = (x) => (x == null ? '–' : x.toFixed(2));
 const fmtMiB = (b) => (b == null ? '–' : `${(b / MiB).toFixed(1)} MiB`);
 const fmtS = (ms) => (ms == null ? '–' : (ms / 1000).toFixed(2));
@@ -510,21 +743,33 @@ function renderMarkdown(res) {
   L.push(`- **Machine:** ${m.nproc} CPUs (\`nproc\`), ${m.memTotalGiB} GiB RAM, ${m.cpu}; ${m.os}; Node ${m.node}; commit ${m.commit}`);
   L.push(`- **Browser:** headless Chromium ${m.chromium} (\`/usr/bin/chromium\` via playwright-core)`);
   L.push(`- **Server:** \`server-fixture\` (release build), CORS \`strict\`, \`Access-Control-Max-Age: ${res.settings.accessControlMaxAge}\`; page ${res.settings.page} → API ${res.settings.api} (cross-origin, loopback); the delay is applied to every API request, OPTIONS included`);
-  L.push(`- **Common settings:** \`withCredentials: true\`, 3 simultaneous uploads, chunk size 1 MiB or 5 MiB, retries allowed (resumable-wasm default 8, Resumable.js default 100, Flow.js \`maxChunkRetries: 3\` — its default is 0). Everything else is each library's default (Resumable.js and Flow.js test every chunk with a GET; resumable-wasm \`testChunks: 'auto'\`).`);
+  L.push(`- **Common settings:** \`withCredentials: true\`, resumable-wasm with its default \`simultaneousUploads\` (and, on the link rows, a second column with 3 fixed), the peers with 3, chunk size 1 MiB or 5 MiB, retries allowed (resumable-wasm default 8, Resumable.js default 100, Flow.js \`maxChunkRetries: 3\` — its default is 0). Everything else is each library's default (Resumable.js and Flow.js test every chunk with a GET; resumable-wasm \`testChunks: 'auto'\`).`);
   L.push('- **Limit:** one plain `fetch` POST of the whole file as multipart (a single-chunk upload, `resumableChunkSize` = file size), `credentials: \'include\'`.');
   L.push(`- **Rounds:** ${res.settings.rounds} per client for 64 MiB, ${res.settings.roundsBig} for 512 MiB, interleaved (A B C D, A B C D, …), after one untimed warm-up upload (8 MiB) per client per scenario. Every scenario runs in a fresh page; each run uses a unique target URL (\`?run=…\`) so it starts with a cold preflight cache, like a fresh page load.`);
   L.push(`- **Timing:** ${res.settings.timing}. Throughput = file size / wall time (for the resume variant too, although only half the bytes travel).`);
   L.push(`- **Memory:** ${res.settings.memoryMethod}. "Peak page" = peak JS heap + (resumable-wasm only) wasm linear memory.`);
   L.push('- **Verification:** every run is checked against the fixture: exactly one assembled file whose SHA-256 equals the one computed in the page. A failed run is listed and excluded from times.');
-  L.push(`- **Total duration:** ${res.totalSeconds} s${res.aborted ? ` — **ABORTED**: ${res.aborted.split('\n')[0]}` : ''}`);
+  const linkRows = res.scenarios.filter((s) => s.link);
+  if (linkRows.length) {
+    L.push(`- **Links:** ${res.settings.roundsLink} rounds per client per link row, 5 clients interleaved; API over HTTP/1.1 at ${res.settings.api} and over HTTPS/HTTP/2 at ${res.settings.tlsApi ?? '–'}, behind \`--link\` (see [Emulated links](#emulated-links-issue-13)).`);
+  }
+  const est = res.fullLinkEstimateMinutes;
+  if (est != null) {
+    const model = linkRows.map((s) => `\`${s.id}\` ${s.seconds} s measured, ${Math.round(estimateLinkRowSeconds(s))} s modelled`).join('; ');
+    L.push(`- **Duration of a full \`make bench\`:** the default link matrix alone about ${Math.round(est)} min by the model in \`bench/run.mjs\` (\`estimateLinkRowSeconds\`)${model ? ` (this run: ${model})` : ''}, plus the loopback rows (about 5 min); \`make bench QUICK=1\` (loopback 64 MiB/1 MiB + RTT 100 ms at 1 Gbit/s over h1 and h2, 2 rounds) stays under 5 min.`);
+  }
+  L.push(`- **Total duration:** ${res.totalSeconds} s${res.settings.quick ? ' (`QUICK=1`)' : ''}${res.aborted ? ` — **ABORTED**: ${res.aborted.split('\n')[0]}` : ''}`);
   L.push('');
-  L.push('## Targets (issue 8)', '');
-  L.push('| target | measured | met |', '|---|---|---|');
-  for (const t of res.targets) L.push(`| ${t.target} | ${t.measured} | ${t.met ? '✅ met' : '❌ missed'} |`);
-  L.push('');
-  L.push('## Results', '');
+  if (res.targets.length) {
+    L.push('## Targets (issue 8)', '');
+    L.push('| target | measured | met |', '|---|---|---|');
+    for (const t of res.targets) L.push(`| ${t.target} | ${t.measured} | ${t.met ? '✅ met' : '❌ missed'} |`);
+    L.push('');
+  }
+  L.push(...renderLinkSection(res));
+  L.push(res.scenarios.some((s) => s.link) ? '## Loopback results' : '## Results', '');
   L.push('Wall time in seconds (median, min–max), throughput in MiB/s (median), requests per run as OPTIONS / GET / POST counted by the fixture (all rounds identical unless several values are listed), peak page memory (max over rounds).', '');
-  for (const s of res.scenarios) {
+  for (const s of res.scenarios.filter((x) => !x.link)) {
     const title = `${s.size / MiB} MiB file, ${s.chunk / MiB} MiB chunks (${s.chunks} chunks), ${s.delay} ms delay${s.auth ? ', `Authorization` header' : ''}${s.resume ? `, resume (${Math.floor(s.chunks / 2)} of ${s.chunks} chunks already on the server)` : ''}`;
     L.push(`### \`${s.id}\`: ${title}`, '');
     L.push('| client | ok | time s (median) | min–max | MiB/s | time ÷ resumable-wasm (per round, median, min–max) | OPTIONS / GET / POST | retries | peak page memory |');
@@ -533,7 +778,7 @@ function renderMarkdown(res) {
       const b = s.byClient[c];
       const r = c === 'resumable-wasm' ? null : s.ratios[`${c}/resumable-wasm`];
       const reqs = b.requests.map((q) => `${q.OPTIONS ?? '?'} / ${q.GET ?? '?'} / ${q.POST ?? '?'}`).join(', ');
-      L.push(`| ${LABEL[c]} | ${b.ok}/${b.runs} | ${fmtS(b.msMedian)} | ${fmtS(b.msRange[0])}–${fmtS(b.msRange[1])} | ${b.mibPerSMedian ?? '–'} | ${r ? `${fmtR(r.timeRatioMedian)} (${fmtR(r.timeRatioRange[0])}–${fmtR(r.timeRatioRange[1])})` : '1'} | ${reqs} | ${b.retries} | ${fmtMiB(b.peakPageMax)}${c === 'resumable-wasm' && b.wasmMemoryMax != null ? ` (wasm ${fmtMiB(b.wasmMemoryMax)})` : ''} |`);
+      L.push(`| ${LABEL[c]} | ${b.ok}/${b.runs} | ${fmtS(b.msMedian)} | ${fmtS(b.msRange[0])}–${fmtS(b.msRange[1])} | ${b.mibPerSMedian?.toFixed(1) ?? '–'} | ${r ? `${fmtR(r.timeRatioMedian)} (${fmtR(r.timeRatioRange[0])}–${fmtR(r.timeRatioRange[1])})` : '1'} | ${reqs} | ${b.retries} | ${fmtMiB(b.peakPageMax)}${c === 'resumable-wasm' && b.wasmMemoryMax != null ? ` (wasm ${fmtMiB(b.wasmMemoryMax)})` : ''} |`);
     }
     const fails = s.clients.flatMap((c) => s.byClient[c].failures.map((f) => `${LABEL[c]} ${f}`));
     if (fails.length) L.push('', `**Failed runs:** ${fails.join('; ')}`);
@@ -566,7 +811,11 @@ function renderMarkdown(res) {
 }
 
 for (const out of [OUT_JSON, OUT_MD]) mkdirSync(dirname(out), { recursive: true });
-if (process.argv.includes('--render')) {
+if (process.argv.includes('--estimate')) {
+  for (const s of linkScenarios({ quick: false, rounds: Number(process.env.BENCH_ROUNDS_LINK || 3) })) console.log(`${s.id.padEnd(24)} ${Math.round(estimateLinkRowSeconds(s))} s`);
+  console.log(`link rows of a full make bench with these BENCH_* settings: about ${Math.round(estimateFullLinkMinutes(process.env))} min by the model (plus the loopback rows)`);
+  rmSync(FILES_DIR, { recursive: true, force: true });
+} else if (process.argv.includes('--render')) {
   writeFileSync(OUT_MD, renderMarkdown(JSON.parse(readFileSync(OUT_JSON, 'utf8'))));
   rmSync(FILES_DIR, { recursive: true, force: true });
 } else {

@@ -70,16 +70,18 @@
 
   /**
    * Creates the client and adds the file (untimed); for `cfg.resume`, pre-seeds half the chunks.
-   * cfg: { target, seedTarget, chunkSize, simultaneousUploads, headers?, resume?, timeoutMs }
+   * cfg: { target, seedTarget, chunkSize, simultaneousUploads?, headers?, resume?, timeoutMs }
    */
   B.prepare = async (client, cfg) => {
     const file = B.file;
     const c = { client, cfg, retries: 0, errors: [] };
     B.current = c;
-    const common = { target: cfg.target, chunkSize: cfg.chunkSize, simultaneousUploads: cfg.simultaneousUploads, withCredentials: true };
+    const common = { target: cfg.target, chunkSize: cfg.chunkSize, withCredentials: true };
+    // Unset for 'resumable-wasm' (the library's default); 'resumable-wasm-3' and the peers get 3.
+    if (cfg.simultaneousUploads != null) common.simultaneousUploads = cfg.simultaneousUploads;
     if (cfg.headers) common.headers = cfg.headers;
     let identifier, relativePath, prefix = 'resumable';
-    if (client === 'resumable-wasm') {
+    if (client === 'resumable-wasm' || client === 'resumable-wasm-3') {
       const up = new B.Uploader(common); // library defaults otherwise (testChunks 'auto', 8 retries, multipart)
       up.on('fileRetry', () => { c.retries++; });
       up.on('fileError', (_f, e) => { c.errors.push(err(e)); });

@@ -148,7 +148,7 @@ export async function startFixture({ flags = {}, mounts, pageHost = 'localhost',
 }
 
 /** A minimal `fetch` over HTTPS trusting only `ca` (PEM): { ok, status, headers, text() }. */
-function fetchTrusting(ca, url, init = {}) {
+export function fetchTrusting(ca, url, init = {}) {
   return new Promise((resolveResp, reject) => {
     const req = httpsRequest(url, { method: init.method ?? 'GET', headers: init.headers ?? {}, ca }, (res) => {
       const parts = [];
