@@ -23,6 +23,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod classify;
+pub mod concurrency;
 pub mod config;
 pub mod error;
 pub mod float;
