@@ -134,6 +134,13 @@ impl Window {
         }
     }
 
+    /// Starts a new round at `now_ms` (a new run: the idle time before says nothing of the link).
+    pub fn new_round(&mut self, now_ms: u64) {
+        self.round_start = now_ms;
+        self.round_bytes = 0;
+        self.round_limited = false;
+    }
+
     /// The uploader had a free slot and nothing to send (or a request had to go alone).
     pub fn app_limited(&mut self) {
         self.round_limited = true;
@@ -154,9 +161,7 @@ impl Window {
         let rose = rate.saturating_mul(4) >= self.best_rate.saturating_mul(5);
         self.best_rate = self.best_rate.max(rate);
         let judged = !self.settling && !self.round_limited;
-        self.round_start = now_ms;
-        self.round_bytes = 0;
-        self.round_limited = false;
+        self.new_round(now_ms);
         self.settling = false;
         if !judged {
             return;
