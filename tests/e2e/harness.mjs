@@ -213,6 +213,8 @@ export async function newPage(browser, { initLib = true } = {}) {
     loadingFailed: [],
     requests: new Map(),
     protocols: [],
+    /** Requests sent and ended, in CDP order: { id, start } (bounded), for `mostInFlight`. */
+    lifecycle: [],
     allowPageErrors: false,
   };
   page.on('pageerror', (e) => t.pageErrors.push(String(e && e.stack ? e.stack : e)));
@@ -220,16 +222,36 @@ export async function newPage(browser, { initLib = true } = {}) {
   const cdp = await context.newCDPSession(page);
   t.cdp = cdp;
   await cdp.send('Network.enable');
-  cdp.on('Network.requestWillBeSent', (e) => { t.requests.set(e.requestId, { url: e.request.url, method: e.request.method, headers: e.request.headers }); });
+  const lifecycle = (id, start) => { t.lifecycle.push({ id, start }); if (t.lifecycle.length > 20000) t.lifecycle.shift(); };
+  cdp.on('Network.requestWillBeSent', (e) => { t.requests.set(e.requestId, { url: e.request.url, method: e.request.method, headers: e.request.headers }); lifecycle(e.requestId, true); });
+  cdp.on('Network.loadingFinished', (e) => lifecycle(e.requestId, false));
   // The protocol of each response as Chromium saw it ('h2', 'http/1.1'), for HTTPS tests.
   cdp.on('Network.responseReceived', (e) => {
     t.protocols.push({ url: e.response.url, method: t.requests.get(e.requestId)?.method, protocol: e.response.protocol });
     if (t.protocols.length > 2000) t.protocols.shift();
   });
   cdp.on('Network.loadingFailed', (e) => {
+    lifecycle(e.requestId, false);
     const r = t.requests.get(e.requestId) ?? {};
     t.loadingFailed.push({ url: r.url, method: r.method, errorText: e.errorText, canceled: e.canceled, corsErrorStatus: e.corsErrorStatus, type: e.type });
   });
+  /**
+   * The most `method` requests to `pathname` the page had under way at once, as Chromium saw
+   * them: from the page's request (before any wait for a connection) to its end. Counts what
+   * the uploader asked for, whatever the browser queued.
+   */
+  t.mostInFlight = (method, pathname) => {
+    const live = new Set();
+    let most = 0;
+    for (const { id, start } of t.lifecycle) {
+      const r = t.requests.get(id);
+      if (!r || r.method !== method || new URL(r.url).pathname !== pathname) continue;
+      if (start) live.add(id); else live.delete(id);
+      most = Math.max(most, live.size);
+    }
+    return most;
+  };
+  t.resetLifecycle = () => { t.lifecycle.length = 0; };
   /** The CORS reasons Chromium recorded, e.g. ['MissingAllowOriginHeader']. */
   t.corsErrors = () => t.loadingFailed.filter((f) => f.corsErrorStatus).map((f) => f.corsErrorStatus.corsError);
   t.goto = (url) => page.goto(url, { waitUntil: 'load' });

@@ -1,0 +1,54 @@
+// simultaneousUploads 'auto' through an emulated long link (rtt=100 ms, 200 Mbit/s: about ten
+// 256 KiB chunks in flight fill it): over HTTPS + HTTP/2, with Timing-Allow-Origin so the page
+// can read the protocol, the window grows past the HTTP/1.1 cap of 6; without that header the
+// page cannot tell, and over plain HTTP/1.1 it stays at most 6 — and grows past the initial 3
+// there too. Counted from Chromium's own request events, not from timings.
+import { test, describe, before, after } from 'node:test';
+import { startFixture, launchBrowser, openUploader, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, chunkCount, countBy, summarize, KiB, MiB, TEST_TIMEOUT } from './harness.mjs';
+
+const LINK = 'rtt=100,up=200,down=200';
+const CS = 256 * KiB;
+const SIZE = 24 * MiB + 99;
+let browser, tls, plain;
+before(async () => {
+  [tls, plain] = await Promise.all([
+    startFixture({ flags: { tls: true, link: LINK } }),
+    startFixture({ flags: { link: LINK } }),
+  ]);
+  browser = await launchBrowser({ trust: tls });
+});
+after(async () => { await browser?.close(); await tls?.stop(); await plain?.stop(); });
+
+/** Uploads one file with defaults + credentials; the most chunk POSTs under way at once. */
+async function mostPostsInFlight(fx, name, runtime = {}) {
+  const t = await openUploader(browser, fx);
+  let most;
+  await scenario({ fixtures: [fx], pages: [t] }, async () => {
+    await fx.reset();
+    await fx.config({ timing_allow_origin: true, ...runtime });
+    const f = await makeFile(t, name, SIZE, 9);
+    t.resetLifecycle();
+    const run = await runUpload(t, { target: fx.target(), chunkSize: CS, withCredentials: true }, [f.name], { timeoutMs: 120000 });
+    await expectStored(fx, [f], run);
+    const c = countBy(await fx.apiLog());
+    expectEqual({ OPTIONS: c.OPTIONS ?? 0, POST: c.POST ?? 0 }, { OPTIONS: 0, POST: chunkCount(SIZE, CS) }, 'requests to /upload', summarize(run));
+    most = t.mostInFlight('POST', '/upload');
+  });
+  await t.close();
+  return most;
+}
+
+describe("simultaneousUploads 'auto' through a 100 ms, 200 Mbit/s link", () => {
+  test('HTTPS + HTTP/2 with Timing-Allow-Origin: more than 6 chunk POSTs in flight, at most 16', { timeout: TEST_TIMEOUT }, async () => {
+    const most = await mostPostsInFlight(tls, 'auto-h2.bin');
+    expectTrue(most > 6 && most <= 16, `most chunk POSTs in flight over h2: ${most} (expected 7..16)`);
+  });
+  test('HTTPS + HTTP/2 without Timing-Allow-Origin: the protocol is hidden, so at most 6', { timeout: TEST_TIMEOUT }, async () => {
+    const most = await mostPostsInFlight(tls, 'auto-h2-hidden.bin', { timing_allow_origin: false });
+    expectTrue(most > 3 && most <= 6, `most chunk POSTs in flight, protocol hidden: ${most} (expected 4..6)`);
+  });
+  test('plain HTTP/1.1: more than the initial 3, at most 6', { timeout: TEST_TIMEOUT }, async () => {
+    const most = await mostPostsInFlight(plain, 'auto-h1.bin');
+    expectTrue(most > 3 && most <= 6, `most chunk POSTs in flight over HTTP/1.1: ${most} (expected 4..6)`);
+  });
+});
