@@ -19,8 +19,11 @@ before(async () => {
 });
 after(async () => { await browser?.close(); await tls?.stop(); await plain?.stop(); });
 
-/** Uploads one file with defaults + credentials; the most chunk POSTs under way at once. */
-async function mostPostsInFlight(fx, name, runtime = {}) {
+/**
+ * Uploads one file with defaults + credentials and `options`, `runtime` set on the fixture;
+ * checks the bytes and the OPTIONS/POST counts; the most chunk POSTs under way at once.
+ */
+async function mostPostsInFlight(fx, name, { runtime = {}, options = {}, preflights = 0 } = {}) {
   const t = await openUploader(browser, fx);
   let most;
   await scenario({ fixtures: [fx], pages: [t] }, async () => {
@@ -28,10 +31,10 @@ async function mostPostsInFlight(fx, name, runtime = {}) {
     await fx.config({ timing_allow_origin: true, ...runtime });
     const f = await makeFile(t, name, SIZE, 9);
     t.resetLifecycle();
-    const run = await runUpload(t, { target: fx.target(), chunkSize: CS, withCredentials: true }, [f.name], { timeoutMs: 120000 });
+    const run = await runUpload(t, { target: fx.target(), chunkSize: CS, withCredentials: true, ...options }, [f.name], { timeoutMs: 120000 });
     await expectStored(fx, [f], run);
     const c = countBy(await fx.apiLog());
-    expectEqual({ OPTIONS: c.OPTIONS ?? 0, POST: c.POST ?? 0 }, { OPTIONS: 0, POST: chunkCount(SIZE, CS) }, 'requests to /upload', summarize(run));
+    expectEqual({ OPTIONS: c.OPTIONS ?? 0, POST: c.POST ?? 0 }, { OPTIONS: preflights, POST: chunkCount(SIZE, CS) }, 'requests to /upload', summarize(run));
     most = t.mostInFlight('POST', '/upload');
   });
   await t.close();
@@ -44,8 +47,13 @@ describe("simultaneousUploads 'auto' through a 100 ms, 200 Mbit/s link", () => {
     expectTrue(most > 6 && most <= 16, `most chunk POSTs in flight over h2: ${most} (expected 7..16)`);
   });
   test('HTTPS + HTTP/2 without Timing-Allow-Origin: the protocol is hidden, so at most 6', { timeout: TEST_TIMEOUT }, async () => {
-    const most = await mostPostsInFlight(tls, 'auto-h2-hidden.bin', { timing_allow_origin: false });
+    const most = await mostPostsInFlight(tls, 'auto-h2-hidden.bin', { runtime: { timing_allow_origin: false } });
     expectTrue(most > 3 && most <= 6, `most chunk POSTs in flight, protocol hidden: ${most} (expected 4..6)`);
+  });
+  test('HTTP/2, headers {Authorization}: exactly 1 OPTIONS (the first POST goes alone), then more than 6 in flight', { timeout: TEST_TIMEOUT }, async () => {
+    const options = { headers: { Authorization: 'Bearer e2e-token' }, testChunks: false };
+    const most = await mostPostsInFlight(tls, 'auto-h2-auth.bin', { options, preflights: 1 });
+    expectTrue(most > 6 && most <= 16, `most chunk POSTs in flight over h2 with a preflight: ${most} (expected 7..16)`);
   });
   test('plain HTTP/1.1: more than the initial 3, at most 6', { timeout: TEST_TIMEOUT }, async () => {
     const most = await mostPostsInFlight(plain, 'auto-h1.bin');
