@@ -13,7 +13,7 @@
 //!   only settles (its answers are mostly of requests sent before the change) and is not judged;
 //! - **steady**: once goodput stops rising, the window moves one request per judged round
 //!   toward the measured bandwidth-delay product in chunks, `best goodput × shortest request
-//!   time / chunk bytes + 1` (never below [`INITIAL_WINDOW`]);
+//!   time / chunk bytes`, plus one to spare (never below [`INITIAL_WINDOW`]);
 //! - **back-off**: a transient failure (error status, timeout, no answer) halves the window and
 //!   a `Retry-After` answer drops it to one request; either ends start-up, and only one cut is
 //!   made per round (failures of requests sent before the last cut are its echoes);
@@ -195,24 +195,17 @@ impl Window {
         } else {
             (self.get() / 2).max(1)
         };
-        self.round_start = now_ms;
-        self.round_bytes = 0;
         self.settling = false;
+        self.new_round(now_ms);
     }
 
-    /// The measured bandwidth-delay product in chunks, plus one, within
-    /// `INITIAL_WINDOW..=max`.
+    /// The measured bandwidth-delay product in whole chunks, plus two (one for the part of a
+    /// chunk rounded away, one to spare), within `INITIAL_WINDOW..=max`.
     fn target(&self) -> u32 {
-        let in_flight = self
-            .best_rate
-            .saturating_mul(self.min_time.unwrap_or(0))
-            .div_ceil(1000);
-        let chunks = in_flight
-            .div_ceil(self.chunk_bytes.max(1))
-            .saturating_add(1);
-        u32::try_from(chunks)
-            .unwrap_or(u32::MAX)
-            .clamp(INITIAL_WINDOW.min(self.max), self.max)
+        let bytes = self.best_rate.saturating_mul(self.min_time.unwrap_or(0)) / 1000;
+        let chunks = bytes / self.chunk_bytes.max(1) + 2;
+        let chunks = u32::try_from(chunks).unwrap_or(u32::MAX);
+        chunks.max(INITIAL_WINDOW).min(self.max)
     }
 }
 

@@ -18,9 +18,9 @@ extern "C" {
 /// The `nextHopProtocol` of the newest resource entry for `url`; `None` when there is none
 /// yet or the browser hides it.
 pub(crate) fn next_hop_protocol(url: &str) -> Option<String> {
-    // Entries are named by the URL as the browser serialised it.
-    let href = web_sys::Url::new(url).ok()?.href();
-    let entries = entries_by_name(&href, "resource").ok()?;
+    // Entries are named by the URL as the browser serialised it: the target is (the API
+    // layer resolves it with the browser's URL parser); a URL written otherwise finds nothing.
+    let entries = entries_by_name(url, "resource").ok()?;
     let newest = entries.get(entries.length().checked_sub(1)?);
     js_sys::Reflect::get(&newest, &JsValue::from_str("nextHopProtocol"))
         .ok()?
