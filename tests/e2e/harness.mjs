@@ -48,13 +48,14 @@ function flagArgs(flags) {
  * Starts `target/debug/server-fixture` on free ports with a fresh temp data dir and returns a
  * handle: { page, api, dataDir, stats(), files(), reset(), config(patch), apiLog(), stop() }.
  * `flags` are extra command-line flags; `mounts` maps a URL prefix to a directory; the defaults
- * mount /pkg (the built package), /e2e (test pages) and /vendor (node_modules).
+ * mount /pkg (the built package), /e2e (test pages) and /vendor (node_modules). `dataRoot`: where
+ * the data directory is made (default the OS temp dir).
  */
-export async function startFixture({ flags = {}, mounts, pageHost = 'localhost', apiHost = 'localhost', www } = {}) {
+export async function startFixture({ flags = {}, mounts, pageHost = 'localhost', apiHost = 'localhost', www, dataRoot = tmpdir() } = {}) {
   if (!existsSync(FIXTURE_BIN)) {
     throw new Error(`${FIXTURE_BIN} is missing: run \`cargo build -p server-fixture\` (make test-e2e does)`);
   }
-  const dataDir = mkdtempSync(join(tmpdir(), 'rw-e2e-data-'));
+  const dataDir = mkdtempSync(join(dataRoot, 'rw-e2e-data-'));
   const allMounts = mounts ?? { '/pkg': PKG, '/e2e': join(E2E, 'pages'), '/vendor': join(ROOT, 'node_modules') };
   const args = [
     '--www', www ?? join(E2E, 'pages'),
