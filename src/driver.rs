@@ -14,9 +14,10 @@ use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
 use crate::engine::classify::no_response_failure;
+use crate::engine::concurrency::HttpProtocol;
 use crate::engine::{
-    Action, Check, Event, Failure, FileControl, FileId, FileMeta, Input, Observation, RequestBody,
-    RequestId, RequestSpec, Scheduler, UploadError, VecMap,
+    Action, Check, Event, Failure, FileControl, FileId, FileMeta, Input, Observation, Phase,
+    RequestBody, RequestId, RequestSpec, Scheduler, UploadError, VecMap,
 };
 use crate::transport::wire::{Wire, WireBody};
 use crate::transport::{self, clock, cors_check, Outcome, Via};
@@ -474,6 +475,7 @@ async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via)
             body,
             retry_after,
         } => {
+            learn_protocol(handle, spec);
             let answer = Input::Response {
                 request: spec.id,
                 status,
@@ -504,6 +506,19 @@ async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via)
             failure,
         },
     );
+}
+
+/// Tells the engine the protocol of the target's origin, from the Resource Timing entry of a
+/// chunk upload that got an answer, while the engine wants it and the browser shows it. (The
+/// entry may only appear after this answer: the next one finds it, the URL being the same.)
+fn learn_protocol(handle: &Handle, spec: &RequestSpec) {
+    if spec.phase != Phase::Upload || !handle.borrow().scheduler.wants_protocol() {
+        return;
+    }
+    let alpn = transport::timing::next_hop_protocol(&spec.url);
+    if let Some(protocol) = alpn.as_deref().and_then(HttpProtocol::from_alpn) {
+        input(handle, Input::Protocol(protocol));
+    }
 }
 
 /// The browser refused to build request `id`: say why on the console, fail it for good.

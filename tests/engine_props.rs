@@ -168,7 +168,7 @@ fn build(s: &Setup) -> (Harness, Vec<FileId>) {
     }
     c.page_origin = Some("https://app.example".into());
     c.min_file_size = 0;
-    c.simultaneous_uploads = s.slots;
+    c.simultaneous_uploads = Some(s.slots);
     c.test_chunks = s.test;
     c.parallel_files = s.parallel;
     c.prioritize_first_and_last_chunk = s.prio;

@@ -9,6 +9,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 mod harness;
 
 use harness::{Harness, Reply};
+use resumable_wasm::engine::concurrency::HttpProtocol;
 use resumable_wasm::engine::verdict::CORS_EVIDENCE;
 use resumable_wasm::engine::{
     Config, ErrorKind, Event, Failure, FileControl, FileId, FileStatus, Input, Observation, Phase,
@@ -597,7 +598,7 @@ fn cors_breaking_mid_run_is_caught_and_a_fix_is_seen() {
     // The server's CORS works (readable answers), then breaks for every request, then is fixed.
     let mut c = config(10);
     c.test_chunks = TestChunks::Never;
-    c.simultaneous_uploads = 1;
+    c.simultaneous_uploads = Some(1);
     let mut h = Harness::new(c, 26);
     let a = h.add("a", 40);
     let b = h.add("b", 20);
@@ -629,7 +630,10 @@ fn random_drops_are_never_called_cors() {
     // --drop-rate 0.5: a check pair is blocked with probability 1/4.
     let mut rng = resumable_wasm::engine::retry::Rng::new(99);
     let mut coin = move || rng.next_u64() & 1 == 0;
-    let mut h = Harness::new(config(10), 27);
+    // Three slots, as before 'auto' (which shrinks to one request under such losses).
+    let mut c = config(10);
+    c.simultaneous_uploads = Some(3);
+    let mut h = Harness::new(c, 27);
     let files: Vec<_> = (0..20)
         .map(|i| h.add(&format!("f{i}"), 10 + 13 * i))
         .collect();
@@ -749,6 +753,8 @@ fn warm_up_retries_alone_after_a_failed_first_request() {
     c.test_chunks = TestChunks::Never;
     c.headers = vec![("X-Token".into(), "t".into())];
     c.chunk_retry_interval_ms = 0;
+    // Fixed: under 'auto' the failure would also halve the window.
+    c.simultaneous_uploads = Some(3);
     let mut h = Harness::new(c, 13);
     h.add("a", 100);
     h.start();
@@ -910,7 +916,7 @@ fn huge_file_offsets_are_exact() {
 fn first_and_last_chunk_first_with_auto_probe() {
     let mut c = config(10);
     c.prioritize_first_and_last_chunk = true;
-    c.simultaneous_uploads = 1;
+    c.simultaneous_uploads = Some(1);
     let mut h = Harness::new(c, 23);
     h.add("a", 50);
     h.start();
@@ -1028,7 +1034,7 @@ fn parallel_files_share_slots() {
     let mut c = config(10);
     c.test_chunks = TestChunks::Never;
     c.parallel_files = true;
-    c.simultaneous_uploads = 2;
+    c.simultaneous_uploads = Some(2);
     let mut h = Harness::new(c, 26);
     let a = h.add("a", 40);
     let b = h.add("b", 40);
@@ -1055,7 +1061,7 @@ fn of_file(sent: &[RequestSpec], file: FileId) -> Vec<RequestSpec> {
 fn a_paused_file_gets_no_request_and_its_slots_go_to_the_others() {
     let mut c = config(10);
     c.test_chunks = TestChunks::Never;
-    c.simultaneous_uploads = 2;
+    c.simultaneous_uploads = Some(2);
     let mut h = Harness::new(c, 30);
     let a = h.add("a", 60);
     let b = h.add("b", 30);
@@ -1102,7 +1108,7 @@ fn resuming_one_file_does_not_resume_another() {
     let mut c = config(10);
     c.test_chunks = TestChunks::Never;
     c.parallel_files = true;
-    c.simultaneous_uploads = 3;
+    c.simultaneous_uploads = Some(3);
     let mut h = Harness::new(c, 31);
     let a = h.add("a", 40);
     let b = h.add("b", 40);
@@ -1130,7 +1136,7 @@ fn retrying_a_file_resets_only_its_own_retry_counters() {
     let mut c = config(10);
     c.test_chunks = TestChunks::Never;
     c.parallel_files = true;
-    c.simultaneous_uploads = 2;
+    c.simultaneous_uploads = Some(2);
     c.max_chunk_retries = 1;
     let mut h = Harness::new(c, 32);
     let a = h.add("a", 10);
@@ -1177,7 +1183,7 @@ fn retrying_a_file_resets_only_its_own_retry_counters() {
 fn cancelling_a_file_aborts_only_its_requests_and_a_retry_probes_what_the_server_has() {
     use std::collections::BTreeSet;
     let mut c = config(10);
-    c.simultaneous_uploads = 3;
+    c.simultaneous_uploads = Some(3);
     let mut h = Harness::new(c, 33);
     let a = h.add("a", 80);
     let b = h.add("b", 30);
@@ -1256,7 +1262,7 @@ fn cancelling_a_file_aborts_only_its_requests_and_a_retry_probes_what_the_server
 fn per_file_controls_meet_the_queue_controls() {
     let mut c = config(10);
     c.test_chunks = TestChunks::Never;
-    c.simultaneous_uploads = 1;
+    c.simultaneous_uploads = Some(1);
     let mut h = Harness::new(c, 34);
     let a = h.add("a", 30);
     let b = h.add("b", 30);
@@ -1304,7 +1310,7 @@ fn upload_retries_failed_files_but_leaves_paused_ones_paused() {
     let mut c = config(10);
     c.test_chunks = TestChunks::Never;
     c.parallel_files = true;
-    c.simultaneous_uploads = 2;
+    c.simultaneous_uploads = Some(2);
     let mut h = Harness::new(c, 35);
     let a = h.add("a", 20);
     let b = h.add("b", 20);
@@ -1445,4 +1451,108 @@ fn has_work_while_a_run_is_on_paused_or_not() {
     assert!(h.s.has_work());
     h.input(Input::Cancel);
     assert!(!h.s.has_work(), "cancelled");
+}
+
+/// Uploads through a link where every request is answered `rtt` ms after it was sent (no
+/// bandwidth limit: more requests in flight always carry more), with `reply` for each answer,
+/// until the engine is idle or `answers` were given. Returns the requests still in flight.
+fn through_link(
+    h: &mut Harness,
+    rtt: u64,
+    answers: usize,
+    mut reply: impl FnMut(&RequestSpec) -> Reply,
+) -> Vec<RequestSpec> {
+    let mut due: Vec<(u64, RequestSpec)> = Vec::new();
+    for _ in 0..answers.min(10_000) {
+        let now = h.now;
+        due.extend(h.take_all().into_iter().map(|r| (now + rtt, r)));
+        let next = due.iter().map(|(t, _)| *t).min();
+        match (next, h.s.poll_deadline()) {
+            (Some(t), d) if d.is_none_or(|d| t <= d) => {
+                let i = due.iter().position(|(at, _)| *at == t).unwrap();
+                let (_, r) = due.remove(i);
+                h.now = t;
+                let answer = reply(&r);
+                h.reply(r.id, answer);
+            }
+            (None, None) => return Vec::new(),
+            _ => {
+                h.advance_to_deadline();
+            }
+        }
+    }
+    due.extend(h.take_all().into_iter().map(|r| (0, r)));
+    due.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The server has none of the chunks: probes answer 204, uploads 200.
+fn new_chunks(r: &RequestSpec) -> Reply {
+    Reply::Status(if r.phase == Phase::Test { 204 } else { 200 })
+}
+
+/// One file of 200 chunks through a 100 ms link under `c`, the target's protocol told first
+/// if known: the most requests in flight at once.
+fn auto_upload(c: Config, protocol: Option<HttpProtocol>) -> usize {
+    let mut h = Harness::new(c, 41);
+    let f = h.add("big", 200 * 1000);
+    if let Some(p) = protocol {
+        h.input(Input::Protocol(p));
+    }
+    h.start();
+    assert!(through_link(&mut h, 100, usize::MAX, new_chunks).is_empty());
+    assert_eq!(h.s.file(f).unwrap().status, FileStatus::Success);
+    h.max_in_flight
+}
+
+#[test]
+fn auto_grows_past_three_but_not_past_six_unless_the_origin_multiplexes() {
+    assert_eq!(auto_upload(config(1000), None), 6, "protocol unknown");
+    assert_eq!(auto_upload(config(1000), Some(HttpProtocol::Http1)), 6);
+    let h2 = Some(HttpProtocol::Multiplexed);
+    assert_eq!(auto_upload(config(1000), h2), 16, "maxSimultaneousUploads");
+    let mut c = config(1000);
+    c.max_simultaneous_uploads = 10;
+    assert_eq!(auto_upload(c, h2), 10);
+    // A fixed number holds whatever the protocol.
+    let mut c = config(1000);
+    c.simultaneous_uploads = Some(3);
+    assert_eq!(auto_upload(c, h2), 3);
+}
+
+/// A harness with one big file whose window grew to 16 over h2; the requests in flight.
+fn grown_window() -> (Harness, Vec<RequestSpec>) {
+    let mut h = Harness::new(config(1000), 42);
+    h.add("big", 300 * 1000);
+    h.input(Input::Protocol(HttpProtocol::Multiplexed));
+    h.start();
+    let pending = through_link(&mut h, 100, 80, new_chunks);
+    assert_eq!(h.s.slots(), 16);
+    (h, pending)
+}
+
+#[test]
+fn auto_halves_on_a_failure_once_per_round() {
+    let (mut h, pending) = grown_window();
+    h.fail(pending[0].id, Failure::Timeout);
+    assert_eq!(h.s.slots(), 8, "a timeout halves the window");
+    h.respond(pending[1].id, 503);
+    h.fail(pending[2].id, Failure::NoResponse);
+    assert_eq!(
+        h.s.slots(),
+        8,
+        "requests sent before the cut do not cut again"
+    );
+    assert!(h.max_in_flight <= 16);
+}
+
+#[test]
+fn auto_drops_to_one_request_on_retry_after() {
+    let (mut h, pending) = grown_window();
+    let busy = Reply::Full {
+        status: 503,
+        body: String::new(),
+        retry_after: Some("1".into()),
+    };
+    h.reply(pending[0].id, busy);
+    assert_eq!(h.s.slots(), 1);
 }

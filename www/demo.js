@@ -19,7 +19,8 @@ function options() {
   const opts = {
     target: `${api}/upload`,
     chunkSize: Math.max(1, Number($('o-chunk').value) | 0) * 1024,
-    simultaneousUploads: Number($('o-sim').value) | 0,
+    // Empty: 'auto' (the default), which adapts the number to the link.
+    simultaneousUploads: $('o-sim').value ? Number($('o-sim').value) | 0 : 'auto',
     testChunks: { auto: 'auto', true: true, false: false }[$('o-test').value],
     protocol: $('o-proto').value,
     method: $('o-method').value,

@@ -122,6 +122,9 @@ pub struct Runtime {
     pub max_file_bytes: u64,
     /// The emulated link in front of the API listener; `None` passes bytes through at once.
     pub link: Option<LinkSpec>,
+    /// Actual responses that grant CORS also send `Timing-Allow-Origin` with the same value,
+    /// so the page can read their Resource Timing details (the protocol, `nextHopProtocol`).
+    pub timing_allow_origin: bool,
 }
 
 /// Default request headers allowed by the strict mode.
@@ -148,6 +151,7 @@ impl Default for Runtime {
             max_chunk_bytes: 64 * 1024 * 1024,
             max_file_bytes: 8 * 1024 * 1024 * 1024,
             link: None,
+            timing_allow_origin: true,
         }
     }
 }
@@ -188,6 +192,8 @@ pub struct RuntimePatch {
     /// See [`Runtime::link`]: `"rtt=MS,up=MBIT,down=MBIT"` or the object form; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     pub link: Option<Option<LinkSpec>>,
+    /// See [`Runtime::timing_allow_origin`].
+    pub timing_allow_origin: Option<bool>,
 }
 
 /// A field that may be absent (no change), `null` (clear) or a value.
@@ -254,7 +260,8 @@ impl Runtime {
             require_session,
             max_chunk_bytes,
             max_file_bytes,
-            link
+            link,
+            timing_allow_origin
         );
         next.validate()?;
         *self = next;

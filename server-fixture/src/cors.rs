@@ -9,7 +9,7 @@ use axum::http::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
     ACCESS_CONTROL_REQUEST_HEADERS, CONTENT_TYPE, ORIGIN, VARY,
 };
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -20,6 +20,8 @@ use crate::state::AppState;
 pub const ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, OPTIONS";
 /// Methods listed by the `no-allow-methods` misconfiguration (POST, PUT, PATCH missing).
 pub const ALLOW_METHODS_BROKEN: &str = "GET, OPTIONS";
+/// Lets the allowed origin read an actual response's Resource Timing details (not in `http`).
+const TIMING_ALLOW_ORIGIN: HeaderName = HeaderName::from_static("timing-allow-origin");
 /// Response headers exposed to script on actual responses.
 pub const EXPOSE_HEADERS: &str = "Retry-After";
 
@@ -113,13 +115,19 @@ pub fn preflight(rt: &Runtime, origin: Option<&str>, request_headers: Option<&st
     resp
 }
 
-/// Adds the CORS headers of an actual (non-preflight) response under `rt`.
+/// Adds the CORS headers of an actual (non-preflight) response under `rt`, and
+/// `Timing-Allow-Origin` (the allowed origin again) unless switched off.
 pub fn decorate_actual(rt: &Runtime, origin: Option<&str>, h: &mut HeaderMap) {
     if origin_headers(rt, origin, h) {
         h.insert(
             ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static(EXPOSE_HEADERS),
         );
+        if rt.timing_allow_origin {
+            if let Some(allowed) = h.get(ACCESS_CONTROL_ALLOW_ORIGIN).cloned() {
+                h.insert(TIMING_ALLOW_ORIGIN, allowed);
+            }
+        }
     }
 }
 

@@ -147,6 +147,7 @@ impl Args {
                 max_chunk_bytes: self.max_chunk_bytes.unwrap_or(defaults.max_chunk_bytes),
                 max_file_bytes: self.max_file_bytes.unwrap_or(defaults.max_file_bytes),
                 link: self.link,
+                timing_allow_origin: defaults.timing_allow_origin,
             },
         }
     }

@@ -13,13 +13,14 @@ use axum::http::{Method, Request, StatusCode};
 use common::*;
 use server_fixture::{CorsMode, Runtime};
 
-const CORS_HEADERS: [&str; 8] = [
+const CORS_HEADERS: [&str; 9] = [
     "access-control-allow-origin",
     "access-control-allow-credentials",
     "access-control-allow-methods",
     "access-control-allow-headers",
     "access-control-max-age",
     "access-control-expose-headers",
+    "timing-allow-origin",
     "vary",
     "retry-after",
 ];
@@ -86,6 +87,7 @@ fn expect(mode: CorsMode) -> Expect {
         let mut m = map(&[
             ("access-control-allow-origin", PAGE),
             ("access-control-expose-headers", "Retry-After"),
+            ("timing-allow-origin", PAGE),
             ("vary", "Origin"),
         ]);
         if creds {
@@ -143,6 +145,7 @@ fn expect(mode: CorsMode) -> Expect {
                     ("access-control-allow-origin", o),
                     ("access-control-allow-credentials", "true"),
                     ("access-control-expose-headers", "Retry-After"),
+                    ("timing-allow-origin", o),
                     ("vary", "Origin"),
                 ])
             };
@@ -164,6 +167,7 @@ fn expect(mode: CorsMode) -> Expect {
             let mut act = map(&[
                 ("access-control-allow-origin", "*"),
                 ("access-control-expose-headers", "Retry-After"),
+                ("timing-allow-origin", "*"),
             ]);
             if mode == CorsMode::WildcardCredentials {
                 pre.insert("access-control-allow-credentials", "true".into());

@@ -317,6 +317,7 @@ async fn config_get_and_partial_update() {
         "require_session",
         "max_chunk_bytes",
         "max_file_bytes",
+        "timing_allow_origin",
     ] {
         assert!(c.get(key).is_some(), "{key}");
     }

@@ -75,8 +75,10 @@ export interface UploadOptions {
   chunkSize?: number;
   /** Every chunk at most `chunkSize` (default false: the last chunk absorbs the remainder). */
   forceChunkSize?: boolean;
-  /** Parallel requests (default 3). */
-  simultaneousUploads?: number;
+  /** Requests in flight: `'auto'` (default) adapts to the link; a number 1–64 fixes it. */
+  simultaneousUploads?: number | 'auto';
+  /** Most requests in flight under `'auto'` toward an HTTP/2 or HTTP/3 origin (default 16; 6 over HTTP/1.1). */
+  maxSimultaneousUploads?: number;
   /** Probe chunks with a GET before sending them (default `'auto'`: only when resuming). */
   testChunks?: boolean | 'auto';
   /** Wire dialect (default `'resumable'`). */

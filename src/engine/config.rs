@@ -119,8 +119,12 @@ pub struct Config {
     pub chunk_size: u64,
     /// `forceChunkSize`: no chunk larger than `chunkSize`. Default `false`.
     pub force_chunk_size: bool,
-    /// `simultaneousUploads`: requests in flight across all files, 1..=64. Default 3.
-    pub simultaneous_uploads: u32,
+    /// `simultaneousUploads`: requests in flight across all files, a fixed number 1..=64, or
+    /// `None` for `'auto'` (default): [`crate::engine::concurrency::Window`] decides.
+    pub simultaneous_uploads: Option<u32>,
+    /// `maxSimultaneousUploads`: the most requests `'auto'` keeps in flight toward an HTTP/2
+    /// or HTTP/3 origin, 1..=64. Default 16.
+    pub max_simultaneous_uploads: u32,
     /// `testChunks`: default `'auto'`.
     pub test_chunks: TestChunks,
     /// `protocol`: default `'resumable'`.
@@ -192,12 +196,13 @@ pub struct Config {
 }
 
 /// Every option name we accept.
-pub const OPTION_NAMES: [&str; 40] = [
+pub const OPTION_NAMES: [&str; 41] = [
     "target",
     "testTarget",
     "chunkSize",
     "forceChunkSize",
     "simultaneousUploads",
+    "maxSimultaneousUploads",
     "testChunks",
     "protocol",
     "parameterNamespace",
@@ -285,7 +290,8 @@ impl Config {
             test_target: None,
             chunk_size: 1 << 20,
             force_chunk_size: false,
-            simultaneous_uploads: 3,
+            simultaneous_uploads: None,
+            max_simultaneous_uploads: 16,
             test_chunks: TestChunks::Auto,
             protocol: Protocol::Resumable,
             parameter_namespace: String::new(),
@@ -426,8 +432,15 @@ fn parse(
         c.chunk_size = n;
     }
     bool_opt(get, "forceChunkSize", &mut c.force_chunk_size)?;
-    if let Some(n) = int(get, "simultaneousUploads", 1, 64, "an integer from 1 to 64")? {
-        c.simultaneous_uploads = u32_of(n);
+    let slots = "'auto' or an integer from 1 to 64";
+    c.simultaneous_uploads = match get("simultaneousUploads") {
+        OptionValue::Str(s) if s == "auto" => None,
+        v @ OptionValue::Str(_) => return Err(wrong("simultaneousUploads", slots, &v)),
+        _ => int(get, "simultaneousUploads", 1, 64, slots)?.map(u32_of),
+    };
+    let most = "an integer from 1 to 64";
+    if let Some(n) = int(get, "maxSimultaneousUploads", 1, 64, most)? {
+        c.max_simultaneous_uploads = u32_of(n);
     }
     c.test_chunks = match get("testChunks") {
         OptionValue::Bool(true) => TestChunks::Always,
@@ -976,7 +989,8 @@ mod tests {
     fn defaults() {
         let c = with_target(vec![]).unwrap();
         assert_eq!(c.chunk_size, 1 << 20);
-        assert_eq!(c.simultaneous_uploads, 3);
+        assert_eq!(c.simultaneous_uploads, None, "'auto'");
+        assert_eq!(c.max_simultaneous_uploads, 16);
         assert_eq!(c.test_chunks, TestChunks::Auto);
         assert_eq!(c.success_statuses, vec![200, 201]);
         assert_eq!(c.min_file_size, 1);
@@ -1030,7 +1044,24 @@ mod tests {
             with_target(vec![("simultaneousUploads", n(64.0))])
                 .unwrap()
                 .simultaneous_uploads,
-            64
+            Some(64)
+        );
+        let auto = with_target(vec![
+            ("simultaneousUploads", s("auto")),
+            ("maxSimultaneousUploads", n(32.0)),
+        ])
+        .unwrap();
+        assert_eq!(
+            (auto.simultaneous_uploads, auto.max_simultaneous_uploads),
+            (None, 32)
+        );
+        assert_eq!(
+            msg(with_target(vec![("simultaneousUploads", s("max"))])).1,
+            "simultaneousUploads must be 'auto' or an integer from 1 to 64, got \"max\""
+        );
+        assert_eq!(
+            msg(with_target(vec![("maxSimultaneousUploads", n(65.0))])).1,
+            "maxSimultaneousUploads must be an integer from 1 to 64, got 65"
         );
         assert!(with_target(vec![("maxChunkRetries", n(-1.0))]).is_err());
         assert_eq!(

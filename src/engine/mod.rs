@@ -12,6 +12,7 @@
 //! | [`preflight`] | the CORS preflight predictor and failure hints |
 //! | [`retry`] | backoff with jitter, `Retry-After`, the seeded RNG |
 //! | [`classify`] | status / transport failure → outcome |
+//! | [`concurrency`] | how many requests in flight under `simultaneousUploads: 'auto'` |
 //! | [`verdict`] | CORS block or failed connection: request shapes, checks, the verdict |
 //! | [`error`] | [`UploadError`], [`ErrorKind`], [`Phase`] |
 //! | [`progress`] | speed and ETA |
@@ -23,6 +24,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod classify;
+pub mod concurrency;
 pub mod config;
 pub mod error;
 pub mod float;

@@ -7,7 +7,8 @@
 //! bytes: the driver slices the file for `[start, end)`.
 //!
 //! Rules, in short:
-//! - at most `simultaneousUploads` requests in flight across all files; chunks file by file
+//! - at most `simultaneousUploads` requests in flight across all files (under `'auto'`, as many
+//!   as [`crate::engine::concurrency::Window`] allows, fed every answer and failure); chunks file by file
 //!   (or spread across files with `parallelFiles`), each file's first and last chunk first with
 //!   `prioritizeFirstAndLastChunk`;
 //! - `testChunks: 'auto'` probes chunk 1 alone; if the server has it, every other chunk is
@@ -71,6 +72,7 @@ use super::vec_map::VecMap;
 use crate::engine::classify::{
     classify_probe, classify_upload, failure_kind, Failure, ProbeOutcome, UploadOutcome,
 };
+use crate::engine::concurrency::{HttpProtocol, Window};
 use crate::engine::config::{
     Config, IdentifierMode, ProgressMode, Protocol, TestChunks, UploadMode,
 };
@@ -134,6 +136,9 @@ pub enum Input {
         /// What each check pair showed.
         observations: Vec<Observation>,
     },
+    /// The protocol the target's origin answered a chunk upload with (Resource Timing's
+    /// `nextHopProtocol`), when the page could learn it.
+    Protocol(HttpProtocol),
     /// Upload progress of a request (`progress: 'bytes'`).
     BytesSent {
         /// The request.
@@ -479,6 +484,8 @@ pub struct Scheduler {
     ran: bool,
     /// Blocked CORS checks in a row, per request shape.
     ledger: Ledger,
+    /// Requests in flight under `simultaneousUploads: 'auto'`.
+    window: Window,
 }
 
 impl Scheduler {
@@ -490,6 +497,7 @@ impl Scheduler {
             base_interval_ms: config.chunk_retry_interval_ms,
             max_interval_ms: config.max_retry_interval_ms,
         };
+        let window = Window::new(config.max_simultaneous_uploads, 0);
         Scheduler {
             config,
             policy,
@@ -507,6 +515,7 @@ impl Scheduler {
             speed: Speed::default(),
             ran: false,
             ledger: Ledger::default(),
+            window,
         }
     }
 
@@ -645,6 +654,7 @@ impl Scheduler {
                 request,
                 observations,
             } => self.on_checked(request, &observations),
+            Input::Protocol(protocol) => self.window.set_protocol(protocol),
             Input::BytesSent { request, sent } => self.on_bytes(request, sent),
         }
         self.promote(now_ms);
@@ -744,6 +754,23 @@ impl Scheduler {
             done = done.saturating_add((f.confirmed + f.in_flight_bytes()).min(f.meta.size));
         }
         ratio(done, total, any && all_end)
+    }
+
+    /// How many requests may be in flight now: the fixed `simultaneousUploads`, or the
+    /// adaptive window under `'auto'`.
+    #[must_use]
+    pub fn slots(&self) -> u32 {
+        self.config
+            .simultaneous_uploads
+            .unwrap_or_else(|| self.window.get())
+            .max(1)
+    }
+
+    /// Whether the window would use the target's protocol ([`Input::Protocol`]): `'auto'`, and
+    /// not learned yet.
+    #[must_use]
+    pub fn wants_protocol(&self) -> bool {
+        self.config.simultaneous_uploads.is_none() && self.window.protocol().is_none()
     }
 
     /// Whether an upload run is active and not paused.
@@ -847,6 +874,8 @@ impl Scheduler {
             return;
         }
         self.running = true;
+        // The time since the last run says nothing about the link.
+        self.window.new_round(self.now);
         // Browsers keep preflights for seconds to hours (Access-Control-Max-Age): warm up again
         // in each run. A server's CORS may have been fixed since the last run: check afresh.
         self.warm.clear();
@@ -1067,9 +1096,10 @@ impl Scheduler {
 
     fn pump(&mut self) {
         if !self.running || self.paused || self.offline {
+            self.window.app_limited();
             return;
         }
-        let slots = usize::try_from(self.config.simultaneous_uploads.max(1)).unwrap_or(1);
+        let slots = usize::try_from(self.slots()).unwrap_or(1);
         while self.flights.len() < slots {
             let Some((i, n)) = self.candidate() else {
                 break;
@@ -1128,6 +1158,10 @@ impl Scheduler {
                 },
             );
             self.actions.push_back(Action::Send(spec));
+        }
+        if self.flights.len() < slots {
+            // Nothing more to send (or a request goes alone): this round says nothing of the link.
+            self.window.app_limited();
         }
     }
 
@@ -1194,6 +1228,16 @@ impl Scheduler {
         };
         // A readable answer: this shape passes CORS right now.
         self.ledger.readable_answer(&fl.spec);
+        let stored = fl.phase == Phase::Upload
+            && classify_upload(&self.config, status) == UploadOutcome::Success;
+        if fl.phase == Phase::Test || stored {
+            let bytes = if stored {
+                fl.spec.end - fl.spec.start
+            } else {
+                0
+            };
+            self.window.on_answer(fl.sent_at, self.now, bytes);
+        }
         match fl.phase {
             Phase::Test => match classify_probe(&self.config, status) {
                 ProbeOutcome::Present => {
@@ -1234,7 +1278,8 @@ impl Scheduler {
                     e.message.push_str(&u64::from(status).to_string());
                     e.status = Some(status);
                     e.body = Some(body);
-                    self.retry(i, fl.chunk, e, retry_after.and_then(parse_retry_after));
+                    let wait = retry_after.and_then(parse_retry_after);
+                    self.retry(i, &fl, e, wait);
                 }
                 UploadOutcome::Fail => {
                     let mut e = self.request_error(&fl, ErrorKind::Http, "was refused with HTTP ");
@@ -1311,7 +1356,7 @@ impl Scheduler {
             _ => "failed with a network error (no HTTP answer)",
         };
         let e = self.request_error(&fl, kind, what);
-        self.retry(i, fl.chunk, e, None);
+        self.retry(i, &fl, e, None);
     }
 
     /// The driver's answer to an [`Action::Check`] batch of request `r`.
@@ -1373,7 +1418,7 @@ impl Scheduler {
                 "failed with a network error (no HTTP answer)"
             };
             let e = self.request_error(&fl, ErrorKind::Network, what);
-            self.retry(i, fl.chunk, e, None);
+            self.retry(i, &fl, e, None);
             return;
         }
         let mut what = String::from("was blocked, likely by CORS: ");
@@ -1428,7 +1473,12 @@ impl Scheduler {
         e
     }
 
-    fn retry(&mut self, i: usize, n: u32, mut e: UploadError, retry_after: Option<u64>) {
+    /// Schedules another attempt of the chunk of `fl`, whose request failed in a way that may
+    /// be the link's or the server's load: the window backs off too.
+    fn retry(&mut self, i: usize, fl: &Flight, mut e: UploadError, retry_after: Option<u64>) {
+        self.window
+            .on_failure(fl.sent_at, self.now, retry_after.is_some());
+        let n = fl.chunk;
         let reprobe = self.config.test_chunks != TestChunks::Never;
         let policy = self.policy;
         let random = self.rng.next_u64();
@@ -1665,7 +1715,7 @@ mod tests {
         c.chunk_size = 10;
         c.test_chunks = TestChunks::Never;
         c.prioritize_first_and_last_chunk = true;
-        c.simultaneous_uploads = 64;
+        c.simultaneous_uploads = Some(64);
         let mut s = Scheduler::new(c, 1);
         s.add_file(0, meta("a", 50)).unwrap();
         s.handle(0, Input::Start);
@@ -1679,7 +1729,7 @@ mod tests {
         c.chunk_size = 10;
         c.test_chunks = TestChunks::Never;
         c.parallel_files = true;
-        c.simultaneous_uploads = 4;
+        c.simultaneous_uploads = Some(4);
         let mut s = Scheduler::new(c.clone(), 1);
         let a = s.add_file(0, meta("a", 50)).unwrap();
         let b = s.add_file(0, meta("b", 50)).unwrap();

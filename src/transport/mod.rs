@@ -1,5 +1,6 @@
 //! Browser I/O, and nothing else: sending one request (`fetch`, or XHR when byte progress is
-//! wanted), slicing the `File`, the clock and timers, the CORS check pairs, and online/offline state.
+//! wanted), slicing the `File`, the clock and timers, the CORS check pairs, online/offline
+//! state, and the protocol a request used (Resource Timing).
 //!
 //! It makes no decisions: the engine says what to send and the transport reports what happened,
 //! as an [`Outcome`]. Chunk bytes never enter wasm memory: a `Blob` slice goes straight from the
@@ -9,6 +10,7 @@ pub(crate) mod blob;
 pub(crate) mod clock;
 pub(crate) mod cors_check;
 pub(crate) mod fetch;
+pub(crate) mod timing;
 pub(crate) mod wire;
 pub(crate) mod xhr;
 

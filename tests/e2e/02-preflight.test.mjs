@@ -23,6 +23,8 @@ describe('§2 preflight economy', () => {
     counted('pf-default.bin', { withCredentials: true }, { OPTIONS: 0, GET: 1, POST: n }));
   test('§2 headers {Authorization} at simultaneousUploads 3: 1 OPTIONS for the POSTs + 1 for the probe = 2', { timeout: TEST_TIMEOUT }, () =>
     counted('pf-auth.bin', { headers: { Authorization: 'Bearer e2e-token' } }, { OPTIONS: 2, GET: 1, POST: n }));
+  test("§2 headers {Authorization} at simultaneousUploads 'auto': still 2 OPTIONS (the first POST goes alone)", { timeout: TEST_TIMEOUT }, () =>
+    counted('pf-auth-auto.bin', { headers: { Authorization: 'Bearer e2e-token' }, simultaneousUploads: 'auto' }, { OPTIONS: 2, GET: 1, POST: n }));
   test("§2 progress 'bytes': exactly 1 OPTIONS", { timeout: TEST_TIMEOUT }, () =>
     counted('pf-bytes.bin', { progress: 'bytes' }, { OPTIONS: 1, GET: 1, POST: n }));
   test('§2 testChunks true: one probe GET per chunk, 0 OPTIONS', { timeout: TEST_TIMEOUT }, () =>

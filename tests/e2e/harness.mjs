@@ -48,13 +48,14 @@ function flagArgs(flags) {
  * Starts `target/debug/server-fixture` on free ports with a fresh temp data dir and returns a
  * handle: { page, api, dataDir, stats(), files(), reset(), config(patch), apiLog(), stop() }.
  * `flags` are extra command-line flags; `mounts` maps a URL prefix to a directory; the defaults
- * mount /pkg (the built package), /e2e (test pages) and /vendor (node_modules).
+ * mount /pkg (the built package), /e2e (test pages) and /vendor (node_modules). `dataRoot`: where
+ * the data directory is made (default the OS temp dir).
  */
-export async function startFixture({ flags = {}, mounts, pageHost = 'localhost', apiHost = 'localhost', www } = {}) {
+export async function startFixture({ flags = {}, mounts, pageHost = 'localhost', apiHost = 'localhost', www, dataRoot = tmpdir() } = {}) {
   if (!existsSync(FIXTURE_BIN)) {
     throw new Error(`${FIXTURE_BIN} is missing: run \`cargo build -p server-fixture\` (make test-e2e does)`);
   }
-  const dataDir = mkdtempSync(join(tmpdir(), 'rw-e2e-data-'));
+  const dataDir = mkdtempSync(join(dataRoot, 'rw-e2e-data-'));
   const allMounts = mounts ?? { '/pkg': PKG, '/e2e': join(E2E, 'pages'), '/vendor': join(ROOT, 'node_modules') };
   const args = [
     '--www', www ?? join(E2E, 'pages'),
@@ -213,6 +214,8 @@ export async function newPage(browser, { initLib = true } = {}) {
     loadingFailed: [],
     requests: new Map(),
     protocols: [],
+    /** Requests sent and ended, in CDP order: { id, start } (bounded), for `mostInFlight`. */
+    lifecycle: [],
     allowPageErrors: false,
   };
   page.on('pageerror', (e) => t.pageErrors.push(String(e && e.stack ? e.stack : e)));
@@ -220,16 +223,36 @@ export async function newPage(browser, { initLib = true } = {}) {
   const cdp = await context.newCDPSession(page);
   t.cdp = cdp;
   await cdp.send('Network.enable');
-  cdp.on('Network.requestWillBeSent', (e) => { t.requests.set(e.requestId, { url: e.request.url, method: e.request.method, headers: e.request.headers }); });
+  const lifecycle = (id, start) => { t.lifecycle.push({ id, start }); if (t.lifecycle.length > 20000) t.lifecycle.shift(); };
+  cdp.on('Network.requestWillBeSent', (e) => { t.requests.set(e.requestId, { url: e.request.url, method: e.request.method, headers: e.request.headers }); lifecycle(e.requestId, true); });
+  cdp.on('Network.loadingFinished', (e) => lifecycle(e.requestId, false));
   // The protocol of each response as Chromium saw it ('h2', 'http/1.1'), for HTTPS tests.
   cdp.on('Network.responseReceived', (e) => {
     t.protocols.push({ url: e.response.url, method: t.requests.get(e.requestId)?.method, protocol: e.response.protocol });
     if (t.protocols.length > 2000) t.protocols.shift();
   });
   cdp.on('Network.loadingFailed', (e) => {
+    lifecycle(e.requestId, false);
     const r = t.requests.get(e.requestId) ?? {};
     t.loadingFailed.push({ url: r.url, method: r.method, errorText: e.errorText, canceled: e.canceled, corsErrorStatus: e.corsErrorStatus, type: e.type });
   });
+  /**
+   * The most `method` requests to `pathname` the page had under way at once, as Chromium saw
+   * them: from the page's request (before any wait for a connection) to its end. Counts what
+   * the uploader asked for, whatever the browser queued.
+   */
+  t.mostInFlight = (method, pathname) => {
+    const live = new Set();
+    let most = 0;
+    for (const { id, start } of t.lifecycle) {
+      const r = t.requests.get(id);
+      if (!r || r.method !== method || new URL(r.url).pathname !== pathname) continue;
+      if (start) live.add(id); else live.delete(id);
+      most = Math.max(most, live.size);
+    }
+    return most;
+  };
+  t.resetLifecycle = () => { t.lifecycle.length = 0; };
   /** The CORS reasons Chromium recorded, e.g. ['MissingAllowOriginHeader']. */
   t.corsErrors = () => t.loadingFailed.filter((f) => f.corsErrorStatus).map((f) => f.corsErrorStatus.corsError);
   t.goto = (url) => page.goto(url, { waitUntil: 'load' });
