@@ -9,6 +9,7 @@
 //   node bench/run.mjs --render   only re-renders BENCHMARKS.md from the JSON (e.g. after editing bench/NOTES.md)
 //   BENCH_ONLY=a,b        run only these scenario ids (many-files ids too)
 //   BENCH_ROUNDS_MANY=1   rounds per client per many-files scenario
+//   BENCH_PROFILE=dir     many-files runs also write a CPU profile of the page (CDP) into dir
 //   BENCH_OUT=path        JSON output (default bench/results.json); BENCH_MD=path (default BENCHMARKS.md)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync, existsSync, statfsSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -463,7 +464,13 @@ async function oneManyRun(fx, pg, sc, client, expected, round) {
   await fx.reset(true);
   await pg.cdp.send('HeapProfiler.collectGarbage');
   const prep = await pg.page.evaluate(([c, g]) => window.__B.prepareMany(c, g), [client, cfg]);
+  const profile = process.env.BENCH_PROFILE;
+  if (profile) await pg.cdp.send('Profiler.enable').then(() => pg.cdp.send('Profiler.start'));
   const out = await pg.page.evaluate(() => window.__B.run());
+  if (profile) {
+    mkdirSync(profile, { recursive: true });
+    writeFileSync(join(profile, `${runId}.cpuprofile`), JSON.stringify((await pg.cdp.send('Profiler.stop')).profile));
+  }
   const wasmMemory = client === 'resumable-wasm' ? await pg.page.evaluate(() => window.__B.wasmMemoryBytes()) : null;
   const heap = await heapSample(pg.cdp);
   await sleep(20);
