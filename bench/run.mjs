@@ -9,6 +9,7 @@
 //   node bench/run.mjs --render   only re-renders BENCHMARKS.md from the JSON (e.g. after editing bench/NOTES.md)
 //   BENCH_ONLY=a,b        run only these scenario ids (many-files ids too)
 //   BENCH_ROUNDS_MANY=1   rounds per client per many-files scenario
+//   BENCH_MANY_CLIENTS=a,b   the many-files clients (default resumable-wasm,resumablejs,flowjs)
 //   BENCH_PROFILE=dir     many-files runs also write a CPU profile of the page (CDP) into dir
 //   BENCH_OUT=path        JSON output (default bench/results.json); BENCH_MD=path (default BENCHMARKS.md)
 import { spawn } from 'node:child_process';
@@ -450,7 +451,7 @@ async function main() {
 // flat; 2,000 × 8 KiB is the second row. addFiles is timed apart from the upload.
 
 const ROUNDS_MANY = Number(process.env.BENCH_ROUNDS_MANY || 1);
-const MANY_CLIENTS = ['resumable-wasm', 'resumablejs', 'flowjs'];
+const MANY_CLIENTS = (process.env.BENCH_MANY_CLIENTS || 'resumable-wasm,resumablejs,flowjs').split(',');
 const MANY_FILES_SCENARIOS = [
   { id: 'many-500x1K', files: 500, size: 1024 },
   { id: 'many-2000x1K', files: 2000, size: 1024 },
