@@ -10,21 +10,20 @@ use crate::engine::params::FileId;
 /// only: callers compare the identifiers of the files it names.
 #[derive(Debug, Default)]
 pub(crate) struct Identifiers {
-    buckets: Vec<Vec<(u64, FileId)>>,
+    buckets: Vec<Vec<(u32, FileId)>>,
     len: usize,
 }
 
-/// FNV-1a, 64 bits.
-fn hash(identifier: &str) -> u64 {
-    identifier.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+/// FNV-1a, 32 bits (a bucket entry is 8 bytes: thousands of files are kept).
+fn hash(identifier: &str) -> u32 {
+    identifier.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     })
 }
 
 impl Identifiers {
-    fn bucket(&self, h: u64) -> usize {
-        // The remainder is below the bucket count, a `usize`.
-        usize::try_from(h % self.buckets.len().max(1) as u64).unwrap_or(0)
+    fn bucket(&self, h: u32) -> usize {
+        usize::try_from(h).unwrap_or(0) % self.buckets.len().max(1)
     }
 
     /// Records that file `id` has `identifier`.
@@ -44,7 +43,7 @@ impl Identifiers {
         self.len += 1;
     }
 
-    fn push(&mut self, h: u64, id: FileId) {
+    fn push(&mut self, h: u32, id: FileId) {
         let b = self.bucket(h);
         if let Some(v) = self.buckets.get_mut(b) {
             v.push((h, id));

@@ -339,7 +339,8 @@ struct File {
     plan: ChunkPlan,
     count: u32,
     life: Life,
-    error: Option<UploadError>,
+    /// Boxed: most files never fail, and thousands of them are kept.
+    error: Option<Box<UploadError>>,
     /// Order positions below `cursor` have been started.
     cursor: u32,
     /// Started chunks that are not done.
@@ -1654,7 +1655,7 @@ impl Scheduler {
     fn fail_file(&mut self, i: usize, e: UploadError) {
         let failed = self.change_file(i, |f| {
             f.life = Life::Error;
-            f.error = Some(e.clone());
+            f.error = Some(Box::new(e.clone()));
             f.chunks.clear();
             f.id
         });
@@ -1686,7 +1687,7 @@ impl Scheduler {
             confirmed_bytes: f.confirmed,
             in_flight_bytes: in_flight,
             progress: ratio(reached, f.meta.size, f.life == Life::Success),
-            error: f.error.clone(),
+            error: f.error.as_deref().cloned(),
             speed_bps: f.speed.bytes_per_second(),
             eta_ms: if f.life.terminal() {
                 Some(0)
