@@ -8,7 +8,10 @@
 //   BENCH_ROUNDS_BIG=3    rounds per client per 512 MiB scenario
 //   node bench/run.mjs --render   only re-renders BENCHMARKS.md from the JSON (e.g. after editing bench/NOTES.md)
 //   node bench/run.mjs --estimate prints the modelled duration of each link row of the full matrix
-//   BENCH_ONLY=a,b        run only these scenario ids
+//   BENCH_ONLY=a,b        run only these scenario ids (many-files ids too)
+//   BENCH_ROUNDS_MANY=1   rounds per client per many-files scenario
+//   BENCH_MANY_CLIENTS=a,b   the many-files clients (default resumable-wasm,resumablejs,flowjs)
+//   BENCH_PROFILE=dir     many-files runs also write a CPU profile of the page (CDP) into dir
 //   BENCH_OUT=path        JSON output (default bench/results.json); BENCH_MD=path (default BENCHMARKS.md)
 //   BENCH_QUICK=1         the `make bench QUICK=1` subset (< 5 min): rows marked `quick`, 2 rounds
 //   Emulated links (see linkScenarios): BENCH_ROUNDS_LINK=3, BENCH_LINK_RTTS=20,100,200,
@@ -525,6 +528,7 @@ async function main() {
       results.scenarios.push({ ...sc, chunks, clients, sha256: fileInfo.sha256, seconds: Math.round((Date.now() - t0) / 1000), ...summarize(sc, runs) });
       writeFileSync(OUT_JSON, JSON.stringify(results, null, 1) + '\n');
     }
+    await runManyFiles(browser, fx, results);
   } catch (e) {
     failed = true;
     log(`ABORTED: ${e.stack}\nfixture stderr tail:\n${fx.stderr.slice(-3000)}`);
@@ -545,6 +549,98 @@ async function main() {
   const runFailures = results.runs.filter((r) => !r.ok).length;
   if (runFailures) log(`${runFailures} run(s) failed: see the report`);
   if (failed) process.exitCode = 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// many files (issue 13 §3): N small files in one queue, 1 MiB chunks (one chunk each), 3 slots.
+// Time per file at 500, 2,000 and 10,000 files of 1 KiB shows whether the cost per file stays
+// flat; 2,000 × 8 KiB is the issue's second row. addFiles is timed apart from the upload.
+
+const ROUNDS_MANY = Number(process.env.BENCH_ROUNDS_MANY || 1);
+const MANY_CLIENTS = (process.env.BENCH_MANY_CLIENTS || 'resumable-wasm,resumablejs,flowjs').split(',');
+const MANY_FILES_SCENARIOS = [
+  { id: 'many-500x1K', files: 500, size: 1024 },
+  { id: 'many-2000x1K', files: 2000, size: 1024 },
+  { id: 'many-2000x8K', files: 2000, size: 8 * 1024 },
+  { id: 'many-10000x1K', files: 10000, size: 1024 },
+].filter((s) => !process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(',').includes(s.id));
+
+async function oneManyRun(fx, pg, sc, client, expected, round) {
+  const runId = `${sc.id}-${client}-${round}-${++runSeq}`;
+  const cfg = { target: `${fx.info.api}/upload?run=${encodeURIComponent(runId)}`, chunkSize: MiB, simultaneousUploads: 3, timeoutMs: 600000 };
+  await fx.reset(true);
+  await pg.cdp.send('HeapProfiler.collectGarbage');
+  const prep = await pg.page.evaluate(([c, g]) => window.__B.prepareMany(c, g), [client, cfg]);
+  const profile = process.env.BENCH_PROFILE;
+  if (profile) await pg.cdp.send('Profiler.enable').then(() => pg.cdp.send('Profiler.start'));
+  const out = await pg.page.evaluate(() => window.__B.run());
+  if (profile) {
+    mkdirSync(profile, { recursive: true });
+    writeFileSync(join(profile, `${runId}.cpuprofile`), JSON.stringify((await pg.cdp.send('Profiler.stop')).profile));
+  }
+  const wasmMemory = client === 'resumable-wasm' ? await pg.page.evaluate(() => window.__B.wasmMemoryBytes()) : null;
+  const heap = await heapSample(pg.cdp);
+  await sleep(20);
+  const stats = await fx.stats();
+  // The counters, not the log: the log keeps the last 20,000 requests.
+  const requests = { OPTIONS: stats.requests.OPTIONS ?? 0, GET: stats.requests.GET ?? 0, POST: stats.requests.POST ?? 0 };
+  const stored = new Map((await fx.files()).map((f) => [f.name, f.sha256]));
+  const wrong = expected.filter((f) => stored.get(f.name) !== f.sha256).length;
+  const ok = !!out.ok && wrong === 0 && stored.size === expected.length;
+  const rec = {
+    scenario: sc.id, client, round, ok,
+    failure: ok ? null : `client ok=${out.ok}${out.timeout ? ' (timeout)' : ''}${out.thrown ? ` thrown: ${out.thrown}` : ''}; ${stored.size} files stored, ${wrong} missing or different${out.errors?.length ? `: ${out.errors.join('; ')}` : ''}`,
+    ms: Math.round(out.ms), msPerFile: Math.round((out.ms / sc.files) * 100) / 100, addMs: Math.round(prep.addMs),
+    requests, retries: out.retries, wasmMemory, jsHeapUsed: heap.used, pageErrors: pg.pageErrors.splice(0),
+  };
+  log(`round ${round} ${sc.id} ${client.padEnd(14)} ${ok ? 'ok ' : 'FAIL'} ${rec.ms} ms (${rec.msPerFile} ms/file) addFiles ${rec.addMs} ms  O/G/P ${requests.OPTIONS}/${requests.GET}/${requests.POST}` +
+    `${wasmMemory ? `  wasm ${(wasmMemory / MiB).toFixed(1)} MiB` : ''}${rec.retries ? ` retries=${rec.retries}` : ''}${ok ? '' : `  ${rec.failure}`}`);
+  return rec;
+}
+
+async function runManyFiles(browser, fx, results) {
+  results.manyFiles = [];
+  await fx.config({ delay_ms: 0 });
+  for (const sc of MANY_FILES_SCENARIOS) {
+    const t0 = Date.now();
+    const pg = await openPage(browser, fx);
+    const expected = await pg.page.evaluate(([n, size]) => window.__B.makeMany(n, size, 5000), [sc.files, sc.size]);
+    const runs = [];
+    for (let round = 1; round <= ROUNDS_MANY; round++) {
+      for (const c of MANY_CLIENTS) runs.push(await oneManyRun(fx, pg, sc, c, expected, round));
+    }
+    await pg.close();
+    const byClient = {};
+    for (const c of MANY_CLIENTS) {
+      const good = runs.filter((r) => r.client === c && r.ok);
+      byClient[c] = {
+        runs: runs.filter((r) => r.client === c).length, ok: good.length,
+        failures: runs.filter((r) => r.client === c && !r.ok).map((r) => `round ${r.round}: ${r.failure}`),
+        msMedian: median(good.map((r) => r.ms)), msPerFileMedian: median(good.map((r) => r.msPerFile)), addMsMedian: median(good.map((r) => r.addMs)),
+        requests: uniq(runs.filter((r) => r.client === c).map((r) => r.requests)),
+        wasmMemoryMax: c === 'resumable-wasm' && good.length ? Math.max(...good.map((r) => r.wasmMemory)) : null,
+      };
+    }
+    results.manyFiles.push({ ...sc, rounds: ROUNDS_MANY, seconds: Math.round((Date.now() - t0) / 1000), byClient, runs });
+    writeFileSync(OUT_JSON, JSON.stringify(results, null, 1) + '\n');
+  }
+}
+
+function renderManyFiles(res) {
+  if (!res.manyFiles?.length) return [];
+  const L = ['## Many files', ''];
+  L.push(`Small in-memory files in one queue, 1 MiB chunks (one chunk per file), 3 simultaneous uploads, 0 ms delay; ${res.manyFiles[0].rounds} round(s) per client (median shown). Time from \`upload()\` to completion; addFiles timed apart (for Resumable.js until its \`filesAdded\` event). Every run is checked file by file against the fixture (name and SHA-256).`, '');
+  L.push('| files | client | ok | time s | ms per file | time ÷ Flow.js | addFiles ms | OPTIONS / GET / POST | wasm memory |', '|---|---|---|---|---|---|---|---|---|');
+  for (const s of res.manyFiles) {
+    const flow = s.byClient.flowjs?.msMedian;
+    for (const c of MANY_CLIENTS) {
+      const b = s.byClient[c];
+      const reqs = b.requests.map((q) => `${q.OPTIONS} / ${q.GET} / ${q.POST}`).join(', ');
+      L.push(`| ${s.files} × ${s.size / 1024} KiB | ${LABEL[c]} | ${b.ok}/${b.runs} | ${fmtS(b.msMedian)} | ${b.msPerFileMedian ?? '–'} | ${b.msMedian != null && flow ? fmtR(b.msMedian / flow) : '–'} | ${b.addMsMedian ?? '–'} | ${reqs} | ${b.wasmMemoryMax != null ? fmtMiB(b.wasmMemoryMax) : '–'} |`);
+    }
+  }
+  L.push('');
+  return L;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -798,6 +894,7 @@ function renderMarkdown(res) {
     L.push('Peak page memory (max over rounds), 0 ms delay. The file itself lives in the browser\'s blob storage, outside the page heap, for every client.', '');
     L.push('| client | chunks | 64 MiB file | 512 MiB file | growth |', '|---|---|---|---|---|', ...memRows, '');
   }
+  L.push(...renderManyFiles(res));
   L.push('## Shipped code (gzip -9)', '');
   L.push('| client | files | raw | gzip |', '|---|---|---|---|');
   for (const c of CLIENTS) {

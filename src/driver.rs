@@ -60,8 +60,9 @@ pub(crate) enum Dynamic {
 /// Everything one `Uploader` owns below the JS surface.
 struct State {
     scheduler: Scheduler,
-    /// The `File`/`Blob` of each queued file; the engine only knows sizes and names.
-    blobs: VecMap<FileId, Blob>,
+    /// The `File`/`Blob` of each queued file (the engine only knows sizes and names), at the
+    /// index [`blob_index`] gives: found at once among thousands of files.
+    blobs: Vec<Option<Blob>>,
     in_flight: VecMap<RequestId, InFlight>,
     sink: Rc<dyn Sink>,
     page_origin: Option<String>,
@@ -91,11 +92,21 @@ struct State {
 /// The shared handle every callback holds.
 type Handle = Rc<RefCell<State>>;
 
+/// Where the blob of file `id` is kept: the engine numbers files 1, 2, 3, … as they are added.
+fn blob_index(id: FileId) -> Option<usize> {
+    usize::try_from(id.0.checked_sub(1)?).ok()
+}
+
 impl State {
+    /// The `File`/`Blob` of a queued file.
+    fn blob(&self, id: FileId) -> Option<Blob> {
+        self.blobs.get(blob_index(id)?)?.clone()
+    }
+
     fn new(scheduler: Scheduler, page_origin: Option<String>, sink: Rc<dyn Sink>) -> State {
         State {
             scheduler,
-            blobs: VecMap::default(),
+            blobs: Vec::new(),
             in_flight: VecMap::default(),
             sink,
             page_origin,
@@ -136,14 +147,17 @@ impl Driver {
 
     /// The `File`/`Blob` of a queued file.
     pub(crate) fn blob(&self, id: FileId) -> Option<Blob> {
-        self.0.borrow().blobs.get(&id).cloned()
+        self.0.borrow().blob(id)
     }
 
     /// The queued file added as `blob` (compared by identity).
     pub(crate) fn find_blob(&self, blob: &JsValue) -> Option<FileId> {
         let state = self.0.borrow();
-        let found = state.blobs.iter().find(|(_, b)| JsValue::from(*b) == *blob);
-        found.map(|(id, _)| *id)
+        let found = state
+            .blobs
+            .iter()
+            .position(|b| b.as_ref().is_some_and(|b| JsValue::from(b) == *blob));
+        found.and_then(|i| Some(FileId(u32::try_from(i).ok()?.checked_add(1)?)))
     }
 
     /// The page's origin, as given at creation.
@@ -174,7 +188,15 @@ impl Driver {
             .borrow_mut()
             .scheduler
             .add_file(clock::now_ms(), meta)?;
-        self.0.borrow_mut().blobs.insert(id, blob);
+        if let Some(i) = blob_index(id) {
+            let blobs = &mut self.0.borrow_mut().blobs;
+            while blobs.len() <= i {
+                blobs.push(None);
+            }
+            if let Some(slot) = blobs.get_mut(i) {
+                *slot = Some(blob);
+            }
+        }
         if self.0.borrow().cancel_generation != generation {
             self.input(Input::CancelFile(id));
         }
@@ -186,7 +208,8 @@ impl Driver {
     /// Removes a file and forgets its `Blob`.
     pub(crate) fn remove_file(&self, id: FileId) {
         self.input(Input::RemoveFile(id));
-        self.0.borrow_mut().blobs.remove(&id);
+        let slot = blob_index(id).and_then(|i| self.0.borrow_mut().blobs.get_mut(i)?.take());
+        drop(slot);
     }
 
     /// Applies a per-file control; whether it applied. Resuming a file lifts the queue's
@@ -439,7 +462,7 @@ fn with_dynamic_parts(handle: &Handle, spec: RequestSpec) -> Result<RequestSpec,
 
 fn start_request(handle: &Handle, spec: RequestSpec) {
     let id = spec.id;
-    let Some(blob) = handle.borrow().blobs.get(&spec.file).cloned() else {
+    let Some(blob) = handle.borrow().blob(spec.file) else {
         // The file was removed between the engine's decision and now: the engine already forgot it.
         return;
     };
@@ -657,7 +680,7 @@ fn dispatch(handle: &Handle, event: Event) {
         | Event::FileSuccess { file, .. } => Some(*file),
         _ => None,
     };
-    if file.is_some_and(|id| handle.borrow().scheduler.file(id).is_none()) {
+    if file.is_some_and(|id| !handle.borrow().scheduler.has_file(id)) {
         return;
     }
     match &event {

@@ -451,11 +451,13 @@ proptest! {
             };
             sends_are_for_uploading_files(&h, sent)?;
             prop_assert!(cancels || h.aborted.len() == aborted, "aborted without a cancel\n{}", h.dump());
+            prop_assert!(h.s.totals_are_true(), "running totals differ from a count over the files\n{}", h.dump());
             for _ in 0..steps {
                 let (sent, aborted) = (h.sent.len(), h.aborted.len());
                 if !step(&mut h, &mut server) { break; }
                 sends_are_for_uploading_files(&h, sent)?;
                 prop_assert_eq!(h.aborted.len(), aborted);
+                prop_assert!(h.s.totals_are_true(), "running totals differ from a count over the files\n{}", h.dump());
             }
             prop_assert!(h.max_in_flight <= s.slots as usize);
         }

@@ -197,10 +197,9 @@ fn retries_back_off_then_reprobe() {
     c.chunk_retry_interval_ms = 1000;
     c.max_retry_interval_ms = 4000;
     let mut h = Harness::new(c, 6);
+    // One chunk: under 'auto' it is sent without a probe first.
     let f = h.add("a", 10);
     h.start();
-    let p = h.next_request();
-    h.respond(p.id, 204);
     let mut ceilings = vec![1000u64, 2000, 4000, 4000];
     ceilings.reverse();
     for n in 0..4 {
@@ -631,8 +630,11 @@ fn random_drops_are_never_called_cors() {
     let mut rng = resumable_wasm::engine::retry::Rng::new(99);
     let mut coin = move || rng.next_u64() & 1 == 0;
     // Three slots, as before 'auto' (which shrinks to one request under such losses).
+    // Losing 9 attempts of a chunk in a row (1 in 512) is likely somewhere among ~150 chunks:
+    // enough retries that no file gives up, which is not what this test is about.
     let mut c = config(10);
     c.simultaneous_uploads = Some(3);
+    c.max_chunk_retries = 40;
     let mut h = Harness::new(c, 27);
     let files: Vec<_> = (0..20)
         .map(|i| h.add(&format!("f{i}"), 10 + 13 * i))

@@ -153,6 +153,70 @@
     return { identifier, relativePath, seed };
   };
 
+  // ---- many files (issue 13 §3) ------------------------------------------------------------
+  // `count` small in-memory files of `size` bytes; addFiles is timed apart from the upload.
+
+  /** Builds the files (bytes from seed + i) and their SHA-256s, computed here in the page. */
+  B.makeMany = async (count, size, seed) => {
+    B.many = [];
+    const out = [];
+    for (let i = 0; i < count; i++) {
+      const bytes = makeBytes(size, seed + i);
+      const name = `m-${String(i).padStart(5, '0')}.bin`;
+      out.push({ name, size, sha256: hex(await crypto.subtle.digest('SHA-256', bytes)) });
+      B.many.push(new File([bytes], name, { type: 'application/octet-stream', lastModified: 1700000000000 }));
+    }
+    return out;
+  };
+
+  /**
+   * Creates the client and adds every file of B.many (timed: addMs); `B.run()` then uploads them.
+   * cfg: { target, chunkSize, simultaneousUploads, timeoutMs }
+   */
+  B.prepareMany = async (client, cfg) => {
+    const files = B.many;
+    const n = files.length;
+    const c = { client, cfg, retries: 0, errors: [] };
+    B.current = c;
+    const common = { target: cfg.target, chunkSize: cfg.chunkSize, simultaneousUploads: cfg.simultaneousUploads, withCredentials: true };
+    const t0 = performance.now();
+    // Resumable.js and Flow.js: done when every file succeeded or one failed for good.
+    const waitAll = (lib) => new Promise((resolve) => {
+      let succeeded = 0;
+      lib.on('fileRetry', () => { c.retries++; });
+      lib.on('fileSuccess', () => { succeeded++; });
+      lib.on('fileError', (_f, m) => { c.errors.push(`fileError: ${String(m).slice(0, 200)}`); });
+      lib.on('complete', () => resolve({ ok: succeeded === n && c.errors.length === 0, succeeded }));
+      lib.upload();
+    });
+    if (client === 'resumable-wasm') {
+      const up = new B.Uploader(common);
+      up.on('fileRetry', () => { c.retries++; });
+      up.on('fileError', (_f, e) => { c.errors.push(err(e)); });
+      const added = await up.addFiles(files);
+      if (added.length !== n) throw new Error(`addFiles accepted ${added.length} of ${n}`);
+      c.start = () => up.upload().then((s) => ({ ok: s.succeeded.length === n && s.failed.length === 0, succeeded: s.succeeded.length }));
+      c.cancel = () => { try { up.cancel(); } catch { /* ignore */ } };
+    } else if (client === 'resumablejs') {
+      const r = new window.Resumable(common);
+      const added = new Promise((res) => r.on('filesAdded', res));
+      r.addFiles(files);
+      await Promise.race([added, new Promise((res) => setTimeout(res, 60000))]);
+      if (r.files.length !== n) throw new Error(`Resumable.js has ${r.files.length} of ${n} files`);
+      c.start = () => waitAll(r);
+      c.cancel = () => { try { r.cancel(); } catch { /* ignore */ } };
+    } else if (client === 'flowjs') {
+      const f = new window.Flow({ ...common, maxChunkRetries: 3 });
+      f.addFiles(files);
+      if (f.files.length !== n) throw new Error(`Flow.js has ${f.files.length} of ${n} files`);
+      c.start = () => waitAll(f);
+      c.cancel = () => { try { f.cancel(); } catch { /* ignore */ } };
+    } else {
+      throw new Error('unknown client ' + client);
+    }
+    return { addMs: performance.now() - t0 };
+  };
+
   /** Runs the prepared client: wall time from the upload() call to its completion. */
   B.run = async () => {
     const c = B.current;

@@ -54,6 +54,12 @@ impl Listeners {
             .retain(|(name, f)| *name != event || callback.is_some_and(|c| c != f));
     }
 
+    /// Whether `event` has a listener: the arguments of an event (a file's snapshot costs
+    /// more than the rest of its event) are built only then.
+    fn has(&self, event: &str) -> bool {
+        self.entries.iter().any(|(name, _)| *name == event)
+    }
+
     fn for_event(&self, event: &str) -> Vec<Function> {
         self.entries
             .iter()
@@ -109,6 +115,17 @@ impl Page {
 impl Sink for Page {
     fn event(&self, driver: &Driver, event: Event) {
         let snapshot = |id| file_snapshot(driver, id);
+        // The events of every chunk: their arguments are built only for a listener.
+        let per_chunk = match &event {
+            Event::FileProgress(_) => "fileProgress",
+            Event::Progress => "progress",
+            Event::ChunkSuccess { .. } => "chunkSuccess",
+            Event::FileSuccess { .. } => "fileSuccess",
+            _ => "",
+        };
+        if !per_chunk.is_empty() && !self.listeners.borrow().has(per_chunk) {
+            return;
+        }
         match event {
             Event::UploadStart => self.emit("uploadStart", &[]),
             Event::FileProgress(id) => self.emit("fileProgress", &[snapshot(id)]),

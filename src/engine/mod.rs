@@ -17,6 +17,7 @@
 //! | [`error`] | [`UploadError`], [`ErrorKind`], [`Phase`] |
 //! | [`progress`] | speed and ETA |
 //! | [`float`] | `trunc`/`round` for JS numbers (not in `core`) |
+//! | `identifiers` | the index of files by identifier |
 //! | [`scheduler`] | the state machine: [`Scheduler`], [`Input`], [`Action`], [`Event`] |
 
 // `UploadError` is returned by value as the JS-facing contract; errors are rare and off the hot
@@ -28,6 +29,7 @@ pub mod concurrency;
 pub mod config;
 pub mod error;
 pub mod float;
+pub(crate) mod identifiers;
 pub mod params;
 pub mod plan;
 pub mod preflight;

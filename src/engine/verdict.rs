@@ -305,9 +305,12 @@ mod tests {
 
     fn spec_of(mut c: Config, phase_upload: bool) -> RequestSpec {
         c.page_origin = Some("https://app.example".into());
-        if phase_upload {
-            c.test_chunks = crate::engine::TestChunks::Never;
-        }
+        // A one-chunk file: 'auto' would send it without a probe.
+        c.test_chunks = if phase_upload {
+            crate::engine::TestChunks::Never
+        } else {
+            crate::engine::TestChunks::Always
+        };
         let mut s = Scheduler::new(c, 1);
         s.add_file(
             0,

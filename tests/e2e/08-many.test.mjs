@@ -1,5 +1,5 @@
 // §8 Many files: 200 small files and 3 large ones in one queue, slots spread across files
-// (parallelFiles), all byte-identical.
+// (parallelFiles), all byte-identical; 200 one-chunk files cost one request each.
 import { test, describe, before, after } from 'node:test';
 import { startFixture, launchBrowser, openUploader, makeFiles, runUpload, scenario, expectEqual, expectTrue, expectStored, countBy, summarize, chunkCount, KiB, MiB, TEST_TIMEOUT } from './harness.mjs';
 
@@ -37,6 +37,20 @@ describe('§8 many files', () => {
       expectEqual(run.summary.failed.length, 0, 'failed files', summarize(run));
       const chunks = files.reduce((n, f) => n + chunkCount(f.size, 256 * KiB), 0);
       expectEqual(log.filter((e) => e.method === 'POST').length, chunks, 'chunk POSTs (one per chunk, no duplicates)');
+    });
+    await t.close();
+  });
+
+  test("§8 200 one-chunk files with testChunks 'auto': one POST each and no probe, all byte-identical", { timeout: TEST_TIMEOUT }, async () => {
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      await fx.reset();
+      const specs = Array.from({ length: 200 }, (_, i) => ({ name: `one-${String(i).padStart(3, '0')}.bin`, size: 1 + ((i * 2654435761) % (8 * KiB)), seed: 2000 + i }));
+      const files = await makeFiles(t, specs);
+      const run = await runUpload(t, { target: fx.target(), chunkSize: 64 * KiB, testChunks: 'auto' }, files.map((f) => f.name), { timeoutMs: 120000 });
+      await expectStored(fx, files, run);
+      const log = await fx.apiLog();
+      expectEqual(countBy(log), { POST: 200 }, 'requests: one POST per file, no probe GET', countBy(log, 'status'));
     });
     await t.close();
   });
