@@ -567,7 +567,7 @@ const MANY_FILES_SCENARIOS = [
 
 async function oneManyRun(fx, pg, sc, client, expected, round) {
   const runId = `${sc.id}-${client}-${round}-${++runSeq}`;
-  const cfg = { target: `${fx.info.api}/upload?run=${encodeURIComponent(runId)}`, chunkSize: MiB, simultaneousUploads: 3, timeoutMs: 600000 };
+  const cfg = { target: `${fx.info.api}/upload?run=${encodeURIComponent(runId)}`, chunkSize: MiB, simultaneousUploads: client === 'resumable-wasm' ? undefined : 3, timeoutMs: 600000 };
   await fx.reset(true);
   await pg.cdp.send('HeapProfiler.collectGarbage');
   const prep = await pg.page.evaluate(([c, g]) => window.__B.prepareMany(c, g), [client, cfg]);
