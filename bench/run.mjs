@@ -477,7 +477,7 @@ async function main() {
     machine: machine(browser.version()),
     settings: {
       page: fx.info.page, api: fx.info.api, tlsApi: tlsFx?.info.api ?? null, cors: 'strict', accessControlMaxAge: MAX_AGE, withCredentials: true,
-      dataDir: fx.dataOnTmpfs ? 'tmpfs (/dev/shm)' : 'disk (tmpdir)', simultaneousUploads: 3, rounds: ROUNDS, roundsBig: ROUNDS_BIG, roundsLink: ROUNDS_LINK, quick: QUICK, fixtureArgs: fx.args.filter((a) => !a.includes('/')),
+      dataDir: fx.dataOnTmpfs ? 'tmpfs (/dev/shm)' : 'disk (tmpdir)', simultaneousUploads: "resumable-wasm its default ('auto') and 3 on the link rows' second column; the peers 3", rounds: ROUNDS, roundsBig: ROUNDS_BIG, roundsLink: ROUNDS_LINK, quick: QUICK, fixtureArgs: fx.args.filter((a) => !a.includes('/')),
       memoryMethod: 'CDP Runtime.getHeapUsage sampled every 100 ms during the run after HeapProfiler.collectGarbage (usedSize = JS heap; backingStorageSize = ArrayBuffer backing stores), plus WebAssembly.Memory.buffer.byteLength of resumable-wasm read after the run (linear memory never shrinks, so that is its peak)',
       timing: 'performance.now() in the page around upload() (client created and file added beforehand, untimed) until its completion (promise / complete event / fetch response)',
     },
@@ -600,7 +600,7 @@ async function oneManyRun(fx, pg, sc, client, expected, round) {
 
 async function runManyFiles(browser, fx, results) {
   results.manyFiles = [];
-  await fx.config({ delay_ms: 0 });
+  await fx.config({ delay_ms: 0, link: null }); // the link rows before leave their link on the fixture
   for (const sc of MANY_FILES_SCENARIOS) {
     const t0 = Date.now();
     const pg = await openPage(browser, fx);
@@ -724,8 +724,10 @@ function evaluateLinkTargets(res) {
     const tpMeasured = `${fmtR(tp.timeRatioMedian)} × (${fmtR(tp.timeRatioRange[0])}–${fmtR(tp.timeRatioRange[1])}, n=${tp.n})`;
     const limitMiBps = s.byClient.limit?.mibPerSMedian;
     const tpWhy = [
-      `filling the link takes ${(bdp / s.chunk).toFixed(1)} chunks in flight (BDP ${fmtMiB(bdp)}); 3 fixed slots carry at most ${fmtMiBps((3 * s.chunk) / (l.rtt_ms / 1000))} of its ${fmtMiBps(rate)}`,
+      // The defaults' window ('auto'): at most 6 toward HTTP/1.1, 16 (maxSimultaneousUploads) over h2.
+      `filling the link takes ${(bdp / s.chunk).toFixed(1)} chunks in flight (BDP ${fmtMiB(bdp)}); 'auto' keeps at most ${s.proto === 'h2' ? 16 : 6} in flight, ${fmtMiBps(((s.proto === 'h2' ? 16 : 6) * s.chunk) / (l.rtt_ms / 1000))} at most of its ${fmtMiBps(rate)}, and grows there over the first round trips`,
       s.proto === 'h1' && 'HTTP/1.1 allows 6 connections per host',
+      bdp <= (s.proto === 'h2' ? 16 : 6) * s.chunk && 'the window covers the BDP, so the rest is per-request cost (multipart body, the fixture hashing and storing each chunk) on 2 shared cores',
       limitMiBps != null && limitMiBps * MiB < 0.7 * rate && `the limit itself reaches only ${limitMiBps.toFixed(1)} MiB/s here (CPU-bound on 2 shared cores)`,
     ].filter(Boolean).join('; ');
     if (s.proto === 'h2') {
