@@ -629,7 +629,7 @@ async function runManyFiles(browser, fx, results) {
 function renderManyFiles(res) {
   if (!res.manyFiles?.length) return [];
   const L = ['## Many files', ''];
-  L.push(`Small in-memory files in one queue, 1 MiB chunks (one chunk per file), 3 simultaneous uploads, 0 ms delay; ${res.manyFiles[0].rounds} round(s) per client (median shown). Time from \`upload()\` to completion; addFiles timed apart (for Resumable.js until its \`filesAdded\` event). Every run is checked file by file against the fixture (name and SHA-256).`, '');
+  L.push(`Small in-memory files in one queue, 1 MiB chunks (one chunk per file), resumable-wasm with its default ('auto', at most 6 over this HTTP/1.1 origin), the peers with 3 simultaneous uploads, 0 ms delay; ${res.manyFiles[0].rounds} round(s) per client (median shown). Time from \`upload()\` to completion; addFiles timed apart (for Resumable.js until its \`filesAdded\` event). Every run is checked file by file against the fixture (name and SHA-256).`, '');
   L.push('| files | client | ok | time s | ms per file | time ÷ Flow.js | addFiles ms | OPTIONS / GET / POST | wasm memory |', '|---|---|---|---|---|---|---|---|---|');
   for (const s of res.manyFiles) {
     const flow = s.byClient.flowjs?.msMedian;
