@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{control_json, pattern, sha256_hex, TOKEN};
+use common::{control_json, pattern, sha256_hex, start_line, TOKEN};
 use tokio::sync::mpsc;
 
 const CS: usize = 64 * 1024;
@@ -50,11 +50,7 @@ impl Fixture {
             cmd.env("SERVER_FIXTURE_TEST_PAUSE_AT", p);
         }
         let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let v = start_line(&mut child);
         let (tx, stderr) = mpsc::unbounded_channel();
         let err = child.stderr.take().unwrap();
         std::thread::spawn(move || {

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -537,8 +536,8 @@ async fn spawn_serves_on_real_sockets_and_drops_connections() {
 #[test]
 fn binary_prints_one_json_line_and_exits_on_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_server-fixture"))
-        .args([
+    let (mut child, v) = spawn_binary(
+        &[
             "--page-listen",
             "127.0.0.1:0",
             "--api-listen",
@@ -553,18 +552,9 @@ fn binary_prints_one_json_line_and_exits_on_sigterm() {
             "30",
             "--control-token",
             TOKEN,
-        ])
-        .arg("--data-dir")
-        .arg(tmp.path().join("d"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        ],
+        &tmp.path().join("d"),
+    );
     assert!(v["page"].as_str().unwrap().starts_with("http://127.0.0.1:"));
     let api = v["api"].as_str().unwrap().to_owned();
     assert!(api.starts_with("http://localhost:"));
@@ -593,25 +583,19 @@ fn binary_prints_one_json_line_and_exits_on_sigterm() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let t = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            assert!(s.success(), "{s:?}");
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "did not exit on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let s = exit_within(
+        &mut child,
+        Duration::from_secs(10),
+        "did not exit on SIGTERM",
+    );
+    assert!(s.success(), "{s:?}");
 }
 
 #[test]
 fn binary_no_page_prints_null_page() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_server-fixture"))
-        .args([
+    let (mut child, v) = spawn_binary(
+        &[
             "--no-page",
             "--api-listen",
             "127.0.0.1:0",
@@ -619,18 +603,9 @@ fn binary_no_page_prints_null_page() {
             "1",
             "--allow-origin",
             "http://x.test",
-        ])
-        .arg("--data-dir")
-        .arg(tmp.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        ],
+        tmp.path(),
+    );
     assert!(v["page"].is_null());
     // A random control token when none is given.
     let token = v["control_token"].as_str().unwrap();
@@ -640,18 +615,12 @@ fn binary_no_page_prints_null_page() {
     );
     assert!(v["api"].as_str().unwrap().starts_with("http://127.0.0.1:"));
     // --max-lifetime 1: exits by itself.
-    let t = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            assert!(s.success());
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "did not exit after --max-lifetime"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let s = exit_within(
+        &mut child,
+        Duration::from_secs(10),
+        "did not exit after --max-lifetime",
+    );
+    assert!(s.success(), "{s:?}");
     let _ = Config::default();
 }
 

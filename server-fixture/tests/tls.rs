@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -158,8 +157,8 @@ async fn drop_fault_and_connection_cap_work_over_tls() {
 #[test]
 fn binary_prints_the_certificate_and_refuses_a_bad_link() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_server-fixture"))
-        .args([
+    let (mut child, v) = spawn_binary(
+        &[
             "--page-listen",
             "127.0.0.1:0",
             "--api-listen",
@@ -169,20 +168,12 @@ fn binary_prints_the_certificate_and_refuses_a_bad_link() {
             "--tls",
             "--link",
             "rtt=20,up=50,down=200",
-            "--data-dir",
-        ])
-        .arg(tmp.path().join("d"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+        ],
+        &tmp.path().join("d"),
+    );
     let _ = child.kill();
     let _ = child.wait();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let line = v.to_string();
     assert!(
         v["api"].as_str().unwrap().starts_with("https://localhost:"),
         "{line}"

@@ -305,3 +305,44 @@ pub async fn files_json(router: &Router) -> serde_json::Value {
     assert_eq!(r.status, StatusCode::OK);
     serde_json::from_str(&r.body).unwrap()
 }
+
+/// The JSON line the server-fixture binary prints once it listens (the first line of stdout).
+pub fn start_line(child: &mut std::process::Child) -> serde_json::Value {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    serde_json::from_str(&line).unwrap()
+}
+
+/// Runs the server-fixture binary with `args` on `data_dir` (stderr discarded) and reads its
+/// start line.
+pub fn spawn_binary(args: &[&str], data_dir: &Path) -> (std::process::Child, serde_json::Value) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_server-fixture"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = start_line(&mut child);
+    (child, line)
+}
+
+/// Waits for `child` to exit, at most `limit` (then fails with `what`).
+pub fn exit_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(t.elapsed() < limit, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
