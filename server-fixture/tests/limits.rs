@@ -45,10 +45,10 @@ const SLOW_UPLOAD: &str = "/upload?resumableChunkNumber=1&resumableChunkSize=100
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_trickled_at_one_byte_per_second_gets_408_within_the_body_timeout() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = config_in(tmp.path());
-    cfg.body_timeout_secs = 2;
-    let handle = server_fixture::spawn(cfg).await.unwrap();
+    let (_tmp, handle) = spawn_tweaked(|c| {
+        c.body_timeout_secs = 2;
+    })
+    .await;
     let api = handle.api_url().to_owned();
     let boundary = "XyZ";
     let cases = [
@@ -106,11 +106,11 @@ async fn a_body_trickled_at_one_byte_per_second_gets_408_within_the_body_timeout
 async fn connections_beyond_the_cap_get_503_and_control_keeps_answering() {
     const CAP: usize = 8;
     const CLIENTS: usize = 300;
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = config_in(tmp.path());
-    cfg.max_connections = CAP;
-    cfg.body_timeout_secs = 5;
-    let handle = server_fixture::spawn(cfg).await.unwrap();
+    let (_tmp, handle) = spawn_tweaked(|c| {
+        c.max_connections = CAP;
+        c.body_timeout_secs = 5;
+    })
+    .await;
     let api = handle.api_url().to_owned();
     // Slow clients: a chunk POST whose body never comes.
     let head = format!("POST {SLOW_UPLOAD} HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n");
@@ -321,10 +321,10 @@ async fn a_persistent_storage_error_answers_500_instead_of_spinning() {
 /// would hold its reserve slot forever, and 16 of them would shut the control plane out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_http2_connections_cannot_squat_the_control_reserve() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = config_in(tmp.path());
-    cfg.max_connections = 1;
-    let handle = server_fixture::spawn(cfg).await.unwrap();
+    let (_tmp, handle) = spawn_tweaked(|c| {
+        c.max_connections = 1;
+    })
+    .await;
     let api = handle.api_url().to_owned();
     // The one regular connection: a chunk POST whose body never comes (held for 30 s).
     let mut slow = connect(&api).await;
@@ -366,11 +366,11 @@ async fn idle_http2_connections_cannot_squat_the_control_reserve() {
 /// HTTP/2 connections cannot hold the regular slots for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_http2_connection_gives_its_slot_back() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = config_in(tmp.path());
-    cfg.max_connections = 1;
-    cfg.idle_timeout_secs = 2;
-    let handle = server_fixture::spawn(cfg).await.unwrap();
+    let (_tmp, handle) = spawn_tweaked(|c| {
+        c.max_connections = 1;
+        c.idle_timeout_secs = 2;
+    })
+    .await;
     let api = handle.api_url().to_owned();
     let mut idle = connect(&api).await;
     idle.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")

@@ -13,11 +13,7 @@ use common::*;
 use server_fixture::{Handle, LinkSpec};
 
 async fn start(link: Option<&str>) -> (tempfile::TempDir, Handle) {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = config_in(tmp.path());
-    cfg.runtime.link = link.map(|l| l.parse::<LinkSpec>().unwrap());
-    let handle = server_fixture::spawn(cfg).await.unwrap();
-    (tmp, handle)
+    spawn_tweaked(|c| c.runtime.link = link.map(|l| l.parse::<LinkSpec>().unwrap())).await
 }
 
 /// A body sink on the API: `/upload` without parameters reads the whole body, then says 400.

@@ -626,11 +626,11 @@ fn binary_no_page_prints_null_page() {
 
 #[tokio::test]
 async fn early_errors_reach_a_client_still_sending() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = config_in(tmp.path());
-    cfg.runtime.max_chunk_bytes = 1024;
-    cfg.runtime.cors = server_fixture::CorsMode::Reflect;
-    let handle = server_fixture::spawn(cfg).await.unwrap();
+    let (_tmp, handle) = spawn_tweaked(|c| {
+        c.runtime.max_chunk_bytes = 1024;
+        c.runtime.cors = server_fixture::CorsMode::Reflect;
+    })
+    .await;
     let api = handle.api_url().to_owned();
     let client = reqwest::Client::new();
     let big = vec![7u8; 8 * 1024 * 1024];

@@ -11,12 +11,11 @@ use common::*;
 use server_fixture::Handle;
 
 async fn start(tweak: impl FnOnce(&mut server_fixture::Config)) -> (tempfile::TempDir, Handle) {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = config_in(tmp.path());
-    cfg.tls = true;
-    tweak(&mut cfg);
-    let handle = server_fixture::spawn(cfg).await.unwrap();
-    (tmp, handle)
+    spawn_tweaked(|c| {
+        c.tls = true;
+        tweak(c);
+    })
+    .await
 }
 
 /// A client that trusts only the fixture's certificate.

@@ -346,3 +346,15 @@ pub fn exit_within(
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A running fixture on a fresh temporary data directory, with `tweak` applied to its config
+/// (keep the directory alive as long as the fixture).
+pub async fn spawn_tweaked(
+    tweak: impl FnOnce(&mut Config),
+) -> (tempfile::TempDir, server_fixture::Handle) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config_in(tmp.path());
+    tweak(&mut cfg);
+    let handle = server_fixture::spawn(cfg).await.unwrap();
+    (tmp, handle)
+}
