@@ -338,28 +338,18 @@ mod tests {
 
     #[test]
     fn alpn_ids_map_to_protocols() {
-        assert_eq!(
-            HttpProtocol::from_alpn("h2"),
-            Some(HttpProtocol::Multiplexed)
-        );
-        assert_eq!(
-            HttpProtocol::from_alpn("h3"),
-            Some(HttpProtocol::Multiplexed)
-        );
-        assert_eq!(
-            HttpProtocol::from_alpn("h3-29"),
-            Some(HttpProtocol::Multiplexed)
-        );
-        assert_eq!(
-            HttpProtocol::from_alpn("http/1.1"),
-            Some(HttpProtocol::Http1)
-        );
-        assert_eq!(
-            HttpProtocol::from_alpn("http/1.0"),
-            Some(HttpProtocol::Http1)
-        );
-        assert_eq!(HttpProtocol::from_alpn(""), None);
-        assert_eq!(HttpProtocol::from_alpn("spdy/3"), None);
+        use HttpProtocol::{Http1, Multiplexed};
+        for (alpn, protocol) in [
+            ("h2", Some(Multiplexed)),
+            ("h3", Some(Multiplexed)),
+            ("h3-29", Some(Multiplexed)),
+            ("http/1.1", Some(Http1)),
+            ("http/1.0", Some(Http1)),
+            ("", None),
+            ("spdy/3", None),
+        ] {
+            assert_eq!(HttpProtocol::from_alpn(alpn), protocol, "{alpn:?}");
+        }
     }
 
     #[test]
