@@ -571,6 +571,51 @@ fn no_checks_same_origin_or_with_diagnose_cors_off() {
     }
 }
 
+/// Outside a browser (Node, Deno, Bun) nobody enforces CORS: a request without an answer is a
+/// failed connection. Even when every check would come back "blocked", none is made and the
+/// verdict is `network`, never `cors`.
+#[test]
+fn no_browser_no_checks_and_never_cors() {
+    let mut c = config(10);
+    c.page_origin = None;
+    c.cors_enforced = false;
+    c.test_chunks = TestChunks::Never;
+    c.max_chunk_retries = 1;
+    let mut h = Harness::new(c, 26);
+    let a = h.add("a", 10);
+    h.check_all(Observation::Blocked);
+    h.start();
+    assert!(!h.drive_bounded(100, |_| Reply::Fail(Failure::NoResponse)));
+    assert!(h.checks.is_empty(), "{} check batches", h.checks.len());
+    let e = h.s.file(a).unwrap().error.unwrap();
+    assert_eq!(e.kind, ErrorKind::Network);
+    assert_eq!(e.attempts, 2, "the first attempt and one retry");
+    assert!(e.hint.is_none());
+}
+
+/// Outside a browser nothing is preflighted: no warning, an empty report, and a request that a
+/// browser would preflight does not go alone first.
+#[test]
+fn no_browser_nothing_is_preflighted() {
+    let mut c = config(10);
+    c.page_origin = None;
+    c.cors_enforced = false;
+    c.test_chunks = TestChunks::Never;
+    c.headers = vec![("Authorization".into(), "Bearer t".into())];
+    c.upload_method = "PUT".into();
+    c.simultaneous_uploads = Some(3);
+    let mut h = Harness::new(c, 27);
+    h.add("a", 100);
+    let (test, upload) = h.s.preflight_report(None);
+    assert_eq!((test.preflight, upload.preflight), (false, false));
+    assert!(test.reasons.is_empty() && upload.reasons.is_empty());
+    h.start();
+    assert!(!h.has_event(|e| matches!(e, Event::PreflightWarning { .. })));
+    let first = h.take_all();
+    assert_eq!(first.len(), 3, "no warm-up: the slots fill at once");
+    assert!(first.iter().all(|r| !r.preflight.preflight));
+}
+
 #[test]
 fn cancel_during_a_check_aborts_it() {
     let mut c = config(10);

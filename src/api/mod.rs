@@ -110,13 +110,25 @@ fn page_location() -> (Option<String>, Option<String>) {
     (read("origin"), read("href"))
 }
 
-/// Resolves a page-relative URL against the page (the value itself where there is no page
-/// URL); `None` when the browser's URL parser refuses it.
+/// Resolves a page-relative URL against the page; where there is no page URL (Node), only an
+/// absolute URL is one. `None` when the URL parser refuses it.
 fn resolve_url(value: &str, base: Option<&str>) -> Option<String> {
     match base {
-        Some(b) => web_sys::Url::new_with_base(value, b).ok().map(|u| u.href()),
-        None => Some(value.to_owned()),
+        Some(b) => web_sys::Url::new_with_base(value, b).ok(),
+        None => web_sys::Url::new(value).ok(),
     }
+    .map(|u| u.href())
+}
+
+/// Whether global `name` is defined.
+fn has_global(name: &str) -> bool {
+    Reflect::get(&js_sys::global(), &name.into()).is_ok_and(|v| !v.is_undefined())
+}
+
+/// Whether a browser enforces CORS here: the global scope is a window (`document`) or a worker
+/// (`WorkerGlobalScope`). Node, Deno and Bun have neither, and their `fetch` applies no CORS.
+fn in_browser() -> bool {
+    has_global("document") || has_global("WorkerGlobalScope")
 }
 
 /// Whether option `name` set to `url` means "probe the upload target": Resumable.js reads
@@ -167,7 +179,11 @@ impl Uploader {
                 continue;
             };
             if resolve_url(&url, href.as_deref()).is_none() && !uses_target(name, &url) {
-                let message = format!("{name} is not a URL the browser can parse, got \"{url}\"");
+                let message = if href.is_some() {
+                    format!("{name} is not a URL the browser can parse, got \"{url}\"")
+                } else {
+                    format!("{name} must be an absolute URL here (there is no page to resolve it against), got \"{url}\"")
+                };
                 return Err(error::invalid(name, &message));
             }
         }
@@ -182,8 +198,9 @@ impl Uploader {
                 _ => options::describe(value),
             },
         };
-        let config =
-            Config::from_options(&keys, &get, origin.as_deref()).map_err(|e| error::to_js(&e))?;
+        let config = Config::from_options(&keys, &get, origin.as_deref())
+            .and_then(|c| c.for_runtime(in_browser(), has_global("XMLHttpRequest")))
+            .map_err(|e| error::to_js(&e))?;
         let function = |name: &str| value_of(name).and_then(|v| v.dyn_ref::<Function>().cloned());
         let page = Rc::new(Page::default());
         *page.query_fn.borrow_mut() = function("query");
@@ -402,12 +419,13 @@ impl Uploader {
     pub fn preflight_report(&self) -> PreflightReportJs {
         let origin = self.driver.page_origin();
         let (mut test, mut upload) = self.driver.scheduler().preflight_report(origin.as_deref());
+        let cors_enforced = self.driver.scheduler().config().cors_enforced;
         // Function-valued options are only known per request; say so rather than guess.
         for (f, option) in [
             (&self.page.headers_fn, "headers"),
             (&self.page.query_fn, "query"),
         ] {
-            if f.borrow().is_some() {
+            if cors_enforced && f.borrow().is_some() {
                 let reason = format!("{option} is a function: what it returns is not known in advance; any header that is not CORS-safelisted costs a preflight");
                 test.reasons.push(reason.clone());
                 upload.reasons.push(reason);

@@ -193,6 +193,12 @@ pub struct Config {
     /// The page's origin (`scheme://host[:port]`) as given to [`Config::from_options`]; used
     /// for preflight prediction. `None` = unknown (treated as cross-origin).
     pub page_origin: Option<String>,
+    /// Whether a browser enforces CORS on the requests: `true` in a window or a worker. Not an
+    /// option: the API layer says it from the environment. `false` in Node, Deno or Bun, whose
+    /// `fetch` sends every request as it is, so nothing is preflighted (no warm-up, an empty
+    /// [`crate::engine::Scheduler::preflight_report`]) and a request without an answer is a
+    /// failed connection, never a CORS block: no check pairs, no `cors` error.
+    pub cors_enforced: bool,
 }
 
 /// Every option name we accept.
@@ -322,6 +328,7 @@ impl Config {
             prioritize_first_and_last_chunk: false,
             diagnose_cors: true,
             page_origin: None,
+            cors_enforced: true,
         }
     }
 
@@ -342,6 +349,25 @@ impl Config {
             }
         }
         self
+    }
+
+    /// Fits a parsed Config to the JavaScript runtime it runs in: `browser` — a window or a
+    /// worker, whose browser enforces CORS ([`Config::cors_enforced`]); `xhr` — whether
+    /// `XMLHttpRequest` exists (Node, Deno and Bun have none).
+    ///
+    /// # Errors
+    /// `invalid` naming `progress` for `progress: 'bytes'` without `XMLHttpRequest`: byte
+    /// progress comes from its upload listener, and quietly reporting per chunk instead would
+    /// hide that the option does nothing.
+    pub fn for_runtime(mut self, browser: bool, xhr: bool) -> Result<Config, UploadError> {
+        self.cors_enforced = browser;
+        if self.progress == ProgressMode::Bytes && !xhr {
+            return Err(UploadError::invalid(
+                "progress",
+                "progress: 'bytes' needs XMLHttpRequest, which this runtime lacks (Node, Deno and Bun have none): use progress: 'chunk'",
+            ));
+        }
+        Ok(self)
     }
 
     /// The URL probes go to: `testTarget`, else `target`.
@@ -983,6 +1009,20 @@ mod tests {
     fn msg(r: Result<Config, UploadError>) -> (String, String) {
         let e = r.unwrap_err();
         (e.option.unwrap_or_default(), e.message)
+    }
+
+    #[test]
+    fn the_runtime_decides_cors_and_whether_byte_progress_can_be_had() {
+        let c = with_target(vec![]).unwrap();
+        assert!(c.cors_enforced, "a browser by default");
+        let node = c.clone().for_runtime(false, false).unwrap();
+        assert!(!node.cors_enforced);
+        assert!(c.clone().for_runtime(true, true).unwrap().cors_enforced);
+        let bytes = with_target(vec![("progress", s("bytes"))]).unwrap();
+        assert!(bytes.clone().for_runtime(true, true).is_ok());
+        let (option, message) = msg(bytes.for_runtime(false, false));
+        assert_eq!(option, "progress");
+        assert!(message.contains("XMLHttpRequest"), "{message}");
     }
 
     #[test]

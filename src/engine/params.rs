@@ -491,7 +491,11 @@ pub(crate) fn render(
         .filter(|(k, _)| !k.eq_ignore_ascii_case("content-type"))
         .cloned()
         .collect();
-    spec.preflight = predict(&spec.shape(config.page_origin.as_deref()));
+    spec.preflight = if config.cors_enforced {
+        predict(&spec.shape(config.page_origin.as_deref()))
+    } else {
+        Prediction::default()
+    };
 }
 
 #[cfg(test)]

@@ -917,6 +917,9 @@ impl Scheduler {
     #[must_use]
     pub fn preflight_report(&self, page_origin: Option<&str>) -> (Prediction, Prediction) {
         let c = &self.config;
+        if !c.cors_enforced {
+            return (Prediction::default(), Prediction::default());
+        }
         let flow_form =
             c.protocol == Protocol::Flow && !matches!(c.test_method.as_str(), "GET" | "HEAD");
         let test = predict(&RequestShape {
@@ -1483,6 +1486,7 @@ impl Scheduler {
         }
         if failure == Failure::NoResponse
             && self.config.diagnose_cors
+            && self.config.cors_enforced
             && is_cross_origin(&fl.spec.url, self.config.page_origin.as_deref())
         {
             // CORS or a failed connection? Check the shape; the request keeps its slot meanwhile.
