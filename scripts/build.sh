@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the release wasm once and packages it twice:
-#   pkg/                 the npm package: ES module (wasm-bindgen `web` target), .d.ts, package.json
+#   pkg/                 the npm package: ES module (wasm-bindgen `web` target), .d.ts, package.json,
+#                        and node.js (the same module for Node: init() reads the .wasm from disk)
 #   pkg/script/          the script-tag build: one classic script, wasm embedded, global ResumableWasm
+#                        (typed by script/resumable-wasm.d.ts)
 # Both carry src/api/dom.js, the DOM helpers of Uploader in plain JS.
 # Both .wasm files go through wasm-opt -Oz from the npm package `binaryen`, the JS through esbuild --minify.
 set -euo pipefail
@@ -48,7 +50,10 @@ node scripts/keep-names.mjs "$out/resumable_wasm.js"
 "$esbuild" "$out/script/resumable-wasm.js" --minify --keep-names --format=iife --legal-comments=inline --log-level=warning \
   --outfile="$tmp/script.js" && mv "$tmp/script.js" "$out/script/resumable-wasm.js"
 
+# The Node entry (init() reads the .wasm from disk) and the script-tag build's global, typed.
+cp src/api/node.js src/api/node.d.ts "$out/"
+cp src/api/script.d.ts "$out/script/resumable-wasm.d.ts"
 node scripts/package-json.mjs "$out" "$version"
-cp README.md "$out/README.md"
+cp README.md CHANGELOG.md "$out/"
 [ -f LICENSE ] && cp LICENSE "$out/" || true
 echo "build: wrote $out/ (npm package) and $out/script/resumable-wasm.js (script tag)" >&2
