@@ -5,7 +5,7 @@ export CHROMEDRIVER ?= /usr/bin/chromedriver
 # The engines the browser layers run, in this order; `make test BROWSERS=chromium` runs one.
 export BROWSERS ?= chromium firefox webkit
 
-.PHONY: help tools build demo test lint test-clean-tree test-native test-size test-types test-wasm test-e2e test-engines size bench bench-publish clean
+.PHONY: help tools build demo test lint test-clean-tree test-native test-size test-types test-package test-node test-wasm test-e2e test-engines size bench bench-publish clean
 
 help:
 	@echo "make demo   build, then serve the demo on http://127.0.0.1:8080 with the API on http://localhost:8081"
@@ -32,7 +32,7 @@ demo: build
 	@cargo build -q -p server-fixture
 	@TLS="$(TLS)" PAGE_PORT="$(PAGE_PORT)" API_PORT="$(API_PORT)" scripts/demo.sh
 
-test: tools test-clean-tree lint test-native build test-size test-types test-wasm test-e2e test-engines
+test: tools test-clean-tree lint test-native build test-size test-types test-package test-node test-wasm test-e2e test-engines
 	@echo "make test: all layers passed"
 
 lint:
@@ -48,8 +48,21 @@ test-clean-tree:
 test-native:
 	cargo test --workspace
 
+# The consumers resolve `resumable-wasm` as an installed package does (node_modules, `exports`):
+# tests/types/node_modules/resumable-wasm is a link to pkg/ (ignored, like every node_modules).
 test-types:
+	@mkdir -p tests/types/node_modules && ln -sfn ../../../pkg tests/types/node_modules/resumable-wasm
 	node_modules/.bin/tsc -p tests/types/tsconfig.json
+
+# The packed tarball as publint and attw see it (scripts/test-package.sh).
+test-package:
+	@scripts/test-package.sh
+
+# The Node door: the package installed as the README says, uploading from Node into the
+# fixture; importing it without a window (server-side rendering).
+test-node:
+	@cargo build -q -p server-fixture
+	node --test --test-concurrency=1 tests/node/
 
 test-wasm:
 	@cargo build -q -p server-fixture
