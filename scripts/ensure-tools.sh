@@ -5,8 +5,8 @@
 #   - the browsers (only when needed: pass --browser), through scripts/ensure-browsers.sh: Debian's
 #     chromium + chromium-driver, Firefox ESR + geckodriver and WebKitGTK + WebKitWebDriver
 #   - the npm dev dependencies (binaryen's wasm-opt, esbuild, playwright-core, selenium-webdriver,
-#     typescript, vite, webpack, the reference clients), from the committed package-lock.json
-#     without rewriting it
+#     typescript, vite, webpack, publint, @arethetypeswrong/cli, the reference clients), from the
+#     committed package-lock.json without rewriting it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
