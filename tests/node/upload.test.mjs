@@ -65,6 +65,10 @@ function project(dir, spec) {
   return dir;
 }
 
+/** The project that installed the packed tarball (made once, shared by the tests that need it). */
+let tarballDir;
+const tarballProject = () => (tarballDir ??= project(join(tmp, 'tarball'), npmPack(tmp)));
+
 const run = (dir, script, ...args) =>
   JSON.parse(execFileSync(process.execPath, [script, ...args], { cwd: dir, encoding: 'utf8', timeout: TIMEOUT, stdio: ['ignore', 'pipe', 'pipe'] }));
 
@@ -97,7 +101,7 @@ after(async () => {
 });
 
 test('the packed tarball, installed with npm install <tarball>, uploads a file from Node: byte-identical, no preflight, to a server without CORS headers', { timeout: TIMEOUT }, async () => {
-  const dir = project(join(tmp, 'tarball'), npmPack(tmp));
+  const dir = tarballProject();
   const file = randomFile('from-node.bin', 300 * KiB + 7);
   const out = run(dir, 'upload.mjs', fx.target(), file.path);
   expectEqual(out.succeeded, [file.name], 'succeeded', out);
@@ -121,8 +125,7 @@ test('npm install ./pkg (the README line as written) gives the same door', { tim
 });
 
 test('server-side rendering: every entry imports where there is no window, by package name', { timeout: TIMEOUT }, async () => {
-  const dir = join(tmp, 'tarball');
-  const out = run(dir, 'ssr.mjs');
+  const out = run(tarballProject(), 'ssr.mjs');
   expectEqual(out, {
     window: 'undefined',
     main: ['function', 'function', 'function'],
