@@ -37,6 +37,8 @@ console.log(JSON.stringify({
   failed: failed.map((f) => ({ name: f.name, kind: f.error?.kind })),
   kinds,
   preflight: up.preflightReport(),
+  // Nothing of the uploader's keeps the process alive once upload() has resolved.
+  timers: process.getActiveResourcesInfo().filter((r) => r === 'Timeout'),
 }));
 `;
 
@@ -107,6 +109,7 @@ test('the packed tarball, installed with npm install <tarball>, uploads a file f
   expectEqual(out.succeeded, [file.name], 'succeeded', out);
   expectEqual(out.failed, [], 'failed', out);
   expectEqual(out.preflight, { test: { preflight: false, reasons: [] }, upload: { preflight: false, reasons: [] } }, 'preflightReport() where no browser preflights');
+  expectEqual(out.timers, [], 'timers left once upload() resolved');
   await expectArrived(file);
   const log = await fx.apiLog();
   expectEqual(log.filter((e) => e.method === 'OPTIONS').length, 0, 'OPTIONS requests');
