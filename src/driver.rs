@@ -301,7 +301,9 @@ impl Drop for Connectivity {
 }
 
 /// Tells the engine when the browser goes offline and back online: offline pauses sending
-/// without spending retries, and only `online` lets it continue.
+/// without spending retries, and only `online` lets it continue. Where the global object is
+/// no `EventTarget` (Node) there is nothing to listen to, and `navigator.onLine` is missing
+/// too: offline is never reported, and a lost network is a network failure like any other.
 fn watch_connectivity(handle: &Handle) {
     let Ok(target) = js_sys::global().dyn_into::<web_sys::EventTarget>() else {
         return;

@@ -4,7 +4,8 @@
 //! `"http/1.1"`). Browsers show it for same-origin requests and for cross-origin ones whose
 //! response allows the page's origin in `Timing-Allow-Origin`; otherwise it is `""`. The entry
 //! appears once the response has ended, and not at all once the page's resource timing buffer
-//! is full (250 entries unless the page raised it).
+//! is full (250 entries unless the page raised it). Node's `fetch` adds entries too, without
+//! `nextHopProtocol` (`undefined`): there the protocol stays unknown.
 
 use wasm_bindgen::prelude::*;
 
