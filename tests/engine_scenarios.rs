@@ -909,6 +909,42 @@ fn timeout_abort_is_a_timeout() {
     assert_eq!(kind, ErrorKind::Timeout);
 }
 
+/// README, Errors: `aborted` is a request the browser aborted without the uploader asking
+/// (not a timeout): retried, and the file's error once retries run out. `cancel()` is not an
+/// error: the file is `cancelled` with none and no `FileError` event.
+#[test]
+fn an_abort_nobody_asked_for_is_an_aborted_error_and_a_cancel_is_none() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.max_chunk_retries = 1;
+    let mut h = Harness::new(c, 18);
+    let a = h.add("a", 10);
+    h.start();
+    let r = h.next_request();
+    h.fail(r.id, Failure::Aborted);
+    assert!(h.has_event(
+        |e| matches!(e, Event::FileRetry { error, .. } if error.kind == ErrorKind::Aborted)
+    ));
+    h.advance_to_deadline();
+    let r = h.next_request();
+    h.fail(r.id, Failure::Aborted);
+    let view = h.s.file(a).unwrap();
+    assert_eq!(view.status, FileStatus::Error);
+    assert_eq!(view.error.map(|e| e.kind), Some(ErrorKind::Aborted));
+
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 19);
+    let b = h.add("b", 30);
+    h.start();
+    assert!(!h.take_all().is_empty());
+    h.input(Input::Cancel);
+    let view = h.s.file(b).unwrap();
+    assert_eq!(view.status, FileStatus::Cancelled);
+    assert!(view.error.is_none(), "a cancelled file has no error");
+    assert!(!h.has_event(|e| matches!(e, Event::FileError { .. })));
+}
+
 #[test]
 fn remove_file_and_restart() {
     let mut c = config(10);
