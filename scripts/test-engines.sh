@@ -24,5 +24,5 @@ for browser in $browsers; do
   # Bounded: a browser that stops answering fails this engine instead of holding CI to its limit.
   # At least ENGINE_MIN_TESTS must pass (scripts/node-tests.sh: zero tests is not a pass).
   timeout --kill-after=30 "$run_timeout" "${run[@]}" \
-    scripts/node-tests.sh "test-engines: $browser" "${ENGINE_MIN_TESTS:-24}" tests/engines/*.test.mjs
+    scripts/node-tests.sh "test-engines: $browser" "${ENGINE_MIN_TESTS:-21}" tests/engines/*.test.mjs
 done
