@@ -19,8 +19,10 @@ fixture_pid=""
 cleanup() { [ -n "$fixture_pid" ] && kill "$fixture_pid" 2>/dev/null; rm -rf "$log"; }
 trap cleanup EXIT
 
+# One fixture serves every engine's run (each up to WASM_BINDGEN_TEST_TIMEOUT per binary, plus
+# its build): its lifetime, a guard against an orphan, covers them all; the trap stops it.
 target/debug/server-fixture --no-page --api-listen 127.0.0.1:0 --cors reflect \
-  --max-lifetime 900 >"$log/out" 2>"$log/err" &
+  --max-lifetime 7200 >"$log/out" 2>"$log/err" &
 fixture_pid=$!
 for _ in $(seq 1 100); do [ -s "$log/out" ] && break; sleep 0.1; done
 field() { head -n1 "$log/out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)[process.argv[1]]))' "$1"; }
@@ -48,7 +50,9 @@ passed_per_binary() {
 
 status=0
 first=1
-for browser in ${BROWSERS:-chromium firefox webkit}; do
+browsers="${BROWSERS:-chromium firefox webkit}"
+[ -n "${browsers// /}" ] || browsers="chromium firefox webkit"
+for browser in $browsers; do
   # The runner takes the first driver variable it finds (GECKODRIVER, then SAFARIDRIVER, then
   # CHROMEDRIVER), so each engine unsets the others'.
   case "$browser" in

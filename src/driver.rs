@@ -27,10 +27,6 @@ use wasm_bindgen_futures::spawn_local;
 /// How to abort what runs for one request: the request itself, or its batch of CORS checks.
 type InFlight = Vec<Via>;
 
-/// When the browser says it is offline, the queue waits for its `online` event; if that never
-/// comes (`navigator.onLine` is only a hint), it tries again after this long anyway.
-const OFFLINE_RECHECK_MS: u32 = 30_000;
-
 /// Where the driver's outputs for the page go: engine events, and the page's per-request
 /// `query`/`headers` values. `api` implements it; no driver borrow is held while it runs, so
 /// it may call back into the driver.
@@ -73,8 +69,6 @@ struct State {
     logged_hints: Vec<String>,
     /// Whether the console was told that the `headers`/`query` functions' values cost a preflight.
     warned_dynamic_preflight: bool,
-    /// Retries the queue after [`OFFLINE_RECHECK_MS`] when no `online` event comes.
-    offline_recheck: Option<Timeout>,
     /// Bumped by every `cancel()`: an `upload()` still waiting for its files to be added sees
     /// that it was cancelled meanwhile.
     cancel_generation: u32,
@@ -114,7 +108,6 @@ impl State {
             connectivity: None,
             logged_hints: Vec::new(),
             warned_dynamic_preflight: false,
-            offline_recheck: None,
             cancel_generation: 0,
             paused_by_user: false,
             keep_alive: None,
@@ -393,7 +386,6 @@ fn release(handle: &Handle) {
         (
             state.connectivity.take(),
             state.timer.take(),
-            state.offline_recheck.take(),
             state.keep_alive.take(),
         )
     };
@@ -521,9 +513,6 @@ async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via)
             no_response_failure(readable, clock::is_online())
         }
     };
-    if failure == Failure::Offline {
-        recheck_when_offline_too_long(handle);
-    }
     input(
         handle,
         Input::Failed {
@@ -558,18 +547,6 @@ fn fail_unsendable(handle: &Handle, id: RequestId, message: &str) {
             failure: Failure::Unsendable,
         },
     );
-}
-
-/// Arms the fallback that resumes an offline queue without an `online` event.
-fn recheck_when_offline_too_long(handle: &Handle) {
-    let weak = Rc::downgrade(handle);
-    let timer = Timeout::new(OFFLINE_RECHECK_MS, move || {
-        if let Some(handle) = weak.upgrade() {
-            handle.borrow_mut().offline_recheck = None;
-            input(&handle, Input::Online);
-        }
-    });
-    handle.borrow_mut().offline_recheck = Some(timer);
 }
 
 async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via) -> Outcome {

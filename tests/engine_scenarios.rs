@@ -10,6 +10,7 @@ mod harness;
 
 use harness::{Harness, Reply};
 use resumable_wasm::engine::concurrency::HttpProtocol;
+use resumable_wasm::engine::scheduler::OFFLINE_RECHECK_MS;
 use resumable_wasm::engine::verdict::CORS_EVIDENCE;
 use resumable_wasm::engine::{
     Config, ErrorKind, Event, Failure, FileControl, FileId, FileStatus, Input, Observation, Phase,
@@ -367,7 +368,7 @@ fn offline_pauses_without_spending_retries() {
     h.respond(posts[1].id, 200);
     assert!(h.try_next().is_none(), "nothing is sent while offline");
     assert!(!h.has_event(|e| matches!(e, Event::FileRetry { .. })));
-    h.advance_ms(60_000);
+    h.advance_ms(OFFLINE_RECHECK_MS - 1);
     assert!(h.try_next().is_none());
     h.input(Input::Online);
     let r = h.next_request();
@@ -382,6 +383,55 @@ fn offline_pauses_without_spending_retries() {
         }))
     );
     assert_eq!(h.s.file(f).unwrap().status, FileStatus::Success);
+}
+
+/// README (Errors, `network`; Known limitations, Offline): without an `online` event the queue
+/// tries again 30 s after a request failed offline — and 30 s after each such failure — without
+/// spending retries.
+#[test]
+fn offline_is_rechecked_after_30_s_without_an_online_event() {
+    assert_eq!(OFFLINE_RECHECK_MS, 30_000);
+    let mut c = config(10);
+    c.max_chunk_retries = 0;
+    let mut h = Harness::new(c, 10);
+    let f = h.add("a", 20);
+    h.start();
+    let p = h.next_request();
+    h.respond(p.id, 204);
+    let posts = h.take_all();
+    assert_eq!(posts.len(), 2);
+    h.fail(posts[0].id, Failure::Offline);
+    h.respond(posts[1].id, 200);
+    let failed_at = h.now;
+    assert_eq!(h.s.poll_deadline(), Some(failed_at + OFFLINE_RECHECK_MS));
+    h.advance_ms(OFFLINE_RECHECK_MS - 1);
+    assert!(
+        h.try_next().is_none(),
+        "no `online` event, and not 30 s yet"
+    );
+    h.advance_ms(1);
+    let r = h.next_request();
+    assert_eq!(
+        (r.chunk, r.phase),
+        (1, Phase::Test),
+        "the re-check re-probes the chunk"
+    );
+    assert!(h.try_next().is_none());
+    // Still offline: the re-check's probe fails offline too; the next re-check is 30 s later.
+    h.fail(r.id, Failure::Offline);
+    assert!(h.try_next().is_none());
+    assert_eq!(h.s.poll_deadline(), Some(h.now + OFFLINE_RECHECK_MS));
+    h.advance_ms(OFFLINE_RECHECK_MS);
+    let r = h.next_request();
+    assert_eq!((r.chunk, r.phase), (1, Phase::Test));
+    h.respond(r.id, 204);
+    assert!(!h.drive_bounded(100, |_| Reply::Status(200)));
+    assert_eq!(h.s.file(f).unwrap().status, FileStatus::Success);
+    assert!(
+        !h.has_event(|e| matches!(e, Event::FileRetry { .. })),
+        "going offline spends no retry"
+    );
+    assert_eq!(h.s.poll_deadline(), None, "no re-check is left once online");
 }
 
 /// The batch sizes of the CORS checks of one request, in order.
@@ -902,6 +952,42 @@ fn timeout_abort_is_a_timeout() {
         })
         .unwrap();
     assert_eq!(kind, ErrorKind::Timeout);
+}
+
+/// README, Errors: `aborted` is a request the browser aborted without the uploader asking
+/// (not a timeout): retried, and the file's error once retries run out. `cancel()` is not an
+/// error: the file is `cancelled` with none and no `FileError` event.
+#[test]
+fn an_abort_nobody_asked_for_is_an_aborted_error_and_a_cancel_is_none() {
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    c.max_chunk_retries = 1;
+    let mut h = Harness::new(c, 18);
+    let a = h.add("a", 10);
+    h.start();
+    let r = h.next_request();
+    h.fail(r.id, Failure::Aborted);
+    assert!(h.has_event(
+        |e| matches!(e, Event::FileRetry { error, .. } if error.kind == ErrorKind::Aborted)
+    ));
+    h.advance_to_deadline();
+    let r = h.next_request();
+    h.fail(r.id, Failure::Aborted);
+    let view = h.s.file(a).unwrap();
+    assert_eq!(view.status, FileStatus::Error);
+    assert_eq!(view.error.map(|e| e.kind), Some(ErrorKind::Aborted));
+
+    let mut c = config(10);
+    c.test_chunks = TestChunks::Never;
+    let mut h = Harness::new(c, 19);
+    let b = h.add("b", 30);
+    h.start();
+    assert!(!h.take_all().is_empty());
+    h.input(Input::Cancel);
+    let view = h.s.file(b).unwrap();
+    assert_eq!(view.status, FileStatus::Cancelled);
+    assert!(view.error.is_none(), "a cancelled file has no error");
+    assert!(!h.has_event(|e| matches!(e, Event::FileError { .. })));
 }
 
 #[test]

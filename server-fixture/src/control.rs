@@ -69,7 +69,9 @@ fn count(map: &mut BTreeMap<String, u64>, key: &str) {
 #[derive(Debug, Clone, Copy)]
 pub struct ChunkNumber(pub u64);
 
-/// One logged request.
+/// One logged request. It enters the log when the request arrives, so a request still being
+/// served (delayed, stalled, its body on the way) is already there; its `status` (and the chunk
+/// number a handler parsed from a multipart body) are filled in when it ends.
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEntry {
     /// Arrival order, from 0.
@@ -84,8 +86,11 @@ pub struct LogEntry {
     pub query: Option<String>,
     /// `Origin` header, if any (cut at [`MAX_LOGGED_HEADER`] bytes).
     pub origin: Option<String>,
-    /// Status sent; `null` if the request was never answered (dropped, stalled at shutdown).
+    /// Status sent; `null` while the request is served, and for good if it was never answered
+    /// (dropped, aborted by the client, stalled at shutdown).
     pub status: Option<u16>,
+    /// `true` until the request ends, answered or not.
+    pub in_flight: bool,
     /// Chunk number parsed from the query or the multipart body.
     pub chunk: Option<u64>,
     /// `api` or `page`.
@@ -135,18 +140,33 @@ impl Stats {
         self.log_bytes += cost;
         self.log.push_back(e);
     }
+
+    /// The logged entry of request `seq`, unless the ring has dropped it (or a reset cleared
+    /// the log meanwhile). Entries are in arrival order, so `seq` is found by bisection.
+    fn entry_mut(&mut self, seq: u64) -> Option<&mut LogEntry> {
+        let i = self.log.binary_search_by_key(&seq, |e| e.seq).ok()?;
+        self.log.get_mut(i)
+    }
 }
 
-/// Pushes the log entry when the request ends, answered or not.
+/// Ends the log entry of request `seq` when the request ends, answered or not: `status` and
+/// `chunk` as the response carried them (`None` when it never got one).
 struct Pending {
     st: AppState,
-    entry: Option<LogEntry>,
+    seq: u64,
+    status: Option<u16>,
+    chunk: Option<u64>,
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if let Some(e) = self.entry.take() {
-            self.st.stats().push(e);
+        let mut s = self.st.stats();
+        if let Some(e) = s.entry_mut(self.seq) {
+            e.in_flight = false;
+            e.status = self.status;
+            if self.chunk.is_some() {
+                e.chunk = self.chunk;
+            }
         }
     }
 }
@@ -179,7 +199,9 @@ pub async fn record(State(r): State<Recorder>, req: Request, next: Next) -> Resp
         .get(ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(|o| clip(o, MAX_LOGGED_HEADER));
-    let entry = {
+    // Logged now, on arrival: a check that "nothing was sent" sees a request that the fixture
+    // is still serving (delayed, stalled, its body still arriving).
+    let seq = {
         let mut s = st.stats();
         count(&mut s.requests, &method);
         count(&mut s.by_path, &path);
@@ -188,7 +210,7 @@ pub async fn record(State(r): State<Recorder>, req: Request, next: Next) -> Resp
         }
         let seq = s.next_seq;
         s.next_seq += 1;
-        LogEntry {
+        let entry = LogEntry {
             seq,
             t_ms: st.elapsed_ms(),
             method,
@@ -197,12 +219,17 @@ pub async fn record(State(r): State<Recorder>, req: Request, next: Next) -> Resp
             query,
             origin,
             status: None,
+            in_flight: true,
             listener: r.listener,
-        }
+        };
+        s.push(entry);
+        seq
     };
     let mut pending = Pending {
         st: st.clone(),
-        entry: Some(entry),
+        seq,
+        status: None,
+        chunk: None,
     };
     let counter = st.clone();
     let req = req.map(|b| {
@@ -214,12 +241,8 @@ pub async fn record(State(r): State<Recorder>, req: Request, next: Next) -> Resp
         }))
     });
     let resp = next.run(req).await;
-    if let Some(e) = pending.entry.as_mut() {
-        e.status = Some(resp.status().as_u16());
-        if let Some(ChunkNumber(n)) = resp.extensions().get::<ChunkNumber>() {
-            e.chunk = Some(*n);
-        }
-    }
+    pending.status = Some(resp.status().as_u16());
+    pending.chunk = resp.extensions().get::<ChunkNumber>().map(|c| c.0);
     drop(pending);
     resp
 }
@@ -238,7 +261,16 @@ struct ResetQuery {
 }
 
 async fn reset(State(st): State<AppState>, Query(q): Query<ResetQuery>) -> Response {
-    *st.stats() = Stats::default();
+    {
+        // `seq` goes on across a reset: a request under way at the reset ends into no entry
+        // rather than into a later request's.
+        let mut s = st.stats();
+        let next_seq = s.next_seq;
+        *s = Stats {
+            next_seq,
+            ..Stats::default()
+        };
+    }
     let data = matches!(q.data.as_deref(), Some("1" | "true" | "yes"));
     if data {
         if let Err(e) = st.store().clear().await {
@@ -317,6 +349,7 @@ mod tests {
             query: Some(query.to_owned()),
             origin: None,
             status: Some(200),
+            in_flight: false,
             chunk: None,
             listener: "api",
         }
@@ -338,6 +371,30 @@ mod tests {
         assert_eq!(s.log.len(), LOG_BYTES / cost);
         assert!(s.log_bytes <= LOG_BYTES);
         assert_eq!(s.log.back().map(|e| e.seq), Some(LOG_LIMIT as u64 - 1));
+    }
+
+    #[test]
+    fn an_entry_is_logged_on_arrival_and_ended_in_place() {
+        let mut s = Stats::default();
+        for i in 0..3 {
+            let mut e = entry(i, "q");
+            e.status = None;
+            e.in_flight = true;
+            s.push(e);
+        }
+        let e = s.entry_mut(1).expect("entry 1 is logged while in flight");
+        e.in_flight = false;
+        e.status = Some(204);
+        let ended: Vec<_> = s
+            .log
+            .iter()
+            .map(|e| (e.seq, e.in_flight, e.status))
+            .collect();
+        assert_eq!(
+            ended,
+            vec![(0, true, None), (1, false, Some(204)), (2, true, None)]
+        );
+        assert!(s.entry_mut(7).is_none(), "an unknown seq ends nothing");
     }
 
     #[test]

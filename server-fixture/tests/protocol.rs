@@ -939,6 +939,18 @@ async fn a_reset_during_a_chunk_write_never_mixes_old_and_new_uploads() {
             assert!(t.elapsed() < Duration::from_secs(60), "chunk 1 never began");
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        // The race is on only if the reset comes while chunk 1 is still being written: its
+        // request holds the upload until the chunk is recorded in chunks.log, which is empty.
+        let journal = meta.with_file_name("chunks.log");
+        assert_eq!(
+            std::fs::metadata(&journal).map(|m| m.len()).ok(),
+            Some(0),
+            "chunk 1 was recorded before the reset: the race was not exercised"
+        );
+        assert!(
+            !big.is_finished(),
+            "chunk 1's request ended before the reset"
+        );
         let reset = send(
             &router,
             control(Method::POST, "/__fixture/reset?data=1", None),

@@ -706,3 +706,45 @@ fn binary_refuses_bad_limits_and_a_weak_token() {
         assert!(err.contains(&bad[0][2..]), "{bad:?}: {err}");
     }
 }
+
+/// The log records a request when it arrives: a stalled request is there, `in_flight` with no
+/// status, while it is served, and ends with no status when its client goes away. (A check
+/// that "nothing was sent" reads this log; an entry made only at the end would miss it.)
+#[tokio::test]
+async fn the_log_shows_a_request_on_arrival_and_ends_it_in_place() {
+    let f = fixture_with(|c| c.runtime.stall = true);
+    let router = f.router.clone();
+    let stalled = tokio::spawn(async move {
+        send(
+            &router,
+            Request::get(probe_uri("stalled"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    });
+    let logged = |f: &Fixture| -> Vec<serde_json::Value> {
+        let s = f.state.stats_json();
+        s["log"].as_array().unwrap().clone()
+    };
+    let mut seen = Vec::new();
+    for _ in 0..500 {
+        seen = logged(&f);
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen.len(), 1, "the stalled request is logged while served");
+    assert_eq!(seen[0]["path"], "/upload");
+    assert_eq!(seen[0]["in_flight"], true, "{}", seen[0]);
+    assert!(seen[0]["status"].is_null(), "{}", seen[0]);
+    assert!(!stalled.is_finished(), "the request is still stalled");
+    stalled.abort();
+    assert!(stalled.await.is_err_and(|e| e.is_cancelled()));
+    let ended = logged(&f);
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0]["seq"], seen[0]["seq"]);
+    assert_eq!(ended[0]["in_flight"], false, "{}", ended[0]);
+    assert!(ended[0]["status"].is_null(), "never answered: {}", ended[0]);
+}

@@ -25,7 +25,9 @@
 //!   retried the same way; probe statuses never are (they mean present, absent or, for Flow,
 //!   a permanent error);
 //! - `Offline` (the input, or a request that failed with [`Failure::Offline`]) pauses sending
-//!   until `Online` without spending retries; an abort the engine did not ask for counts as
+//!   until `Online` without spending retries; after a request failed offline, sending is also
+//!   tried again [`OFFLINE_RECHECK_MS`] later without `Online` (the browser's `onLine` is only
+//!   a hint), at [`Scheduler::poll_deadline`]; an abort the engine did not ask for counts as
 //!   a transient failure ([`ErrorKind::Timeout`] once the request's timeout had elapsed);
 //! - a cross-origin request that got no readable answer ([`Failure::NoResponse`]) is checked
 //!   before it is retried: the scheduler asks the driver for check pairs of its CORS shape
@@ -545,6 +547,8 @@ pub struct Scheduler {
     running: bool,
     paused: bool,
     offline: bool,
+    /// When sending is tried again without `Online` (a request failed offline).
+    offline_recheck_at: Option<u64>,
     speed: Speed,
     /// A run was started at least once: resuming or retrying a file while idle starts another.
     ran: bool,
@@ -556,6 +560,10 @@ pub struct Scheduler {
     #[cfg(test)]
     visited: core::cell::Cell<usize>,
 }
+
+/// After a request failed because the browser was offline, how long the queue waits for the
+/// `online` input before it tries again anyway (`navigator.onLine` is only a hint).
+pub const OFFLINE_RECHECK_MS: u64 = 30_000;
 
 impl Scheduler {
     /// A scheduler for `config`; `seed` drives the retry jitter.
@@ -585,6 +593,7 @@ impl Scheduler {
             running: false,
             paused: false,
             offline: false,
+            offline_recheck_at: None,
             speed: Speed::default(),
             ran: false,
             ledger: Ledger::default(),
@@ -721,7 +730,10 @@ impl Scheduler {
                     self.cancel_file(i);
                 }
             }
-            Input::Online => self.offline = false,
+            Input::Online => {
+                self.offline = false;
+                self.offline_recheck_at = None;
+            }
             Input::Offline => self.offline = true,
             Input::Response {
                 request,
@@ -742,9 +754,14 @@ impl Scheduler {
         self.check_complete();
     }
 
-    /// Fires due retry timers at `now_ms`. Call it at [`Scheduler::poll_deadline`].
+    /// Fires due retry timers and the offline re-check at `now_ms`. Call it at
+    /// [`Scheduler::poll_deadline`].
     pub fn handle_timeout(&mut self, now_ms: u64) {
         self.now = now_ms;
+        if self.offline_recheck_at.is_some_and(|at| at <= now_ms) {
+            self.offline_recheck_at = None;
+            self.offline = false;
+        }
         self.promote(now_ms);
         self.pump();
         self.check_complete();
@@ -755,10 +772,12 @@ impl Scheduler {
         self.actions.pop_front()
     }
 
-    /// When [`Scheduler::handle_timeout`] should next be called, if a retry is waiting.
+    /// When [`Scheduler::handle_timeout`] should next be called, if a retry is waiting or, in
+    /// a run, the offline re-check.
     #[must_use]
     pub fn poll_deadline(&self) -> Option<u64> {
-        self.started_files()
+        let retry = self
+            .started_files()
             .iter()
             .filter(|f| !f.life.terminal() && !f.paused)
             .flat_map(|f| f.chunks.values())
@@ -766,7 +785,9 @@ impl Scheduler {
                 State::Waiting(t) => Some(t),
                 _ => None,
             })
-            .min()
+            .min();
+        let recheck = self.offline_recheck_at.filter(|_| self.running);
+        retry.into_iter().chain(recheck).min()
     }
 
     /// Snapshots of every file, in the order they were added.
@@ -1454,6 +1475,7 @@ impl Scheduler {
         let reprobe = self.config.test_chunks != TestChunks::Never;
         if failure == Failure::Offline {
             self.offline = true;
+            self.offline_recheck_at = Some(self.now.saturating_add(OFFLINE_RECHECK_MS));
             self.change_file(i, |f| {
                 if let Some(ch) = f.chunks.get_mut(&fl.chunk) {
                     ch.state = State::Pending;

@@ -1,7 +1,7 @@
 // §7 Resume after reload: upload part of a file, reload the page, add the same file again → only
 // the missing chunks are POSTed (counted on the fixture), the result is byte-identical.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, makeFile, startRun, runUpload, untilRun, scenario, expectEqual, expectTrue, expectStored, summarize, sleep, KiB, TEST_TIMEOUT } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFile, startRun, runUpload, untilRun, scenario, expectEqual, expectTrue, expectStored, summarize, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'delay-ms': 120 } })]); });
@@ -22,8 +22,8 @@ describe('§7 resume after reload', () => {
         await untilRun(t, 'a', (s) => (s.counts.chunkSuccess ?? 0) >= 4, '4 chunks');
         await t.page.reload({ waitUntil: 'load' });
         await t.eval(() => window.__e2e.rw().then(() => true));
-        await sleep(600); // let requests cut by the reload finish on the fixture
-        const before = await fx.apiLog();
+        // The requests the reload cut end on the fixture (logged on arrival, `in_flight` until then).
+        const before = await fx.untilServed();
         const stored = new Set(before.filter((e) => e.method === 'POST' && e.status === 200).map((e) => e.chunk));
         expectTrue(stored.size >= 4 && stored.size < N, `chunks stored before the reload: ${[...stored]}`);
         const maxSeq = Math.max(...before.map((e) => e.seq));

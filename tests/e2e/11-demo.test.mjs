@@ -12,6 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFixture, launchBrowser, newPage, scenario, expectEqual, expectTrue, sleep, ROOT, PKG, TEST_TIMEOUT } from './harness.mjs';
 
+/** How long a wait for the page or the demo script may take: a hang fails, slowness does not. */
+const BOUND_MS = Math.floor(TEST_TIMEOUT / 3);
+
 let browser, fx;
 before(async () => {
   [browser, fx] = await Promise.all([
@@ -40,10 +43,10 @@ test('demo page: upload, server panel, CORS switch with diagnosis, live prefligh
     const data = bytes(2_500_000, 1);
     await t.page.locator('input[type=file]').first().setInputFiles({ name: 'demo.bin', mimeType: 'application/octet-stream', buffer: data });
     await t.page.click('#upload');
-    await t.page.waitForFunction(() => document.querySelector('#file-list li .meta')?.textContent.startsWith('success'), null, { timeout: 30000 });
+    await t.page.waitForFunction(() => document.querySelector('#file-list li .meta')?.textContent.startsWith('success'), null, { timeout: BOUND_MS });
     const files = await fx.files();
     expectEqual(files.map((f) => [f.name, f.sha256]), [['demo.bin', createHash('sha256').update(data).digest('hex')]], 'file stored by the demo');
-    await t.page.waitForFunction(() => Number(document.getElementById('s-post').textContent) >= 2, null, { timeout: 5000 });
+    await t.page.waitForFunction(() => Number(document.getElementById('s-post').textContent) >= 2, null, { timeout: BOUND_MS });
     const counts = await t.eval(() => ['s-options', 's-get', 's-post'].map((id) => Number(document.getElementById(id).textContent)));
     expectEqual(counts, [0, 1, 2], 'server panel OPTIONS / GET / POST');
 
@@ -58,7 +61,7 @@ test('demo page: upload, server panel, CORS switch with diagnosis, live prefligh
     await t.page.locator('input[type=file]').first().setInputFiles({ name: 'blocked.bin', mimeType: 'application/octet-stream', buffer: bytes(300_000, 2) });
     await t.page.click('#upload');
     const err = t.page.locator('#file-list li', { hasText: 'blocked.bin' }).locator('.err');
-    await err.locator('.kind').waitFor({ timeout: 30000 });
+    await err.locator('.kind').waitFor({ timeout: BOUND_MS });
     const text = await err.textContent();
     expectTrue(text.startsWith('cors') && text.includes('Fix:') && text.includes('Access-Control-Allow-Origin'), 'the failed file shows kind cors and the fix', text);
     await fx.config({ cors: 'strict' });
@@ -76,7 +79,7 @@ test('demo page: each file row pauses, resumes, cancels and retries its file', {
     await t.page.fill('#o-chunk', '64');
     const row = (name) => t.page.locator('#file-list li', { hasText: name });
     const status = (name) => row(name).locator('.meta').textContent();
-    const untilStatus = (name, re, timeout = 30000) => t.page.waitForFunction(([n, src]) => {
+    const untilStatus = (name, re, timeout = BOUND_MS) => t.page.waitForFunction(([n, src]) => {
       const li = [...document.querySelectorAll('#file-list li')].find((el) => el.querySelector('.name')?.textContent.startsWith(n));
       return li && new RegExp(src).test(li.querySelector('.meta').textContent);
     }, [name, re.source], { timeout });
@@ -101,7 +104,9 @@ test('demo page: each file row pauses, resumes, cancels and retries its file', {
     expectTrue((await status('big.bin')).startsWith('paused'), 'the row shows paused at once', await status('big.bin'));
     expectEqual(await enabled('big.bin'), ['Resume', 'Cancel'], 'buttons of a paused file');
     await untilStatus('small.bin', /^success/);
-    await t.page.waitForTimeout(500);
+    // The requests in flight at the pause (sent long before the other file finished) have
+    // been served: the answers that could move the row are in.
+    await fx.untilServed();
     expectTrue((await status('big.bin')).startsWith('paused'), 'still paused after the other file finished', await status('big.bin'));
     expectEqual((await fx.files()).map((f) => f.name), ['small.bin'], 'files on the server while big.bin is paused');
     await t.page.getByRole('button', { name: 'Resume big.bin' }).click();
@@ -177,7 +182,7 @@ test('demo.sh PAGE_PORT/API_PORT: the demo serves on the chosen ports and upload
   const demo = runDemo({ PAGE_PORT: String(pagePort), API_PORT: String(apiPort), DEMO_DATA_DIR: data });
   const t = await newPage(browser, { initLib: false });
   try {
-    const url = await Promise.race([demo.pageUrl, sleep(30000).then(() => 'no page line within 30 s')]);
+    const url = await Promise.race([demo.pageUrl, sleep(BOUND_MS).then(() => `no page line within ${BOUND_MS} ms`)]);
     const api = `http://localhost:${apiPort}`;
     expectEqual(url, `http://127.0.0.1:${pagePort}/?api=${api}`, 'page URL printed by demo.sh', demo.output());
     await t.goto(url);
@@ -186,7 +191,7 @@ test('demo.sh PAGE_PORT/API_PORT: the demo serves on the chosen ports and upload
     const bytesUp = bytes(70_000, 3);
     await t.page.locator('input[type=file]').first().setInputFiles({ name: 'ports.bin', mimeType: 'application/octet-stream', buffer: bytesUp });
     await t.page.click('#upload');
-    await t.page.waitForFunction(() => document.querySelector('#file-list li .meta')?.textContent.startsWith('success'), null, { timeout: 30000 });
+    await t.page.waitForFunction(() => document.querySelector('#file-list li .meta')?.textContent.startsWith('success'), null, { timeout: BOUND_MS });
     const stored = readFileSync(join(data, 'files', 'ports.bin'));
     expectEqual(createHash('sha256').update(stored).digest('hex'), createHash('sha256').update(bytesUp).digest('hex'), `sha256 of ${data}/files/ports.bin`);
   } finally {
@@ -202,7 +207,7 @@ test('demo.sh with its page port taken: exits non-zero and says how to pick othe
   const data = mkdtempSync(join(tmpdir(), 'rw-e2e-demo-'));
   const demo = runDemo({ PAGE_PORT: String(port), DEMO_DATA_DIR: data });
   try {
-    const code = await Promise.race([demo.exited, sleep(30000).then(() => 'still running after 30 s')]);
+    const code = await Promise.race([demo.exited, sleep(BOUND_MS).then(() => `still running after ${BOUND_MS} ms`)]);
     const { stderr } = demo.output();
     expectEqual(code, 1, 'exit code of demo.sh', demo.output());
     expectTrue(stderr.includes(`binding 127.0.0.1:${port}: Address already in use`), 'the fixture names the taken address', stderr);

@@ -4,7 +4,7 @@
 // parameters in the URL, so the fixture's log tells the files apart; `--delay-ms` keeps the
 // first file mid-upload while the test acts.
 import { test, describe, before, after } from 'node:test';
-import { startFixture, launchBrowser, openUploader, makeFile, startRun, waitRun, untilRun, scenario, expectEqual, expectTrue, expectStored, formatLog, summarize, sleep, countBy, KiB, TEST_TIMEOUT } from './harness.mjs';
+import { startFixture, launchBrowser, openUploader, makeFile, startRun, waitRun, untilRun, untilPageIdle, expectNothingSent, scenario, expectEqual, expectTrue, expectStored, formatLog, summarize, countBy, KiB, TEST_TIMEOUT } from './harness.mjs';
 
 let browser, fx;
 before(async () => { [browser, fx] = await Promise.all([launchBrowser(), startFixture({ flags: { 'delay-ms': 150 } })]); });
@@ -52,9 +52,9 @@ describe('§12 per-file pause, resume, retry and cancel', () => {
       expectEqual(await control(t, 'p', 'pauseFile', a.name, 'file'), true, 'pauseFile(File) applied');
       expectEqual(await control(t, 'p', 'pauseFile', a.name, 'identifier'), false, 'pauseFile of a paused file');
       expectEqual(await t.eval(() => window.__e2e.runs.p.up.pauseFile('no-such-identifier')), false, 'pauseFile of an unknown file');
-      await sleep(300); // requests already on the wire at the pause reach the fixture (delay 150 ms)
+      // Arrivals after this marker: at most the first file's 2 requests in flight at the pause.
       const m = await fx.mark('paused');
-      const run = await waitRun(t, 'p', 30000);
+      const run = await waitRun(t, 'p', 60000);
       expectTrue(run.settled, 'upload() settled once the other file was done', summarize(run));
       expectEqual(run.summary.succeeded.map((f) => f.name), [b.name], 'summary.succeeded');
       expectEqual(run.summary.failed.length, 0, 'summary.failed');
@@ -63,10 +63,12 @@ describe('§12 per-file pause, resume, retry and cancel', () => {
       expectTrue(run.uploading === false, `isUploading() with only a paused file left: ${run.uploading}`);
       const stored = await fx.files();
       expectEqual(stored.map((f) => [f.name, f.sha256]), [[b.name, b.sha256]], 'files on the server while the first is paused');
-      const during = ofFile(await fx.apiLog(), idA).filter((e) => e.seq > m.seq);
-      expectEqual(during.length, 0, 'requests of the paused file after the pause', formatLog(during));
-      await sleep(500);
-      expectEqual(ofFile(await fx.apiLog(), idA).filter((e) => e.seq > m.seq).length, 0, 'requests of the paused file 0.5 s later');
+      // upload() resolved: nothing is in flight; the fixture has served everything it logged.
+      const idle = await untilPageIdle(t, 'the requests of the run to end');
+      await fx.untilServed();
+      const late = ofFile(await fx.apiLog(), idA).filter((e) => e.seq > m.seq);
+      expectTrue(late.length <= 2 && late.every((e) => e.method === 'POST'), `requests of the paused file after pauseFile(): at most its 2 chunk POSTs in flight, got ${late.length}`, formatLog(late));
+      await expectNothingSent(t, fx, idle.started, 'pauseFile() and the end of the run');
 
       expectEqual(await control(t, 'p', 'resumeFile', a.name, 'identifier'), true, 'resumeFile(identifier) applied');
       const done = await untilRun(t, 'p', (s) => (s.counts.fileSuccess ?? 0) >= 2, 'the resumed file to finish', 30000);
@@ -93,7 +95,10 @@ describe('§12 per-file pause, resume, retry and cancel', () => {
       expectEqual(run.summary.succeeded.map((f) => f.name), [b.name], 'summary.succeeded');
       expectEqual(run.summary.failed.map((f) => [f.name, f.status]), [[a.name, 'cancelled']], 'summary.failed holds the cancelled file');
       expectEqual(run.summary.paused.length, 0, 'summary.paused');
-      await sleep(400); // requests cut by the cancel end on the fixture
+      // upload() resolved, so the page has nothing in flight; the requests the cancel cut end on
+      // the fixture too (logged on arrival, ended with no status).
+      await untilPageIdle(t, 'the requests of the run to end');
+      await fx.untilServed();
       const m = await fx.mark('cancelled');
       const before = ofFile(await fx.apiLog(), idA);
       const had = new Set(before.filter((e) => e.method === 'POST' && e.status === 200).map((e) => e.chunk));

@@ -63,7 +63,9 @@ export async function startFixture({ flags = {}, mounts, pageHost = 'localhost',
     '--page-listen', `${pageHost}:0`,
     '--api-listen', `${apiHost}:0`,
     '--data-dir', dataDir,
-    '--max-lifetime', '900',
+    // A guard against fixtures left behind by a killed run; longer than a run may last
+    // (scripts/test-engines.sh sets it above its run time limit).
+    '--max-lifetime', process.env.FIXTURE_MAX_LIFETIME_S || '3600',
     ...flagArgs(flags),
   ];
   const proc = spawn(FIXTURE_BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
@@ -133,6 +135,19 @@ export async function startFixture({ flags = {}, mounts, pageHost = 'localhost',
         await sleep(20);
       }
       throw new Error('marker request not found in the fixture log');
+    },
+    /**
+     * Waits until no /upload request is being served: every logged request has ended (the log
+     * records a request on arrival and marks it `in_flight` until it ends). Returns that log.
+     */
+    async untilServed(timeoutMs = 30000) {
+      const t0 = Date.now();
+      for (;;) {
+        const log = await fx.apiLog();
+        if (!log.some((e) => e.in_flight)) return log;
+        if (Date.now() - t0 > timeoutMs) throw new Error(`requests still served after ${timeoutMs} ms:\n${formatLog(log.filter((e) => e.in_flight))}`);
+        await sleep(20);
+      }
     },
     async stop() {
       liveFixtures.delete(fx);
@@ -439,6 +454,46 @@ export async function untilRun(t, id, pred, what, timeoutMs = 20000) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify(summarize(s))}`);
     await sleep(40);
   }
+}
+
+/** The page's count of /upload requests it started and that ended (pages/lib.js `E.net`). */
+export function pageRequests(t) {
+  return t.eval(() => ({ ...window.__e2e.net }));
+}
+
+/** Waits until every /upload request the page started has ended (answered, failed or aborted). */
+export async function untilPageIdle(t, what, timeoutMs = 30000) {
+  const t0 = Date.now();
+  for (;;) {
+    const n = await pageRequests(t);
+    if (n.ended === n.started) return n;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify(n)}`);
+    await sleep(20);
+  }
+}
+
+/**
+ * How long a "nothing is sent" check watches. Not a duration the test asserts: the log records
+ * a request on arrival and the page counts the requests it starts, so anything sent in the
+ * window is seen; a longer window only sees more.
+ */
+export const QUIET_WINDOW_MS = 1000;
+
+/**
+ * Checks that nothing reaches `/upload` after the control that `what` names: the page starts no
+ * /upload request (its `started` count stays `startedAt`) and the fixture logs no arrival after a
+ * marker, over {@link QUIET_WINDOW_MS}. `only` narrows the fixture's entries (say, one file's);
+ * `startedAt` null skips the page's count (other files go on).
+ * Call it once the requests in flight at the control have ended (untilPageIdle, fx.untilServed).
+ */
+export async function expectNothingSent(t, fx, startedAt, what, { only = () => true } = {}) {
+  const m = await fx.mark(what.replace(/\W+/g, '-'));
+  await sleep(QUIET_WINDOW_MS);
+  const after = (await requestsAfter(fx, m)).filter(only);
+  expectEqual(after.length, 0, `requests that reached the fixture after ${what}`, formatLog(after));
+  if (startedAt == null) return;
+  const page = await pageRequests(t);
+  expectEqual(page.started, startedAt, `/upload requests the page started after ${what} (started count)`, page);
 }
 
 /** /upload requests the fixture logged after marker `m` (see fx.mark). */

@@ -9,14 +9,16 @@ import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import {
-  ROOT, E2E, PKG, startFixture, makeFile, runUpload, startRun, waitRun, callRun, untilRun, requestsAfter, fileErrorOf,
-  expectEqual, expectTrue, expectStored, countBy, formatLog, summarize, npmPack, sleep, KiB,
+  ROOT, E2E, PKG, startFixture, makeFile, runUpload, startRun, waitRun, callRun, untilRun, fileErrorOf,
+  expectEqual, expectTrue, expectStored, countBy, formatLog, summarize, npmPack, KiB,
+  pageRequests, untilPageIdle, expectNothingSent,
 } from './harness.mjs';
 
 /**
  * Uploads a 6-chunk file with `options` and checks the bytes on the fixture and the requests it
- * counted to /upload against `expected` ({ OPTIONS, GET, POST }; undefined: the caller checks). With `headers`, the console names the header that
- * cost the preflight exactly once. Returns the counts.
+ * counted to /upload against `expected` ({ OPTIONS, GET, POST }, the upload method in place of
+ * POST when `uploadMethod` is set; undefined: the caller checks). With `headers`, the console
+ * names the (first) header that cost the preflight exactly once. Returns the counts.
  */
 export async function countedUpload(t, fx, name, options, expected, { target = fx.target(), chunkSize = 64 * KiB } = {}) {
   await fx.reset();
@@ -24,11 +26,13 @@ export async function countedUpload(t, fx, name, options, expected, { target = f
   const run = await runUpload(t, { target, chunkSize, simultaneousUploads: 3, ...options }, [f.name]);
   await expectStored(fx, [f], run);
   const c = countBy(await fx.apiLog());
-  const got = { OPTIONS: c.OPTIONS ?? 0, GET: c.GET ?? 0, POST: c.POST ?? 0 };
+  const method = options.uploadMethod ?? 'POST';
+  const got = { OPTIONS: c.OPTIONS ?? 0, GET: c.GET ?? 0, [method]: c[method] ?? 0 };
   if (expected) expectEqual(got, expected, `requests to /upload for ${JSON.stringify(options)}`, summarize(run));
   if (options.headers) {
-    const warns = t.console.filter((l) => l.startsWith('[warning]') && /preflight/i.test(l) && /authorization/i.test(l));
-    expectEqual(warns.length, 1, 'console warnings naming Authorization as the preflight cause', t.console);
+    const name = Object.keys(options.headers)[0];
+    const warns = t.console.filter((l) => l.startsWith('[warning]') && /preflight/i.test(l) && l.toLowerCase().includes(name.toLowerCase()));
+    expectEqual(warns.length, 1, `console warnings naming ${name} as the preflight cause`, t.console);
   }
   return got;
 }
@@ -111,6 +115,8 @@ export async function expectClosedPortIsNetwork(t, chunkSize = 32 * KiB) {
   const port = await freePort();
   const f = await makeFile(t, 'closed.bin', 2 * chunkSize, 12);
   const run = await runUpload(t, { target: `http://localhost:${port}/upload`, chunkSize, maxChunkRetries: 1, chunkRetryInterval: 50 }, [f.name], { timeoutMs: 30000 });
+  expectTrue(run.settled, 'upload() settled within 30 s', summarize(run));
+  expectEqual((run.summary?.failed ?? []).map((x) => [x.name, x.status, x.error?.kind]), [[f.name, 'error', 'network']], 'summary.failed: the file failed as network', summarize(run));
   const err = fileErrorOf(run, f.name);
   expectEqual(err?.kind, 'network', 'error kind for a closed port', summarize(run));
   expectEqual([err?.isError, err?.isUploadError, err?.name], [true, true, 'UploadError'], 'the error is a real Error and isUploadError() says so');
@@ -118,21 +124,24 @@ export async function expectClosedPortIsNetwork(t, chunkSize = 32 * KiB) {
 }
 
 /**
- * Pause after 3 chunks: no request reaches the fixture for 2 s (the fixture answers after
- * `delay-ms` 150, so requests already on the wire may land in the first 400 ms); resume
- * completes byte-identical, and no stored chunk was POSTed twice.
+ * Pause after 3 chunks: once the requests in flight at the pause have ended, nothing more is
+ * sent (the page starts no /upload request and none reaches the fixture, whose log records a
+ * request on arrival); every request the page sent before reached the fixture; resume completes
+ * byte-identical, and no stored chunk was POSTed twice.
  */
 export async function expectPauseThenResume(t, fx, { target = fx.target(), chunkSize = 32 * KiB } = {}) {
   await fx.reset();
   const f = await makeFile(t, 'pause.bin', 20 * chunkSize, 21);
+  const before = await pageRequests(t);
   await startRun(t, 'p', { target, chunkSize, simultaneousUploads: 3 }, [f.name]);
   await untilRun(t, 'p', (s) => (s.counts.chunkSuccess ?? 0) >= 3, '3 chunks');
-  await callRun(t, 'p', 'pause');
-  await sleep(400);
-  const m = await fx.mark('paused');
-  await sleep(2000);
-  const during = await requestsAfter(fx, m);
-  expectEqual(during.length, 0, 'requests that reached the fixture during the 2 s pause', formatLog(during));
+  // Pause and read the page's request count in one turn: what started before the pause.
+  const atPause = await t.eval(() => { window.__e2e.runs.p.up.pause(); return window.__e2e.net.started; });
+  // The requests in flight at the pause finish and count; then nothing is in flight anywhere.
+  await untilPageIdle(t, 'the requests in flight at the pause to end');
+  const served = await fx.untilServed();
+  expectEqual(served.length, atPause - before.started, 'requests the fixture logged, against those the page started before the pause', formatLog(served));
+  await expectNothingSent(t, fx, atPause, 'the pause');
   const s = await t.eval(() => window.__e2e.snapshot('p'));
   expectTrue(!s.settled, 'upload() settled while paused', summarize(s));
   expectEqual(s.counts.pause ?? 0, 1, 'pause events');

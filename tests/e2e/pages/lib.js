@@ -61,6 +61,39 @@
   };
   E.file = (f) => (f ? { ...pick(f, ['identifier', 'name', 'size', 'relativePath', 'status', 'progress']), error: E.err(f.error) } : f);
 
+  /**
+   * Requests to a path ending in `/upload` that the page started (through `fetch` or
+   * `XMLHttpRequest`) and that ended (answered, failed or aborted). A test waits for
+   * `ended === started` — nothing of the page's in flight — instead of sleeping, and compares
+   * `started` before and after a control to see whether anything new was sent.
+   */
+  E.net = { started: 0, ended: 0 };
+  const isUploadUrl = (u) => { try { return new URL(String(u), location.href).pathname.endsWith('/upload'); } catch { return false; } };
+  const pageFetch = window.fetch;
+  window.fetch = function (input, init) {
+    const url = input && typeof input === 'object' && 'url' in input ? input.url : input;
+    if (!isUploadUrl(url)) return pageFetch.apply(this, arguments);
+    E.net.started++;
+    let p;
+    try { p = pageFetch.apply(this, arguments); } catch (e) { E.net.ended++; throw e; }
+    const end = () => { E.net.ended++; };
+    p.then(end, end);
+    return p;
+  };
+  const xhrOpen = XMLHttpRequest.prototype.open;
+  const xhrSend = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.open = function (method, url) {
+    this.__e2eUpload = isUploadUrl(url);
+    return xhrOpen.apply(this, arguments);
+  };
+  XMLHttpRequest.prototype.send = function () {
+    if (this.__e2eUpload) {
+      E.net.started++;
+      this.addEventListener('loadend', () => { E.net.ended++; }, { once: true });
+    }
+    return xhrSend.apply(this, arguments);
+  };
+
   E.runs = {};
   /**
    * Starts `new Uploader(options)` with `files` (names in E.files, or {name,size,seed,type} specs
