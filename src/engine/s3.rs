@@ -296,6 +296,90 @@ impl S3File {
     }
 }
 
+/// A call of the app's S3 callbacks, as the engine plans it (in a request's
+/// [`crate::engine::RequestSpec::s3`]). The driver calls the callback; for [`Call::Part`] it
+/// then `PUT`s the part to the URL `signPart` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// `createMultipartUpload(file)`.
+    Create,
+    /// `listParts(file, { uploadId, key })`.
+    ListParts {
+        /// The store's upload id.
+        upload_id: String,
+        /// The object key.
+        key: String,
+    },
+    /// `signPart(file, { uploadId, key, partNumber, size, checksum })`, then the part's `PUT`.
+    Part {
+        /// The store's upload id.
+        upload_id: String,
+        /// The object key.
+        key: String,
+        /// 1-based.
+        part_number: u32,
+        /// Bytes of the part.
+        size: u64,
+        /// The part's checksum for the server to sign (`x-amz-checksum-*`); `None` until
+        /// checksums are computed (the `checksum` option).
+        checksum: Option<String>,
+    },
+    /// `completeMultipartUpload(file, { uploadId, key, parts })`.
+    Complete {
+        /// The store's upload id.
+        upload_id: String,
+        /// The object key.
+        key: String,
+        /// Every part, by number.
+        parts: Vec<Part>,
+    },
+    /// `abortMultipartUpload(file, { uploadId, key })`: sent and forgotten (no answer expected).
+    Abort {
+        /// The store's upload id.
+        upload_id: String,
+        /// The object key.
+        key: String,
+    },
+}
+
+impl Call {
+    /// The JS name of the callback.
+    #[must_use]
+    pub fn callback(&self) -> &'static str {
+        match self {
+            Call::Create => "createMultipartUpload",
+            Call::ListParts { .. } => "listParts",
+            Call::Part { .. } => "signPart",
+            Call::Complete { .. } => "completeMultipartUpload",
+            Call::Abort { .. } => "abortMultipartUpload",
+        }
+    }
+}
+
+/// What an app callback answered (the part `PUT`s answer through [`classify_part`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// `createMultipartUpload` gave `{ uploadId, key }`.
+    Created {
+        /// The store's upload id.
+        upload_id: String,
+        /// The object key.
+        key: String,
+    },
+    /// `listParts` gave these parts.
+    Listed(Vec<Part>),
+    /// `listParts` said the store no longer knows the upload (it threw an error whose code
+    /// or message is `NoSuchUpload`, or answered `null`).
+    UploadGone,
+    /// `completeMultipartUpload` resolved (`location` if it gave one).
+    Completed {
+        /// The object's URL, if the callback gave one.
+        location: Option<String>,
+    },
+    /// The callback threw, rejected or answered something unusable: the message.
+    Failed(String),
+}
+
 /// What a part `PUT`'s answer means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartOutcome {
