@@ -604,7 +604,7 @@ fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob) {
             }
             S3Reply::Signed { url, headers } => (url, headers),
         };
-        let mut part = spec.clone();
+        let mut part = spec;
         part.url = url;
         part.headers = headers;
         let outcome = send(&handle, &part, &blob, via).await;

@@ -7,6 +7,7 @@ use wasm_bindgen::prelude::*;
 
 use super::options::{get, scalar_text, string_pairs};
 use crate::driver::S3Reply;
+use crate::engine::preflight::find_str;
 use crate::engine::s3::{Answer, Call, Part};
 use crate::transport::js_error_text;
 
@@ -92,8 +93,9 @@ fn text(v: &JsValue, key: &str) -> Option<String> {
 /// Whether a rejection says the store no longer knows the upload (`NoSuchUpload` as its
 /// `code`, `name` or in its message).
 fn is_no_such_upload(e: &JsValue) -> bool {
-    let said = |key: &str| text(e, key).is_some_and(|t| t.contains("NoSuchUpload"));
-    said("code") || said("name") || said("error") || js_error_text(e).contains("NoSuchUpload")
+    let has = |t: &str| find_str(t, "NoSuchUpload").is_some();
+    let said = |key: &str| text(e, key).is_some_and(|t| has(&t));
+    said("code") || said("name") || said("error") || has(&js_error_text(e))
 }
 
 /// Reads what the callback of `call` settled to.

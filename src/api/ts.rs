@@ -67,8 +67,8 @@ export type QueryOption = Record<string, QueryValue> | ((file: UploadFile, chunk
 export type HeadersOption = Record<string, string> | ((file: UploadFile, chunk: number) => Record<string, string>);
 
 export interface UploadOptions {
-  /** Upload endpoint: absolute, or relative to the page. Required, except with `protocol: 's3'`. */
-  target?: string;
+  /** Upload endpoint: absolute, or relative to the page. Required (not with `protocol: 's3'`: see {@link S3UploadOptions}). */
+  target: string;
   /** Probe endpoint (default: `target`). */
   testTarget?: string;
   /** Bytes per chunk (default 1 MiB). */
@@ -129,6 +129,13 @@ export interface UploadOptions {
   diagnoseCors?: boolean;
   /** With `protocol: 's3'`: the app server's halves of a multipart upload (the library never signs). */
   s3?: S3Callbacks;
+}
+
+/** The options of `protocol: 's3'`: parts go straight to object storage, so no `target`. */
+export interface S3UploadOptions extends Omit<UploadOptions, 'target' | 'protocol' | 's3'> {
+  protocol: 's3';
+  s3: S3Callbacks;
+  target?: string;
 }
 
 /** An S3 multipart upload, as the app's server created it. */
@@ -219,8 +226,8 @@ export interface Uploader {
 
 #[wasm_bindgen]
 extern "C" {
-    /// `UploadOptions` in TypeScript.
-    #[wasm_bindgen(typescript_type = "UploadOptions")]
+    /// `UploadOptions | S3UploadOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "UploadOptions | S3UploadOptions")]
     pub type UploadOptionsJs;
     /// `AddFileOptions` in TypeScript.
     #[wasm_bindgen(typescript_type = "AddFileOptions")]

@@ -20,6 +20,8 @@
 //! assert_eq!(part_size(100_000 * MIB, 5 * MIB), Ok(10 * MIB)); // grown to fit 10,000 parts
 //! ```
 
+// Byte searches, not `str::find`/`contains` with a `&str` (their two-way searcher costs wasm).
+use crate::engine::preflight::find_str;
 use crate::engine::text;
 
 /// One mebibyte.
@@ -95,7 +97,8 @@ pub struct Part {
     pub size: u64,
 }
 
-/// Everything known about one file's multipart upload: what a durable resume keeps. Plain
+/// Everything known about one file's multipart upload: what a durable resume keeps. `parts`
+/// is ordered by number. Plain
 /// public data (strings and numbers), so a resume record can store it field by field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct S3Upload {
@@ -223,14 +226,15 @@ impl S3File {
     /// `listParts` answered with `parts`. A listed part whose size is not this file's cut of it
     /// is not counted (it is sent again and replaces the old one).
     pub fn listed(&mut self, parts: Vec<Part>) {
-        let keep: Vec<Part> = parts
-            .into_iter()
-            .filter(|p| {
-                self.range(p.number)
-                    .is_some_and(|(start, end)| end - start == p.size)
-            })
-            .collect();
-        self.upload.parts = keep;
+        self.upload.parts.clear();
+        for p in parts {
+            let fits = self
+                .range(p.number)
+                .is_some_and(|(start, end)| end - start == p.size);
+            if fits {
+                self.keep(p);
+            }
+        }
         self.listed = true;
     }
 
@@ -262,12 +266,24 @@ impl S3File {
     pub fn stored(&mut self, n: u32, etag: String) {
         self.stopped(n);
         let size = self.range(n).map_or(0, |(s, e)| e - s);
-        self.upload.parts.retain(|p| p.number != n);
-        self.upload.parts.push(Part {
+        self.keep(Part {
             number: n,
             etag,
             size,
         });
+    }
+
+    /// Records `part`, replacing one of its number, keeping the parts ordered by number.
+    fn keep(&mut self, part: Part) {
+        let parts = &mut self.upload.parts;
+        match parts.binary_search_by_key(&part.number, |p| p.number) {
+            Ok(i) => {
+                if let Some(slot) = parts.get_mut(i) {
+                    *slot = part;
+                }
+            }
+            Err(i) => parts.insert(i, part),
+        }
     }
 
     /// Bytes the store confirmed.
@@ -276,12 +292,10 @@ impl S3File {
         self.upload.parts.iter().map(|p| p.size).sum()
     }
 
-    /// The parts for `completeMultipartUpload`, by number.
+    /// The parts for `completeMultipartUpload`, by number (they are kept in that order).
     #[must_use]
     pub fn completion(&self) -> Vec<Part> {
-        let mut parts = self.upload.parts.clone();
-        parts.sort_by_key(|p| p.number);
-        parts
+        self.upload.parts.clone()
     }
 
     /// `completeMultipartUpload` answered.
@@ -419,15 +433,15 @@ fn is_signature_refusal(body: &str) -> bool {
     matches!(
         code,
         "AccessDenied" | "SignatureDoesNotMatch" | "ExpiredToken" | "RequestExpired"
-    ) || body.contains("Request has expired")
+    ) || find_str(body, "Request has expired").is_some()
 }
 
 /// The `<Code>` of an S3 error body.
 #[must_use]
 pub fn error_code(body: &str) -> Option<&str> {
-    let start = body.find("<Code>")? + "<Code>".len();
+    let start = find_str(body, "<Code>")? + "<Code>".len();
     let rest = body.get(start..)?;
-    rest.get(..rest.find("</Code>")?)
+    rest.get(..find_str(rest, "</Code>")?)
 }
 
 /// The bucket CORS configuration a page at `page_origin` needs, as S3's JSON (the console's and

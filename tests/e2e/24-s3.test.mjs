@@ -7,6 +7,7 @@ import {
   startFixture, startStore, launchBrowser, openUploader, scenario, expectEqual, expectTrue, makeFile,
   startRun, waitRun, callRun, untilRun, fileErrorOf, summarize, MiB, TEST_TIMEOUT,
 } from './harness.mjs';
+import { s3UploadAndCheck, s3EtagHidden, s3KeyOf } from './scenarios.mjs';
 
 const BUCKET = 'e2e-bucket';
 let browser, store, fx;
@@ -36,25 +37,13 @@ async function fresh(cors = 'full') {
   store.clearLog();
 }
 const S3 = (o = {}) => ({ protocol: 's3', chunkSize: 5 * MiB, ...o });
-const keyOf = (location) => decodeURIComponent(new URL(location).pathname.slice(`/${BUCKET}/`.length));
+const keyOf = (location) => s3KeyOf(location, BUCKET);
 
 describe('§24 direct to S3 (moto)', () => {
   test('§24 64 MiB in 5 MiB parts: byte-identical in the bucket; 13 PUTs, 13 OPTIONS, 1 create + 13 signPart + 1 complete', { timeout: TEST_TIMEOUT }, async () => {
-    await fresh();
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
-      const f = await makeFile(t, 's3-64.bin', 64 * MiB, 24);
-      await startRun(t, 'big', S3(), ['s3-64.bin'].map((name) => ({ name, size: 64 * MiB, seed: 24 })), { s3Api: fx.api });
-      const run = await waitRun(t, 'big', 180000);
-      expectEqual(run.summary?.succeeded?.length, 1, 'files succeeded', summarize(run));
-      const success = run.events.find((e) => e.name === 'fileSuccess');
-      const object = await fx.json(`/__fixture/s3/object?key=${encodeURIComponent(keyOf(success.text))}`);
-      expectEqual([object.size, object.sha256], [f.size, f.sha256], 'the object in the bucket (size, sha256)', object);
-      const parts = Math.ceil(64 / 5);
-      const sc = storeCounts();
-      expectEqual([sc.PUT, sc.OPTIONS], [parts, parts], 'store PUTs and OPTIONS (one preflight per part)', sc);
-      expectEqual([...sc.parts].sort((a, b) => a - b), Array.from({ length: parts }, (_, i) => i + 1), 'each part PUT once', sc);
-      expectEqual(await callbackCounts(), { create: 1, signPart: parts, listParts: 0, complete: 1, abort: 0 }, 'callbacks');
+      await s3UploadAndCheck(t, fx, store, BUCKET, 's3-64.bin', 64 * MiB);
       const report = await t.eval(() => new window.__RWlib.Uploader({ protocol: 's3', s3: window.__e2e.s3Callbacks('http://x.invalid') }).preflightReport());
       expectEqual([report.test.preflight, report.upload.preflight], [false, true], 'preflightReport (test, upload)', report);
       expectTrue(report.upload.reasons.some((r) => /one preflight per part/.test(r)), 'the report says each part costs a preflight', report);
@@ -63,17 +52,8 @@ describe('§24 direct to S3 (moto)', () => {
   });
 
   test('§24 bucket CORS without ExposeHeaders ETag: kind cors, phase etag, with the rule to add (no hang)', { timeout: TEST_TIMEOUT }, async () => {
-    await fresh('no-etag');
     const t = await openUploader(browser, fx);
-    await scenario({ fixtures: [fx], pages: [t] }, async () => {
-      await startRun(t, 'etag', S3(), [{ name: 's3-etag.bin', size: 11 * MiB, seed: 3 }], { s3Api: fx.api });
-      const run = await waitRun(t, 'etag', 60000);
-      expectTrue(run.settled, 'the run settled', summarize(run));
-      const e = fileErrorOf(run, 's3-etag.bin');
-      expectEqual([e?.kind, e?.phase], ['cors', 'etag'], 'error kind and phase', e);
-      expectTrue(/"ExposeHeaders":\["ETag"\]/.test(e?.hint ?? ''), 'the hint shows ExposeHeaders ETag', e);
-      expectEqual((await callbackCounts()).complete, 0, 'no completeMultipartUpload without ETags');
-    });
+    await scenario({ fixtures: [fx], pages: [t] }, () => s3EtagHidden(t, fx, 's3-etag.bin'));
     await t.close();
   });
 
