@@ -51,6 +51,12 @@ pub(crate) fn call(s3: &JsValue, file: &JsValue, call: &Call) -> Result<Promise,
         Call::ListParts { upload_id, key } | Call::Abort { upload_id, key } => {
             Some(upload_ref(upload_id, key))
         }
+        Call::Upload { size } => {
+            let o = Object::new();
+            #[allow(clippy::cast_precision_loss)]
+            set(&o, "size", &JsValue::from(*size as f64));
+            Some(o)
+        }
         Call::Part {
             upload_id,
             key,
@@ -150,7 +156,7 @@ pub(crate) fn reply(call: &Call, settled: Result<JsValue, JsValue>) -> S3Reply {
             }
             S3Reply::Answer(Answer::Listed(parts))
         }
-        Call::Part { .. } => {
+        Call::Part { .. } | Call::Upload { .. } => {
             let Some(url) = text(&value, "url").filter(|u| !u.is_empty()) else {
                 return failed(format!("{name} must resolve to {{ url, headers? }}"));
             };

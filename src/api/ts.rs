@@ -18,7 +18,7 @@ export interface UploadError extends Error {
   body?: string;
   url?: string;
   method?: string;
-  phase?: 'test' | 'upload' | 'createMultipartUpload' | 'listParts' | 'signPart' | 'completeMultipartUpload' | 'etag';
+  phase?: 'test' | 'upload' | 'createMultipartUpload' | 'listParts' | 'signPart' | 'signUpload' | 'completeMultipartUpload' | 'etag';
   /** 1-based chunk number. */
   chunk?: number;
   /** Requests made for this chunk so far, probes included. */
@@ -167,6 +167,8 @@ export interface S3Callbacks {
   completeMultipartUpload(file: Blob, upload: S3UploadRef & { parts: S3Part[] }): { location?: string } | void | Promise<{ location?: string } | void>;
   /** Aborts the upload (cancel, cancelFile, removeFile); its result is ignored. */
   abortMultipartUpload(file: Blob, upload: S3UploadRef): unknown;
+  /** Optional: presigns one PutObject for a file that fits in one part, sent as a single PUT (no create, no complete). */
+  signUpload?(file: Blob, upload: { size: number }): { url: string; headers?: Record<string, string> } | Promise<{ url: string; headers?: Record<string, string> }>;
 }
 
 export interface AddFileOptions {

@@ -198,18 +198,21 @@ pub struct Config {
     pub s3: Option<S3Options>,
 }
 
-/// What the engine knows of the `s3` option: that it was given and complete (the API layer
-/// keeps the callbacks themselves).
+/// What the engine knows of the `s3` option (the API layer keeps the callbacks themselves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct S3Options;
+pub struct S3Options {
+    /// `s3.signUpload` was given: a file of one part is one signed `PUT`, no multipart upload.
+    pub sign_upload: bool,
+}
 
-/// The callbacks of the `s3` option, all required.
-pub const S3_CALLBACKS: [&str; 5] = [
+/// The callbacks of the `s3` option: the five required ones, then `signUpload` (optional).
+pub const S3_CALLBACKS: [&str; 6] = [
     "createMultipartUpload",
     "signPart",
     "listParts",
     "completeMultipartUpload",
     "abortMultipartUpload",
+    "signUpload",
 ];
 
 /// Every option name we accept.
@@ -651,15 +654,15 @@ fn parse(
     Ok(c)
 }
 
-/// The `s3` option: an object of the callbacks in [`S3_CALLBACKS`], only with
-/// `protocol: 's3'`.
+/// The `s3` option: an object of the callbacks in [`S3_CALLBACKS`] (all but `signUpload`
+/// required), only with `protocol: 's3'`.
 fn s3_options(v: OptionValue, wanted: bool) -> Res<Option<S3Options>> {
     let pairs = match v {
         OptionValue::Missing | OptionValue::Null if !wanted => return Ok(None),
         OptionValue::Missing | OptionValue::Null => {
             return Err(bad(
                 "s3",
-                "protocol 's3' needs the s3 option: { createMultipartUpload, signPart, listParts, completeMultipartUpload, abortMultipartUpload }",
+                "protocol 's3' needs the s3 option: { createMultipartUpload, signPart, listParts, completeMultipartUpload, abortMultipartUpload, signUpload? }",
             ))
         }
         _ if !wanted => return Err(bad("s3", "the s3 option needs protocol: 's3'")),
@@ -687,13 +690,15 @@ fn s3_options(v: OptionValue, wanted: bool) -> Res<Option<S3Options>> {
             .iter()
             .any(|(k, v)| k == n && *v == OptionValue::Function)
     };
-    if let Some(missing) = S3_CALLBACKS.iter().find(|n| !given(n)) {
+    if let Some(missing) = S3_CALLBACKS.iter().take(5).find(|n| !given(n)) {
         let mut m = String::from("s3.");
         m.push_str(missing);
         m.push_str(" is required: a function (it may be async)");
         return Err(bad("s3", m));
     }
-    Ok(Some(S3Options))
+    Ok(Some(S3Options {
+        sign_upload: given("signUpload"),
+    }))
 }
 
 /// Results of the option parsers; see [`parse`].
@@ -1058,7 +1063,7 @@ mod tests {
             )
         };
         let c = parse(&[("protocol", s("s3")), ("s3", all())]).unwrap();
-        assert_eq!(c.s3, Some(S3Options));
+        assert_eq!(c.s3, Some(S3Options { sign_upload: true }));
         let e = parse(&[("protocol", s("s3"))]).unwrap_err();
         assert_eq!(e.option.as_deref(), Some("s3"));
         let e = with_target(vec![("s3", all())]).unwrap_err();
@@ -1076,10 +1081,10 @@ mod tests {
             e.message,
             "s3.listParts is required: a function (it may be async)"
         );
-        some.push(("signUpload".into(), OptionValue::Function));
+        some.push(("signPart2".into(), OptionValue::Function));
         let e = parse(&[("protocol", s("s3")), ("s3", OptionValue::Map(some))]).unwrap_err();
         assert!(
-            e.message.starts_with("s3.signUpload is not an S3 callback"),
+            e.message.starts_with("s3.signPart2 is not an S3 callback"),
             "{}",
             e.message
         );

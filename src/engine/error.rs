@@ -19,6 +19,8 @@ pub enum Phase {
     ListParts,
     /// S3: the app's `signPart` callback.
     SignPart,
+    /// S3: the app's `signUpload` callback (a file sent as one signed `PUT`).
+    SignUpload,
     /// S3: the app's `completeMultipartUpload` callback.
     CompleteUpload,
     /// S3: a part was stored but its `ETag` response header is not readable (bucket CORS).
@@ -35,6 +37,7 @@ impl Phase {
             Phase::CreateUpload => "createMultipartUpload",
             Phase::ListParts => "listParts",
             Phase::SignPart => "signPart",
+            Phase::SignUpload => "signUpload",
             Phase::CompleteUpload => "completeMultipartUpload",
             Phase::Etag => "etag",
         }
@@ -45,7 +48,11 @@ impl Phase {
     pub fn is_callback(self) -> bool {
         matches!(
             self,
-            Phase::CreateUpload | Phase::ListParts | Phase::SignPart | Phase::CompleteUpload
+            Phase::CreateUpload
+                | Phase::ListParts
+                | Phase::SignPart
+                | Phase::SignUpload
+                | Phase::CompleteUpload
         )
     }
 }

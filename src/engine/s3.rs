@@ -138,6 +138,8 @@ pub struct S3File {
     completed: bool,
     /// Parts started and not yet confirmed.
     in_flight: Vec<u32>,
+    /// One signed `PUT` of the whole file (`signUpload`), no multipart upload.
+    single: bool,
 }
 
 impl S3File {
@@ -154,7 +156,24 @@ impl S3File {
             created: false,
             completed: false,
             in_flight: Vec::new(),
+            single: false,
         }
+    }
+
+    /// A file of one part sent as one signed `PUT` (`signUpload`): no create, list or complete.
+    #[must_use]
+    pub fn single(size: u64, part_size: u64) -> S3File {
+        let mut f = S3File::new(size, part_size);
+        f.single = true;
+        f.created = true;
+        f.listed = true;
+        f
+    }
+
+    /// Whether this file is one signed `PUT` ([`S3File::single`]).
+    #[must_use]
+    pub fn is_single(&self) -> bool {
+        self.single
     }
 
     /// A file whose upload is known from before: the next step asks the store which parts it has.
@@ -168,6 +187,7 @@ impl S3File {
             created,
             completed: false,
             in_flight: Vec::new(),
+            single: false,
         }
     }
 
@@ -271,6 +291,8 @@ impl S3File {
             etag,
             size,
         });
+        // A single PUT is the whole upload: nothing to complete.
+        self.completed |= self.single;
     }
 
     /// Records `part`, replacing one of its number, keeping the parts ordered by number.
@@ -306,7 +328,7 @@ impl S3File {
     /// Whether cancelling must call `abortMultipartUpload` (an upload was created and not completed).
     #[must_use]
     pub fn needs_abort(&self) -> bool {
-        self.created && !self.completed
+        self.created && !self.completed && !self.single
     }
 }
 
@@ -347,6 +369,11 @@ pub enum Call {
         /// Every part, by number.
         parts: Vec<Part>,
     },
+    /// `signUpload(file, { size })`, then one `PUT` of the whole file (no multipart upload).
+    Upload {
+        /// Bytes of the file.
+        size: u64,
+    },
     /// `abortMultipartUpload(file, { uploadId, key })`: sent and forgotten (no answer expected).
     Abort {
         /// The store's upload id.
@@ -364,6 +391,7 @@ impl Call {
             Call::Create => "createMultipartUpload",
             Call::ListParts { .. } => "listParts",
             Call::Part { .. } => "signPart",
+            Call::Upload { .. } => "signUpload",
             Call::Complete { .. } => "completeMultipartUpload",
             Call::Abort { .. } => "abortMultipartUpload",
         }

@@ -520,7 +520,12 @@ impl File {
         self.paused = false;
         // S3: an upload already created is listed, not created again (its parts are kept).
         if let Some(s3) = &mut self.s3 {
-            *s3 = S3File::resumed(self.meta.size, s3.upload().clone());
+            let (size, part_size) = (self.meta.size, s3.upload().part_size);
+            *s3 = if s3.is_single() {
+                S3File::single(size, part_size)
+            } else {
+                S3File::resumed(size, s3.upload().clone())
+            };
         }
     }
 }
@@ -775,7 +780,14 @@ impl Scheduler {
             speed: Speed::default(),
             prio: c.prioritize_first_and_last_chunk && s3_part_size.is_none(),
             paused: false,
-            s3: s3_part_size.map(|size| S3File::new(meta_size, size)),
+            s3: s3_part_size.map(|size| {
+                let one_part = meta_size <= size;
+                if one_part && c.s3.is_some_and(|o| o.sign_upload) {
+                    S3File::single(meta_size, size)
+                } else {
+                    S3File::new(meta_size, size)
+                }
+            }),
         };
         self.tally.swap(&Tally::default(), &file.tally());
         self.files.push(file);
@@ -1520,12 +1532,16 @@ impl Scheduler {
             }
         } else {
             let (start, end) = s3.range(n)?;
-            let call = Call::Part {
-                upload_id,
-                key,
-                part_number: n,
-                size: end - start,
-                checksum: None,
+            let call = if s3.is_single() {
+                Call::Upload { size: end - start }
+            } else {
+                Call::Part {
+                    upload_id,
+                    key,
+                    part_number: n,
+                    size: end - start,
+                    checksum: None,
+                }
             };
             (call, Phase::Upload, start, end)
         };
@@ -1571,10 +1587,10 @@ impl Scheduler {
             let mut e = UploadError::new(ErrorKind::Callback, callback);
             e.message.push_str(" failed: ");
             e.message.push_str(&why);
-            e.phase = Some(if fl.phase == Phase::Upload {
-                Phase::SignPart
-            } else {
-                fl.phase
+            e.phase = Some(match fl.spec.s3 {
+                Some(Call::Upload { .. }) => Phase::SignUpload,
+                Some(Call::Part { .. }) => Phase::SignPart,
+                _ => fl.phase,
             });
             e.chunk = (fl.chunk != FILE_STEP).then_some(fl.chunk);
             e.attempts = fl.spec.attempt;
@@ -1620,7 +1636,12 @@ impl Scheduler {
             return;
         };
         let n = fl.chunk;
-        let outcome = s3::classify_part(status, etag.as_deref(), &body);
+        let single = matches!(fl.spec.s3, Some(Call::Upload { .. }));
+        let outcome = match s3::classify_part(status, etag.as_deref(), &body) {
+            // A single PUT completes nothing: its ETag is not needed.
+            PartOutcome::EtagHidden if single => PartOutcome::Stored(String::new()),
+            outcome => outcome,
+        };
         let stored = matches!(outcome, PartOutcome::Stored(_) | PartOutcome::EtagHidden);
         if stored {
             self.window
@@ -2092,8 +2113,9 @@ impl Scheduler {
             }
             let total = f.confirmed + f.in_flight_bytes();
             f.speed.sample(now, total);
-            // An S3 file is done once `completeMultipartUpload` answered, not with its last part.
-            let finished = f.done >= f.count && f.s3.is_none();
+            // An S3 file is done once `completeMultipartUpload` answered, not with its last part
+            // (unless it was one signed PUT).
+            let finished = f.done >= f.count && f.s3.as_ref().is_none_or(S3File::is_single);
             if finished {
                 f.life = Life::Success;
             }
@@ -2282,7 +2304,7 @@ mod tests {
 
     fn s3_scheduler_retrying(slots: u32, retries: u32) -> Scheduler {
         let mut c = Config::new("");
-        c.s3 = Some(crate::engine::config::S3Options);
+        c.s3 = Some(crate::engine::config::S3Options { sign_upload: false });
         c.simultaneous_uploads = Some(slots);
         c.max_chunk_retries = retries;
         Scheduler::new(c, 1)
@@ -2527,6 +2549,45 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn s3_sign_upload_sends_a_one_part_file_as_one_put() {
+        let mut c = Config::new("");
+        c.s3 = Some(crate::engine::config::S3Options { sign_upload: true });
+        c.simultaneous_uploads = Some(1);
+        let mut s = Scheduler::new(c, 1);
+        let small = s.add_file(0, meta("small.bin", MIB)).unwrap();
+        let big = s.add_file(0, meta("big.bin", 6 * MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let first = sends(&drain(&mut s));
+        assert_eq!(
+            first[0].s3,
+            Some(Call::Upload { size: MIB }),
+            "no create for a one-part file"
+        );
+        assert_eq!(
+            (first[0].method.as_str(), first[0].start, first[0].end),
+            ("PUT", 0, MIB)
+        );
+        // No ETag readable: a single PUT does not need one.
+        s.handle(
+            1,
+            Input::PartAnswer {
+                request: first[0].id,
+                status: 200,
+                etag: None,
+                body: String::new(),
+            },
+        );
+        assert_eq!(s.file(small).unwrap().status, FileStatus::Success);
+        let next = sends(&drain(&mut s));
+        assert_eq!(
+            next[0].s3,
+            Some(Call::Create),
+            "a file of two parts is a multipart upload"
+        );
+        assert_eq!(s.file(big).unwrap().status, FileStatus::Uploading);
     }
 
     #[test]

@@ -79,6 +79,7 @@
       listParts: (_file, u) => post('/s3/list-parts', { uploadId: u.uploadId, key: u.key }),
       completeMultipartUpload: (_file, u) => post('/s3/complete', { uploadId: u.uploadId, key: u.key, parts: u.parts }),
       abortMultipartUpload: (_file, u) => post('/s3/abort', { uploadId: u.uploadId, key: u.key }),
+      signUpload: (file) => post('/s3/sign-upload', { name: file.name || 'blob' }),
     };
   };
 
