@@ -28,7 +28,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    /// The JS name: `"test"` or `"upload"`.
+    /// The JS name: `"test"`, `"upload"`, or for S3 the callback's name or `"etag"`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,19 +41,6 @@ impl Phase {
             Phase::CompleteUpload => "completeMultipartUpload",
             Phase::Etag => "etag",
         }
-    }
-
-    /// Whether this is a call of the app's own callback (S3), not an HTTP request.
-    #[must_use]
-    pub fn is_callback(self) -> bool {
-        matches!(
-            self,
-            Phase::CreateUpload
-                | Phase::ListParts
-                | Phase::SignPart
-                | Phase::SignUpload
-                | Phase::CompleteUpload
-        )
     }
 }
 

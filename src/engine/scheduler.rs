@@ -1715,39 +1715,31 @@ impl Scheduler {
     /// A part's `PUT` got no readable answer: a store that answers a `no-cors` request is
     /// blocked by the bucket's CORS rule; otherwise the connection failed (retried).
     fn on_part_unread(&mut self, r: RequestId, url: &str, reachable: bool) {
-        let Some(fl) = self.flights.get(&r) else {
-            return;
-        };
-        if reachable && self.config.diagnose_cors {
-            let Some(fl) = self.flights.remove(&r) else {
-                return;
-            };
-            let Some(i) = self.index(fl.file) else {
-                return;
-            };
-            let mut e = self.request_error(
-                &fl,
-                ErrorKind::Cors,
-                "was blocked by the browser: the bucket's CORS rule does not allow this page",
-            );
-            e.url = Some(text::head(url, b'?').to_owned());
-            e.hint = Some(s3::bucket_cors_hint(
-                url,
-                self.config.page_origin.as_deref(),
-            ));
-            self.fail_file(i, e);
-            return;
-        }
-        let _ = fl;
         let Some(fl) = self.flights.remove(&r) else {
             return;
         };
         let Some(i) = self.index(fl.file) else {
             return;
         };
-        let mut e = self.request_error(&fl, ErrorKind::Network, "got no answer from the store");
-        e.url = Some(text::head(url, b'?').to_owned());
-        self.retry(i, &fl, e, None);
+        // The signed URL's query is a credential for this part: errors show the object only.
+        let object = text::head(url, b'?').to_owned();
+        if reachable && self.config.diagnose_cors {
+            let mut e = self.request_error(
+                &fl,
+                ErrorKind::Cors,
+                "was blocked by the browser: the bucket's CORS rule does not allow this page",
+            );
+            e.url = Some(object);
+            e.hint = Some(s3::bucket_cors_hint(
+                url,
+                self.config.page_origin.as_deref(),
+            ));
+            self.fail_file(i, e);
+        } else {
+            let mut e = self.request_error(&fl, ErrorKind::Network, "got no answer from the store");
+            e.url = Some(object);
+            self.retry(i, &fl, e, None);
+        }
     }
 
     /// `abortMultipartUpload` for file `i` when it has an upload to abort: sent, not awaited.
