@@ -893,6 +893,39 @@ impl Scheduler {
         Some(self.view(f))
     }
 
+    /// `protocol: 's3'`: what is known of file `id`'s multipart upload (upload id, key, part
+    /// size, confirmed parts) — the one value a durable resume record keeps for it.
+    #[must_use]
+    pub fn s3_upload(&self, id: FileId) -> Option<&s3::S3Upload> {
+        let f = self.files.get(self.index(id)?)?;
+        f.s3.as_ref().map(S3File::upload)
+    }
+
+    /// `protocol: 's3'`: continues file `id` (just added, not started) in the multipart upload
+    /// `upload` kept from before (a re-added file, a durable resume): its first request is then
+    /// `listParts`, and only the parts the store lacks are sent. `false` (nothing changes) when
+    /// the file is unknown, started, not under S3, sent as one PUT, or when `upload` has no id
+    /// or was cut into parts of another size than this file now is.
+    pub fn resume_s3(&mut self, id: FileId, upload: s3::S3Upload) -> bool {
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        self.change_file(i, |f| {
+            let size = f.meta.size;
+            let fits = f.life == Life::Queued
+                && f.chunks.is_empty()
+                && !upload.upload_id.is_empty()
+                && f.s3
+                    .as_ref()
+                    .is_some_and(|s3| !s3.is_single() && s3.upload().part_size == upload.part_size);
+            if fits {
+                f.s3 = Some(S3File::resumed(size, upload));
+            }
+            fits
+        })
+        .unwrap_or(false)
+    }
+
     /// Whether the engine knows file `id` (it was added and not removed).
     #[must_use]
     pub fn has_file(&self, id: FileId) -> bool {
@@ -2580,6 +2613,62 @@ mod tests {
             "a file of two parts is a multipart upload"
         );
         assert_eq!(s.file(big).unwrap().status, FileStatus::Uploading);
+    }
+
+    #[test]
+    fn s3_a_file_continued_from_a_kept_upload_lists_its_parts_first() {
+        let mut s = s3_scheduler(1);
+        let f = s.add_file(0, meta("a.bin", 12 * MIB)).unwrap();
+        let mut kept = s.s3_upload(f).unwrap().clone();
+        assert!(kept.upload_id.is_empty(), "nothing created yet");
+        kept.upload_id = "u".into();
+        kept.key = "k".into();
+        let mut other_cut = kept.clone();
+        other_cut.part_size = 8 * MIB;
+        assert!(
+            !s.resume_s3(f, other_cut),
+            "parts cut another way cannot be listed"
+        );
+        assert!(s.resume_s3(f, kept));
+        s.handle(0, Input::Start);
+        let list = sends(&drain(&mut s));
+        assert_eq!(
+            list[0].s3,
+            Some(Call::ListParts {
+                upload_id: "u".into(),
+                key: "k".into()
+            })
+        );
+        let two = vec![
+            crate::engine::s3::Part {
+                number: 1,
+                etag: "\"a\"".into(),
+                size: 5 * MIB,
+            },
+            crate::engine::s3::Part {
+                number: 3,
+                etag: "\"c\"".into(),
+                size: 2 * MIB,
+            },
+        ];
+        answer(&mut s, &list[0], Answer::Listed(two));
+        let next = sends(&drain(&mut s));
+        assert_eq!(
+            next.iter().map(|r| r.chunk).collect::<Vec<_>>(),
+            [2],
+            "only the missing part"
+        );
+        assert_eq!(s.s3_upload(f).unwrap().parts.len(), 2);
+        assert!(
+            !s.resume_s3(f, s.s3_upload(f).unwrap().clone()),
+            "not once started"
+        );
+        stored(&mut s, &next[0]);
+        let complete = sends(&drain(&mut s));
+        assert!(
+            matches!(&complete[0].s3, Some(Call::Complete { parts, .. }) if parts.len() == 3),
+            "part 3 is not sent again: {complete:?}"
+        );
     }
 
     #[test]
