@@ -7,6 +7,8 @@
 #   - the npm dev dependencies (binaryen's wasm-opt, esbuild, playwright-core, selenium-webdriver,
 #     typescript, vite, webpack, publint, @arethetypeswrong/cli, the reference clients), from the
 #     committed package-lock.json without rewriting it
+#   - moto's S3-compatible server (the object store of the S3 tests and the "direct to S3" demo), with
+#     pip into its own virtualenv at .tools/moto-venv (ignored), from PyPI
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,4 +58,15 @@ fi
 if ! why="$(node scripts/node-modules-match-lock.mjs 2>&1)"; then
   say "${why#node-modules-match-lock: }: installing npm dev dependencies from package-lock.json (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# 5. moto's server: the S3-compatible store the S3 multipart tests upload to (bucket CORS rules,
+# preflights, the multipart API). pip into a virtualenv of its own under the ignored .tools/, so
+# nothing outside the worktree changes; skipped when its moto_server already runs.
+moto_venv=.tools/moto-venv
+if ! "$moto_venv/bin/moto_server" --help >/dev/null 2>&1; then
+  say "installing moto[server] into $moto_venv (the S3 store of the tests); once, about a minute"
+  python3 -m venv "$moto_venv" \
+    || { say "python3 -m venv failed: install Debian's python3-venv (apt-get install python3-venv)"; exit 1; }
+  "$moto_venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
 fi

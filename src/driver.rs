@@ -15,6 +15,7 @@ use web_sys::Blob;
 
 use crate::engine::classify::no_response_failure;
 use crate::engine::concurrency::HttpProtocol;
+use crate::engine::s3::{Answer, Call};
 use crate::engine::{
     Action, Check, Event, Failure, FileControl, FileId, FileMeta, Input, Observation, Phase,
     RequestBody, RequestId, RequestSpec, Scheduler, UploadError, VecMap,
@@ -23,6 +24,7 @@ use crate::transport::wire::{Wire, WireBody};
 use crate::transport::{self, clock, cors_check, Outcome, Via};
 use gloo_timers::callback::Timeout;
 use wasm_bindgen_futures::spawn_local;
+use wasm_bindgen_futures::JsFuture;
 
 /// How to abort what runs for one request: the request itself, or its batch of CORS checks.
 type InFlight = Vec<Via>;
@@ -44,6 +46,27 @@ pub(crate) trait Sink {
     ) -> Result<Option<Vec<(String, String)>>, String>;
     /// `free()`: settle what waits on the uploader and let go of the page's callbacks.
     fn release(&self, driver: &Driver);
+    /// Calls the page's S3 callback for `call` of `file`; `Err` (the message) when it threw
+    /// synchronously or is missing. The promise resolves to what the callback returned.
+    fn s3_call(
+        &self,
+        driver: &Driver,
+        file: FileId,
+        call: &Call,
+    ) -> Result<js_sys::Promise, String>;
+    /// Reads what the callback of `call` resolved to (`Ok`) or rejected with (`Err`).
+    fn s3_reply(&self, call: &Call, settled: Result<JsValue, JsValue>) -> S3Reply;
+}
+
+/// What an S3 callback's promise settled to, as the engine needs it.
+pub(crate) enum S3Reply {
+    /// For the file's own steps (and a `signPart` that failed).
+    Answer(Answer),
+    /// `signPart` resolved: where to `PUT` the part, with which headers.
+    Signed {
+        url: String,
+        headers: Vec<(String, String)>,
+    },
 }
 
 /// Which function-valued option a [`Sink::dynamic`] call asks for.
@@ -460,6 +483,9 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
         // The file was removed between the engine's decision and now: the engine already forgot it.
         return;
     };
+    if let Some(call) = spec.s3.clone() {
+        return start_s3(handle, spec, call, blob);
+    }
     let Some(via) = Via::new(spec.upload_listener) else {
         return fail_unsendable(handle, id, "no AbortController in this browser");
     };
@@ -491,6 +517,7 @@ async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via)
             status,
             body,
             retry_after,
+            ..
         } => {
             learn_protocol(handle, spec);
             let answer = Input::Response {
@@ -520,6 +547,101 @@ async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via)
             failure,
         },
     );
+}
+
+/// Runs one S3 request: an app callback (a file's own step), or a part — `signPart`, then the
+/// `PUT` to the URL it signed, whose answer (ETag included) goes back to the engine. An abort
+/// call is sent and forgotten.
+fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob) {
+    let id = spec.id;
+    let sink = Rc::clone(&handle.borrow().sink);
+    let driver = Driver(Rc::clone(handle));
+    if matches!(call, Call::Abort { .. }) {
+        if let Ok(promise) = sink.s3_call(&driver, spec.file, &call) {
+            // Nobody waits for it; a rejection must not surface as unhandled.
+            spawn_local(async move {
+                let _ = JsFuture::from(promise).await;
+            });
+        }
+        return;
+    }
+    let Some(via) = Via::new(false) else {
+        return fail_unsendable(handle, id, "no AbortController in this browser");
+    };
+    // Registered before any user code runs, so an abort from inside that code is seen.
+    handle.borrow_mut().in_flight.insert(id, vec![via.clone()]);
+    let called = sink.s3_call(&driver, spec.file, &call);
+    let handle = Rc::clone(handle);
+    spawn_local(async move {
+        let settled = match called {
+            Ok(promise) => JsFuture::from(promise).await,
+            Err(message) => Err(JsValue::from_str(&message)),
+        };
+        let reply = sink.s3_reply(&call, settled);
+        // Gone from the map: the engine aborted it and expects no answer.
+        if handle.borrow().in_flight.get(&id).is_none() {
+            return;
+        }
+        let (url, headers) = match reply {
+            S3Reply::Answer(answer) => {
+                handle.borrow_mut().in_flight.remove(&id);
+                return input(
+                    &handle,
+                    Input::S3Answer {
+                        request: id,
+                        answer,
+                    },
+                );
+            }
+            S3Reply::Signed { url, headers } => (url, headers),
+        };
+        let mut part = spec;
+        part.url = url;
+        part.headers = headers;
+        let outcome = send(&handle, &part, &blob, via).await;
+        if handle.borrow_mut().in_flight.remove(&id).is_none() {
+            return;
+        }
+        let failure = match outcome {
+            Outcome::Response {
+                status, body, etag, ..
+            } => {
+                let answer = Input::PartAnswer {
+                    request: id,
+                    status,
+                    etag,
+                    body,
+                };
+                return input(&handle, answer);
+            }
+            Outcome::NoResponse => {
+                if !transport::blob::is_readable(&blob, part.start, part.end).await {
+                    Failure::Unreadable
+                } else if !clock::is_online() {
+                    Failure::Offline
+                } else {
+                    // CORS or a failed connection: whether the store answers at all tells.
+                    let reachable = cors_check::is_reachable(&part.url).await;
+                    let unread = Input::PartUnread {
+                        request: id,
+                        url: part.url,
+                        reachable,
+                    };
+                    return input(&handle, unread);
+                }
+            }
+            Outcome::Timeout => Failure::Timeout,
+            Outcome::Aborted => Failure::Aborted,
+            Outcome::Invalid(message) => return fail_unsendable(&handle, id, &message),
+        };
+        input(
+            &handle,
+            Input::Failed {
+                request: id,
+                failure,
+            },
+        );
+    });
 }
 
 /// Tells the engine the protocol of the target's origin, from the Resource Timing entry of a

@@ -110,6 +110,7 @@ impl Server {
                 self.stored.insert((r.file, r.chunk));
                 Reply::Status(200)
             }
+            other => unreachable!("no S3 request under these options: {other:?}"),
         }
     }
 }

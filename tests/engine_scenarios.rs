@@ -81,6 +81,7 @@ fn resume_with_some_chunks_present() {
                 assert!(!present.contains(&r.chunk), "chunk {} re-sent", r.chunk);
                 Reply::Status(200)
             }
+            other => unreachable!("no S3 request under these options: {other:?}"),
         }
     }));
     assert_eq!(
@@ -762,6 +763,7 @@ fn random_drops_are_never_called_cors() {
                 stored.insert((r.file, r.chunk));
                 Reply::Status(200)
             }
+            other => unreachable!("no S3 request under these options: {other:?}"),
         }
     }));
     let failures = h.sent.len() - stored.len();
@@ -1332,6 +1334,7 @@ fn cancelling_a_file_aborts_only_its_requests_and_a_retry_probes_what_the_server
             stored.insert((r.file, r.chunk));
             Reply::Status(200)
         }
+        other => unreachable!("no S3 request under these options: {other:?}"),
     };
     while h.s.file(a).unwrap().confirmed_bytes < 30 {
         let r = h.next_request();

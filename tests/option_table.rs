@@ -109,26 +109,45 @@ fn samples(kind: Kind) -> Vec<OptionValue> {
             .iter()
             .map(|n| OptionValue::List(vec![OptionValue::Number(*n)]))
             .collect(),
-        Kind::Object => vec![OptionValue::Map(vec![(
-            "x".into(),
-            OptionValue::Str("1".into()),
-        )])],
+        Kind::Object => vec![
+            OptionValue::Map(vec![("x".into(), OptionValue::Str("1".into()))]),
+            s3_callbacks(),
+        ],
         Kind::Function => vec![OptionValue::Function],
     }
 }
 
-/// Whether the parser takes `value` for option `name` (with a valid `target` beside it).
+/// A complete `s3` option: its five callbacks.
+fn s3_callbacks() -> OptionValue {
+    OptionValue::Map(
+        resumable_wasm::engine::config::S3_CALLBACKS
+            .iter()
+            .map(|n| ((*n).to_owned(), OptionValue::Function))
+            .collect(),
+    )
+}
+
+/// Whether the parser takes `value` for option `name` (with a valid `target` beside it, and
+/// the other half of the `protocol: 's3'` + `s3` pair when one of them is tried).
 fn parser_accepts(name: &str, value: &OptionValue) -> bool {
-    let keys: Vec<String> = if name == "target" {
+    let companion = match (name, value) {
+        ("s3", _) => Some(("protocol", OptionValue::Str("s3".into()))),
+        ("protocol", OptionValue::Str(s)) if s == "s3" => Some(("s3", s3_callbacks())),
+        _ => None,
+    };
+    let mut keys: Vec<String> = if name == "target" {
         vec![name.to_owned()]
     } else {
         vec!["target".to_owned(), name.to_owned()]
     };
+    keys.extend(companion.iter().map(|(k, _)| (*k).to_owned()));
     let get = |k: &str| {
         if k == name {
             value.clone()
         } else if k == "target" {
             OptionValue::Str("https://up.example/u".into())
+        } else if let Some((_, v)) = companion.as_ref().filter(|(c, _)| *c == k) {
+            v.clone()
         } else {
             OptionValue::Missing
         }
@@ -152,6 +171,7 @@ fn typescript_kinds(ty: &str) -> BTreeSet<Kind> {
             "null" => kinds.insert(Kind::Null),
             "string[]" => kinds.insert(Kind::Strings),
             "number[]" => kinds.insert(Kind::Numbers),
+            "S3Callbacks" => kinds.insert(Kind::Object),
             "QueryOption" | "HeadersOption" => {
                 kinds.insert(Kind::Object);
                 kinds.insert(Kind::Function)

@@ -344,6 +344,8 @@ pub struct Config {
     pub idle_timeout_secs: u64,
     /// The switchable settings.
     pub runtime: Runtime,
+    /// `--s3-*`: the S3 signing role ([`crate::s3`]); `None` without `--s3-endpoint`.
+    pub s3: Option<crate::s3::S3Settings>,
 }
 
 /// Default of [`Config::max_connections`].
@@ -372,6 +374,7 @@ impl Default for Config {
             tls: false,
             idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
             runtime: Runtime::default(),
+            s3: None,
         }
     }
 }

@@ -329,6 +329,7 @@ pub fn control_router(st: AppState) -> Router {
         .route("/__fixture/files", get(files))
         .route("/__fixture/reset", post(reset))
         .route("/__fixture/config", get(get_config).post(post_config))
+        .merge(crate::s3::control_routes())
         .layer(axum::middleware::from_fn_with_state(
             st.clone(),
             crate::cors::control_guard,

@@ -18,7 +18,7 @@
 //! plan), [`store`] (disk layout and assembly), [`upload`] (API handlers and router), [`cors`],
 //! [`faults`], [`control`] (`/__fixture/*` and statistics), [`statics`] (page files),
 //! [`server`] (sockets, HTTP/1.1 and HTTP/2, shutdown), [`tls`] (`--tls`), [`link`] (the
-//! emulated link). See `README.md` for the flags, endpoints and CORS modes.
+//! emulated link), [`s3`] (the S3 signing role). See `README.md` for the flags, endpoints and CORS modes.
 //!
 //! [Resumable.js]: https://github.com/23/resumable.js
 //! [Flow.js]: https://github.com/flowjs/flow.js
@@ -29,6 +29,7 @@ pub mod cors;
 pub mod faults;
 pub mod link;
 pub mod params;
+pub mod s3;
 pub mod server;
 pub mod state;
 pub mod statics;

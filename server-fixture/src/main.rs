@@ -106,6 +106,21 @@ struct Args {
     /// Emulate a link in front of the API listener: rtt=MS,up=MBIT,down=MBIT (each optional).
     #[arg(long, value_name = "rtt=MS,up=MBIT,down=MBIT")]
     link: Option<server_fixture::LinkSpec>,
+    /// The S3 signing role: the store's base URL (e.g. http://127.0.0.1:9000); enables /s3/*.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// The bucket of the S3 role.
+    #[arg(long, default_value = "uploads")]
+    s3_bucket: String,
+    /// The region the S3 role signs for.
+    #[arg(long, default_value = "us-east-1")]
+    s3_region: String,
+    /// The S3 role's access key (test credentials only).
+    #[arg(long, default_value = "test")]
+    s3_access_key: String,
+    /// The S3 role's secret key (test credentials only).
+    #[arg(long, default_value = "test")]
+    s3_secret_key: String,
 }
 
 impl Args {
@@ -127,6 +142,15 @@ impl Args {
             body_timeout_secs: self.body_timeout,
             tls: self.tls,
             idle_timeout_secs: server_fixture::config::DEFAULT_IDLE_TIMEOUT_SECS,
+            s3: self
+                .s3_endpoint
+                .map(|endpoint| server_fixture::s3::S3Settings {
+                    endpoint,
+                    bucket: self.s3_bucket,
+                    region: self.s3_region,
+                    access_key: self.s3_access_key,
+                    secret_key: self.s3_secret_key,
+                }),
             runtime: Runtime {
                 cors: self.cors,
                 allow_origins: self.allow_origins,

@@ -60,6 +60,7 @@ struct Inner {
     body_timeout: Duration,
     page_origin: Option<String>,
     started: tokio::time::Instant,
+    s3: Option<Arc<crate::s3::S3Role>>,
 }
 
 /// Cheaply clonable handle to the fixture's state; the axum state of every router.
@@ -105,6 +106,10 @@ impl AppState {
         };
         let store =
             Store::open(&dir).map_err(|e| Error::Io(format!("data dir {}", dir.display()), e))?;
+        let s3 = match &config.s3 {
+            Some(s) => Some(Arc::new(crate::s3::S3Role::new(s).map_err(Error::Config)?)),
+            None => None,
+        };
         let (stall, _) = watch::channel(runtime.stall);
         Ok(AppState(Arc::new(Inner {
             rng: Mutex::new(Rng::new(runtime.seed)),
@@ -119,6 +124,7 @@ impl AppState {
             control_token,
             body_timeout: Duration::from_secs(config.body_timeout_secs),
             page_origin,
+            s3,
             started: tokio::time::Instant::now(),
         })))
     }
@@ -204,6 +210,11 @@ impl AppState {
     /// How long a whole request body may take.
     pub fn body_timeout(&self) -> Duration {
         self.0.body_timeout
+    }
+
+    /// The S3 signing role, with `--s3-endpoint`.
+    pub fn s3(&self) -> Option<Arc<crate::s3::S3Role>> {
+        self.0.s3.clone()
     }
 
     /// The page listener's origin, if there is a page listener.

@@ -408,7 +408,8 @@ pub fn api_routes(st: AppState, listener: &'static str, fallback: bool) -> Route
     let mut r = Router::new()
         .route("/upload", upload)
         .route("/login", get(login).post(login))
-        .route("/__probe", any(reachability));
+        .route("/__probe", any(reachability))
+        .merge(crate::s3::api_routes());
     if fallback {
         r = r.fallback(not_found);
     }

@@ -8,7 +8,8 @@ use wasm_bindgen::prelude::*;
 use serde::Serialize;
 
 use super::{file_snapshot, FileSnapshot};
-use crate::driver::{Driver, Dynamic, Sink};
+use crate::driver::{Driver, Dynamic, S3Reply, Sink};
+use crate::engine::s3::Call;
 use crate::engine::{Event, FileId, FileStatus};
 use crate::transport::js_error_text;
 
@@ -79,6 +80,8 @@ pub(crate) struct Page {
     pub(crate) waiters: RefCell<Vec<Function>>,
     pub(crate) query_fn: RefCell<Option<Function>>,
     pub(crate) headers_fn: RefCell<Option<Function>>,
+    /// The `s3` option object (its callbacks), with `protocol: 's3'`.
+    pub(crate) s3: RefCell<Option<JsValue>>,
 }
 
 impl Page {
@@ -204,8 +207,24 @@ impl Sink for Page {
             std::mem::take(&mut *self.listeners.borrow_mut()),
             self.query_fn.borrow_mut().take(),
             self.headers_fn.borrow_mut().take(),
+            self.s3.borrow_mut().take(),
         );
         drop(released);
+    }
+
+    fn s3_call(
+        &self,
+        driver: &Driver,
+        file: FileId,
+        call: &Call,
+    ) -> Result<js_sys::Promise, String> {
+        let s3 = self.s3.borrow().clone().ok_or("the uploader was freed")?;
+        let blob = driver.blob(file).map(JsValue::from).unwrap_or_default();
+        super::s3::call(&s3, &blob, call)
+    }
+
+    fn s3_reply(&self, call: &Call, settled: Result<JsValue, JsValue>) -> S3Reply {
+        super::s3::reply(call, settled)
     }
 }
 

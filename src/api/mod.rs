@@ -7,6 +7,7 @@
 pub mod error;
 pub(crate) mod events;
 pub(crate) mod options;
+pub(crate) mod s3;
 pub mod ts;
 
 use core::cell::RefCell;
@@ -205,6 +206,7 @@ impl Uploader {
         let page = Rc::new(Page::default());
         *page.query_fn.borrow_mut() = function("query");
         *page.headers_fn.borrow_mut() = function("headers");
+        *page.s3.borrow_mut() = value_of("s3").filter(|_| config.s3.is_some()).cloned();
         let scheduler = Scheduler::new(config, clock::random_seed());
         let driver = Driver::new(scheduler, origin, Rc::clone(&page) as Rc<dyn driver::Sink>);
         Ok(Uploader {

@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
 /** What kind of failure an {@link UploadError} is. */
-export type UploadErrorKind = 'cors' | 'network' | 'http' | 'timeout' | 'aborted' | 'rejected' | 'invalid';
+export type UploadErrorKind = 'cors' | 'network' | 'http' | 'timeout' | 'aborted' | 'rejected' | 'invalid' | 'callback';
 
 /** A real `Error` (`name === 'UploadError'`) describing why a request, a file or an option failed. */
 export interface UploadError extends Error {
@@ -18,7 +18,7 @@ export interface UploadError extends Error {
   body?: string;
   url?: string;
   method?: string;
-  phase?: 'test' | 'upload';
+  phase?: 'test' | 'upload' | 'createMultipartUpload' | 'listParts' | 'signPart' | 'signUpload' | 'completeMultipartUpload' | 'etag';
   /** 1-based chunk number. */
   chunk?: number;
   /** Requests made for this chunk so far, probes included. */
@@ -67,7 +67,7 @@ export type QueryOption = Record<string, QueryValue> | ((file: UploadFile, chunk
 export type HeadersOption = Record<string, string> | ((file: UploadFile, chunk: number) => Record<string, string>);
 
 export interface UploadOptions {
-  /** Upload endpoint: absolute, or relative to the page. Required. */
+  /** Upload endpoint: absolute, or relative to the page. Required (not with `protocol: 's3'`: see {@link S3UploadOptions}). */
   target: string;
   /** Probe endpoint (default: `target`). */
   testTarget?: string;
@@ -81,8 +81,8 @@ export interface UploadOptions {
   maxSimultaneousUploads?: number;
   /** Probe chunks with a GET before sending them (default `'auto'`: only when resuming). */
   testChunks?: boolean | 'auto';
-  /** Wire dialect (default `'resumable'`). */
-  protocol?: 'resumable' | 'flow';
+  /** Wire dialect (default `'resumable'`); `'s3'`: parts go straight to object storage through the `s3` callbacks. */
+  protocol?: 'resumable' | 'flow' | 's3';
   parameterNamespace?: string;
   chunkNumberParameterName?: string | null | false;
   chunkSizeParameterName?: string | null | false;
@@ -127,6 +127,48 @@ export interface UploadOptions {
   prioritizeFirstAndLastChunk?: boolean;
   /** Check a request that got no response to tell a CORS block from a failed connection (default true). */
   diagnoseCors?: boolean;
+  /** With `protocol: 's3'`: the app server's halves of a multipart upload (the library never signs). */
+  s3?: S3Callbacks;
+}
+
+/** The options of `protocol: 's3'`: parts go straight to object storage, so no `target`. */
+export interface S3UploadOptions extends Omit<UploadOptions, 'target' | 'protocol' | 's3'> {
+  protocol: 's3';
+  s3: S3Callbacks;
+  target?: string;
+}
+
+/** An S3 multipart upload, as the app's server created it. */
+export interface S3UploadRef {
+  uploadId: string;
+  key: string;
+}
+
+/** A part the store has, in S3's own field names. */
+export interface S3Part {
+  PartNumber: number;
+  ETag: string;
+  Size: number;
+}
+
+/**
+ * The `s3` option, shaped like `@uppy/aws-s3`'s: each callback may return a value or a Promise;
+ * a failure is retried with the request backoff and ends as an error of kind `'callback'` whose
+ * `phase` names the callback. `file` is the `File`/`Blob` you added.
+ */
+export interface S3Callbacks {
+  /** Creates the upload on your server (CreateMultipartUpload). */
+  createMultipartUpload(file: Blob): S3UploadRef | Promise<S3UploadRef>;
+  /** Presigns UploadPart for one part; `headers` are sent with the PUT (sign them too). `checksum` is reserved for per-part checksums. */
+  signPart(file: Blob, part: S3UploadRef & { partNumber: number; size: number; checksum?: string }): { url: string; headers?: Record<string, string> } | Promise<{ url: string; headers?: Record<string, string> }>;
+  /** The parts the store has (ListParts, every page); reject with `code: 'NoSuchUpload'` (or resolve `null`) when the store no longer knows the upload. */
+  listParts(file: Blob, upload: S3UploadRef): S3Part[] | null | Promise<S3Part[] | null>;
+  /** Completes the upload (CompleteMultipartUpload); `location` is passed to `fileSuccess`. */
+  completeMultipartUpload(file: Blob, upload: S3UploadRef & { parts: S3Part[] }): { location?: string } | void | Promise<{ location?: string } | void>;
+  /** Aborts the upload (cancel, cancelFile, removeFile); its result is ignored. */
+  abortMultipartUpload(file: Blob, upload: S3UploadRef): unknown;
+  /** Optional: presigns one PutObject for a file that fits in one part, sent as a single PUT (no create, no complete). */
+  signUpload?(file: Blob, upload: { size: number }): { url: string; headers?: Record<string, string> } | Promise<{ url: string; headers?: Record<string, string> }>;
 }
 
 export interface AddFileOptions {
@@ -186,8 +228,8 @@ export interface Uploader {
 
 #[wasm_bindgen]
 extern "C" {
-    /// `UploadOptions` in TypeScript.
-    #[wasm_bindgen(typescript_type = "UploadOptions")]
+    /// `UploadOptions | S3UploadOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "UploadOptions | S3UploadOptions")]
     pub type UploadOptionsJs;
     /// `AddFileOptions` in TypeScript.
     #[wasm_bindgen(typescript_type = "AddFileOptions")]

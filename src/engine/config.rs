@@ -199,10 +199,30 @@ pub struct Config {
     /// [`crate::engine::Scheduler::preflight_report`]) and a request without an answer is a
     /// failed connection, never a CORS block: no check pairs, no `cors` error.
     pub cors_enforced: bool,
+    /// `protocol: 's3'` with its `s3` callbacks: parts go straight to object storage
+    /// ([`crate::engine::s3`]); `None` for the Resumable.js and Flow.js protocols.
+    pub s3: Option<S3Options>,
 }
 
+/// What the engine knows of the `s3` option (the API layer keeps the callbacks themselves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct S3Options {
+    /// `s3.signUpload` was given: a file of one part is one signed `PUT`, no multipart upload.
+    pub sign_upload: bool,
+}
+
+/// The callbacks of the `s3` option: the five required ones, then `signUpload` (optional).
+pub const S3_CALLBACKS: [&str; 6] = [
+    "createMultipartUpload",
+    "signPart",
+    "listParts",
+    "completeMultipartUpload",
+    "abortMultipartUpload",
+    "signUpload",
+];
+
 /// Every option name we accept.
-pub const OPTION_NAMES: [&str; 41] = [
+pub const OPTION_NAMES: [&str; 42] = [
     "target",
     "testTarget",
     "chunkSize",
@@ -244,6 +264,7 @@ pub const OPTION_NAMES: [&str; 41] = [
     "parallelFiles",
     "prioritizeFirstAndLastChunk",
     "diagnoseCors",
+    "s3",
 ];
 
 /// Resumable.js / Flow.js option names we do not take, with what to use instead.
@@ -329,6 +350,7 @@ impl Config {
             diagnose_cors: true,
             page_origin: None,
             cors_enforced: true,
+            s3: None,
         }
     }
 
@@ -425,20 +447,23 @@ fn parse(
             return Err(bad(name, m));
         }
     }
-    let protocol = if choice(
+    let which = choice(
         get("protocol"),
         "protocol",
-        &["resumable", "flow"],
-        "'resumable' or 'flow'",
-    )? == 0
-    {
-        Protocol::Resumable
-    } else {
+        &["resumable", "flow", "s3"],
+        "'resumable', 'flow' or 's3'",
+    )?;
+    let protocol = if which == 1 {
         Protocol::Flow
+    } else {
+        Protocol::Resumable
     };
     let mut c = Config::new("").with_protocol(protocol);
     c.page_origin = page_origin.map(str::to_string);
+    c.s3 = s3_options(get("s3"), which == 2)?;
     c.target = match get("target") {
+        // The app's callbacks say where each part goes: no target under 's3'.
+        OptionValue::Missing if c.s3.is_some() => String::new(),
         OptionValue::Str(s) => url("target", s)?,
         OptionValue::Missing => {
             return Err(bad(
@@ -653,6 +678,53 @@ fn parse(
     )?;
     bool_opt(get, "diagnoseCors", &mut c.diagnose_cors)?;
     Ok(c)
+}
+
+/// The `s3` option: an object of the callbacks in [`S3_CALLBACKS`] (all but `signUpload`
+/// required), only with `protocol: 's3'`.
+fn s3_options(v: OptionValue, wanted: bool) -> Res<Option<S3Options>> {
+    let pairs = match v {
+        OptionValue::Missing | OptionValue::Null if !wanted => return Ok(None),
+        OptionValue::Missing | OptionValue::Null => {
+            return Err(bad(
+                "s3",
+                "protocol 's3' needs the s3 option: { createMultipartUpload, signPart, listParts, completeMultipartUpload, abortMultipartUpload, signUpload? }",
+            ))
+        }
+        _ if !wanted => return Err(bad("s3", "the s3 option needs protocol: 's3'")),
+        OptionValue::Map(pairs) => pairs,
+        v => return Err(wrong("s3", "an object of callbacks", &v)),
+    };
+    for (name, value) in &pairs {
+        if !S3_CALLBACKS.contains(&name.as_str()) {
+            let mut m = String::from("s3.");
+            m.push_str(name);
+            m.push_str(" is not an S3 callback; the callbacks are ");
+            m.push_str(&S3_CALLBACKS.join(", "));
+            return Err(bad("s3", m));
+        }
+        if !matches!(value, OptionValue::Function | OptionValue::Missing) {
+            let mut m = String::from("s3.");
+            m.push_str(name);
+            m.push_str(" must be a function (it may be async), ");
+            m.push_str(&describe(value));
+            return Err(bad("s3", m));
+        }
+    }
+    let given = |n: &str| {
+        pairs
+            .iter()
+            .any(|(k, v)| k == n && *v == OptionValue::Function)
+    };
+    if let Some(missing) = S3_CALLBACKS.iter().take(5).find(|n| !given(n)) {
+        let mut m = String::from("s3.");
+        m.push_str(missing);
+        m.push_str(" is required: a function (it may be async)");
+        return Err(bad("s3", m));
+    }
+    Ok(Some(S3Options {
+        sign_upload: given("signUpload"),
+    }))
 }
 
 /// Results of the option parsers; see [`parse`].
@@ -1004,6 +1076,44 @@ mod tests {
         let mut v = vec![("target", s("https://up.example/upload"))];
         v.extend(extra);
         parse(&v)
+    }
+
+    #[test]
+    fn s3_needs_its_callbacks_and_no_target() {
+        let all = || {
+            OptionValue::Map(
+                S3_CALLBACKS
+                    .iter()
+                    .map(|n| ((*n).to_owned(), OptionValue::Function))
+                    .collect(),
+            )
+        };
+        let c = parse(&[("protocol", s("s3")), ("s3", all())]).unwrap();
+        assert_eq!(c.s3, Some(S3Options { sign_upload: true }));
+        let e = parse(&[("protocol", s("s3"))]).unwrap_err();
+        assert_eq!(e.option.as_deref(), Some("s3"));
+        let e = with_target(vec![("s3", all())]).unwrap_err();
+        assert!(e.message.contains("needs protocol: 's3'"), "{}", e.message);
+        let OptionValue::Map(mut some) = all() else {
+            unreachable!()
+        };
+        some.retain(|(n, _)| n != "listParts");
+        let e = parse(&[
+            ("protocol", s("s3")),
+            ("s3", OptionValue::Map(some.clone())),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            e.message,
+            "s3.listParts is required: a function (it may be async)"
+        );
+        some.push(("signPart2".into(), OptionValue::Function));
+        let e = parse(&[("protocol", s("s3")), ("s3", OptionValue::Map(some))]).unwrap_err();
+        assert!(
+            e.message.starts_with("s3.signPart2 is not an S3 callback"),
+            "{}",
+            e.message
+        );
     }
 
     fn msg(r: Result<Config, UploadError>) -> (String, String) {

@@ -11,17 +11,35 @@ use core::fmt;
 pub enum Phase {
     /// The probe (`testChunks`): asks the server whether it already has the chunk.
     Test,
-    /// The chunk upload itself (the POST, or `uploadMethod`).
+    /// The chunk upload itself (the POST, or `uploadMethod`; an S3 part's `PUT`).
     Upload,
+    /// S3: the app's `createMultipartUpload` callback.
+    CreateUpload,
+    /// S3: the app's `listParts` callback.
+    ListParts,
+    /// S3: the app's `signPart` callback.
+    SignPart,
+    /// S3: the app's `signUpload` callback (a file sent as one signed `PUT`).
+    SignUpload,
+    /// S3: the app's `completeMultipartUpload` callback.
+    CompleteUpload,
+    /// S3: a part was stored but its `ETag` response header is not readable (bucket CORS).
+    Etag,
 }
 
 impl Phase {
-    /// The JS name: `"test"` or `"upload"`.
+    /// The JS name: `"test"`, `"upload"`, or for S3 the callback's name or `"etag"`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Test => "test",
             Phase::Upload => "upload",
+            Phase::CreateUpload => "createMultipartUpload",
+            Phase::ListParts => "listParts",
+            Phase::SignPart => "signPart",
+            Phase::SignUpload => "signUpload",
+            Phase::CompleteUpload => "completeMultipartUpload",
+            Phase::Etag => "etag",
         }
     }
 }
@@ -44,11 +62,14 @@ pub enum ErrorKind {
     Rejected,
     /// An option is unusable (`option` names it).
     Invalid,
+    /// One of the app's S3 callbacks failed (threw, rejected or answered something unusable)
+    /// after its retries; `phase` names it.
+    Callback,
 }
 
 impl ErrorKind {
     /// The JS name: `"cors"`, `"network"`, `"http"`, `"timeout"`, `"aborted"`, `"rejected"`
-    /// or `"invalid"`.
+    /// `"invalid"` or `"callback"`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -59,6 +80,7 @@ impl ErrorKind {
             ErrorKind::Aborted => "aborted",
             ErrorKind::Rejected => "rejected",
             ErrorKind::Invalid => "invalid",
+            ErrorKind::Callback => "callback",
         }
     }
 }

@@ -16,6 +16,7 @@
 //! | [`verdict`] | CORS block or failed connection: request shapes, checks, the verdict |
 //! | [`error`] | [`UploadError`], [`ErrorKind`], [`Phase`] |
 //! | [`progress`] | speed and ETA |
+//! | [`s3`] | direct-to-S3 multipart: part rules, per-file upload state, next step, part answers |
 //! | [`float`] | `trunc`/`round` for JS numbers (not in `core`) |
 //! | `identifiers` | the index of files by identifier |
 //! | [`scheduler`] | the state machine: [`Scheduler`], [`Input`], [`Action`], [`Event`] |
@@ -35,6 +36,7 @@ pub mod plan;
 pub mod preflight;
 pub mod progress;
 pub mod retry;
+pub mod s3;
 pub mod scheduler;
 pub(crate) mod text;
 pub mod vec_map;

@@ -342,6 +342,9 @@ pub struct RequestSpec {
     pub params: Vec<(String, String)>,
     /// The file's name (the multipart part's file name).
     pub file_name: String,
+    /// Under `protocol: 's3'`: the app callback to call, or for a part the `signPart` call
+    /// whose URL the part is `PUT` to; `url` is then empty until the app signed it.
+    pub s3: Option<crate::engine::s3::Call>,
 }
 
 impl RequestSpec {
@@ -485,6 +488,8 @@ pub(crate) fn render(
                 spec.body = RequestBody::Raw;
             }
         },
+        // S3's requests are planned by `engine::s3`, never rendered from the options.
+        _ => return,
     }
     spec.headers = headers
         .iter()
@@ -550,6 +555,7 @@ mod tests {
             preflight: Prediction::default(),
             params,
             file_name: m.name.clone(),
+            s3: None,
         };
         render(&mut s, config, &config.query, &config.headers);
         s

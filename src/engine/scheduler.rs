@@ -86,6 +86,7 @@ use crate::engine::plan::{ChunkPlan, MAX_SAFE_INTEGER};
 use crate::engine::preflight::{cors_hint, predict, BodyKind, Prediction, RequestShape};
 use crate::engine::progress::Speed;
 use crate::engine::retry::{parse_retry_after, RetryPolicy, Rng};
+use crate::engine::s3::{self, Answer, Call, PartOutcome, S3File};
 use crate::engine::text;
 use crate::engine::verdict::{
     is_cross_origin, verdict, Check, CorsShape, Evidence, Ledger, Observation, Verdict,
@@ -140,6 +141,34 @@ pub enum Input {
     /// The protocol the target's origin answered a chunk upload with (Resource Timing's
     /// `nextHopProtocol`), when the page could learn it.
     Protocol(HttpProtocol),
+    /// `protocol: 's3'`: what an app callback answered (a part's `signPart` that failed too).
+    S3Answer {
+        /// The request the callback belongs to.
+        request: RequestId,
+        /// The answer.
+        answer: Answer,
+    },
+    /// `protocol: 's3'`: a part's `PUT` got an HTTP answer the page could read.
+    PartAnswer {
+        /// The request.
+        request: RequestId,
+        /// The HTTP status.
+        status: u16,
+        /// The `ETag` response header, when the page could read it.
+        etag: Option<String>,
+        /// The response text (S3's XML error, if any).
+        body: String,
+    },
+    /// `protocol: 's3'`: a part's `PUT` got no readable answer, and a `no-cors` request to its
+    /// URL showed whether the store answers at all (then the bucket's CORS blocked it).
+    PartUnread {
+        /// The request.
+        request: RequestId,
+        /// The signed URL it was sent to.
+        url: String,
+        /// Whether the store answered the `no-cors` request.
+        reachable: bool,
+    },
     /// Upload progress of a request (`progress: 'bytes'`).
     BytesSent {
         /// The request.
@@ -336,7 +365,13 @@ struct Chunk {
     attempts: u32,
     retries: u32,
     sent: u64,
+    /// S3: this part's URL was refused once (expired) and signed again.
+    resigned: bool,
 }
+
+/// S3: the chunk number under which a file's own steps (create, list, complete) are kept in
+/// its chunk map, so they wait, back off and retry exactly like chunks. Parts count from 1.
+const FILE_STEP: u32 = 0;
 
 #[derive(Debug)]
 struct File {
@@ -359,6 +394,9 @@ struct File {
     prio: bool,
     /// Paused on its own ([`FileControl::Pause`]): no request starts until it is resumed.
     paused: bool,
+    /// `protocol: 's3'`: the multipart upload's state, which decides the file's own steps and
+    /// which parts are missing ([`crate::engine::s3`]).
+    s3: Option<S3File>,
 }
 
 impl File {
@@ -393,6 +431,9 @@ impl File {
         if self.life.terminal() || self.paused {
             return None;
         }
+        if let Some(s3) = &self.s3 {
+            return self.next_s3(s3);
+        }
         if self.probing == Probing::First {
             let first = self.chunk_at(0);
             if self.cursor == 0 {
@@ -413,6 +454,31 @@ impl File {
             return pending;
         }
         (self.cursor < self.count).then(|| self.chunk_at(self.cursor))
+    }
+
+    /// The next request of an S3 file: its own step (kept as [`FILE_STEP`]) while one is due
+    /// or retrying, else a part to retry, else the next missing part.
+    fn next_s3(&self, s3: &S3File) -> Option<u32> {
+        let pending = |c: &Chunk| c.state == State::Pending;
+        if let Some(step) = self.chunks.get(&FILE_STEP) {
+            return pending(step).then_some(FILE_STEP);
+        }
+        match s3.next() {
+            s3::Step::Create | s3::Step::ListParts | s3::Step::Complete => Some(FILE_STEP),
+            step => {
+                let retry = self
+                    .chunks
+                    .iter()
+                    .filter(|(_, c)| pending(c))
+                    .map(|(n, _)| *n)
+                    .min();
+                match (retry, step) {
+                    (Some(n), _) => Some(n),
+                    (None, s3::Step::Part(n)) => Some(n),
+                    _ => None,
+                }
+            }
+        }
     }
 
     fn in_flight_bytes(&self) -> u64 {
@@ -454,6 +520,15 @@ impl File {
         self.confirmed = 0;
         self.probing = probing;
         self.paused = false;
+        // S3: an upload already created is listed, not created again (its parts are kept).
+        if let Some(s3) = &mut self.s3 {
+            let (size, part_size) = (self.meta.size, s3.upload().part_size);
+            *s3 = if s3.is_single() {
+                S3File::single(size, part_size)
+            } else {
+                S3File::resumed(size, s3.upload().clone())
+            };
+        }
     }
 }
 
@@ -657,6 +732,7 @@ impl Scheduler {
             let m = format!("was refused: maxFiles is {max}");
             return Err(UploadError::rejected("maxFiles", quoted(&m)));
         }
+        let meta_size = meta.size;
         let identifier = match &meta.identifier {
             Some(i) if !i.is_empty() => i.clone(),
             _ => match c.identifier {
@@ -670,14 +746,29 @@ impl Scheduler {
             m.push(')');
             return Err(UploadError::rejected("duplicate", quoted(&m)));
         }
-        let plan = ChunkPlan::new(meta.size, c.chunk_size, c.force_chunk_size);
+        let s3_part_size = match c.s3 {
+            Some(_) => match s3::part_size(meta.size, c.chunk_size) {
+                Ok(size) => Some(size),
+                Err(e) => return Err(UploadError::rejected("chunkSize", quoted(&e.message))),
+            },
+            None => None,
+        };
+        // S3 cuts parts of `part_size` with a shorter last one (forced), as the store requires.
+        let plan = match s3_part_size {
+            Some(size) => ChunkPlan::new(meta.size, size, true),
+            None => ChunkPlan::new(meta.size, c.chunk_size, c.force_chunk_size),
+        };
         let Ok(count) = u32::try_from(plan.count()) else {
             return Err(UploadError::rejected(
                 "chunkCount",
                 quoted("needs more than 2^32-1 chunks; raise chunkSize"),
             ));
         };
-        let probing = fresh_probing(c.test_chunks, count);
+        let probing = if s3_part_size.is_some() {
+            Probing::Off
+        } else {
+            fresh_probing(c.test_chunks, count)
+        };
         // Ids only grow (2^32 additions per uploader), so `files` stays sorted by id.
         let id = FileId(self.next_file);
         self.next_file = self.next_file.wrapping_add(1);
@@ -696,8 +787,16 @@ impl Scheduler {
             confirmed: 0,
             probing,
             speed: Speed::default(),
-            prio: c.prioritize_first_and_last_chunk,
+            prio: c.prioritize_first_and_last_chunk && s3_part_size.is_none(),
             paused: false,
+            s3: s3_part_size.map(|size| {
+                let one_part = meta_size <= size;
+                if one_part && c.s3.is_some_and(|o| o.sign_upload) {
+                    S3File::single(meta_size, size)
+                } else {
+                    S3File::new(meta_size, size)
+                }
+            }),
         };
         self.tally.swap(&Tally::default(), &file.tally());
         self.files.push(file);
@@ -748,6 +847,18 @@ impl Scheduler {
             } => self.on_checked(request, &observations),
             Input::Protocol(protocol) => self.window.set_protocol(protocol),
             Input::BytesSent { request, sent } => self.on_bytes(request, sent),
+            Input::S3Answer { request, answer } => self.on_s3_answer(request, answer),
+            Input::PartAnswer {
+                request,
+                status,
+                etag,
+                body,
+            } => self.on_part_answer(request, status, etag, body),
+            Input::PartUnread {
+                request,
+                url,
+                reachable,
+            } => self.on_part_unread(request, &url, reachable),
         }
         self.promote(now_ms);
         self.pump();
@@ -801,6 +912,39 @@ impl Scheduler {
     pub fn file(&self, id: FileId) -> Option<FileView> {
         let f = self.files.get(self.index(id)?)?;
         Some(self.view(f))
+    }
+
+    /// `protocol: 's3'`: what is known of file `id`'s multipart upload (upload id, key, part
+    /// size, confirmed parts) — the one value a durable resume record keeps for it.
+    #[must_use]
+    pub fn s3_upload(&self, id: FileId) -> Option<&s3::S3Upload> {
+        let f = self.files.get(self.index(id)?)?;
+        f.s3.as_ref().map(S3File::upload)
+    }
+
+    /// `protocol: 's3'`: continues file `id` (just added, not started) in the multipart upload
+    /// `upload` kept from before (a re-added file, a durable resume): its first request is then
+    /// `listParts`, and only the parts the store lacks are sent. `false` (nothing changes) when
+    /// the file is unknown, started, not under S3, sent as one PUT, or when `upload` has no id
+    /// or was cut into parts of another size than this file now is.
+    pub fn resume_s3(&mut self, id: FileId, upload: s3::S3Upload) -> bool {
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        self.change_file(i, |f| {
+            let size = f.meta.size;
+            let fits = f.life == Life::Queued
+                && f.chunks.is_empty()
+                && !upload.upload_id.is_empty()
+                && f.s3
+                    .as_ref()
+                    .is_some_and(|s3| !s3.is_single() && s3.upload().part_size == upload.part_size);
+            if fits {
+                f.s3 = Some(S3File::resumed(size, upload));
+            }
+            fits
+        })
+        .unwrap_or(false)
     }
 
     /// Whether the engine knows file `id` (it was added and not removed).
@@ -940,6 +1084,18 @@ impl Scheduler {
         let c = &self.config;
         if !c.cors_enforced {
             return (Prediction::default(), Prediction::default());
+        }
+        if c.s3.is_some() {
+            // No probes; every part is a PUT to a URL of its own (its signature), and the
+            // preflight cache is keyed by URL: one OPTIONS per part, whatever the bucket's
+            // MaxAgeSeconds.
+            let parts = Prediction {
+                preflight: true,
+                reasons: vec![
+                    "each S3 part is a PUT to its own signed URL: one preflight per part (the browser caches preflights per URL)".to_owned(),
+                ],
+            };
+            return (Prediction::default(), parts);
         }
         let flow_form =
             c.protocol == Protocol::Flow && !matches!(c.test_method.as_str(), "GET" | "HEAD");
@@ -1133,6 +1289,9 @@ impl Scheduler {
     }
 
     fn cancel_file(&mut self, i: usize) -> bool {
+        if self.files.get(i).is_some_and(|f| !f.life.terminal()) {
+            self.abort_s3_upload(i);
+        }
         let cancelled = self.change_file(i, |f| {
             if f.life.terminal() {
                 return None;
@@ -1165,6 +1324,9 @@ impl Scheduler {
         }
         self.warm.retain(|(_, w)| *w == Warm::Done);
         for i in 0..self.files.len() {
+            if self.files.get(i).is_some_and(|f| !f.life.terminal()) {
+                self.abort_s3_upload(i);
+            }
             self.change_file(i, |f| {
                 if !f.life.terminal() {
                     f.life = Life::Cancelled;
@@ -1197,6 +1359,7 @@ impl Scheduler {
         let Some(i) = self.index(id) else {
             return;
         };
+        self.abort_s3_upload(i);
         let f = self.files.remove(i);
         self.tally.swap(&f.tally(), &Tally::default());
         if i < self.settled {
@@ -1287,8 +1450,16 @@ impl Scheduler {
                 }
             }
             let started = self.change_file(i, |f| {
-                if f.chunk_at(f.cursor) == n && !f.chunks.contains_key(&n) && f.cursor < f.count {
-                    f.cursor += 1;
+                let fresh = !f.chunks.contains_key(&n)
+                    && (f.s3.is_some() || (f.chunk_at(f.cursor) == n && f.cursor < f.count));
+                if fresh {
+                    if let Some(s3) = &mut f.s3 {
+                        if n != FILE_STEP {
+                            s3.started(n);
+                        }
+                    } else {
+                        f.cursor += 1;
+                    }
                     let probe = f.probing != Probing::Off;
                     f.chunks.insert(
                         n,
@@ -1298,6 +1469,7 @@ impl Scheduler {
                             attempts: 0,
                             retries: 0,
                             sent: 0,
+                            resigned: false,
                         },
                     );
                 }
@@ -1340,6 +1512,9 @@ impl Scheduler {
     fn build(&self, i: usize, n: u32) -> Option<RequestSpec> {
         let c = &self.config;
         let f = self.files.get(i)?;
+        if let Some(s3) = &f.s3 {
+            return self.build_s3(f, s3, n);
+        }
         let (start, end) = f.plan.range(u64::from(n))?;
         let (probe, attempts) = match f.chunks.get(&n) {
             Some(ch) => (ch.probe, ch.attempts),
@@ -1365,9 +1540,10 @@ impl Scheduler {
             chunk: n,
             phase,
             attempt: attempts.saturating_add(1),
-            method: match phase {
-                Phase::Test => c.test_method.clone(),
-                Phase::Upload => c.upload_method.clone(),
+            method: if phase == Phase::Test {
+                c.test_method.clone()
+            } else {
+                c.upload_method.clone()
             },
             url: String::new(),
             body: RequestBody::None,
@@ -1380,9 +1556,289 @@ impl Scheduler {
             preflight: Prediction::default(),
             params,
             file_name: f.meta.name.clone(),
+            s3: None,
         };
         render(&mut spec, c, &c.query, &c.headers);
         Some(spec)
+    }
+
+    /// The request of an S3 file: its own step (an app callback) for [`FILE_STEP`], else
+    /// part `n` (`signPart`, then the `PUT`).
+    fn build_s3(&self, f: &File, s3: &S3File, n: u32) -> Option<RequestSpec> {
+        let c = &self.config;
+        let up = s3.upload();
+        let (upload_id, key) = (up.upload_id.clone(), up.key.clone());
+        let (call, phase, start, end) = if n == FILE_STEP {
+            match s3.next() {
+                s3::Step::Create => (Call::Create, Phase::CreateUpload, 0, 0),
+                s3::Step::ListParts => (Call::ListParts { upload_id, key }, Phase::ListParts, 0, 0),
+                s3::Step::Complete => {
+                    let parts = s3.completion();
+                    (
+                        Call::Complete {
+                            upload_id,
+                            key,
+                            parts,
+                        },
+                        Phase::CompleteUpload,
+                        0,
+                        0,
+                    )
+                }
+                _ => return None,
+            }
+        } else {
+            let (start, end) = s3.range(n)?;
+            let call = if s3.is_single() {
+                Call::Upload { size: end - start }
+            } else {
+                Call::Part {
+                    upload_id,
+                    key,
+                    part_number: n,
+                    size: end - start,
+                    checksum: None,
+                }
+            };
+            (call, Phase::Upload, start, end)
+        };
+        let attempts = f.chunks.get(&n).map_or(0, |ch| ch.attempts);
+        Some(RequestSpec {
+            id: RequestId(self.next_request),
+            file: f.id,
+            chunk: n,
+            phase,
+            attempt: attempts.saturating_add(1),
+            method: if phase == Phase::Upload { "PUT" } else { "" }.to_owned(),
+            url: String::new(),
+            body: if phase == Phase::Upload {
+                RequestBody::Raw
+            } else {
+                RequestBody::None
+            },
+            start,
+            end,
+            headers: Vec::new(),
+            with_credentials: false,
+            timeout_ms: (c.timeout_ms > 0).then_some(c.timeout_ms),
+            upload_listener: false,
+            // Every part URL is different (its signature), so each part pays its own preflight
+            // and no warm-up can share one: the scheduler does not hold parts back for it.
+            preflight: Prediction::default(),
+            params: Vec::new(),
+            file_name: f.meta.name.clone(),
+            s3: Some(call),
+        })
+    }
+
+    /// An S3 callback answered (or a part's `signPart` failed).
+    fn on_s3_answer(&mut self, r: RequestId, answer: Answer) {
+        let Some(fl) = self.flights.remove(&r) else {
+            return;
+        };
+        let Some(i) = self.index(fl.file) else {
+            return;
+        };
+        let callback = fl.spec.s3.as_ref().map_or("", Call::callback);
+        if let Answer::Failed(why) = answer {
+            let mut e = UploadError::new(ErrorKind::Callback, callback);
+            e.message.push_str(" failed: ");
+            e.message.push_str(&why);
+            e.phase = Some(match fl.spec.s3 {
+                Some(Call::Upload { .. }) => Phase::SignUpload,
+                Some(Call::Part { .. }) => Phase::SignPart,
+                _ => fl.phase,
+            });
+            e.chunk = (fl.chunk != FILE_STEP).then_some(fl.chunk);
+            e.attempts = fl.spec.attempt;
+            return self.retry(i, &fl, e, None);
+        }
+        let completed = self.change_file(i, |f| {
+            f.chunks.remove(&FILE_STEP);
+            let s3 = f.s3.as_mut()?;
+            match answer {
+                Answer::Created { upload_id, key } => s3.created(upload_id, key),
+                Answer::Listed(parts) => s3.listed(parts),
+                Answer::UploadGone => s3.forget_upload(),
+                Answer::Completed { location } => {
+                    s3.completed();
+                    f.life = Life::Success;
+                    return Some(location.unwrap_or_default());
+                }
+                Answer::Failed(_) => {}
+            }
+            // What the store has now counts as done.
+            f.done = u32::try_from(s3.upload().parts.len()).unwrap_or(u32::MAX);
+            f.confirmed = s3.confirmed_bytes();
+            f.life = Life::Started;
+            None
+        });
+        let file = fl.file;
+        self.emit(Event::FileProgress(file));
+        self.emit(Event::Progress);
+        if let Some(Some(location)) = completed {
+            self.emit(Event::FileSuccess {
+                file,
+                body: location,
+            });
+        }
+    }
+
+    /// A part's `PUT` got an answer the page could read.
+    fn on_part_answer(&mut self, r: RequestId, status: u16, etag: Option<String>, body: String) {
+        let Some(fl) = self.flights.remove(&r) else {
+            return;
+        };
+        let Some(i) = self.index(fl.file) else {
+            return;
+        };
+        let n = fl.chunk;
+        let single = matches!(fl.spec.s3, Some(Call::Upload { .. }));
+        let outcome = match s3::classify_part(status, etag.as_deref(), &body) {
+            // A single PUT completes nothing: its ETag is not needed.
+            PartOutcome::EtagHidden if single => PartOutcome::Stored(String::new()),
+            outcome => outcome,
+        };
+        let stored = matches!(outcome, PartOutcome::Stored(_) | PartOutcome::EtagHidden);
+        if stored {
+            self.window
+                .on_answer(fl.sent_at, self.now, fl.spec.end - fl.spec.start);
+        }
+        let answered = |s: &Self, what: &str| {
+            let mut e = s.request_error(&fl, ErrorKind::Http, what);
+            e.message.push_str(&u64::from(status).to_string());
+            e.status = Some(status);
+            e.body = Some(body.clone());
+            e
+        };
+        match outcome {
+            PartOutcome::Stored(etag) => {
+                self.change_file(i, |f| {
+                    if let Some(s3) = &mut f.s3 {
+                        s3.stored(n, etag);
+                    }
+                });
+                self.chunk_done(i, n, String::new());
+            }
+            PartOutcome::EtagHidden => {
+                let mut e = self.request_error(
+                    &fl,
+                    ErrorKind::Cors,
+                    "was stored, but its ETag response header cannot be read",
+                );
+                e.phase = Some(Phase::Etag);
+                e.status = Some(status);
+                e.hint = Some(s3::etag_hint(self.config.page_origin.as_deref()));
+                self.fail_file(i, e);
+            }
+            PartOutcome::Resign => {
+                let first = self.change_file(i, |f| {
+                    let ch = f.chunks.get_mut(&n)?;
+                    let first = !ch.resigned;
+                    ch.resigned = true;
+                    ch.state = State::Pending;
+                    ch.sent = 0;
+                    Some(first)
+                });
+                if first.flatten() != Some(true) {
+                    let e = answered(self, "was refused again after signing it anew: HTTP ");
+                    self.fail_file(i, e);
+                }
+            }
+            PartOutcome::UploadGone => {
+                // The store forgot the upload (aborted, expired): start the file over.
+                let file = fl.file;
+                self.abort_file(file);
+                self.change_file(i, |f| {
+                    f.chunks.clear();
+                    f.done = 0;
+                    f.confirmed = 0;
+                    if let Some(s3) = &mut f.s3 {
+                        s3.forget_upload();
+                    }
+                });
+            }
+            PartOutcome::Retry => {
+                let e = answered(self, "answered HTTP ");
+                self.retry(i, &fl, e, None);
+            }
+            PartOutcome::Fail => {
+                let e = answered(self, "was refused with HTTP ");
+                self.fail_file(i, e);
+            }
+        }
+    }
+
+    /// A part's `PUT` got no readable answer: a store that answers a `no-cors` request is
+    /// blocked by the bucket's CORS rule; otherwise the connection failed (retried).
+    fn on_part_unread(&mut self, r: RequestId, url: &str, reachable: bool) {
+        let Some(fl) = self.flights.remove(&r) else {
+            return;
+        };
+        let Some(i) = self.index(fl.file) else {
+            return;
+        };
+        // The signed URL's query is a credential for this part: errors show the object only.
+        let object = text::head(url, b'?').to_owned();
+        if reachable && self.config.diagnose_cors {
+            let mut e = self.request_error(
+                &fl,
+                ErrorKind::Cors,
+                "was blocked by the browser: the bucket's CORS rule does not allow this page",
+            );
+            e.url = Some(object);
+            e.hint = Some(s3::bucket_cors_hint(
+                url,
+                self.config.page_origin.as_deref(),
+            ));
+            self.fail_file(i, e);
+        } else {
+            let mut e = self.request_error(&fl, ErrorKind::Network, "got no answer from the store");
+            e.url = Some(object);
+            self.retry(i, &fl, e, None);
+        }
+    }
+
+    /// `abortMultipartUpload` for file `i` when it has an upload to abort: sent, not awaited.
+    fn abort_s3_upload(&mut self, i: usize) {
+        let Some(f) = self.files.get(i) else {
+            return;
+        };
+        let Some(s3) = f.s3.as_ref().filter(|s3| s3.needs_abort()) else {
+            return;
+        };
+        let up = s3.upload();
+        let call = Call::Abort {
+            upload_id: up.upload_id.clone(),
+            key: up.key.clone(),
+        };
+        let spec = RequestSpec {
+            id: RequestId(self.next_request),
+            file: f.id,
+            chunk: FILE_STEP,
+            phase: Phase::CompleteUpload,
+            attempt: 1,
+            method: String::new(),
+            url: String::new(),
+            body: RequestBody::None,
+            start: 0,
+            end: 0,
+            headers: Vec::new(),
+            with_credentials: false,
+            timeout_ms: None,
+            upload_listener: false,
+            preflight: Prediction::default(),
+            params: Vec::new(),
+            file_name: f.meta.name.clone(),
+            s3: Some(call),
+        };
+        self.next_request += 1;
+        self.change_file(i, |f| {
+            if let Some(s3) = &mut f.s3 {
+                s3.forget_upload();
+            }
+        });
+        self.actions.push_back(Action::Send(spec));
     }
 
     fn on_response(&mut self, r: RequestId, status: u16, body: String, retry_after: Option<&str>) {
@@ -1461,6 +1917,8 @@ impl Scheduler {
                     self.fail_file(i, e);
                 }
             },
+            // S3's callbacks and parts answer through their own inputs.
+            _ => {}
         }
     }
 
@@ -1706,7 +2164,9 @@ impl Scheduler {
             }
             let total = f.confirmed + f.in_flight_bytes();
             f.speed.sample(now, total);
-            let finished = f.done >= f.count;
+            // An S3 file is done once `completeMultipartUpload` answered, not with its last part
+            // (unless it was one signed PUT).
+            let finished = f.done >= f.count && f.s3.as_ref().is_none_or(S3File::is_single);
             if finished {
                 f.life = Life::Success;
             }
@@ -1886,6 +2346,366 @@ mod tests {
         let mut s = Scheduler::new(t, 1);
         assert_eq!(rule(s.add_file(0, meta("big", 1 << 33))), "chunkCount");
         assert_eq!(rule(s.add_file(0, meta("huge", 1 << 54))), "maxFileSize");
+    }
+
+    /// A scheduler under `protocol: 's3'` with `n` slots.
+    fn s3_scheduler(slots: u32) -> Scheduler {
+        s3_scheduler_retrying(slots, 8)
+    }
+
+    fn s3_scheduler_retrying(slots: u32, retries: u32) -> Scheduler {
+        let mut c = Config::new("");
+        c.s3 = Some(crate::engine::config::S3Options { sign_upload: false });
+        c.simultaneous_uploads = Some(slots);
+        c.max_chunk_retries = retries;
+        Scheduler::new(c, 1)
+    }
+
+    fn answer(s: &mut Scheduler, r: &RequestSpec, answer: Answer) {
+        s.handle(
+            1,
+            Input::S3Answer {
+                request: r.id,
+                answer,
+            },
+        );
+    }
+
+    fn stored(s: &mut Scheduler, r: &RequestSpec) {
+        let etag = Some(format!("\"e{}\"", r.chunk));
+        s.handle(
+            1,
+            Input::PartAnswer {
+                request: r.id,
+                status: 200,
+                etag,
+                body: String::new(),
+            },
+        );
+    }
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn s3_creates_sends_parts_in_parallel_then_completes() {
+        let mut s = s3_scheduler(3);
+        let f = s.add_file(0, meta("a.bin", 12 * MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        assert_eq!(create.len(), 1, "create goes alone");
+        assert_eq!(create[0].s3, Some(Call::Create));
+        answer(
+            &mut s,
+            &create[0],
+            Answer::Created {
+                upload_id: "u".into(),
+                key: "k".into(),
+            },
+        );
+        let parts = sends(&drain(&mut s));
+        let numbers: Vec<u32> = parts.iter().map(|r| r.chunk).collect();
+        assert_eq!(
+            numbers,
+            [1, 2, 3],
+            "three 5 MiB parts (the last 2 MiB) in flight at once"
+        );
+        assert_eq!((parts[2].start, parts[2].end), (10 * MIB, 12 * MIB));
+        assert!(parts
+            .iter()
+            .all(|r| r.method == "PUT" && r.phase == Phase::Upload));
+        for p in &parts {
+            stored(&mut s, p);
+        }
+        let complete = sends(&drain(&mut s));
+        let Some(Call::Complete { parts: done, .. }) = &complete[0].s3 else {
+            panic!("complete expected, got {complete:?}");
+        };
+        assert_eq!(
+            done.iter().map(|p| p.etag.as_str()).collect::<Vec<_>>(),
+            ["\"e1\"", "\"e2\"", "\"e3\""]
+        );
+        assert_eq!(
+            s.file(f).unwrap().status,
+            FileStatus::Uploading,
+            "not done before complete"
+        );
+        answer(
+            &mut s,
+            &complete[0],
+            Answer::Completed {
+                location: Some("https://b/k".into()),
+            },
+        );
+        let events = drain(&mut s);
+        assert!(events.contains(&Action::Event(Event::FileSuccess {
+            file: f,
+            body: "https://b/k".into()
+        })));
+        assert!(s.is_drained());
+    }
+
+    #[test]
+    fn s3_unreadable_etag_is_a_cors_error_of_phase_etag() {
+        let mut s = s3_scheduler(1);
+        let f = s.add_file(0, meta("a.bin", 6 * MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        answer(
+            &mut s,
+            &create[0],
+            Answer::Created {
+                upload_id: "u".into(),
+                key: "k".into(),
+            },
+        );
+        let part = sends(&drain(&mut s));
+        s.handle(
+            1,
+            Input::PartAnswer {
+                request: part[0].id,
+                status: 200,
+                etag: None,
+                body: String::new(),
+            },
+        );
+        let e = s.file(f).unwrap().error.unwrap();
+        assert_eq!((e.kind, e.phase), (ErrorKind::Cors, Some(Phase::Etag)));
+        assert!(e.hint.unwrap().contains("ExposeHeaders"));
+        assert!(s.is_drained(), "no hang: the run ends");
+    }
+
+    #[test]
+    fn s3_expired_url_is_signed_again_once() {
+        let mut s = s3_scheduler(1);
+        let f = s.add_file(0, meta("a.bin", MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        answer(
+            &mut s,
+            &create[0],
+            Answer::Created {
+                upload_id: "u".into(),
+                key: "k".into(),
+            },
+        );
+        let expired =
+            "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
+        for attempt in 1..=2 {
+            let part = sends(&drain(&mut s));
+            assert_eq!(
+                (part.len(), part[0].attempt),
+                (1, attempt),
+                "signed and sent again at once"
+            );
+            s.handle(
+                1,
+                Input::PartAnswer {
+                    request: part[0].id,
+                    status: 403,
+                    etag: None,
+                    body: expired.into(),
+                },
+            );
+        }
+        let e = s.file(f).unwrap().error.unwrap();
+        assert_eq!((e.kind, e.status), (ErrorKind::Http, Some(403)));
+    }
+
+    #[test]
+    fn s3_retry_lists_parts_and_sends_only_missing_ones_and_cancel_aborts() {
+        let mut s = s3_scheduler_retrying(1, 0);
+        let f = s.add_file(0, meta("a.bin", 15 * MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        answer(
+            &mut s,
+            &create[0],
+            Answer::Created {
+                upload_id: "u".into(),
+                key: "k".into(),
+            },
+        );
+        let p1 = sends(&drain(&mut s));
+        stored(&mut s, &p1[0]);
+        let p2 = sends(&drain(&mut s));
+        s.handle(
+            1,
+            Input::PartAnswer {
+                request: p2[0].id,
+                status: 503,
+                etag: None,
+                body: String::new(),
+            },
+        );
+        assert_eq!(s.file(f).unwrap().status, FileStatus::Error);
+        s.handle(2, Input::Start);
+        let list = sends(&drain(&mut s));
+        assert_eq!(
+            list[0].s3,
+            Some(Call::ListParts {
+                upload_id: "u".into(),
+                key: "k".into()
+            })
+        );
+        let listed = vec![crate::engine::s3::Part {
+            number: 1,
+            etag: "\"e1\"".into(),
+            size: 5 * MIB,
+        }];
+        answer(&mut s, &list[0], Answer::Listed(listed));
+        let next = sends(&drain(&mut s));
+        assert_eq!(next[0].chunk, 2, "part 1 is not sent again");
+        assert_eq!(s.file(f).unwrap().confirmed_bytes, 5 * MIB);
+        s.handle(3, Input::Cancel);
+        let aborts: Vec<_> = sends(&drain(&mut s))
+            .into_iter()
+            .filter_map(|r| r.s3)
+            .collect();
+        assert_eq!(
+            aborts,
+            [Call::Abort {
+                upload_id: "u".into(),
+                key: "k".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn s3_callback_failures_back_off_then_fail_naming_the_callback() {
+        let mut s = s3_scheduler_retrying(1, 2);
+        let f = s.add_file(0, meta("a.bin", MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let mut calls = 0;
+        let mut now = 0;
+        while s.file(f).unwrap().error.is_none() {
+            let sent = sends(&drain(&mut s));
+            if let Some(create) = sent.first() {
+                assert_eq!(create.s3, Some(Call::Create));
+                calls += 1;
+                answer(&mut s, create, Answer::Failed("HTTP 500".into()));
+            } else {
+                now = s.poll_deadline().expect("a retry is waiting").max(now);
+                s.handle_timeout(now);
+            }
+            assert!(calls <= 3, "gave up after its retries");
+        }
+        assert_eq!(calls, 3, "the first call and 2 retries");
+        let e = s.file(f).unwrap().error.unwrap();
+        assert_eq!(
+            (e.kind, e.phase),
+            (ErrorKind::Callback, Some(Phase::CreateUpload))
+        );
+        assert!(
+            e.message.contains("createMultipartUpload failed: HTTP 500"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn s3_sign_upload_sends_a_one_part_file_as_one_put() {
+        let mut c = Config::new("");
+        c.s3 = Some(crate::engine::config::S3Options { sign_upload: true });
+        c.simultaneous_uploads = Some(1);
+        let mut s = Scheduler::new(c, 1);
+        let small = s.add_file(0, meta("small.bin", MIB)).unwrap();
+        let big = s.add_file(0, meta("big.bin", 6 * MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let first = sends(&drain(&mut s));
+        assert_eq!(
+            first[0].s3,
+            Some(Call::Upload { size: MIB }),
+            "no create for a one-part file"
+        );
+        assert_eq!(
+            (first[0].method.as_str(), first[0].start, first[0].end),
+            ("PUT", 0, MIB)
+        );
+        // No ETag readable: a single PUT does not need one.
+        s.handle(
+            1,
+            Input::PartAnswer {
+                request: first[0].id,
+                status: 200,
+                etag: None,
+                body: String::new(),
+            },
+        );
+        assert_eq!(s.file(small).unwrap().status, FileStatus::Success);
+        let next = sends(&drain(&mut s));
+        assert_eq!(
+            next[0].s3,
+            Some(Call::Create),
+            "a file of two parts is a multipart upload"
+        );
+        assert_eq!(s.file(big).unwrap().status, FileStatus::Uploading);
+    }
+
+    #[test]
+    fn s3_a_file_continued_from_a_kept_upload_lists_its_parts_first() {
+        let mut s = s3_scheduler(1);
+        let f = s.add_file(0, meta("a.bin", 12 * MIB)).unwrap();
+        let mut kept = s.s3_upload(f).unwrap().clone();
+        assert!(kept.upload_id.is_empty(), "nothing created yet");
+        kept.upload_id = "u".into();
+        kept.key = "k".into();
+        let mut other_cut = kept.clone();
+        other_cut.part_size = 8 * MIB;
+        assert!(
+            !s.resume_s3(f, other_cut),
+            "parts cut another way cannot be listed"
+        );
+        assert!(s.resume_s3(f, kept));
+        s.handle(0, Input::Start);
+        let list = sends(&drain(&mut s));
+        assert_eq!(
+            list[0].s3,
+            Some(Call::ListParts {
+                upload_id: "u".into(),
+                key: "k".into()
+            })
+        );
+        let two = vec![
+            crate::engine::s3::Part {
+                number: 1,
+                etag: "\"a\"".into(),
+                size: 5 * MIB,
+            },
+            crate::engine::s3::Part {
+                number: 3,
+                etag: "\"c\"".into(),
+                size: 2 * MIB,
+            },
+        ];
+        answer(&mut s, &list[0], Answer::Listed(two));
+        let next = sends(&drain(&mut s));
+        assert_eq!(
+            next.iter().map(|r| r.chunk).collect::<Vec<_>>(),
+            [2],
+            "only the missing part"
+        );
+        assert_eq!(s.s3_upload(f).unwrap().parts.len(), 2);
+        assert!(
+            !s.resume_s3(f, s.s3_upload(f).unwrap().clone()),
+            "not once started"
+        );
+        stored(&mut s, &next[0]);
+        let complete = sends(&drain(&mut s));
+        assert!(
+            matches!(&complete[0].s3, Some(Call::Complete { parts, .. }) if parts.len() == 3),
+            "part 3 is not sent again: {complete:?}"
+        );
+    }
+
+    #[test]
+    fn s3_part_rules_refuse_files_before_sending() {
+        let mut s = s3_scheduler(1);
+        let e = s
+            .add_file(0, meta("huge", 10_000 * 5 * 1024 * MIB + 1))
+            .unwrap_err();
+        assert_eq!(e.rule.as_deref(), Some("chunkSize"));
+        let (_, upload) = s.preflight_report(Some("https://app.example"));
+        assert!(upload.preflight && upload.reasons[0].contains("one preflight per part"));
     }
 
     #[test]

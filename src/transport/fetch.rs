@@ -63,6 +63,7 @@ pub(crate) async fn send(wire: &Wire<'_>, controller: &AbortController) -> Outco
         let response: Response = JsFuture::from(global_fetch(&request)).await?.dyn_into()?;
         let status = response.status();
         let retry_after = response.headers().get("Retry-After").ok().flatten();
+        let etag = response.headers().get("ETag").ok().flatten();
         let body = JsFuture::from(response.text()?)
             .await?
             .as_string()
@@ -71,6 +72,7 @@ pub(crate) async fn send(wire: &Wire<'_>, controller: &AbortController) -> Outco
             status,
             body,
             retry_after,
+            etag,
         })
     }
     .await;

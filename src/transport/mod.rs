@@ -67,6 +67,8 @@ pub(crate) enum Outcome {
         status: u16,
         body: String,
         retry_after: Option<String>,
+        /// The `ETag` header, when the page may read it (an S3 part's; CORS must expose it).
+        etag: Option<String>,
     },
     /// No readable answer: a network error, which includes every CORS failure (status 0).
     NoResponse,

@@ -117,10 +117,12 @@ pub(crate) async fn send(
             }
             let body = xhr.response_text().ok().flatten().unwrap_or_default();
             let retry_after = xhr.get_response_header("Retry-After").ok().flatten();
+            let etag = xhr.get_response_header("ETag").ok().flatten();
             Outcome::Response {
                 status,
                 body,
                 retry_after,
+                etag,
             }
         }
         Some(End::Timeout) => Outcome::Timeout,

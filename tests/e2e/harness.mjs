@@ -510,3 +510,80 @@ export function uploadRequestHeaders(t, method) {
     .filter((r) => r.method === method && new URL(r.url).pathname === '/upload')
     .map((r) => Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])));
 }
+
+/** moto's server, installed by scripts/ensure-tools.sh into .tools/moto-venv. */
+export const MOTO_BIN = process.env.MOTO_SERVER_BIN || join(ROOT, '.tools/moto-venv/bin/moto_server');
+
+/** A free TCP port on 127.0.0.1 (bound and released; the caller binds it next). */
+async function freePort() {
+  const { createServer } = await import('node:net');
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+/**
+ * Starts moto's S3-compatible server on a free port of 127.0.0.1 and returns
+ * { url, log(), requests(filter), stop() }. MOTO_DISABLE_GLOBAL_CORS makes it answer with the
+ * bucket's own CORS rules (without it moto allows every origin, and no CORS test could fail).
+ * `log()` is its request log (one `{ method, path, query, status }` per request, from the access
+ * lines moto prints), so a test counts what reached the store: PUTs, OPTIONS, POSTs.
+ */
+export async function startStore() {
+  if (!existsSync(MOTO_BIN)) throw new Error(`${MOTO_BIN} is missing: run scripts/ensure-tools.sh (make test does)`);
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const proc = spawn(MOTO_BIN, ['-H', '127.0.0.1', '-p', String(port)], {
+      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MOTO_DISABLE_GLOBAL_CORS: 'true' },
+    });
+    let out = '';
+    const lines = [];
+    const onData = (d) => {
+      out = (out + d).slice(-20000);
+      for (const l of String(d).split('\n')) {
+        // 127.0.0.1 - - [07/Dec/2026 16:30:36] "PUT /bucket/key?partNumber=1&uploadId=… HTTP/1.1" 200 -
+        const m = /"([A-Z]+) ([^ ?"]*)(?:\?([^ "]*))? HTTP\/[0-9.]+" (\d{3})/.exec(l);
+        if (m) lines.push({ method: m[1], path: m[2], query: m[3] ?? '', status: Number(m[4]) });
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    const url = `http://127.0.0.1:${port}`;
+    let up = false;
+    for (let i = 0; i < 150 && proc.exitCode === null; i++) {
+      try { await fetch(`${url}/moto-api/`); up = true; break; } catch { await sleep(100); }
+    }
+    if (!up) {
+      proc.kill('SIGKILL');
+      // Another process may have taken the port between freePort() and moto's bind: try again.
+      if (attempt < 2) continue;
+      throw new Error(`moto_server did not start on ${url}:\n${out}`);
+    }
+    const store = {
+      proc,
+      url,
+      /** Every request the store logged, oldest first. */
+      log: () => lines.slice(),
+      /** The logged requests to `bucket` (its objects and sub-resources), excluding moto's own API. */
+      requests: (bucket) => lines.filter((e) => e.path === `/${bucket}` || e.path.startsWith(`/${bucket}/`)),
+      /** Forgets the log so far (the next count starts from zero). */
+      clearLog: () => { lines.length = 0; },
+      get output() { return out; },
+      async stop() {
+        liveFixtures.delete(store);
+        if (proc.exitCode === null) {
+          proc.kill('SIGTERM');
+          await Promise.race([new Promise((r) => proc.once('exit', r)), sleep(3000)]);
+          if (proc.exitCode === null) proc.kill('SIGKILL');
+        }
+      },
+    };
+    liveFixtures.add(store);
+    return store;
+  }
+}

@@ -235,3 +235,56 @@ export async function cachedViteApp() {
   }
   return dist;
 }
+
+/** The object key of an S3 upload's `location` (path-style: /bucket/key). */
+export const s3KeyOf = (location, bucket) => decodeURIComponent(new URL(location).pathname.slice(`/${bucket}/`.length));
+
+/**
+ * `protocol: 's3'` against moto (`store`) with server-fixture's S3 role (`fx`) signing: sets the
+ * bucket's CORS rule (`full`), uploads a file of `size` bytes in 5 MiB parts, and checks the
+ * object read back from the bucket (size, SHA-256), the requests the store got for the bucket's
+ * objects (one PUT and one preflight per part) and the callbacks the fixture served (1 create,
+ * 1 signPart per part, 1 complete). Returns the run.
+ */
+export async function s3UploadAndCheck(t, fx, store, bucket, name, size, options = {}) {
+  await fx.json('/__fixture/s3/bucket', { method: 'POST', body: JSON.stringify({ cors: 'full' }) });
+  await fx.reset(false);
+  store.clearLog();
+  const f = await makeFile(t, name, size, 24);
+  await startRun(t, name, { protocol: 's3', chunkSize: 5 * 1024 * 1024, ...options }, [{ name, size, seed: 24 }], { s3Api: fx.api });
+  const run = await waitRun(t, name, 180000);
+  expectEqual(run.summary?.succeeded?.length, 1, 'files succeeded', summarize(run));
+  const success = run.events.find((e) => e.name === 'fileSuccess');
+  const object = await fx.json(`/__fixture/s3/object?key=${encodeURIComponent(s3KeyOf(success.text, bucket))}`);
+  expectEqual([object.size, object.sha256], [f.size, f.sha256], 'the object in the bucket (size, sha256)', object);
+  const parts = Math.max(1, Math.ceil(size / (5 * 1024 * 1024)));
+  // This file's object only: a part of an earlier case's file may still reach the store after
+  // that case ended (the browser aborted it; the store had it already).
+  const objects = store.requests(bucket).filter((e) => e.path.startsWith(`/${bucket}/`) && e.path.endsWith(`/${name}`));
+  const put = objects.filter((e) => e.method === 'PUT').map((e) => Number(new URLSearchParams(e.query).get('partNumber')));
+  const options_ = objects.filter((e) => e.method === 'OPTIONS').length;
+  expectEqual([put.length, options_], [parts, parts], 'store PUTs and OPTIONS (one preflight per part)', objects);
+  expectEqual([...put].sort((a, b) => a - b), Array.from({ length: parts }, (_, i) => i + 1), 'each part PUT once', objects);
+  const byPath = (await fx.stats()).by_path ?? {};
+  const calls = { create: byPath['/s3/create'] ?? 0, signPart: byPath['/s3/sign-part'] ?? 0, listParts: byPath['/s3/list-parts'] ?? 0, complete: byPath['/s3/complete'] ?? 0, abort: byPath['/s3/abort'] ?? 0 };
+  expectEqual(calls, { create: 1, signPart: parts, listParts: 0, complete: 1, abort: 0 }, 'callbacks', byPath);
+  return run;
+}
+
+/**
+ * A bucket whose CORS rule lets the page PUT but does not expose ETag: the part is stored, the
+ * page cannot read its ETag, and the file fails at once with kind `cors`, phase `etag` and the
+ * rule to add — the run settles (no hang) and complete is never called.
+ */
+export async function s3EtagHidden(t, fx, name) {
+  await fx.json('/__fixture/s3/bucket', { method: 'POST', body: JSON.stringify({ cors: 'no-etag' }) });
+  await fx.reset(false);
+  await startRun(t, name, { protocol: 's3', chunkSize: 5 * 1024 * 1024 }, [{ name, size: 11 * 1024 * 1024, seed: 3 }], { s3Api: fx.api });
+  const run = await waitRun(t, name, 60000);
+  expectTrue(run.settled, 'the run settled', summarize(run));
+  const e = fileErrorOf(run, name);
+  expectEqual([e?.kind, e?.phase], ['cors', 'etag'], 'error kind and phase', e);
+  expectTrue(/"ExposeHeaders":\["ETag"\]/.test(e?.hint ?? ''), 'the hint shows ExposeHeaders ETag', e);
+  expectEqual((await fx.stats()).by_path?.['/s3/complete'] ?? 0, 0, 'no completeMultipartUpload without ETags');
+  return run;
+}

@@ -6,14 +6,15 @@ import { test, describe, before, after } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { E2E, startFixture, makeFile, scenario, expectEqual, expectTrue, expectStored, chunkCount, countBy, KiB, TEST_TIMEOUT } from '../e2e/harness.mjs';
+import { E2E, startFixture, startStore, makeFile, scenario, expectEqual, expectTrue, expectStored, chunkCount, countBy, KiB, TEST_TIMEOUT } from '../e2e/harness.mjs';
 import {
   countedUpload, corsCases, expectCorsFailure, expectClosedPortIsNetwork, expectPauseThenResume, uploadAndCheck,
-  startScriptTagDoor, cachedViteApp, freePort,
+  startScriptTagDoor, cachedViteApp, freePort, s3UploadAndCheck, s3EtagHidden,
 } from '../e2e/scenarios.mjs';
 import { ENGINE, startSession, openUploader, newPage } from './webdriver.mjs';
 
-let session, fx, fxCors, fxSlow;
+let session, fx, fxCors, fxSlow, store, fxS3;
+const S3_BUCKET = 'engines-bucket';
 const restore = { cors: 'strict' };
 const tmp = mkdtempSync(join(tmpdir(), 'rw-engines-'));
 const stops = [];
@@ -29,10 +30,14 @@ before(async () => {
     startFixture({ flags: { 'delay-ms': 150 } }),
   ]);
   restore.allow_origins = (await fxCors.config()).allow_origins;
+  // Direct to S3: moto as the store, a fixture signing for it.
+  store = await startStore();
+  fxS3 = await startFixture({ flags: { 's3-endpoint': store.url, 's3-bucket': S3_BUCKET } });
 }, { timeout: 180000 });
 after(async () => {
   await session?.close();
-  for (const f of [fx, fxCors, fxSlow]) await f?.stop();
+  for (const f of [fx, fxCors, fxSlow, fxS3]) await f?.stop();
+  await store?.stop();
   for (const s of stops) await s();
   rmSync(tmp, { recursive: true, force: true });
 });
@@ -53,6 +58,10 @@ async function withPage(f, body) {
 }
 
 describe(`engine core in ${ENGINE}`, () => {
+  test(`${ENGINE}: direct to S3, 12 MiB in 5 MiB parts: byte-identical in the bucket, one PUT and one OPTIONS per part`, { timeout: TEST_TIMEOUT }, () =>
+    withPage(fxS3, (t) => s3UploadAndCheck(t, fxS3, store, S3_BUCKET, 'eng-s3.bin', 12 * 1024 * 1024)));
+  test(`${ENGINE}: direct to S3, a bucket rule without ExposeHeaders ETag: cors, phase etag, no hang`, { timeout: TEST_TIMEOUT }, () =>
+    withPage(fxS3, (t) => s3EtagHidden(t, fxS3, 'eng-s3-etag.bin')));
   test(`${ENGINE}: default options with credentials, cross-origin: bytes equal, 0 OPTIONS`, { timeout: TEST_TIMEOUT }, (tc) =>
     withPage(fx, async (t) => {
       tc.diagnostic(`${session.browserName} ${session.browserVersion}, BiDi ${session.bidi ? 'yes' : 'no'}`);

@@ -2,7 +2,7 @@
 // generated types drift from the API contract, this stops compiling.
 import init, { Uploader, isUploadError } from 'resumable-wasm';
 import type {
-  UploadError, UploadErrorKind, UploadFile, UploadOptions, UploadStatus, UploadSummary, PreflightReport,
+  UploadError, UploadErrorKind, UploadFile, UploadOptions, UploadStatus, UploadSummary, PreflightReport, S3UploadOptions,
 } from 'resumable-wasm';
 
 await init();
@@ -75,3 +75,23 @@ up.on('fileDone', () => {});
 // @ts-expect-error `target` is required
 const missingTarget: UploadOptions = { chunkSize: 1 };
 void missingTarget;
+
+// protocol 's3': no target; the callbacks may be async; the error kind and phases are typed.
+const s3Options: S3UploadOptions = {
+  protocol: 's3',
+  chunkSize: 8 * 1024 * 1024,
+  s3: {
+    createMultipartUpload: async (file) => ({ uploadId: 'u', key: String(file.size) }),
+    signPart: (_file, { uploadId, key, partNumber, size }) => ({ url: `https://b.example/${key}?partNumber=${partNumber}&uploadId=${uploadId}&size=${size}` }),
+    listParts: async () => [{ PartNumber: 1, ETag: '"e"', Size: 5 }],
+    completeMultipartUpload: async (_file, { parts }) => ({ location: String(parts.length) }),
+    abortMultipartUpload: () => undefined,
+  },
+};
+const s3Up = new Uploader(s3Options);
+void s3Up;
+const callbackKind: UploadErrorKind = 'callback';
+void callbackKind;
+// @ts-expect-error the s3 protocol needs its callbacks
+const s3Missing: S3UploadOptions = { protocol: 's3' };
+void s3Missing;

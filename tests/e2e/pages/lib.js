@@ -94,6 +94,28 @@
     return xhrSend.apply(this, arguments);
   };
 
+  /**
+   * The `s3` option of an app whose server is server-fixture's S3 signing role at `api`: each
+   * callback POSTs JSON (as text/plain, a simple request) to its /s3/* route, as an app would.
+   * A listParts answered NoSuchUpload rejects with that code.
+   */
+  E.s3Callbacks = (api) => {
+    const post = async (path, body) => {
+      const r = await fetch(api + path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'text/plain' } });
+      const json = await r.json();
+      if (!r.ok) throw Object.assign(new Error(json.message || path + ' answered ' + r.status), { code: json.error });
+      return json;
+    };
+    return {
+      createMultipartUpload: (file) => post('/s3/create', { name: file.name || 'blob' }),
+      signPart: (_file, p) => post('/s3/sign-part', { uploadId: p.uploadId, key: p.key, partNumber: p.partNumber }),
+      listParts: (_file, u) => post('/s3/list-parts', { uploadId: u.uploadId, key: u.key }),
+      completeMultipartUpload: (_file, u) => post('/s3/complete', { uploadId: u.uploadId, key: u.key, parts: u.parts }),
+      abortMultipartUpload: (_file, u) => post('/s3/abort', { uploadId: u.uploadId, key: u.key }),
+      signUpload: (file) => post('/s3/sign-upload', { name: file.name || 'blob' }),
+    };
+  };
+
   E.runs = {};
   /**
    * Starts `new Uploader(options)` with `files` (names in E.files, or {name,size,seed,type} specs
@@ -105,6 +127,7 @@
     window.__RWlib = lib;
     const opts = { ...options };
     for (const [k, src] of Object.entries(extra.fnOptions || {})) opts[k] = (0, eval)(src);
+    if (extra.s3Api) opts.s3 = E.s3Callbacks(extra.s3Api);
     const run = (E.runs[id] = { events: [], counts: {}, progressValues: [], t0: performance.now(), settled: false });
     const rec = (name, data) => {
       run.counts[name] = (run.counts[name] || 0) + 1;

@@ -1,0 +1,174 @@
+//! The `s3` option's callbacks: calling them with the arguments `@uppy/aws-s3` passes, and
+//! reading what they resolve to. Nothing here signs or holds a credential: the app's server
+//! does, behind these callbacks.
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::options::{get, scalar_text, string_pairs};
+use crate::driver::S3Reply;
+use crate::engine::preflight::find_str;
+use crate::engine::s3::{Answer, Call, Part};
+use crate::transport::js_error_text;
+
+/// Sets `key` of `obj` (a fresh plain object: setting cannot fail).
+fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+/// `{ uploadId, key }`.
+fn upload_ref(upload_id: &str, key: &str) -> Object {
+    let o = Object::new();
+    set(&o, "uploadId", &JsValue::from_str(upload_id));
+    set(&o, "key", &JsValue::from_str(key));
+    o
+}
+
+/// `[{ PartNumber, ETag, Size }]`, S3's own field names (as `@uppy/aws-s3` uses them).
+fn parts_array(parts: &[Part]) -> Array {
+    parts
+        .iter()
+        .map(|p| {
+            let o = Object::new();
+            set(&o, "PartNumber", &JsValue::from(p.number));
+            set(&o, "ETag", &JsValue::from_str(&p.etag));
+            #[allow(clippy::cast_precision_loss)]
+            set(&o, "Size", &JsValue::from(p.size as f64));
+            JsValue::from(o)
+        })
+        .collect()
+}
+
+/// Calls the callback of `call` from the `s3` option with `file` (the `File`/`Blob` the app
+/// added) and the call's object; a plain value becomes a resolved promise.
+pub(crate) fn call(s3: &JsValue, file: &JsValue, call: &Call) -> Result<Promise, String> {
+    let name = call.callback();
+    let f = get(s3, name)
+        .dyn_into::<Function>()
+        .map_err(|_| format!("s3.{name} is not a function"))?;
+    let arg = match call {
+        Call::Create => None,
+        Call::ListParts { upload_id, key } | Call::Abort { upload_id, key } => {
+            Some(upload_ref(upload_id, key))
+        }
+        Call::Upload { size } => {
+            let o = Object::new();
+            #[allow(clippy::cast_precision_loss)]
+            set(&o, "size", &JsValue::from(*size as f64));
+            Some(o)
+        }
+        Call::Part {
+            upload_id,
+            key,
+            part_number,
+            size,
+            checksum,
+        } => {
+            let o = upload_ref(upload_id, key);
+            set(&o, "partNumber", &JsValue::from(*part_number));
+            #[allow(clippy::cast_precision_loss)]
+            set(&o, "size", &JsValue::from(*size as f64));
+            if let Some(c) = checksum {
+                set(&o, "checksum", &JsValue::from_str(c));
+            }
+            Some(o)
+        }
+        Call::Complete {
+            upload_id,
+            key,
+            parts,
+        } => {
+            let o = upload_ref(upload_id, key);
+            set(&o, "parts", &parts_array(parts));
+            Some(o)
+        }
+    };
+    let value = match arg {
+        Some(arg) => f.call2(&JsValue::NULL, file, &arg),
+        None => f.call1(&JsValue::NULL, file),
+    }
+    .map_err(|e| format!("threw: {}", js_error_text(&e)))?;
+    Ok(Promise::resolve(&value))
+}
+
+/// A string property of `v`.
+fn text(v: &JsValue, key: &str) -> Option<String> {
+    get(v, key).as_string()
+}
+
+/// Whether a rejection says the store no longer knows the upload (`NoSuchUpload` as its
+/// `code`, `name` or in its message).
+fn is_no_such_upload(e: &JsValue) -> bool {
+    let has = |t: &str| find_str(t, "NoSuchUpload").is_some();
+    let said = |key: &str| text(e, key).is_some_and(|t| has(&t));
+    said("code") || said("name") || said("error") || has(&js_error_text(e))
+}
+
+/// Reads what the callback of `call` settled to.
+pub(crate) fn reply(call: &Call, settled: Result<JsValue, JsValue>) -> S3Reply {
+    let name = call.callback();
+    let failed = |m: String| S3Reply::Answer(Answer::Failed(m));
+    let value = match settled {
+        Ok(v) => v,
+        Err(e) if matches!(call, Call::ListParts { .. }) && is_no_such_upload(&e) => {
+            return S3Reply::Answer(Answer::UploadGone)
+        }
+        Err(e) => return failed(format!("rejected: {}", js_error_text(&e))),
+    };
+    match call {
+        Call::Create => match (text(&value, "uploadId"), text(&value, "key")) {
+            (Some(upload_id), Some(key)) if !upload_id.is_empty() => {
+                S3Reply::Answer(Answer::Created { upload_id, key })
+            }
+            _ => failed(format!(
+                "{name} must resolve to {{ uploadId, key }} (strings)"
+            )),
+        },
+        Call::ListParts { .. } if value.is_null() => S3Reply::Answer(Answer::UploadGone),
+        Call::ListParts { .. } => {
+            if !Array::is_array(&value) {
+                return failed(format!(
+                    "{name} must resolve to an array of {{ PartNumber, ETag, Size }}"
+                ));
+            }
+            let mut parts = Vec::new();
+            for item in Array::from(&value).iter() {
+                let number = get(&item, "PartNumber").as_f64();
+                let etag = text(&item, "ETag");
+                let size = get(&item, "Size").as_f64();
+                match (number, etag, size) {
+                    (Some(n), Some(etag), Some(size))
+                        if (1.0..=10_000.0).contains(&n) && n.fract() == 0.0 && size >= 0.0 =>
+                    {
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        parts.push(Part {
+                            number: n as u32,
+                            etag,
+                            size: size as u64,
+                        });
+                    }
+                    _ => {
+                        return failed(format!(
+                        "{name} gave a part without a PartNumber (1 to 10000), an ETag or a Size"
+                    ))
+                    }
+                }
+            }
+            S3Reply::Answer(Answer::Listed(parts))
+        }
+        Call::Part { .. } | Call::Upload { .. } => {
+            let Some(url) = text(&value, "url").filter(|u| !u.is_empty()) else {
+                return failed(format!("{name} must resolve to {{ url, headers? }}"));
+            };
+            let headers = match string_pairs(&get(&value, "headers")) {
+                Ok(h) => h,
+                Err(e) => return failed(format!("{name}'s headers threw when read: {e}")),
+            };
+            S3Reply::Signed { url, headers }
+        }
+        Call::Complete { .. } => S3Reply::Answer(Answer::Completed {
+            location: scalar_text(&get(&value, "location")),
+        }),
+        Call::Abort { .. } => S3Reply::Answer(Answer::Completed { location: None }),
+    }
+}
