@@ -28,6 +28,7 @@ pub(crate) const EVENTS: &[&str] = &[
     "complete",
     "pause",
     "cancel",
+    "persistWarning",
 ];
 
 /// Registered callbacks, in registration order.
@@ -164,8 +165,8 @@ impl Sink for Page {
             }
             Event::Pause => self.emit("pause", &[]),
             Event::Cancel => self.emit("cancel", &[]),
-            // The driver prints it; it has no listener.
-            Event::PreflightWarning { .. } => {}
+            // The driver prints it, or keeps records with them; they have no listener.
+            Event::PreflightWarning { .. } | Event::Keep { .. } | Event::Forget { .. } => {}
         }
     }
 
@@ -196,6 +197,10 @@ impl Sink for Page {
         super::options::string_pairs(&value)
             .map(Some)
             .map_err(|e| format!("{option} function returned an object that threw when read: {e}"))
+    }
+
+    fn persist_warning(&self, _driver: &Driver, cause: JsValue) {
+        self.emit("persistWarning", &[cause]);
     }
 
     fn release(&self, driver: &Driver) {

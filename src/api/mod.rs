@@ -204,7 +204,7 @@ impl Uploader {
     #[wasm_bindgen(js_name = addFile, unchecked_return_type = "Promise<UploadFile | null>")]
     pub fn add_file(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "File | Blob")] file: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "File | Blob | FileSystemFileHandle")] file: JsValue,
         options: Option<AddFileOptionsJs>,
     ) -> Result<Promise, JsValue> {
         let file = as_blob(file)?;
@@ -448,6 +448,73 @@ impl Uploader {
         self.driver.release();
     }
 
+    /// `persist`: the unfinished uploads kept by this page under these options whose files are
+    /// not queued now (after a reload or a restart). `[]` without `persist`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PendingUpload[]>")]
+    pub fn pending(&self) -> Promise {
+        let driver = self.driver.clone();
+        to_promise(Box::pin(async move {
+            /// `PendingUpload` in TypeScript.
+            #[derive(Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Pending {
+                identifier: String,
+                name: String,
+                size: f64,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                last_modified: Option<f64>,
+                relative_path: String,
+                /// Bytes of the chunks the server confirmed.
+                confirmed: f64,
+                #[serde(
+                    with = "serde_wasm_bindgen::preserve",
+                    skip_serializing_if = "JsValue::is_undefined"
+                )]
+                file: JsValue,
+                #[serde(
+                    with = "serde_wasm_bindgen::preserve",
+                    skip_serializing_if = "JsValue::is_undefined"
+                )]
+                handle: JsValue,
+            }
+            let chunk_size = driver.scheduler().config().chunk_size;
+            let force = driver.scheduler().config().force_chunk_size;
+            let list: Vec<Pending> = driver
+                .pending()
+                .await
+                .into_iter()
+                .map(|(r, kept)| {
+                    let plan = crate::engine::ChunkPlan::new(r.size, chunk_size, force);
+                    let confirmed: u64 = r.confirmed.chunks().map(|n| plan.len(u64::from(n))).sum();
+                    let is_blob = kept.is_instance_of::<Blob>();
+                    let meta = r.meta();
+                    Pending {
+                        identifier: r.identifier,
+                        size: blob::offset_to_js(r.size).unwrap_or(f64::NAN),
+                        last_modified: r.last_modified.and_then(blob::offset_to_js),
+                        relative_path: meta.path().to_owned(),
+                        name: r.name,
+                        confirmed: blob::offset_to_js(confirmed).unwrap_or(0.0),
+                        file: if is_blob {
+                            kept.clone()
+                        } else {
+                            JsValue::UNDEFINED
+                        },
+                        handle: if is_blob { JsValue::UNDEFINED } else { kept },
+                    }
+                })
+                .collect();
+            Ok(to_js(&list))
+        }))
+    }
+
+    /// Whether this uploader keeps records (`persist`, and its store has not failed): read by
+    /// `assignBrowse`/`assignDrop` in `dom.js` to keep file handles.
+    #[wasm_bindgen(js_name = __persists, skip_typescript)]
+    pub fn persists(&self) -> bool {
+        self.driver.persists()
+    }
+
     /// Adds a listener. Throws an `invalid` UploadError for an unknown event name.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, event: &str, callback: JsValue) -> Result<(), JsValue> {
@@ -592,13 +659,22 @@ fn add_one(
                 .and_then(float::whole),
             identifier,
         };
+        let kept = driver.kept_record(&meta).await;
+        let file_handle = options::get(&options, "handle");
         let mut snapshot = JsValue::NULL;
-        let added = driver.add_file(meta, file.clone(), generation, |id| {
-            snapshot = file_snapshot(&driver, id);
-            if emit {
-                page.emit("fileAdded", std::slice::from_ref(&snapshot));
-            }
-        });
+        let added = driver.add_file(
+            meta,
+            file.clone(),
+            generation,
+            |id| {
+                snapshot = file_snapshot(&driver, id);
+                if emit {
+                    page.emit("fileAdded", std::slice::from_ref(&snapshot));
+                }
+            },
+            kept,
+            file_handle,
+        );
         match added {
             Ok(_) => Ok(snapshot),
             Err(err) => {

@@ -127,11 +127,32 @@ export interface UploadOptions {
   prioritizeFirstAndLastChunk?: boolean;
   /** Check a request that got no response to tell a CORS block from a failed connection (default true). */
   diagnoseCors?: boolean;
+  /** Keep each unfinished upload in IndexedDB so it resumes after a reload or a browser restart (default false). */
+  persist?: boolean;
+  /** With `persist`, files up to this many bytes are kept whole with their record (default 4 MiB). */
+  persistBlobMaxBytes?: number;
+}
+
+/** An unfinished upload kept by `persist` whose file is not queued (see `pending()`). */
+export interface PendingUpload {
+  identifier: string;
+  name: string;
+  size: number;
+  lastModified?: number;
+  relativePath: string;
+  /** Bytes of the chunks the server confirmed. */
+  confirmed: number;
+  /** The kept file (files up to `persistBlobMaxBytes`). */
+  file?: Blob;
+  /** The kept handle (a file picked or dropped as a handle, or given to `addFile`: Chromium). */
+  handle?: FileSystemFileHandle;
 }
 
 export interface AddFileOptions {
   relativePath?: string;
   identifier?: string;
+  /** With `persist`: the file's handle, kept so a large file resumes after a restart (Chromium). */
+  handle?: FileSystemFileHandle;
 }
 
 export interface BrowseOptions {
@@ -164,6 +185,8 @@ export interface UploaderEventMap {
   complete: () => void;
   pause: () => void;
   cancel: () => void;
+  /** `persist`: the record store failed (what it threw, e.g. a `QuotaExceededError`); nothing more is kept, uploads go on. Once per uploader. */
+  persistWarning: (cause: unknown) => void;
 }
 export type UploaderEvent = keyof UploaderEventMap;
 
@@ -181,6 +204,11 @@ export interface Uploader {
   assignDrop(element: EventTarget): void;
   /** Stops listening for drops on `element`. */
   unAssignDrop(element: EventTarget): void;
+  /**
+   * `persist`: re-adds every pending upload whose file was kept (a Blob, or a handle whose read
+   * permission is granted, or granted now: call it from a click when a handle may need a prompt).
+   */
+  resumePending(): Promise<UploadFile[]>;
 }
 "#;
 

@@ -190,13 +190,18 @@ pub struct Config {
     /// `diagnoseCors`: check a cross-origin request that got no readable answer to tell a CORS
     /// block from a failed connection ([`crate::engine::verdict`]). Default `true`.
     pub diagnose_cors: bool,
+    /// `persist`: keep a record of each unfinished upload in the browser's storage, so it
+    /// resumes after a reload or a restart (see [`crate::engine::persist`]).
+    pub persist: bool,
+    /// `persistBlobMaxBytes`: files up to this size are kept whole with their record.
+    pub persist_blob_max_bytes: u64,
     /// The page's origin (`scheme://host[:port]`) as given to [`Config::from_options`]; used
     /// for preflight prediction. `None` = unknown (treated as cross-origin).
     pub page_origin: Option<String>,
 }
 
 /// Every option name we accept.
-pub const OPTION_NAMES: [&str; 41] = [
+pub const OPTION_NAMES: [&str; 43] = [
     "target",
     "testTarget",
     "chunkSize",
@@ -238,6 +243,8 @@ pub const OPTION_NAMES: [&str; 41] = [
     "parallelFiles",
     "prioritizeFirstAndLastChunk",
     "diagnoseCors",
+    "persist",
+    "persistBlobMaxBytes",
 ];
 
 /// Resumable.js / Flow.js option names we do not take, with what to use instead.
@@ -321,6 +328,8 @@ impl Config {
             parallel_files: false,
             prioritize_first_and_last_chunk: false,
             diagnose_cors: true,
+            persist: false,
+            persist_blob_max_bytes: 4 << 20,
             page_origin: None,
         }
     }
@@ -626,6 +635,11 @@ fn parse(
         &mut c.prioritize_first_and_last_chunk,
     )?;
     bool_opt(get, "diagnoseCors", &mut c.diagnose_cors)?;
+    bool_opt(get, "persist", &mut c.persist)?;
+    let bytes = "an integer number of bytes from 0 to 2^53-1";
+    if let Some(n) = int(get, "persistBlobMaxBytes", 0, MAX_SAFE_INTEGER, bytes)? {
+        c.persist_blob_max_bytes = n;
+    }
     Ok(c)
 }
 

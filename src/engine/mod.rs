@@ -15,6 +15,7 @@
 //! | [`concurrency`] | how many requests in flight under `simultaneousUploads: 'auto'` |
 //! | [`verdict`] | CORS block or failed connection: request shapes, checks, the verdict |
 //! | [`error`] | [`UploadError`], [`ErrorKind`], [`Phase`] |
+//! | [`persist`] | durable resume: the kept record, its matching and resume rules |
 //! | [`progress`] | speed and ETA |
 //! | [`float`] | `trunc`/`round` for JS numbers (not in `core`) |
 //! | `identifiers` | the index of files by identifier |
@@ -31,6 +32,7 @@ pub mod error;
 pub mod float;
 pub(crate) mod identifiers;
 pub mod params;
+pub mod persist;
 pub mod plan;
 pub mod preflight;
 pub mod progress;

@@ -80,6 +80,7 @@ use crate::engine::params::{
     default_identifier, protocol_params, render, unique_identifier, ChunkFacts, FileId, FileMeta,
     RequestBody, RequestId, RequestSpec,
 };
+use crate::engine::persist::{self, Match, Record, Resume, Runs};
 use crate::engine::plan::{ChunkPlan, MAX_SAFE_INTEGER};
 use crate::engine::preflight::{cors_hint, predict, BodyKind, Prediction, RequestShape};
 use crate::engine::progress::Speed;
@@ -216,6 +217,20 @@ pub enum Event {
         /// One line per cause.
         reasons: Vec<String>,
     },
+    /// `persist`: the file's record changed (read it with [`Scheduler::record`]) and should
+    /// be written; `added` on the write that also keeps the file's bytes or handle.
+    Keep {
+        /// The file.
+        file: FileId,
+        /// The first write, when the file was added.
+        added: bool,
+    },
+    /// `persist`: the record under this storage key is done with (the file succeeded, was
+    /// cancelled or removed) and should be deleted.
+    Forget {
+        /// [`Record::key`].
+        key: String,
+    },
 }
 
 /// A control of one file: the uploader's `pauseFile`, `resumeFile`, `retryFile` and
@@ -318,6 +333,9 @@ enum Probing {
     All,
     /// Probe only chunks whose attempt failed.
     Off,
+    /// Resumed from a record: only the probe of the first kept chunk runs; if the server has
+    /// it, every kept chunk is done, else the file starts over probing every chunk.
+    Verify,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,6 +375,10 @@ struct File {
     prio: bool,
     /// Paused on its own ([`FileControl::Pause`]): no request starts until it is resumed.
     paused: bool,
+    /// Chunks a record says are on the server, skipped once verified (or trusted).
+    kept: Runs,
+    /// The file's record: with `persist`, or once a protocol keeps state in it.
+    record: Option<Box<Record>>,
 }
 
 impl File {
@@ -390,6 +412,13 @@ impl File {
     fn next(&self) -> Option<u32> {
         if self.life.terminal() || self.paused {
             return None;
+        }
+        if self.probing == Probing::Verify {
+            return self
+                .chunks
+                .iter()
+                .find(|(_, c)| c.state == State::Pending)
+                .map(|(n, _)| *n);
         }
         if self.probing == Probing::First {
             let first = self.chunk_at(0);
@@ -444,6 +473,7 @@ impl File {
     /// Starts the file over as if it had just been added: what the server already has is
     /// found by probes under `probing`, not sent again.
     fn requeue(&mut self, probing: Probing) {
+        self.kept = Runs::default();
         self.life = Life::Queued;
         self.error = None;
         self.cursor = 0;
@@ -452,6 +482,31 @@ impl File {
         self.confirmed = 0;
         self.probing = probing;
         self.paused = false;
+    }
+
+    /// Moves the cursor past chunks that are kept (verified or trusted): they are done.
+    fn skip_kept(&mut self) {
+        if self.probing == Probing::Verify {
+            return;
+        }
+        while self.cursor < self.count && self.kept.contains(self.chunk_at(self.cursor)) {
+            self.cursor += 1;
+        }
+    }
+
+    /// Counts every kept chunk but `except` (confirmed by its own answer) as done.
+    fn take_kept(&mut self, except: u32) {
+        for n in self.kept.chunks() {
+            if n != except {
+                self.done += 1;
+                self.confirmed = self.confirmed.saturating_add(self.plan.len(u64::from(n)));
+            }
+        }
+        self.skip_kept();
+    }
+
+    fn key(&self) -> Option<String> {
+        self.record.as_ref().map(|r| r.key())
     }
 }
 
@@ -600,6 +655,68 @@ impl Scheduler {
         &self.config
     }
 
+    /// The identifier a file `meta` describes is sent under: the app's, else the `identifier` rule's.
+    #[must_use]
+    pub fn identifier_for(&self, meta: &FileMeta) -> String {
+        match &meta.identifier {
+            Some(i) if !i.is_empty() => i.clone(),
+            _ => match self.config.identifier {
+                IdentifierMode::Compatible => default_identifier(meta),
+                IdentifierMode::Unique => unique_identifier(meta),
+            },
+        }
+    }
+
+    /// The record of file `id` as it is now (`persist`, or once a protocol kept state).
+    #[must_use]
+    pub fn record(&self, id: FileId) -> Option<Record> {
+        let f = self.files.get(self.index(id)?)?;
+        f.record.as_deref().cloned()
+    }
+
+    /// Keeps protocol state `name` = `value` in file `id`'s record (e.g. an object store's
+    /// upload id), written with it under `persist` and given back when the file resumes
+    /// ([`Scheduler::file_state`]). `false` for an unknown file.
+    pub fn set_file_state(&mut self, id: FileId, name: &str, value: &str) -> bool {
+        self.change_record(id, |r| r.set_state(name, value))
+    }
+
+    /// Keeps the checksum of chunk `chunk` of file `id` in its record. `false` for an unknown file.
+    pub fn set_chunk_checksum(&mut self, id: FileId, chunk: u32, sum: &str) -> bool {
+        self.change_record(id, |r| {
+            r.checksums.retain(|(n, _)| *n != chunk);
+            r.checksums.push((chunk, sum.to_owned()));
+        })
+    }
+
+    /// Protocol state `name` of file `id` (kept with [`Scheduler::set_file_state`], or from
+    /// the record it resumed from).
+    #[must_use]
+    pub fn file_state(&self, id: FileId, name: &str) -> Option<String> {
+        let f = self.files.get(self.index(id)?)?;
+        let r = f.record.as_deref()?;
+        r.state
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn change_record(&mut self, id: FileId, change: impl FnOnce(&mut Record)) -> bool {
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        let config = &self.config;
+        let Some(f) = self.files.get_mut(i) else {
+            return false;
+        };
+        let r = f
+            .record
+            .get_or_insert_with(|| Box::new(Record::new(config, &f.identifier, &f.meta)));
+        change(r);
+        self.keep(i);
+        true
+    }
+
     /// Queues a file at time `now_ms`. If an upload is running, the file joins it. Files are
     /// numbered 1, 2, 3, … in the order they are added.
     ///
@@ -608,6 +725,22 @@ impl Scheduler {
     /// `duplicate` (an unfinished or successful file has the same identifier) or `chunkCount`
     /// (more than 2^32−1 chunks: raise `chunkSize`).
     pub fn add_file(&mut self, now_ms: u64, meta: FileMeta) -> Result<FileId, UploadError> {
+        self.add_file_kept(now_ms, meta, None)
+    }
+
+    /// [`Scheduler::add_file`] for a file that may have a kept record (`persist`: the driver
+    /// looked it up by identifier). A record of the same file ([`Match::Same`]) resumes it
+    /// under [`persist::resume_probing`]; one of another file of that identifier is replaced.
+    ///
+    /// # Errors
+    /// As [`Scheduler::add_file`], and [`ErrorKind::Rejected`] with rule `changed` when the
+    /// file has the record's name but another size or `lastModified`.
+    pub fn add_file_kept(
+        &mut self,
+        now_ms: u64,
+        meta: FileMeta,
+        kept: Option<Record>,
+    ) -> Result<FileId, UploadError> {
         // Engine time never goes back (the other inputs may have come later in a test).
         self.now = self.now.max(now_ms);
         let c = &self.config;
@@ -648,13 +781,7 @@ impl Scheduler {
             let m = format!("was refused: maxFiles is {max}");
             return Err(UploadError::rejected("maxFiles", quoted(&m)));
         }
-        let identifier = match &meta.identifier {
-            Some(i) if !i.is_empty() => i.clone(),
-            _ => match c.identifier {
-                IdentifierMode::Compatible => default_identifier(&meta),
-                IdentifierMode::Unique => unique_identifier(&meta),
-            },
-        };
+        let identifier = self.identifier_for(&meta);
         if self.identifier_taken(&identifier, None) {
             let mut m = String::from("is already queued (identifier ");
             m.push_str(&identifier);
@@ -668,7 +795,51 @@ impl Scheduler {
                 quoted("needs more than 2^32-1 chunks; raise chunkSize"),
             ));
         };
-        let probing = fresh_probing(c.test_chunks, count);
+        let mut probing = fresh_probing(c.test_chunks, count);
+        let kept = kept.filter(|r| r.identifier == identifier);
+        let resume = match kept.as_ref().map(|r| (r, r.matches(&meta))) {
+            Some((_, Match::Changed)) => {
+                return Err(UploadError::rejected(
+                    "changed",
+                    quoted("changed since its upload began (another size or lastModified than the kept record); forget the record to upload it anew"),
+                ));
+            }
+            // Chunk numbers past the plan: not a record of this file's chunks.
+            Some((r, _)) if r.confirmed.runs().last().is_some_and(|run| run.1 > count) => {
+                Resume::Fresh
+            }
+            Some((r, Match::Same)) => persist::resume_probing(c.test_chunks, &r.confirmed),
+            _ => Resume::Fresh,
+        };
+        let mut record = kept
+            .filter(|_| resume != Resume::Fresh || c.test_chunks == TestChunks::Always)
+            .map(Box::new);
+        if record.is_none() && c.persist {
+            record = Some(Box::new(Record::new(c, &identifier, &meta)));
+        }
+        let kept_runs = match resume {
+            Resume::Fresh => Runs::default(),
+            _ => record
+                .as_ref()
+                .map(|r| r.confirmed.clone())
+                .unwrap_or_default(),
+        };
+        let mut chunks = VecMap::default();
+        if let Resume::Verify(n) = resume {
+            probing = Probing::Verify;
+            chunks.insert(
+                n,
+                Chunk {
+                    state: State::Pending,
+                    probe: true,
+                    attempts: 0,
+                    retries: 0,
+                    sent: 0,
+                },
+            );
+        } else if resume == Resume::Trust {
+            probing = Probing::Off;
+        }
         // Ids only grow (2^32 additions per uploader), so `files` stays sorted by id.
         let id = FileId(self.next_file);
         self.next_file = self.next_file.wrapping_add(1);
@@ -682,16 +853,35 @@ impl Scheduler {
             life: Life::Queued,
             error: None,
             cursor: 0,
-            chunks: VecMap::default(),
+            chunks,
             done: 0,
             confirmed: 0,
             probing,
             speed: Speed::default(),
             prio: c.prioritize_first_and_last_chunk,
             paused: false,
+            kept: kept_runs,
+            record,
         };
+        let mut file = file;
+        if resume == Resume::Trust {
+            file.take_kept(0);
+            if file.done >= file.count {
+                file.life = Life::Success;
+            }
+        }
+        let persist = c.persist;
+        let finished = file.life == Life::Success;
         self.tally.swap(&Tally::default(), &file.tally());
         self.files.push(file);
+        if finished {
+            self.forget(self.files.len() - 1);
+        } else if persist {
+            self.emit(Event::Keep {
+                file: id,
+                added: true,
+            });
+        }
         self.pump();
         Ok(id)
     }
@@ -1122,7 +1312,26 @@ impl Scheduler {
             return false;
         };
         self.abort_file(id);
+        self.forget(i);
         true
+    }
+
+    /// `persist`: asks the driver to write file `i`'s record.
+    fn keep(&mut self, i: usize) {
+        if let Some(f) = self.files.get(i).filter(|_| self.config.persist) {
+            let file = f.id;
+            self.emit(Event::Keep { file, added: false });
+        }
+    }
+
+    /// `persist`: asks the driver to delete file `i`'s record.
+    fn forget(&mut self, i: usize) {
+        if !self.config.persist {
+            return;
+        }
+        if let Some(key) = self.files.get(i).and_then(File::key) {
+            self.emit(Event::Forget { key });
+        }
     }
 
     /// A resumed or retried file after the run ended (say, around it while it was paused)
@@ -1141,12 +1350,17 @@ impl Scheduler {
         }
         self.warm.retain(|(_, w)| *w == Warm::Done);
         for i in 0..self.files.len() {
-            self.change_file(i, |f| {
-                if !f.life.terminal() {
+            let cancelled = self.change_file(i, |f| {
+                let unfinished = !f.life.terminal();
+                if unfinished {
                     f.life = Life::Cancelled;
                     f.chunks.clear();
                 }
+                unfinished
             });
+            if cancelled == Some(true) {
+                self.forget(i);
+            }
         }
         self.emit(Event::Cancel);
         self.emit(Event::Complete);
@@ -1173,6 +1387,8 @@ impl Scheduler {
         let Some(i) = self.index(id) else {
             return;
         };
+        // A failed file's record is kept for a later retry; removing it forgets it.
+        self.forget(i);
         let f = self.files.remove(i);
         self.tally.swap(&f.tally(), &Tally::default());
         if i < self.settled {
@@ -1265,6 +1481,7 @@ impl Scheduler {
             let started = self.change_file(i, |f| {
                 if f.chunk_at(f.cursor) == n && !f.chunks.contains_key(&n) && f.cursor < f.count {
                     f.cursor += 1;
+                    f.skip_kept();
                     let probe = f.probing != Probing::Off;
                     f.chunks.insert(
                         n,
@@ -1392,10 +1609,31 @@ impl Scheduler {
                         if f.probing == Probing::First {
                             f.probing = Probing::All;
                         }
+                        if f.probing == Probing::Verify {
+                            // The server still has the upload: what the record says is there.
+                            f.probing = Probing::Off;
+                            f.take_kept(fl.chunk);
+                        }
                     });
                     self.chunk_done(i, fl.chunk, body);
                 }
                 ProbeOutcome::Absent => {
+                    let lost = self.change_file(i, |f| {
+                        if f.probing != Probing::Verify {
+                            return false;
+                        }
+                        // The server lost what the record says it has (say, it was reset):
+                        // start over and ask it about every chunk.
+                        f.requeue(Probing::All);
+                        if let Some(r) = f.record.as_deref_mut() {
+                            r.confirmed = Runs::default();
+                        }
+                        true
+                    });
+                    if lost == Some(true) {
+                        self.keep(i);
+                        return;
+                    }
                     self.change_file(i, |f| {
                         if f.probing == Probing::First {
                             f.probing = Probing::Off;
@@ -1684,11 +1922,19 @@ impl Scheduler {
             if finished {
                 f.life = Life::Success;
             }
+            if let Some(r) = f.record.as_deref_mut() {
+                r.confirmed.insert(n);
+            }
             Some((f.id, finished))
         });
         let Some(Some((file, finished))) = done else {
             return;
         };
+        if finished {
+            self.forget(i);
+        } else {
+            self.keep(i);
+        }
         self.sample_speed();
         self.emit(Event::ChunkSuccess {
             file,
