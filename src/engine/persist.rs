@@ -65,6 +65,16 @@ impl Runs {
         }
     }
 
+    /// Appends the run `lo..=hi` above every run held and not touching the last; `None` (and
+    /// nothing changed) otherwise, or for chunk 0.
+    pub fn push_run(&mut self, lo: u32, hi: u32) -> Option<()> {
+        let above = self
+            .0
+            .last()
+            .is_none_or(|&(_, top)| top.checked_add(1).is_some_and(|t| t < lo));
+        (lo >= 1 && lo <= hi && above).then(|| self.0.push((lo, hi)))
+    }
+
     /// Whether chunk `n` is in a run.
     #[must_use]
     pub fn contains(&self, n: u32) -> bool {
@@ -259,13 +269,7 @@ impl Record {
                 "c" => {
                     for run in v.split(',').filter(|x| !x.is_empty()) {
                         let (lo, hi) = run.split_once('-')?;
-                        let (lo, hi): (u32, u32) = (lo.parse().ok()?, hi.parse().ok()?);
-                        if lo > hi || lo == 0 {
-                            return None;
-                        }
-                        for n in lo..=hi {
-                            r.confirmed.insert(n);
-                        }
+                        r.confirmed.push_run(lo.parse().ok()?, hi.parse().ok()?)?;
                     }
                 }
                 "x" => {
@@ -414,6 +418,13 @@ mod tests {
             "size is required"
         );
         assert_eq!(Record::decode("rw1\nk x\ni y\nn z\ns 1\nc 0-2"), None);
+        assert_eq!(
+            Record::decode("rw1\nk x\ni y\nn z\ns 1\nc 3-4,5-6"),
+            None,
+            "touching runs"
+        );
+        let huge = Record::decode("rw1\nk x\ni y\nn z\ns 1\nc 1-4294967295").unwrap();
+        assert_eq!(huge.confirmed.count(), u64::from(u32::MAX));
     }
 
     #[test]

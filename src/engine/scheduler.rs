@@ -797,6 +797,7 @@ impl Scheduler {
         };
         let mut probing = fresh_probing(c.test_chunks, count);
         let kept = kept.filter(|r| r.identifier == identifier);
+        let same = kept.as_ref().map(|r| r.matches(&meta)) == Some(Match::Same);
         let resume = match kept.as_ref().map(|r| (r, r.matches(&meta))) {
             Some((_, Match::Changed)) => {
                 return Err(UploadError::rejected(
@@ -811,9 +812,8 @@ impl Scheduler {
             Some((r, Match::Same)) => persist::resume_probing(c.test_chunks, &r.confirmed),
             _ => Resume::Fresh,
         };
-        let mut record = kept
-            .filter(|_| resume != Resume::Fresh || c.test_chunks == TestChunks::Always)
-            .map(Box::new);
+        // The same file's record goes on (its protocol state too); another file's is replaced.
+        let mut record = kept.filter(|_| same).map(Box::new);
         if record.is_none() && c.persist {
             record = Some(Box::new(Record::new(c, &identifier, &meta)));
         }
