@@ -1563,6 +1563,8 @@ fn auto_drops_to_one_request_on_retry_after() {
 /// storage would keep it (text); a second one (after a "reload") resumes from it.
 mod persist {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
     use resumable_wasm::engine::persist::Record;
     use resumable_wasm::engine::FileMeta;
 
