@@ -345,6 +345,16 @@ impl Driver {
             .collect()
     }
 
+    /// `persist`: deletes the kept record of `identifier` under these options (the user gave
+    /// that upload up); whether the store took the deletion.
+    pub(crate) async fn forget_pending(&self, identifier: &str) -> bool {
+        let Some(store) = self.0.borrow().store.clone() else {
+            return false;
+        };
+        let key = persist::key(&persist::scope(self.scheduler().config()), identifier);
+        self.stored(store.del(&key)).await.is_some()
+    }
+
     /// What the store's `promise` resolved with; `None` when it rejected (the store failed).
     async fn stored(&self, promise: js_sys::Promise) -> Option<JsValue> {
         match JsFuture::from(promise).await {

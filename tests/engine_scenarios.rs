@@ -1563,10 +1563,10 @@ fn auto_drops_to_one_request_on_retry_after() {
 /// storage would keep it (text); a second one (after a "reload") resumes from it.
 mod persist {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
     use resumable_wasm::engine::persist::Record;
     use resumable_wasm::engine::FileMeta;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn meta(last_modified: u64) -> FileMeta {
         FileMeta {

@@ -57,7 +57,8 @@
     // Runs `body(uploads, files)` in one transaction; settles when it commits or aborts.
     const tx = async (mode, body) => {
       const t = (await open()).transaction(['uploads', 'files'], mode);
-      const done = call((ok, no) => { t.oncomplete = ok; t.onabort = t.onerror = () => no(t.error); });
+      // A failed request aborts the transaction; `abort` then carries the reason.
+      const done = call((ok, no) => { t.oncomplete = ok; t.onabort = () => no(t.error || new Error('IndexedDB transaction aborted')); });
       let out;
       try { out = body(t.objectStore('uploads'), t.objectStore('files')); } catch (e) {
         try { t.abort(); } catch (_) { /* already finished */ }
@@ -67,16 +68,22 @@
       await done;
       return out;
     };
+    // A kept file goes in a transaction of its own: where the browser cannot store Blobs in
+    // IndexedDB (WebKitGTK's ephemeral sessions: "Error preparing Blob/File data") the record
+    // is kept without it, as for a large file. The quota running out is a failure like any other.
+    const keepFile = (key, file) => tx('readwrite', (u, f) => f.put(file, key))
+      .catch((e) => { if (e && e.name === 'QuotaExceededError') throw e; });
     const flush = async () => {
       running = true;
       while (queue.size) {
         const [ops, settle] = [queue, waiting];
         [queue, waiting] = [new Map(), []];
-        const r = await tx('readwrite', (u, f) => ops.forEach((op, key) => {
-          if (!op) { u.delete(key); f.delete(key); return; }
-          u.put(op.rec, key);
-          if (op.file) f.put(op.file, key);
-        })).then(() => null, (e) => e || new Error('IndexedDB failed'));
+        const r = await Promise.all([...ops].filter(([, op]) => op && op.file).map(([key, op]) => keepFile(key, op.file)))
+          .then(() => tx('readwrite', (u, f) => ops.forEach((op, key) => {
+            if (op) u.put(op.rec, key);
+            else { u.delete(key); f.delete(key); }
+          })))
+          .then(() => null, (e) => e || new Error('IndexedDB failed'));
         settle.forEach(([ok, no]) => (r ? no(r) : ok()));
       }
       running = false;

@@ -508,6 +508,16 @@ impl Uploader {
         }))
     }
 
+    /// `persist`: forgets the pending upload of `identifier` (its record and kept file), so the
+    /// file is no longer resumed and may be uploaded anew. Resolves `false` without `persist`.
+    #[wasm_bindgen(js_name = forgetPending, unchecked_return_type = "Promise<boolean>")]
+    pub fn forget_pending(&self, identifier: String) -> Promise {
+        let driver = self.driver.clone();
+        to_promise(Box::pin(async move {
+            Ok(driver.forget_pending(&identifier).await.into())
+        }))
+    }
+
     /// Whether this uploader keeps records (`persist`, and its store has not failed): read by
     /// `assignBrowse`/`assignDrop` in `dom.js` to keep file handles.
     #[wasm_bindgen(js_name = __persists, skip_typescript)]

@@ -802,7 +802,7 @@ impl Scheduler {
             Some((_, Match::Changed)) => {
                 return Err(UploadError::rejected(
                     "changed",
-                    quoted("changed since its upload began (another size or lastModified than the kept record); forget the record to upload it anew"),
+                    quoted("changed since its upload began (another size or lastModified than the kept record): the server holds chunks of the old version under this identifier"),
                 ));
             }
             // Chunk numbers past the plan: not a record of this file's chunks.

@@ -299,17 +299,27 @@ export async function expectReloadResume(t, fx, { name, size, chunkSize, target 
 /**
  * `persist`, a small file kept whole: interrupted (reload, or a browser restart with
  * `interrupt`), then `resumePending()` alone, without choosing the file again, finishes it.
+ * `blobsKept: false`: a browser session whose IndexedDB refuses Blobs (WebKitGTK's ephemeral
+ * WebDriver session) keeps the record without the file, warns of nothing, and the file chosen
+ * again resumes.
  */
-export async function expectKeptFileResume(t, fx, { name, size, chunkSize, target = fx.target(), interrupt = async (p) => { await reloadPage(p); return p; } }) {
+export async function expectKeptFileResume(t, fx, { name, size, chunkSize, target = fx.target(), interrupt = async (p) => { await reloadPage(p); return p; }, blobsKept = true }) {
   await fx.reset();
   const n = Math.max(1, Math.floor(size / chunkSize));
   const opts = { target, chunkSize, simultaneousUploads: 2, persist: true };
   const f = await makeFile(t, name, size, 53);
   const r = await interruptPersistedUpload(t, fx, opts, f, Math.ceil(n / 4), interrupt);
   t = r.t;
-  expectEqual([r.pending.file, r.pending.handle], [true, false], 'pending(): the file is kept whole', r.pending);
+  expectEqual([r.pending.file, r.pending.handle], [blobsKept, false], `pending(): the file is ${blobsKept ? '' : 'not '}kept whole`, r.pending);
   expectEqual(await t.eval(() => Object.keys(window.__e2e.files)), [], 'the page holds no file of its own');
-  const run = await runUpload(t, opts, [], { timeoutMs: 120000, extra: { resumePending: true } });
+  let run;
+  if (blobsKept) {
+    run = await runUpload(t, opts, [], { timeoutMs: 120000, extra: { resumePending: true } });
+  } else {
+    await makeFile(t, name, size, 53);
+    run = await runUpload(t, opts, [name], { timeoutMs: 120000 });
+  }
+  expectEqual(run.counts?.persistWarning ?? 0, 0, 'persistWarning events', summarize(run));
   await expectResumedFromRecord(fx, f, run, { n, chunkSize, stored: r.stored, since: r.maxSeq, pending: r.pending });
   expectEqual(await pendingIn(t, opts), [], 'pending() once the file succeeded');
   return t;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { E2E, startFixture, makeFile, scenario, expectEqual, expectTrue, expectStored, chunkCount, countBy, KiB, TEST_TIMEOUT } from '../e2e/harness.mjs';
 import {
   countedUpload, corsCases, expectCorsFailure, expectClosedPortIsNetwork, expectPauseThenResume, uploadAndCheck,
-  startScriptTagDoor, cachedViteApp, freePort,
+  startScriptTagDoor, cachedViteApp, freePort, expectReloadResume, expectKeptFileResume,
 } from '../e2e/scenarios.mjs';
 import { ENGINE, startSession, openUploader, newPage } from './webdriver.mjs';
 
@@ -53,6 +53,15 @@ async function withPage(f, body) {
 }
 
 describe(`engine core in ${ENGINE}`, () => {
+
+  // Durable resume: IndexedDB keeps the record (and a small file's Blob) in every engine.
+  test(`${ENGINE}: persist: reload mid-upload, the file chosen again: only the chunks the record lacks are POSTed, ≤ 1 probe`, { timeout: TEST_TIMEOUT }, () =>
+    withPage(fxSlow, (t) => expectReloadResume(t, fxSlow, { name: 'eng-persist.bin', size: 16 * CS, chunkSize: CS, target: own(fxSlow, 'persist') })));
+
+  test(`${ENGINE}: persist: a small file kept whole, after a reload: resumePending() alone finishes it (WebKit's WebDriver session keeps no Blob: chosen again)`, { timeout: TEST_TIMEOUT }, () =>
+    // WebKitGTK's WebDriver session is ephemeral, and its IndexedDB refuses Blobs there
+    // ("Error preparing Blob/File data to be stored"): the record is kept without the file.
+    withPage(fxSlow, (t) => expectKeptFileResume(t, fxSlow, { name: 'eng-persist-kept.bin', size: 16 * CS, chunkSize: CS, target: own(fxSlow, 'persist-kept'), blobsKept: ENGINE !== 'webkit' })));
   test(`${ENGINE}: default options with credentials, cross-origin: bytes equal, 0 OPTIONS`, { timeout: TEST_TIMEOUT }, (tc) =>
     withPage(fx, async (t) => {
       tc.diagnostic(`${session.browserName} ${session.browserVersion}, BiDi ${session.bidi ? 'yes' : 'no'}`);
