@@ -124,6 +124,20 @@
   const isHandle = (v) => v && typeof v === 'object' && v.kind === 'file' && typeof v.getFile === 'function';
 
   /**
+   * `persist`: the unfinished uploads kept under these options whose files are not queued now
+   * (after a reload or a restart).
+   */
+  P.pending = async function pending() {
+    return (await this.__pending()).map(([identifier, name, size, lastModified, relativePath, confirmed, kept]) => {
+      const p = { identifier, name, size, relativePath, confirmed };
+      if (lastModified !== undefined) p.lastModified = lastModified;
+      if (is('Blob', kept)) p.file = kept;
+      else if (kept) p.handle = kept;
+      return p;
+    });
+  };
+
+  /**
    * Re-adds every pending upload whose file was kept (a Blob, or a handle whose read
    * permission is granted or granted now): resolves with the added `UploadFile`s.
    */

@@ -448,63 +448,36 @@ impl Uploader {
         self.driver.release();
     }
 
-    /// `persist`: the unfinished uploads kept by this page under these options whose files are
-    /// not queued now (after a reload or a restart). `[]` without `persist`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<PendingUpload[]>")]
-    pub fn pending(&self) -> Promise {
+    /// `persist`: the unfinished uploads kept under these options whose files are not queued
+    /// now, as `[identifier, name, size, lastModified, relativePath, confirmed bytes, kept Blob
+    /// or handle]` rows; `pending()` in `dom.js` makes them `PendingUpload` objects.
+    #[wasm_bindgen(js_name = __pending, skip_typescript)]
+    pub fn pending_rows(&self) -> Promise {
         let driver = self.driver.clone();
         to_promise(Box::pin(async move {
-            /// `PendingUpload` in TypeScript.
-            #[derive(Serialize)]
-            #[serde(rename_all = "camelCase")]
-            struct Pending {
-                identifier: String,
-                name: String,
-                size: f64,
-                #[serde(skip_serializing_if = "Option::is_none")]
-                last_modified: Option<f64>,
-                relative_path: String,
-                /// Bytes of the chunks the server confirmed.
-                confirmed: f64,
-                #[serde(
-                    with = "serde_wasm_bindgen::preserve",
-                    skip_serializing_if = "JsValue::is_undefined"
-                )]
-                file: JsValue,
-                #[serde(
-                    with = "serde_wasm_bindgen::preserve",
-                    skip_serializing_if = "JsValue::is_undefined"
-                )]
-                handle: JsValue,
-            }
-            let chunk_size = driver.scheduler().config().chunk_size;
-            let force = driver.scheduler().config().force_chunk_size;
-            let list: Vec<Pending> = driver
-                .pending()
-                .await
-                .into_iter()
-                .map(|(r, kept)| {
-                    let plan = crate::engine::ChunkPlan::new(r.size, chunk_size, force);
-                    let confirmed: u64 = r.confirmed.chunks().map(|n| plan.len(u64::from(n))).sum();
-                    let is_blob = kept.is_instance_of::<Blob>();
-                    let meta = r.meta();
-                    Pending {
-                        identifier: r.identifier,
-                        size: blob::offset_to_js(r.size).unwrap_or(f64::NAN),
-                        last_modified: r.last_modified.and_then(blob::offset_to_js),
-                        relative_path: meta.path().to_owned(),
-                        name: r.name,
-                        confirmed: blob::offset_to_js(confirmed).unwrap_or(0.0),
-                        file: if is_blob {
-                            kept.clone()
-                        } else {
-                            JsValue::UNDEFINED
-                        },
-                        handle: if is_blob { JsValue::UNDEFINED } else { kept },
-                    }
-                })
+            let (chunk_size, force) = {
+                let s = driver.scheduler();
+                (s.config().chunk_size, s.config().force_chunk_size)
+            };
+            let rows = Array::new();
+            for (r, kept) in driver.pending().await {
+                let plan = crate::engine::ChunkPlan::new(r.size, chunk_size, force);
+                let confirmed: u64 = r.confirmed.chunks().map(|n| plan.len(u64::from(n))).sum();
+                let number = |n: u64| JsValue::from(blob::offset_to_js(n).unwrap_or(f64::NAN));
+                let row: Array = [
+                    JsValue::from(&r.identifier),
+                    JsValue::from(&r.name),
+                    number(r.size),
+                    r.last_modified.map_or(JsValue::UNDEFINED, number),
+                    JsValue::from(r.meta().path()),
+                    number(confirmed),
+                    kept,
+                ]
+                .iter()
                 .collect();
-            Ok(to_js(&list))
+                rows.push(&row);
+            }
+            Ok(rows.into())
         }))
     }
 

@@ -204,6 +204,8 @@ export interface Uploader {
   assignDrop(element: EventTarget): void;
   /** Stops listening for drops on `element`. */
   unAssignDrop(element: EventTarget): void;
+  /** `persist`: the unfinished uploads kept under these options whose files are not queued now (`[]` without `persist`). */
+  pending(): Promise<PendingUpload[]>;
   /**
    * `persist`: re-adds every pending upload whose file was kept (a Blob, or a handle whose read
    * permission is granted, or granted now: call it from a click when a handle may need a prompt).
