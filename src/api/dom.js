@@ -242,7 +242,7 @@
           try {
             const entry = item.webkitGetAsEntry();
             // With persist, a dropped file's handle (Chromium) lets it resume after a restart.
-            const handle = persists && entry && entry.isFile && typeof item.getAsFileSystemHandle === 'function'
+            const handle = persists && (!entry || entry.isFile) && typeof item.getAsFileSystemHandle === 'function'
               ? item.getAsFileSystemHandle() : null;
             if (handle) handles.push([entry, handle.catch(() => null)]);
             else if (entry) entries.push(entry);
@@ -253,7 +253,7 @@
         Promise.all(handles.map(async ([entry, h]) => {
           h = await h;
           if (isHandle(h)) return [{ file: await h.getFile(), handle: h }];
-          return walk([entry]);
+          return entry ? walk([entry]) : [];
         })).then(async (lists) => add(this, lists.flat().concat(await walk(entries))));
       } else if (entries.length) walk(entries).then((files) => add(this, files));
       // No entry API: plain files only.

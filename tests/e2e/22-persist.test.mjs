@@ -173,3 +173,63 @@ describe('§22 durable resume (persist)', () => {
     await t.close();
   });
 });
+
+describe('§22 handles from the picker and from drops', () => {
+  // A headless browser opens no file picker and has no drag from the OS: the page's
+  // showOpenFilePicker and DataTransferItem.getAsFileSystemHandle hand out a real handle of the
+  // origin private file system instead. What is checked is the library's side: with `persist`,
+  // assignBrowse uses the picker (never the <input>) and assignDrop asks each dropped item for
+  // its handle, and the handle is kept (listed after a reload); without `persist`, neither.
+  test('§22 assignBrowse uses showOpenFilePicker and assignDrop getAsFileSystemHandle with persist (the handles are kept); without persist, the <input> and entries', { timeout: TEST_TIMEOUT }, async () => {
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      await fx.reset();
+      await fx.config({ delay_ms: 400 }); // the uploads stay unfinished until the reload
+      const opts = { target: fx.target(), chunkSize: 256 * KiB, simultaneousUploads: 1, persist: true };
+      await t.eval(() => Promise.all([window.__e2e.opfsFile('picked.bin', 5 * 1024 * 1024, 81), window.__e2e.opfsFile('dropped.bin', 5 * 1024 * 1024, 82)]));
+      const wire = (o) => t.eval(async (options) => {
+        const root = await navigator.storage.getDirectory();
+        const picked = await root.getFileHandle('picked.bin');
+        const dropped = await root.getFileHandle('dropped.bin');
+        const seen = (window.__seen = { picker: 0, input: 0, handles: 0, added: [] });
+        window.showOpenFilePicker = async () => { seen.picker++; return [picked]; };
+        DataTransferItem.prototype.getAsFileSystemHandle = async function () { seen.handles++; return dropped; };
+        const up = (window.__up = new (await window.__e2e.rw()).Uploader(options));
+        up.on('filesAdded', (fs) => { seen.added.push(...fs.map((f) => f.name)); up.upload(); });
+        const button = Object.assign(document.createElement('button'), { id: 'browse', textContent: 'choose' });
+        const zone = Object.assign(document.createElement('div'), { id: 'zone', textContent: 'drop' });
+        document.body.append(button, zone);
+        up.assignBrowse(button);
+        button.querySelector('input').addEventListener('click', (e) => { if (!e.defaultPrevented) { seen.input++; e.preventDefault(); } });
+        up.assignDrop(zone);
+        return true;
+      }, o);
+      const drop = () => t.eval(async () => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(10)], 'dropped.bin'));
+        document.getElementById('zone').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      });
+      const seen = () => t.eval(() => ({ ...window.__seen }));
+
+      await wire(opts);
+      await t.page.click('#browse');
+      await drop();
+      await t.page.waitForFunction(() => window.__seen.added.length === 2, null, { timeout: 15000 });
+      const s = await seen();
+      expectEqual([s.picker, s.input, s.handles, [...s.added].sort()], [1, 0, 1, ['dropped.bin', 'picked.bin']], 'with persist: picker calls, <input> clicks, handles asked of drops, files added', s);
+      await t.page.waitForTimeout(500); // each record is written when its file is added
+      await reloadPage(t);
+      const kept = (await pendingIn(t, opts)).map((p) => [p.name, p.file, p.handle]).sort();
+      expectEqual(kept, [['dropped.bin', false, true], ['picked.bin', false, true]], 'pending() after the reload: both kept as handles');
+
+      await wire({ ...opts, persist: false });
+      await t.page.click('#browse');
+      await drop();
+      await t.page.waitForTimeout(500);
+      const w = await seen();
+      expectEqual([w.picker, w.input, w.handles], [0, 1, 0], 'without persist: picker calls, <input> clicks, handles asked of drops', w);
+      await fx.config({ delay_ms: 0 });
+    });
+    await t.close();
+  });
+});
