@@ -508,6 +508,8 @@ fn pump(handle: &Handle) {
             Action::Abort(id) => abort(handle, id),
             Action::Check(check) => start_checks(handle, check),
             Action::Event(event) => dispatch(handle, event),
+            Action::Keep { file, added } => keep(handle, file, added),
+            Action::Forget { key } => forget(handle, &key),
         }
     }
     arm_timer(handle);
@@ -868,8 +870,6 @@ fn dispatch(handle: &Handle, event: Event) {
                 reasons.join("; ")
             ));
         }
-        Event::Keep { file, added } => return keep(handle, *file, *added),
-        Event::Forget { key } => return forget(handle, key),
         _ => {}
     }
     let sink = Rc::clone(&handle.borrow().sink);

@@ -1590,12 +1590,9 @@ mod persist {
         let mut h = Harness::new(persisting(test_chunks), 3);
         let f = h.s.add_file(0, meta(7)).unwrap();
         h.drain();
-        assert!(
-            h.has_event(|e| *e
-                == Event::Keep {
-                    file: f,
-                    added: true
-                }),
+        assert_eq!(
+            h.kept,
+            vec![(f, true)],
             "the record is written when the file is added"
         );
         h.start();
@@ -1608,7 +1605,7 @@ mod persist {
         }
         let record = h.s.record(f).unwrap();
         assert_eq!(record.confirmed.runs(), &[(1, 4)]);
-        assert!(h.count_events(|e| matches!(e, Event::Keep { added: false, .. })) >= 4);
+        assert!(h.kept.iter().filter(|(_, added)| !added).count() >= 4);
         record.encode()
     }
 
@@ -1656,10 +1653,7 @@ mod persist {
         assert_eq!(h.s.file(f).unwrap().status, FileStatus::Success);
         assert_eq!(h.s.progress(), 1.0);
         let key = Record::decode(&text).unwrap().key();
-        assert!(
-            h.has_event(|e| *e == Event::Forget { key: key.clone() }),
-            "success forgets the record"
-        );
+        assert!(h.forgotten.contains(&key), "success forgets the record");
     }
 
     #[test]
@@ -1731,10 +1725,10 @@ mod persist {
         let key = |h: &Harness, f| h.s.record(f).unwrap().key();
         let (ka, kb) = (key(&h, a), key(&h, b));
         h.input(Input::RemoveFile(b));
-        assert!(h.has_event(|e| *e == Event::Forget { key: kb.clone() }));
-        assert!(!h.has_event(|e| *e == Event::Forget { key: ka.clone() }));
+        assert!(h.forgotten.contains(&kb));
+        assert!(!h.forgotten.contains(&ka));
         h.input(Input::Cancel);
-        assert!(h.has_event(|e| *e == Event::Forget { key: ka.clone() }));
+        assert!(h.forgotten.contains(&ka));
     }
 
     #[test]

@@ -165,8 +165,8 @@ impl Sink for Page {
             }
             Event::Pause => self.emit("pause", &[]),
             Event::Cancel => self.emit("cancel", &[]),
-            // The driver prints it, or keeps records with them; they have no listener.
-            Event::PreflightWarning { .. } | Event::Keep { .. } | Event::Forget { .. } => {}
+            // The driver prints it; it has no listener.
+            Event::PreflightWarning { .. } => {}
         }
     }
 

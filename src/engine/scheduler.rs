@@ -42,6 +42,12 @@
 //!   the queue's pause for that file only (the others become paused one by one); retry starts a
 //!   failed or cancelled file over like a fresh one; cancel aborts only that file's requests.
 //!
+//! - `persist` ([`crate::engine::persist`]): each file has a record, written through
+//!   [`Action::Keep`] when it is added and after each confirmed chunk, deleted through
+//!   [`Action::Forget`] when it succeeds, is cancelled or removed (a failed file keeps it); a file
+//!   added with its record ([`Scheduler::add_file_kept`]) probes its first kept chunk and skips
+//!   every kept chunk if the server has it, or starts over probing every chunk if not.
+//!
 //! Per-request `query`/`headers` functions are applied by the driver with
 //! [`RequestSpec::with_dynamic`]; the scheduler's warm-up and [`Scheduler::preflight_report`]
 //! only see the static options.
@@ -161,6 +167,20 @@ pub enum Action {
     Check(Check),
     /// Tell the app.
     Event(Event),
+    /// `persist`: write file `file`'s record (read it with [`Scheduler::record`]); `added` on
+    /// the first write, which also keeps the file's bytes or handle.
+    Keep {
+        /// The file.
+        file: FileId,
+        /// The first write, when the file was added.
+        added: bool,
+    },
+    /// `persist`: delete the record under this storage key ([`Record::key`]): the file
+    /// succeeded, was cancelled or removed.
+    Forget {
+        /// The record's storage key.
+        key: String,
+    },
 }
 
 /// Something that happened, for the app's callbacks.
@@ -216,20 +236,6 @@ pub enum Event {
     PreflightWarning {
         /// One line per cause.
         reasons: Vec<String>,
-    },
-    /// `persist`: the file's record changed (read it with [`Scheduler::record`]) and should
-    /// be written; `added` on the write that also keeps the file's bytes or handle.
-    Keep {
-        /// The file.
-        file: FileId,
-        /// The first write, when the file was added.
-        added: bool,
-    },
-    /// `persist`: the record under this storage key is done with (the file succeeded, was
-    /// cancelled or removed) and should be deleted.
-    Forget {
-        /// [`Record::key`].
-        key: String,
     },
 }
 
@@ -877,7 +883,7 @@ impl Scheduler {
         if finished {
             self.forget(self.files.len() - 1);
         } else if persist {
-            self.emit(Event::Keep {
+            self.actions.push_back(Action::Keep {
                 file: id,
                 added: true,
             });
@@ -1320,7 +1326,7 @@ impl Scheduler {
     fn keep(&mut self, i: usize) {
         if let Some(f) = self.files.get(i).filter(|_| self.config.persist) {
             let file = f.id;
-            self.emit(Event::Keep { file, added: false });
+            self.actions.push_back(Action::Keep { file, added: false });
         }
     }
 
@@ -1330,7 +1336,7 @@ impl Scheduler {
             return;
         }
         if let Some(key) = self.files.get(i).and_then(File::key) {
-            self.emit(Event::Forget { key });
+            self.actions.push_back(Action::Forget { key });
         }
     }
 
