@@ -426,14 +426,7 @@ fn store_failed(handle: &Handle, cause: JsValue) {
         let Some(store) = state.store.take() else {
             return;
         };
-        let s = &state.scheduler;
-        let keys: Vec<String> = s
-            .files()
-            .iter()
-            .filter_map(|f| s.record(f.id))
-            .map(|r| r.key())
-            .collect();
-        (store, keys)
+        (store, state.scheduler.record_keys())
     };
     for key in keys {
         let deleted = store.del(&key);

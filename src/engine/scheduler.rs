@@ -680,6 +680,12 @@ impl Scheduler {
         f.record.as_deref().cloned()
     }
 
+    /// The storage keys of every queued file's record.
+    #[must_use]
+    pub fn record_keys(&self) -> Vec<String> {
+        self.files.iter().filter_map(File::key).collect()
+    }
+
     /// Keeps protocol state `name` = `value` in file `id`'s record (e.g. an object store's
     /// upload id), written with it under `persist` and given back when the file resumes
     /// ([`Scheduler::file_state`]). `false` for an unknown file.
