@@ -826,6 +826,10 @@ impl Scheduler {
         };
         // The same file's record goes on (its protocol state too); another file's is replaced.
         let mut record = kept.filter(|_| same).map(Box::new);
+        if let Some(r) = record.as_deref_mut().filter(|_| resume == Resume::Fresh) {
+            // Nothing of it is trusted: `'auto'` probes as for a fresh file, `true` every chunk.
+            r.confirmed = Runs::default();
+        }
         if record.is_none() && c.persist {
             record = Some(Box::new(Record::new(c, &identifier, &meta)));
         }
