@@ -172,6 +172,23 @@ describe('§22 durable resume (persist)', () => {
     });
     await t.close();
   });
+
+  test('§22 a real quota (the origin\'s quota lowered to 256 KiB with CDP Storage.overrideQuotaForOrigin): the kept 1 MiB file does not fit, one persistWarning, the upload completes, nothing to resume', { timeout: TEST_TIMEOUT }, async () => {
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      await fx.reset();
+      await t.cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(fx.page).origin, quotaSize: 256 * KiB });
+      const opts = { target: fx.target(), chunkSize: 64 * KiB, persist: true };
+      const f = await makeFile(t, 'persist-real-quota.bin', 16 * 64 * KiB, 69);
+      const run = await runUpload(t, opts, [f.name], { timeoutMs: 120000 });
+      await expectStored(fx, [f], run);
+      const warnings = (run.events ?? []).filter((e) => e.name === 'persistWarning');
+      expectEqual(warnings.map((w) => w.error.name), ['QuotaExceededError'], 'persistWarning events', summarize(run));
+      await reloadPage(t);
+      expectEqual(await pendingIn(t, opts), [], 'pending() after the quota ran out');
+    });
+    await t.close();
+  });
 });
 
 describe('§22 handles from the picker and from drops', () => {
