@@ -15,16 +15,17 @@ use web_sys::Blob;
 
 use crate::engine::classify::no_response_failure;
 use crate::engine::concurrency::HttpProtocol;
+use crate::engine::persist::{self, Record};
 use crate::engine::s3::{Answer, Call};
 use crate::engine::{
     Action, Check, Event, Failure, FileControl, FileId, FileMeta, Input, Observation, Phase,
     RequestBody, RequestId, RequestSpec, Scheduler, UploadError, VecMap,
 };
+use crate::transport::store::Store;
 use crate::transport::wire::{Wire, WireBody};
 use crate::transport::{self, clock, cors_check, Outcome, Via};
 use gloo_timers::callback::Timeout;
-use wasm_bindgen_futures::spawn_local;
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
 
 /// How to abort what runs for one request: the request itself, or its batch of CORS checks.
 type InFlight = Vec<Via>;
@@ -56,6 +57,9 @@ pub(crate) trait Sink {
     ) -> Result<js_sys::Promise, String>;
     /// Reads what the callback of `call` resolved to (`Ok`) or rejected with (`Err`).
     fn s3_reply(&self, call: &Call, settled: Result<JsValue, JsValue>) -> S3Reply;
+    /// `persist`: the record store failed (`cause` is what it threw); called once, after which
+    /// nothing is written and uploads go on.
+    fn persist_warning(&self, driver: &Driver, cause: JsValue);
 }
 
 /// What an S3 callback's promise settled to, as the engine needs it.
@@ -104,6 +108,10 @@ struct State {
     keep_alive: Option<Handle>,
     /// `free()` was called: everything was cancelled and released; nothing starts again.
     released: bool,
+    /// `persist`: the record store, until it failed once (then `None`: nothing more is kept).
+    store: Option<Store>,
+    /// The file handle of the file being added, for its record's first write.
+    adding_handle: JsValue,
 }
 
 /// The shared handle every callback holds.
@@ -135,6 +143,8 @@ impl State {
             paused_by_user: false,
             keep_alive: None,
             released: false,
+            store: None,
+            adding_handle: JsValue::UNDEFINED,
         }
     }
 }
@@ -151,7 +161,11 @@ impl Driver {
         page_origin: Option<String>,
         sink: Rc<dyn Sink>,
     ) -> Driver {
+        let persist = scheduler.config().persist;
         let handle = Rc::new(RefCell::new(State::new(scheduler, page_origin, sink)));
+        if persist {
+            handle.borrow_mut().store = crate::transport::store::page_store();
+        }
         watch_connectivity(&handle);
         Driver(handle)
     }
@@ -189,21 +203,25 @@ impl Driver {
     /// Queues a file: `meta` for the engine, `blob` for the requests. `generation` is the one
     /// the addition started in: a `cancel()` since cancels the file too. `added` runs once the
     /// file is queued, before anything the addition causes happens. `Ok(None)` after `free()`.
+    /// `persist`: `kept` is the file's record found by [`Driver::kept_record`], `file_handle`
+    /// its `FileSystemFileHandle` (or `undefined`), kept with the record when it is large.
     pub(crate) fn add_file(
         &self,
         meta: FileMeta,
         blob: Blob,
         generation: u32,
         added: impl FnOnce(FileId),
+        kept: Option<Record>,
+        file_handle: JsValue,
     ) -> Result<Option<FileId>, UploadError> {
         if self.0.borrow().released {
             return Ok(None);
         }
-        let id = self
-            .0
-            .borrow_mut()
-            .scheduler
-            .add_file(clock::now_ms(), meta)?;
+        let id = {
+            let mut state = self.0.borrow_mut();
+            state.adding_handle = file_handle;
+            state.scheduler.add_file_kept(clock::now_ms(), meta, kept)?
+        };
         if let Some(i) = blob_index(id) {
             let blobs = &mut self.0.borrow_mut().blobs;
             while blobs.len() <= i {
@@ -296,6 +314,143 @@ impl Driver {
     pub(crate) fn release(&self) {
         release(&self.0);
     }
+
+    /// Whether records are kept (`persist`, and the store has not failed).
+    pub(crate) fn persists(&self) -> bool {
+        self.0.borrow().store.is_some()
+    }
+
+    /// `persist`: the kept record of the file `meta` describes (looked up by its identifier),
+    /// if any. A store that fails gives `None` (and the one warning).
+    pub(crate) async fn kept_record(&self, meta: &FileMeta) -> Option<Record> {
+        let (store, key) = {
+            let state = self.0.borrow();
+            let store = state.store.clone()?;
+            let s = &state.scheduler;
+            (
+                store,
+                persist::key(&persist::scope(s.config()), &s.identifier_for(meta)),
+            )
+        };
+        let found = self.stored(store.get(&key)).await?;
+        let text = js_sys::Reflect::get_u32(&found, 0).ok()?.as_string()?;
+        Record::decode(&text)
+    }
+
+    /// `persist`: every kept record of this uploader's options whose file is not queued now,
+    /// with its kept `Blob` or `FileSystemFileHandle` (or `undefined`).
+    pub(crate) async fn pending(&self) -> Vec<(Record, JsValue)> {
+        let Some(store) = self.0.borrow().store.clone() else {
+            return Vec::new();
+        };
+        let Some(all) = self.stored(store.all()).await else {
+            return Vec::new();
+        };
+        let state = self.0.borrow();
+        let scope = persist::scope(state.scheduler.config());
+        js_sys::Array::from(&all)
+            .iter()
+            .filter_map(|entry| {
+                let text = js_sys::Reflect::get_u32(&entry, 1).ok()?.as_string()?;
+                let record = Record::decode(&text).filter(|r| r.scope == scope)?;
+                let queued = state.scheduler.find_by_identifier(&record.identifier);
+                let file = js_sys::Reflect::get_u32(&entry, 2).unwrap_or(JsValue::UNDEFINED);
+                queued.is_none().then_some((record, file))
+            })
+            .collect()
+    }
+
+    /// `persist`: deletes the kept record of `identifier` under these options (the user gave
+    /// that upload up); whether the store took the deletion.
+    pub(crate) async fn forget_pending(&self, identifier: &str) -> bool {
+        let Some(store) = self.0.borrow().store.clone() else {
+            return false;
+        };
+        let key = persist::key(&persist::scope(self.scheduler().config()), identifier);
+        self.stored(store.del(&key)).await.is_some()
+    }
+
+    /// What the store's `promise` resolved with; `None` when it rejected (the store failed).
+    async fn stored(&self, promise: js_sys::Promise) -> Option<JsValue> {
+        match JsFuture::from(promise).await {
+            Ok(v) => Some(v),
+            Err(cause) => {
+                store_failed(&self.0, cause);
+                None
+            }
+        }
+    }
+}
+
+/// `persist`: writes file `file`'s record (and, when it was just added, its Blob if it is
+/// small enough, else its handle if it has one).
+fn keep(handle: &Handle, file: FileId, added: bool) {
+    let (store, key, text, kept) = {
+        let mut state = handle.borrow_mut();
+        let Some(store) = state.store.clone() else {
+            return;
+        };
+        let Some(record) = state.scheduler.record(file) else {
+            return;
+        };
+        let mut kept = JsValue::UNDEFINED;
+        if added {
+            let file_handle = core::mem::replace(&mut state.adding_handle, JsValue::UNDEFINED);
+            kept = if persist::keeps_blob(state.scheduler.config(), record.size) {
+                state.blob(file).map_or(JsValue::UNDEFINED, JsValue::from)
+            } else {
+                file_handle
+            };
+        }
+        (store, record.key(), record.encode(), kept)
+    };
+    watch_store(handle, store.put(&key, &text, &kept));
+}
+
+/// `persist`: deletes the record under `key` (not after `free()`: the page going away is not
+/// the user giving the upload up).
+fn forget(handle: &Handle, key: &str) {
+    let store = {
+        let state = handle.borrow();
+        match &state.store {
+            Some(store) if !state.released => store.clone(),
+            _ => return,
+        }
+    };
+    watch_store(handle, store.del(key));
+}
+
+/// Waits for a store write; a failure is the store failing.
+fn watch_store(handle: &Handle, promise: js_sys::Promise) {
+    let weak = Rc::downgrade(handle);
+    spawn_local(async move {
+        if let Err(cause) = JsFuture::from(promise).await {
+            if let Some(handle) = weak.upgrade() {
+                store_failed(&handle, cause);
+            }
+        }
+    });
+}
+
+/// The store threw (IndexedDB unavailable, `QuotaExceededError`, …): warn once, keep nothing
+/// more, and delete what this uploader kept so far (best effort), so that no record a failed
+/// write left behind is resumed later. Uploads go on.
+fn store_failed(handle: &Handle, cause: JsValue) {
+    let (store, keys) = {
+        let mut state = handle.borrow_mut();
+        let Some(store) = state.store.take() else {
+            return;
+        };
+        (store, state.scheduler.record_keys())
+    };
+    for key in keys {
+        let deleted = store.del(&key);
+        spawn_local(async move {
+            let _ = JsFuture::from(deleted).await;
+        });
+    }
+    let sink = Rc::clone(&handle.borrow().sink);
+    sink.persist_warning(&Driver(Rc::clone(handle)), cause);
 }
 
 /// The global `online`/`offline` listeners of one uploader.
@@ -363,6 +518,8 @@ fn pump(handle: &Handle) {
             Action::Abort(id) => abort(handle, id),
             Action::Check(check) => start_checks(handle, check),
             Action::Event(event) => dispatch(handle, event),
+            Action::Keep { file, added } => keep(handle, file, added),
+            Action::Forget { key } => forget(handle, &key),
         }
     }
     arm_timer(handle);

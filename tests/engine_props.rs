@@ -505,3 +505,58 @@ fn request_ids_are_unique() {
     let ids: BTreeSet<RequestId> = h.sent.iter().map(|r| r.id).collect();
     assert_eq!(ids.len(), h.sent.len());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// `persist`: the confirmed runs hold exactly the chunks inserted, in any order, as the
+    /// fewest disjoint, non-adjacent runs.
+    #[test]
+    fn persist_runs_are_the_set_of_chunks(chunks in proptest::collection::vec(1u32..200, 0..120)) {
+        let mut runs = resumable_wasm::engine::persist::Runs::default();
+        for n in &chunks {
+            runs.insert(*n);
+        }
+        let set: BTreeSet<u32> = chunks.iter().copied().collect();
+        prop_assert_eq!(runs.chunks().collect::<Vec<_>>(), set.iter().copied().collect::<Vec<_>>());
+        prop_assert_eq!(runs.count(), set.len() as u64);
+        for n in 0..202 {
+            prop_assert_eq!(runs.contains(n), set.contains(&n));
+        }
+        for w in runs.runs().windows(2) {
+            prop_assert!(w[0].1 + 1 < w[1].0, "runs {:?} touch or overlap", w);
+        }
+    }
+
+    /// `persist`: any record reads back from its text as it was, whatever its strings hold.
+    #[test]
+    fn persist_record_round_trips(
+        texts in proptest::collection::vec(".{0,12}", 5),
+        size in 0u64..=MAX_SAFE_INTEGER,
+        last_modified in proptest::option::of(0u64..=MAX_SAFE_INTEGER),
+        relative in proptest::option::of(".{0,12}"),
+        chunks in proptest::collection::vec(1u32..u32::MAX, 0..20),
+        state in proptest::collection::vec(("[a-zA-Z]{1,6}", ".{0,10}"), 0..3),
+        sums in proptest::collection::vec((1u32..1000, ".{0,10}"), 0..3),
+    ) {
+        use resumable_wasm::engine::persist::Record;
+        let mut r = Record {
+            scope: texts[0].clone(),
+            identifier: texts[1].clone(),
+            name: texts[2].clone(),
+            size,
+            last_modified,
+            relative_path: relative,
+            mime_type: texts[3].clone(),
+            ..Record::default()
+        };
+        for n in chunks {
+            r.confirmed.insert(n);
+        }
+        for (n, v) in &state {
+            r.set_state(n, v);
+        }
+        r.checksums = sums;
+        prop_assert_eq!(Record::decode(&r.encode()), Some(r));
+    }
+}

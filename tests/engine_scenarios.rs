@@ -1692,3 +1692,194 @@ fn auto_drops_to_one_request_on_retry_after() {
     h.reply(pending[0].id, busy);
     assert_eq!(h.s.slots(), 1);
 }
+
+/// `persist`: a first scheduler uploads part of a file and its record is taken as the page's
+/// storage would keep it (text); a second one (after a "reload") resumes from it.
+mod persist {
+    use super::*;
+    use resumable_wasm::engine::persist::Record;
+    use resumable_wasm::engine::FileMeta;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn meta(last_modified: u64) -> FileMeta {
+        FileMeta {
+            name: "a.bin".into(),
+            size: 100,
+            last_modified: Some(last_modified),
+            ..Default::default()
+        }
+    }
+
+    fn persisting(test_chunks: TestChunks) -> Config {
+        let mut c = config(10);
+        c.persist = true;
+        c.test_chunks = test_chunks;
+        c.simultaneous_uploads = Some(1);
+        c
+    }
+
+    /// Uploads chunks 1..=4 of a 10-chunk file, then returns its record as stored text.
+    fn half_uploaded(test_chunks: TestChunks) -> String {
+        let mut h = Harness::new(persisting(test_chunks), 3);
+        let f = h.s.add_file(0, meta(7)).unwrap();
+        h.drain();
+        assert_eq!(
+            h.kept,
+            vec![(f, true)],
+            "the record is written when the file is added"
+        );
+        h.start();
+        let mut confirmed = 0;
+        while confirmed < 4 {
+            let r = h.next_request();
+            let present = r.phase == Phase::Upload;
+            h.respond(r.id, if present { 200 } else { 204 });
+            confirmed += u32::from(present);
+        }
+        let record = h.s.record(f).unwrap();
+        assert_eq!(record.confirmed.runs(), &[(1, 4)]);
+        assert!(h.kept.iter().filter(|(_, added)| !added).count() >= 4);
+        record.encode()
+    }
+
+    fn resumed(
+        test_chunks: TestChunks,
+        text: &str,
+        last_modified: u64,
+    ) -> (
+        Harness,
+        Option<FileId>,
+        Option<resumable_wasm::engine::UploadError>,
+    ) {
+        let mut h = Harness::new(persisting(test_chunks), 4);
+        let kept = Record::decode(text);
+        assert!(kept.is_some(), "the stored text reads back");
+        match h.s.add_file_kept(0, meta(last_modified), kept) {
+            Ok(f) => {
+                h.drain();
+                (h, Some(f), None)
+            }
+            Err(e) => (h, None, Some(e)),
+        }
+    }
+
+    #[test]
+    fn resumes_with_one_probe_and_only_the_missing_chunks() {
+        let text = half_uploaded(TestChunks::Auto);
+        let (mut h, f, _) = resumed(TestChunks::Auto, &text, 7);
+        let f = f.unwrap();
+        h.start();
+        assert!(!h.drive_bounded(100, |r| {
+            assert!(
+                r.phase == Phase::Upload || r.chunk == 1,
+                "only the first kept chunk is probed"
+            );
+            assert!(
+                r.phase == Phase::Test || r.chunk > 4,
+                "kept chunk {} re-sent",
+                r.chunk
+            );
+            Reply::Status(200)
+        }));
+        assert_eq!(h.count_sent(Phase::Test), 1);
+        assert_eq!(h.count_sent(Phase::Upload), 6);
+        assert_eq!(h.s.file(f).unwrap().status, FileStatus::Success);
+        assert_eq!(h.s.progress(), 1.0);
+        let key = Record::decode(&text).unwrap().key();
+        assert!(h.forgotten.contains(&key), "success forgets the record");
+    }
+
+    #[test]
+    fn server_lost_the_upload_every_chunk_is_probed_and_sent() {
+        let text = half_uploaded(TestChunks::Auto);
+        let (mut h, f, _) = resumed(TestChunks::Auto, &text, 7);
+        h.start();
+        assert!(
+            !h.drive_bounded(100, |r| Reply::Status(if r.phase == Phase::Test {
+                204
+            } else {
+                200
+            }))
+        );
+        assert_eq!(h.count_sent(Phase::Upload), 10, "every chunk again");
+        assert_eq!(
+            h.count_sent(Phase::Test),
+            11,
+            "the kept chunk's probe, then every chunk's"
+        );
+        assert_eq!(h.s.file(f.unwrap()).unwrap().status, FileStatus::Success);
+    }
+
+    #[test]
+    fn test_chunks_false_trusts_the_record_and_true_probes_everything() {
+        let text = half_uploaded(TestChunks::Never);
+        let (mut h, _, _) = resumed(TestChunks::Never, &text, 7);
+        h.start();
+        assert!(!h.drive_bounded(100, ok(200)));
+        assert_eq!(
+            (h.count_sent(Phase::Test), h.count_sent(Phase::Upload)),
+            (0, 6)
+        );
+        let text = half_uploaded(TestChunks::Always);
+        let (mut h, _, _) = resumed(TestChunks::Always, &text, 7);
+        h.start();
+        assert!(!h.drive_bounded(100, |r| Reply::Status(
+            if r.phase == Phase::Test && r.chunk > 4 {
+                204
+            } else {
+                200
+            }
+        )));
+        assert_eq!(
+            (h.count_sent(Phase::Test), h.count_sent(Phase::Upload)),
+            (10, 6)
+        );
+    }
+
+    #[test]
+    fn a_changed_file_is_rejected() {
+        let text = half_uploaded(TestChunks::Auto);
+        let (h, f, e) = resumed(TestChunks::Auto, &text, 8);
+        assert!(f.is_none());
+        let e = e.unwrap();
+        assert_eq!(
+            (e.kind, e.rule.as_deref()),
+            (ErrorKind::Rejected, Some("changed"))
+        );
+        assert!(h.s.files().is_empty());
+    }
+
+    #[test]
+    fn cancel_and_remove_forget_the_record_failure_keeps_it() {
+        let mut h = Harness::new(persisting(TestChunks::Auto), 5);
+        let a = h.s.add_file(0, meta(7)).unwrap();
+        let b = h.add("b.bin", 30);
+        h.drain();
+        let key = |h: &Harness, f| h.s.record(f).unwrap().key();
+        let (ka, kb) = (key(&h, a), key(&h, b));
+        h.input(Input::RemoveFile(b));
+        assert!(h.forgotten.contains(&kb));
+        assert!(!h.forgotten.contains(&ka));
+        h.input(Input::Cancel);
+        assert!(h.forgotten.contains(&ka));
+    }
+
+    #[test]
+    fn protocol_state_and_checksums_travel_in_the_record() {
+        let mut h = Harness::new(persisting(TestChunks::Auto), 6);
+        let f = h.s.add_file(0, meta(7)).unwrap();
+        assert!(h.s.set_file_state(f, "uploadId", "u-1"));
+        assert!(h.s.set_chunk_checksum(f, 2, "sha256:ab"));
+        let text = h.s.record(f).unwrap().encode();
+        let (h2, g, _) = resumed(TestChunks::Auto, &text, 7);
+        assert_eq!(
+            h2.s.file_state(g.unwrap(), "uploadId").as_deref(),
+            Some("u-1")
+        );
+        assert_eq!(
+            h2.s.record(g.unwrap()).unwrap().checksums,
+            vec![(2, "sha256:ab".to_owned())]
+        );
+    }
+}

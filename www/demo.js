@@ -27,6 +27,8 @@ function options() {
     progress: $('o-progress').value,
     withCredentials: $('o-cred').checked,
     timeout: 15000,
+    // Unfinished uploads survive a reload or a restart (the "Unfinished uploads" panel).
+    persist: true,
   };
   const colon = header.indexOf(':');
   if (colon > 0) opts.headers = { [header.slice(0, colon).trim()]: header.slice(colon + 1).trim() };
@@ -106,6 +108,8 @@ function makeUploader() {
     for (const ev of ['fileAdded', 'fileProgress', 'fileSuccess', 'fileRetry']) up.on(ev, (f) => f && render(f));
     up.on('fileError', (f) => render(f));
     for (const ev of ['pause', 'cancel', 'complete']) up.on(ev, renderAll);
+    for (const ev of ['filesAdded', 'cancel', 'complete']) up.on(ev, refreshPending);
+    up.on('persistWarning', (cause) => alertMessage(`unfinished uploads are not kept: ${cause?.name ?? ''} ${cause?.message ?? cause}`));
     up.on('progress', (p) => { $('overall').value = p; $('overall-text').textContent = `${Math.round(p * 100)}%`; });
     up.on('fileRejected', (_file, err) => alertMessage(`${err.kind}: ${err.message}`));
     $('preflight').textContent = describeReport(up.preflightReport());
@@ -129,6 +133,30 @@ function alertMessage(text) {
   $('file-list').append(li);
 }
 
+// The unfinished uploads this browser kept (persist): list, resume, forget.
+async function refreshPending() {
+  const list = (await uploader?.pending()) ?? [];
+  $('pending-list').replaceChildren(...list.map((p) => {
+    const li = document.createElement('li');
+    const done = p.size ? Math.round((p.confirmed / p.size) * 100) : 0;
+    const how = p.file ? 'kept in the browser' : p.handle ? 'kept as a file handle' : 'choose the file again to resume';
+    li.append(Object.assign(document.createElement('div'), { className: 'name', textContent: `${p.relativePath} (${fmtBytes(p.size)})` }),
+      Object.assign(document.createElement('div'), { className: 'meta', textContent: `${done}% on the server · ${how}` }));
+    const forget = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Forget' });
+    forget.setAttribute('aria-label', `Forget ${p.name}`);
+    forget.addEventListener('click', async () => { await uploader?.forgetPending(p.identifier); refreshPending(); });
+    li.append(forget);
+    return li;
+  }));
+}
+$('resume-pending').addEventListener('click', async () => {
+  if (!uploader) return;
+  // From the click: a kept handle may need the user's permission again.
+  const added = await uploader.resumePending();
+  refreshPending();
+  if (added.length) $('upload').click();
+});
+
 function addFiles(list) {
   uploader?.addFiles(list);
 }
@@ -140,8 +168,10 @@ $('options').addEventListener('input', () => {
   if (!next) return;
   uploader = next;
   for (const q of queued) uploader.addFile(q.file, { relativePath: q.relativePath });
+  refreshPending(); // records are kept per set of wire options
 });
 uploader = makeUploader();
+refreshPending();
 
 const picker = Object.assign(document.createElement('input'), { type: 'file', multiple: true, hidden: true });
 const folderPicker = Object.assign(document.createElement('input'), { type: 'file', multiple: true, hidden: true });
@@ -157,6 +187,7 @@ $('choose-folder').addEventListener('click', () => folderPicker.click());
 
 $('upload').addEventListener('click', async () => {
   if (!uploader) uploader = makeUploader();
+refreshPending();
   if (!uploader) return;
   const summary = await uploader.upload();
   queued = queued.filter((q) => !summary.succeeded.some((s) => s.file === q.file));

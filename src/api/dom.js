@@ -7,8 +7,12 @@
 // listener: the wasm `__release`, which the garbage collector's finalizer never calls), and makes
 // every call after `free()` throw an `invalid` UploadError instead of wasm-bindgen's plain
 // "null pointer passed to rust".
+// With `persist`, it is also the record store: IndexedDB reads and writes in plain JS (the wasm
+// decides what a record holds and when it changes; here it is only kept), `pending()`'s
+// companion `resumePending()`, and the file handles of the picker and of drops.
 (function installDom(Uploader) {
   const P = Uploader.prototype;
+  const G = globalThis;
   // Per uploader: { regs: [[target, event, listener]], inputs: [HTMLInputElement] }.
   const bound = new WeakMap();
   const state = (up) => {
@@ -31,6 +35,127 @@
   };
   // Runs a callback-style API as a promise.
   const call = (f) => new Promise(f);
+
+  // The record store (one per page, shared by every uploader and by every copy of the library,
+  // found by the wasm under this symbol). Database `resumable-wasm`: `uploads` holds each
+  // record's text, `files` the kept Blob or FileSystemFileHandle, both under the record's key.
+  // Writes queue up by key and go in one transaction at a time, so a burst of confirmed chunks
+  // costs one transaction, not one each; every call's promise settles with its transaction.
+  const STORE = Symbol.for('resumable-wasm/store');
+  if (!G[STORE]) {
+    let db;
+    let queue = new Map();
+    let waiting = [];
+    let running = false;
+    const req = (r) => call((ok, no) => { r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+    const open = () => (db ||= call((ok, no) => {
+      const r = G.indexedDB.open('resumable-wasm', 1);
+      r.onupgradeneeded = () => ['uploads', 'files'].forEach((n) => r.result.createObjectStore(n));
+      r.onsuccess = () => ok(r.result);
+      r.onerror = () => no(r.error);
+    }).catch((e) => { db = null; throw e; }));
+    // Runs `body(uploads, files)` in one transaction; settles when it commits or aborts.
+    const tx = async (mode, body) => {
+      const t = (await open()).transaction(['uploads', 'files'], mode);
+      // A failed request aborts the transaction; `abort` then carries the reason.
+      const done = call((ok, no) => { t.oncomplete = ok; t.onabort = () => no(t.error || new Error('IndexedDB transaction aborted')); });
+      let out;
+      try { out = body(t.objectStore('uploads'), t.objectStore('files')); } catch (e) {
+        try { t.abort(); } catch (_) { /* already finished */ }
+        done.catch(() => {});
+        throw e;
+      }
+      await done;
+      return out;
+    };
+    // A kept file goes in a transaction of its own: where the browser cannot store Blobs in
+    // IndexedDB (WebKitGTK's ephemeral sessions: "Error preparing Blob/File data") the record
+    // is kept without it, as for a large file. The quota running out is a failure like any other.
+    const keepFile = (key, file) => tx('readwrite', (u, f) => f.put(file, key))
+      .catch((e) => { if (e && e.name === 'QuotaExceededError') throw e; });
+    const flush = async () => {
+      running = true;
+      while (queue.size) {
+        const [ops, settle] = [queue, waiting];
+        [queue, waiting] = [new Map(), []];
+        const r = await Promise.all([...ops].filter(([, op]) => op && op.file).map(([key, op]) => keepFile(key, op.file)))
+          .then(() => tx('readwrite', (u, f) => ops.forEach((op, key) => {
+            if (op) u.put(op.rec, key);
+            else { u.delete(key); f.delete(key); }
+          })))
+          .then(() => null, (e) => e || new Error('IndexedDB failed'));
+        settle.forEach(([ok, no]) => (r ? no(r) : ok()));
+      }
+      running = false;
+    };
+    const write = (key, op) => {
+      const before = queue.get(key);
+      if (op && before && before.file && !op.file) op.file = before.file;
+      queue.set(key, op);
+      const p = call((ok, no) => waiting.push([ok, no]));
+      if (!running) flush();
+      return p;
+    };
+    G[STORE] = {
+      put: (key, rec, file) => write(key, { rec, file }),
+      del: (key) => write(key, null),
+      // The record text and kept file of `key`: [text, file] or undefined.
+      get: (key) => tx('readonly', (u, f) => [req(u.get(key)), req(f.get(key))])
+        .then((rs) => Promise.all(rs)).then(([t, f]) => (t === undefined ? undefined : [t, f])),
+      // Every [key, text, file].
+      all: () => tx('readonly', (u, f) => [req(u.getAllKeys()), req(u.getAll()), req(f.getAllKeys()), req(f.getAll())])
+        .then((rs) => Promise.all(rs))
+        .then(([k, v, fk, fv]) => k.map((key, i) => [key, v[i], fv[fk.indexOf(key)]])),
+    };
+  }
+
+  // A handle's file, with read permission asked for when needed (a prompt needs the user's
+  // gesture: call resumePending() from a click); null when refused or gone.
+  const fromHandle = async (handle) => {
+    try {
+      const opts = { mode: 'read' };
+      if (handle.queryPermission && (await handle.queryPermission(opts)) !== 'granted'
+        && (await handle.requestPermission(opts)) !== 'granted') return null;
+      return await handle.getFile();
+    } catch (_) {
+      return null;
+    }
+  };
+  const isHandle = (v) => v && typeof v === 'object' && v.kind === 'file' && typeof v.getFile === 'function';
+
+  /**
+   * `persist`: the unfinished uploads kept under these options whose files are not queued now
+   * (after a reload or a restart).
+   */
+  P.pending = async function pending() {
+    return (await this.__pending()).map(([identifier, name, size, lastModified, relativePath, confirmed, kept]) => {
+      const p = { identifier, name, size, relativePath, confirmed };
+      if (lastModified !== undefined) p.lastModified = lastModified;
+      if (is('Blob', kept)) p.file = kept;
+      else if (kept) p.handle = kept;
+      return p;
+    });
+  };
+
+  /**
+   * Re-adds every pending upload whose file was kept (a Blob, or a handle whose read
+   * permission is granted or granted now): resolves with the added `UploadFile`s.
+   */
+  P.resumePending = async function resumePending() {
+    const items = [];
+    for (const p of await this.pending()) {
+      const file = p.handle ? await fromHandle(p.handle) : p.file;
+      if (file) items.push({ file, handle: p.handle, identifier: p.identifier, relativePath: p.relativePath });
+    }
+    return items.length ? this.addFiles(items) : [];
+  };
+
+  // addFile(handle): the handle's file, with the handle kept for a resume after a restart.
+  const addFile = P.addFile;
+  P.addFile = function (file, options) {
+    if (!isHandle(file)) return addFile.call(this, file, options);
+    return fromHandle(file).then((f) => addFile.call(this, f || file, { ...options, handle: file }));
+  };
 
   // Every file under the dropped entries, as `{ file, relativePath }` (the path inside the
   // dropped folder); unreadable entries are skipped.
@@ -76,6 +201,22 @@
     input.multiple = true;
     if (opts.directory === true) input.setAttribute('webkitdirectory', '');
     if (typeof opts.accept === 'string') input.accept = opts.accept;
+    // With persist, files are picked as handles where the browser can (Chromium): a large one
+    // then resumes after a restart without being chosen again.
+    if (input !== element && opts.directory !== true && typeof opts.accept !== 'string') {
+      listen(this, input, 'click', (ev) => {
+        if (!this.__persists() || typeof G.showOpenFilePicker !== 'function') return;
+        ev.preventDefault();
+        G.showOpenFilePicker({ multiple: true }).then(async (handles) => {
+          const items = [];
+          for (const handle of handles) items.push({ file: await handle.getFile(), handle });
+          add(this, items);
+        }, (e) => {
+          // The picker itself failed (not a cancel): fall back to the input.
+          if (e && e.name !== 'AbortError') input.showPicker ? input.showPicker() : null;
+        });
+      });
+    }
     listen(this, input, 'change', () => {
       if (input.files) add(this, input.files);
       // Allow choosing the same file again.
@@ -90,19 +231,31 @@
       ev.preventDefault();
       const transfer = is('DragEvent', ev) ? ev.dataTransfer : null;
       if (!transfer) return;
-      // Entries must be taken during the event: the DataTransfer is emptied after it.
+      // Entries (and handles) must be taken during the event: the DataTransfer is emptied after it.
       const entries = [];
+      const handles = [];
       const items = transfer.items;
+      const persists = this.__persists();
       for (let i = 0; i < items.length; i++) {
         const item = items[i];
         if (item && item.kind === 'file') {
           try {
             const entry = item.webkitGetAsEntry();
-            if (entry) entries.push(entry);
+            // With persist, a dropped file's handle (Chromium) lets it resume after a restart.
+            const handle = persists && (!entry || entry.isFile) && typeof item.getAsFileSystemHandle === 'function'
+              ? item.getAsFileSystemHandle() : null;
+            if (handle) handles.push([entry, handle.catch(() => null)]);
+            else if (entry) entries.push(entry);
           } catch (_) { /* no entry: skipped */ }
         }
       }
-      if (entries.length) walk(entries).then((files) => add(this, files));
+      if (handles.length) {
+        Promise.all(handles.map(async ([entry, h]) => {
+          h = await h;
+          if (isHandle(h)) return [{ file: await h.getFile(), handle: h }];
+          return entry ? walk([entry]) : [];
+        })).then(async (lists) => add(this, lists.flat().concat(await walk(entries))));
+      } else if (entries.length) walk(entries).then((files) => add(this, files));
       // No entry API: plain files only.
       else if (transfer.files) add(this, transfer.files);
     });

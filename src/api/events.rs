@@ -29,6 +29,7 @@ pub(crate) const EVENTS: &[&str] = &[
     "complete",
     "pause",
     "cancel",
+    "persistWarning",
 ];
 
 /// Registered callbacks, in registration order.
@@ -199,6 +200,10 @@ impl Sink for Page {
         super::options::string_pairs(&value)
             .map(Some)
             .map_err(|e| format!("{option} function returned an object that threw when read: {e}"))
+    }
+
+    fn persist_warning(&self, _driver: &Driver, cause: JsValue) {
+        self.emit("persistWarning", &[cause]);
     }
 
     fn release(&self, driver: &Driver) {

@@ -223,7 +223,7 @@ impl Uploader {
     #[wasm_bindgen(js_name = addFile, unchecked_return_type = "Promise<UploadFile | null>")]
     pub fn add_file(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "File | Blob")] file: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "File | Blob | FileSystemFileHandle")] file: JsValue,
         options: Option<AddFileOptionsJs>,
     ) -> Result<Promise, JsValue> {
         let file = as_blob(file)?;
@@ -468,6 +468,56 @@ impl Uploader {
         self.driver.release();
     }
 
+    /// `persist`: the unfinished uploads kept under these options whose files are not queued
+    /// now, as `[identifier, name, size, lastModified, relativePath, confirmed bytes, kept Blob
+    /// or handle]` rows; `pending()` in `dom.js` makes them `PendingUpload` objects.
+    #[wasm_bindgen(js_name = __pending, skip_typescript)]
+    pub fn pending_rows(&self) -> Promise {
+        let driver = self.driver.clone();
+        to_promise(Box::pin(async move {
+            let (chunk_size, force) = {
+                let s = driver.scheduler();
+                (s.config().chunk_size, s.config().force_chunk_size)
+            };
+            let rows = Array::new();
+            for (r, kept) in driver.pending().await {
+                let plan = crate::engine::ChunkPlan::new(r.size, chunk_size, force);
+                let confirmed: u64 = r.confirmed.chunks().map(|n| plan.len(u64::from(n))).sum();
+                let number = |n: u64| JsValue::from(blob::offset_to_js(n).unwrap_or(f64::NAN));
+                let row: Array = [
+                    JsValue::from(&r.identifier),
+                    JsValue::from(&r.name),
+                    number(r.size),
+                    r.last_modified.map_or(JsValue::UNDEFINED, number),
+                    JsValue::from(r.meta().path()),
+                    number(confirmed),
+                    kept,
+                ]
+                .iter()
+                .collect();
+                rows.push(&row);
+            }
+            Ok(rows.into())
+        }))
+    }
+
+    /// `persist`: forgets the pending upload of `identifier` (its record and kept file), so the
+    /// file is no longer resumed and may be uploaded anew. Resolves `false` without `persist`.
+    #[wasm_bindgen(js_name = forgetPending, unchecked_return_type = "Promise<boolean>")]
+    pub fn forget_pending(&self, identifier: String) -> Promise {
+        let driver = self.driver.clone();
+        to_promise(Box::pin(async move {
+            Ok(driver.forget_pending(&identifier).await.into())
+        }))
+    }
+
+    /// Whether this uploader keeps records (`persist`, and its store has not failed): read by
+    /// `assignBrowse`/`assignDrop` in `dom.js` to keep file handles.
+    #[wasm_bindgen(js_name = __persists, skip_typescript)]
+    pub fn persists(&self) -> bool {
+        self.driver.persists()
+    }
+
     /// Adds a listener. Throws an `invalid` UploadError for an unknown event name.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, event: &str, callback: JsValue) -> Result<(), JsValue> {
@@ -612,13 +662,22 @@ fn add_one(
                 .and_then(float::whole),
             identifier,
         };
+        let kept = driver.kept_record(&meta).await;
+        let file_handle = options::get(&options, "handle");
         let mut snapshot = JsValue::NULL;
-        let added = driver.add_file(meta, file.clone(), generation, |id| {
-            snapshot = file_snapshot(&driver, id);
-            if emit {
-                page.emit("fileAdded", std::slice::from_ref(&snapshot));
-            }
-        });
+        let added = driver.add_file(
+            meta,
+            file.clone(),
+            generation,
+            |id| {
+                snapshot = file_snapshot(&driver, id);
+                if emit {
+                    page.emit("fileAdded", std::slice::from_ref(&snapshot));
+                }
+            },
+            kept,
+            file_handle,
+        );
         match added {
             Ok(_) => Ok(snapshot),
             Err(err) => {

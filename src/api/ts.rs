@@ -129,6 +129,10 @@ export interface UploadOptions {
   diagnoseCors?: boolean;
   /** With `protocol: 's3'`: the app server's halves of a multipart upload (the library never signs). */
   s3?: S3Callbacks;
+  /** Keep each unfinished upload in IndexedDB so it resumes after a reload or a browser restart (default false). */
+  persist?: boolean;
+  /** With `persist`, files up to this many bytes are kept whole with their record (default 4 MiB). */
+  persistBlobMaxBytes?: number;
 }
 
 /** The options of `protocol: 's3'`: parts go straight to object storage, so no `target`. */
@@ -171,9 +175,26 @@ export interface S3Callbacks {
   signUpload?(file: Blob, upload: { size: number }): { url: string; headers?: Record<string, string> } | Promise<{ url: string; headers?: Record<string, string> }>;
 }
 
+/** An unfinished upload kept by `persist` whose file is not queued (see `pending()`). */
+export interface PendingUpload {
+  identifier: string;
+  name: string;
+  size: number;
+  lastModified?: number;
+  relativePath: string;
+  /** Bytes of the chunks the server confirmed. */
+  confirmed: number;
+  /** The kept file (files up to `persistBlobMaxBytes`). */
+  file?: Blob;
+  /** The kept handle (a file picked or dropped as a handle, or given to `addFile`: Chromium). */
+  handle?: FileSystemFileHandle;
+}
+
 export interface AddFileOptions {
   relativePath?: string;
   identifier?: string;
+  /** With `persist`: the file's handle, kept so a large file resumes after a restart (Chromium). */
+  handle?: FileSystemFileHandle;
 }
 
 export interface BrowseOptions {
@@ -206,6 +227,8 @@ export interface UploaderEventMap {
   complete: () => void;
   pause: () => void;
   cancel: () => void;
+  /** `persist`: the record store failed (what it threw, e.g. a `QuotaExceededError`); nothing more is kept, uploads go on. Once per uploader. */
+  persistWarning: (cause: unknown) => void;
 }
 export type UploaderEvent = keyof UploaderEventMap;
 
@@ -223,6 +246,13 @@ export interface Uploader {
   assignDrop(element: EventTarget): void;
   /** Stops listening for drops on `element`. */
   unAssignDrop(element: EventTarget): void;
+  /** `persist`: the unfinished uploads kept under these options whose files are not queued now (`[]` without `persist`). */
+  pending(): Promise<PendingUpload[]>;
+  /**
+   * `persist`: re-adds every pending upload whose file was kept (a Blob, or a handle whose read
+   * permission is granted, or granted now: call it from a click when a handle may need a prompt).
+   */
+  resumePending(): Promise<UploadFile[]>;
 }
 "#;
 

@@ -190,6 +190,11 @@ pub struct Config {
     /// `diagnoseCors`: check a cross-origin request that got no readable answer to tell a CORS
     /// block from a failed connection ([`crate::engine::verdict`]). Default `true`.
     pub diagnose_cors: bool,
+    /// `persist`: keep a record of each unfinished upload in the browser's storage, so it
+    /// resumes after a reload or a restart (see [`crate::engine::persist`]).
+    pub persist: bool,
+    /// `persistBlobMaxBytes`: files up to this size are kept whole with their record.
+    pub persist_blob_max_bytes: u64,
     /// The page's origin (`scheme://host[:port]`) as given to [`Config::from_options`]; used
     /// for preflight prediction. `None` = unknown (treated as cross-origin).
     pub page_origin: Option<String>,
@@ -222,7 +227,7 @@ pub const S3_CALLBACKS: [&str; 6] = [
 ];
 
 /// Every option name we accept.
-pub const OPTION_NAMES: [&str; 42] = [
+pub const OPTION_NAMES: [&str; 44] = [
     "target",
     "testTarget",
     "chunkSize",
@@ -265,6 +270,8 @@ pub const OPTION_NAMES: [&str; 42] = [
     "prioritizeFirstAndLastChunk",
     "diagnoseCors",
     "s3",
+    "persist",
+    "persistBlobMaxBytes",
 ];
 
 /// Resumable.js / Flow.js option names we do not take, with what to use instead.
@@ -348,6 +355,8 @@ impl Config {
             parallel_files: false,
             prioritize_first_and_last_chunk: false,
             diagnose_cors: true,
+            persist: false,
+            persist_blob_max_bytes: 4 << 20,
             page_origin: None,
             cors_enforced: true,
             s3: None,
@@ -677,6 +686,11 @@ fn parse(
         &mut c.prioritize_first_and_last_chunk,
     )?;
     bool_opt(get, "diagnoseCors", &mut c.diagnose_cors)?;
+    bool_opt(get, "persist", &mut c.persist)?;
+    let bytes = "an integer number of bytes from 0 to 2^53-1";
+    if let Some(n) = int(get, "persistBlobMaxBytes", 0, MAX_SAFE_INTEGER, bytes)? {
+        c.persist_blob_max_bytes = n;
+    }
     Ok(c)
 }
 

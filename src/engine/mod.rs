@@ -15,6 +15,7 @@
 //! | [`concurrency`] | how many requests in flight under `simultaneousUploads: 'auto'` |
 //! | [`verdict`] | CORS block or failed connection: request shapes, checks, the verdict |
 //! | [`error`] | [`UploadError`], [`ErrorKind`], [`Phase`] |
+//! | [`persist`] | durable resume: the kept record, its matching and resume rules |
 //! | [`progress`] | speed and ETA |
 //! | [`s3`] | direct-to-S3 multipart: part rules, per-file upload state, next step, part answers |
 //! | [`float`] | `trunc`/`round` for JS numbers (not in `core`) |
@@ -32,6 +33,7 @@ pub mod error;
 pub mod float;
 pub(crate) mod identifiers;
 pub mod params;
+pub mod persist;
 pub mod plan;
 pub mod preflight;
 pub mod progress;

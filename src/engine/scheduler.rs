@@ -44,6 +44,12 @@
 //!   the queue's pause for that file only (the others become paused one by one); retry starts a
 //!   failed or cancelled file over like a fresh one; cancel aborts only that file's requests.
 //!
+//! - `persist` ([`crate::engine::persist`]): each file has a record, written through
+//!   [`Action::Keep`] when it is added and after each confirmed chunk, deleted through
+//!   [`Action::Forget`] when it succeeds, is cancelled or removed (a failed file keeps it); a file
+//!   added with its record ([`Scheduler::add_file_kept`]) probes its first kept chunk and skips
+//!   every kept chunk if the server has it, or starts over probing every chunk if not.
+//!
 //! Per-request `query`/`headers` functions are applied by the driver with
 //! [`RequestSpec::with_dynamic`]; the scheduler's warm-up and [`Scheduler::preflight_report`]
 //! only see the static options.
@@ -82,6 +88,7 @@ use crate::engine::params::{
     default_identifier, protocol_params, render, unique_identifier, ChunkFacts, FileId, FileMeta,
     RequestBody, RequestId, RequestSpec,
 };
+use crate::engine::persist::{self, Match, Record, Resume, Runs};
 use crate::engine::plan::{ChunkPlan, MAX_SAFE_INTEGER};
 use crate::engine::preflight::{cors_hint, predict, BodyKind, Prediction, RequestShape};
 use crate::engine::progress::Speed;
@@ -191,6 +198,20 @@ pub enum Action {
     Check(Check),
     /// Tell the app.
     Event(Event),
+    /// `persist`: write file `file`'s record (read it with [`Scheduler::record`]); `added` on
+    /// the first write, which also keeps the file's bytes or handle.
+    Keep {
+        /// The file.
+        file: FileId,
+        /// The first write, when the file was added.
+        added: bool,
+    },
+    /// `persist`: delete the record under this storage key ([`Record::key`]): the file
+    /// succeeded, was cancelled or removed.
+    Forget {
+        /// The record's storage key.
+        key: String,
+    },
 }
 
 /// Something that happened, for the app's callbacks.
@@ -349,6 +370,9 @@ enum Probing {
     All,
     /// Probe only chunks whose attempt failed.
     Off,
+    /// Resumed from a record: only the probe of the first kept chunk runs; if the server has
+    /// it, every kept chunk is done, else the file starts over probing every chunk.
+    Verify,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -397,6 +421,10 @@ struct File {
     /// `protocol: 's3'`: the multipart upload's state, which decides the file's own steps and
     /// which parts are missing ([`crate::engine::s3`]).
     s3: Option<S3File>,
+    /// Chunks a record says are on the server, skipped once verified (or trusted).
+    kept: Runs,
+    /// The file's record: with `persist`, or once a protocol keeps state in it.
+    record: Option<Box<Record>>,
 }
 
 impl File {
@@ -433,6 +461,13 @@ impl File {
         }
         if let Some(s3) = &self.s3 {
             return self.next_s3(s3);
+        }
+        if self.probing == Probing::Verify {
+            return self
+                .chunks
+                .iter()
+                .find(|(_, c)| c.state == State::Pending)
+                .map(|(n, _)| *n);
         }
         if self.probing == Probing::First {
             let first = self.chunk_at(0);
@@ -512,6 +547,7 @@ impl File {
     /// Starts the file over as if it had just been added: what the server already has is
     /// found by probes under `probing`, not sent again.
     fn requeue(&mut self, probing: Probing) {
+        self.kept = Runs::default();
         self.life = Life::Queued;
         self.error = None;
         self.cursor = 0;
@@ -529,6 +565,31 @@ impl File {
                 S3File::resumed(size, s3.upload().clone())
             };
         }
+    }
+
+    /// Moves the cursor past chunks that are kept (verified or trusted): they are done.
+    fn skip_kept(&mut self) {
+        if self.probing == Probing::Verify {
+            return;
+        }
+        while self.cursor < self.count && self.kept.contains(self.chunk_at(self.cursor)) {
+            self.cursor += 1;
+        }
+    }
+
+    /// Counts every kept chunk but `except` (confirmed by its own answer) as done.
+    fn take_kept(&mut self, except: u32) {
+        for n in self.kept.chunks() {
+            if n != except {
+                self.done += 1;
+                self.confirmed = self.confirmed.saturating_add(self.plan.len(u64::from(n)));
+            }
+        }
+        self.skip_kept();
+    }
+
+    fn key(&self) -> Option<String> {
+        self.record.as_ref().map(|r| r.key())
     }
 }
 
@@ -684,6 +745,74 @@ impl Scheduler {
         &self.config
     }
 
+    /// The identifier a file `meta` describes is sent under: the app's, else the `identifier` rule's.
+    #[must_use]
+    pub fn identifier_for(&self, meta: &FileMeta) -> String {
+        match &meta.identifier {
+            Some(i) if !i.is_empty() => i.clone(),
+            _ => match self.config.identifier {
+                IdentifierMode::Compatible => default_identifier(meta),
+                IdentifierMode::Unique => unique_identifier(meta),
+            },
+        }
+    }
+
+    /// The record of file `id` as it is now (`persist`, or once a protocol kept state).
+    #[must_use]
+    pub fn record(&self, id: FileId) -> Option<Record> {
+        let f = self.files.get(self.index(id)?)?;
+        f.record.as_deref().cloned()
+    }
+
+    /// The storage keys of every queued file's record.
+    #[must_use]
+    pub fn record_keys(&self) -> Vec<String> {
+        self.files.iter().filter_map(File::key).collect()
+    }
+
+    /// Keeps protocol state `name` = `value` in file `id`'s record (e.g. an object store's
+    /// upload id), written with it under `persist` and given back when the file resumes
+    /// ([`Scheduler::file_state`]). `false` for an unknown file.
+    pub fn set_file_state(&mut self, id: FileId, name: &str, value: &str) -> bool {
+        self.change_record(id, |r| r.set_state(name, value))
+    }
+
+    /// Keeps the checksum of chunk `chunk` of file `id` in its record. `false` for an unknown file.
+    pub fn set_chunk_checksum(&mut self, id: FileId, chunk: u32, sum: &str) -> bool {
+        self.change_record(id, |r| {
+            r.checksums.retain(|(n, _)| *n != chunk);
+            r.checksums.push((chunk, sum.to_owned()));
+        })
+    }
+
+    /// Protocol state `name` of file `id` (kept with [`Scheduler::set_file_state`], or from
+    /// the record it resumed from).
+    #[must_use]
+    pub fn file_state(&self, id: FileId, name: &str) -> Option<String> {
+        let f = self.files.get(self.index(id)?)?;
+        let r = f.record.as_deref()?;
+        r.state
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn change_record(&mut self, id: FileId, change: impl FnOnce(&mut Record)) -> bool {
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        let config = &self.config;
+        let Some(f) = self.files.get_mut(i) else {
+            return false;
+        };
+        let r = f
+            .record
+            .get_or_insert_with(|| Box::new(Record::new(config, &f.identifier, &f.meta)));
+        change(r);
+        self.keep(i);
+        true
+    }
+
     /// Queues a file at time `now_ms`. If an upload is running, the file joins it. Files are
     /// numbered 1, 2, 3, … in the order they are added.
     ///
@@ -692,6 +821,22 @@ impl Scheduler {
     /// `duplicate` (an unfinished or successful file has the same identifier) or `chunkCount`
     /// (more than 2^32−1 chunks: raise `chunkSize`).
     pub fn add_file(&mut self, now_ms: u64, meta: FileMeta) -> Result<FileId, UploadError> {
+        self.add_file_kept(now_ms, meta, None)
+    }
+
+    /// [`Scheduler::add_file`] for a file that may have a kept record (`persist`: the driver
+    /// looked it up by identifier). A record of the same file ([`Match::Same`]) resumes it
+    /// under [`persist::resume_probing`]; one of another file of that identifier is replaced.
+    ///
+    /// # Errors
+    /// As [`Scheduler::add_file`], and [`ErrorKind::Rejected`] with rule `changed` when the
+    /// file has the record's name but another size or `lastModified`.
+    pub fn add_file_kept(
+        &mut self,
+        now_ms: u64,
+        meta: FileMeta,
+        kept: Option<Record>,
+    ) -> Result<FileId, UploadError> {
         // Engine time never goes back (the other inputs may have come later in a test).
         self.now = self.now.max(now_ms);
         let c = &self.config;
@@ -733,13 +878,7 @@ impl Scheduler {
             return Err(UploadError::rejected("maxFiles", quoted(&m)));
         }
         let meta_size = meta.size;
-        let identifier = match &meta.identifier {
-            Some(i) if !i.is_empty() => i.clone(),
-            _ => match c.identifier {
-                IdentifierMode::Compatible => default_identifier(&meta),
-                IdentifierMode::Unique => unique_identifier(&meta),
-            },
-        };
+        let identifier = self.identifier_for(&meta);
         if self.identifier_taken(&identifier, None) {
             let mut m = String::from("is already queued (identifier ");
             m.push_str(&identifier);
@@ -764,11 +903,63 @@ impl Scheduler {
                 quoted("needs more than 2^32-1 chunks; raise chunkSize"),
             ));
         };
-        let probing = if s3_part_size.is_some() {
+        let mut probing = if s3_part_size.is_some() {
             Probing::Off
         } else {
             fresh_probing(c.test_chunks, count)
         };
+        let kept = kept.filter(|r| r.identifier == identifier);
+        let same = kept.as_ref().map(|r| r.matches(&meta)) == Some(Match::Same);
+        let resume = match kept.as_ref().map(|r| (r, r.matches(&meta))) {
+            Some((_, Match::Changed)) => {
+                return Err(UploadError::rejected(
+                    "changed",
+                    quoted("changed since its upload began (another size or lastModified than the kept record): the server holds chunks of the old version under this identifier"),
+                ));
+            }
+            // Chunk numbers past the plan: not a record of this file's chunks.
+            Some((r, _)) if r.confirmed.runs().last().is_some_and(|run| run.1 > count) => {
+                Resume::Fresh
+            }
+            // S3 learns the stored parts from `listParts`, not from kept chunk numbers.
+            Some((r, Match::Same)) if s3_part_size.is_none() => {
+                persist::resume_probing(c.test_chunks, &r.confirmed)
+            }
+            _ => Resume::Fresh,
+        };
+        // The same file's record goes on (its protocol state too); another file's is replaced.
+        let mut record = kept.filter(|_| same).map(Box::new);
+        if let Some(r) = record.as_deref_mut().filter(|_| resume == Resume::Fresh) {
+            // Nothing of it is trusted: `'auto'` probes as for a fresh file, `true` every chunk.
+            r.confirmed = Runs::default();
+        }
+        if record.is_none() && c.persist {
+            record = Some(Box::new(Record::new(c, &identifier, &meta)));
+        }
+        let kept_runs = match resume {
+            Resume::Fresh => Runs::default(),
+            _ => record
+                .as_ref()
+                .map(|r| r.confirmed.clone())
+                .unwrap_or_default(),
+        };
+        let mut chunks = VecMap::default();
+        if let Resume::Verify(n) = resume {
+            probing = Probing::Verify;
+            chunks.insert(
+                n,
+                Chunk {
+                    state: State::Pending,
+                    probe: true,
+                    attempts: 0,
+                    retries: 0,
+                    sent: 0,
+                    resigned: false,
+                },
+            );
+        } else if resume == Resume::Trust {
+            probing = Probing::Off;
+        }
         // Ids only grow (2^32 additions per uploader), so `files` stays sorted by id.
         let id = FileId(self.next_file);
         self.next_file = self.next_file.wrapping_add(1);
@@ -782,7 +973,7 @@ impl Scheduler {
             life: Life::Queued,
             error: None,
             cursor: 0,
-            chunks: VecMap::default(),
+            chunks,
             done: 0,
             confirmed: 0,
             probing,
@@ -797,9 +988,28 @@ impl Scheduler {
                     S3File::new(meta_size, size)
                 }
             }),
+            kept: kept_runs,
+            record,
         };
+        let mut file = file;
+        if resume == Resume::Trust {
+            file.take_kept(0);
+            if file.done >= file.count {
+                file.life = Life::Success;
+            }
+        }
+        let persist = c.persist;
+        let finished = file.life == Life::Success;
         self.tally.swap(&Tally::default(), &file.tally());
         self.files.push(file);
+        if finished {
+            self.forget(self.files.len() - 1);
+        } else if persist {
+            self.actions.push_back(Action::Keep {
+                file: id,
+                added: true,
+            });
+        }
         self.pump();
         Ok(id)
     }
@@ -1305,7 +1515,26 @@ impl Scheduler {
             return false;
         };
         self.abort_file(id);
+        self.forget(i);
         true
+    }
+
+    /// `persist`: asks the driver to write file `i`'s record.
+    fn keep(&mut self, i: usize) {
+        if let Some(f) = self.files.get(i).filter(|_| self.config.persist) {
+            let file = f.id;
+            self.actions.push_back(Action::Keep { file, added: false });
+        }
+    }
+
+    /// `persist`: asks the driver to delete file `i`'s record.
+    fn forget(&mut self, i: usize) {
+        if !self.config.persist {
+            return;
+        }
+        if let Some(key) = self.files.get(i).and_then(File::key) {
+            self.actions.push_back(Action::Forget { key });
+        }
     }
 
     /// A resumed or retried file after the run ended (say, around it while it was paused)
@@ -1327,12 +1556,17 @@ impl Scheduler {
             if self.files.get(i).is_some_and(|f| !f.life.terminal()) {
                 self.abort_s3_upload(i);
             }
-            self.change_file(i, |f| {
-                if !f.life.terminal() {
+            let cancelled = self.change_file(i, |f| {
+                let unfinished = !f.life.terminal();
+                if unfinished {
                     f.life = Life::Cancelled;
                     f.chunks.clear();
                 }
+                unfinished
             });
+            if cancelled == Some(true) {
+                self.forget(i);
+            }
         }
         self.emit(Event::Cancel);
         self.emit(Event::Complete);
@@ -1360,6 +1594,8 @@ impl Scheduler {
             return;
         };
         self.abort_s3_upload(i);
+        // A failed file's record is kept for a later retry; removing it forgets it.
+        self.forget(i);
         let f = self.files.remove(i);
         self.tally.swap(&f.tally(), &Tally::default());
         if i < self.settled {
@@ -1459,6 +1695,7 @@ impl Scheduler {
                         }
                     } else {
                         f.cursor += 1;
+                        f.skip_kept();
                     }
                     let probe = f.probing != Probing::Off;
                     f.chunks.insert(
@@ -1872,10 +2109,31 @@ impl Scheduler {
                         if f.probing == Probing::First {
                             f.probing = Probing::All;
                         }
+                        if f.probing == Probing::Verify {
+                            // The server still has the upload: what the record says is there.
+                            f.probing = Probing::Off;
+                            f.take_kept(fl.chunk);
+                        }
                     });
                     self.chunk_done(i, fl.chunk, body);
                 }
                 ProbeOutcome::Absent => {
+                    let lost = self.change_file(i, |f| {
+                        if f.probing != Probing::Verify {
+                            return false;
+                        }
+                        // The server lost what the record says it has (say, it was reset):
+                        // start over and ask it about every chunk.
+                        f.requeue(Probing::All);
+                        if let Some(r) = f.record.as_deref_mut() {
+                            r.confirmed = Runs::default();
+                        }
+                        true
+                    });
+                    if lost == Some(true) {
+                        self.keep(i);
+                        return;
+                    }
                     self.change_file(i, |f| {
                         if f.probing == Probing::First {
                             f.probing = Probing::Off;
@@ -2170,11 +2428,19 @@ impl Scheduler {
             if finished {
                 f.life = Life::Success;
             }
+            if let Some(r) = f.record.as_deref_mut() {
+                r.confirmed.insert(n);
+            }
             Some((f.id, finished))
         });
         let Some(Some((file, finished))) = done else {
             return;
         };
+        if finished {
+            self.forget(i);
+        } else {
+            self.keep(i);
+        }
         self.sample_speed();
         self.emit(Event::ChunkSuccess {
             file,

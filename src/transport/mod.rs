@@ -1,6 +1,6 @@
 //! Browser I/O, and nothing else: sending one request (`fetch`, or XHR when byte progress is
 //! wanted), slicing the `File`, the clock and timers, the CORS check pairs, online/offline
-//! state, and the protocol a request used (Resource Timing).
+//! state, the protocol a request used (Resource Timing), and the record store of `persist`.
 //!
 //! It makes no decisions: the engine says what to send and the transport reports what happened,
 //! as an [`Outcome`]. Chunk bytes never enter wasm memory: a `Blob` slice goes straight from the
@@ -10,6 +10,7 @@ pub(crate) mod blob;
 pub(crate) mod clock;
 pub(crate) mod cors_check;
 pub(crate) mod fetch;
+pub(crate) mod store;
 pub(crate) mod timing;
 pub(crate) mod wire;
 pub(crate) mod xhr;

@@ -1,7 +1,8 @@
 // The demo page (`make demo`'s www/): it loads the package, uploads cross-origin, shows the
 // server's counts, switches the fixture's CORS mode and shows the typed diagnosis with its fix,
 // and updates the preflight report live. Every form control has a label. Each file row's
-// buttons pause, resume, cancel and retry that file. `scripts/demo.sh` (what `make demo` runs)
+// buttons pause, resume, cancel and retry that file. The "unfinished uploads" panel lists an
+// upload cut by a reload, resumes it and forgets one. `scripts/demo.sh` (what `make demo` runs)
 // serves on the ports it is given, and a taken port says how to pick others.
 import { test, before, after } from 'node:test';
 import { spawn } from 'node:child_process';
@@ -127,6 +128,58 @@ test('demo page: each file row pauses, resumes, cancels and retries its file', {
 
     const stored = Object.fromEntries((await fx.files()).map((f) => [f.name, f.sha256]));
     expectEqual(stored, { 'big.bin': sha(big), 'small.bin': sha(small), 'third.bin': sha(third) }, 'files stored by the demo');
+    await fx.config({ delay_ms: 0 });
+  });
+  await t.close();
+});
+
+test('demo page: the "unfinished uploads" panel lists an upload cut by a reload, resumes it from the kept file, and forgets one', { timeout: TEST_TIMEOUT }, async () => {
+  const t = await newPage(browser, { initLib: false });
+  await scenario({ fixtures: [fx], pages: [t] }, async () => {
+    await fx.reset();
+    await fx.config({ cors: 'strict', delay_ms: 200 }); // keeps the files mid-upload while the test reloads
+    const url = `${fx.page}/index.html?api=${encodeURIComponent(fx.api)}`;
+    const open = async () => {
+      await t.goto(url);
+      await t.page.waitForFunction(() => document.getElementById('preflight').textContent.includes('chunk POST'));
+      await t.page.fill('#o-chunk', '64');
+    };
+    const pendingNames = () => t.eval(() => [...document.querySelectorAll('#pending-list li .name')].map((el) => el.textContent));
+    const untilPending = (names) => t.page.waitForFunction((want) => JSON.stringify([...document.querySelectorAll('#pending-list li .name')]
+      .map((el) => el.textContent.split(' (')[0]).sort()) === JSON.stringify(want), names, { timeout: 15000 });
+    const untilRow = (name, re) => t.page.waitForFunction(([n, src]) => {
+      const li = [...document.querySelectorAll('#file-list li')].find((el) => el.querySelector('.name')?.textContent.startsWith(n));
+      return li && new RegExp(src).test(li.querySelector('.meta').textContent);
+    }, [name, re.source], { timeout: 30000 });
+    const interrupted = async (name, data) => {
+      await open();
+      await t.page.locator('input[type=file]').first().setInputFiles({ name, mimeType: 'application/octet-stream', buffer: data });
+      await untilRow(name, /^queued/);
+      await t.page.click('#upload');
+      await untilRow(name, /^uploading · [1-9]\d*%/);
+      await open(); // the reload cuts the upload
+    };
+
+    const kept = bytes(1024 * 1024, 6);
+    await interrupted('kept.bin', kept);
+    await untilPending(['kept.bin']);
+    const meta = await t.eval(() => document.querySelector('#pending-list li .meta').textContent);
+    expectTrue(/% on the server · kept in the browser/.test(meta), 'the panel says how much is on the server and that the file is kept', meta);
+    await fx.config({ delay_ms: 0 });
+    await t.page.click('#resume-pending');
+    await untilRow('kept.bin', /^success/);
+    await untilPending([]);
+    const stored = (await fx.files()).map((f) => [f.name, f.sha256]);
+    expectEqual(stored, [['kept.bin', createHash('sha256').update(kept).digest('hex')]], 'the resumed file on the server');
+
+    await fx.config({ delay_ms: 200 });
+    await interrupted('given-up.bin', bytes(1024 * 1024, 7));
+    await untilPending(['given-up.bin']);
+    await t.page.getByRole('button', { name: 'Forget given-up.bin' }).click();
+    await untilPending([]);
+    await open();
+    await t.page.waitForTimeout(300);
+    expectEqual(await pendingNames(), [], 'unfinished uploads after Forget and a reload');
     await fx.config({ delay_ms: 0 });
   });
   await t.close();

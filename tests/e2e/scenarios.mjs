@@ -288,3 +288,101 @@ export async function s3EtagHidden(t, fx, name) {
   expectEqual((await fx.stats()).by_path?.['/s3/complete'] ?? 0, 0, 'no completeMultipartUpload without ETags');
   return run;
 }
+
+/** `pending()` of an Uploader with `options` in the page (see pages/lib.js E.pending). */
+export const pendingIn = (t, options) => t.eval((o) => window.__e2e.pending(o), options);
+
+/** Navigates the page to its own URL again (a reload in every engine) and waits for the library. */
+export async function reloadPage(t) {
+  const url = await t.eval(() => location.href);
+  await t.goto(url);
+  await t.eval(() => window.__e2e.rw().then(() => true));
+}
+
+/**
+ * Starts a `persist` upload of a new file (`make(name)` creates it in the page and returns
+ * { name, size, sha256 }), waits for `atLeast` confirmed chunks, then `interrupt()`s the page
+ * (a reload, a browser restart; returns the page to go on with) and waits for the requests it cut
+ * to end on the fixture. Returns { t, stored (chunks on the fixture), maxSeq, pending }.
+ */
+export async function interruptPersistedUpload(t, fx, opts, f, atLeast, interrupt, spec = f.name) {
+  await startRun(t, 'before', opts, [spec]);
+  await untilRun(t, 'before', (s) => (s.counts.chunkSuccess ?? 0) >= atLeast, `${atLeast} chunks`, 60000);
+  t = await interrupt(t);
+  await fx.untilServed(); // requests cut by the interruption have ended on the fixture
+  const log = await fx.apiLog();
+  const stored = new Set(log.filter((e) => e.method === 'POST' && e.status === 200).map((e) => e.chunk));
+  const maxSeq = Math.max(...log.map((e) => e.seq));
+  const pending = await pendingIn(t, opts);
+  expectEqual(pending.map((p) => [p.name, p.size]), [[f.name, f.size]], 'pending() after the interruption');
+  return { t, stored, maxSeq, pending: pending[0] };
+}
+
+/**
+ * What resuming a kept record must cost: every chunk the record has is skipped (none POSTed
+ * again), every chunk the server lacks is POSTed once, at most one probe (the first kept chunk),
+ * and the bytes are equal. `n` chunks of `chunkSize`, `since` the log position of the resume.
+ */
+export async function expectResumedFromRecord(fx, f, run, { n, chunkSize, stored, since, pending }) {
+  await expectStored(fx, [f], run);
+  const after = (await fx.apiLog()).filter((e) => e.seq > since);
+  const c = countBy(after);
+  expectTrue((c.GET ?? 0) <= 1, `probes after the resume: ${c.GET ?? 0} (at most 1: the first kept chunk)`, formatLog(after));
+  const kept = Math.floor(pending.confirmed / chunkSize);
+  expectTrue(kept >= 1, `the record kept confirmed chunks: ${pending.confirmed} bytes`, pending);
+  const posts = after.filter((e) => e.method === 'POST').map((e) => e.chunk).sort((a, b) => a - b);
+  expectEqual(posts.length, n - kept, `chunk POSTs after the resume (${n} chunks, ${kept} in the record)`, formatLog(after));
+  expectEqual(new Set(posts).size, posts.length, 'no chunk POSTed twice after the resume', posts);
+  const missing = [...Array(n).keys()].map((i) => i + 1).filter((x) => !stored.has(x));
+  expectTrue(missing.every((x) => posts.includes(x)), `every chunk the server lacked was POSTed: lacked ${missing}, POSTed ${posts}`);
+  // The record trails the server by what was in flight or not yet written at the interruption.
+  expectTrue(posts.length - missing.length <= 4, `chunks sent again that the server had: ${posts.length - missing.length}`, { posts, stored: [...stored] });
+}
+
+/**
+ * `persist`, reload mid-upload, the same file chosen again: only the chunks the record lacks
+ * are POSTed, at most one probe, bytes equal.
+ */
+export async function expectReloadResume(t, fx, { name, size, chunkSize, target = fx.target(), blobsKept = true }) {
+  await fx.reset();
+  const n = Math.max(1, Math.floor(size / chunkSize));
+  const opts = { target, chunkSize, simultaneousUploads: 2, persist: true };
+  const f = await makeFile(t, name, size, 51);
+  const r = await interruptPersistedUpload(t, fx, opts, f, Math.ceil(n / 4), async (p) => { await reloadPage(p); return p; });
+  t = r.t;
+  expectEqual([r.pending.file, r.pending.handle], [blobsKept && size <= 4 * 1024 * 1024, false], 'pending(): a kept file (only up to persistBlobMaxBytes, where the session stores Blobs), no handle', r.pending);
+  const again = await makeFile(t, name, size, 51);
+  expectEqual(again.sha256, f.sha256, 'the file chosen again is the same');
+  const run = await runUpload(t, opts, [f.name], { timeoutMs: 180000 });
+  await expectResumedFromRecord(fx, f, run, { n, chunkSize, stored: r.stored, since: r.maxSeq, pending: r.pending });
+  expectEqual(await pendingIn(t, opts), [], 'pending() once the file succeeded');
+}
+
+/**
+ * `persist`, a small file kept whole: interrupted (reload, or a browser restart with
+ * `interrupt`), then `resumePending()` alone, without choosing the file again, finishes it.
+ * `blobsKept: false`: a browser session whose IndexedDB refuses Blobs (WebKitGTK's ephemeral
+ * WebDriver session) keeps the record without the file, warns of nothing, and the file chosen
+ * again resumes.
+ */
+export async function expectKeptFileResume(t, fx, { name, size, chunkSize, target = fx.target(), interrupt = async (p) => { await reloadPage(p); return p; }, blobsKept = true }) {
+  await fx.reset();
+  const n = Math.max(1, Math.floor(size / chunkSize));
+  const opts = { target, chunkSize, simultaneousUploads: 2, persist: true };
+  const f = await makeFile(t, name, size, 53);
+  const r = await interruptPersistedUpload(t, fx, opts, f, Math.ceil(n / 4), interrupt);
+  t = r.t;
+  expectEqual([r.pending.file, r.pending.handle], [blobsKept, false], `pending(): the file is ${blobsKept ? '' : 'not '}kept whole`, r.pending);
+  expectEqual(await t.eval(() => Object.keys(window.__e2e.files)), [], 'the page holds no file of its own');
+  let run;
+  if (blobsKept) {
+    run = await runUpload(t, opts, [], { timeoutMs: 120000, extra: { resumePending: true } });
+  } else {
+    await makeFile(t, name, size, 53);
+    run = await runUpload(t, opts, [name], { timeoutMs: 120000 });
+  }
+  expectEqual(run.counts?.persistWarning ?? 0, 0, 'persistWarning events', summarize(run));
+  await expectResumedFromRecord(fx, f, run, { n, chunkSize, stored: r.stored, since: r.maxSeq, pending: r.pending });
+  expectEqual(await pendingIn(t, opts), [], 'pending() once the file succeeded');
+  return t;
+}

@@ -10,6 +10,7 @@ import { E2E, startFixture, startStore, makeFile, scenario, expectEqual, expectT
 import {
   countedUpload, corsCases, expectCorsFailure, expectClosedPortIsNetwork, expectPauseThenResume, uploadAndCheck,
   startScriptTagDoor, cachedViteApp, freePort, s3UploadAndCheck, s3EtagHidden,
+  expectReloadResume, expectKeptFileResume,
 } from '../e2e/scenarios.mjs';
 import { ENGINE, startSession, openUploader, newPage } from './webdriver.mjs';
 
@@ -62,6 +63,15 @@ describe(`engine core in ${ENGINE}`, () => {
     withPage(fxS3, (t) => s3UploadAndCheck(t, fxS3, store, S3_BUCKET, 'eng-s3.bin', 12 * 1024 * 1024)));
   test(`${ENGINE}: direct to S3, a bucket rule without ExposeHeaders ETag: cors, phase etag, no hang`, { timeout: TEST_TIMEOUT }, () =>
     withPage(fxS3, (t) => s3EtagHidden(t, fxS3, 'eng-s3-etag.bin')));
+
+  // Durable resume: IndexedDB keeps the record (and a small file's Blob) in every engine.
+  test(`${ENGINE}: persist: reload mid-upload, the file chosen again: only the chunks the record lacks are POSTed, ≤ 1 probe`, { timeout: TEST_TIMEOUT }, () =>
+    withPage(fxSlow, (t) => expectReloadResume(t, fxSlow, { name: 'eng-persist.bin', size: 16 * CS, chunkSize: CS, target: own(fxSlow, 'persist'), blobsKept: ENGINE !== 'webkit' })));
+
+  test(`${ENGINE}: persist: a small file kept whole, after a reload: resumePending() alone finishes it (WebKit's WebDriver session keeps no Blob: chosen again)`, { timeout: TEST_TIMEOUT }, () =>
+    // WebKitGTK's WebDriver session is ephemeral, and its IndexedDB refuses Blobs there
+    // ("Error preparing Blob/File data to be stored"): the record is kept without the file.
+    withPage(fxSlow, (t) => expectKeptFileResume(t, fxSlow, { name: 'eng-persist-kept.bin', size: 16 * CS, chunkSize: CS, target: own(fxSlow, 'persist-kept'), blobsKept: ENGINE !== 'webkit' })));
   test(`${ENGINE}: default options with credentials, cross-origin: bytes equal, 0 OPTIONS`, { timeout: TEST_TIMEOUT }, (tc) =>
     withPage(fx, async (t) => {
       tc.diagnostic(`${session.browserName} ${session.browserVersion}, BiDi ${session.bidi ? 'yes' : 'no'}`);

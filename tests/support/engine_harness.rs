@@ -57,6 +57,10 @@ pub struct Harness {
     pub checker: Checker,
     /// Check batches the checker held.
     pub held_checks: Vec<Check>,
+    /// `persist`: every record write asked for (file, first write), in order.
+    pub kept: Vec<(FileId, bool)>,
+    /// `persist`: every record deletion asked for (storage key), in order.
+    pub forgotten: Vec<String>,
 }
 
 impl Harness {
@@ -75,6 +79,8 @@ impl Harness {
             checks: Vec::new(),
             checker: Box::new(|c| Some(vec![Observation::Readable; c.pairs as usize])),
             held_checks: Vec::new(),
+            kept: Vec::new(),
+            forgotten: Vec::new(),
         }
     }
 
@@ -152,6 +158,15 @@ impl Harness {
                 Action::Event(e) => {
                     self.log.push(format!("t={} event {e:?}", self.now));
                     self.events.push(e);
+                }
+                Action::Keep { file, added } => {
+                    self.log
+                        .push(format!("t={} keep {} added {added}", self.now, file.0));
+                    self.kept.push((file, added));
+                }
+                Action::Forget { key } => {
+                    self.log.push(format!("t={} forget {key:?}", self.now));
+                    self.forgotten.push(key);
                 }
                 Action::Check(c) => {
                     self.log.push(format!(

@@ -2,7 +2,7 @@
 // generated types drift from the API contract, this stops compiling.
 import init, { Uploader, isUploadError } from 'resumable-wasm';
 import type {
-  UploadError, UploadErrorKind, UploadFile, UploadOptions, UploadStatus, UploadSummary, PreflightReport, S3UploadOptions,
+  UploadError, UploadErrorKind, UploadFile, UploadOptions, UploadStatus, UploadSummary, PreflightReport, S3UploadOptions, PendingUpload,
 } from 'resumable-wasm';
 
 await init();
@@ -95,3 +95,22 @@ void callbackKind;
 // @ts-expect-error the s3 protocol needs its callbacks
 const s3Missing: S3UploadOptions = { protocol: 's3' };
 void s3Missing;
+// Durable resume: options, pending uploads, resuming and forgetting them, the warning, handles.
+const kept = new Uploader({ target: '/upload', persist: true, persistBlobMaxBytes: 1 << 20 });
+kept.on('persistWarning', (cause: unknown) => void cause);
+void (async () => {
+  const left: PendingUpload[] = await kept.pending();
+  for (const p of left) {
+    const bytes: number = p.confirmed;
+    const file: Blob | undefined = p.file;
+    const handle: FileSystemFileHandle | undefined = p.handle;
+    void bytes; void file; void handle;
+  }
+  const resumed: UploadFile[] = await kept.resumePending();
+  const forgotten: boolean = await kept.forgetPending(left[0]?.identifier ?? '');
+  void resumed; void forgotten;
+  const h = await navigator.storage.getDirectory().then((d) => d.getFileHandle('a.bin'));
+  await kept.addFile(h);
+})();
+// @ts-expect-error persist is a boolean
+new Uploader({ target: '/upload', persist: 'yes' });

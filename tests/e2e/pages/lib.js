@@ -27,6 +27,21 @@
     E.files[name] = f;
     return f;
   };
+  /** Writes E.makeBytes(size, seed) to `name` in the origin private file system (a file a handle can reopen after a restart). */
+  E.opfsFile = async (name, size, seed = 1) => {
+    const h = await (await navigator.storage.getDirectory()).getFileHandle(name, { create: true });
+    const w = await h.createWritable();
+    await w.write(E.makeBytes(size, seed));
+    await w.close();
+    return { name, size, sha256: await E.sha256(await h.getFile()) };
+  };
+  /** `pending()` of an Uploader with `options`, as plain data (kept file or handle as booleans). */
+  E.pending = async (options) => {
+    const up = new (await E.rw()).Uploader(options);
+    try {
+      return (await up.pending()).map((p) => ({ name: p.name, size: p.size, identifier: p.identifier, confirmed: p.confirmed, file: !!p.file, handle: !!p.handle }));
+    } finally { up.free(); }
+  };
   E.hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
   E.sha256 = async (blob) => E.hex(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()));
 
@@ -158,10 +173,15 @@
     up.on('complete', () => rec('complete', {}));
     up.on('pause', () => rec('pause', {}));
     up.on('cancel', () => rec('cancel', {}));
+    if (opts.persist) up.on('persistWarning', (e) => rec('persistWarning', { error: E.err(e) }));
     const added = [];
     try {
+      // persist: the kept files of an earlier page (or browser) instead of `files`.
+      if (extra.resumePending) added.push(...(await up.resumePending()).map(E.file));
       for (const spec of files) {
-        const f = typeof spec === 'string' ? E.files[spec] : E.makeFile(spec.name, spec.size, spec.seed ?? 1, spec.type ?? '');
+        // { opfs: name }: a FileSystemFileHandle of the origin private file system (see E.opfsFile).
+        const f = spec.opfs ? await (await navigator.storage.getDirectory()).getFileHandle(spec.opfs)
+          : typeof spec === 'string' ? E.files[spec] : E.makeFile(spec.name, spec.size, spec.seed ?? 1, spec.type ?? '');
         if (!f) throw new Error('no such test file ' + JSON.stringify(spec));
         let r = up.addFile(f, spec.addOptions || undefined);
         if (r && typeof r.then === 'function') r = await r; // addFile resolves with the UploadFile (or null)
