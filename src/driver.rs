@@ -15,6 +15,7 @@ use web_sys::Blob;
 
 use crate::engine::classify::no_response_failure;
 use crate::engine::concurrency::HttpProtocol;
+use crate::engine::integrity::Algorithm;
 use crate::engine::{
     Action, Check, Event, Failure, FileControl, FileId, FileMeta, Input, Observation, Phase,
     RequestBody, RequestId, RequestSpec, Scheduler, UploadError, VecMap,
@@ -471,6 +472,11 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
     };
     // Registered before any user code runs, so an abort from inside that code is seen.
     handle.borrow_mut().in_flight.insert(id, vec![via.clone()]);
+    if let Some(algorithm) = spec.checksum {
+        let handle = Rc::clone(handle);
+        spawn_local(async move { run_checked_request(&handle, spec, algorithm, blob, via).await });
+        return;
+    }
     let spec = match with_dynamic_parts(handle, spec) {
         Ok(spec) => spec,
         Err(message) => {
@@ -482,12 +488,98 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
         return; // aborted by the user's function (e.g. it called cancel())
     }
     let handle = Rc::clone(handle);
-    spawn_local(async move { run_request(&handle, &spec, &blob, via).await });
+    spawn_local(async move { run_request(&handle, &spec, &blob, None, via).await });
 }
 
-/// Sends one request and hands its outcome to the engine.
-async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via) {
-    let outcome = send(handle, spec, blob, via).await;
+/// Whether request `id` is still wanted (not aborted by the engine or the user meanwhile).
+fn wanted(handle: &Handle, id: RequestId) -> bool {
+    handle.borrow().in_flight.get(&id).is_some()
+}
+
+/// `checksum` on: reads the chunk once, hashes it, lets the engine record the checksum and
+/// render the request's integrity parameters, then sends the bytes it read. A file that can
+/// no longer be read fails as unreadable; one whose bytes changed since an earlier read is
+/// failed by the engine.
+async fn run_checked_request(
+    handle: &Handle,
+    spec: RequestSpec,
+    algorithm: Algorithm,
+    blob: Blob,
+    via: Via,
+) {
+    let id = spec.id;
+    let read = transport::blob::read(&blob, spec.start, spec.end).await;
+    let sum = match &read {
+        Ok(bytes) if wanted(handle, id) => transport::hash::checksum(algorithm, bytes)
+            .await
+            .map_err(Some),
+        Ok(_) => return,
+        Err(_) => Err(None),
+    };
+    if handle.borrow_mut().in_flight.get(&id).is_none() {
+        return;
+    }
+    let sum = match sum {
+        Ok(sum) => sum,
+        Err(Some(message)) => {
+            handle.borrow_mut().in_flight.remove(&id);
+            return fail_unsendable(handle, id, &message);
+        }
+        Err(None) => {
+            handle.borrow_mut().in_flight.remove(&id);
+            let failure = Failure::Unreadable;
+            return input(
+                handle,
+                Input::Failed {
+                    request: id,
+                    failure,
+                },
+            );
+        }
+    };
+    let hashed = handle
+        .borrow_mut()
+        .scheduler
+        .hashed(clock::now_ms(), id, &sum);
+    let Some(spec) = hashed else {
+        handle.borrow_mut().in_flight.remove(&id);
+        return pump(handle);
+    };
+    let spec = match with_dynamic_parts(handle, spec) {
+        Ok(spec) => spec,
+        Err(message) => {
+            handle.borrow_mut().in_flight.remove(&id);
+            return fail_unsendable(handle, id, &message);
+        }
+    };
+    if !wanted(handle, id) {
+        return; // aborted by the user's function (e.g. it called cancel())
+    }
+    let body = match (&read, spec.body.carries_chunk()) {
+        (Ok(bytes), true) => match transport::blob::of_bytes(bytes) {
+            Ok(b) => Some(b),
+            Err(message) => {
+                handle.borrow_mut().in_flight.remove(&id);
+                return fail_unsendable(handle, id, &message);
+            }
+        },
+        _ => None,
+    };
+    // The bytes now live in `body` (or were only hashed, for a probe).
+    drop(read);
+    run_request(handle, &spec, &blob, body.as_ref(), via).await;
+}
+
+/// Sends one request and hands its outcome to the engine. `read`: the chunk as read and hashed
+/// (`checksum`), sent instead of a fresh slice.
+async fn run_request(
+    handle: &Handle,
+    spec: &RequestSpec,
+    blob: &Blob,
+    read: Option<&Blob>,
+    via: Via,
+) {
+    let outcome = send(handle, spec, blob, read, via).await;
     // Gone from the map: the engine aborted it and expects no answer.
     if handle.borrow_mut().in_flight.remove(&spec.id).is_none() {
         return;
@@ -570,7 +662,13 @@ fn recheck_when_offline_too_long(handle: &Handle) {
     handle.borrow_mut().offline_recheck = Some(timer);
 }
 
-async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via) -> Outcome {
+async fn send(
+    handle: &Handle,
+    spec: &RequestSpec,
+    blob: &Blob,
+    read: Option<&Blob>,
+    via: Via,
+) -> Outcome {
     let body = match &spec.body {
         RequestBody::None => WireBody::None,
         RequestBody::Raw => WireBody::Raw,
@@ -591,6 +689,7 @@ async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via) -> Out
         headers: &spec.headers,
         body,
         file: blob,
+        read,
         start: spec.start,
         end: spec.end,
         with_credentials: spec.with_credentials,

@@ -94,6 +94,7 @@ fn samples(kind: Kind) -> Vec<OptionValue> {
         "compatible",
         "PUT",
         "pdf",
+        "crc32c",
     ];
     let numbers = [1.0, 3.0, 500.0, 1000.0, 30_000.0, 200.0];
     match kind {

@@ -22,10 +22,11 @@ use web_sys::Blob;
 
 use crate::driver::{self, Driver};
 use crate::engine::config::OPTION_NAMES;
+use crate::engine::integrity::Algorithm;
 use crate::engine::{
     float, Config, FileControl, FileId, FileMeta, FileStatus, OptionValue, Scheduler,
 };
-use crate::transport::{blob, clock};
+use crate::transport::{self, blob, clock};
 use events::Page;
 use ts::{AddFileOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs};
 
@@ -184,6 +185,12 @@ impl Uploader {
         };
         let config =
             Config::from_options(&keys, &get, origin.as_deref()).map_err(|e| error::to_js(&e))?;
+        if config.checksum == Some(Algorithm::Sha256) && !transport::hash::has_sha256() {
+            return Err(error::invalid(
+                "checksum",
+                "checksum 'sha256' needs WebCrypto (crypto.subtle), which browsers offer only in a secure context (https, or http://localhost): serve the page securely or use checksum 'crc32c'",
+            ));
+        }
         let function = |name: &str| value_of(name).and_then(|v| v.dyn_ref::<Function>().cloned());
         let page = Rc::new(Page::default());
         *page.query_fn.borrow_mut() = function("query");

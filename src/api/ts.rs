@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
 /** What kind of failure an {@link UploadError} is. */
-export type UploadErrorKind = 'cors' | 'network' | 'http' | 'timeout' | 'aborted' | 'rejected' | 'invalid';
+export type UploadErrorKind = 'cors' | 'network' | 'http' | 'timeout' | 'aborted' | 'rejected' | 'invalid' | 'integrity';
 
 /** A real `Error` (`name === 'UploadError'`) describing why a request, a file or an option failed. */
 export interface UploadError extends Error {
@@ -25,11 +25,16 @@ export interface UploadError extends Error {
   attempts: number;
   /** For `cors`: the likely server fix. */
   hint?: string;
-  /** For `rejected`: the rule that refused the file (`minFileSize`, `maxFileSize`, `fileType`, `maxFiles`, `duplicate`, `chunkCount`, `generateUniqueIdentifier`, `readable`). */
+  /** For `rejected`: the rule that refused the file (`minFileSize`, `maxFileSize`, `fileType`, `maxFiles`, `duplicate`, `chunkCount`, `generateUniqueIdentifier`, `readable`, `changed`). */
   rule?: string;
   /** For `invalid`: the option that is wrong. */
   option?: string;
+  /** For `integrity` and rule `changed`: the checksum algorithm. */
+  algorithm?: ChecksumAlgorithm;
 }
+
+/** The algorithm of the `checksum` option. */
+export type ChecksumAlgorithm = 'crc32c' | 'sha256';
 
 export type UploadStatus = 'queued' | 'uploading' | 'paused' | 'success' | 'error' | 'cancelled';
 
@@ -127,6 +132,12 @@ export interface UploadOptions {
   prioritizeFirstAndLastChunk?: boolean;
   /** Check a request that got no response to tell a CORS block from a failed connection (default true). */
   diagnoseCors?: boolean;
+  /**
+   * A checksum of every chunk, sent with its parameters (no header, no preflight), and the
+   * whole file's digest once every chunk was read: `'crc32c'` (`true`) or `'sha256'`
+   * (WebCrypto: secure contexts only). Default `false`.
+   */
+  checksum?: 'crc32c' | 'sha256' | boolean;
 }
 
 export interface AddFileOptions {

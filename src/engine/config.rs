@@ -14,6 +14,7 @@
 
 use crate::engine::error::UploadError;
 use crate::engine::float;
+use crate::engine::integrity::Algorithm;
 use crate::engine::plan::MAX_SAFE_INTEGER;
 use crate::engine::preflight::authority;
 use crate::engine::retry::MAX_DELAY_MS;
@@ -190,13 +191,16 @@ pub struct Config {
     /// `diagnoseCors`: check a cross-origin request that got no readable answer to tell a CORS
     /// block from a failed connection ([`crate::engine::verdict`]). Default `true`.
     pub diagnose_cors: bool,
+    /// `checksum`: the algorithm of every chunk's checksum (`'crc32c'`, `'sha256'`; `true` is
+    /// `'crc32c'`), carried with the chunk's parameters. Default `false`: none.
+    pub checksum: Option<Algorithm>,
     /// The page's origin (`scheme://host[:port]`) as given to [`Config::from_options`]; used
     /// for preflight prediction. `None` = unknown (treated as cross-origin).
     pub page_origin: Option<String>,
 }
 
 /// Every option name we accept.
-pub const OPTION_NAMES: [&str; 41] = [
+pub const OPTION_NAMES: [&str; 42] = [
     "target",
     "testTarget",
     "chunkSize",
@@ -238,6 +242,7 @@ pub const OPTION_NAMES: [&str; 41] = [
     "parallelFiles",
     "prioritizeFirstAndLastChunk",
     "diagnoseCors",
+    "checksum",
 ];
 
 /// Resumable.js / Flow.js option names we do not take, with what to use instead.
@@ -321,6 +326,7 @@ impl Config {
             parallel_files: false,
             prioritize_first_and_last_chunk: false,
             diagnose_cors: true,
+            checksum: None,
             page_origin: None,
         }
     }
@@ -626,6 +632,13 @@ fn parse(
         &mut c.prioritize_first_and_last_chunk,
     )?;
     bool_opt(get, "diagnoseCors", &mut c.diagnose_cors)?;
+    c.checksum = match get("checksum") {
+        OptionValue::Missing | OptionValue::Null | OptionValue::Bool(false) => None,
+        OptionValue::Bool(true) => Some(Algorithm::Crc32c),
+        OptionValue::Str(s) if s == "crc32c" => Some(Algorithm::Crc32c),
+        OptionValue::Str(s) if s == "sha256" => Some(Algorithm::Sha256),
+        v => return Err(wrong("checksum", "'crc32c', 'sha256' or false", &v)),
+    };
     Ok(c)
 }
 

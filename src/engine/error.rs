@@ -44,11 +44,14 @@ pub enum ErrorKind {
     Rejected,
     /// An option is unusable (`option` names it).
     Invalid,
+    /// The server kept refusing a chunk's bytes as not matching their checksum, or the file it
+    /// assembled did not match the file's digest (`chunk` and `algorithm` are set).
+    Integrity,
 }
 
 impl ErrorKind {
     /// The JS name: `"cors"`, `"network"`, `"http"`, `"timeout"`, `"aborted"`, `"rejected"`
-    /// or `"invalid"`.
+    /// `"invalid"` or `"integrity"`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -59,6 +62,7 @@ impl ErrorKind {
             ErrorKind::Aborted => "aborted",
             ErrorKind::Rejected => "rejected",
             ErrorKind::Invalid => "invalid",
+            ErrorKind::Integrity => "integrity",
         }
     }
 }
@@ -94,6 +98,8 @@ pub struct UploadError {
     pub rule: Option<String>,
     /// For [`ErrorKind::Invalid`]: the option's JS name.
     pub option: Option<String>,
+    /// For [`ErrorKind::Integrity`] (and a `changed` rejection): the checksum algorithm.
+    pub algorithm: Option<&'static str>,
 }
 
 impl UploadError {
@@ -124,6 +130,7 @@ impl UploadError {
             hint: None,
             rule: rule.map(str::to_string),
             option: option.map(str::to_string),
+            algorithm: None,
         }
     }
 

@@ -342,6 +342,10 @@ pub struct RequestSpec {
     pub params: Vec<(String, String)>,
     /// The file's name (the multipart part's file name).
     pub file_name: String,
+    /// `checksum` on: the driver reads the chunk's bytes, hashes them with this algorithm and
+    /// hands the checksum to [`crate::engine::Scheduler::hashed`], which answers the request to
+    /// send (its parameters carrying the checksum); the body is then the bytes it read.
+    pub checksum: Option<crate::engine::integrity::Algorithm>,
 }
 
 impl RequestSpec {
@@ -546,6 +550,7 @@ mod tests {
             preflight: Prediction::default(),
             params,
             file_name: m.name.clone(),
+            checksum: None,
         };
         render(&mut s, config, &config.query, &config.headers);
         s

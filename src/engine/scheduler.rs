@@ -76,6 +76,7 @@ use crate::engine::config::{
     Config, IdentifierMode, ProgressMode, Protocol, TestChunks, UploadMode,
 };
 use crate::engine::error::{ErrorKind, Phase, UploadError};
+use crate::engine::integrity::{self, FileSums, Reading};
 use crate::engine::params::{
     default_identifier, protocol_params, render, unique_identifier, ChunkFacts, FileId, FileMeta,
     RequestBody, RequestId, RequestSpec,
@@ -357,6 +358,8 @@ struct File {
     prio: bool,
     /// Paused on its own ([`FileControl::Pause`]): no request starts until it is resumed.
     paused: bool,
+    /// Every chunk checksum read so far (`checksum` on; made at the first read).
+    sums: Option<Box<FileSums>>,
 }
 
 impl File {
@@ -452,6 +455,8 @@ impl File {
         self.confirmed = 0;
         self.probing = probing;
         self.paused = false;
+        // Started over: the file is read afresh (a file replaced on disk is then no error).
+        self.sums = None;
     }
 }
 
@@ -689,6 +694,7 @@ impl Scheduler {
             speed: Speed::default(),
             prio: c.prioritize_first_and_last_chunk,
             paused: false,
+            sums: None,
         };
         self.tally.swap(&Tally::default(), &file.tally());
         self.files.push(file);
@@ -1356,9 +1362,75 @@ impl Scheduler {
             preflight: Prediction::default(),
             params,
             file_name: f.meta.name.clone(),
+            checksum: c.checksum,
         };
         render(&mut spec, c, &c.query, &c.headers);
         Some(spec)
+    }
+
+    /// The checksum of the bytes the driver read for request `r` (`spec.checksum` set): records
+    /// it and answers the request to send, its parameters now carrying the chunk's checksum and,
+    /// once every chunk of the file has been read, the file's digest. `None` when the request
+    /// is no longer wanted, or when the bytes differ from an earlier read of the same chunk:
+    /// the file changed on disk, and it fails (`rejected`, rule `changed`).
+    pub fn hashed(&mut self, now_ms: u64, r: RequestId, sum: &[u8]) -> Option<RequestSpec> {
+        self.now = self.now.max(now_ms);
+        let algorithm = self.config.checksum?;
+        let fl = self.flights.get(&r)?;
+        let (file, chunk) = (fl.file, fl.chunk);
+        let i = self.index(file)?;
+        let reading = self.change_file(i, |f| {
+            let count = f.count;
+            let sums = f
+                .sums
+                .get_or_insert_with(|| Box::new(FileSums::new(algorithm, count)));
+            let reading = sums.record(chunk, sum);
+            (reading, sums.digest(&f.plan))
+        });
+        let (reading, digest) = reading?;
+        if reading == Reading::Changed {
+            let fl = self.flights.remove(&r)?;
+            let mut e = UploadError::rejected(
+                "changed",
+                format!(
+                    "the file changed while it was uploaded: chunk {chunk} read again has a different {} than before (select the file again)",
+                    algorithm.as_str()
+                ),
+            );
+            e.url = Some(fl.spec.url.clone());
+            e.method = Some(fl.spec.method.clone());
+            e.phase = Some(fl.phase);
+            e.chunk = Some(chunk);
+            e.attempts = fl.spec.attempt;
+            e.algorithm = Some(algorithm.as_str());
+            self.fail_file(i, e);
+            return None;
+        }
+        let c = &self.config;
+        let now = self.now;
+        let fl = self.flights.get_mut(&r)?;
+        // The request goes on the wire now: its round trip starts after the read and the hash.
+        fl.sent_at = now;
+        let prefix = match c.protocol {
+            Protocol::Resumable => {
+                let mut p = c.parameter_namespace.clone();
+                p.push_str("resumable");
+                p
+            }
+            Protocol::Flow => String::from("flow"),
+        };
+        let mut add = |name: &str, value: String| {
+            let mut k = prefix.clone();
+            k.push_str(name);
+            fl.spec.params.push((k, value));
+        };
+        add("ChecksumAlgorithm", algorithm.as_str().to_string());
+        add("ChunkChecksum", integrity::hex(sum));
+        if let Some(d) = digest {
+            add("FileChecksum", integrity::hex(&d));
+        }
+        render(&mut fl.spec, c, &c.query, &c.headers);
+        Some(fl.spec.clone())
     }
 
     fn on_response(&mut self, r: RequestId, status: u16, body: String, retry_after: Option<&str>) {
@@ -1418,6 +1490,12 @@ impl Scheduler {
                     self.fail_file(i, e);
                 }
             },
+            Phase::Upload
+                if fl.spec.checksum.is_some()
+                    && integrity::verdict(status, &body) != integrity::Verdict::None =>
+            {
+                self.on_mismatch(i, &fl, status, body);
+            }
             Phase::Upload => match classify_upload(&self.config, status) {
                 UploadOutcome::Success => self.chunk_done(i, fl.chunk, body),
                 UploadOutcome::Retry => {
@@ -1437,6 +1515,29 @@ impl Scheduler {
                     self.fail_file(i, e);
                 }
             },
+        }
+    }
+
+    /// The server refused a checksummed chunk (`integrity::verdict`): a chunk whose bytes did
+    /// not match is read, hashed and sent again within the retry budget (its next read tells
+    /// whether the file changed, see [`Scheduler::hashed`]); a file whose assembly did not
+    /// match its digest fails.
+    fn on_mismatch(&mut self, i: usize, fl: &Flight, status: u16, body: String) {
+        let algorithm = fl.spec.checksum.map(integrity::Algorithm::as_str);
+        let file = integrity::verdict(status, &body) == integrity::Verdict::FileMismatch;
+        let what = if file {
+            "was answered: the file the server assembled does not match the file's checksum"
+        } else {
+            "was refused: the bytes the server received do not match the chunk's checksum"
+        };
+        let mut e = self.request_error(fl, ErrorKind::Integrity, what);
+        e.status = Some(status);
+        e.body = Some(body);
+        e.algorithm = algorithm;
+        if file {
+            self.fail_file(i, e);
+        } else {
+            self.retry(i, fl, e, None);
         }
     }
 
@@ -1623,10 +1724,15 @@ impl Scheduler {
     /// Schedules another attempt of the chunk of `fl`, whose request failed in a way that may
     /// be the link's or the server's load: the window backs off too.
     fn retry(&mut self, i: usize, fl: &Flight, mut e: UploadError, retry_after: Option<u64>) {
-        self.window
-            .on_failure(fl.sent_at, self.now, retry_after.is_some());
+        // A checksum mismatch says nothing about the link's load, and the server answered that
+        // it stored nothing: no back-off of the window, no probe before the re-send.
+        let mismatch = e.kind == ErrorKind::Integrity;
+        if !mismatch {
+            self.window
+                .on_failure(fl.sent_at, self.now, retry_after.is_some());
+        }
         let n = fl.chunk;
-        let reprobe = self.config.test_chunks != TestChunks::Never;
+        let reprobe = self.config.test_chunks != TestChunks::Never && !mismatch;
         let policy = self.policy;
         let random = self.rng.next_u64();
         let now = self.now;

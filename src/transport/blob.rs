@@ -34,3 +34,19 @@ pub(crate) async fn is_readable(file: &Blob, start: u64, end: u64) -> bool {
         .await
         .is_ok()
 }
+
+/// Reads `[start, end)` of `file` once (`Blob.arrayBuffer`); the text of the error when the
+/// browser cannot read it (the file changed, moved or was deleted after it was chosen).
+pub(crate) async fn read(file: &Blob, start: u64, end: u64) -> Result<js_sys::Uint8Array, String> {
+    let slice = untyped_slice(file, start, end)?;
+    let buffer = wasm_bindgen_futures::JsFuture::from(slice.array_buffer())
+        .await
+        .map_err(|e| super::js_error_text(&e))?;
+    Ok(js_sys::Uint8Array::new(&buffer))
+}
+
+/// An untyped `Blob` of `bytes` (the chunk as read and hashed), to send as the body.
+pub(crate) fn of_bytes(bytes: &js_sys::Uint8Array) -> Result<Blob, String> {
+    let parts = js_sys::Array::of1(bytes);
+    Blob::new_with_u8_array_sequence(&parts).map_err(|e| super::js_error_text(&e))
+}

@@ -1,0 +1,64 @@
+//! Hashing a chunk as read (`checksum`): CRC-32C in the wasm, SHA-256 through WebCrypto.
+
+use js_sys::{Function, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::engine::integrity::{crc32c_append, crc32c_bytes, Algorithm};
+
+/// Bytes copied into wasm memory at a time: memory stays this size for any chunk size.
+const WINDOW: u32 = 64 * 1024;
+
+/// The checksum of `bytes` under `algorithm` (big-endian bytes); the error text when WebCrypto
+/// failed.
+pub(crate) async fn checksum(algorithm: Algorithm, bytes: &Uint8Array) -> Result<Vec<u8>, String> {
+    match algorithm {
+        Algorithm::Crc32c => Ok(crc32c(bytes)),
+        Algorithm::Sha256 => sha256(bytes).await,
+    }
+}
+
+/// The CRC-32C of `bytes`, fed through a fixed window of wasm memory.
+fn crc32c(bytes: &Uint8Array) -> Vec<u8> {
+    let mut window = vec![0u8; WINDOW as usize];
+    let mut crc = 0u32;
+    let len = bytes.length();
+    let mut at = 0u32;
+    while at < len {
+        let end = len.min(at.saturating_add(WINDOW));
+        let piece = &mut window[..(end - at) as usize];
+        bytes.subarray(at, end).copy_to(piece);
+        crc = crc32c_append(crc, piece);
+        at = end;
+    }
+    crc32c_bytes(crc)
+}
+
+/// `crypto.subtle`, where the browser offers it (secure contexts only).
+fn subtle() -> Option<JsValue> {
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).ok()?;
+    let subtle = Reflect::get(&crypto, &JsValue::from_str("subtle")).ok()?;
+    (!subtle.is_undefined() && !subtle.is_null()).then_some(subtle)
+}
+
+/// Whether SHA-256 can be computed here (`crypto.subtle` exists).
+pub(crate) fn has_sha256() -> bool {
+    subtle().is_some()
+}
+
+/// `crypto.subtle.digest('SHA-256', bytes)`.
+async fn sha256(bytes: &Uint8Array) -> Result<Vec<u8>, String> {
+    let subtle = subtle().ok_or("crypto.subtle is not available (not a secure context)")?;
+    let digest: Function = Reflect::get(&subtle, &JsValue::from_str("digest"))
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or("crypto.subtle.digest is not a function")?;
+    let promise: Promise = digest
+        .call2(&subtle, &JsValue::from_str("SHA-256"), bytes)
+        .and_then(JsCast::dyn_into)
+        .map_err(|e| super::js_error_text(&e))?;
+    let buffer = JsFuture::from(promise)
+        .await
+        .map_err(|e| super::js_error_text(&e))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
