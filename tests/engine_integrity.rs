@@ -228,6 +228,12 @@ fn bytes_that_read_differently_the_second_time_fail_the_file_as_changed() {
     assert_eq!(error.rule.as_deref(), Some("changed"));
     assert_eq!(error.chunk, Some(2));
     assert_eq!(error.algorithm, Some("crc32c"));
+    assert!(
+        h.has_event(|e| *e == Event::Complete),
+        "the run ends: upload() resolves\n{}",
+        h.dump()
+    );
+    assert!(h.s.is_drained());
 }
 
 fn spec_chunk(h: &Harness) -> u32 {

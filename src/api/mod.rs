@@ -636,3 +636,12 @@ fn rejected_by_identifier(page: &Page, file: &Blob, err: &JsValue) {
     );
     page.emit("fileRejected", &[file.into(), error::to_js(&error)]);
 }
+
+/// The CRC-32C of `bytes` in lowercase hex, computed as `checksum: 'crc32c'` computes a chunk's.
+/// Not part of the typed API: `make bench` measures the hashing throughput with it, and the
+/// end-to-end tests compare it with server-fixture's value.
+#[doc(hidden)]
+#[wasm_bindgen(js_name = __crc32c, skip_typescript)]
+pub fn crc32c_hex(bytes: &js_sys::Uint8Array) -> String {
+    crate::engine::integrity::hex(&transport::hash::crc32c(bytes))
+}

@@ -1404,6 +1404,10 @@ impl Scheduler {
             e.attempts = fl.spec.attempt;
             e.algorithm = Some(algorithm.as_str());
             self.fail_file(i, e);
+            // As after any input: the freed slot goes to other work, and the run may be over.
+            self.promote(self.now);
+            self.pump();
+            self.check_complete();
             return None;
         }
         let c = &self.config;

@@ -20,7 +20,7 @@ pub(crate) async fn checksum(algorithm: Algorithm, bytes: &Uint8Array) -> Result
 
 /// The CRC-32C of `bytes`, copied into wasm memory one window at a time (`to_vec` of a
 /// subarray; `copy_to` would bring in its length assertion's panic code).
-fn crc32c(bytes: &Uint8Array) -> Vec<u8> {
+pub(crate) fn crc32c(bytes: &Uint8Array) -> Vec<u8> {
     let mut crc = 0u32;
     let len = bytes.length();
     let mut at = 0u32;
