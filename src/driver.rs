@@ -541,10 +541,27 @@ async fn run_checked_request(
         .borrow_mut()
         .scheduler
         .hashed(clock::now_ms(), id, &sum);
-    let Some(spec) = hashed else {
+    let Some(mut spec) = hashed else {
         handle.borrow_mut().in_flight.remove(&id);
         return pump(handle);
     };
+    if let Some(input) = spec.file_digest_of.take() {
+        // 'sha256': the file's digest is the SHA-256 of the chunk digests, by WebCrypto too.
+        let input = js_sys::Uint8Array::from(input.as_slice());
+        match transport::hash::sha256(&input).await {
+            // Pure Rust (no JS runs), so the borrow is safe to hold.
+            Ok(digest) => {
+                spec = spec.with_file_checksum(handle.borrow().scheduler.config(), &digest)
+            }
+            Err(message) => {
+                handle.borrow_mut().in_flight.remove(&id);
+                return fail_unsendable(handle, id, &message);
+            }
+        }
+        if !wanted(handle, id) {
+            return;
+        }
+    }
     let spec = match with_dynamic_parts(handle, spec) {
         Ok(spec) => spec,
         Err(message) => {

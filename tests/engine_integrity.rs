@@ -306,3 +306,52 @@ fn without_the_option_nothing_is_hashed_and_460_is_an_ordinary_status() {
     assert_eq!(probe.checksum, None);
     assert!(probe.param("resumableChunkChecksum").is_none());
 }
+
+#[test]
+fn sha256_leaves_the_file_digest_to_the_driver_as_the_hash_of_the_chunk_digests() {
+    let mut c = config(1000);
+    c.checksum = Some(Algorithm::Sha256);
+    c.protocol = Protocol::Flow;
+    let mut h = Harness::new(c.clone(), 1);
+    h.add("a.bin", 2000);
+    h.start();
+    // Stand-in chunk digests: the engine only records and orders them.
+    let digest_of = |n: u32| [u8::try_from(n).unwrap(); 32];
+    let mut last = None;
+    for _ in 0..20 {
+        let Some(spec) = h.try_next() else { break };
+        let sent = h.s.hashed(h.now, spec.id, &digest_of(spec.chunk)).unwrap();
+        h.drain();
+        assert_eq!(
+            sent.param("flowChecksumAlgorithm").as_deref(),
+            Some("sha256")
+        );
+        assert_eq!(
+            sent.param("flowChunkChecksum"),
+            Some(hex(&digest_of(spec.chunk)))
+        );
+        assert!(
+            sent.param("flowFileChecksum").is_none(),
+            "the driver adds it"
+        );
+        last = Some(sent.clone());
+        h.respond(sent.id, if sent.phase == Phase::Test { 204 } else { 200 });
+    }
+    // The first request made once both chunks were read holds what to hash: digest 1, digest 2.
+    let with_input = h
+        .sent
+        .iter()
+        .find(|s| s.file_digest_of.is_some())
+        .map(|s| s.id);
+    assert!(
+        with_input.is_none(),
+        "the request as first handed out carries no input yet"
+    );
+    let last = last.unwrap();
+    let mut expected = digest_of(1).to_vec();
+    expected.extend_from_slice(&digest_of(2));
+    assert_eq!(last.file_digest_of, Some(expected));
+    let done = last.with_file_checksum(&c, &[0xab; 32]);
+    assert_eq!(done.param("flowFileChecksum"), Some("ab".repeat(32)));
+    assert!(done.file_digest_of.is_none());
+}

@@ -225,6 +225,23 @@ pub fn protocol_params(config: &Config, f: &ChunkFacts) -> Vec<(String, String)>
     out
 }
 
+/// The name of an integrity parameter (`ChecksumAlgorithm`, `ChunkChecksum`, `FileChecksum`) in
+/// the configured dialect: `resumable` + `suffix` (namespaced like the other parameters), or
+/// `flow` + `suffix`.
+#[must_use]
+pub fn integrity_param(config: &Config, suffix: &str) -> String {
+    let mut name = match config.protocol {
+        Protocol::Resumable => {
+            let mut p = config.parameter_namespace.clone();
+            p.push_str("resumable");
+            p
+        }
+        Protocol::Flow => String::from("flow"),
+    };
+    name.push_str(suffix);
+    name
+}
+
 /// Merges the custom `query` with the protocol `params` the way the dialect does (module docs).
 #[must_use]
 pub fn merge(
@@ -346,6 +363,9 @@ pub struct RequestSpec {
     /// hands the checksum to [`crate::engine::Scheduler::hashed`], which answers the request to
     /// send (its parameters carrying the checksum); the body is then the bytes it read.
     pub checksum: Option<crate::engine::integrity::Algorithm>,
+    /// `checksum: 'sha256'`, every chunk read: the file's digest is the SHA-256 of these bytes;
+    /// the driver computes it and adds it with [`RequestSpec::with_file_checksum`].
+    pub file_digest_of: Option<Vec<u8>>,
 }
 
 impl RequestSpec {
@@ -394,6 +414,17 @@ impl RequestSpec {
         }
         let h = merged_headers(config, headers);
         render(&mut self, config, &q, &h);
+        self
+    }
+
+    /// Adds the whole-file digest the driver computed from [`RequestSpec::file_digest_of`] as
+    /// the dialect's `FileChecksum` parameter (lowercase hex) and renders the request again.
+    pub fn with_file_checksum(mut self, config: &Config, digest: &[u8]) -> RequestSpec {
+        let name = integrity_param(config, "FileChecksum");
+        self.params
+            .push((name, crate::engine::integrity::hex(digest)));
+        self.file_digest_of = None;
+        render(&mut self, config, &config.query, &config.headers);
         self
     }
 
@@ -551,6 +582,7 @@ mod tests {
             params,
             file_name: m.name.clone(),
             checksum: None,
+            file_digest_of: None,
         };
         render(&mut s, config, &config.query, &config.headers);
         s

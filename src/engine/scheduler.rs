@@ -76,10 +76,10 @@ use crate::engine::config::{
     Config, IdentifierMode, ProgressMode, Protocol, TestChunks, UploadMode,
 };
 use crate::engine::error::{ErrorKind, Phase, UploadError};
-use crate::engine::integrity::{self, FileSums, Reading};
+use crate::engine::integrity::{self, FileDigest, FileSums, Reading};
 use crate::engine::params::{
-    default_identifier, protocol_params, render, unique_identifier, ChunkFacts, FileId, FileMeta,
-    RequestBody, RequestId, RequestSpec,
+    default_identifier, integrity_param, protocol_params, render, unique_identifier, ChunkFacts,
+    FileId, FileMeta, RequestBody, RequestId, RequestSpec,
 };
 use crate::engine::plan::{ChunkPlan, MAX_SAFE_INTEGER};
 use crate::engine::preflight::{cors_hint, predict, BodyKind, Prediction, RequestShape};
@@ -1363,6 +1363,7 @@ impl Scheduler {
             params,
             file_name: f.meta.name.clone(),
             checksum: c.checksum,
+            file_digest_of: None,
         };
         render(&mut spec, c, &c.query, &c.headers);
         Some(spec)
@@ -1415,23 +1416,15 @@ impl Scheduler {
         let fl = self.flights.get_mut(&r)?;
         // The request goes on the wire now: its round trip starts after the read and the hash.
         fl.sent_at = now;
-        let prefix = match c.protocol {
-            Protocol::Resumable => {
-                let mut p = c.parameter_namespace.clone();
-                p.push_str("resumable");
-                p
-            }
-            Protocol::Flow => String::from("flow"),
-        };
-        let mut add = |name: &str, value: String| {
-            let mut k = prefix.clone();
-            k.push_str(name);
-            fl.spec.params.push((k, value));
+        let mut add = |suffix: &str, value: String| {
+            fl.spec.params.push((integrity_param(c, suffix), value));
         };
         add("ChecksumAlgorithm", algorithm.as_str().to_string());
         add("ChunkChecksum", integrity::hex(sum));
-        if let Some(d) = digest {
-            add("FileChecksum", integrity::hex(&d));
+        match digest {
+            Some(FileDigest::Done(d)) => add("FileChecksum", integrity::hex(&d)),
+            Some(FileDigest::Sha256Of(input)) => fl.spec.file_digest_of = Some(input),
+            None => {}
         }
         render(&mut fl.spec, c, &c.query, &c.headers);
         Some(fl.spec.clone())

@@ -45,7 +45,7 @@ pub(crate) fn has_sha256() -> bool {
 }
 
 /// `crypto.subtle.digest('SHA-256', bytes)`.
-async fn sha256(bytes: &Uint8Array) -> Result<Vec<u8>, String> {
+pub(crate) async fn sha256(bytes: &Uint8Array) -> Result<Vec<u8>, String> {
     let subtle = subtle().ok_or("crypto.subtle is not available (not a secure context)")?;
     let digest: Function = Reflect::get(&subtle, &JsValue::from_str("digest"))
         .ok()
