@@ -15,7 +15,6 @@ use web_sys::Blob;
 
 use crate::engine::classify::no_response_failure;
 use crate::engine::concurrency::HttpProtocol;
-use crate::engine::integrity::Algorithm;
 use crate::engine::{
     Action, Check, Event, Failure, FileControl, FileId, FileMeta, Input, Observation, Phase,
     RequestBody, RequestId, RequestSpec, Scheduler, UploadError, VecMap,
@@ -47,6 +46,17 @@ pub(crate) trait Sink {
         file: FileId,
         chunk: u32,
     ) -> Result<Option<Vec<(String, String)>>, String>;
+    /// The URL the page's `target` function gives for `chunk` of `file`, resolved against the
+    /// page; `Ok(None)` when `target` is not a function, `Err` (the message) when it failed.
+    fn target(&self, driver: &Driver, file: FileId, chunk: u32) -> Result<Option<String>, String>;
+    /// Calls the page's `preprocess` function for `chunk` of `file`: what to await before the
+    /// chunk's first request (`Ok(None)`: nothing), `Err` (the message) when it threw.
+    fn preprocess(
+        &self,
+        driver: &Driver,
+        file: FileId,
+        chunk: u32,
+    ) -> Result<Option<js_sys::Promise>, String>;
     /// `free()`: settle what waits on the uploader and let go of the page's callbacks.
     fn release(&self, driver: &Driver);
 }
@@ -472,9 +482,20 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
     };
     // Registered before any user code runs, so an abort from inside that code is seen.
     handle.borrow_mut().in_flight.insert(id, vec![via.clone()]);
-    if let Some(algorithm) = spec.checksum {
+    let spec = match retargeted(handle, spec) {
+        Ok(Some(spec)) => spec,
+        Ok(None) => return, // aborted meanwhile (by the function, or by the engine)
+        Err(message) => {
+            handle.borrow_mut().in_flight.remove(&id);
+            return fail_unsendable(handle, id, &message);
+        }
+    };
+    let preprocess = spec.attempt == 1 && handle.borrow().scheduler.config().preprocess_fn;
+    if spec.checksum.is_some() || preprocess {
         let handle = Rc::clone(handle);
-        spawn_local(async move { run_checked_request(&handle, spec, algorithm, blob, via).await });
+        spawn_local(
+            async move { run_prepared_request(&handle, spec, preprocess, blob, via).await },
+        );
         return;
     }
     let spec = match with_dynamic_parts(handle, spec) {
@@ -496,18 +517,64 @@ fn wanted(handle: &Handle, id: RequestId) -> bool {
     handle.borrow().in_flight.get(&id).is_some()
 }
 
-/// `checksum` on: reads the chunk once, hashes it, lets the engine record the checksum and
-/// render the request's integrity parameters, then sends the bytes it read. A file that can
-/// no longer be read fails as unreadable; one whose bytes changed since an earlier read is
-/// failed by the engine.
-async fn run_checked_request(
+/// With a `target` function: the request rendered for the URL it gives (the engine keeps it,
+/// for the CORS checks too); `Ok(None)` when the request was aborted meanwhile.
+fn retargeted(handle: &Handle, spec: RequestSpec) -> Result<Option<RequestSpec>, String> {
+    let sink = Rc::clone(&handle.borrow().sink);
+    let url = sink.target(&Driver(Rc::clone(handle)), spec.file, spec.chunk)?;
+    if !wanted(handle, spec.id) {
+        return Ok(None);
+    }
+    let Some(url) = url else {
+        return Ok(Some(spec));
+    };
+    Ok(handle.borrow_mut().scheduler.retarget(spec.id, url))
+}
+
+/// A request that waits for the page's `preprocess` promise (the chunk's first request), and
+/// with `checksum` reads the chunk once, hashes it, lets the engine record the checksum and
+/// render the integrity parameters, then sends the bytes it read. A file that can no longer be
+/// read fails as unreadable; one whose bytes changed since an earlier read is failed by the
+/// engine.
+async fn run_prepared_request(
     handle: &Handle,
     spec: RequestSpec,
-    algorithm: Algorithm,
+    preprocess: bool,
     blob: Blob,
     via: Via,
 ) {
     let id = spec.id;
+    if preprocess {
+        let sink = Rc::clone(&handle.borrow().sink);
+        let waited = match sink.preprocess(&Driver(Rc::clone(handle)), spec.file, spec.chunk) {
+            Ok(Some(promise)) => wasm_bindgen_futures::JsFuture::from(promise)
+                .await
+                .map(drop)
+                .map_err(|e| format!("preprocess rejected: {}", transport::js_error_text(&e))),
+            Ok(None) => Ok(()),
+            Err(message) => Err(message),
+        };
+        if !wanted(handle, id) {
+            return;
+        }
+        if let Err(message) = waited {
+            handle.borrow_mut().in_flight.remove(&id);
+            return fail_unsendable(handle, id, &message);
+        }
+    }
+    let Some(algorithm) = spec.checksum else {
+        let spec = match with_dynamic_parts(handle, spec) {
+            Ok(spec) => spec,
+            Err(message) => {
+                handle.borrow_mut().in_flight.remove(&id);
+                return fail_unsendable(handle, id, &message);
+            }
+        };
+        if wanted(handle, id) {
+            run_request(handle, &spec, &blob, None, via).await;
+        }
+        return;
+    };
     let read = transport::blob::read(&blob, spec.start, spec.end).await;
     let sum = match &read {
         Ok(bytes) if wanted(handle, id) => transport::hash::checksum(algorithm, bytes)

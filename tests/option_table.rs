@@ -157,6 +157,10 @@ fn typescript_kinds(ty: &str) -> BTreeSet<Kind> {
                 kinds.insert(Kind::Object);
                 kinds.insert(Kind::Function)
             }
+            "TargetOption" => {
+                kinds.insert(Kind::Str);
+                kinds.insert(Kind::Function)
+            }
             other => panic!("no kinds known for the TypeScript type `{other}`"),
         };
     }

@@ -113,7 +113,7 @@ fn page_location() -> (Option<String>, Option<String>) {
 
 /// Resolves a page-relative URL against the page (the value itself where there is no page
 /// URL); `None` when the browser's URL parser refuses it.
-fn resolve_url(value: &str, base: Option<&str>) -> Option<String> {
+pub(crate) fn resolve_url(value: &str, base: Option<&str>) -> Option<String> {
     match base {
         Some(b) => web_sys::Url::new_with_base(value, b).ok().map(|u| u.href()),
         None => Some(value.to_owned()),
@@ -195,6 +195,9 @@ impl Uploader {
         let page = Rc::new(Page::default());
         *page.query_fn.borrow_mut() = function("query");
         *page.headers_fn.borrow_mut() = function("headers");
+        *page.target_fn.borrow_mut() = function("target");
+        *page.preprocess_fn.borrow_mut() = function("preprocess");
+        *page.href.borrow_mut() = href;
         let scheduler = Scheduler::new(config, clock::random_seed());
         let driver = Driver::new(scheduler, origin, Rc::clone(&page) as Rc<dyn driver::Sink>);
         Ok(Uploader {
@@ -419,6 +422,13 @@ impl Uploader {
                 test.reasons.push(reason.clone());
                 upload.reasons.push(reason);
             }
+        }
+        if self.page.target_fn.borrow().is_some() {
+            let reason = "target is a function: its URLs are not known in advance, so neither is whether they are cross-origin; the rest of this report assumes they are".to_string();
+            if !self.driver.scheduler().config().test_target_set() {
+                test.reasons.push(reason.clone());
+            }
+            upload.reasons.push(reason);
         }
         /// `PreflightPrediction` in TypeScript.
         #[derive(Serialize)]

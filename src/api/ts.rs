@@ -71,9 +71,16 @@ export type QueryOption = Record<string, QueryValue> | ((file: UploadFile, chunk
 /** Extra request headers; each non-safelisted one costs a CORS preflight (see `preflightReport()`). */
 export type HeadersOption = Record<string, string> | ((file: UploadFile, chunk: number) => Record<string, string>);
 
+/**
+ * The upload endpoint: a URL (absolute, or relative to the page), or a function giving the URL
+ * of each request (probes too, unless `testTarget` is set); `preflightReport()` cannot predict
+ * a function's URLs.
+ */
+export type TargetOption = string | ((file: UploadFile, chunk: number) => string);
+
 export interface UploadOptions {
-  /** Upload endpoint: absolute, or relative to the page. Required. */
-  target: string;
+  /** Upload endpoint (see {@link TargetOption}). Required. */
+  target: TargetOption;
   /** Probe endpoint (default: `target`). */
   testTarget?: string;
   /** Bytes per chunk (default 1 MiB). */
@@ -138,6 +145,12 @@ export interface UploadOptions {
    * (WebCrypto: secure contexts only). Default `false`.
    */
   checksum?: 'crc32c' | 'sha256' | boolean;
+  /**
+   * Awaited before each chunk's first request (Flow.js's `preprocess`, as a promise): compute
+   * what your `query`/`headers` functions then send. A throw or a rejection fails the file
+   * (`invalid`).
+   */
+  preprocess?: (file: UploadFile, chunk: number) => void | Promise<unknown>;
 }
 
 export interface AddFileOptions {

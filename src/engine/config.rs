@@ -194,13 +194,20 @@ pub struct Config {
     /// `checksum`: the algorithm of every chunk's checksum (`'crc32c'`, `'sha256'`; `true` is
     /// `'crc32c'`), carried with the chunk's parameters. Default `false`: none.
     pub checksum: Option<Algorithm>,
+    /// `target` is a function `(file, chunk) => url`: the API layer calls it per request and
+    /// [`crate::engine::Scheduler::retarget`] renders the request for that URL; `target` is
+    /// then empty.
+    pub target_fn: bool,
+    /// `preprocess` is an async function `(file, chunk)` the driver awaits before a chunk's
+    /// first request (Flow.js's `preprocess`, as a promise).
+    pub preprocess_fn: bool,
     /// The page's origin (`scheme://host[:port]`) as given to [`Config::from_options`]; used
     /// for preflight prediction. `None` = unknown (treated as cross-origin).
     pub page_origin: Option<String>,
 }
 
 /// Every option name we accept.
-pub const OPTION_NAMES: [&str; 42] = [
+pub const OPTION_NAMES: [&str; 43] = [
     "target",
     "testTarget",
     "chunkSize",
@@ -243,10 +250,11 @@ pub const OPTION_NAMES: [&str; 42] = [
     "prioritizeFirstAndLastChunk",
     "diagnoseCors",
     "checksum",
+    "preprocess",
 ];
 
 /// Resumable.js / Flow.js option names we do not take, with what to use instead.
-const RENAMED: [(&str, &str); 15] = [
+const RENAMED: [(&str, &str); 14] = [
     ("xhrTimeout", "use `timeout` (milliseconds, 0 = none)"),
     ("singleFile", "use `maxFiles: 1`"),
     ("chunkFormat", "chunks are always sent as binary Blobs"),
@@ -254,7 +262,6 @@ const RENAMED: [(&str, &str); 15] = [
         "setChunkTypeFromFile",
         "chunks are sent untyped so requests stay CORS-simple",
     ),
-    ("preprocess", "not supported"),
     ("preprocessFile", "not supported"),
     ("readFileFn", "not supported"),
     ("asyncReadFileFn", "not supported"),
@@ -327,6 +334,8 @@ impl Config {
             prioritize_first_and_last_chunk: false,
             diagnose_cors: true,
             checksum: None,
+            target_fn: false,
+            preprocess_fn: false,
             page_origin: None,
         }
     }
@@ -354,6 +363,12 @@ impl Config {
     #[must_use]
     pub fn probe_target(&self) -> &str {
         self.test_target.as_deref().unwrap_or(&self.target)
+    }
+
+    /// Whether `testTarget` names a URL of its own.
+    #[must_use]
+    pub fn test_target_set(&self) -> bool {
+        self.test_target.is_some()
     }
 
     /// Builds a validated Config from the user's option object. `get(name)` returns that
@@ -420,13 +435,17 @@ fn parse(
     c.page_origin = page_origin.map(str::to_string);
     c.target = match get("target") {
         OptionValue::Str(s) => url("target", s)?,
+        OptionValue::Function => {
+            c.target_fn = true;
+            String::new()
+        }
         OptionValue::Missing => {
             return Err(bad(
                 "target",
                 "target is required: the absolute URL of the upload endpoint",
             ))
         }
-        v => return Err(wrong("target", "an http(s) URL string", &v)),
+        v => return Err(wrong("target", "an http(s) URL string or a function", &v)),
     };
     c.test_target = match get("testTarget") {
         OptionValue::Missing | OptionValue::Null => None,
@@ -632,6 +651,11 @@ fn parse(
         &mut c.prioritize_first_and_last_chunk,
     )?;
     bool_opt(get, "diagnoseCors", &mut c.diagnose_cors)?;
+    c.preprocess_fn = match get("preprocess") {
+        OptionValue::Missing | OptionValue::Null => false,
+        OptionValue::Function => true,
+        v => return Err(wrong("preprocess", "a function", &v)),
+    };
     c.checksum = match get("checksum") {
         OptionValue::Missing | OptionValue::Null | OptionValue::Bool(false) => None,
         OptionValue::Bool(true) => Some(Algorithm::Crc32c),
@@ -1024,9 +1048,26 @@ mod tests {
         assert!(msg(parse(&[("target", s("ftp://x/"))]))
             .1
             .contains("absolute"));
+        let f = parse(&[("target", OptionValue::Function)]).unwrap();
+        assert!(
+            f.target_fn && f.target.is_empty(),
+            "a function: called per request"
+        );
         assert_eq!(
-            msg(parse(&[("target", OptionValue::Function)])).1,
-            "target must be an http(s) URL string, got a function"
+            msg(parse(&[("target", n(3.0))])).1,
+            "target must be an http(s) URL string or a function, got 3"
+        );
+        assert!(
+            parse(&[
+                ("target", OptionValue::Function),
+                ("preprocess", OptionValue::Function)
+            ])
+            .unwrap()
+            .preprocess_fn
+        );
+        assert_eq!(
+            msg(with_target(vec![("preprocess", s("x"))])).0,
+            "preprocess"
         );
         assert!(with_target(vec![("testTarget", s("http://probe.example/t"))]).is_ok());
     }

@@ -366,6 +366,9 @@ pub struct RequestSpec {
     /// `checksum: 'sha256'`, every chunk read: the file's digest is the SHA-256 of these bytes;
     /// the driver computes it and adds it with [`RequestSpec::with_file_checksum`].
     pub file_digest_of: Option<Vec<u8>>,
+    /// The URL the `target` function gave for this request (see
+    /// [`crate::engine::Scheduler::retarget`]); `None`: the configured target.
+    pub target: Option<String>,
 }
 
 impl RequestSpec {
@@ -487,9 +490,11 @@ pub(crate) fn render(
     headers: &[(String, String)],
 ) {
     let merged = merge(config, spec.phase, query, &spec.params);
+    // A `target` function's URL serves probes too unless `testTarget` is set.
+    let upload_target = spec.target.clone().unwrap_or_else(|| config.target.clone());
     match spec.phase {
         Phase::Test => {
-            let target = config.probe_target();
+            let target = config.test_target.as_deref().unwrap_or(&upload_target);
             let form = config.protocol == Protocol::Flow
                 && !matches!(spec.method.as_str(), "GET" | "HEAD");
             if form {
@@ -503,7 +508,7 @@ pub(crate) fn render(
         Phase::Upload => match config.upload_mode {
             UploadMode::Multipart => {
                 let custom = merge(config, Phase::Upload, query, &[]);
-                spec.url = append_query(&config.target, &custom);
+                spec.url = append_query(&upload_target, &custom);
                 let mut file_field = String::new();
                 if config.protocol == Protocol::Resumable {
                     file_field.push_str(&config.parameter_namespace);
@@ -516,7 +521,7 @@ pub(crate) fn render(
                 };
             }
             UploadMode::Octet => {
-                spec.url = append_query(&config.target, &merged);
+                spec.url = append_query(&upload_target, &merged);
                 spec.body = RequestBody::Raw;
             }
         },
@@ -583,6 +588,7 @@ mod tests {
             file_name: m.name.clone(),
             checksum: None,
             file_digest_of: None,
+            target: None,
         };
         render(&mut s, config, &config.query, &config.headers);
         s

@@ -1364,9 +1364,21 @@ impl Scheduler {
             file_name: f.meta.name.clone(),
             checksum: c.checksum,
             file_digest_of: None,
+            target: None,
         };
         render(&mut spec, c, &c.query, &c.headers);
         Some(spec)
+    }
+
+    /// The URL the `target` function gave for request `r`: the request is rendered for it (its
+    /// query, its preflight), and its CORS checks will go there too. `None` when the request is
+    /// no longer wanted.
+    pub fn retarget(&mut self, r: RequestId, url: String) -> Option<RequestSpec> {
+        let c = &self.config;
+        let fl = self.flights.get_mut(&r)?;
+        fl.spec.target = Some(url);
+        render(&mut fl.spec, c, &c.query, &c.headers);
+        Some(fl.spec.clone())
     }
 
     /// The checksum of the bytes the driver read for request `r` (`spec.checksum` set): records
@@ -1566,7 +1578,7 @@ impl Scheduler {
             )),
             Failure::Unsendable => Some(UploadError::invalid(
                 "headers",
-                "the browser refused to build the request: a header name or value, or the URL, is not valid (the console names it)",
+                "the request could not be built: a header name or value or the URL is not valid, or a headers/query/target/preprocess function failed (the console names it)",
             )),
             _ => None,
         };
