@@ -355,3 +355,29 @@ fn sha256_leaves_the_file_digest_to_the_driver_as_the_hash_of_the_chunk_digests(
     assert_eq!(done.param("flowFileChecksum"), Some("ab".repeat(32)));
     assert!(done.file_digest_of.is_none());
 }
+
+#[test]
+fn a_target_function_s_url_is_rendered_and_kept_for_the_cors_checks() {
+    let mut c = config(1000);
+    c.checksum = None;
+    c.target_fn = true;
+    c.target = String::new();
+    let mut h = Harness::new(c, 1);
+    h.add("a.bin", 1000);
+    h.start();
+    let spec = h.next_request();
+    assert_eq!(spec.phase, Phase::Upload, "one chunk: no probe");
+    let sent =
+        h.s.retarget(spec.id, "https://other.example/up?chunk=1".into())
+            .unwrap();
+    assert_eq!(sent.url, "https://other.example/up?chunk=1");
+    assert!(!sent.preflight.preflight && sent.param("resumableChunkNumber").is_some());
+    // No answer: the CORS check goes to the URL the request went to.
+    h.fail(sent.id, resumable_wasm::engine::Failure::NoResponse);
+    let check = h.checks.last().expect("a CORS check").clone();
+    assert!(
+        check.url.starts_with("https://other.example/up"),
+        "{}",
+        check.url
+    );
+}

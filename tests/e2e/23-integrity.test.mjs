@@ -119,6 +119,39 @@ describe('§23 integrity', () => {
     await t.close();
   });
 
+  test('§23 target as a function of (file, chunk) and an async preprocess hook (as Flow.js users hash chunks), with checksum: bytes equal, 0 OPTIONS', { timeout: TEST_TIMEOUT }, async () => {
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      await fx.reset();
+      const [f] = await makeFiles(t, [{ name: 'fn-target.bin', size: 4 * 32 * KiB + 9, seed: 21 }]);
+      // preprocess computes a value per chunk (after a delay) that the query function then
+      // sends: it must have finished before the chunk's first request is built.
+      await t.eval(() => { window.__pre = { calls: [], values: {} }; });
+      const run = await runUpload(t, { chunkSize: 32 * KiB, checksum: 'crc32c', simultaneousUploads: 2 }, [f.name], {
+        extra: {
+          fnOptions: {
+            target: `(file, chunk) => ${JSON.stringify(fx.target())} + '?to=' + chunk`,
+            preprocess: '(file, chunk) => new Promise((r) => setTimeout(() => { window.__pre.calls.push(chunk); window.__pre.values[chunk] = "v" + chunk; r(); }, 30))',
+            query: '(file, chunk) => ({ pre: window.__pre.values[chunk] ?? "missing" })',
+          },
+        },
+      });
+      await expectStored(fx, [f], run);
+      const calls = await t.eval(() => window.__pre.calls.slice().sort((a, b) => a - b));
+      expectEqual(calls, [1, 2, 3, 4], 'preprocess ran once per chunk');
+      const log = await fx.apiLog();
+      const posts = log.filter((e) => e.method === 'POST');
+      expectEqual(posts.map((e) => e.query).sort(), ['pre=v1&to=1', 'pre=v2&to=2', 'pre=v3&to=3', 'pre=v4&to=4'].map((q) => q.split('&').reverse().join('&')).sort(), 'each POST went to the target function\'s URL with the query computed in preprocess');
+      expectEqual(countBy(log).OPTIONS ?? 0, 0, 'OPTIONS');
+      const report = await t.eval(async (target) => {
+        const { Uploader } = await window.__e2e.rw();
+        return new Uploader({ target: () => target }).preflightReport();
+      }, fx.target());
+      expectTrue(report.upload.reasons.some((r) => /target is a function/.test(r)), 'preflightReport says a target function cannot be predicted', report);
+    });
+    await t.close();
+  });
+
   test("§23 checksum 'sha256' where crypto.subtle is missing → invalid, naming the option", { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {
