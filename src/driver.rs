@@ -98,6 +98,10 @@ struct State {
     keep_alive: Option<Handle>,
     /// `free()` was called: everything was cancelled and released; nothing starts again.
     released: bool,
+    /// `checksum`: the read of the chunk after the last one read, begun early so that it is
+    /// read (and then hashed) while earlier chunks are on the wire, whatever the number in
+    /// flight. One chunk at most: memory stays flat.
+    read_ahead: Option<(FileId, u32, Result<js_sys::Promise, String>)>,
 }
 
 /// The shared handle every callback holds.
@@ -130,6 +134,7 @@ impl State {
             paused_by_user: false,
             keep_alive: None,
             released: false,
+            read_ahead: None,
         }
     }
 }
@@ -404,6 +409,7 @@ fn release(handle: &Handle) {
             state.timer.take(),
             state.offline_recheck.take(),
             state.keep_alive.take(),
+            state.read_ahead.take(),
         )
     };
     drop(released);
@@ -517,6 +523,27 @@ fn wanted(handle: &Handle, id: RequestId) -> bool {
     handle.borrow().in_flight.get(&id).is_some()
 }
 
+/// The read of `spec`'s chunk: the one begun ahead if it is that chunk, else a new one; then
+/// begins reading the file's next chunk ahead.
+fn read_started(
+    handle: &Handle,
+    blob: &Blob,
+    spec: &RequestSpec,
+) -> Result<js_sys::Promise, String> {
+    let ahead = handle.borrow_mut().read_ahead.take();
+    let started = match ahead {
+        Some((file, chunk, started)) if file == spec.file && chunk == spec.chunk => started,
+        _ => transport::blob::start_read(blob, spec.start, spec.end),
+    };
+    let next = spec.chunk.saturating_add(1);
+    let range = handle.borrow().scheduler.chunk_range(spec.file, next);
+    if let Some((start, end)) = range {
+        let next_read = transport::blob::start_read(blob, start, end);
+        handle.borrow_mut().read_ahead = Some((spec.file, next, next_read));
+    }
+    started
+}
+
 /// With a `target` function: the request rendered for the URL it gives (the engine keeps it,
 /// for the CORS checks too); `Ok(None)` when the request was aborted meanwhile.
 fn retargeted(handle: &Handle, spec: RequestSpec) -> Result<Option<RequestSpec>, String> {
@@ -575,7 +602,8 @@ async fn run_prepared_request(
         }
         return;
     };
-    let read = transport::blob::read(&blob, spec.start, spec.end).await;
+    let started = read_started(handle, &blob, &spec);
+    let read = transport::blob::read(started).await;
     let sum = match &read {
         Ok(bytes) if wanted(handle, id) => transport::hash::checksum(algorithm, bytes)
             .await

@@ -788,6 +788,16 @@ impl Scheduler {
         Some(self.view(f))
     }
 
+    /// The byte range `[start, end)` of chunk `chunk` of file `id`, if both exist (the driver
+    /// reads the next chunk ahead with `checksum`).
+    #[must_use]
+    pub fn chunk_range(&self, id: FileId, chunk: u32) -> Option<(u64, u64)> {
+        self.files
+            .get(self.index(id)?)?
+            .plan
+            .range(u64::from(chunk))
+    }
+
     /// Whether the engine knows file `id` (it was added and not removed).
     #[must_use]
     pub fn has_file(&self, id: FileId) -> bool {

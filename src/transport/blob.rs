@@ -35,11 +35,17 @@ pub(crate) async fn is_readable(file: &Blob, start: u64, end: u64) -> bool {
         .is_ok()
 }
 
-/// Reads `[start, end)` of `file` once (`Blob.arrayBuffer`); the text of the error when the
-/// browser cannot read it (the file changed, moved or was deleted after it was chosen).
-pub(crate) async fn read(file: &Blob, start: u64, end: u64) -> Result<js_sys::Uint8Array, String> {
-    let slice = untyped_slice(file, start, end)?;
-    let buffer = wasm_bindgen_futures::JsFuture::from(slice.array_buffer())
+/// Starts reading `[start, end)` of `file` (`Blob.arrayBuffer`); finish with [`read`].
+pub(crate) fn start_read(file: &Blob, start: u64, end: u64) -> Result<js_sys::Promise, String> {
+    Ok(untyped_slice(file, start, end)?.array_buffer())
+}
+
+/// The bytes of a read begun with [`start_read`]; the text of the error when the browser
+/// cannot read them (the file changed, moved or was deleted after it was chosen).
+pub(crate) async fn read(
+    started: Result<js_sys::Promise, String>,
+) -> Result<js_sys::Uint8Array, String> {
+    let buffer = wasm_bindgen_futures::JsFuture::from(started?)
         .await
         .map_err(|e| super::js_error_text(&e))?;
     Ok(js_sys::Uint8Array::new(&buffer))
