@@ -4,7 +4,7 @@ use js_sys::{Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::engine::integrity::{crc32c_append, crc32c_bytes, Algorithm};
+use crate::engine::integrity::{crc32c_bytes, Algorithm, Crc32c};
 
 /// Bytes copied into wasm memory at a time: memory stays this size for any chunk size.
 const WINDOW: u32 = 64 * 1024;
@@ -21,15 +21,15 @@ pub(crate) async fn checksum(algorithm: Algorithm, bytes: &Uint8Array) -> Result
 /// The CRC-32C of `bytes`, copied into wasm memory one window at a time (`to_vec` of a
 /// subarray; `copy_to` would bring in its length assertion's panic code).
 pub(crate) fn crc32c(bytes: &Uint8Array) -> Vec<u8> {
-    let mut crc = 0u32;
+    let mut crc = Crc32c::new();
     let len = bytes.length();
     let mut at = 0u32;
     while at < len {
         let end = len.min(at.saturating_add(WINDOW));
-        crc = crc32c_append(crc, &bytes.subarray(at, end).to_vec());
+        crc.update(&bytes.subarray(at, end).to_vec());
         at = end;
     }
-    crc32c_bytes(crc)
+    crc32c_bytes(crc.finish())
 }
 
 /// `crypto.subtle`, where the browser offers it (secure contexts only).
