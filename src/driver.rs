@@ -15,10 +15,12 @@ use web_sys::Blob;
 
 use crate::engine::classify::no_response_failure;
 use crate::engine::concurrency::HttpProtocol;
+use crate::engine::integrity::Algorithm;
 use crate::engine::{
     Action, Check, Event, Failure, FileControl, FileId, FileMeta, Input, Observation, Phase,
     RequestBody, RequestId, RequestSpec, Scheduler, UploadError, VecMap,
 };
+use crate::transport::hash::{HashError, HashedChunk};
 use crate::transport::wire::{Wire, WireBody};
 use crate::transport::{self, clock, cors_check, Outcome, Via};
 use gloo_timers::callback::Timeout;
@@ -98,10 +100,11 @@ struct State {
     keep_alive: Option<Handle>,
     /// `free()` was called: everything was cancelled and released; nothing starts again.
     released: bool,
-    /// `checksum`: the read of the chunk after the last one read, begun early so that it is
-    /// read (and then hashed) while earlier chunks are on the wire, whatever the number in
-    /// flight. One chunk at most: memory stays flat.
-    read_ahead: Option<(FileId, u32, Result<js_sys::Promise, String>)>,
+    /// `checksum`: the reads and hashes of the chunks the engine will send next
+    /// ([`Scheduler::read_ahead`]: as many as may be in flight), begun early so that they are
+    /// read and hashed while earlier chunks are on the wire, and a freed slot sends at once
+    /// even when several free together. At most a window of chunks: memory stays flat.
+    read_ahead: Vec<(FileId, u32, js_sys::Promise)>,
 }
 
 /// The shared handle every callback holds.
@@ -134,7 +137,7 @@ impl State {
             paused_by_user: false,
             keep_alive: None,
             released: false,
-            read_ahead: None,
+            read_ahead: Vec::new(),
         }
     }
 }
@@ -371,6 +374,10 @@ fn pump(handle: &Handle) {
 fn keep_alive_while_busy(handle: &Handle) {
     let released = {
         let mut state = handle.borrow_mut();
+        // Paused, cancelled or done: the chunks read ahead are let go (read again when needed).
+        if !state.scheduler.is_uploading() {
+            state.read_ahead.clear();
+        }
         if state.scheduler.has_work() && !state.released {
             if state.keep_alive.is_none() {
                 state.keep_alive = Some(Rc::clone(handle));
@@ -409,7 +416,7 @@ fn release(handle: &Handle) {
             state.timer.take(),
             state.offline_recheck.take(),
             state.keep_alive.take(),
-            state.read_ahead.take(),
+            core::mem::take(&mut state.read_ahead),
         )
     };
     drop(released);
@@ -523,25 +530,56 @@ fn wanted(handle: &Handle, id: RequestId) -> bool {
     handle.borrow().in_flight.get(&id).is_some()
 }
 
-/// The read of `spec`'s chunk: the one begun ahead if it is that chunk, else a new one; then
-/// begins reading the file's next chunk ahead.
-fn read_started(
+/// The read and hash of `spec`'s chunk: the one begun ahead if there is one, else a new one;
+/// then, soon after, [`read_ahead`].
+fn hashed_read_started(
     handle: &Handle,
     blob: &Blob,
     spec: &RequestSpec,
-) -> Result<js_sys::Promise, String> {
-    let ahead = handle.borrow_mut().read_ahead.take();
-    let started = match ahead {
-        Some((file, chunk, started)) if file == spec.file && chunk == spec.chunk => started,
-        _ => transport::blob::start_read(blob, spec.start, spec.end),
+    algorithm: Algorithm,
+) -> js_sys::Promise {
+    let ahead = {
+        let mut state = handle.borrow_mut();
+        let at = state
+            .read_ahead
+            .iter()
+            .position(|(file, chunk, _)| *file == spec.file && *chunk == spec.chunk);
+        at.map(|i| state.read_ahead.swap_remove(i).2)
     };
-    let next = spec.chunk.saturating_add(1);
-    let range = handle.borrow().scheduler.chunk_range(spec.file, next);
-    if let Some((start, end)) = range {
-        let next_read = transport::blob::start_read(blob, start, end);
-        handle.borrow_mut().read_ahead = Some((spec.file, next, next_read));
-    }
+    let started = ahead.unwrap_or_else(|| {
+        transport::hash::start_hashed_read(blob, spec.start, spec.end, algorithm)
+    });
+    // After the reads of the requests started with this one (their tasks run first): the
+    // browser reads one blob after another, and those are needed before the ones ahead.
+    let handle = Rc::clone(handle);
+    spawn_local(async move { read_ahead(&handle, algorithm) });
     started
+}
+
+/// Begins reading and hashing the chunks the engine will send next
+/// ([`Scheduler::read_ahead`]) and drops the reads of those it no longer will (they finish
+/// unheard).
+fn read_ahead(handle: &Handle, algorithm: Algorithm) {
+    let upcoming = handle.borrow().scheduler.read_ahead();
+    handle
+        .borrow_mut()
+        .read_ahead
+        .retain(|(file, chunk, _)| upcoming.iter().any(|(f, c, _, _)| f == file && c == chunk));
+    for (file, chunk, start, end) in upcoming {
+        let (begun, blob) = {
+            let state = handle.borrow();
+            let begun = state
+                .read_ahead
+                .iter()
+                .any(|(f, c, _)| *f == file && *c == chunk);
+            (begun, state.blob(file))
+        };
+        if let (false, Some(blob)) = (begun, blob) {
+            // No borrow held: slicing the page's Blob may run its code.
+            let read = transport::hash::start_hashed_read(&blob, start, end, algorithm);
+            handle.borrow_mut().read_ahead.push((file, chunk, read));
+        }
+    }
 }
 
 /// With a `target` function: the request rendered for the URL it gives (the engine keeps it,
@@ -602,25 +640,18 @@ async fn run_prepared_request(
         }
         return;
     };
-    let started = read_started(handle, &blob, &spec);
-    let read = transport::blob::read(started).await;
-    let sum = match &read {
-        Ok(bytes) if wanted(handle, id) => transport::hash::checksum(algorithm, bytes)
-            .await
-            .map_err(Some),
-        Ok(_) => return,
-        Err(_) => Err(None),
-    };
-    if handle.borrow_mut().in_flight.get(&id).is_none() {
+    let started = hashed_read_started(handle, &blob, &spec, algorithm);
+    let read = transport::hash::hashed_read(started).await;
+    if !wanted(handle, id) {
         return;
     }
-    let sum = match sum {
-        Ok(sum) => sum,
-        Err(Some(message)) => {
+    let HashedChunk { sum, body } = match read {
+        Ok(read) => read,
+        Err(HashError::Failed(message)) => {
             handle.borrow_mut().in_flight.remove(&id);
             return fail_unsendable(handle, id, &message);
         }
-        Err(None) => {
+        Err(HashError::Unreadable) => {
             handle.borrow_mut().in_flight.remove(&id);
             let failure = Failure::Unreadable;
             return input(
@@ -667,18 +698,8 @@ async fn run_prepared_request(
     if !wanted(handle, id) {
         return; // aborted by the user's function (e.g. it called cancel())
     }
-    let body = match (&read, spec.body.carries_chunk()) {
-        (Ok(bytes), true) => match transport::blob::of_bytes(bytes) {
-            Ok(b) => Some(b),
-            Err(message) => {
-                handle.borrow_mut().in_flight.remove(&id);
-                return fail_unsendable(handle, id, &message);
-            }
-        },
-        _ => None,
-    };
-    // The bytes now live in `body` (or were only hashed, for a probe).
-    drop(read);
+    // A probe only carries the checksum; an upload sends the bytes that were hashed.
+    let body = spec.body.carries_chunk().then_some(body);
     run_request(handle, &spec, &blob, body.as_ref(), via).await;
 }
 

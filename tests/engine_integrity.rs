@@ -13,7 +13,8 @@ mod harness;
 use harness::{Harness, Reply};
 use resumable_wasm::engine::integrity::{crc32c, crc32c_bytes, hex, Algorithm};
 use resumable_wasm::engine::{
-    Config, ErrorKind, Event, FileStatus, Phase, Protocol, RequestSpec, TestChunks, UploadMode,
+    Config, ErrorKind, Event, FileControl, FileId, FileStatus, Input, Phase, Protocol, RequestSpec,
+    TestChunks, UploadMode,
 };
 
 fn config(chunk: u64) -> Config {
@@ -380,4 +381,118 @@ fn a_target_function_s_url_is_rendered_and_kept_for_the_cors_checks() {
         "{}",
         check.url
     );
+}
+
+/// The chunks the driver reads and hashes ahead: (file, chunk, start, end).
+fn ahead(h: &Harness) -> Vec<(FileId, u32, u64, u64)> {
+    h.s.read_ahead()
+}
+
+/// The chunks of `ahead(h)`, as (file number, chunk).
+fn ahead_chunks(h: &Harness) -> Vec<(u32, u32)> {
+    ahead(h).iter().map(|a| (a.0 .0, a.1)).collect()
+}
+
+#[test]
+fn read_ahead_covers_every_slot_that_may_free_at_once() {
+    let mut c = config(1000);
+    c.test_chunks = TestChunks::Never;
+    c.simultaneous_uploads = Some(3);
+    let mut h = Harness::new(c, 1);
+    let f = h.add("a.bin", 9500);
+    assert!(ahead(&h).is_empty(), "nothing before the upload starts");
+    h.start();
+    let first = h.take_all();
+    assert_eq!(first.iter().map(|s| s.chunk).collect::<Vec<_>>(), [1, 2, 3]);
+    // Three requests may start at once (say three answers in one burst): three read ahead,
+    // the chunks those requests will send.
+    assert_eq!(
+        ahead(&h),
+        [(f, 4, 3000, 4000), (f, 5, 4000, 5000), (f, 6, 5000, 6000)]
+    );
+    // Each started request moves the read-ahead on by one chunk.
+    h.respond(first[0].id, 200);
+    let next = h.take_all();
+    assert_eq!(next.iter().map(|s| s.chunk).collect::<Vec<_>>(), [4]);
+    assert_eq!(ahead_chunks(&h), [(1, 5), (1, 6), (1, 7)]);
+    // A chunk sent again (here after a mismatch) is read anew, never from ahead: it is not listed.
+    h.reply(
+        first[1].id,
+        Reply::Full {
+            status: 460,
+            body: "chunk_checksum_mismatch: chunk 2".into(),
+            retry_after: None,
+        },
+    );
+    assert!(ahead(&h).iter().all(|a| a.1 != 2), "{:?}", ahead(&h));
+    // Towards the end only what is left (the last chunk takes the remainder: 9 chunks).
+    let mut checked_end = false;
+    for _ in 0..100 {
+        let Some(spec) = h.try_next() else {
+            if !h.advance_to_deadline() {
+                break;
+            }
+            continue;
+        };
+        if spec.chunk == 7 {
+            assert_eq!(ahead(&h), [(f, 8, 7000, 8000), (f, 9, 8000, 9500)]);
+            checked_end = true;
+        }
+        h.respond(spec.id, 200);
+    }
+    assert!(checked_end, "chunk 7 was sent");
+    h.respond(first[2].id, 200);
+    h.respond(next[0].id, 200);
+    while let Some(spec) = h.try_next() {
+        h.respond(spec.id, 200);
+    }
+    assert!(h.files_are(&[f], FileStatus::Success), "{}", h.dump());
+    assert!(ahead(&h).is_empty());
+}
+
+#[test]
+fn read_ahead_follows_the_order_requests_go_in() {
+    // First and last chunk first, then the rest in order; then the next file.
+    let mut c = config(1000);
+    c.test_chunks = TestChunks::Never;
+    c.simultaneous_uploads = Some(3);
+    c.prioritize_first_and_last_chunk = true;
+    let mut h = Harness::new(c, 1);
+    let f = h.add("a.bin", 4000);
+    let g = h.add("b.bin", 3000);
+    h.start();
+    let first = h.take_all();
+    assert_eq!(first.iter().map(|s| s.chunk).collect::<Vec<_>>(), [1, 4, 2]);
+    assert_eq!(ahead_chunks(&h), [(1, 3), (2, 1), (2, 3)]);
+    // A file paused on its own sends nothing: its chunks are not read ahead.
+    assert!(h.control(f, FileControl::Pause));
+    assert_eq!(ahead_chunks(&h), [(2, 1), (2, 3), (2, 2)]);
+    assert!(h.control(f, FileControl::Resume));
+    // The whole queue paused: nothing.
+    h.input(Input::Pause);
+    assert!(ahead(&h).is_empty());
+    h.input(Input::Resume);
+    assert!(!ahead(&h).is_empty());
+    let _ = g;
+}
+
+#[test]
+fn read_ahead_with_parallel_files_takes_one_chunk_of_each_in_turn() {
+    let mut c = config(1000);
+    c.test_chunks = TestChunks::Never;
+    c.simultaneous_uploads = Some(4);
+    c.parallel_files = true;
+    let mut h = Harness::new(c, 1);
+    h.add("a.bin", 5000);
+    h.add("b.bin", 5000);
+    h.start();
+    let first = h.take_all();
+    assert_eq!(
+        first
+            .iter()
+            .map(|s| (s.file.0, s.chunk))
+            .collect::<Vec<_>>(),
+        [(1, 1), (2, 1), (1, 2), (2, 2)]
+    );
+    assert_eq!(ahead_chunks(&h), [(1, 3), (2, 3), (1, 4), (2, 4)]);
 }

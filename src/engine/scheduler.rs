@@ -389,6 +389,18 @@ impl File {
         }
     }
 
+    /// The chunks not started yet, in the order they go, with their ranges (see
+    /// [`Scheduler::read_ahead`]).
+    fn unstarted(&self) -> impl Iterator<Item = (FileId, u32, u64, u64)> + '_ {
+        (self.cursor..self.count)
+            .map(|pos| self.chunk_at(pos))
+            .filter(|n| !self.chunks.contains_key(n))
+            .filter_map(|n| {
+                let (start, end) = self.plan.range(u64::from(n))?;
+                Some((self.id, n, start, end))
+            })
+    }
+
     /// The chunk this file would send next, if any.
     fn next(&self) -> Option<u32> {
         if self.life.terminal() || self.paused {
@@ -788,14 +800,45 @@ impl Scheduler {
         Some(self.view(f))
     }
 
-    /// The byte range `[start, end)` of chunk `chunk` of file `id`, if both exist (the driver
-    /// reads the next chunk ahead with `checksum`).
+    /// The chunks the next requests will send, as far as the engine can tell now, with their
+    /// byte ranges `[start, end)`: ones not started yet, as many as may be in flight at once
+    /// ([`Scheduler::slots`]), in the order files and chunks go (with `parallelFiles`, one
+    /// chunk of each file in turn). With `checksum` the driver reads and hashes them ahead, so
+    /// that each freed slot sends at once even when several free together: reading ahead fewer
+    /// leaves slots idle while a chunk is read. Only chunks never read before are listed: a
+    /// chunk sent again (after a mismatch, or its upload after its probe) is always read anew.
+    /// Empty while nothing is being uploaded (paused, offline, not started).
     #[must_use]
-    pub fn chunk_range(&self, id: FileId, chunk: u32) -> Option<(u64, u64)> {
-        self.files
-            .get(self.index(id)?)?
-            .plan
-            .range(u64::from(chunk))
+    pub fn read_ahead(&self) -> Vec<(FileId, u32, u64, u64)> {
+        if !self.running || self.paused || self.offline {
+            return Vec::new();
+        }
+        let slots = usize::try_from(self.slots()).unwrap_or(1);
+        let mut files = self
+            .files
+            .iter()
+            .skip(self.settled)
+            .filter(|f| !f.life.terminal() && !f.paused);
+        if !self.config.parallel_files {
+            return files.flat_map(File::unstarted).take(slots).collect();
+        }
+        // One chunk of each file in turn, over the first files with chunks left.
+        let mut each: Vec<_> = files
+            .by_ref()
+            .filter(|f| f.cursor < f.count)
+            .take(slots)
+            .map(File::unstarted)
+            .collect();
+        let mut ahead = Vec::new();
+        while ahead.len() < slots {
+            let before = ahead.len();
+            ahead.extend(each.iter_mut().filter_map(Iterator::next));
+            if ahead.len() == before {
+                break;
+            }
+        }
+        ahead.truncate(slots);
+        ahead
     }
 
     /// Whether the engine knows file `id` (it was added and not removed).

@@ -60,3 +60,62 @@ pub(crate) async fn sha256(bytes: &Uint8Array) -> Result<Vec<u8>, String> {
         .map_err(|e| super::js_error_text(&e))?;
     Ok(Uint8Array::new(&buffer).to_vec())
 }
+
+/// A chunk as read and hashed (`checksum`): its checksum, and its bytes as the body to send.
+pub(crate) struct HashedChunk {
+    pub(crate) sum: Vec<u8>,
+    pub(crate) body: web_sys::Blob,
+}
+
+/// Why a chunk could not be read and hashed.
+pub(crate) enum HashError {
+    /// The browser could not read the bytes (the file changed, moved or was deleted).
+    Unreadable,
+    /// The hash could not be computed (WebCrypto failed): its text.
+    Failed(String),
+}
+
+/// Starts reading `[start, end)` of `file` and hashing it under `algorithm`, and building the
+/// body from the bytes read; it runs on its own while earlier chunks are on the wire. Finish
+/// with [`hashed_read`]. A promise, so that the work runs whether or not anyone awaits it yet.
+pub(crate) fn start_hashed_read(
+    file: &web_sys::Blob,
+    start: u64,
+    end: u64,
+    algorithm: Algorithm,
+) -> Promise {
+    let started = super::blob::start_read(file, start, end);
+    wasm_bindgen_futures::future_to_promise(async move {
+        // Rejections: `null` for an unreadable file, else the text of the failure.
+        let bytes = super::blob::read(started)
+            .await
+            .map_err(|_| JsValue::NULL)?;
+        let sum = checksum(algorithm, &bytes)
+            .await
+            .map_err(|m| JsValue::from_str(&m))?;
+        let body = super::blob::of_bytes(&bytes).map_err(|m| JsValue::from_str(&m))?;
+        // The bytes now live in `body` only: one chunk's memory.
+        drop(bytes);
+        Ok(js_sys::Array::of2(&body, &Uint8Array::from(sum.as_slice())).into())
+    })
+}
+
+/// The chunk of a read begun with [`start_hashed_read`].
+pub(crate) async fn hashed_read(started: Promise) -> Result<HashedChunk, HashError> {
+    let done = JsFuture::from(started).await.map_err(|e| {
+        if e.is_null() {
+            HashError::Unreadable
+        } else {
+            HashError::Failed(e.as_string().unwrap_or_default())
+        }
+    })?;
+    let done = js_sys::Array::from(&done);
+    let body = done
+        .get(0)
+        .dyn_into()
+        .map_err(|_| HashError::Failed("no body".into()))?;
+    Ok(HashedChunk {
+        sum: Uint8Array::new(&done.get(1)).to_vec(),
+        body,
+    })
+}
