@@ -17,6 +17,7 @@
 //   Emulated links (see linkScenarios): BENCH_ROUNDS_LINK=3, BENCH_LINK_RTTS=20,100,200,
 //   BENCH_LINK_UPS=50,1000 (Mbit/s), BENCH_LINK_PROTOS=h1,h2, BENCH_LINK_CHUNKS=1,5 (MiB);
 //   BENCH_LINK=0 leaves the link rows out.
+//   BENCH_CHECKSUM=0      leaves out the checksum rows (issue 24: hashing MB/s, the cost of `checksum`)
 //   BENCH_CHROMIUM_ARGS="--a --b"   extra Chromium flags (e.g. --disable-http2: the h2 rows must then stop the bench)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync, existsSync, statfsSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -44,7 +45,7 @@ const ROUNDS_BIG = Number(process.env.BENCH_ROUNDS_BIG || 3); // 512 MiB rounds 
 const OUT_JSON = resolve(ROOT, process.env.BENCH_OUT || 'bench/results.json');
 const OUT_MD = resolve(ROOT, process.env.BENCH_MD || 'BENCHMARKS.md');
 const CLIENTS = ['resumable-wasm', 'resumablejs', 'flowjs', 'limit'];
-const LABEL = { 'resumable-wasm': 'resumable-wasm', 'resumable-wasm-3': 'resumable-wasm, 3 slots', resumablejs: 'Resumable.js 1.1.0', flowjs: 'Flow.js 2.14.1', limit: 'limit (1 POST)' };
+const LABEL = { 'resumable-wasm': 'resumable-wasm', 'resumable-wasm-3': 'resumable-wasm, 3 slots', 'resumable-wasm-checksum-crc32c': "resumable-wasm, checksum 'crc32c'", 'resumable-wasm-checksum-sha256': "resumable-wasm, checksum 'sha256'", resumablejs: 'Resumable.js 1.1.0', flowjs: 'Flow.js 2.14.1', limit: 'limit (1 POST)' };
 const AUTH = { Authorization: 'Bearer bench-token' };
 
 // ---------------------------------------------------------------------------------------------
@@ -81,6 +82,21 @@ function linkScenarios({ quick = QUICK, rounds = ROUNDS_LINK, env = process.env 
     }
   }
   return rows;
+}
+
+/**
+ * The cost of `checksum` (issue 24): resumable-wasm on its defaults, then with `checksum:
+ * 'crc32c'` and `'sha256'`, on the loopback 64 MiB / 1 MiB row and one emulated link (RTT 100 ms,
+ * 1 Gbit/s, HTTP/1.1); the file on the server must be identical in every run (as in every row).
+ * The loopback row also measures the hashing throughput of each algorithm in the page.
+ */
+const CHECKSUM_CLIENTS = ['resumable-wasm', 'resumable-wasm-checksum-crc32c', 'resumable-wasm-checksum-sha256'];
+function checksumScenarios({ env = process.env } = {}) {
+  if (env.BENCH_CHECKSUM === '0') return [];
+  return [
+    { id: '64M-1M-d0-checksum', size: 64 * MiB, chunk: MiB, delay: 0, clients: CHECKSUM_CLIENTS, checksumRow: true, hashThroughput: true, quick: true },
+    { id: '64M-1M-rtt100-1G-h1-checksum', size: 64 * MiB, chunk: MiB, delay: 0, proto: 'h1', link: { rtt_ms: 100, up_mbit: 1000, down_mbit: 1000 }, clients: CHECKSUM_CLIENTS, rounds: ROUNDS_LINK, checksumRow: true },
+  ];
 }
 
 /** Bytes the link holds in flight: rate × round trip. */
@@ -122,6 +138,7 @@ const SCENARIOS = [
   { id: '512M-1M-d0', size: 512 * MiB, chunk: 1 * MiB, delay: 0, big: true },
   { id: '512M-5M-d0', size: 512 * MiB, chunk: 5 * MiB, delay: 0, big: true },
   ...linkScenarios(),
+  ...checksumScenarios(),
 ].filter((s) => (!QUICK || s.quick) && (!process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(',').includes(s.id)));
 
 const log = (...a) => console.error(`[bench ${((Date.now() - T0) / 1000).toFixed(0).padStart(4)} s]`, ...a);
@@ -504,6 +521,11 @@ async function main() {
       }
       const fileInfo = await pickFile(pg, await benchFile(sc.size));
       log(`scenario ${sc.id}: file ${fileInfo.name} ${sc.size} B sha256 ${fileInfo.sha256.slice(0, 16)}… built in ${fileInfo.ms} ms`);
+      let hashing = null;
+      if (sc.hashThroughput) {
+        hashing = await pg.page.evaluate((piece) => window.__B.hashThroughput(piece), sc.chunk);
+        log(`scenario ${sc.id}: hashing in the page, ${sc.chunk / MiB} MiB pieces: CRC-32C (wasm) ${hashing.crc32c} MB/s, SHA-256 (WebCrypto) ${hashing.sha256} MB/s`);
+      }
       const runs = [];
       for (let round = 1; round <= sc.rounds; round++) {
         for (const c of clients) {
@@ -525,7 +547,7 @@ async function main() {
       }
       await pg.close();
       const chunks = Math.max(1, Math.floor(sc.size / sc.chunk));
-      results.scenarios.push({ ...sc, chunks, clients, sha256: fileInfo.sha256, seconds: Math.round((Date.now() - t0) / 1000), ...summarize(sc, runs) });
+      results.scenarios.push({ ...sc, chunks, clients, sha256: fileInfo.sha256, seconds: Math.round((Date.now() - t0) / 1000), hashing, ...summarize(sc, runs) });
       writeFileSync(OUT_JSON, JSON.stringify(results, null, 1) + '\n');
     }
     await runManyFiles(browser, fx, results);
@@ -647,11 +669,11 @@ function renderManyFiles(res) {
 // targets (issue 8) and the report
 
 function evaluateTargets(res) {
-  if (!res.scenarios.some((s) => !s.link)) return []; // a run of link rows only
+  if (!res.scenarios.some((s) => !s.link && !s.checksumRow)) return []; // a run of link rows only
   const S = (id) => res.scenarios.find((s) => s.id === id);
   const t = [];
   const W = 'resumable-wasm';
-  const fresh = res.scenarios.filter((s) => !s.auth && !s.resume && !s.link);
+  const fresh = res.scenarios.filter((s) => !s.auth && !s.resume && !s.link && !s.checksumRow);
   // 1. preflights
   {
     const rows = fresh.map((s) => ({ id: s.id, options: s.byClient[W].requests.map((r) => r.OPTIONS) }));
@@ -714,7 +736,7 @@ const fmtMargin = (x) => (x == null ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs
 function evaluateLinkTargets(res) {
   const W = 'resumable-wasm';
   const out = [];
-  for (const s of res.scenarios.filter((x) => x.link)) {
+  for (const s of res.scenarios.filter((x) => x.link && !x.checksumRow)) {
     const l = s.link;
     const bdp = bdpBytes(l);
     const rate = (l.up_mbit * 1e6) / 8;
@@ -779,8 +801,33 @@ function estimateFullLinkMinutes(env = {}) {
   return rows.reduce((a, s) => a + estimateLinkRowSeconds(s), 0) / 60;
 }
 
+/** The cost of `checksum` (issue 24): hashing MB/s, and time with each algorithm vs without. */
+function renderChecksumSection(res) {
+  const rows = res.scenarios.filter((s) => s.checksumRow);
+  if (!rows.length) return [];
+  const W = 'resumable-wasm';
+  const L = ['## The cost of `checksum` (issue 24)', ''];
+  for (const s of rows.filter((x) => x.hashing)) {
+    L.push(`Hashing in the page (${s.size / MiB} MiB file read in ${s.chunk / MiB} MiB pieces, the reads not timed): CRC-32C in resumable-wasm's wasm **${s.hashing.crc32c} MB/s**, SHA-256 by WebCrypto **${s.hashing.sha256} MB/s**.`, '');
+  }
+  L.push('Median wall time in seconds (min–max) and the time relative to resumable-wasm without `checksum` (per round, median; target ≤ 1.05); every run\'s file verified on the server.', '');
+  L.push(`| row | ${s0(rows).map((c) => LABEL[c]).join(' | ')} |`, `|---|${s0(rows).map(() => '---').join('|')}|`);
+  for (const s of rows) {
+    const cells = s0(rows).map((c) => {
+      const b = s.byClient[c];
+      if (!b) return '–';
+      const r = c === W ? null : s.ratios[`${c}/${W}`];
+      return `${fmtS(b.msMedian)} (${fmtS(b.msRange[0])}–${fmtS(b.msRange[1])})${r ? ` ×${fmtR(r.timeRatioMedian)}` : ''}${b.ok < b.runs ? ` ${b.ok}/${b.runs} ok` : ''}`;
+    });
+    L.push(`| \`${s.id}\`${s.link ? ` (${linkLabel(s.link)})` : ' (loopback)'} | ${cells.join(' | ')} |`);
+  }
+  L.push('');
+  return L;
+}
+const s0 = (rows) => [...new Set(rows.flatMap((s) => s.clients))];
+
 function renderLinkSection(res) {
-  const rows = res.scenarios.filter((s) => s.link);
+  const rows = res.scenarios.filter((s) => s.link && !s.checksumRow);
   if (!rows.length) return [];
   const W = 'resumable-wasm';
   const L = ['## Emulated links (issue 13)', ''];
@@ -865,9 +912,10 @@ function renderMarkdown(res) {
     L.push('');
   }
   L.push(...renderLinkSection(res));
+  L.push(...renderChecksumSection(res));
   L.push(res.scenarios.some((s) => s.link) ? '## Loopback results' : '## Results', '');
   L.push('Wall time in seconds (median, min–max), throughput in MiB/s (median), requests per run as OPTIONS / GET / POST counted by the fixture (all rounds identical unless several values are listed), peak page memory (max over rounds).', '');
-  for (const s of res.scenarios.filter((x) => !x.link)) {
+  for (const s of res.scenarios.filter((x) => !x.link && !x.checksumRow)) {
     const title = `${s.size / MiB} MiB file, ${s.chunk / MiB} MiB chunks (${s.chunks} chunks), ${s.delay} ms delay${s.auth ? ', `Authorization` header' : ''}${s.resume ? `, resume (${Math.floor(s.chunks / 2)} of ${s.chunks} chunks already on the server)` : ''}`;
     L.push(`### \`${s.id}\`: ${title}`, '');
     L.push('| client | ok | time s (median) | min–max | MiB/s | time ÷ resumable-wasm (per round, median, min–max) | OPTIONS / GET / POST | retries | peak page memory |');

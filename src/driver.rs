@@ -15,12 +15,14 @@ use web_sys::Blob;
 
 use crate::engine::classify::no_response_failure;
 use crate::engine::concurrency::HttpProtocol;
+use crate::engine::integrity::Algorithm;
 use crate::engine::persist::{self, Record};
 use crate::engine::s3::{Answer, Call};
 use crate::engine::{
     Action, Check, Event, Failure, FileControl, FileId, FileMeta, Input, Observation, Phase,
     RequestBody, RequestId, RequestSpec, Scheduler, UploadError, VecMap,
 };
+use crate::transport::hash::{HashError, HashedChunk};
 use crate::transport::store::Store;
 use crate::transport::wire::{Wire, WireBody};
 use crate::transport::{self, clock, cors_check, Outcome, Via};
@@ -45,6 +47,17 @@ pub(crate) trait Sink {
         file: FileId,
         chunk: u32,
     ) -> Result<Option<Vec<(String, String)>>, String>;
+    /// The URL the page's `target` function gives for `chunk` of `file`, resolved against the
+    /// page; `Ok(None)` when `target` is not a function, `Err` (the message) when it failed.
+    fn target(&self, driver: &Driver, file: FileId, chunk: u32) -> Result<Option<String>, String>;
+    /// Calls the page's `preprocess` function for `chunk` of `file`: what to await before the
+    /// chunk's first request (`Ok(None)`: nothing), `Err` (the message) when it threw.
+    fn preprocess(
+        &self,
+        driver: &Driver,
+        file: FileId,
+        chunk: u32,
+    ) -> Result<Option<js_sys::Promise>, String>;
     /// `free()`: settle what waits on the uploader and let go of the page's callbacks.
     fn release(&self, driver: &Driver);
     /// Calls the page's S3 callback for `call` of `file`; `Err` (the message) when it threw
@@ -112,6 +125,11 @@ struct State {
     store: Option<Store>,
     /// The file handle of the file being added, for its record's first write.
     adding_handle: JsValue,
+    /// `checksum`: the reads and hashes of the chunks the engine will send next
+    /// ([`Scheduler::read_ahead`]: as many as may be in flight), begun early so that they are
+    /// read and hashed while earlier chunks are on the wire, and a freed slot sends at once
+    /// even when several free together. At most a window of chunks: memory stays flat.
+    read_ahead: Vec<(FileId, u32, js_sys::Promise)>,
 }
 
 /// The shared handle every callback holds.
@@ -145,6 +163,7 @@ impl State {
             released: false,
             store: None,
             adding_handle: JsValue::UNDEFINED,
+            read_ahead: Vec::new(),
         }
     }
 }
@@ -530,6 +549,10 @@ fn pump(handle: &Handle) {
 fn keep_alive_while_busy(handle: &Handle) {
     let released = {
         let mut state = handle.borrow_mut();
+        // Paused, cancelled or done: the chunks read ahead are let go (read again when needed).
+        if !state.scheduler.is_uploading() {
+            state.read_ahead.clear();
+        }
         if state.scheduler.has_work() && !state.released {
             if state.keep_alive.is_none() {
                 state.keep_alive = Some(Rc::clone(handle));
@@ -567,6 +590,7 @@ fn release(handle: &Handle) {
             state.connectivity.take(),
             state.timer.take(),
             state.keep_alive.take(),
+            core::mem::take(&mut state.read_ahead),
         )
     };
     drop(released);
@@ -648,6 +672,22 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
     };
     // Registered before any user code runs, so an abort from inside that code is seen.
     handle.borrow_mut().in_flight.insert(id, vec![via.clone()]);
+    let spec = match retargeted(handle, spec) {
+        Ok(Some(spec)) => spec,
+        Ok(None) => return, // aborted meanwhile (by the function, or by the engine)
+        Err(message) => {
+            handle.borrow_mut().in_flight.remove(&id);
+            return fail_unsendable(handle, id, &message);
+        }
+    };
+    let preprocess = spec.attempt == 1 && handle.borrow().scheduler.config().preprocess_fn;
+    if spec.checksum.is_some() || preprocess {
+        let handle = Rc::clone(handle);
+        spawn_local(
+            async move { run_prepared_request(&handle, spec, preprocess, blob, via).await },
+        );
+        return;
+    }
     let spec = match with_dynamic_parts(handle, spec) {
         Ok(spec) => spec,
         Err(message) => {
@@ -659,12 +699,197 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
         return; // aborted by the user's function (e.g. it called cancel())
     }
     let handle = Rc::clone(handle);
-    spawn_local(async move { run_request(&handle, &spec, &blob, via).await });
+    spawn_local(async move { run_request(&handle, &spec, &blob, None, via).await });
 }
 
-/// Sends one request and hands its outcome to the engine.
-async fn run_request(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via) {
-    let outcome = send(handle, spec, blob, via).await;
+/// Whether request `id` is still wanted (not aborted by the engine or the user meanwhile).
+fn wanted(handle: &Handle, id: RequestId) -> bool {
+    handle.borrow().in_flight.get(&id).is_some()
+}
+
+/// The read and hash of `spec`'s chunk: the one begun ahead if there is one, else a new one;
+/// then, soon after, [`read_ahead`].
+fn hashed_read_started(
+    handle: &Handle,
+    blob: &Blob,
+    spec: &RequestSpec,
+    algorithm: Algorithm,
+) -> js_sys::Promise {
+    let ahead = {
+        let mut state = handle.borrow_mut();
+        let at = state
+            .read_ahead
+            .iter()
+            .position(|(file, chunk, _)| *file == spec.file && *chunk == spec.chunk);
+        at.map(|i| state.read_ahead.swap_remove(i).2)
+    };
+    let started = ahead.unwrap_or_else(|| {
+        transport::hash::start_hashed_read(blob, spec.start, spec.end, algorithm)
+    });
+    // After the reads of the requests started with this one (their tasks run first): the
+    // browser reads one blob after another, and those are needed before the ones ahead.
+    let handle = Rc::clone(handle);
+    spawn_local(async move { read_ahead(&handle, algorithm) });
+    started
+}
+
+/// Begins reading and hashing the chunks the engine will send next
+/// ([`Scheduler::read_ahead`]) and drops the reads of those it no longer will (they finish
+/// unheard).
+fn read_ahead(handle: &Handle, algorithm: Algorithm) {
+    let upcoming = handle.borrow().scheduler.read_ahead();
+    handle
+        .borrow_mut()
+        .read_ahead
+        .retain(|(file, chunk, _)| upcoming.iter().any(|(f, c, _, _)| f == file && c == chunk));
+    for (file, chunk, start, end) in upcoming {
+        let (begun, blob) = {
+            let state = handle.borrow();
+            let begun = state
+                .read_ahead
+                .iter()
+                .any(|(f, c, _)| *f == file && *c == chunk);
+            (begun, state.blob(file))
+        };
+        if let (false, Some(blob)) = (begun, blob) {
+            // No borrow held: slicing the page's Blob may run its code.
+            let read = transport::hash::start_hashed_read(&blob, start, end, algorithm);
+            handle.borrow_mut().read_ahead.push((file, chunk, read));
+        }
+    }
+}
+
+/// With a `target` function: the request rendered for the URL it gives (the engine keeps it,
+/// for the CORS checks too); `Ok(None)` when the request was aborted meanwhile.
+fn retargeted(handle: &Handle, spec: RequestSpec) -> Result<Option<RequestSpec>, String> {
+    let sink = Rc::clone(&handle.borrow().sink);
+    let url = sink.target(&Driver(Rc::clone(handle)), spec.file, spec.chunk)?;
+    if !wanted(handle, spec.id) {
+        return Ok(None);
+    }
+    let Some(url) = url else {
+        return Ok(Some(spec));
+    };
+    Ok(handle.borrow_mut().scheduler.retarget(spec.id, url))
+}
+
+/// A request that waits for the page's `preprocess` promise (the chunk's first request), and
+/// with `checksum` reads the chunk once, hashes it, lets the engine record the checksum and
+/// render the integrity parameters, then sends the bytes it read. A file that can no longer be
+/// read fails as unreadable; one whose bytes changed since an earlier read is failed by the
+/// engine.
+async fn run_prepared_request(
+    handle: &Handle,
+    spec: RequestSpec,
+    preprocess: bool,
+    blob: Blob,
+    via: Via,
+) {
+    let id = spec.id;
+    if preprocess {
+        let sink = Rc::clone(&handle.borrow().sink);
+        let waited = match sink.preprocess(&Driver(Rc::clone(handle)), spec.file, spec.chunk) {
+            Ok(Some(promise)) => wasm_bindgen_futures::JsFuture::from(promise)
+                .await
+                .map(drop)
+                .map_err(|e| format!("preprocess rejected: {}", transport::js_error_text(&e))),
+            Ok(None) => Ok(()),
+            Err(message) => Err(message),
+        };
+        if !wanted(handle, id) {
+            return;
+        }
+        if let Err(message) = waited {
+            handle.borrow_mut().in_flight.remove(&id);
+            return fail_unsendable(handle, id, &message);
+        }
+    }
+    let Some(algorithm) = spec.checksum else {
+        let spec = match with_dynamic_parts(handle, spec) {
+            Ok(spec) => spec,
+            Err(message) => {
+                handle.borrow_mut().in_flight.remove(&id);
+                return fail_unsendable(handle, id, &message);
+            }
+        };
+        if wanted(handle, id) {
+            run_request(handle, &spec, &blob, None, via).await;
+        }
+        return;
+    };
+    let started = hashed_read_started(handle, &blob, &spec, algorithm);
+    let read = transport::hash::hashed_read(started).await;
+    if !wanted(handle, id) {
+        return;
+    }
+    let HashedChunk { sum, body } = match read {
+        Ok(read) => read,
+        Err(HashError::Failed(message)) => {
+            handle.borrow_mut().in_flight.remove(&id);
+            return fail_unsendable(handle, id, &message);
+        }
+        Err(HashError::Unreadable) => {
+            handle.borrow_mut().in_flight.remove(&id);
+            let failure = Failure::Unreadable;
+            return input(
+                handle,
+                Input::Failed {
+                    request: id,
+                    failure,
+                },
+            );
+        }
+    };
+    let hashed = handle
+        .borrow_mut()
+        .scheduler
+        .hashed(clock::now_ms(), id, &sum);
+    let Some(mut spec) = hashed else {
+        handle.borrow_mut().in_flight.remove(&id);
+        return pump(handle);
+    };
+    if let Some(input) = spec.file_digest_of.take() {
+        // 'sha256': the file's digest is the SHA-256 of the chunk digests, by WebCrypto too.
+        let input = js_sys::Uint8Array::from(input.as_slice());
+        match transport::hash::sha256(&input).await {
+            // Pure Rust (no JS runs), so the borrow is safe to hold.
+            Ok(digest) => {
+                spec = spec.with_file_checksum(handle.borrow().scheduler.config(), &digest)
+            }
+            Err(message) => {
+                handle.borrow_mut().in_flight.remove(&id);
+                return fail_unsendable(handle, id, &message);
+            }
+        }
+        if !wanted(handle, id) {
+            return;
+        }
+    }
+    let spec = match with_dynamic_parts(handle, spec) {
+        Ok(spec) => spec,
+        Err(message) => {
+            handle.borrow_mut().in_flight.remove(&id);
+            return fail_unsendable(handle, id, &message);
+        }
+    };
+    if !wanted(handle, id) {
+        return; // aborted by the user's function (e.g. it called cancel())
+    }
+    // A probe only carries the checksum; an upload sends the bytes that were hashed.
+    let body = spec.body.carries_chunk().then_some(body);
+    run_request(handle, &spec, &blob, body.as_ref(), via).await;
+}
+
+/// Sends one request and hands its outcome to the engine. `read`: the chunk as read and hashed
+/// (`checksum`), sent instead of a fresh slice.
+async fn run_request(
+    handle: &Handle,
+    spec: &RequestSpec,
+    blob: &Blob,
+    read: Option<&Blob>,
+    via: Via,
+) {
+    let outcome = send(handle, spec, blob, read, via).await;
     // Gone from the map: the engine aborted it and expects no answer.
     if handle.borrow_mut().in_flight.remove(&spec.id).is_none() {
         return;
@@ -755,7 +980,7 @@ fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob) {
         let mut part = spec;
         part.url = url;
         part.headers = headers;
-        let outcome = send(&handle, &part, &blob, via).await;
+        let outcome = send(&handle, &part, &blob, None, via).await;
         if handle.borrow_mut().in_flight.remove(&id).is_none() {
             return;
         }
@@ -828,7 +1053,13 @@ fn fail_unsendable(handle: &Handle, id: RequestId, message: &str) {
     );
 }
 
-async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via) -> Outcome {
+async fn send(
+    handle: &Handle,
+    spec: &RequestSpec,
+    blob: &Blob,
+    read: Option<&Blob>,
+    via: Via,
+) -> Outcome {
     let body = match &spec.body {
         RequestBody::None => WireBody::None,
         RequestBody::Raw => WireBody::Raw,
@@ -849,6 +1080,7 @@ async fn send(handle: &Handle, spec: &RequestSpec, blob: &Blob, via: Via) -> Out
         headers: &spec.headers,
         body,
         file: blob,
+        read,
         start: spec.start,
         end: spec.end,
         with_credentials: spec.with_credentials,

@@ -94,6 +94,7 @@ fn samples(kind: Kind) -> Vec<OptionValue> {
         "compatible",
         "PUT",
         "pdf",
+        "crc32c",
     ];
     let numbers = [1.0, 3.0, 500.0, 1000.0, 30_000.0, 200.0];
     match kind {
@@ -174,6 +175,10 @@ fn typescript_kinds(ty: &str) -> BTreeSet<Kind> {
             "S3Callbacks" => kinds.insert(Kind::Object),
             "QueryOption" | "HeadersOption" => {
                 kinds.insert(Kind::Object);
+                kinds.insert(Kind::Function)
+            }
+            "TargetOption" => {
+                kinds.insert(Kind::Str);
                 kinds.insert(Kind::Function)
             }
             other => panic!("no kinds known for the TypeScript type `{other}`"),

@@ -72,6 +72,23 @@
    * Creates the client and adds the file (untimed); for `cfg.resume`, pre-seeds half the chunks.
    * cfg: { target, seedTarget, chunkSize, simultaneousUploads?, headers?, resume?, timeoutMs }
    */
+  /**
+   * Hashing throughput of `checksum`'s algorithms on the picked file, read in `pieceBytes`
+   * pieces as the uploader reads chunks: CRC-32C in resumable-wasm's wasm (`__crc32c`), SHA-256
+   * by WebCrypto (what the uploader calls). Returns { crc32c, sha256 } in MB/s (10^6 B/s), the
+   * read time excluded, plus the digests (so the work cannot be skipped).
+   */
+  B.hashThroughput = async (pieceBytes) => {
+    const file = B.file;
+    const pieces = [];
+    for (let at = 0; at < file.size; at += pieceBytes) pieces.push(new Uint8Array(await file.slice(at, at + pieceBytes).arrayBuffer()));
+    const time = async (f) => { const t0 = performance.now(); const out = await f(); return { ms: performance.now() - t0, out }; };
+    const crc = await time(async () => pieces.map((p) => B.crc32c(p)).join(''));
+    const sha = await time(async () => { const all = []; for (const p of pieces) all.push(await crypto.subtle.digest('SHA-256', p)); return all.length; });
+    const mbps = (ms) => Math.round((file.size / 1e6) / (ms / 1000));
+    return { bytes: file.size, pieceBytes, crc32c: mbps(crc.ms), sha256: mbps(sha.ms), crcDigests: crc.out.length };
+  };
+
   B.prepare = async (client, cfg) => {
     const file = B.file;
     const c = { client, cfg, retries: 0, errors: [] };
@@ -81,7 +98,9 @@
     if (cfg.simultaneousUploads != null) common.simultaneousUploads = cfg.simultaneousUploads;
     if (cfg.headers) common.headers = cfg.headers;
     let identifier, relativePath, prefix = 'resumable';
-    if (client === 'resumable-wasm' || client === 'resumable-wasm-3') {
+    if (client === 'resumable-wasm' || client === 'resumable-wasm-3' || client.startsWith('resumable-wasm-checksum-')) {
+      // resumable-wasm-checksum-crc32c / -sha256: the defaults plus `checksum`.
+      if (client.startsWith('resumable-wasm-checksum-')) common.checksum = client.slice('resumable-wasm-checksum-'.length);
       const up = new B.Uploader(common); // library defaults otherwise (testChunks 'auto', 8 retries, multipart)
       up.on('fileRetry', () => { c.retries++; });
       up.on('fileError', (_f, e) => { c.errors.push(err(e)); });

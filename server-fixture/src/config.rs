@@ -112,6 +112,10 @@ pub struct Runtime {
     pub drop_rate: f64,
     /// While true, `/upload` requests wait without answering.
     pub stall: bool,
+    /// Probability in [0, 1] that a chunk body gets one bit flipped as it arrives (before its
+    /// checksum is verified), as a broken proxy would.
+    #[serde(default)]
+    pub corrupt_rate: f64,
     /// The next POST of this chunk number fails once with `fail_status`.
     pub fail_chunk_once: Option<u64>,
     /// `/upload` answers 401 without a session cookie from `/login`.
@@ -146,6 +150,7 @@ impl Default for Runtime {
             seed: 0,
             drop_rate: 0.0,
             stall: false,
+            corrupt_rate: 0.0,
             fail_chunk_once: None,
             require_session: false,
             max_chunk_bytes: 64 * 1024 * 1024,
@@ -180,6 +185,8 @@ pub struct RuntimePatch {
     pub drop_rate: Option<f64>,
     /// See [`Runtime::stall`].
     pub stall: Option<bool>,
+    /// See [`Runtime::corrupt_rate`].
+    pub corrupt_rate: Option<f64>,
     /// See [`Runtime::fail_chunk_once`]; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     pub fail_chunk_once: Option<Option<u64>>,
@@ -208,7 +215,11 @@ where
 impl Runtime {
     /// Checks ranges (rates in [0, 1], a real HTTP status).
     pub fn validate(&self) -> Result<(), String> {
-        for (name, v) in [("fail_rate", self.fail_rate), ("drop_rate", self.drop_rate)] {
+        for (name, v) in [
+            ("fail_rate", self.fail_rate),
+            ("drop_rate", self.drop_rate),
+            ("corrupt_rate", self.corrupt_rate),
+        ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("{name} must be between 0 and 1, got {v}"));
             }
@@ -256,6 +267,7 @@ impl Runtime {
             seed,
             drop_rate,
             stall,
+            corrupt_rate,
             fail_chunk_once,
             require_session,
             max_chunk_bytes,

@@ -107,6 +107,10 @@ pub struct Stats {
     next_seq: u64,
     log: VecDeque<LogEntry>,
     log_bytes: usize,
+    /// Chunk bodies the `corrupt_rate` fault flipped a bit in.
+    pub(crate) corrupted: u64,
+    /// Chunks refused for a checksum mismatch (answered 460).
+    pub(crate) checksum_mismatches: u64,
 }
 
 fn log_cost(e: &LogEntry) -> usize {
@@ -125,6 +129,8 @@ impl Stats {
             "by_path": self.by_path,
             "by_origin": self.by_origin,
             "bytes_received": self.bytes_received,
+            "corrupted": self.corrupted,
+            "checksum_mismatches": self.checksum_mismatches,
             "log": self.log,
         })
     }

@@ -109,6 +109,49 @@ pub async fn upload_faults(State(st): State<AppState>, req: Request, next: Next)
     next.run(req).await
 }
 
+/// The `corrupt_rate` fault for one chunk body: decided when the body starts arriving, it
+/// flips one bit of the first non-empty piece (before any checksum is verified), as a broken
+/// proxy or a bad NIC would.
+#[derive(Debug)]
+pub struct Corruption {
+    /// The bit to flip in the first non-empty piece; `None` once done or when not firing.
+    bit: Option<u64>,
+}
+
+impl Corruption {
+    /// Whether this body gets a flipped bit (`corrupt_rate`), and which one.
+    pub fn decide(st: &AppState) -> Corruption {
+        let rate = st.runtime().corrupt_rate;
+        let fires = rate > 0.0 && st.random_f64() < rate;
+        if fires {
+            st.count_corrupted();
+        }
+        Corruption {
+            bit: fires.then(|| st.random_u64()),
+        }
+    }
+
+    /// `piece` as it arrives, or with one bit flipped if this is the piece to corrupt.
+    pub fn apply(&mut self, piece: axum::body::Bytes) -> axum::body::Bytes {
+        match self.bit {
+            Some(bit) if !piece.is_empty() => {
+                self.bit = None;
+                let mut bytes = piece.to_vec();
+                let len = bytes.len() as u64;
+                if let Some(b) = usize::try_from((bit >> 3) % len)
+                    .ok()
+                    .and_then(|i| bytes.get_mut(i))
+                {
+                    *b ^= 1 << (bit & 7);
+                }
+                tracing::info!("corrupt_rate fired: flipped a bit of a chunk body");
+                bytes.into()
+            }
+            _ => piece,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,6 +90,10 @@ struct Args {
     /// Never answer /upload requests until switched off via /__fixture/config.
     #[arg(long)]
     stall: bool,
+    /// Probability (0..1) that a chunk body gets one bit flipped as it arrives, before its
+    /// checksum is verified.
+    #[arg(long, default_value_t = 0.0)]
+    corrupt_rate: f64,
     /// The next POST of chunk N fails once with --fail-status.
     #[arg(long, value_name = "N")]
     fail_chunk_once: Option<u64>,
@@ -166,6 +170,7 @@ impl Args {
                 seed: self.seed,
                 drop_rate: self.drop_rate,
                 stall: self.stall,
+                corrupt_rate: self.corrupt_rate,
                 fail_chunk_once: self.fail_chunk_once,
                 require_session: self.require_session,
                 max_chunk_bytes: self.max_chunk_bytes.unwrap_or(defaults.max_chunk_bytes),

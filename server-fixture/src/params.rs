@@ -164,6 +164,102 @@ pub struct ChunkParams {
     pub start: u64,
     /// The byte lengths this chunk may have under the two rounding rules.
     pub allowed_lengths: Vec<u64>,
+    /// The chunk's checksum (and the file's, once the client knows it), when the client sent one.
+    pub checksum: Option<Checksum>,
+}
+
+/// A checksum algorithm of the integrity parameters (`{prefix}ChecksumAlgorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChecksumAlgorithm {
+    /// CRC-32C (Castagnoli), 8 lowercase hex digits of the big-endian value.
+    Crc32c,
+    /// SHA-256, 64 lowercase hex digits.
+    Sha256,
+}
+
+impl ChecksumAlgorithm {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChecksumAlgorithm::Crc32c => "crc32c",
+            ChecksumAlgorithm::Sha256 => "sha256",
+        }
+    }
+
+    fn hex_len(self) -> usize {
+        match self {
+            ChecksumAlgorithm::Crc32c => 8,
+            ChecksumAlgorithm::Sha256 => 64,
+        }
+    }
+}
+
+/// The integrity parameters of one request (docs/protocol.md, "Integrity").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checksum {
+    /// The algorithm of both values.
+    pub algorithm: ChecksumAlgorithm,
+    /// Lowercase hex checksum of this chunk's bytes.
+    pub chunk: String,
+    /// Lowercase hex checksum of the whole file, once the client has hashed every chunk.
+    pub file: Option<String>,
+}
+
+/// The body token of a 400 for an algorithm the server does not implement.
+pub const UNSUPPORTED_ALGORITHM: &str = "checksum_algorithm_unsupported";
+/// The body token (and status 460) of a chunk whose bytes do not match its checksum.
+pub const CHUNK_MISMATCH: &str = "chunk_checksum_mismatch";
+/// The body token (and status 460) of a completed file whose digest does not match.
+pub const FILE_MISMATCH: &str = "file_checksum_mismatch";
+/// The status of a checksum mismatch (as tus's checksum extension uses).
+pub const MISMATCH_STATUS: u16 = 460;
+
+fn checksum_params(l: &Lookup<'_>) -> Result<Option<Checksum>, Rejection> {
+    let (alg_name, alg) = l.get("ChecksumAlgorithm");
+    let (chunk_name, chunk) = l.get("ChunkChecksum");
+    let (file_name, file) = l.get("FileChecksum");
+    let Some(alg) = alg else {
+        if chunk.is_some() || file.is_some() {
+            return Err(Rejection::bad(format!(
+                "parameter {chunk_name} or {file_name} without {alg_name}"
+            )));
+        }
+        return Ok(None);
+    };
+    let algorithm = match alg {
+        "crc32c" => ChecksumAlgorithm::Crc32c,
+        "sha256" => ChecksumAlgorithm::Sha256,
+        other => {
+            return Err(Rejection::bad(format!(
+                "{UNSUPPORTED_ALGORITHM}: parameter {alg_name}={other:?} is not crc32c or sha256"
+            )))
+        }
+    };
+    let hex = |name: &str, v: &str| -> Result<String, Rejection> {
+        let ok = v.len() == algorithm.hex_len()
+            && v.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if ok {
+            Ok(v.to_owned())
+        } else {
+            Err(Rejection::bad(format!(
+                "parameter {name}={v:?} is not {} lowercase hex digits ({})",
+                algorithm.hex_len(),
+                algorithm.as_str()
+            )))
+        }
+    };
+    let Some(chunk) = chunk else {
+        return Err(Rejection::bad(format!(
+            "missing parameter {chunk_name} (given {alg_name})"
+        )));
+    };
+    Ok(Some(Checksum {
+        algorithm,
+        chunk: hex(&chunk_name, chunk)?,
+        file: file.map(|v| hex(&file_name, v)).transpose()?,
+    }))
 }
 
 /// Looks a parameter up in the body first, then the query: the body wins.
@@ -324,6 +420,7 @@ pub fn validate(
         (_, None) => None,
     };
 
+    let checksum = checksum_params(&l)?;
     let plan = plan_chunk(chunk_number, chunk_size, total_size)
         .map_err(|m| Rejection::bad(format!("parameter {n_name}={chunk_number}: {m}")))?;
     if let Some((name, ccs)) = &current_chunk_size {
@@ -346,6 +443,7 @@ pub fn validate(
         relative_path,
         start: plan.start,
         allowed_lengths: plan.allowed_lengths,
+        checksum,
     })
 }
 

@@ -170,6 +170,20 @@ impl AppState {
         lock(&self.0.rng).next_f64()
     }
 
+    pub(crate) fn random_u64(&self) -> u64 {
+        lock(&self.0.rng).next_u64()
+    }
+
+    /// Counts a chunk body the `corrupt_rate` fault corrupted (`corrupted` in the stats).
+    pub(crate) fn count_corrupted(&self) {
+        self.stats().corrupted += 1;
+    }
+
+    /// Counts a chunk refused for its checksum (`checksum_mismatches` in the stats).
+    pub(crate) fn count_checksum_mismatch(&self) {
+        self.stats().checksum_mismatches += 1;
+    }
+
     pub(crate) fn new_session(&self) -> String {
         let token = random_token(lock(&self.0.rng).next_u64());
         lock(&self.0.sessions).insert(token.clone());

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::params::{ChunkParams, Rejection};
+use crate::params::{ChecksumAlgorithm, ChunkParams, Rejection, FILE_MISMATCH, MISMATCH_STATUS};
 use crate::state::lock;
 
 /// Test-only hook: `SERVER_FIXTURE_TEST_PAUSE_AT=<point>` (or `<point>@<chunk number>`) makes
@@ -108,6 +108,19 @@ pub struct ChunkInfo {
     pub size: u64,
     /// Hex SHA-256 of the chunk.
     pub sha256: String,
+    /// Hex CRC-32C of the chunk (empty in journals written before it was kept).
+    #[serde(default)]
+    pub crc32c: String,
+}
+
+impl ChunkInfo {
+    /// This chunk's checksum under `algorithm`, as the integrity parameters write it.
+    fn checksum(&self, algorithm: ChecksumAlgorithm) -> &str {
+        match algorithm {
+            ChecksumAlgorithm::Crc32c => &self.crc32c,
+            ChecksumAlgorithm::Sha256 => &self.sha256,
+        }
+    }
 }
 
 /// One line of `chunks.log`.
@@ -116,6 +129,54 @@ struct ChunkLine {
     n: u64,
     size: u64,
     sha256: String,
+    #[serde(default)]
+    crc32c: String,
+}
+
+/// The whole-file checksum a client sent (`checksum.json` in the upload's directory), and
+/// whether the completed file matched it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileChecksum {
+    /// `crc32c` or `sha256`.
+    pub algorithm: ChecksumAlgorithm,
+    /// The client's value, lowercase hex.
+    pub value: String,
+}
+
+/// The whole-file checksum of the chunks `order`, from their stored checksums alone (no pass
+/// over the file): CRC-32C combined chunk by chunk, or SHA-256 over the chunks' SHA-256
+/// digests (32 bytes each) in order. `None` when a chunk's checksum is not known.
+pub fn file_checksum(
+    chunks: &BTreeMap<u64, ChunkInfo>,
+    order: &[u64],
+    algorithm: ChecksumAlgorithm,
+) -> Option<String> {
+    match algorithm {
+        ChecksumAlgorithm::Crc32c => {
+            let mut crc = 0u32;
+            for n in order {
+                let c = chunks.get(n)?;
+                let part = u32::from_str_radix(&c.crc32c, 16).ok()?;
+                crc = crc32c::crc32c_combine(crc, part, usize::try_from(c.size).ok()?);
+            }
+            Some(format!("{crc:08x}"))
+        }
+        ChecksumAlgorithm::Sha256 => {
+            let mut h = Sha256::new();
+            for n in order {
+                let c = chunks.get(n)?;
+                let hex = c.sha256.as_bytes();
+                if hex.len() != 64 {
+                    return None;
+                }
+                for pair in hex.chunks(2) {
+                    let byte = std::str::from_utf8(pair).ok()?;
+                    h.update([u8::from_str_radix(byte, 16).ok()?]);
+                }
+            }
+            Some(hex(&h.finalize()))
+        }
+    }
 }
 
 /// A completed file (also an element of `GET /__fixture/files`).
@@ -131,6 +192,12 @@ pub struct FileRecord {
     pub sha256: String,
     /// Number of chunks it was made of.
     pub chunks: u64,
+    /// Hex CRC-32C of the whole file, combined from its chunks' CRCs.
+    #[serde(default)]
+    pub crc32c: String,
+    /// The whole-file checksum the client sent, verified at completion (`None`: none was sent).
+    #[serde(default)]
+    pub checksum: Option<FileChecksum>,
     /// Absolute path of the file.
     pub path: PathBuf,
 }
@@ -162,6 +229,8 @@ struct UploadState {
     finishing: Option<FileRecord>,
     complete: Option<FileRecord>,
     hash: PrefixHash,
+    /// The whole-file checksum the client sent, checked at completion.
+    checksum: Option<FileChecksum>,
 }
 
 /// A body received into `tmp/`, with its length and digest. The file is removed when dropped.
@@ -173,6 +242,18 @@ pub struct TmpBody {
     pub len: u64,
     /// Hex SHA-256 of the bytes.
     pub sha256: String,
+    /// Hex CRC-32C of the bytes.
+    pub crc32c: String,
+}
+
+impl TmpBody {
+    /// The body's checksum under `algorithm`, as the integrity parameters write it.
+    pub fn checksum(&self, algorithm: ChecksumAlgorithm) -> &str {
+        match algorithm {
+            ChecksumAlgorithm::Crc32c => &self.crc32c,
+            ChecksumAlgorithm::Sha256 => &self.sha256,
+        }
+    }
 }
 
 impl Drop for TmpBody {
@@ -266,6 +347,7 @@ fn read_journal(path: &Path) -> Result<Option<BTreeMap<u64, ChunkInfo>>, Rejecti
                 ChunkInfo {
                     size: c.size,
                     sha256: c.sha256,
+                    crc32c: c.crc32c,
                 },
             );
         }
@@ -348,9 +430,11 @@ impl Store {
                 path,
                 len: 0,
                 sha256: String::new(),
+                crc32c: String::new(),
             },
             file: tokio::io::BufWriter::with_capacity(64 * 1024, file),
             hasher: Sha256::new(),
+            crc: 0,
         })
     }
 
@@ -400,9 +484,16 @@ impl Store {
                 if let Some(meta) = &st.meta {
                     check_meta(meta, &p)?;
                 }
+                store.remember_file_checksum(st, dir, &p)?;
                 store.finish_if_ready(st, dir)?;
+                // With a checksum, "present" means stored with those very bytes.
                 Ok(match st.chunks.get(&p.chunk_number) {
-                    Some(c) => p.current_chunk_size.is_none_or(|s| s == c.size),
+                    Some(c) => {
+                        p.current_chunk_size.is_none_or(|s| s == c.size)
+                            && p.checksum
+                                .as_ref()
+                                .is_none_or(|k| c.checksum(k.algorithm) == k.chunk)
+                    }
                     None => false,
                 })
             })
@@ -449,6 +540,7 @@ impl Store {
                 };
             }
         }
+        self.remember_file_checksum(st, dir, p)?;
         // An interrupted completion is finished before anything is answered.
         let finished_now = self.finish_if_ready(st, dir)?;
         let n = p.chunk_number;
@@ -495,6 +587,7 @@ impl Store {
             ChunkInfo {
                 size: body.len,
                 sha256: body.sha256.clone(),
+                crc32c: body.crc32c.clone(),
             },
         );
         advance_hash(st, dir);
@@ -504,12 +597,39 @@ impl Store {
         })
     }
 
+    /// Keeps the whole-file checksum of request `p` (`checksum.json`, written once), so the
+    /// completion checks it whichever request completes the file.
+    fn remember_file_checksum(
+        &self,
+        st: &mut UploadState,
+        dir: &Path,
+        p: &ChunkParams,
+    ) -> Result<(), Rejection> {
+        let Some(k) = &p.checksum else { return Ok(()) };
+        let Some(value) = &k.file else { return Ok(()) };
+        if st.meta.is_none() || st.complete.is_some() {
+            return Ok(());
+        }
+        let given = FileChecksum {
+            algorithm: k.algorithm,
+            value: value.clone(),
+        };
+        if st.checksum.as_ref() == Some(&given) {
+            return Ok(());
+        }
+        let json = serde_json::to_vec(&given)
+            .map_err(|e| Rejection::with(500, format!("serialising checksum.json: {e}")))?;
+        self.write_atomic(&dir.join("checksum.json"), &json)?;
+        st.checksum = Some(given);
+        Ok(())
+    }
+
     /// A new upload: the preallocated `data`, an empty `chunks.log`, then `meta.json` (its
     /// presence means the other two are durable).
     fn create_upload(&self, dir: &Path, meta: &Meta) -> Result<(), Rejection> {
         std::fs::create_dir_all(dir).map_err(|e| io_err("creating the upload directory", &e))?;
         sync_dir(&self.0.root.join("uploads"))?;
-        for stale in ["finishing.json", "complete.json"] {
+        for stale in ["finishing.json", "complete.json", "checksum.json"] {
             match std::fs::remove_file(dir.join(stale)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(io_err("removing a stale record", &e))
@@ -574,6 +694,22 @@ impl Store {
             (Some(r), _) => r,
             (None, Some(order)) => {
                 test_pause("finish-start", None);
+                let crc32c = file_checksum(&st.chunks, &order, ChecksumAlgorithm::Crc32c)
+                    .unwrap_or_default();
+                if let Some(expected) = &st.checksum {
+                    let got = file_checksum(&st.chunks, &order, expected.algorithm);
+                    if got.as_deref() != Some(expected.value.as_str()) {
+                        return Err(Rejection::with(
+                            MISMATCH_STATUS,
+                            format!(
+                                "{FILE_MISMATCH}: the chunks make a file whose {} is {}, the client sent {}",
+                                expected.algorithm.as_str(),
+                                got.as_deref().unwrap_or("unknown"),
+                                expected.value
+                            ),
+                        ));
+                    }
+                }
                 let sha256 = file_hash(st, dir, &order)?;
                 let name = free_name(&files, &meta.filename)?;
                 let record = FileRecord {
@@ -583,6 +719,8 @@ impl Store {
                     size: meta.total_size,
                     sha256,
                     chunks: order.len() as u64,
+                    crc32c,
+                    checksum: st.checksum.clone(),
                 };
                 self.write_record(&dir.join("finishing.json"), &record)?;
                 st.finishing = Some(record.clone());
@@ -720,6 +858,7 @@ fn load(dir: &Path) -> Result<UploadState, Rejection> {
         finishing: read_json(&dir.join("finishing.json"), "finishing.json")?,
         complete,
         hash: PrefixHash::default(),
+        checksum: read_json(&dir.join("checksum.json"), "checksum.json")?,
     })
 }
 
@@ -755,6 +894,7 @@ fn append_record(dir: &Path, n: u64, body: &TmpBody) -> Result<(), Rejection> {
         n,
         size: body.len,
         sha256: body.sha256.clone(),
+        crc32c: body.crc32c.clone(),
     })
     .map_err(|e| Rejection::with(500, format!("serialising a chunk record: {e}")))?;
     line.push(b'\n');
@@ -928,6 +1068,7 @@ pub struct TmpWriter {
     body: TmpBody,
     file: tokio::io::BufWriter<tokio::fs::File>,
     hasher: Sha256,
+    crc: u32,
 }
 
 impl TmpWriter {
@@ -941,6 +1082,7 @@ impl TmpWriter {
             ));
         }
         self.hasher.update(data);
+        self.crc = crc32c::crc32c_append(self.crc, data);
         self.file
             .write_all(data)
             .await
@@ -957,6 +1099,7 @@ impl TmpWriter {
             .await
             .map_err(|e| io_err("flushing a chunk", &e))?;
         self.body.sha256 = hex(&self.hasher.clone().finalize());
+        self.body.crc32c = format!("{:08x}", self.crc);
         let TmpWriter { body, .. } = self;
         Ok(body)
     }

@@ -22,7 +22,7 @@ use axum::Router;
 use futures_util::StreamExt;
 
 use crate::control::{ChunkNumber, Recorder};
-use crate::faults::fail_response;
+use crate::faults::{fail_response, Corruption};
 use crate::params::{self, ChunkParams, RawParams, Rejection};
 use crate::state::{lock, AppState};
 use crate::store::StoreOutcome;
@@ -263,6 +263,29 @@ async fn finish_chunk(
         r.extensions_mut().insert(ChunkNumber(p.chunk_number));
         return Ok(r);
     }
+    if let Some(k) = &p.checksum {
+        // Verified before anything is stored: a mismatching chunk leaves no trace.
+        let got = body.checksum(k.algorithm);
+        if got != k.chunk {
+            st.count_checksum_mismatch();
+            tracing::info!(chunk = p.chunk_number, "chunk checksum mismatch");
+            let mut r = reject(
+                &Rejection::with(
+                    params::MISMATCH_STATUS,
+                    format!(
+                        "{}: chunk {} has {} {got}, the client sent {}",
+                        params::CHUNK_MISMATCH,
+                        p.chunk_number,
+                        k.algorithm.as_str(),
+                        k.chunk
+                    ),
+                ),
+                Some(p.chunk_number),
+            );
+            r.extensions_mut().insert(ChunkNumber(p.chunk_number));
+            return Ok(r);
+        }
+    }
     let outcome = st.store().store_chunk(p, body).await?;
     let text = match &outcome {
         StoreOutcome::Stored => format!("chunk {} stored\n", p.chunk_number),
@@ -286,12 +309,13 @@ async fn read_octet(
     deadline: BodyDeadline,
 ) -> Result<crate::store::TmpBody, Rejection> {
     let mut w = st.store().tmp_writer().await?;
+    let mut corrupt = Corruption::decide(st);
     let mut stream = body.into_data_stream();
     loop {
         let next = deadline.next(stream.next()).await?;
         match next {
             None => break,
-            Some(Ok(bytes)) => w.write(&bytes, limit).await?,
+            Some(Ok(bytes)) => w.write(&corrupt.apply(bytes), limit).await?,
             Some(Err(e)) => {
                 return Err(Rejection::bad(format!(
                     "error reading the request body: {e}"
@@ -337,10 +361,11 @@ async fn read_multipart(
                 )));
             }
             let mut w = st.store().tmp_writer().await?;
+            let mut corrupt = Corruption::decide(st);
             loop {
                 let chunk = deadline.next(field.chunk()).await?.map_err(malformed)?;
                 let Some(bytes) = chunk else { break };
-                w.write(&bytes, limit).await?;
+                w.write(&corrupt.apply(bytes), limit).await?;
             }
             file = Some(w.finish().await?);
             continue;

@@ -34,6 +34,8 @@ pub(crate) fn to_js(err: &UploadError) -> JsValue {
         status: Option<u16>,
         #[serde(skip_serializing_if = "Option::is_none")]
         chunk: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        algorithm: Option<&'static str>,
     }
     let fields = Fields {
         kind: err.kind.as_str(),
@@ -47,6 +49,7 @@ pub(crate) fn to_js(err: &UploadError) -> JsValue {
         phase: err.phase.map(|p| p.as_str()),
         status: err.status,
         chunk: err.chunk,
+        algorithm: err.algorithm,
     };
     let js = Error::new(&err.message);
     js.set_name("UploadError");

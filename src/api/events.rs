@@ -83,6 +83,10 @@ pub(crate) struct Page {
     pub(crate) headers_fn: RefCell<Option<Function>>,
     /// The `s3` option object (its callbacks), with `protocol: 's3'`.
     pub(crate) s3: RefCell<Option<JsValue>>,
+    pub(crate) target_fn: RefCell<Option<Function>>,
+    pub(crate) preprocess_fn: RefCell<Option<Function>>,
+    /// The page's URL, against which a `target` function's relative URLs resolve.
+    pub(crate) href: RefCell<Option<String>>,
 }
 
 impl Page {
@@ -206,6 +210,44 @@ impl Sink for Page {
         self.emit("persistWarning", &[cause]);
     }
 
+    fn target(&self, driver: &Driver, file: FileId, chunk: u32) -> Result<Option<String>, String> {
+        let Some(f) = self.target_fn.borrow().clone() else {
+            return Ok(None);
+        };
+        let value = f
+            .call2(
+                &JsValue::NULL,
+                &file_snapshot(driver, file),
+                &JsValue::from(chunk),
+            )
+            .map_err(|e| format!("target function threw: {}", js_error_text(&e)))?;
+        let url = value
+            .as_string()
+            .ok_or("target function returned no string; it must return the URL")?;
+        super::resolve_url(&url, self.href.borrow().as_deref())
+            .map(Some)
+            .ok_or_else(|| format!("target function returned \"{url}\", not a URL"))
+    }
+
+    fn preprocess(
+        &self,
+        driver: &Driver,
+        file: FileId,
+        chunk: u32,
+    ) -> Result<Option<js_sys::Promise>, String> {
+        let Some(f) = self.preprocess_fn.borrow().clone() else {
+            return Ok(None);
+        };
+        let value = f
+            .call2(
+                &JsValue::NULL,
+                &file_snapshot(driver, file),
+                &JsValue::from(chunk),
+            )
+            .map_err(|e| format!("preprocess function threw: {}", js_error_text(&e)))?;
+        Ok(Some(js_sys::Promise::resolve(&value)))
+    }
+
     fn release(&self, driver: &Driver) {
         self.settle_waiters(driver);
         let released = (
@@ -213,6 +255,8 @@ impl Sink for Page {
             self.query_fn.borrow_mut().take(),
             self.headers_fn.borrow_mut().take(),
             self.s3.borrow_mut().take(),
+            self.target_fn.borrow_mut().take(),
+            self.preprocess_fn.borrow_mut().take(),
         );
         drop(released);
     }

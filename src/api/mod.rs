@@ -23,10 +23,11 @@ use web_sys::Blob;
 
 use crate::driver::{self, Driver};
 use crate::engine::config::OPTION_NAMES;
+use crate::engine::integrity::Algorithm;
 use crate::engine::{
     float, Config, FileControl, FileId, FileMeta, FileStatus, OptionValue, Scheduler,
 };
-use crate::transport::{blob, clock};
+use crate::transport::{self, blob, clock};
 use events::Page;
 use ts::{AddFileOptionsJs, PreflightReportJs, UploadFileArrayJs, UploadOptionsJs};
 
@@ -113,7 +114,7 @@ fn page_location() -> (Option<String>, Option<String>) {
 
 /// Resolves a page-relative URL against the page; where there is no page URL (Node), only an
 /// absolute URL is one. `None` when the URL parser refuses it.
-fn resolve_url(value: &str, base: Option<&str>) -> Option<String> {
+pub(crate) fn resolve_url(value: &str, base: Option<&str>) -> Option<String> {
     match base {
         Some(b) => web_sys::Url::new_with_base(value, b).ok(),
         None => web_sys::Url::new(value).ok(),
@@ -202,11 +203,20 @@ impl Uploader {
         let config = Config::from_options(&keys, &get, origin.as_deref())
             .and_then(|c| c.for_runtime(in_browser(), has_global("XMLHttpRequest")))
             .map_err(|e| error::to_js(&e))?;
+        if config.checksum == Some(Algorithm::Sha256) && !transport::hash::has_sha256() {
+            return Err(error::invalid(
+                "checksum",
+                "checksum 'sha256' needs WebCrypto (crypto.subtle), which browsers offer only in a secure context (https, or http://localhost): serve the page securely or use checksum 'crc32c'",
+            ));
+        }
         let function = |name: &str| value_of(name).and_then(|v| v.dyn_ref::<Function>().cloned());
         let page = Rc::new(Page::default());
         *page.query_fn.borrow_mut() = function("query");
         *page.headers_fn.borrow_mut() = function("headers");
         *page.s3.borrow_mut() = value_of("s3").filter(|_| config.s3.is_some()).cloned();
+        *page.target_fn.borrow_mut() = function("target");
+        *page.preprocess_fn.borrow_mut() = function("preprocess");
+        *page.href.borrow_mut() = href;
         let scheduler = Scheduler::new(config, clock::random_seed());
         let driver = Driver::new(scheduler, origin, Rc::clone(&page) as Rc<dyn driver::Sink>);
         Ok(Uploader {
@@ -432,6 +442,13 @@ impl Uploader {
                 test.reasons.push(reason.clone());
                 upload.reasons.push(reason);
             }
+        }
+        if self.page.target_fn.borrow().is_some() {
+            let reason = "target is a function: its URLs are not known in advance, so neither is whether they are cross-origin; the rest of this report assumes they are".to_string();
+            if !self.driver.scheduler().config().test_target_set() {
+                test.reasons.push(reason.clone());
+            }
+            upload.reasons.push(reason);
         }
         /// `PreflightPrediction` in TypeScript.
         #[derive(Serialize)]
@@ -707,4 +724,13 @@ fn rejected_by_identifier(page: &Page, file: &Blob, err: &JsValue) {
         ),
     );
     page.emit("fileRejected", &[file.into(), error::to_js(&error)]);
+}
+
+/// The CRC-32C of `bytes` in lowercase hex, computed as `checksum: 'crc32c'` computes a chunk's.
+/// Not part of the typed API: `make bench` measures the hashing throughput with it, and the
+/// end-to-end tests compare it with server-fixture's value.
+#[doc(hidden)]
+#[wasm_bindgen(js_name = __crc32c, skip_typescript)]
+pub fn crc32c_hex(bytes: &js_sys::Uint8Array) -> String {
+    crate::engine::integrity::hex(&transport::hash::crc32c(bytes))
 }

@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
 /** What kind of failure an {@link UploadError} is. */
-export type UploadErrorKind = 'cors' | 'network' | 'http' | 'timeout' | 'aborted' | 'rejected' | 'invalid' | 'callback';
+export type UploadErrorKind = 'cors' | 'network' | 'http' | 'timeout' | 'aborted' | 'rejected' | 'invalid' | 'callback' | 'integrity';
 
 /** A real `Error` (`name === 'UploadError'`) describing why a request, a file or an option failed. */
 export interface UploadError extends Error {
@@ -25,11 +25,16 @@ export interface UploadError extends Error {
   attempts: number;
   /** For `cors`: the likely server fix. */
   hint?: string;
-  /** For `rejected`: the rule that refused the file (`minFileSize`, `maxFileSize`, `fileType`, `maxFiles`, `duplicate`, `chunkCount`, `generateUniqueIdentifier`, `readable`). */
+  /** For `rejected`: the rule that refused the file (`minFileSize`, `maxFileSize`, `fileType`, `maxFiles`, `duplicate`, `chunkCount`, `generateUniqueIdentifier`, `readable`, `changed`). */
   rule?: string;
   /** For `invalid`: the option that is wrong. */
   option?: string;
+  /** For `integrity` and rule `changed`: the checksum algorithm. */
+  algorithm?: ChecksumAlgorithm;
 }
+
+/** The algorithm of the `checksum` option. */
+export type ChecksumAlgorithm = 'crc32c' | 'sha256';
 
 export type UploadStatus = 'queued' | 'uploading' | 'paused' | 'success' | 'error' | 'cancelled';
 
@@ -66,9 +71,16 @@ export type QueryOption = Record<string, QueryValue> | ((file: UploadFile, chunk
 /** Extra request headers; each non-safelisted one costs a CORS preflight (see `preflightReport()`). */
 export type HeadersOption = Record<string, string> | ((file: UploadFile, chunk: number) => Record<string, string>);
 
+/**
+ * The upload endpoint: a URL (absolute, or relative to the page), or a function giving the URL
+ * of each request (probes too, unless `testTarget` is set); `preflightReport()` cannot predict
+ * a function's URLs.
+ */
+export type TargetOption = string | ((file: UploadFile, chunk: number) => string);
+
 export interface UploadOptions {
-  /** Upload endpoint: absolute, or relative to the page. Required (not with `protocol: 's3'`: see {@link S3UploadOptions}). */
-  target: string;
+  /** Upload endpoint: absolute, or relative to the page, or a function of (file, chunk) (see {@link TargetOption}). Required (not with `protocol: 's3'`: see {@link S3UploadOptions}). */
+  target: TargetOption;
   /** Probe endpoint (default: `target`). */
   testTarget?: string;
   /** Bytes per chunk (default 1 MiB). */
@@ -133,6 +145,18 @@ export interface UploadOptions {
   persist?: boolean;
   /** With `persist`, files up to this many bytes are kept whole with their record (default 4 MiB). */
   persistBlobMaxBytes?: number;
+  /**
+   * A checksum of every chunk, sent with its parameters (no header, no preflight), and the
+   * whole file's digest once every chunk was read: `'crc32c'` (`true`) or `'sha256'`
+   * (WebCrypto: secure contexts only). Default `false`.
+   */
+  checksum?: 'crc32c' | 'sha256' | boolean;
+  /**
+   * Awaited before each chunk's first request (Flow.js's `preprocess`, as a promise): compute
+   * what your `query`/`headers` functions then send. A throw or a rejection fails the file
+   * (`invalid`).
+   */
+  preprocess?: (file: UploadFile, chunk: number) => void | Promise<unknown>;
 }
 
 /** The options of `protocol: 's3'`: parts go straight to object storage, so no `target`. */

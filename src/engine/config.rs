@@ -14,6 +14,7 @@
 
 use crate::engine::error::UploadError;
 use crate::engine::float;
+use crate::engine::integrity::Algorithm;
 use crate::engine::plan::MAX_SAFE_INTEGER;
 use crate::engine::preflight::authority;
 use crate::engine::retry::MAX_DELAY_MS;
@@ -195,6 +196,16 @@ pub struct Config {
     pub persist: bool,
     /// `persistBlobMaxBytes`: files up to this size are kept whole with their record.
     pub persist_blob_max_bytes: u64,
+    /// `checksum`: the algorithm of every chunk's checksum (`'crc32c'`, `'sha256'`; `true` is
+    /// `'crc32c'`), carried with the chunk's parameters. Default `false`: none.
+    pub checksum: Option<Algorithm>,
+    /// `target` is a function `(file, chunk) => url`: the API layer calls it per request and
+    /// [`crate::engine::Scheduler::retarget`] renders the request for that URL; `target` is
+    /// then empty.
+    pub target_fn: bool,
+    /// `preprocess` is an async function `(file, chunk)` the driver awaits before a chunk's
+    /// first request (Flow.js's `preprocess`, as a promise).
+    pub preprocess_fn: bool,
     /// The page's origin (`scheme://host[:port]`) as given to [`Config::from_options`]; used
     /// for preflight prediction. `None` = unknown (treated as cross-origin).
     pub page_origin: Option<String>,
@@ -227,7 +238,7 @@ pub const S3_CALLBACKS: [&str; 6] = [
 ];
 
 /// Every option name we accept.
-pub const OPTION_NAMES: [&str; 44] = [
+pub const OPTION_NAMES: [&str; 46] = [
     "target",
     "testTarget",
     "chunkSize",
@@ -272,10 +283,12 @@ pub const OPTION_NAMES: [&str; 44] = [
     "s3",
     "persist",
     "persistBlobMaxBytes",
+    "checksum",
+    "preprocess",
 ];
 
 /// Resumable.js / Flow.js option names we do not take, with what to use instead.
-const RENAMED: [(&str, &str); 15] = [
+const RENAMED: [(&str, &str); 14] = [
     ("xhrTimeout", "use `timeout` (milliseconds, 0 = none)"),
     ("singleFile", "use `maxFiles: 1`"),
     ("chunkFormat", "chunks are always sent as binary Blobs"),
@@ -283,7 +296,6 @@ const RENAMED: [(&str, &str); 15] = [
         "setChunkTypeFromFile",
         "chunks are sent untyped so requests stay CORS-simple",
     ),
-    ("preprocess", "not supported"),
     ("preprocessFile", "not supported"),
     ("readFileFn", "not supported"),
     ("asyncReadFileFn", "not supported"),
@@ -357,6 +369,9 @@ impl Config {
             diagnose_cors: true,
             persist: false,
             persist_blob_max_bytes: 4 << 20,
+            checksum: None,
+            target_fn: false,
+            preprocess_fn: false,
             page_origin: None,
             cors_enforced: true,
             s3: None,
@@ -405,6 +420,12 @@ impl Config {
     #[must_use]
     pub fn probe_target(&self) -> &str {
         self.test_target.as_deref().unwrap_or(&self.target)
+    }
+
+    /// Whether `testTarget` names a URL of its own.
+    #[must_use]
+    pub fn test_target_set(&self) -> bool {
+        self.test_target.is_some()
     }
 
     /// Builds a validated Config from the user's option object. `get(name)` returns that
@@ -474,13 +495,17 @@ fn parse(
         // The app's callbacks say where each part goes: no target under 's3'.
         OptionValue::Missing if c.s3.is_some() => String::new(),
         OptionValue::Str(s) => url("target", s)?,
+        OptionValue::Function => {
+            c.target_fn = true;
+            String::new()
+        }
         OptionValue::Missing => {
             return Err(bad(
                 "target",
                 "target is required: the absolute URL of the upload endpoint",
             ))
         }
-        v => return Err(wrong("target", "an http(s) URL string", &v)),
+        v => return Err(wrong("target", "an http(s) URL string or a function", &v)),
     };
     c.test_target = match get("testTarget") {
         OptionValue::Missing | OptionValue::Null => None,
@@ -691,6 +716,18 @@ fn parse(
     if let Some(n) = int(get, "persistBlobMaxBytes", 0, MAX_SAFE_INTEGER, bytes)? {
         c.persist_blob_max_bytes = n;
     }
+    c.preprocess_fn = match get("preprocess") {
+        OptionValue::Missing | OptionValue::Null => false,
+        OptionValue::Function => true,
+        v => return Err(wrong("preprocess", "a function", &v)),
+    };
+    c.checksum = match get("checksum") {
+        OptionValue::Missing | OptionValue::Null | OptionValue::Bool(false) => None,
+        OptionValue::Bool(true) => Some(Algorithm::Crc32c),
+        OptionValue::Str(s) if s == "crc32c" => Some(Algorithm::Crc32c),
+        OptionValue::Str(s) if s == "sha256" => Some(Algorithm::Sha256),
+        v => return Err(wrong("checksum", "'crc32c', 'sha256' or false", &v)),
+    };
     Ok(c)
 }
 
@@ -1175,9 +1212,26 @@ mod tests {
         assert!(msg(parse(&[("target", s("ftp://x/"))]))
             .1
             .contains("absolute"));
+        let f = parse(&[("target", OptionValue::Function)]).unwrap();
+        assert!(
+            f.target_fn && f.target.is_empty(),
+            "a function: called per request"
+        );
         assert_eq!(
-            msg(parse(&[("target", OptionValue::Function)])).1,
-            "target must be an http(s) URL string, got a function"
+            msg(parse(&[("target", n(3.0))])).1,
+            "target must be an http(s) URL string or a function, got 3"
+        );
+        assert!(
+            parse(&[
+                ("target", OptionValue::Function),
+                ("preprocess", OptionValue::Function)
+            ])
+            .unwrap()
+            .preprocess_fn
+        );
+        assert_eq!(
+            msg(with_target(vec![("preprocess", s("x"))])).0,
+            "preprocess"
         );
         assert!(with_target(vec![("testTarget", s("http://probe.example/t"))]).is_ok());
     }

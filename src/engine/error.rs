@@ -65,11 +65,14 @@ pub enum ErrorKind {
     /// One of the app's S3 callbacks failed (threw, rejected or answered something unusable)
     /// after its retries; `phase` names it.
     Callback,
+    /// The server kept refusing a chunk's bytes as not matching their checksum, or the file it
+    /// assembled did not match the file's digest (`chunk` and `algorithm` are set).
+    Integrity,
 }
 
 impl ErrorKind {
     /// The JS name: `"cors"`, `"network"`, `"http"`, `"timeout"`, `"aborted"`, `"rejected"`
-    /// `"invalid"` or `"callback"`.
+    /// `"invalid"`, `"callback"` or `"integrity"`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -81,6 +84,7 @@ impl ErrorKind {
             ErrorKind::Rejected => "rejected",
             ErrorKind::Invalid => "invalid",
             ErrorKind::Callback => "callback",
+            ErrorKind::Integrity => "integrity",
         }
     }
 }
@@ -116,6 +120,8 @@ pub struct UploadError {
     pub rule: Option<String>,
     /// For [`ErrorKind::Invalid`]: the option's JS name.
     pub option: Option<String>,
+    /// For [`ErrorKind::Integrity`] (and a `changed` rejection): the checksum algorithm.
+    pub algorithm: Option<&'static str>,
 }
 
 impl UploadError {
@@ -146,6 +152,7 @@ impl UploadError {
             hint: None,
             rule: rule.map(str::to_string),
             option: option.map(str::to_string),
+            algorithm: None,
         }
     }
 

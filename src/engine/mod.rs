@@ -14,6 +14,7 @@
 //! | [`classify`] | status / transport failure → outcome |
 //! | [`concurrency`] | how many requests in flight under `simultaneousUploads: 'auto'` |
 //! | [`verdict`] | CORS block or failed connection: request shapes, checks, the verdict |
+//! | [`integrity`] | checksum algorithms, chunk checksums per file, the whole-file digest, mismatch answers |
 //! | [`error`] | [`UploadError`], [`ErrorKind`], [`Phase`] |
 //! | [`persist`] | durable resume: the kept record, its matching and resume rules |
 //! | [`progress`] | speed and ETA |
@@ -32,6 +33,7 @@ pub mod config;
 pub mod error;
 pub mod float;
 pub(crate) mod identifiers;
+pub mod integrity;
 pub mod params;
 pub mod persist;
 pub mod plan;

@@ -225,6 +225,23 @@ pub fn protocol_params(config: &Config, f: &ChunkFacts) -> Vec<(String, String)>
     out
 }
 
+/// The name of an integrity parameter (`ChecksumAlgorithm`, `ChunkChecksum`, `FileChecksum`) in
+/// the configured dialect: `resumable` + `suffix` (namespaced like the other parameters), or
+/// `flow` + `suffix`.
+#[must_use]
+pub fn integrity_param(config: &Config, suffix: &str) -> String {
+    let mut name = match config.protocol {
+        Protocol::Resumable => {
+            let mut p = config.parameter_namespace.clone();
+            p.push_str("resumable");
+            p
+        }
+        Protocol::Flow => String::from("flow"),
+    };
+    name.push_str(suffix);
+    name
+}
+
 /// Merges the custom `query` with the protocol `params` the way the dialect does (module docs).
 #[must_use]
 pub fn merge(
@@ -345,6 +362,16 @@ pub struct RequestSpec {
     /// Under `protocol: 's3'`: the app callback to call, or for a part the `signPart` call
     /// whose URL the part is `PUT` to; `url` is then empty until the app signed it.
     pub s3: Option<crate::engine::s3::Call>,
+    /// `checksum` on: the driver reads the chunk's bytes, hashes them with this algorithm and
+    /// hands the checksum to [`crate::engine::Scheduler::hashed`], which answers the request to
+    /// send (its parameters carrying the checksum); the body is then the bytes it read.
+    pub checksum: Option<crate::engine::integrity::Algorithm>,
+    /// `checksum: 'sha256'`, every chunk read: the file's digest is the SHA-256 of these bytes;
+    /// the driver computes it and adds it with [`RequestSpec::with_file_checksum`].
+    pub file_digest_of: Option<Vec<u8>>,
+    /// The URL the `target` function gave for this request (see
+    /// [`crate::engine::Scheduler::retarget`]); `None`: the configured target.
+    pub target: Option<String>,
 }
 
 impl RequestSpec {
@@ -393,6 +420,17 @@ impl RequestSpec {
         }
         let h = merged_headers(config, headers);
         render(&mut self, config, &q, &h);
+        self
+    }
+
+    /// Adds the whole-file digest the driver computed from [`RequestSpec::file_digest_of`] as
+    /// the dialect's `FileChecksum` parameter (lowercase hex) and renders the request again.
+    pub fn with_file_checksum(mut self, config: &Config, digest: &[u8]) -> RequestSpec {
+        let name = integrity_param(config, "FileChecksum");
+        self.params
+            .push((name, crate::engine::integrity::hex(digest)));
+        self.file_digest_of = None;
+        render(&mut self, config, &config.query, &config.headers);
         self
     }
 
@@ -455,9 +493,11 @@ pub(crate) fn render(
     headers: &[(String, String)],
 ) {
     let merged = merge(config, spec.phase, query, &spec.params);
+    // A `target` function's URL serves probes too unless `testTarget` is set.
+    let upload_target = spec.target.clone().unwrap_or_else(|| config.target.clone());
     match spec.phase {
         Phase::Test => {
-            let target = config.probe_target();
+            let target = config.test_target.as_deref().unwrap_or(&upload_target);
             let form = config.protocol == Protocol::Flow
                 && !matches!(spec.method.as_str(), "GET" | "HEAD");
             if form {
@@ -471,7 +511,7 @@ pub(crate) fn render(
         Phase::Upload => match config.upload_mode {
             UploadMode::Multipart => {
                 let custom = merge(config, Phase::Upload, query, &[]);
-                spec.url = append_query(&config.target, &custom);
+                spec.url = append_query(&upload_target, &custom);
                 let mut file_field = String::new();
                 if config.protocol == Protocol::Resumable {
                     file_field.push_str(&config.parameter_namespace);
@@ -484,7 +524,7 @@ pub(crate) fn render(
                 };
             }
             UploadMode::Octet => {
-                spec.url = append_query(&config.target, &merged);
+                spec.url = append_query(&upload_target, &merged);
                 spec.body = RequestBody::Raw;
             }
         },
@@ -556,6 +596,9 @@ mod tests {
             params,
             file_name: m.name.clone(),
             s3: None,
+            checksum: None,
+            file_digest_of: None,
+            target: None,
         };
         render(&mut s, config, &config.query, &config.headers);
         s

@@ -84,9 +84,10 @@ use crate::engine::config::{
     Config, IdentifierMode, ProgressMode, Protocol, TestChunks, UploadMode,
 };
 use crate::engine::error::{ErrorKind, Phase, UploadError};
+use crate::engine::integrity::{self, FileDigest, FileSums, Reading};
 use crate::engine::params::{
-    default_identifier, protocol_params, render, unique_identifier, ChunkFacts, FileId, FileMeta,
-    RequestBody, RequestId, RequestSpec,
+    default_identifier, integrity_param, protocol_params, render, unique_identifier, ChunkFacts,
+    FileId, FileMeta, RequestBody, RequestId, RequestSpec,
 };
 use crate::engine::persist::{self, Match, Record, Resume, Runs};
 use crate::engine::plan::{ChunkPlan, MAX_SAFE_INTEGER};
@@ -425,6 +426,8 @@ struct File {
     kept: Runs,
     /// The file's record: with `persist`, or once a protocol keeps state in it.
     record: Option<Box<Record>>,
+    /// Every chunk checksum read so far (`checksum` on; made at the first read).
+    sums: Option<Box<FileSums>>,
 }
 
 impl File {
@@ -452,6 +455,18 @@ impl File {
         } else {
             chunk.saturating_sub(1)
         }
+    }
+
+    /// The chunks not started yet, in the order they go, with their ranges (see
+    /// [`Scheduler::read_ahead`]).
+    fn unstarted(&self) -> impl Iterator<Item = (FileId, u32, u64, u64)> + '_ {
+        (self.cursor..self.count)
+            .map(|pos| self.chunk_at(pos))
+            .filter(|n| !self.chunks.contains_key(n))
+            .filter_map(|n| {
+                let (start, end) = self.plan.range(u64::from(n))?;
+                Some((self.id, n, start, end))
+            })
     }
 
     /// The chunk this file would send next, if any.
@@ -565,6 +580,8 @@ impl File {
                 S3File::resumed(size, s3.upload().clone())
             };
         }
+        // Started over: the file is read afresh (a file replaced on disk is then no error).
+        self.sums = None;
     }
 
     /// Moves the cursor past chunks that are kept (verified or trusted): they are done.
@@ -990,6 +1007,7 @@ impl Scheduler {
             }),
             kept: kept_runs,
             record,
+            sums: None,
         };
         let mut file = file;
         if resume == Resume::Trust {
@@ -1155,6 +1173,47 @@ impl Scheduler {
             fits
         })
         .unwrap_or(false)
+    }
+
+    /// The chunks the next requests will send, as far as the engine can tell now, with their
+    /// byte ranges `[start, end)`: ones not started yet, as many as may be in flight at once
+    /// ([`Scheduler::slots`]), in the order files and chunks go (with `parallelFiles`, one
+    /// chunk of each file in turn). With `checksum` the driver reads and hashes them ahead, so
+    /// that each freed slot sends at once even when several free together: reading ahead fewer
+    /// leaves slots idle while a chunk is read. Only chunks never read before are listed: a
+    /// chunk sent again (after a mismatch, or its upload after its probe) is always read anew.
+    /// Empty while nothing is being uploaded (paused, offline, not started).
+    #[must_use]
+    pub fn read_ahead(&self) -> Vec<(FileId, u32, u64, u64)> {
+        if !self.running || self.paused || self.offline {
+            return Vec::new();
+        }
+        let slots = usize::try_from(self.slots()).unwrap_or(1);
+        let mut files = self
+            .files
+            .iter()
+            .skip(self.settled)
+            .filter(|f| !f.life.terminal() && !f.paused);
+        if !self.config.parallel_files {
+            return files.flat_map(File::unstarted).take(slots).collect();
+        }
+        // One chunk of each file in turn, over the first files with chunks left.
+        let mut each: Vec<_> = files
+            .by_ref()
+            .filter(|f| f.cursor < f.count)
+            .take(slots)
+            .map(File::unstarted)
+            .collect();
+        let mut ahead = Vec::new();
+        while ahead.len() < slots {
+            let before = ahead.len();
+            ahead.extend(each.iter_mut().filter_map(Iterator::next));
+            if ahead.len() == before {
+                break;
+            }
+        }
+        ahead.truncate(slots);
+        ahead
     }
 
     /// Whether the engine knows file `id` (it was added and not removed).
@@ -1794,6 +1853,9 @@ impl Scheduler {
             params,
             file_name: f.meta.name.clone(),
             s3: None,
+            checksum: c.checksum,
+            file_digest_of: None,
+            target: None,
         };
         render(&mut spec, c, &c.query, &c.headers);
         Some(spec)
@@ -1865,6 +1927,9 @@ impl Scheduler {
             params: Vec::new(),
             file_name: f.meta.name.clone(),
             s3: Some(call),
+            checksum: None,
+            file_digest_of: None,
+            target: None,
         })
     }
 
@@ -2068,6 +2133,9 @@ impl Scheduler {
             params: Vec::new(),
             file_name: f.meta.name.clone(),
             s3: Some(call),
+            checksum: None,
+            file_digest_of: None,
+            target: None,
         };
         self.next_request += 1;
         self.change_file(i, |f| {
@@ -2076,6 +2144,78 @@ impl Scheduler {
             }
         });
         self.actions.push_back(Action::Send(spec));
+    }
+
+    /// The URL the `target` function gave for request `r`: the request is rendered for it (its
+    /// query, its preflight), and its CORS checks will go there too. `None` when the request is
+    /// no longer wanted.
+    pub fn retarget(&mut self, r: RequestId, url: String) -> Option<RequestSpec> {
+        let c = &self.config;
+        let fl = self.flights.get_mut(&r)?;
+        fl.spec.target = Some(url);
+        render(&mut fl.spec, c, &c.query, &c.headers);
+        Some(fl.spec.clone())
+    }
+
+    /// The checksum of the bytes the driver read for request `r` (`spec.checksum` set): records
+    /// it and answers the request to send, its parameters now carrying the chunk's checksum and,
+    /// once every chunk of the file has been read, the file's digest. `None` when the request
+    /// is no longer wanted, or when the bytes differ from an earlier read of the same chunk:
+    /// the file changed on disk, and it fails (`rejected`, rule `changed`).
+    pub fn hashed(&mut self, now_ms: u64, r: RequestId, sum: &[u8]) -> Option<RequestSpec> {
+        self.now = self.now.max(now_ms);
+        let algorithm = self.config.checksum?;
+        let fl = self.flights.get(&r)?;
+        let (file, chunk) = (fl.file, fl.chunk);
+        let i = self.index(file)?;
+        let reading = self.change_file(i, |f| {
+            let count = f.count;
+            let sums = f
+                .sums
+                .get_or_insert_with(|| Box::new(FileSums::new(algorithm, count)));
+            let reading = sums.record(chunk, sum);
+            (reading, sums.digest(&f.plan))
+        });
+        let (reading, digest) = reading?;
+        if reading == Reading::Changed {
+            let fl = self.flights.remove(&r)?;
+            let mut e = UploadError::rejected(
+                "changed",
+                format!(
+                    "the file changed while it was uploaded: chunk {chunk} read again has a different {} than before (select the file again)",
+                    algorithm.as_str()
+                ),
+            );
+            e.url = Some(fl.spec.url.clone());
+            e.method = Some(fl.spec.method.clone());
+            e.phase = Some(fl.phase);
+            e.chunk = Some(chunk);
+            e.attempts = fl.spec.attempt;
+            e.algorithm = Some(algorithm.as_str());
+            self.fail_file(i, e);
+            // As after any input: the freed slot goes to other work, and the run may be over.
+            self.promote(self.now);
+            self.pump();
+            self.check_complete();
+            return None;
+        }
+        let c = &self.config;
+        let now = self.now;
+        let fl = self.flights.get_mut(&r)?;
+        // The request goes on the wire now: its round trip starts after the read and the hash.
+        fl.sent_at = now;
+        let mut add = |suffix: &str, value: String| {
+            fl.spec.params.push((integrity_param(c, suffix), value));
+        };
+        add("ChecksumAlgorithm", algorithm.as_str().to_string());
+        add("ChunkChecksum", integrity::hex(sum));
+        match digest {
+            Some(FileDigest::Done(d)) => add("FileChecksum", integrity::hex(&d)),
+            Some(FileDigest::Sha256Of(input)) => fl.spec.file_digest_of = Some(input),
+            None => {}
+        }
+        render(&mut fl.spec, c, &c.query, &c.headers);
+        Some(fl.spec.clone())
     }
 
     fn on_response(&mut self, r: RequestId, status: u16, body: String, retry_after: Option<&str>) {
@@ -2156,6 +2296,12 @@ impl Scheduler {
                     self.fail_file(i, e);
                 }
             },
+            Phase::Upload
+                if fl.spec.checksum.is_some()
+                    && integrity::verdict(status, &body) != integrity::Verdict::None =>
+            {
+                self.on_mismatch(i, &fl, status, body);
+            }
             Phase::Upload => match classify_upload(&self.config, status) {
                 UploadOutcome::Success => self.chunk_done(i, fl.chunk, body),
                 UploadOutcome::Retry => {
@@ -2177,6 +2323,29 @@ impl Scheduler {
             },
             // S3's callbacks and parts answer through their own inputs.
             _ => {}
+        }
+    }
+
+    /// The server refused a checksummed chunk (`integrity::verdict`): a chunk whose bytes did
+    /// not match is read, hashed and sent again within the retry budget (its next read tells
+    /// whether the file changed, see [`Scheduler::hashed`]); a file whose assembly did not
+    /// match its digest fails.
+    fn on_mismatch(&mut self, i: usize, fl: &Flight, status: u16, body: String) {
+        let algorithm = fl.spec.checksum.map(integrity::Algorithm::as_str);
+        let file = integrity::verdict(status, &body) == integrity::Verdict::FileMismatch;
+        let what = if file {
+            "was answered: the file the server assembled does not match the file's checksum"
+        } else {
+            "was refused: the bytes the server received do not match the chunk's checksum"
+        };
+        let mut e = self.request_error(fl, ErrorKind::Integrity, what);
+        e.status = Some(status);
+        e.body = Some(body);
+        e.algorithm = algorithm;
+        if file {
+            self.fail_file(i, e);
+        } else {
+            self.retry(i, fl, e, None);
         }
     }
 
@@ -2209,7 +2378,7 @@ impl Scheduler {
             )),
             Failure::Unsendable => Some(UploadError::invalid(
                 "headers",
-                "the browser refused to build the request: a header name or value, or the URL, is not valid (the console names it)",
+                "the request could not be built: a header name or value or the URL is not valid, or a headers/query/target/preprocess function failed (the console names it)",
             )),
             _ => None,
         };
@@ -2365,10 +2534,15 @@ impl Scheduler {
     /// Schedules another attempt of the chunk of `fl`, whose request failed in a way that may
     /// be the link's or the server's load: the window backs off too.
     fn retry(&mut self, i: usize, fl: &Flight, mut e: UploadError, retry_after: Option<u64>) {
-        self.window
-            .on_failure(fl.sent_at, self.now, retry_after.is_some());
+        // A checksum mismatch says nothing about the link's load, and the server answered that
+        // it stored nothing: no back-off of the window, no probe before the re-send.
+        let mismatch = e.kind == ErrorKind::Integrity;
+        if !mismatch {
+            self.window
+                .on_failure(fl.sent_at, self.now, retry_after.is_some());
+        }
         let n = fl.chunk;
-        let reprobe = self.config.test_chunks != TestChunks::Never;
+        let reprobe = self.config.test_chunks != TestChunks::Never && !mismatch;
         let policy = self.policy;
         let random = self.rng.next_u64();
         let now = self.now;

@@ -34,3 +34,25 @@ pub(crate) async fn is_readable(file: &Blob, start: u64, end: u64) -> bool {
         .await
         .is_ok()
 }
+
+/// Starts reading `[start, end)` of `file` (`Blob.arrayBuffer`); finish with [`read`].
+pub(crate) fn start_read(file: &Blob, start: u64, end: u64) -> Result<js_sys::Promise, String> {
+    Ok(untyped_slice(file, start, end)?.array_buffer())
+}
+
+/// The bytes of a read begun with [`start_read`]; the text of the error when the browser
+/// cannot read them (the file changed, moved or was deleted after it was chosen).
+pub(crate) async fn read(
+    started: Result<js_sys::Promise, String>,
+) -> Result<js_sys::Uint8Array, String> {
+    let buffer = wasm_bindgen_futures::JsFuture::from(started?)
+        .await
+        .map_err(|e| super::js_error_text(&e))?;
+    Ok(js_sys::Uint8Array::new(&buffer))
+}
+
+/// An untyped `Blob` of `bytes` (the chunk as read and hashed), to send as the body.
+pub(crate) fn of_bytes(bytes: &js_sys::Uint8Array) -> Result<Blob, String> {
+    let parts = js_sys::Array::of1(bytes);
+    Blob::new_with_u8_array_sequence(&parts).map_err(|e| super::js_error_text(&e))
+}

@@ -57,6 +57,7 @@ pub(crate) async fn pair(check: &Check, via: Via) -> Observation {
             WireBody::None
         },
         file: &empty,
+        read: None,
         start: 0,
         end: 0,
         with_credentials: check.with_credentials,

@@ -4,12 +4,15 @@
 //!
 //! It makes no decisions: the engine says what to send and the transport reports what happened,
 //! as an [`Outcome`]. Chunk bytes never enter wasm memory: a `Blob` slice goes straight from the
-//! user's `File` into the request body.
+//! user's `File` into the request body. With `checksum` the chunk is read once
+//! (`Blob.arrayBuffer`), hashed (`hash`: CRC-32C through a fixed 64 KiB window of wasm memory,
+//! SHA-256 by WebCrypto), and those very bytes are sent.
 
 pub(crate) mod blob;
 pub(crate) mod clock;
 pub(crate) mod cors_check;
 pub(crate) mod fetch;
+pub(crate) mod hash;
 pub(crate) mod store;
 pub(crate) mod timing;
 pub(crate) mod wire;

@@ -27,6 +27,8 @@ pub(crate) struct Wire<'a> {
     pub(crate) headers: &'a [(String, String)],
     pub(crate) body: WireBody<'a>,
     pub(crate) file: &'a Blob,
+    /// The chunk as read and hashed (`checksum`): sent instead of a fresh slice of `file`.
+    pub(crate) read: Option<&'a Blob>,
     pub(crate) start: u64,
     pub(crate) end: u64,
     pub(crate) with_credentials: bool,
@@ -38,9 +40,7 @@ impl Wire<'_> {
     pub(crate) fn body_value(&self) -> Result<JsValue, String> {
         match self.body {
             WireBody::None => Ok(JsValue::UNDEFINED),
-            WireBody::Raw => {
-                Ok(super::blob::untyped_slice(self.file, self.start, self.end)?.into())
-            }
+            WireBody::Raw => Ok(self.chunk()?.into()),
             WireBody::Form { fields } => Ok(text_form(fields)?.into()),
             WireBody::Multipart {
                 fields,
@@ -48,11 +48,21 @@ impl Wire<'_> {
                 file_name,
             } => {
                 let form = text_form(fields)?;
-                let slice = super::blob::untyped_slice(self.file, self.start, self.end)?;
+                let slice = self.chunk()?;
                 form.append_with_blob_and_filename(file_field, &slice, file_name)
                     .map_err(|e| super::js_error_text(&e))?;
                 Ok(form.into())
             }
+        }
+    }
+}
+
+impl Wire<'_> {
+    /// The chunk's bytes: as read and hashed, else a fresh untyped slice of the file.
+    fn chunk(&self) -> Result<Blob, String> {
+        match self.read {
+            Some(read) => Ok(read.clone()),
+            None => super::blob::untyped_slice(self.file, self.start, self.end),
         }
     }
 }

@@ -386,3 +386,34 @@ export async function expectKeptFileResume(t, fx, { name, size, chunkSize, targe
   expectEqual(await pendingIn(t, opts), [], 'pending() once the file succeeded');
   return t;
 }
+
+/**
+ * The checksum core (every engine): with `corrupt_rate` flipping a bit in about half the chunk
+ * bodies as they reach the fixture, an upload with `checksum` ends byte-identical, every
+ * corrupted body was refused (460) and sent again, the fixture verified the whole-file digest
+ * the client sent, and no request was preflighted. Runs for `checksum` 'crc32c' and 'sha256'
+ * (WebCrypto: the page is on localhost, a secure context), in the given dialect and method.
+ * Returns the fixture's stats.
+ */
+export async function expectChecksummedUpload(t, fx, { checksum = 'crc32c', protocol = 'resumable', method = 'multipart', chunkSize = 32 * KiB, seed = 7, target = fx.target() } = {}) {
+  await fx.reset();
+  await fx.config({ corrupt_rate: 0.5, seed });
+  try {
+    const f = await makeFile(t, `checked-${checksum}-${protocol}-${method}.bin`, 12 * chunkSize + 5, 61);
+    const run = await runUpload(t, { target, chunkSize, simultaneousUploads: 3, protocol, method, checksum, maxChunkRetries: 20, chunkRetryInterval: 20, maxRetryInterval: 50 }, [f.name], { timeoutMs: 120000 });
+    await expectStored(fx, [f], run);
+    const stats = await fx.stats();
+    expectTrue(stats.corrupted >= 1, `the fault corrupted no chunk body (${stats.corrupted}): the test proves nothing`, stats);
+    expectEqual(stats.checksum_mismatches, stats.corrupted, 'chunk bodies refused for their checksum = bodies corrupted');
+    const retried = run.events.filter((e) => e.name === 'fileRetry' && e.error?.kind === 'integrity');
+    expectEqual(retried.length, stats.checksum_mismatches, 'integrity retries seen by the page = mismatches answered', summarize(run));
+    const c = countBy(await fx.apiLog());
+    expectEqual(c.OPTIONS ?? 0, 0, `OPTIONS with checksum ${checksum}, ${protocol}, ${method}`);
+    const stored = (await fx.files()).find((x) => x.name === f.name);
+    expectEqual(stored?.checksum?.algorithm, checksum, 'the file digest the fixture received');
+    if (checksum === 'crc32c') expectEqual(stored?.checksum?.value, stored?.crc32c, 'the client\'s file digest = the CRC-32C of the stored file');
+    return stats;
+  } finally {
+    await fx.config({ corrupt_rate: 0 });
+  }
+}

@@ -11,6 +11,7 @@ import {
   countedUpload, corsCases, expectCorsFailure, expectClosedPortIsNetwork, expectPauseThenResume, uploadAndCheck,
   startScriptTagDoor, cachedViteApp, freePort, s3UploadAndCheck, s3EtagHidden,
   expectReloadResume, expectKeptFileResume,
+  expectChecksummedUpload,
 } from '../e2e/scenarios.mjs';
 import { ENGINE, startSession, openUploader, newPage } from './webdriver.mjs';
 
@@ -137,6 +138,11 @@ describe(`engine core in ${ENGINE}`, () => {
         const { err, run, log } = await expectCorsFailure(t, fxCors, c, restore, { target: own(fxCors, `cors-${c.name.replace(/\W+/g, '-')}`), chunkSize: 32 * KiB });
         tc.diagnostic(`phase=${err?.phase} attempts=${err?.attempts} requests=${JSON.stringify(countBy(log))} in ${run.ms} ms`);
       }));
+  }
+
+  for (const [checksum, protocol] of [['crc32c', 'resumable'], ['sha256', 'flow']]) {
+    test(`${ENGINE}: checksum '${checksum}' (${protocol}) with corrupted chunk bodies: every one refused and re-sent, bytes equal, 0 OPTIONS`, { timeout: TEST_TIMEOUT }, () =>
+      withPage(fx, (t) => expectChecksummedUpload(t, fx, { checksum, protocol, target: own(fx, `checksum-${checksum}`) })));
   }
 
   test(`${ENGINE}: closed port → kind network`, { timeout: TEST_TIMEOUT }, () =>

@@ -15,6 +15,7 @@ const options: UploadOptions = {
   headers: (file: UploadFile, chunk: number) => ({ 'X-Upload-Token': `${file.identifier}:${chunk}` }),
   query: { project: 42, draft: false },
   generateUniqueIdentifier: async (file) => `${file.size}`,
+  checksum: 'crc32c',
 };
 const up = new Uploader(options);
 
@@ -27,6 +28,7 @@ up.on('fileError', (file, error) => {
   const kind: UploadErrorKind = error.kind;
   if (kind === 'cors') console.warn(error.hint, error.url, error.phase, error.attempts);
   if (kind === 'http') console.warn(error.status, error.body);
+  if (kind === 'integrity') console.warn(error.chunk, error.algorithm);
   const status: UploadStatus = file.status;
   void status;
 });

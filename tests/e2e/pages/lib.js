@@ -71,7 +71,7 @@
     return {
       isError: e instanceof Error,
       isUploadError: !!(window.__RWlib && window.__RWlib.isUploadError && window.__RWlib.isUploadError(e)),
-      ...pick(e, ['name', 'message', 'kind', 'status', 'body', 'url', 'method', 'phase', 'chunk', 'attempts', 'hint', 'rule', 'option']),
+      ...pick(e, ['name', 'message', 'kind', 'status', 'body', 'url', 'method', 'phase', 'chunk', 'attempts', 'hint', 'rule', 'option', 'algorithm']),
     };
   };
   E.file = (f) => (f ? { ...pick(f, ['identifier', 'name', 'size', 'relativePath', 'status', 'progress']), error: E.err(f.error) } : f);
