@@ -91,6 +91,8 @@ function linkScenarios({ quick = QUICK, rounds = ROUNDS_LINK, env = process.env 
  * The loopback row also measures the hashing throughput of each algorithm in the page.
  */
 const CHECKSUM_CLIENTS = ['resumable-wasm', 'resumable-wasm-checksum-crc32c', 'resumable-wasm-checksum-sha256'];
+/** Clients on resumable-wasm's default number in flight ('auto'); the rest run 3. */
+const onDefaultWindow = (client) => client === 'resumable-wasm' || client.startsWith('resumable-wasm-checksum-');
 function checksumScenarios({ env = process.env } = {}) {
   if (env.BENCH_CHECKSUM === '0') return [];
   return [
@@ -292,8 +294,9 @@ async function oneRun(fx, pg, sc, client, fileInfo, { round, warmup = false } = 
     target,
     seedTarget: `${fx.info.api}/upload?seed=${encodeURIComponent(runId)}`,
     chunkSize: sc.chunk,
-    // 'resumable-wasm' runs with the library's default; everyone else with 3 in flight.
-    simultaneousUploads: client === 'resumable-wasm' ? undefined : 3,
+    // 'resumable-wasm' and its checksum variants run with the library's default ('auto'), so
+    // the checksum rows compare like with like; everyone else with 3 in flight.
+    simultaneousUploads: onDefaultWindow(client) ? undefined : 3,
     headers: sc.auth ? AUTH : undefined,
     resume: !!sc.resume,
     timeoutMs: sc.link ? linkTimeoutMs(sc) : sc.big ? 180000 : 90000,
@@ -589,7 +592,7 @@ const MANY_FILES_SCENARIOS = [
 
 async function oneManyRun(fx, pg, sc, client, expected, round) {
   const runId = `${sc.id}-${client}-${round}-${++runSeq}`;
-  const cfg = { target: `${fx.info.api}/upload?run=${encodeURIComponent(runId)}`, chunkSize: MiB, simultaneousUploads: client === 'resumable-wasm' ? undefined : 3, timeoutMs: 600000 };
+  const cfg = { target: `${fx.info.api}/upload?run=${encodeURIComponent(runId)}`, chunkSize: MiB, simultaneousUploads: onDefaultWindow(client) ? undefined : 3, timeoutMs: 600000 };
   await fx.reset(true);
   await pg.cdp.send('HeapProfiler.collectGarbage');
   const prep = await pg.page.evaluate(([c, g]) => window.__B.prepareMany(c, g), [client, cfg]);
