@@ -11,7 +11,7 @@ export BROWSERS
 # missing fails the layer. Raise them with the tests; lower them only with a test removed.
 E2E_MIN_TESTS := 84
 NODE_MIN_TESTS := 6
-export ENGINE_MIN_TESTS := 21
+export ENGINE_MIN_TESTS := 27
 
 .PHONY: help tools build demo test lint test-clean-tree test-native test-size test-types test-package test-node test-wasm test-e2e test-engines size bench bench-publish clean
 
