@@ -1020,6 +1020,109 @@ mod tests {
         assert_eq!(classify_part(400, None, ""), PartOutcome::Fail);
     }
 
+    fn frame() -> Frame<'static> {
+        Frame {
+            id: RequestId(7),
+            file: FileId(1),
+            file_name: "f.bin",
+            attempt: 1,
+            timeout_ms: None,
+        }
+    }
+
+    const CX: Context<'static> = Context {
+        page_origin: Some("http://app.test"),
+        diagnose_cors: true,
+    };
+
+    #[test]
+    fn the_seam_picks_the_file_step_then_retries_then_missing_parts() {
+        let mut f = S3File::new(12 * MIB, MIN_PART_SIZE);
+        assert_eq!(f.next_request(None, None), Some(FILE_STEP));
+        // A step the scheduler holds (backing off) is the only request until it is due.
+        assert_eq!(f.next_request(Some(false), Some(2)), None);
+        assert_eq!(f.next_request(Some(true), None), Some(FILE_STEP));
+        let create = f.request(FILE_STEP, frame()).unwrap();
+        assert_eq!(
+            (create.s3.clone(), create.phase),
+            (Some(Call::Create), Phase::CreateUpload)
+        );
+        let answer = Reply::Callback(Answer::Created {
+            upload_id: "u".into(),
+            key: "k".into(),
+        });
+        assert_eq!(f.read(&create, answer, false, CX), Reading::Stepped);
+        assert_eq!(f.next_request(None, None), Some(1));
+        f.sending(1);
+        // A part waiting to be retried goes before the next missing one.
+        assert_eq!(f.next_request(None, Some(1)), Some(1));
+        assert_eq!(f.next_request(None, None), Some(2));
+        let part = f.request(1, frame()).unwrap();
+        assert_eq!(
+            (part.method.as_str(), part.start, part.end),
+            ("PUT", 0, 5 * MIB)
+        );
+        assert!(f
+            .abort(frame())
+            .is_some_and(|a| matches!(a.s3, Some(Call::Abort { .. }))));
+        assert_eq!(f.abort(frame()), None, "an upload is aborted once");
+    }
+
+    #[test]
+    fn the_seam_reads_part_answers() {
+        let mut f = S3File::new(12 * MIB, MIN_PART_SIZE);
+        f.created("u".into(), "k".into());
+        f.sending(1);
+        let part = f.request(1, frame()).unwrap();
+        let put = |status: u16, etag: Option<&str>, body: &str| Reply::Part {
+            status,
+            etag: etag.map(str::to_owned),
+            body: body.to_owned(),
+        };
+        let expired =
+            "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
+        assert_eq!(
+            f.read(&part, put(403, None, expired), false, CX),
+            Reading::SignAgain
+        );
+        let again = f.read(&part, put(403, None, expired), true, CX);
+        assert!(
+            matches!(again, Reading::Fail(e) if e.kind == ErrorKind::Http && e.status == Some(403))
+        );
+        let hidden = f.read(&part, put(200, None, ""), false, CX);
+        assert!(
+            matches!(hidden, Reading::Fail(e) if e.kind == ErrorKind::Cors && e.phase == Some(Phase::Etag))
+        );
+        assert!(matches!(
+            f.read(&part, put(503, None, ""), false, CX),
+            Reading::Retry(_)
+        ));
+        assert_eq!(
+            f.read(&part, put(200, Some("\"e1\""), ""), false, CX),
+            Reading::PartStored
+        );
+        assert_eq!(f.stored_parts(), 1);
+        let unread = Reply::Unread {
+            url: "http://store.test/b/k?X-Amz-Signature=secret".into(),
+            reachable: true,
+        };
+        let Reading::Fail(e) = f.read(&part, unread, false, CX) else {
+            panic!("a blocked part fails the file");
+        };
+        assert_eq!(
+            e.url.as_deref(),
+            Some("http://store.test/b/k"),
+            "no signature in errors"
+        );
+        assert!(e.hint.is_some_and(|h| h.contains("http://app.test")));
+        let gone = "<Error><Code>NoSuchUpload</Code></Error>";
+        assert_eq!(
+            f.read(&part, put(404, None, gone), false, CX),
+            Reading::StartOver
+        );
+        assert_eq!(f.next(), Step::Create);
+    }
+
     #[test]
     fn hints_show_the_rule_to_add() {
         let h = bucket_cors_hint(
