@@ -38,7 +38,7 @@ build:
 # to PAGE_PORT + 1).
 demo: build
 	@cargo build -q -p server-fixture
-	@TLS="$(TLS)" PAGE_PORT="$(PAGE_PORT)" API_PORT="$(API_PORT)" scripts/demo.sh
+	@TLS="$(TLS)" PAGE_PORT="$(PAGE_PORT)" API_PORT="$(API_PORT)" S3="$(S3)" scripts/demo.sh
 
 test: tools test-clean-tree lint test-native build test-size test-types test-package test-node test-wasm test-e2e test-engines
 	@echo "make test: all layers passed"

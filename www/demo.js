@@ -32,8 +32,39 @@ function options() {
   };
   const colon = header.indexOf(':');
   if (colon > 0) opts.headers = { [header.slice(0, colon).trim()]: header.slice(colon + 1).trim() };
+  if (opts.protocol === 's3') {
+    // Direct to S3: the callbacks say where each part goes (no target); parts are PUTs of their
+    // own, so the body and header options do not apply.
+    for (const k of ['target', 'method', 'headers', 'testChunks']) delete opts[k];
+    opts.s3 = s3Callbacks();
+  }
   return opts;
 }
+
+/**
+ * The `s3` option of an app whose server is the fixture's S3 signing role: each callback POSTs
+ * JSON (as text/plain, a simple request: no preflight) to its /s3/* route on the API origin.
+ */
+function s3Callbacks() {
+  const post = async (path, body) => {
+    const r = await fetch(`${api}/s3/${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'text/plain' } });
+    const json = await r.json();
+    if (!r.ok) throw Object.assign(new Error(json.message || `${path} answered ${r.status}`), { code: json.error });
+    return json;
+  };
+  const upload = (p) => ({ uploadId: p.uploadId, key: p.key });
+  return {
+    createMultipartUpload: (file) => post('create', { name: file.name || 'blob' }),
+    signPart: (_file, p) => post('sign-part', { ...upload(p), partNumber: p.partNumber }),
+    listParts: (_file, p) => post('list-parts', upload(p)),
+    completeMultipartUpload: (_file, p) => post('complete', { ...upload(p), parts: p.parts }),
+    abortMultipartUpload: (_file, p) => post('abort', upload(p)),
+    signUpload: (file) => post('sign-upload', { name: file.name || 'blob' }),
+  };
+}
+
+// The objects this page completed in the bucket (keys, from each file's location), newest last.
+const bucketKeys = [];
 
 function fmtBytes(n) {
   if (!Number.isFinite(n)) return '–';
@@ -98,7 +129,8 @@ const drop = $('drop');
 
 function makeUploader() {
   try {
-    const up = new Uploader(options());
+    const opts = options();
+    const up = new Uploader(opts);
     // The library's drop target walks dropped folders and keeps each file's relative path.
     uploader?.unAssignDrop(drop);
     up.assignDrop(drop);
@@ -106,6 +138,13 @@ function makeUploader() {
       for (const f of files) if (!queued.some((q) => q.file === f.file)) queued.push({ file: f.file, relativePath: f.relativePath });
     });
     for (const ev of ['fileAdded', 'fileProgress', 'fileSuccess', 'fileRetry']) up.on(ev, (f) => f && render(f));
+    // Under s3, fileSuccess carries the object's URL in the bucket: <store>/<bucket>/<key>.
+    up.on('fileSuccess', (_f, location) => {
+      if (opts.protocol !== 's3' || !location) return;
+      const path = decodeURIComponent(new URL(location).pathname);
+      bucketKeys.push(path.slice(path.indexOf('/', 1) + 1));
+      refreshServer();
+    });
     up.on('fileError', (f) => render(f));
     for (const ev of ['pause', 'cancel', 'complete']) up.on(ev, renderAll);
     for (const ev of ['filesAdded', 'cancel', 'complete']) up.on(ev, refreshPending);
@@ -122,6 +161,7 @@ function makeUploader() {
 
 function describeReport(r) {
   const line = (name, p) => `${name}: ${p.preflight ? 'PREFLIGHT' : 'no preflight'}${p.reasons.length ? `\n  - ${p.reasons.join('\n  - ')}` : ''}`;
+  if ($('o-proto').value === 's3') return line('part PUT', r.upload);
   return `${line('probe GET', r.test)}\n${line('chunk POST', r.upload)}`;
 }
 
@@ -211,6 +251,13 @@ async function refreshServer() {
       li.textContent = `${f.name} — ${fmtBytes(f.size)} — sha256 ${f.sha256.slice(0, 16)}…`;
       return li;
     }));
+    const objects = await Promise.all(bucketKeys.map(async (key) =>
+      (await fetch(`${api}/__fixture/s3/object?key=${encodeURIComponent(key)}`)).json()));
+    $('bucket-files').replaceChildren(...objects.map((o) => {
+      const li = document.createElement('li');
+      li.textContent = `${o.key} — ${fmtBytes(o.size)} — sha256 ${o.sha256.slice(0, 16)}…`;
+      return li;
+    }));
   } catch { /* the fixture may be restarting */ }
 }
 setInterval(refreshServer, 1000);
@@ -244,3 +291,15 @@ $('server').addEventListener('change', async () => {
 });
 loadServerConfig();
 refreshServer();
+
+// Direct to S3 is offered when the fixture signs for a store (`make demo` with moto installed):
+// this creates the bucket if new and sets its CORS rule for this page (PUT, ETag exposed).
+async function enableS3() {
+  try {
+    const r = await fetch(`${api}/__fixture/s3/bucket`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"cors":"full"}' });
+    if (!r.ok) return;
+    $('o-proto').querySelector('option[value=s3]').disabled = false;
+    $('s3-state').textContent = 'On: the bucket allows this page to PUT parts and read their ETag.';
+  } catch { /* no S3 role */ }
+}
+enableS3();

@@ -21,7 +21,7 @@
 //!   `flow*` parameters win), in probes and uploads alike.
 
 use crate::engine::config::{Config, Protocol, UploadMode};
-use crate::engine::error::Phase;
+use crate::engine::error::{ErrorKind, Phase, UploadError};
 use crate::engine::plan::ChunkPlan;
 use crate::engine::preflight::{predict, BodyKind, Prediction, RequestShape};
 use crate::engine::text;
@@ -375,6 +375,24 @@ pub struct RequestSpec {
 }
 
 impl RequestSpec {
+    /// An error of this request: "`<phase>` of chunk `<n>` `what`", with its URL, method, phase,
+    /// chunk and attempts.
+    #[must_use]
+    pub fn error(&self, kind: ErrorKind, what: &str) -> UploadError {
+        let mut m = String::from(self.phase.as_str());
+        m.push_str(" of chunk ");
+        m.push_str(&u64::from(self.chunk).to_string());
+        m.push(' ');
+        m.push_str(what);
+        let mut e = UploadError::new(kind, m);
+        e.url = Some(self.url.clone());
+        e.method = Some(self.method.clone());
+        e.phase = Some(self.phase);
+        e.chunk = Some(self.chunk);
+        e.attempts = self.attempt;
+        e
+    }
+
     /// The value of parameter `name` as sent (URL query or form field), if any.
     #[must_use]
     pub fn param(&self, name: &str) -> Option<String> {

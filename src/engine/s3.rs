@@ -21,7 +21,9 @@
 //! ```
 
 // Byte searches, not `str::find`/`contains` with a `&str` (their two-way searcher costs wasm).
-use crate::engine::preflight::find_str;
+use crate::engine::error::{ErrorKind, Phase, UploadError};
+use crate::engine::params::{FileId, RequestBody, RequestId, RequestSpec};
+use crate::engine::preflight::{find_str, Prediction};
 use crate::engine::text;
 
 /// One mebibyte.
@@ -505,6 +507,376 @@ pub fn etag_hint(page_origin: Option<&str>) -> String {
     h
 }
 
+// ---- The seam: what the scheduler asks a file under S3 ----
+//
+// The scheduler keeps one file's requests (waiting, in flight, retried, backed off) the same way
+// under every protocol; which request comes next, what it is, and what its answer means are
+// asked here. A file's own steps (create, list, complete) are kept under [`FILE_STEP`].
+
+/// The chunk number under which a file's own steps (create, list, complete, abort) are kept in
+/// the scheduler's chunk map, so they wait, back off and retry exactly like parts. Parts count
+/// from 1.
+pub const FILE_STEP: u32 = 0;
+
+/// What the scheduler needs to frame a request of this file.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// The request's id.
+    pub id: RequestId,
+    /// The file.
+    pub file: FileId,
+    /// The file's name.
+    pub file_name: &'a str,
+    /// 1 for the first request of this step or part, 2 for the next, …
+    pub attempt: u32,
+    /// `xhr.timeout` in ms; `None` = no timeout.
+    pub timeout_ms: Option<u64>,
+}
+
+/// An answer to one of this protocol's requests, as the driver reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// An app callback answered (a part's `signPart` that failed too).
+    Callback(Answer),
+    /// A part's `PUT` got an HTTP answer the page could read.
+    Part {
+        /// The HTTP status.
+        status: u16,
+        /// The `ETag` header, when readable.
+        etag: Option<String>,
+        /// The response text (S3's XML error, if any).
+        body: String,
+    },
+    /// A part's `PUT` got no readable answer; a `no-cors` request to `url` showed whether the
+    /// store answers at all.
+    Unread {
+        /// The signed URL.
+        url: String,
+        /// Whether the store answered the `no-cors` request.
+        reachable: bool,
+    },
+}
+
+impl Reply {
+    /// Whether the bytes reached the store (a 2xx to a part), which the window learns from.
+    #[must_use]
+    pub fn delivered(&self) -> bool {
+        matches!(
+            self,
+            Reply::Part {
+                status: 200..=299,
+                ..
+            }
+        )
+    }
+}
+
+/// What the answer to a request means for the file, in the scheduler's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reading {
+    /// The file's own step answered; what the store holds is in [`S3File::stored_parts`] and
+    /// [`S3File::confirmed_bytes`].
+    Stepped,
+    /// The upload is complete: the object's location (empty if the app gave none).
+    Finished(String),
+    /// The part is stored (a single `PUT` completes the file with it).
+    PartStored,
+    /// The part's URL was refused (expired): sign it again and send it once more.
+    SignAgain,
+    /// The store forgot the upload: the file starts over (its in-flight parts are dropped).
+    StartOver,
+    /// Try the request again with backoff; this error is the file's if it gives up.
+    Retry(UploadError),
+    /// The file fails with this error.
+    Fail(UploadError),
+}
+
+/// What the reading of an answer needs from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The page's origin, for the bucket CORS hints.
+    pub page_origin: Option<&'a str>,
+    /// Whether a blocked part is diagnosed as `cors` (else it is a network failure).
+    pub diagnose_cors: bool,
+}
+
+impl S3File {
+    /// The file of `size` bytes as the protocol cuts it: parts of [`part_size`] for `chunk_size`,
+    /// one signed `PUT` when the file fits one part and the app gave `signUpload`.
+    ///
+    /// # Errors
+    /// The file breaks S3's part rules.
+    pub fn for_file(
+        size: u64,
+        chunk_size: u64,
+        sign_upload: bool,
+    ) -> Result<S3File, PartRuleError> {
+        let part = part_size(size, chunk_size)?;
+        Ok(if sign_upload && size <= part {
+            S3File::single(size, part)
+        } else {
+            S3File::new(size, part)
+        })
+    }
+
+    /// The part size.
+    #[must_use]
+    pub fn part_size(&self) -> u64 {
+        self.upload.part_size
+    }
+
+    /// The same file started over (a retried file): an upload already created is listed, not
+    /// created again, so its stored parts are kept.
+    #[must_use]
+    pub fn again(&self) -> S3File {
+        if self.single {
+            S3File::single(self.size, self.upload.part_size)
+        } else {
+            S3File::resumed(self.size, self.upload.clone())
+        }
+    }
+
+    /// How many parts the store holds.
+    #[must_use]
+    pub fn stored_parts(&self) -> u32 {
+        u32::try_from(self.upload.parts.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Whether the file is done once all its parts are stored (one signed `PUT`), rather than
+    /// when `completeMultipartUpload` answers.
+    #[must_use]
+    pub fn done_with_parts(&self) -> bool {
+        self.single
+    }
+
+    /// The request the file sends next: its own step ([`FILE_STEP`]) while one is due or
+    /// waiting to be retried (`step`: `Some(waiting)` when the scheduler holds one), else the
+    /// lowest part waiting to be retried (`retry`), else the next missing part.
+    #[must_use]
+    pub fn next_request(&self, step: Option<bool>, retry: Option<u32>) -> Option<u32> {
+        if let Some(waiting) = step {
+            return waiting.then_some(FILE_STEP);
+        }
+        match self.next() {
+            Step::Create | Step::ListParts | Step::Complete => Some(FILE_STEP),
+            Step::Part(n) => Some(retry.unwrap_or(n)),
+            Step::Wait => retry,
+        }
+    }
+
+    /// Request `n` is sent: a part is in flight until it is stored or stopped.
+    pub fn sending(&mut self, n: u32) {
+        if n != FILE_STEP {
+            self.started(n);
+        }
+    }
+
+    /// The request for `n`: the file's own step for [`FILE_STEP`], else part `n` (`signPart`,
+    /// or `signUpload` for one signed `PUT`, then the `PUT`).
+    #[must_use]
+    pub fn request(&self, n: u32, frame: Frame<'_>) -> Option<RequestSpec> {
+        let up = &self.upload;
+        let (upload_id, key) = (up.upload_id.clone(), up.key.clone());
+        let (call, phase, range) = if n == FILE_STEP {
+            match self.next() {
+                Step::Create => (Call::Create, Phase::CreateUpload, (0, 0)),
+                Step::ListParts => (Call::ListParts { upload_id, key }, Phase::ListParts, (0, 0)),
+                Step::Complete => {
+                    let parts = self.completion();
+                    let call = Call::Complete {
+                        upload_id,
+                        key,
+                        parts,
+                    };
+                    (call, Phase::CompleteUpload, (0, 0))
+                }
+                Step::Part(_) | Step::Wait => return None,
+            }
+        } else {
+            let (start, end) = self.range(n)?;
+            let call = if self.single {
+                Call::Upload { size: end - start }
+            } else {
+                Call::Part {
+                    upload_id,
+                    key,
+                    part_number: n,
+                    size: end - start,
+                    checksum: None,
+                }
+            };
+            (call, Phase::Upload, (start, end))
+        };
+        Some(spec(n, call, phase, range, frame))
+    }
+
+    /// `abortMultipartUpload` when the file has an upload to abort (created, not completed):
+    /// sent and not awaited, so the upload is forgotten here.
+    pub fn abort(&mut self, frame: Frame<'_>) -> Option<RequestSpec> {
+        if !self.needs_abort() {
+            return None;
+        }
+        let call = Call::Abort {
+            upload_id: self.upload.upload_id.clone(),
+            key: self.upload.key.clone(),
+        };
+        self.forget_upload();
+        let frame = Frame {
+            attempt: 1,
+            timeout_ms: None,
+            ..frame
+        };
+        Some(spec(FILE_STEP, call, Phase::CompleteUpload, (0, 0), frame))
+    }
+
+    /// Reads the answer `reply` to `sent` (one of this file's requests). `resigned`: the
+    /// part's URL was already signed again once.
+    pub fn read(
+        &mut self,
+        sent: &RequestSpec,
+        reply: Reply,
+        resigned: bool,
+        cx: Context<'_>,
+    ) -> Reading {
+        match reply {
+            Reply::Callback(answer) => self.read_callback(sent, answer),
+            Reply::Part { status, etag, body } => {
+                self.read_part(sent, status, etag.as_deref(), body, resigned, cx)
+            }
+            Reply::Unread { url, reachable } => {
+                // The signed URL's query is a credential for this part: errors show the object.
+                let object = text::head(&url, b'?').to_owned();
+                if reachable && cx.diagnose_cors {
+                    let mut e = sent.error(
+                        ErrorKind::Cors,
+                        "was blocked by the browser: the bucket's CORS rule does not allow this page",
+                    );
+                    e.url = Some(object);
+                    e.hint = Some(bucket_cors_hint(&url, cx.page_origin));
+                    Reading::Fail(e)
+                } else {
+                    let mut e = sent.error(ErrorKind::Network, "got no answer from the store");
+                    e.url = Some(object);
+                    Reading::Retry(e)
+                }
+            }
+        }
+    }
+
+    fn read_callback(&mut self, sent: &RequestSpec, answer: Answer) -> Reading {
+        match answer {
+            Answer::Created { upload_id, key } => self.created(upload_id, key),
+            Answer::Listed(parts) => self.listed(parts),
+            Answer::UploadGone => self.forget_upload(),
+            Answer::Completed { location } => {
+                self.completed();
+                return Reading::Finished(location.unwrap_or_default());
+            }
+            Answer::Failed(why) => {
+                let call = sent.s3.as_ref();
+                let mut e = UploadError::new(ErrorKind::Callback, call.map_or("", Call::callback));
+                e.message.push_str(" failed: ");
+                e.message.push_str(&why);
+                e.phase = Some(match call {
+                    Some(Call::Upload { .. }) => Phase::SignUpload,
+                    Some(Call::Part { .. }) => Phase::SignPart,
+                    _ => sent.phase,
+                });
+                e.chunk = (sent.chunk != FILE_STEP).then_some(sent.chunk);
+                e.attempts = sent.attempt;
+                return Reading::Retry(e);
+            }
+        }
+        Reading::Stepped
+    }
+
+    fn read_part(
+        &mut self,
+        sent: &RequestSpec,
+        status: u16,
+        etag: Option<&str>,
+        body: String,
+        resigned: bool,
+        cx: Context<'_>,
+    ) -> Reading {
+        let n = sent.chunk;
+        let outcome = match classify_part(status, etag, &body) {
+            // A single PUT completes nothing: its ETag is not needed.
+            PartOutcome::EtagHidden if self.single => PartOutcome::Stored(String::new()),
+            outcome => outcome,
+        };
+        let answered = |what: &str| {
+            let mut e = sent.error(ErrorKind::Http, what);
+            e.message.push_str(&u64::from(status).to_string());
+            e.status = Some(status);
+            e.body = Some(body.clone());
+            e
+        };
+        match outcome {
+            PartOutcome::Stored(etag) => {
+                self.stored(n, etag);
+                Reading::PartStored
+            }
+            PartOutcome::EtagHidden => {
+                let mut e = sent.error(
+                    ErrorKind::Cors,
+                    "was stored, but its ETag response header cannot be read",
+                );
+                e.phase = Some(Phase::Etag);
+                e.status = Some(status);
+                e.hint = Some(etag_hint(cx.page_origin));
+                Reading::Fail(e)
+            }
+            PartOutcome::Resign if !resigned => Reading::SignAgain,
+            PartOutcome::Resign => {
+                Reading::Fail(answered("was refused again after signing it anew: HTTP "))
+            }
+            PartOutcome::UploadGone => {
+                self.forget_upload();
+                Reading::StartOver
+            }
+            PartOutcome::Retry => Reading::Retry(answered("answered HTTP ")),
+            PartOutcome::Fail => Reading::Fail(answered("was refused with HTTP ")),
+        }
+    }
+}
+
+/// A request of this protocol: a callback's (no URL, method or body until the driver calls it)
+/// or a part's `PUT` of `range`.
+fn spec(n: u32, call: Call, phase: Phase, range: (u64, u64), frame: Frame<'_>) -> RequestSpec {
+    let put = phase == Phase::Upload;
+    RequestSpec {
+        id: frame.id,
+        file: frame.file,
+        chunk: n,
+        phase,
+        attempt: frame.attempt,
+        method: if put { "PUT" } else { "" }.to_owned(),
+        url: String::new(),
+        body: if put {
+            RequestBody::Raw
+        } else {
+            RequestBody::None
+        },
+        start: range.0,
+        end: range.1,
+        headers: Vec::new(),
+        with_credentials: false,
+        timeout_ms: frame.timeout_ms,
+        upload_listener: false,
+        // Every part URL is different (its signature), so each part pays its own preflight
+        // and no warm-up can share one: the scheduler does not hold parts back for it.
+        preflight: Prediction::default(),
+        params: Vec::new(),
+        file_name: frame.file_name.to_owned(),
+        s3: Some(call),
+        // Per-part checksums are not handed to `signPart` yet (the `checksum` of `Call::Part`).
+        checksum: None,
+        file_digest_of: None,
+        target: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -650,6 +1022,109 @@ mod tests {
         );
         assert_eq!(classify_part(503, None, ""), PartOutcome::Retry);
         assert_eq!(classify_part(400, None, ""), PartOutcome::Fail);
+    }
+
+    fn frame() -> Frame<'static> {
+        Frame {
+            id: RequestId(7),
+            file: FileId(1),
+            file_name: "f.bin",
+            attempt: 1,
+            timeout_ms: None,
+        }
+    }
+
+    const CX: Context<'static> = Context {
+        page_origin: Some("http://app.test"),
+        diagnose_cors: true,
+    };
+
+    #[test]
+    fn the_seam_picks_the_file_step_then_retries_then_missing_parts() {
+        let mut f = S3File::new(12 * MIB, MIN_PART_SIZE);
+        assert_eq!(f.next_request(None, None), Some(FILE_STEP));
+        // A step the scheduler holds (backing off) is the only request until it is due.
+        assert_eq!(f.next_request(Some(false), Some(2)), None);
+        assert_eq!(f.next_request(Some(true), None), Some(FILE_STEP));
+        let create = f.request(FILE_STEP, frame()).unwrap();
+        assert_eq!(
+            (create.s3.clone(), create.phase),
+            (Some(Call::Create), Phase::CreateUpload)
+        );
+        let answer = Reply::Callback(Answer::Created {
+            upload_id: "u".into(),
+            key: "k".into(),
+        });
+        assert_eq!(f.read(&create, answer, false, CX), Reading::Stepped);
+        assert_eq!(f.next_request(None, None), Some(1));
+        f.sending(1);
+        // A part waiting to be retried goes before the next missing one.
+        assert_eq!(f.next_request(None, Some(1)), Some(1));
+        assert_eq!(f.next_request(None, None), Some(2));
+        let part = f.request(1, frame()).unwrap();
+        assert_eq!(
+            (part.method.as_str(), part.start, part.end),
+            ("PUT", 0, 5 * MIB)
+        );
+        assert!(f
+            .abort(frame())
+            .is_some_and(|a| matches!(a.s3, Some(Call::Abort { .. }))));
+        assert_eq!(f.abort(frame()), None, "an upload is aborted once");
+    }
+
+    #[test]
+    fn the_seam_reads_part_answers() {
+        let mut f = S3File::new(12 * MIB, MIN_PART_SIZE);
+        f.created("u".into(), "k".into());
+        f.sending(1);
+        let part = f.request(1, frame()).unwrap();
+        let put = |status: u16, etag: Option<&str>, body: &str| Reply::Part {
+            status,
+            etag: etag.map(str::to_owned),
+            body: body.to_owned(),
+        };
+        let expired =
+            "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
+        assert_eq!(
+            f.read(&part, put(403, None, expired), false, CX),
+            Reading::SignAgain
+        );
+        let again = f.read(&part, put(403, None, expired), true, CX);
+        assert!(
+            matches!(again, Reading::Fail(e) if e.kind == ErrorKind::Http && e.status == Some(403))
+        );
+        let hidden = f.read(&part, put(200, None, ""), false, CX);
+        assert!(
+            matches!(hidden, Reading::Fail(e) if e.kind == ErrorKind::Cors && e.phase == Some(Phase::Etag))
+        );
+        assert!(matches!(
+            f.read(&part, put(503, None, ""), false, CX),
+            Reading::Retry(_)
+        ));
+        assert_eq!(
+            f.read(&part, put(200, Some("\"e1\""), ""), false, CX),
+            Reading::PartStored
+        );
+        assert_eq!(f.stored_parts(), 1);
+        let unread = Reply::Unread {
+            url: "http://store.test/b/k?X-Amz-Signature=secret".into(),
+            reachable: true,
+        };
+        let Reading::Fail(e) = f.read(&part, unread, false, CX) else {
+            panic!("a blocked part fails the file");
+        };
+        assert_eq!(
+            e.url.as_deref(),
+            Some("http://store.test/b/k"),
+            "no signature in errors"
+        );
+        assert!(e.hint.is_some_and(|h| h.contains("http://app.test")));
+        let gone = "<Error><Code>NoSuchUpload</Code></Error>";
+        assert_eq!(
+            f.read(&part, put(404, None, gone), false, CX),
+            Reading::StartOver
+        );
+        assert_eq!(f.next(), Step::Create);
     }
 
     #[test]

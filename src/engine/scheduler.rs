@@ -94,7 +94,7 @@ use crate::engine::plan::{ChunkPlan, MAX_SAFE_INTEGER};
 use crate::engine::preflight::{cors_hint, predict, BodyKind, Prediction, RequestShape};
 use crate::engine::progress::Speed;
 use crate::engine::retry::{parse_retry_after, RetryPolicy, Rng};
-use crate::engine::s3::{self, Answer, Call, PartOutcome, S3File};
+use crate::engine::s3::{self, Answer, Reply, S3File, FILE_STEP};
 use crate::engine::text;
 use crate::engine::verdict::{
     is_cross_origin, verdict, Check, CorsShape, Evidence, Ledger, Observation, Verdict,
@@ -394,10 +394,6 @@ struct Chunk {
     resigned: bool,
 }
 
-/// S3: the chunk number under which a file's own steps (create, list, complete) are kept in
-/// its chunk map, so they wait, back off and retry exactly like chunks. Parts count from 1.
-const FILE_STEP: u32 = 0;
-
 #[derive(Debug)]
 struct File {
     id: FileId,
@@ -474,8 +470,16 @@ impl File {
         if self.life.terminal() || self.paused {
             return None;
         }
+        let pending = |c: &Chunk| c.state == State::Pending;
         if let Some(s3) = &self.s3 {
-            return self.next_s3(s3);
+            // The protocol decides; the scheduler says what it holds waiting to be retried.
+            let step = self.chunks.get(&FILE_STEP).map(pending);
+            let retry = self
+                .chunks
+                .iter()
+                .filter(|(_, c)| pending(c))
+                .map(|(n, _)| *n);
+            return s3.next_request(step, retry.min());
         }
         if self.probing == Probing::Verify {
             return self
@@ -497,38 +501,13 @@ impl File {
         let pending = self
             .chunks
             .iter()
-            .filter(|(_, c)| c.state == State::Pending)
+            .filter(|(_, c)| pending(c))
             .map(|(n, _)| *n)
             .min_by_key(|n| self.pos_of(*n));
         if pending.is_some() {
             return pending;
         }
         (self.cursor < self.count).then(|| self.chunk_at(self.cursor))
-    }
-
-    /// The next request of an S3 file: its own step (kept as [`FILE_STEP`]) while one is due
-    /// or retrying, else a part to retry, else the next missing part.
-    fn next_s3(&self, s3: &S3File) -> Option<u32> {
-        let pending = |c: &Chunk| c.state == State::Pending;
-        if let Some(step) = self.chunks.get(&FILE_STEP) {
-            return pending(step).then_some(FILE_STEP);
-        }
-        match s3.next() {
-            s3::Step::Create | s3::Step::ListParts | s3::Step::Complete => Some(FILE_STEP),
-            step => {
-                let retry = self
-                    .chunks
-                    .iter()
-                    .filter(|(_, c)| pending(c))
-                    .map(|(n, _)| *n)
-                    .min();
-                match (retry, step) {
-                    (Some(n), _) => Some(n),
-                    (None, s3::Step::Part(n)) => Some(n),
-                    _ => None,
-                }
-            }
-        }
     }
 
     fn in_flight_bytes(&self) -> u64 {
@@ -571,14 +550,8 @@ impl File {
         self.confirmed = 0;
         self.probing = probing;
         self.paused = false;
-        // S3: an upload already created is listed, not created again (its parts are kept).
         if let Some(s3) = &mut self.s3 {
-            let (size, part_size) = (self.meta.size, s3.upload().part_size);
-            *s3 = if s3.is_single() {
-                S3File::single(size, part_size)
-            } else {
-                S3File::resumed(size, s3.upload().clone())
-            };
+            *s3 = s3.again();
         }
         // Started over: the file is read afresh (a file replaced on disk is then no error).
         self.sums = None;
@@ -894,7 +867,6 @@ impl Scheduler {
             let m = format!("was refused: maxFiles is {max}");
             return Err(UploadError::rejected("maxFiles", quoted(&m)));
         }
-        let meta_size = meta.size;
         let identifier = self.identifier_for(&meta);
         if self.identifier_taken(&identifier, None) {
             let mut m = String::from("is already queued (identifier ");
@@ -902,16 +874,16 @@ impl Scheduler {
             m.push(')');
             return Err(UploadError::rejected("duplicate", quoted(&m)));
         }
-        let s3_part_size = match c.s3 {
-            Some(_) => match s3::part_size(meta.size, c.chunk_size) {
-                Ok(size) => Some(size),
+        let s3 = match c.s3 {
+            Some(o) => match S3File::for_file(meta.size, c.chunk_size, o.sign_upload) {
+                Ok(s3) => Some(s3),
                 Err(e) => return Err(UploadError::rejected("chunkSize", quoted(&e.message))),
             },
             None => None,
         };
-        // S3 cuts parts of `part_size` with a shorter last one (forced), as the store requires.
-        let plan = match s3_part_size {
-            Some(size) => ChunkPlan::new(meta.size, size, true),
+        // S3 cuts parts of its part size with a shorter last one (forced), as the store requires.
+        let plan = match &s3 {
+            Some(s3) => ChunkPlan::new(meta.size, s3.part_size(), true),
             None => ChunkPlan::new(meta.size, c.chunk_size, c.force_chunk_size),
         };
         let Ok(count) = u32::try_from(plan.count()) else {
@@ -920,7 +892,7 @@ impl Scheduler {
                 quoted("needs more than 2^32-1 chunks; raise chunkSize"),
             ));
         };
-        let mut probing = if s3_part_size.is_some() {
+        let mut probing = if s3.is_some() {
             Probing::Off
         } else {
             fresh_probing(c.test_chunks, count)
@@ -939,7 +911,7 @@ impl Scheduler {
                 Resume::Fresh
             }
             // S3 learns the stored parts from `listParts`, not from kept chunk numbers.
-            Some((r, Match::Same)) if s3_part_size.is_none() => {
+            Some((r, Match::Same)) if s3.is_none() => {
                 persist::resume_probing(c.test_chunks, &r.confirmed)
             }
             _ => Resume::Fresh,
@@ -995,16 +967,9 @@ impl Scheduler {
             confirmed: 0,
             probing,
             speed: Speed::default(),
-            prio: c.prioritize_first_and_last_chunk && s3_part_size.is_none(),
+            prio: c.prioritize_first_and_last_chunk && s3.is_none(),
             paused: false,
-            s3: s3_part_size.map(|size| {
-                let one_part = meta_size <= size;
-                if one_part && c.s3.is_some_and(|o| o.sign_upload) {
-                    S3File::single(meta_size, size)
-                } else {
-                    S3File::new(meta_size, size)
-                }
-            }),
+            s3,
             kept: kept_runs,
             record,
             sums: None,
@@ -1075,18 +1040,18 @@ impl Scheduler {
             } => self.on_checked(request, &observations),
             Input::Protocol(protocol) => self.window.set_protocol(protocol),
             Input::BytesSent { request, sent } => self.on_bytes(request, sent),
-            Input::S3Answer { request, answer } => self.on_s3_answer(request, answer),
+            Input::S3Answer { request, answer } => self.on_s3(request, Reply::Callback(answer)),
             Input::PartAnswer {
                 request,
                 status,
                 etag,
                 body,
-            } => self.on_part_answer(request, status, etag, body),
+            } => self.on_s3(request, Reply::Part { status, etag, body }),
             Input::PartUnread {
                 request,
                 url,
                 reachable,
-            } => self.on_part_unread(request, &url, reachable),
+            } => self.on_s3(request, Reply::Unread { url, reachable }),
         }
         self.promote(now_ms);
         self.pump();
@@ -1749,9 +1714,7 @@ impl Scheduler {
                     && (f.s3.is_some() || (f.chunk_at(f.cursor) == n && f.cursor < f.count));
                 if fresh {
                     if let Some(s3) = &mut f.s3 {
-                        if n != FILE_STEP {
-                            s3.started(n);
-                        }
+                        s3.sending(n);
                     } else {
                         f.cursor += 1;
                         f.skip_kept();
@@ -1809,7 +1772,8 @@ impl Scheduler {
         let c = &self.config;
         let f = self.files.get(i)?;
         if let Some(s3) = &f.s3 {
-            return self.build_s3(f, s3, n);
+            let attempts = f.chunks.get(&n).map_or(0, |ch| ch.attempts);
+            return s3.request(n, self.frame(f, attempts.saturating_add(1)));
         }
         let (start, end) = f.plan.range(u64::from(n))?;
         let (probe, attempts) = match f.chunks.get(&n) {
@@ -1861,243 +1825,86 @@ impl Scheduler {
         Some(spec)
     }
 
-    /// The request of an S3 file: its own step (an app callback) for [`FILE_STEP`], else
-    /// part `n` (`signPart`, then the `PUT`).
-    fn build_s3(&self, f: &File, s3: &S3File, n: u32) -> Option<RequestSpec> {
-        let c = &self.config;
-        let up = s3.upload();
-        let (upload_id, key) = (up.upload_id.clone(), up.key.clone());
-        let (call, phase, start, end) = if n == FILE_STEP {
-            match s3.next() {
-                s3::Step::Create => (Call::Create, Phase::CreateUpload, 0, 0),
-                s3::Step::ListParts => (Call::ListParts { upload_id, key }, Phase::ListParts, 0, 0),
-                s3::Step::Complete => {
-                    let parts = s3.completion();
-                    (
-                        Call::Complete {
-                            upload_id,
-                            key,
-                            parts,
-                        },
-                        Phase::CompleteUpload,
-                        0,
-                        0,
-                    )
-                }
-                _ => return None,
-            }
-        } else {
-            let (start, end) = s3.range(n)?;
-            let call = if s3.is_single() {
-                Call::Upload { size: end - start }
-            } else {
-                Call::Part {
-                    upload_id,
-                    key,
-                    part_number: n,
-                    size: end - start,
-                    checksum: None,
-                }
-            };
-            (call, Phase::Upload, start, end)
-        };
-        let attempts = f.chunks.get(&n).map_or(0, |ch| ch.attempts);
-        Some(RequestSpec {
+    /// What a request of file `f` is framed with, whatever its protocol builds.
+    fn frame<'a>(&self, f: &'a File, attempt: u32) -> s3::Frame<'a> {
+        let t = self.config.timeout_ms;
+        s3::Frame {
             id: RequestId(self.next_request),
             file: f.id,
-            chunk: n,
-            phase,
-            attempt: attempts.saturating_add(1),
-            method: if phase == Phase::Upload { "PUT" } else { "" }.to_owned(),
-            url: String::new(),
-            body: if phase == Phase::Upload {
-                RequestBody::Raw
-            } else {
-                RequestBody::None
-            },
-            start,
-            end,
-            headers: Vec::new(),
-            with_credentials: false,
-            timeout_ms: (c.timeout_ms > 0).then_some(c.timeout_ms),
-            upload_listener: false,
-            // Every part URL is different (its signature), so each part pays its own preflight
-            // and no warm-up can share one: the scheduler does not hold parts back for it.
-            preflight: Prediction::default(),
-            params: Vec::new(),
-            file_name: f.meta.name.clone(),
-            s3: Some(call),
-            checksum: None,
-            file_digest_of: None,
-            target: None,
-        })
+            file_name: &f.meta.name,
+            attempt,
+            timeout_ms: (t > 0).then_some(t),
+        }
     }
 
-    /// An S3 callback answered (or a part's `signPart` failed).
-    fn on_s3_answer(&mut self, r: RequestId, answer: Answer) {
+    /// An answer to one of an S3 file's requests: the protocol reads it, the scheduler does
+    /// what the reading says.
+    fn on_s3(&mut self, r: RequestId, reply: Reply) {
         let Some(fl) = self.flights.remove(&r) else {
             return;
         };
         let Some(i) = self.index(fl.file) else {
             return;
         };
-        let callback = fl.spec.s3.as_ref().map_or("", Call::callback);
-        if let Answer::Failed(why) = answer {
-            let mut e = UploadError::new(ErrorKind::Callback, callback);
-            e.message.push_str(" failed: ");
-            e.message.push_str(&why);
-            e.phase = Some(match fl.spec.s3 {
-                Some(Call::Upload { .. }) => Phase::SignUpload,
-                Some(Call::Part { .. }) => Phase::SignPart,
-                _ => fl.phase,
-            });
-            e.chunk = (fl.chunk != FILE_STEP).then_some(fl.chunk);
-            e.attempts = fl.spec.attempt;
-            return self.retry(i, &fl, e, None);
-        }
-        let completed = self.change_file(i, |f| {
-            f.chunks.remove(&FILE_STEP);
-            let s3 = f.s3.as_mut()?;
-            match answer {
-                Answer::Created { upload_id, key } => s3.created(upload_id, key),
-                Answer::Listed(parts) => s3.listed(parts),
-                Answer::UploadGone => s3.forget_upload(),
-                Answer::Completed { location } => {
-                    s3.completed();
-                    f.life = Life::Success;
-                    return Some(location.unwrap_or_default());
-                }
-                Answer::Failed(_) => {}
-            }
-            // What the store has now counts as done.
-            f.done = u32::try_from(s3.upload().parts.len()).unwrap_or(u32::MAX);
-            f.confirmed = s3.confirmed_bytes();
-            f.life = Life::Started;
-            None
-        });
-        let file = fl.file;
-        self.emit(Event::FileProgress(file));
-        self.emit(Event::Progress);
-        if let Some(Some(location)) = completed {
-            self.emit(Event::FileSuccess {
-                file,
-                body: location,
-            });
-        }
-    }
-
-    /// A part's `PUT` got an answer the page could read.
-    fn on_part_answer(&mut self, r: RequestId, status: u16, etag: Option<String>, body: String) {
-        let Some(fl) = self.flights.remove(&r) else {
-            return;
-        };
-        let Some(i) = self.index(fl.file) else {
-            return;
-        };
-        let n = fl.chunk;
-        let single = matches!(fl.spec.s3, Some(Call::Upload { .. }));
-        let outcome = match s3::classify_part(status, etag.as_deref(), &body) {
-            // A single PUT completes nothing: its ETag is not needed.
-            PartOutcome::EtagHidden if single => PartOutcome::Stored(String::new()),
-            outcome => outcome,
-        };
-        let stored = matches!(outcome, PartOutcome::Stored(_) | PartOutcome::EtagHidden);
-        if stored {
+        if reply.delivered() {
             self.window
                 .on_answer(fl.sent_at, self.now, fl.spec.end - fl.spec.start);
         }
-        let answered = |s: &Self, what: &str| {
-            let mut e = s.request_error(&fl, ErrorKind::Http, what);
-            e.message.push_str(&u64::from(status).to_string());
-            e.status = Some(status);
-            e.body = Some(body.clone());
-            e
+        let (n, file) = (fl.chunk, fl.file);
+        let origin = self.config.page_origin.clone();
+        let cx = s3::Context {
+            page_origin: origin.as_deref(),
+            diagnose_cors: self.config.diagnose_cors,
         };
-        match outcome {
-            PartOutcome::Stored(etag) => {
-                self.change_file(i, |f| {
-                    if let Some(s3) = &mut f.s3 {
-                        s3.stored(n, etag);
-                    }
-                });
-                self.chunk_done(i, n, String::new());
-            }
-            PartOutcome::EtagHidden => {
-                let mut e = self.request_error(
-                    &fl,
-                    ErrorKind::Cors,
-                    "was stored, but its ETag response header cannot be read",
-                );
-                e.phase = Some(Phase::Etag);
-                e.status = Some(status);
-                e.hint = Some(s3::etag_hint(self.config.page_origin.as_deref()));
-                self.fail_file(i, e);
-            }
-            PartOutcome::Resign => {
-                let first = self.change_file(i, |f| {
-                    let ch = f.chunks.get_mut(&n)?;
-                    let first = !ch.resigned;
-                    ch.resigned = true;
-                    ch.state = State::Pending;
-                    ch.sent = 0;
-                    Some(first)
-                });
-                if first.flatten() != Some(true) {
-                    let e = answered(self, "was refused again after signing it anew: HTTP ");
-                    self.fail_file(i, e);
+        let reading = self.change_file(i, |f| {
+            let resigned = f.chunks.get(&n).is_some_and(|ch| ch.resigned);
+            let s3 = f.s3.as_mut()?;
+            let reading = s3.read(&fl.spec, reply, resigned, cx);
+            match &reading {
+                s3::Reading::Stepped | s3::Reading::Finished(_) => {
+                    f.chunks.remove(&FILE_STEP);
+                    // What the store has now counts as done.
+                    f.done = s3.stored_parts();
+                    f.confirmed = s3.confirmed_bytes();
+                    f.life = match reading {
+                        s3::Reading::Finished(_) => Life::Success,
+                        _ => Life::Started,
+                    };
                 }
-            }
-            PartOutcome::UploadGone => {
-                // The store forgot the upload (aborted, expired): start the file over.
-                let file = fl.file;
-                self.abort_file(file);
-                self.change_file(i, |f| {
+                s3::Reading::SignAgain => {
+                    if let Some(ch) = f.chunks.get_mut(&n) {
+                        ch.resigned = true;
+                        ch.state = State::Pending;
+                        ch.sent = 0;
+                    }
+                }
+                s3::Reading::StartOver => {
                     f.chunks.clear();
                     f.done = 0;
                     f.confirmed = 0;
-                    if let Some(s3) = &mut f.s3 {
-                        s3.forget_upload();
-                    }
+                }
+                _ => {}
+            }
+            Some(reading)
+        });
+        match reading.flatten() {
+            Some(s3::Reading::Stepped) => {
+                self.emit(Event::FileProgress(file));
+                self.emit(Event::Progress);
+            }
+            Some(s3::Reading::Finished(location)) => {
+                self.emit(Event::FileProgress(file));
+                self.emit(Event::Progress);
+                self.emit(Event::FileSuccess {
+                    file,
+                    body: location,
                 });
             }
-            PartOutcome::Retry => {
-                let e = answered(self, "answered HTTP ");
-                self.retry(i, &fl, e, None);
-            }
-            PartOutcome::Fail => {
-                let e = answered(self, "was refused with HTTP ");
-                self.fail_file(i, e);
-            }
-        }
-    }
-
-    /// A part's `PUT` got no readable answer: a store that answers a `no-cors` request is
-    /// blocked by the bucket's CORS rule; otherwise the connection failed (retried).
-    fn on_part_unread(&mut self, r: RequestId, url: &str, reachable: bool) {
-        let Some(fl) = self.flights.remove(&r) else {
-            return;
-        };
-        let Some(i) = self.index(fl.file) else {
-            return;
-        };
-        // The signed URL's query is a credential for this part: errors show the object only.
-        let object = text::head(url, b'?').to_owned();
-        if reachable && self.config.diagnose_cors {
-            let mut e = self.request_error(
-                &fl,
-                ErrorKind::Cors,
-                "was blocked by the browser: the bucket's CORS rule does not allow this page",
-            );
-            e.url = Some(object);
-            e.hint = Some(s3::bucket_cors_hint(
-                url,
-                self.config.page_origin.as_deref(),
-            ));
-            self.fail_file(i, e);
-        } else {
-            let mut e = self.request_error(&fl, ErrorKind::Network, "got no answer from the store");
-            e.url = Some(object);
-            self.retry(i, &fl, e, None);
+            Some(s3::Reading::PartStored) => self.chunk_done(i, n, String::new()),
+            Some(s3::Reading::StartOver) => self.abort_file(file),
+            Some(s3::Reading::Retry(e)) => self.retry(i, &fl, e, None),
+            Some(s3::Reading::Fail(e)) => self.fail_file(i, e),
+            Some(s3::Reading::SignAgain) | None => {}
         }
     }
 
@@ -2106,44 +1913,20 @@ impl Scheduler {
         let Some(f) = self.files.get(i) else {
             return;
         };
-        let Some(s3) = f.s3.as_ref().filter(|s3| s3.needs_abort()) else {
-            return;
-        };
-        let up = s3.upload();
-        let call = Call::Abort {
-            upload_id: up.upload_id.clone(),
-            key: up.key.clone(),
-        };
-        let spec = RequestSpec {
-            id: RequestId(self.next_request),
-            file: f.id,
-            chunk: FILE_STEP,
-            phase: Phase::CompleteUpload,
-            attempt: 1,
-            method: String::new(),
-            url: String::new(),
-            body: RequestBody::None,
-            start: 0,
-            end: 0,
-            headers: Vec::new(),
-            with_credentials: false,
-            timeout_ms: None,
-            upload_listener: false,
-            preflight: Prediction::default(),
-            params: Vec::new(),
-            file_name: f.meta.name.clone(),
-            s3: Some(call),
-            checksum: None,
-            file_digest_of: None,
-            target: None,
-        };
-        self.next_request += 1;
-        self.change_file(i, |f| {
-            if let Some(s3) = &mut f.s3 {
-                s3.forget_upload();
-            }
+        let (id, file, name) = (RequestId(self.next_request), f.id, f.meta.name.clone());
+        let spec = self.change_file(i, |f| {
+            f.s3.as_mut()?.abort(s3::Frame {
+                id,
+                file,
+                file_name: &name,
+                attempt: 1,
+                timeout_ms: None,
+            })
         });
-        self.actions.push_back(Action::Send(spec));
+        if let Some(Some(spec)) = spec {
+            self.next_request += 1;
+            self.actions.push_back(Action::Send(spec));
+        }
     }
 
     /// The URL the `target` function gave for request `r`: the request is rendered for it (its
@@ -2517,18 +2300,7 @@ impl Scheduler {
     }
 
     fn request_error(&self, fl: &Flight, kind: ErrorKind, what: &str) -> UploadError {
-        let mut m = String::from(fl.phase.as_str());
-        m.push_str(" of chunk ");
-        m.push_str(&u64::from(fl.chunk).to_string());
-        m.push(' ');
-        m.push_str(what);
-        let mut e = UploadError::new(kind, m);
-        e.url = Some(fl.spec.url.clone());
-        e.method = Some(fl.spec.method.clone());
-        e.phase = Some(fl.phase);
-        e.chunk = Some(fl.chunk);
-        e.attempts = fl.spec.attempt;
-        e
+        fl.spec.error(kind, what)
     }
 
     /// Schedules another attempt of the chunk of `fl`, whose request failed in a way that may
@@ -2598,7 +2370,7 @@ impl Scheduler {
             f.speed.sample(now, total);
             // An S3 file is done once `completeMultipartUpload` answered, not with its last part
             // (unless it was one signed PUT).
-            let finished = f.done >= f.count && f.s3.as_ref().is_none_or(S3File::is_single);
+            let finished = f.done >= f.count && f.s3.as_ref().is_none_or(S3File::done_with_parts);
             if finished {
                 f.life = Life::Success;
             }
@@ -2733,6 +2505,7 @@ fn type_matches(types: &[String], meta: &FileMeta) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::s3::Call;
 
     fn meta(name: &str, size: u64) -> FileMeta {
         FileMeta {

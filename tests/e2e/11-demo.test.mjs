@@ -3,15 +3,16 @@
 // and updates the preflight report live. Every form control has a label. Each file row's
 // buttons pause, resume, cancel and retry that file. The "unfinished uploads" panel lists an
 // upload cut by a reload, resumes it and forgets one. `scripts/demo.sh` (what `make demo` runs)
-// serves on the ports it is given, and a taken port says how to pick others.
+// serves on the ports it is given, and a taken port says how to pick others. With moto installed,
+// the page's Protocol switch offers 's3' and sends a file straight into the bucket.
 import { test, before, after } from 'node:test';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFixture, launchBrowser, newPage, scenario, expectEqual, expectTrue, sleep, ROOT, PKG, TEST_TIMEOUT } from './harness.mjs';
+import { startFixture, launchBrowser, newPage, scenario, expectEqual, expectTrue, sleep, ROOT, PKG, TEST_TIMEOUT, MOTO_BIN } from './harness.mjs';
 
 /** How long a wait for the page or the demo script may take: a hang fails, slowness does not. */
 const BOUND_MS = Math.floor(TEST_TIMEOUT / 3);
@@ -247,6 +248,51 @@ test('demo.sh PAGE_PORT/API_PORT: the demo serves on the chosen ports and upload
     await t.page.waitForFunction(() => document.querySelector('#file-list li .meta')?.textContent.startsWith('success'), null, { timeout: BOUND_MS });
     const stored = readFileSync(join(data, 'files', 'ports.bin'));
     expectEqual(createHash('sha256').update(stored).digest('hex'), createHash('sha256').update(bytesUp).digest('hex'), `sha256 of ${data}/files/ports.bin`);
+  } finally {
+    await t.close();
+    await demo.stop();
+    rmSync(data, { recursive: true, force: true });
+  }
+});
+
+test('demo.sh with moto installed: the Protocol switch sends a file straight into the S3 bucket', { timeout: TEST_TIMEOUT }, async () => {
+  expectTrue(existsSync(MOTO_BIN), `${MOTO_BIN} is missing: run scripts/ensure-tools.sh (make test does)`);
+  const [pagePort, apiPort] = await freePorts(2);
+  const data = mkdtempSync(join(tmpdir(), 'rw-e2e-demo-'));
+  const demo = runDemo({ PAGE_PORT: String(pagePort), API_PORT: String(apiPort), DEMO_DATA_DIR: data, MOTO_SERVER_BIN: MOTO_BIN });
+  const t = await newPage(browser, { initLib: false });
+  try {
+    const url = await Promise.race([demo.pageUrl, sleep(30000).then(() => 'no page line within 30 s')]);
+    const api = `http://localhost:${apiPort}`;
+    expectEqual(url, `http://127.0.0.1:${pagePort}/?api=${api}`, 'page URL printed by demo.sh', demo.output());
+    // demo.sh prints its S3 line after the page line.
+    for (let i = 0; i < 200 && !/direct to S3: /.test(demo.output().stdout); i++) await sleep(50);
+    const { stdout } = demo.output();
+    expectTrue(stdout.includes('direct to S3: moto at http://127.0.0.1:'), 'demo.sh says it runs moto', stdout);
+    const token = /x-fixture-token: ([^']+)'/.exec(stdout)?.[1];
+    const control = async (path) => (await fetch(`${api}${path}`, { headers: { 'x-fixture-token': token } })).json();
+
+    await t.goto(url);
+    await t.page.waitForFunction(() => !document.querySelector('#o-proto option[value=s3]').disabled, null, { timeout: 15000 });
+    await t.page.selectOption('#o-proto', 's3');
+    await t.page.waitForFunction(() => document.getElementById('preflight').textContent.startsWith('part PUT: PREFLIGHT'));
+    // 6 MiB: two parts (5 MiB + 1 MiB), more than one part so it is a multipart upload.
+    const data6 = bytes(6 * 1024 * 1024, 7);
+    await t.page.locator('input[type=file]').first().setInputFiles({ name: 'demo-s3.bin', mimeType: 'application/octet-stream', buffer: data6 });
+    await t.page.click('#upload');
+    await t.page.waitForFunction(() => /^(success|error)/.test(document.querySelector('#file-list li .meta')?.textContent ?? ''), null, { timeout: 60000 });
+    const row = await t.eval(() => document.querySelector('#file-list li').textContent);
+    expectTrue(row.includes('success'), 'the file row says success', row);
+    await t.page.waitForFunction(() => document.querySelector('#bucket-files li')?.textContent.includes('demo-s3.bin'), null, { timeout: 10000 });
+    const listed = await t.eval(() => document.querySelector('#bucket-files li').textContent);
+    const key = listed.split(' — ')[0];
+    const object = await control(`/__fixture/s3/object?key=${encodeURIComponent(key)}`);
+    expectEqual([object.size, object.sha256], [data6.length, createHash('sha256').update(data6).digest('hex')], `object ${key} in the bucket`);
+    expectTrue(listed.includes(object.sha256.slice(0, 16)), 'the page lists the object with its sha256', listed);
+    const byPath = (await control('/__fixture/stats')).by_path ?? {};
+    const calls = ['/s3/create', '/s3/sign-part', '/s3/complete', '/upload'].map((p) => byPath[p] ?? 0);
+    expectEqual(calls, [1, 2, 1, 0], 'signing calls (create, sign-part, complete) and no byte through /upload');
+    expectEqual(readdirSync(join(data, 'files')).length, 0, 'no file in the upload server\'s data dir');
   } finally {
     await t.close();
     await demo.stop();
