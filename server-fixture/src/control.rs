@@ -5,6 +5,8 @@
 //! ([`crate::cors::control_guard`]).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
@@ -17,9 +19,12 @@ use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 
+use crate::body::read_small_body;
 use crate::config::RuntimePatch;
-use crate::params::RawParams;
+use crate::cors::control_guard;
+use crate::params::{ChunkNumber, RawParams};
 use crate::state::AppState;
+use crate::sync::lock;
 
 /// Entries kept in the request log (a ring: the oldest entry goes first).
 pub const LOG_LIMIT: usize = 20_000;
@@ -64,10 +69,6 @@ fn count(map: &mut BTreeMap<String, u64>, key: &str) {
     };
     *map.entry(key.to_owned()).or_default() += 1;
 }
-
-/// The chunk number a handler parsed, attached to its response for the log.
-#[derive(Debug, Clone, Copy)]
-pub struct ChunkNumber(pub u64);
 
 /// One logged request.
 #[derive(Debug, Clone, Serialize)]
@@ -137,9 +138,54 @@ impl Stats {
     }
 }
 
+/// The state of the control plane and of the recording middleware: the fixture's shared state
+/// and its request statistics (one per fixture, shared by both listeners).
+#[derive(Debug, Clone)]
+pub struct ControlState {
+    app: AppState,
+    stats: Arc<Mutex<Stats>>,
+}
+
+impl ControlState {
+    /// Empty statistics over `app`.
+    pub fn new(app: AppState) -> Self {
+        ControlState {
+            app,
+            stats: Arc::default(),
+        }
+    }
+
+    /// The shared state.
+    pub fn app(&self) -> &AppState {
+        &self.app
+    }
+
+    pub(crate) fn stats(&self) -> MutexGuard<'_, Stats> {
+        lock(&self.stats)
+    }
+
+    /// The statistics as JSON (the body of `GET /__fixture/stats`).
+    pub fn stats_json(&self) -> serde_json::Value {
+        self.stats().to_json()
+    }
+}
+
+impl From<AppState> for ControlState {
+    fn from(app: AppState) -> Self {
+        ControlState::new(app)
+    }
+}
+
+impl Deref for ControlState {
+    type Target = AppState;
+    fn deref(&self) -> &AppState {
+        &self.app
+    }
+}
+
 /// Pushes the log entry when the request ends, answered or not.
 struct Pending {
-    st: AppState,
+    st: ControlState,
     entry: Option<LogEntry>,
 }
 
@@ -161,8 +207,8 @@ fn chunk_from_query(q: Option<&str>) -> Option<u64> {
 /// State of the recording middleware: which listener it serves.
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    /// Shared state.
-    pub st: AppState,
+    /// Shared state and statistics.
+    pub st: ControlState,
     /// `api` or `page`.
     pub listener: &'static str,
 }
@@ -224,11 +270,11 @@ pub async fn record(State(r): State<Recorder>, req: Request, next: Next) -> Resp
     resp
 }
 
-async fn stats(State(st): State<AppState>) -> Json<serde_json::Value> {
+async fn stats(State(st): State<ControlState>) -> Json<serde_json::Value> {
     Json(st.stats_json())
 }
 
-async fn files(State(st): State<AppState>) -> Json<serde_json::Value> {
+async fn files(State(st): State<ControlState>) -> Json<serde_json::Value> {
     Json(serde_json::to_value(st.store().files().await).unwrap_or_default())
 }
 
@@ -237,7 +283,7 @@ struct ResetQuery {
     data: Option<String>,
 }
 
-async fn reset(State(st): State<AppState>, Query(q): Query<ResetQuery>) -> Response {
+async fn reset(State(st): State<ControlState>, Query(q): Query<ResetQuery>) -> Response {
     *st.stats() = Stats::default();
     let data = matches!(q.data.as_deref(), Some("1" | "true" | "yes"));
     if data {
@@ -252,15 +298,15 @@ async fn reset(State(st): State<AppState>, Query(q): Query<ResetQuery>) -> Respo
     Json(serde_json::json!({ "reset": true, "data": data })).into_response()
 }
 
-async fn get_config(State(st): State<AppState>) -> Json<serde_json::Value> {
+async fn get_config(State(st): State<ControlState>) -> Json<serde_json::Value> {
     Json(serde_json::to_value(st.runtime()).unwrap_or_default())
 }
 
 /// Largest `POST /__fixture/config` body, in bytes.
 pub const MAX_CONFIG_BODY: usize = 64 * 1024;
 
-async fn post_config(State(st): State<AppState>, req: Request) -> Response {
-    let body = match crate::upload::read_small_body(&st, req.into_body(), MAX_CONFIG_BODY).await {
+async fn post_config(State(st): State<ControlState>, req: Request) -> Response {
+    let body = match read_small_body(st.body_timeout(), req.into_body(), MAX_CONFIG_BODY).await {
         Ok(b) => b,
         Err(e) => {
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -291,15 +337,15 @@ async fn post_config(State(st): State<AppState>, req: Request) -> Response {
 }
 
 /// The `/__fixture/*` routes behind their guard (page origin or control token; JSON for POSTs).
-pub fn control_router(st: AppState) -> Router {
+pub fn control_router(st: ControlState) -> Router {
     Router::new()
         .route("/__fixture/stats", get(stats))
         .route("/__fixture/files", get(files))
         .route("/__fixture/reset", post(reset))
         .route("/__fixture/config", get(get_config).post(post_config))
         .layer(axum::middleware::from_fn_with_state(
-            st.clone(),
-            crate::cors::control_guard,
+            st.app().clone(),
+            control_guard,
         ))
         .with_state(st)
 }

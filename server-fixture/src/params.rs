@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use crate::error::Rejection;
+
 /// Largest accepted identifier, in bytes.
 pub const MAX_IDENTIFIER_LEN: usize = 1024;
 /// Largest accepted file name, in bytes.
@@ -30,31 +32,9 @@ impl Dialect {
     }
 }
 
-/// A rejected request: the status and a message naming the parameter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// HTTP status (400, 409, 413, ...).
-    pub status: u16,
-    /// Human-readable reason; names the bad or missing parameter.
-    pub message: String,
-}
-
-impl Rejection {
-    /// A 400 Bad Request.
-    pub fn bad(message: impl Into<String>) -> Self {
-        Rejection {
-            status: 400,
-            message: message.into(),
-        }
-    }
-    /// Any other status.
-    pub fn with(status: u16, message: impl Into<String>) -> Self {
-        Rejection {
-            status,
-            message: message.into(),
-        }
-    }
-}
+/// The chunk number a handler parsed, attached to its response for the request log.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkNumber(pub u64);
 
 /// Raw parameters from one source (query string or multipart body). Duplicates are an error.
 #[derive(Debug, Default, Clone)]

@@ -20,10 +20,12 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::config::split_host_port;
+use crate::error::Error;
 use crate::faults::ConnControl;
+use crate::limits::{over_cap_message, OverCap};
 use crate::link::{self, Link};
+use crate::sync::lock;
 use crate::tls::Tls;
-use crate::Error;
 
 /// How long a request's headers may take to arrive.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,38 +67,6 @@ pub struct Listening {
 /// What the HTTP server reads and writes: a socket, a link's end, or TLS over either.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-/// Inserted into the requests of a connection admitted over the cap: every route but
-/// `/__fixture/*` answers 503 (see [`refuse_when_over_cap`]).
-#[derive(Debug, Clone, Copy)]
-pub struct OverCap(pub usize);
-
-/// Middleware of the API and static routes: 503 with `Retry-After: 1` on a connection admitted
-/// over the cap. Sits inside the CORS layer of the API routes, so a browser can read it.
-pub async fn refuse_when_over_cap(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match req.extensions().get::<OverCap>() {
-        Some(OverCap(cap)) => {
-            let mut resp = (
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                over_cap_message(*cap),
-            )
-                .into_response();
-            resp.headers_mut()
-                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
-            resp
-        }
-        None => next.run(req).await,
-    }
-}
-
-/// The refusal text of a connection over the cap, in the reserve's 503 and in the fixed one.
-fn over_cap_message(cap: usize) -> String {
-    format!("too many connections (the cap is {cap}); retry later\n")
-}
 
 /// Counts an open connection until dropped.
 struct OpenConnection(Arc<AtomicUsize>);
@@ -149,7 +119,7 @@ impl Activity {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return Duration::ZERO;
         }
-        crate::state::lock(&self.idle_since).elapsed()
+        lock(&self.idle_since).elapsed()
     }
 }
 
@@ -165,7 +135,7 @@ impl Busy {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let mut since = crate::state::lock(&self.0.idle_since);
+        let mut since = lock(&self.0.idle_since);
         *since = tokio::time::Instant::now();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }

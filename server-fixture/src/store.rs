@@ -39,8 +39,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::params::{ChunkParams, Rejection};
-use crate::state::lock;
+use crate::error::Rejection;
+use crate::random::random_u64;
+use crate::sync::lock;
 
 /// Test-only hook: `SERVER_FIXTURE_TEST_PAUSE_AT=<point>` (or `<point>@<chunk number>`) makes
 /// the fixture stop at that point of the storage code, print `server-fixture: test pause at
@@ -84,6 +85,27 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+/// Which upload a request is about and where its chunk lies, as validated by the handler.
+#[derive(Debug, Clone)]
+pub struct ChunkAt {
+    /// The upload's identifier (stored as data, never used as a path).
+    pub identifier: String,
+    /// Client file name.
+    pub filename: String,
+    /// Client relative path.
+    pub relative_path: Option<String>,
+    /// Total size in bytes.
+    pub total_size: u64,
+    /// Configured chunk size.
+    pub chunk_size: u64,
+    /// 1-based chunk number.
+    pub chunk_number: u64,
+    /// Byte offset of the chunk in the file.
+    pub start: u64,
+    /// The chunk's size, when the request says it (a probe then matches it).
+    pub current_chunk_size: Option<u64>,
 }
 
 /// The upload's metadata, written once with its first chunk.
@@ -291,7 +313,7 @@ impl Store {
             uploads: Mutex::new(HashMap::new()),
             files_lock: Mutex::new(()),
             tmp_counter: AtomicU64::new(0),
-            nonce: crate::faults::random_u64(),
+            nonce: random_u64(),
         }));
         store.recover_all()?;
         Ok(store)
@@ -391,7 +413,7 @@ impl Store {
 
     /// Probe: is chunk `n` stored (with the size the request expects, if it says one)? An
     /// upload whose chunks are all in is finished first, so "present" always means on disk.
-    pub async fn probe(&self, p: &ChunkParams) -> Result<bool, Rejection> {
+    pub async fn probe(&self, p: &ChunkAt) -> Result<bool, Rejection> {
         let store = self.clone();
         let p = p.clone();
         blocking(move || {
@@ -411,11 +433,7 @@ impl Store {
     }
 
     /// Stores a received chunk body durably; completes the file when it was the last one.
-    pub async fn store_chunk(
-        &self,
-        p: &ChunkParams,
-        body: TmpBody,
-    ) -> Result<StoreOutcome, Rejection> {
+    pub async fn store_chunk(&self, p: &ChunkAt, body: TmpBody) -> Result<StoreOutcome, Rejection> {
         let store = self.clone();
         let p = p.clone();
         blocking(move || {
@@ -429,7 +447,7 @@ impl Store {
         &self,
         st: &mut UploadState,
         dir: &Path,
-        p: &ChunkParams,
+        p: &ChunkAt,
         body: &TmpBody,
     ) -> Result<StoreOutcome, Rejection> {
         match &st.meta {
@@ -842,7 +860,7 @@ fn free_name(files: &Path, filename: &str) -> Result<String, Rejection> {
     ))
 }
 
-fn check_meta(meta: &Meta, p: &ChunkParams) -> Result<(), Rejection> {
+fn check_meta(meta: &Meta, p: &ChunkAt) -> Result<(), Rejection> {
     if meta.total_size != p.total_size {
         return Err(Rejection::with(
             409,
