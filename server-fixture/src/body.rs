@@ -1,9 +1,14 @@
-//! Reading request bodies: the time limits of one body and reading a small body whole.
+//! Reading request bodies: the time limits of one body, reading a small body whole, and
+//! telling a body the transport cut short from a whole one.
 
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody};
 use futures_util::StreamExt;
+use http_body::{Frame, SizeHint};
 
 use crate::error::Rejection;
 
@@ -76,4 +81,92 @@ pub async fn read_small_body(
         out.extend_from_slice(&bytes);
     }
     Ok(out)
+}
+
+/// How a request body ended short: filled in by the body [`watch_for_cut`] returns when the
+/// transport broke the body off.
+#[derive(Debug, Clone, Default)]
+pub struct CutWatch(Arc<OnceLock<String>>);
+
+impl CutWatch {
+    /// Why the body was cut, if it was.
+    pub fn reason(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+}
+
+/// Watches a request body for an end the transport made: an error from the connection (a
+/// reset stream, a closed connection) or an end before the declared `Content-Length`. HTTP/2
+/// reports a `RST_STREAM(NO_ERROR)` as a clean end of the body (RFC 9113 §8.1: a server's "stop
+/// sending"), so without this a parser would take the cut body for a whole, malformed one. The
+/// returned body reports a short end as an error, so nothing downstream can take it for whole.
+pub fn watch_for_cut(body: Body, declared: Option<u64>) -> (Body, CutWatch) {
+    let watch = CutWatch::default();
+    let watched = Watched {
+        inner: body,
+        declared,
+        received: 0,
+        cut: watch.clone(),
+    };
+    (Body::new(watched), watch)
+}
+
+struct Watched {
+    inner: Body,
+    declared: Option<u64>,
+    received: u64,
+    cut: CutWatch,
+}
+
+impl Watched {
+    fn cut(&self, why: String) -> axum::Error {
+        let _ = self.cut.0.set(why.clone());
+        axum::Error::new(why)
+    }
+}
+
+impl HttpBody for Watched {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    self.received += data.len() as u64;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(e)) => {
+                let why = format!(
+                    "the connection broke the request body off after {} bytes ({e})",
+                    self.received
+                );
+                Poll::Ready(Some(Err(self.cut(why))))
+            }
+            None => match self.declared {
+                Some(declared) if self.received < declared => {
+                    let why = format!(
+                        "the request body ended after {} of its {declared} bytes (the stream \
+                         was reset or the connection closed)",
+                        self.received
+                    );
+                    Poll::Ready(Some(Err(self.cut(why))))
+                }
+                _ => Poll::Ready(None),
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // A short body is not over: its next poll reports the cut.
+        self.inner.is_end_stream() && self.declared.is_none_or(|d| self.received >= d)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }

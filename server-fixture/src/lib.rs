@@ -259,6 +259,7 @@ pub async fn spawn(config: Config) -> Result<Handle, Error> {
             tls: tls.clone(),
             link: Some(state.link()),
             idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            request_limit: Duration::from_secs(config.body_timeout_secs),
         },
     ))];
     if let Some((listener, _)) = page {
@@ -271,6 +272,7 @@ pub async fn spawn(config: Config) -> Result<Handle, Error> {
                 tls: tls.clone(),
                 link: None,
                 idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+                request_limit: Duration::from_secs(config.body_timeout_secs),
             },
         )));
     }

@@ -62,6 +62,9 @@ pub struct Listening {
     pub link: Option<Arc<Link>>,
     /// Close a connection that has had no request in flight for this long.
     pub idle_timeout: Duration,
+    /// The longest a request may take (the body timeout): how long an idle or reserve close
+    /// waits for a request that slipped in.
+    pub request_limit: Duration,
 }
 
 /// What the HTTP server reads and writes: a socket, a link's end, or TLS over either.
@@ -264,7 +267,16 @@ async fn accepted_connection(
             }
         }
     };
-    let dropped = connection(io, router, shutdown, over_cap, counted, opts.idle_timeout).await;
+    let dropped = connection(
+        io,
+        router,
+        shutdown,
+        over_cap,
+        counted,
+        opts.idle_timeout,
+        opts.request_limit,
+    )
+    .await;
     if let Some(p) = pumps {
         // A dropped connection closes at once (dropping the pumps); otherwise the last
         // response still crosses the link.
@@ -283,6 +295,7 @@ async fn connection(
     over_cap: Option<OverCap>,
     _counted: OpenConnection,
     idle_timeout: Duration,
+    request_limit: Duration,
 ) -> bool {
     let kill = Arc::new(Notify::new());
     let control = ConnControl { kill: kill.clone() };
@@ -321,9 +334,14 @@ async fn connection(
         .initial_connection_window_size(H2_CONNECTION_WINDOW);
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
-    // Every way a connection ends on our side is the same: a graceful shutdown, then closed if
-    // it has not finished `SHUTDOWN_GRACE` later. `close_at` is that deadline once started.
+    // Every way a connection ends on our side starts the same, with a graceful shutdown. At
+    // shutdown the connection is closed if it has not finished `SHUTDOWN_GRACE` later. An idle
+    // or reserve close must not cut a request that slipped in meanwhile (HTTP/2 accepts streams
+    // until the client has seen the GOAWAY, a round trip later): it waits for the requests in
+    // flight, at most `request_limit` (the body timeout) plus the grace.
     let mut close_at: Option<tokio::time::Instant> = None;
+    let mut last_chance: Option<tokio::time::Instant> = None;
+    let mut stopping = false;
     // A reserve connection starts closing at the end of its lifetime.
     let reserve_end = over_cap.map(|_| tokio::time::Instant::now() + RESERVE_LIFETIME);
     let mut idle_check = tokio::time::interval(IDLE_CHECK);
@@ -341,8 +359,19 @@ async fn connection(
                 tracing::debug!("closing a reserve connection at the end of its lifetime");
                 true
             }
-            _ = shutdown.changed(), if !closing => true,
-            () = sleep_until_or_never(close_at) => return false,
+            _ = shutdown.changed(), if !stopping => {
+                stopping = true;
+                true
+            }
+            () = sleep_until_or_never(close_at) => {
+                let now = tokio::time::Instant::now();
+                let busy = activity.in_flight.load(Ordering::Acquire) > 0;
+                if stopping || !busy || last_chance.is_some_and(|t| now >= t) {
+                    return false;
+                }
+                close_at = Some(now + IDLE_CHECK);
+                false
+            }
             res = conn.as_mut() => {
                 if let Err(e) = res {
                     tracing::debug!("connection ended: {e}");
@@ -355,8 +384,13 @@ async fn connection(
             }
         };
         if start_closing {
-            conn.as_mut().graceful_shutdown();
-            close_at = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+            let now = tokio::time::Instant::now();
+            if !closing {
+                conn.as_mut().graceful_shutdown();
+                last_chance = Some(now + request_limit + SHUTDOWN_GRACE);
+            }
+            let grace = now + SHUTDOWN_GRACE;
+            close_at = Some(close_at.map_or(grace, |t| t.min(grace)));
         }
     }
 }

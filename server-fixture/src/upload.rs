@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
-use crate::body::BodyDeadline;
+use crate::body::{watch_for_cut, BodyDeadline};
 use crate::error::Rejection;
 use crate::faults::fail_response;
 use crate::params::{self, ChunkNumber, ChunkParams, RawParams};
@@ -146,12 +146,29 @@ pub async fn probe(State(st): State<AppState>, req: Request) -> Response {
     }
 }
 
-/// `POST` (or `PUT`/`PATCH`) `/upload`: one chunk, multipart or octet.
+/// `POST` (or `PUT`/`PATCH`) `/upload`: one chunk, multipart or octet. A body the transport
+/// cut short gets a retryable 408 whatever the parser made of it, and nothing is stored: the
+/// client did nothing wrong and its retry must succeed.
 pub async fn chunk(State(st): State<AppState>, req: Request) -> Response {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (parts, body) = req.into_parts();
+    let (body, cut) = watch_for_cut(body, declared);
+    let req = Request::from_parts(parts, body);
     let mut chunk_seen = None;
     match chunk_inner(&st, req, &mut chunk_seen).await {
         Ok(resp) => resp,
-        Err(e) => reject(&e, chunk_seen),
+        Err(e) => match cut.reason() {
+            Some(why) => {
+                tracing::warn!(chunk = ?chunk_seen, "{why}");
+                let why = format!("{why}: nothing was stored; send the chunk again");
+                reject(&Rejection::with(408, why), chunk_seen)
+            }
+            None => reject(&e, chunk_seen),
+        },
     }
 }
 
