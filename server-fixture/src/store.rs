@@ -223,6 +223,8 @@ struct Inner {
     files_lock: Mutex<()>,
     tmp_counter: AtomicU64,
     nonce: u64,
+    /// Bytes read back from upload files to hash them (chunks that arrived out of order).
+    hash_reads: AtomicU64,
 }
 
 /// The storage of one data directory (cheap to clone: a shared handle).
@@ -314,6 +316,7 @@ impl Store {
             files_lock: Mutex::new(()),
             tmp_counter: AtomicU64::new(0),
             nonce: random_u64(),
+            hash_reads: AtomicU64::new(0),
         }));
         store.recover_all()?;
         Ok(store)
@@ -505,7 +508,12 @@ impl Store {
                 ),
             ));
         }
-        write_chunk(dir, p.start, body, n)?;
+        // The chunk that extends the hashed prefix is hashed as it is copied (never read back).
+        let in_order = n == st.hash.next
+            && p.start == st.hash.offset
+            && (st.hash.offset < p.total_size || n == 1);
+        let mut hasher = in_order.then(|| st.hash.hasher.clone());
+        write_chunk(dir, p.start, body, n, hasher.as_mut())?;
         append_record(dir, n, body)?;
         test_pause("chunk-recorded", Some(n));
         st.chunks.insert(
@@ -515,7 +523,14 @@ impl Store {
                 sha256: body.sha256.clone(),
             },
         );
-        advance_hash(st, dir);
+        if let Some(hasher) = hasher {
+            st.hash = PrefixHash {
+                next: n + 1,
+                offset: st.hash.offset + body.len,
+                hasher,
+            };
+        }
+        self.advance_hash(st, dir);
         Ok(match self.finish_if_ready(st, dir)? {
             Some(record) => StoreOutcome::Completed(record),
             None => StoreOutcome::Stored,
@@ -592,7 +607,7 @@ impl Store {
             (Some(r), _) => r,
             (None, Some(order)) => {
                 test_pause("finish-start", None);
-                let sha256 = file_hash(st, dir, &order)?;
+                let sha256 = self.file_hash(st, dir, &order)?;
                 let name = free_name(&files, &meta.filename)?;
                 let record = FileRecord {
                     path: files.join(&name),
@@ -651,6 +666,38 @@ impl Store {
         Ok(Some(record))
     }
 
+    /// Feeds the chunks that follow the hashed prefix, in order, from `data` into the prefix
+    /// hash. A read error drops the prefix (it is recomputed when needed).
+    fn advance_hash(&self, st: &mut UploadState, dir: &Path) {
+        let mut read = 0;
+        if let Err(e) = advance_hash_to(st, dir, u64::MAX, &mut read) {
+            tracing::warn!("hashing the upload's prefix: {e}");
+            st.hash = PrefixHash::default();
+        }
+        self.0.hash_reads.fetch_add(read, Ordering::Relaxed);
+    }
+
+    /// The SHA-256 of the file made of the chunks in `order` (1, 2, …, k).
+    fn file_hash(
+        &self,
+        st: &mut UploadState,
+        dir: &Path,
+        order: &[u64],
+    ) -> Result<String, Rejection> {
+        let last = order.len() as u64;
+        let mut read = 0;
+        let advanced = advance_hash_to(st, dir, last, &mut read);
+        self.0.hash_reads.fetch_add(read, Ordering::Relaxed);
+        advanced.map_err(|e| io_err("hashing the completed file", &e))?;
+        if st.hash.next != last + 1 {
+            return Err(Rejection::with(
+                500,
+                "storage error: the file's hash is incomplete",
+            ));
+        }
+        Ok(hex(&st.hash.hasher.clone().finalize()))
+    }
+
     fn write_record(&self, path: &Path, record: &FileRecord) -> Result<(), Rejection> {
         let json = serde_json::to_vec_pretty(record)
             .map_err(|e| Rejection::with(500, format!("serialising a file record: {e}")))?;
@@ -671,6 +718,13 @@ impl Store {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
+    }
+
+    /// Bytes read back from upload files to hash them since the store opened: a chunk that
+    /// arrives in order is hashed while it is copied, so only chunks that came before the ones
+    /// preceding them are read again.
+    pub fn bytes_read_back_for_hashing(&self) -> u64 {
+        self.0.hash_reads.load(Ordering::Relaxed)
     }
 
     /// How many uploads the store keeps state for in memory.
@@ -741,15 +795,55 @@ fn load(dir: &Path) -> Result<UploadState, Rejection> {
     })
 }
 
-/// Copies a received chunk into `data` at its offset and fsyncs it.
-fn write_chunk(dir: &Path, start: u64, body: &TmpBody, n: u64) -> Result<(), Rejection> {
-    let copy = || -> std::io::Result<u64> {
+/// Writes to a file and feeds what it wrote to a hasher.
+struct HashingWriter<'a> {
+    file: &'a mut File,
+    hasher: &'a mut Sha256,
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Copies `src` into `dst` (feeding `hasher` too, if any) with `io::copy`: the kernel copies
+/// file to file, and with a hasher the bytes pass through `io::copy`'s stack buffer, so no
+/// buffer is allocated per chunk.
+fn copy_into(
+    src: &mut impl Read,
+    dst: &mut File,
+    hasher: Option<&mut Sha256>,
+) -> std::io::Result<u64> {
+    match hasher {
+        None => std::io::copy(src, dst),
+        Some(hasher) => std::io::copy(src, &mut HashingWriter { file: dst, hasher }),
+    }
+}
+
+/// Copies a received chunk into `data` at its offset and fsyncs it; feeds its bytes to
+/// `hasher` on the way, if any.
+fn write_chunk(
+    dir: &Path,
+    start: u64,
+    body: &TmpBody,
+    n: u64,
+    mut hasher: Option<&mut Sha256>,
+) -> Result<(), Rejection> {
+    let mut copy = || -> std::io::Result<u64> {
         let mut src = File::open(&body.path)?;
         let mut dst = OpenOptions::new().write(true).open(dir.join("data"))?;
         dst.seek(SeekFrom::Start(start))?;
-        let mut copied = std::io::copy(&mut (&mut src).take(body.len / 2), &mut dst)?;
+        let first_half = &mut (&mut src).take(body.len / 2);
+        let mut copied = copy_into(first_half, &mut dst, hasher.as_deref_mut())?;
         test_pause("mid-chunk-write", Some(n));
-        copied += std::io::copy(&mut src, &mut dst)?;
+        copied += copy_into(&mut src, &mut dst, hasher.as_deref_mut())?;
         dst.sync_data()?;
         Ok(copied)
     };
@@ -786,18 +880,15 @@ fn append_record(dir: &Path, n: u64, body: &TmpBody) -> Result<(), Rejection> {
         .map_err(|e| io_err("recording a chunk in chunks.log", &e))
 }
 
-/// Feeds the chunks that follow the hashed prefix, in order, from `data` into the prefix hash.
-/// A read error drops the prefix (it is recomputed when needed).
-fn advance_hash(st: &mut UploadState, dir: &Path) {
-    if let Err(e) = advance_hash_to(st, dir, u64::MAX) {
-        tracing::warn!("hashing the upload's prefix: {e}");
-        st.hash = PrefixHash::default();
-    }
-}
-
 /// Advances the prefix hash through chunk `last` at most, stopping at the end of the file (the
 /// big last chunk of one rounding rule ends it; the other rule's extra chunk is never hashed).
-fn advance_hash_to(st: &mut UploadState, dir: &Path, last: u64) -> std::io::Result<()> {
+/// `read` counts the bytes read back from `data`.
+fn advance_hash_to(
+    st: &mut UploadState,
+    dir: &Path,
+    last: u64,
+    read: &mut u64,
+) -> std::io::Result<()> {
     let Some(meta) = &st.meta else { return Ok(()) };
     let mut file: Option<File> = None;
     while st.hash.next <= last && (st.hash.offset < meta.total_size || st.hash.next == 1) {
@@ -810,11 +901,12 @@ fn advance_hash_to(st: &mut UploadState, dir: &Path, last: u64) -> std::io::Resu
         f.seek(SeekFrom::Start(st.hash.offset))?;
         let mut hasher = st.hash.hasher.clone();
         // The chunk was just written, so this reads it from the page cache.
-        let read = std::io::copy(&mut f.take(c.size), &mut hasher)?;
-        if read != c.size {
+        let got = std::io::copy(&mut f.take(c.size), &mut hasher)?;
+        *read += got;
+        if got != c.size {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
-                format!("chunk {n}: read {read} of {} bytes", c.size),
+                format!("chunk {n}: read {got} of {} bytes", c.size),
             ));
         }
         st.hash = PrefixHash {
@@ -824,19 +916,6 @@ fn advance_hash_to(st: &mut UploadState, dir: &Path, last: u64) -> std::io::Resu
         };
     }
     Ok(())
-}
-
-/// The SHA-256 of the file made of the chunks in `order` (1, 2, …, k).
-fn file_hash(st: &mut UploadState, dir: &Path, order: &[u64]) -> Result<String, Rejection> {
-    let last = order.len() as u64;
-    advance_hash_to(st, dir, last).map_err(|e| io_err("hashing the completed file", &e))?;
-    if st.hash.next != last + 1 {
-        return Err(Rejection::with(
-            500,
-            "storage error: the file's hash is incomplete",
-        ));
-    }
-    Ok(hex(&st.hash.hasher.clone().finalize()))
 }
 
 /// A name in `files/` derived from the client's file name that is not taken yet.
