@@ -12,7 +12,8 @@
 //! [`Shape`] applies to open connections at once, to the data already queued too: queued
 //! pieces are paced again at the new rate and delay.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -103,6 +104,7 @@ pub struct Link {
     /// Bumped by every change of the shape: a piece paced under an older one is paced again.
     generation: watch::Sender<u64>,
     queued: [AtomicUsize; 2],
+    delivered: [AtomicU64; 2],
     total_limit: usize,
     /// Notified whenever a queue of this link shrinks.
     drained: Notify,
@@ -121,6 +123,7 @@ impl Link {
             free_at: [Mutex::new(now), Mutex::new(now)],
             generation: watch::Sender::new(0),
             queued: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            delivered: [AtomicU64::new(0), AtomicU64::new(0)],
             total_limit,
             drained: Notify::new(),
         })
@@ -145,6 +148,11 @@ impl Link {
     /// Bytes (plus [`PIECE_OVERHEAD`] per piece) queued in `dir` by all connections now.
     pub fn queued(&self, dir: Direction) -> usize {
         self.queued[dir.index()].load(Ordering::Acquire)
+    }
+
+    /// Bytes the link has delivered in `dir` since it was made, all connections together.
+    pub fn delivered(&self, dir: Direction) -> u64 {
+        self.delivered[dir.index()].load(Ordering::Acquire)
     }
 
     /// When `n` bytes handed over now in `dir` reach the other side: once the link has sent
@@ -247,34 +255,36 @@ pub fn wrap(stream: TcpStream, link: Arc<Link>) -> (DuplexStream, Pumps) {
     (near, Pumps(task))
 }
 
-/// A piece of data on its way: its bytes, when it reaches the other side, and the generation
-/// of the shape it was paced under.
-struct Piece {
-    bytes: Vec<u8>,
-    at: Instant,
-    generation: u64,
+/// Sleeps until `at`, or forever when `None`.
+async fn sleep_until_or_never(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Moves bytes from `from` to `to` through the link in `dir` until `from` ends (then shuts
-/// `to` down once delivered) or `to` fails.
+/// `to` down once delivered) or `to` fails. The reader only queues what it reads (within the
+/// limits); the writer paces each piece as it takes it from the queue, in order, and paces
+/// again, in order, what it holds when the shape changes.
 pub async fn pump<R, W>(mut from: R, mut to: W, link: Arc<Link>, dir: Direction)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Piece>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let held = Held {
         link: &link,
         dir,
         bytes: AtomicUsize::new(0),
     };
     let held = &held;
-    let link_r = &link;
+    let link = &link;
     let reader = async move {
         let mut buf = vec![0u8; READ_CHUNK];
         loop {
             loop {
-                let room = link_r.drained.notified();
+                let room = link.drained.notified();
                 if held.has_room() {
                     break;
                 }
@@ -284,51 +294,55 @@ where
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            // An exact-size copy: a piece holds its bytes, not a whole read buffer.
-            let bytes = buf[..n].to_vec();
-            let generation = *link_r.generation.borrow();
-            let at = link_r.schedule(dir, n);
             held.add(n + PIECE_OVERHEAD);
-            if tx
-                .send(Piece {
-                    bytes,
-                    at,
-                    generation,
-                })
-                .is_err()
-            {
+            // An exact-size copy: a piece holds its bytes, not a whole read buffer.
+            if tx.send(buf[..n].to_vec()).is_err() {
                 break;
             }
         }
     };
-    let link_w = &link;
     let writer = async move {
-        let mut changes = link_w.generation.subscribe();
-        while let Some(piece) = rx.recv().await {
-            let (mut at, mut generation) = (piece.at, piece.generation);
-            loop {
-                let now_generation = *changes.borrow_and_update();
-                if now_generation != generation {
-                    // The shape changed while this piece waited: pace it again.
-                    at = link_w.schedule(dir, piece.bytes.len());
-                    generation = now_generation;
+        let mut changes = link.generation.subscribe();
+        let mut paced_under = *changes.borrow_and_update();
+        // Paced pieces, in order, with when each reaches the other side.
+        let mut due: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
+        let mut reading = true;
+        loop {
+            let generation = *changes.borrow_and_update();
+            if generation != paced_under {
+                paced_under = generation;
+                for (at, bytes) in &mut due {
+                    *at = link.schedule(dir, bytes.len());
                 }
-                if at <= Instant::now() {
-                    break;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep_until(at) => break,
-                    changed = changes.changed() => {
-                        if changed.is_err() {
-                            break;
-                        }
+            }
+            if let Some((at, _)) = due.front() {
+                if *at <= Instant::now() {
+                    let Some((_, bytes)) = due.pop_front() else {
+                        continue;
+                    };
+                    if to.write_all(&bytes).await.is_err() {
+                        return;
                     }
+                    held.sub(bytes.len() + PIECE_OVERHEAD);
+                    link.delivered[dir.index()].fetch_add(bytes.len() as u64, Ordering::AcqRel);
+                    continue;
                 }
+            } else if !reading {
+                break;
             }
-            if to.write_all(&piece.bytes).await.is_err() {
-                return;
+            let next_at = due.front().map(|(at, _)| *at);
+            tokio::select! {
+                piece = rx.recv(), if reading => match piece {
+                    Some(bytes) => {
+                        let at = link.schedule(dir, bytes.len());
+                        due.push_back((at, bytes));
+                    }
+                    None => reading = false,
+                },
+                () = sleep_until_or_never(next_at) => {}
+                // The link outlives its pumps, so the sender is never gone here.
+                _ = changes.changed() => {}
             }
-            held.sub(piece.bytes.len() + PIECE_OVERHEAD);
         }
         let _ = to.shutdown().await;
     };
@@ -407,5 +421,232 @@ mod tests {
         assert_eq!(l.queue_limit(Direction::Up), 5_000_000);
         assert_eq!(l.queue_limit(Direction::Down), MAX_QUEUE);
         assert_eq!(shape(1, Some(1.0)).queue_limit(Direction::Up), MIN_QUEUE);
+    }
+
+    /// One write of a pump: when (on the link's clock, tokio's paused time) and the bytes.
+    type Arrival = (Instant, Vec<u8>);
+
+    /// What a pump delivered.
+    #[derive(Clone, Default)]
+    struct Arrivals(Arc<Mutex<Vec<Arrival>>>);
+
+    impl AsyncWrite for Arrivals {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            lock(&self.0).push((Instant::now(), buf.to_vec()));
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    impl Arrivals {
+        fn times(&self) -> Vec<(Instant, usize)> {
+            lock(&self.0).iter().map(|(t, b)| (*t, b.len())).collect()
+        }
+
+        fn bytes(&self) -> Vec<u8> {
+            lock(&self.0).iter().flat_map(|(_, b)| b.clone()).collect()
+        }
+    }
+
+    /// Sends `data` through a new pump of `link` into `arrivals`; returns the pump's task.
+    fn send_through(
+        link: &Arc<Link>,
+        data: Vec<u8>,
+        arrivals: &Arrivals,
+    ) -> tokio::task::JoinHandle<()> {
+        let (mut client, far) = tokio::io::duplex(READ_CHUNK);
+        tokio::spawn(async move {
+            client.write_all(&data).await.unwrap();
+        });
+        tokio::spawn(pump(far, arrivals.clone(), link.clone(), Direction::Up))
+    }
+
+    /// The most bytes delivered in any window of length `w` that starts at a delivery.
+    fn most_in_any_window(arrivals: &[(Instant, usize)], w: Duration) -> usize {
+        let mut sorted = arrivals.to_vec();
+        sorted.sort_by_key(|(t, _)| *t);
+        let (mut most, mut sum, mut end) = (0, 0, 0);
+        for (i, (start, n)) in sorted.iter().enumerate() {
+            while end < sorted.len() && sorted[end].0 < *start + w {
+                sum += sorted[end].1;
+                end += 1;
+            }
+            most = most.max(sum);
+            sum -= n;
+            debug_assert!(end > i);
+        }
+        most
+    }
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    /// 16 MiB through 100 Mbit/s: in every window (1 ms to 1 s) the link passes at most its
+    /// rate plus the one piece under way, the bytes arrive whole and in order, and the last
+    /// one leaves when the rate says (all on the link's own clock).
+    #[tokio::test(start_paused = true)]
+    async fn the_link_never_passes_more_than_its_rate_in_any_window() {
+        let link = Link::new(Some(shape(0, Some(100.0))));
+        let rate = 100e6 / 8.0;
+        let body = data(16 * 1024 * 1024);
+        let arrivals = Arrivals::default();
+        let t0 = Instant::now();
+        send_through(&link, body.clone(), &arrivals).await.unwrap();
+        assert!(
+            arrivals.bytes() == body,
+            "the bytes arrive whole and in order"
+        );
+        let times = arrivals.times();
+        for ms in [1, 10, 100, 1000] {
+            let w = Duration::from_millis(ms);
+            let most = most_in_any_window(&times, w);
+            let allowed = rate * w.as_secs_f64() + READ_CHUNK as f64;
+            assert!(
+                most as f64 <= allowed,
+                "{most} bytes in {ms} ms through 100 Mbit/s (at most {allowed})"
+            );
+        }
+        let last = times.last().unwrap().0 - t0;
+        let want = Duration::from_secs_f64(body.len() as f64 / rate);
+        assert!(
+            last >= want && last <= want + Duration::from_millis(1),
+            "the last byte left after {last:?} on the link's clock, the rate says {want:?}"
+        );
+    }
+
+    /// Two connections share the one cap: together they never pass more than the rate, and
+    /// neither gets the link to itself (the first to finish ends near the end of both).
+    #[tokio::test(start_paused = true)]
+    async fn connections_share_one_cap() {
+        let link = Link::new(Some(shape(0, Some(100.0))));
+        let rate = 100e6 / 8.0;
+        let (a, b) = (Arrivals::default(), Arrivals::default());
+        let t0 = Instant::now();
+        let one = send_through(&link, data(4 * 1024 * 1024), &a);
+        let two = send_through(&link, data(4 * 1024 * 1024), &b);
+        one.await.unwrap();
+        two.await.unwrap();
+        let mut both = a.times();
+        both.extend(b.times());
+        for ms in [1, 10, 100] {
+            let w = Duration::from_millis(ms);
+            let most = most_in_any_window(&both, w);
+            let allowed = rate * w.as_secs_f64() + 2.0 * READ_CHUNK as f64;
+            assert!(
+                most as f64 <= allowed,
+                "{most} bytes in {ms} ms (at most {allowed})"
+            );
+        }
+        let all = (8 * 1024 * 1024) as f64 / rate;
+        let first_done = (a.times().last().unwrap().0 - t0).min(b.times().last().unwrap().0 - t0);
+        assert!(
+            first_done.as_secs_f64() >= 0.9 * all,
+            "one connection finished after {first_done:?} of the {all} s both take: it did not share"
+        );
+    }
+
+    /// A change of the link applies to what is already queued: a piece held for a 10 s round
+    /// trip leaves as soon as the delay is switched off, and queued data is paced again at a
+    /// lower rate.
+    #[tokio::test(start_paused = true)]
+    async fn a_change_of_the_link_re_times_queued_data() {
+        let link = Link::new(Some(shape(10_000, None)));
+        let arrivals = Arrivals::default();
+        let t0 = Instant::now();
+        let pumped = send_through(&link, data(1000), &arrivals);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            arrivals.times().is_empty(),
+            "held for the 5 s one-way delay"
+        );
+        link.set(Some(shape(0, None)));
+        pumped.await.unwrap();
+        let at = arrivals.times()[0].0 - t0;
+        assert_eq!(
+            at,
+            Duration::from_secs(1),
+            "delivered when the delay went away"
+        );
+
+        // 1 MiB queued at 100 Mbit/s (84 ms), slowed to 10 Mbit/s after 10 ms.
+        let link = Link::new(Some(shape(0, Some(100.0))));
+        let arrivals = Arrivals::default();
+        let pumped = send_through(&link, data(1024 * 1024), &arrivals);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let changed = Instant::now();
+        link.set(Some(shape(0, Some(10.0))));
+        pumped.await.unwrap();
+        let after: Vec<_> = arrivals
+            .times()
+            .into_iter()
+            .filter(|(t, _)| *t > changed)
+            .collect();
+        let slow = 10e6 / 8.0;
+        let w = Duration::from_millis(100);
+        let most = most_in_any_window(&after, w);
+        let allowed = slow * w.as_secs_f64() + READ_CHUNK as f64;
+        assert!(
+            most as f64 <= allowed,
+            "{most} bytes in 100 ms after slowing to 10 Mbit/s (at most {allowed})"
+        );
+        assert_eq!(arrivals.bytes(), data(1024 * 1024));
+    }
+
+    /// All the connections of a link hold at most its total (plus one piece each, read while
+    /// another filled the rest), whatever their own limits; aborted pumps give theirs back.
+    #[tokio::test(start_paused = true)]
+    async fn all_connections_together_hold_at_most_the_total() {
+        const TOTAL: usize = 1024 * 1024;
+        const CONNECTIONS: usize = 8;
+        // No delay and no rate: each connection may hold 64 MiB; the total binds.
+        let link = Link::with_total_limit(Some(shape(0, None)), TOTAL);
+        let mut pumps = Vec::new();
+        let mut stuck = Vec::new();
+        for _ in 0..CONNECTIONS {
+            let (mut client, far) = tokio::io::duplex(READ_CHUNK);
+            // A receiver that never reads: nothing leaves the queues.
+            let (never_read, sink) = tokio::io::duplex(1);
+            stuck.push(never_read);
+            tokio::spawn(async move {
+                let _ = client.write_all(&data(TOTAL)).await;
+            });
+            pumps.push(tokio::spawn(pump(far, sink, link.clone(), Direction::Up)));
+        }
+        // Paused time advances only once every task waits: the queues are as full as they get.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let held = link.queued(Direction::Up);
+        let most = TOTAL + CONNECTIONS * (READ_CHUNK + PIECE_OVERHEAD);
+        assert!(
+            held <= most,
+            "{CONNECTIONS} connections hold {held} bytes on a link bounded at {TOTAL} (at most {most})"
+        );
+        assert!(held >= TOTAL, "the queues filled up to the total: {held}");
+        for p in pumps {
+            p.abort();
+            let _ = p.await;
+        }
+        assert_eq!(
+            link.queued(Direction::Up),
+            0,
+            "aborted pumps give their bytes back"
+        );
     }
 }

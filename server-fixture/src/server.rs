@@ -48,6 +48,12 @@ pub const RESERVE_LIFETIME: Duration = Duration::from_secs(5);
 pub const H2_STREAM_WINDOW: u32 = 16 * 1024 * 1024;
 /// See [`H2_STREAM_WINDOW`].
 pub const H2_CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
+/// HTTP/2 streams open at once on one connection; a client opening more gets them refused
+/// (`RST_STREAM(REFUSED_STREAM)`, which clients retry; browsers queue them instead). hyper's
+/// default, 200, times the 512 connections of the cap is over 100,000 requests in flight, each
+/// holding a temporary file: far more than a process may open. 32 is twice the most chunk
+/// POSTs resumable-wasm's adaptive window sends at once.
+pub const H2_MAX_STREAMS: u32 = 32;
 /// How long a closing connection behind an emulated link may take to deliver its last bytes.
 pub const LINK_LINGER: Duration = Duration::from_secs(15);
 
@@ -331,7 +337,8 @@ async fn connection(
         .http2()
         .timer(TokioTimer::new())
         .initial_stream_window_size(H2_STREAM_WINDOW)
-        .initial_connection_window_size(H2_CONNECTION_WINDOW);
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_concurrent_streams(H2_MAX_STREAMS);
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     // Every way a connection ends on our side starts the same, with a graceful shutdown. At

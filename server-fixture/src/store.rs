@@ -231,8 +231,17 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Store(Arc<Inner>);
 
-/// An I/O failure, mapped to a 500.
+/// An I/O failure, mapped to a 500; running out of file descriptors (too many requests at
+/// once, a passing condition) to a retryable 503.
 fn io_err(what: &str, e: &std::io::Error) -> Rejection {
+    // EMFILE (per process) and ENFILE (system-wide) on Linux and the BSDs.
+    const TOO_MANY_OPEN_FILES: [i32; 2] = [24, 23];
+    if e.raw_os_error()
+        .is_some_and(|c| TOO_MANY_OPEN_FILES.contains(&c))
+    {
+        tracing::warn!("{what}: {e}");
+        return Rejection::with(503, format!("too many requests at once while {what}: {e}"));
+    }
     tracing::error!("{what}: {e}");
     Rejection::with(500, format!("storage error while {what}: {e}"))
 }

@@ -92,6 +92,10 @@ pub async fn drain_on_error(State(st): State<AppState>, req: Request, next: Next
 fn reject(r: &Rejection, chunk: Option<u64>) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut resp = (status, format!("{}\n", r.message)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+    }
     if let Some(n) = chunk {
         resp.extensions_mut().insert(ChunkNumber(n));
     }
