@@ -332,7 +332,8 @@ pub fn spawn_binary(args: &[&str], data_dir: &Path) -> (std::process::Child, ser
     (child, line)
 }
 
-/// Waits for `child` to exit, at most `limit` (then fails with `what`).
+/// Waits for `child` to exit, at most `limit` (then fails with `what`): a guard against a
+/// hang, not a timing claim, so `limit` is generous.
 pub fn exit_within(
     child: &mut std::process::Child,
     limit: std::time::Duration,
