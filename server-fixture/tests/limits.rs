@@ -415,3 +415,48 @@ async fn an_idle_http2_connection_gives_its_slot_back() {
     drop(idle);
     handle.shutdown().await;
 }
+
+/// A reserve connection is shut down at the end of its lifetime, but a request it is serving
+/// then is not cut: a control call whose body is still arriving when the lifetime ends is
+/// answered (it used to be closed `SHUTDOWN_GRACE` later, mid-body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_a_reserve_connection_does_not_cut_its_request() {
+    let (_tmp, handle) = spawn_tweaked(|c| {
+        c.max_connections = 1;
+        c.body_timeout_secs = 60;
+    })
+    .await;
+    let api = handle.api_url().to_owned();
+    // The one regular connection: a chunk POST whose body never comes.
+    let mut slow = connect(&api).await;
+    let head = format!("POST {SLOW_UPLOAD} HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n");
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A reserve connection: a control call whose body is sent a byte at a time, over longer
+    // than the connection's lifetime and the grace after it.
+    let body = format!("{:width$}{{}}", "", width = 30);
+    let mut s = connect(&api).await;
+    let head = format!(
+        "POST /__fixture/config HTTP/1.1\r\nhost: x\r\nx-fixture-token: {TOKEN}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let pace = (server_fixture::server::RESERVE_LIFETIME + server_fixture::server::SHUTDOWN_GRACE)
+        .mul_f64(1.5)
+        / u32::try_from(body.len()).unwrap();
+    for b in body.bytes() {
+        tokio::time::sleep(pace).await;
+        if s.write_all(&[b]).await.is_err() {
+            break;
+        }
+    }
+    let line = status_line(&mut s, Duration::from_secs(30)).await;
+    assert_eq!(
+        line.as_deref(),
+        Some("HTTP/1.1 200 OK"),
+        "the control call in flight when its reserve connection's lifetime ended"
+    );
+    drop(slow);
+    handle.shutdown().await;
+}
