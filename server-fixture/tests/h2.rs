@@ -235,3 +235,87 @@ async fn h2_settings_cap_the_streams_and_open_large_windows() {
     driver.abort();
     fx.shutdown().await;
 }
+
+/// With the process's open files nearly used up (`ulimit -n 32`), the chunks that cannot open
+/// their temporary file are answered a retryable 503, never a 500; once the connection is gone
+/// the fixture serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_file_descriptors_is_a_retryable_503() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 32 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_server-fixture"))
+        .args([
+            "--page-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--no-page",
+            "--control-token",
+            TOKEN,
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = start_line(&mut child);
+    let api = line["api"].as_str().unwrap().to_owned();
+    let (mut s, _) = h2_connection(&api).await;
+    let mut burst = Vec::new();
+    for i in 0..H2_MAX_STREAMS {
+        let path = format!(
+            "/upload?resumableChunkNumber=1&resumableChunkSize=1000&resumableTotalSize=1000\
+             &resumableIdentifier=fd-{i}&resumableFilename=f.bin"
+        );
+        let block = header_block(&[
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":authority", "x"),
+            (":path", &path),
+            ("content-type", "application/octet-stream"),
+            ("content-length", "1000"),
+        ]);
+        burst.extend(frame(HEADERS, END_HEADERS, 2 * i + 1, &block));
+    }
+    s.write_all(&burst).await.unwrap();
+    // Let every stream reach its handler, then cut them all: the fixture's files come back.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(s);
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..300 {
+        if let Ok(r) = client
+            .get(format!("{api}/__fixture/stats"))
+            .header("x-fixture-token", TOKEN)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
+            let stats: serde_json::Value = r.json().await.unwrap();
+            statuses = stats["log"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|e| e["status"].as_u64())
+                .collect();
+            if statuses.len() == H2_MAX_STREAMS as usize {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(statuses.len(), H2_MAX_STREAMS as usize, "{statuses:?}");
+    assert!(
+        statuses.contains(&503),
+        "no chunk ran out of files: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 503 || *s == 408),
+        "only 503 (out of files) and 408 (cut by the closed connection): {statuses:?}"
+    );
+}
