@@ -110,6 +110,17 @@ impl Runs {
     pub fn chunks(&self) -> impl Iterator<Item = u32> + '_ {
         self.0.iter().flat_map(|&(lo, hi)| lo..=hi)
     }
+
+    /// Removes the lowest chunk and returns it.
+    pub fn pop_first(&mut self) -> Option<u32> {
+        let (lo, hi) = *self.0.first()?;
+        if lo == hi {
+            self.0.remove(0);
+        } else if let Some(r) = self.0.first_mut() {
+            r.0 = lo + 1;
+        }
+        Some(lo)
+    }
 }
 
 /// What the browser keeps of one unfinished upload.
@@ -134,7 +145,9 @@ pub struct Record {
     /// Opaque per-file protocol state (name → value, names unique), e.g. an object store's
     /// multipart upload id and key. The engine keeps and returns it; it does not read it.
     pub state: Vec<(String, String)>,
-    /// Per-chunk checksums (chunk → text), for a protocol that verifies chunks.
+    /// Per-chunk checksums (chunk → text), lowest chunk first: with `checksum`, each
+    /// confirmed chunk's as `algorithm:hex` ([`crate::engine::integrity::kept_text`]), so the
+    /// whole-file digest survives a reload.
     pub checksums: Vec<(u32, String)>,
 }
 
@@ -205,6 +218,34 @@ impl Record {
             Some(slot) => value.clone_into(&mut slot.1),
             None => self.state.push((name.to_owned(), value.to_owned())),
         }
+    }
+
+    /// Sets the checksum text of chunk `chunk` (replacing it), keeping the chunks in order.
+    pub fn set_checksum(&mut self, chunk: u32, sum: &str) {
+        match self.checksums.binary_search_by_key(&chunk, |(n, _)| *n) {
+            Ok(i) => {
+                if let Some(slot) = self.checksums.get_mut(i) {
+                    sum.clone_into(&mut slot.1);
+                }
+            }
+            Err(i) => self.checksums.insert(i, (chunk, sum.to_owned())),
+        }
+    }
+
+    /// The checksum text kept for chunk `chunk`.
+    #[must_use]
+    pub fn checksum(&self, chunk: u32) -> Option<&str> {
+        let i = self
+            .checksums
+            .binary_search_by_key(&chunk, |(n, _)| *n)
+            .ok()?;
+        self.checksums.get(i).map(|(_, s)| s.as_str())
+    }
+
+    /// Forgets the confirmed chunks and their checksums: nothing of the upload is trusted.
+    pub fn clear_chunks(&mut self) {
+        self.confirmed = Runs::default();
+        self.checksums.clear();
     }
 
     /// The record as text: a version line, then one `tag value` line per field (values
@@ -278,7 +319,7 @@ impl Record {
                 }
                 "h" => {
                     let (n, sum) = v.split_once('\t')?;
-                    r.checksums.push((n.parse().ok()?, sum.to_owned()));
+                    r.set_checksum(n.parse().ok()?, sum);
                 }
                 _ => return None,
             }
