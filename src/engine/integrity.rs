@@ -105,7 +105,11 @@ pub fn hex(bytes: &[u8]) -> String {
 /// The bytes of lowercase (or uppercase) hex `text`; `None` for anything else.
 #[must_use]
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    let digit = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let digit = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
     let b = text.as_bytes();
     if b.len() % 2 != 0 {
         return None;

@@ -987,7 +987,8 @@ impl Scheduler {
         let mut record = kept.filter(|_| same).map(Box::new);
         if let Some(r) = record.as_deref_mut().filter(|_| resume == Resume::Fresh) {
             // Nothing of it is trusted: `'auto'` probes as for a fresh file, `true` every chunk.
-            r.clear_chunks();
+            // Its checksums stay: one is only ever used for a chunk listed as confirmed.
+            r.confirmed = Runs::default();
         }
         if record.is_none() && c.persist {
             record = Some(Box::new(Record::new(c, &identifier, &meta)));
