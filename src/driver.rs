@@ -576,9 +576,13 @@ fn hash_kept_chunks(handle: &Handle) {
             let Some((file, chunk, start, end, algorithm, blob)) = next else {
                 break;
             };
-            let sum = transport::hash::hash_range(&blob, start, end, algorithm)
+            // The read that builds a request body too (its code is there anyway); the body
+            // is dropped unsent.
+            let started = transport::hash::start_hashed_read(&blob, start, end, algorithm);
+            let sum = transport::hash::hashed_read(started)
                 .await
-                .ok();
+                .ok()
+                .map(|h| h.sum);
             handle
                 .borrow_mut()
                 .scheduler

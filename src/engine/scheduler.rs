@@ -687,6 +687,21 @@ impl Tally {
     }
 }
 
+/// A file whose chunk `chunk` read again hashes differently than before (`rejected`, rule
+/// `changed`).
+fn changed(chunk: u32, algorithm: integrity::Algorithm) -> UploadError {
+    let mut e = UploadError::rejected(
+        "changed",
+        format!(
+            "the file changed while it was uploaded: chunk {chunk} read again has a different {} than before (select the file again)",
+            algorithm.as_str()
+        ),
+    );
+    e.chunk = Some(chunk);
+    e.algorithm = Some(algorithm.as_str());
+    e
+}
+
 /// How a fresh (or freshly re-queued) file of `count` chunks probes under `testChunks`.
 /// `'auto'` sends a one-chunk file without a probe: the probe would cost a round trip in
 /// every fresh upload to save re-sending at most one chunk when resuming.
@@ -2265,16 +2280,7 @@ impl Scheduler {
             return;
         };
         if reading == Reading::Changed {
-            let mut e = UploadError::rejected(
-                "changed",
-                format!(
-                    "the file changed while it was uploaded: chunk {chunk} read again has a different {} than before (select the file again)",
-                    algorithm.as_str()
-                ),
-            );
-            e.chunk = Some(chunk);
-            e.algorithm = Some(algorithm.as_str());
-            self.fail_file(i, e);
+            self.fail_file(i, changed(chunk, algorithm));
         } else if all {
             self.keep(i);
         }
@@ -2305,19 +2311,11 @@ impl Scheduler {
         let (reading, digest) = reading?;
         if reading == Reading::Changed {
             let fl = self.flights.remove(&r)?;
-            let mut e = UploadError::rejected(
-                "changed",
-                format!(
-                    "the file changed while it was uploaded: chunk {chunk} read again has a different {} than before (select the file again)",
-                    algorithm.as_str()
-                ),
-            );
+            let mut e = changed(chunk, algorithm);
             e.url = Some(fl.spec.url.clone());
             e.method = Some(fl.spec.method.clone());
             e.phase = Some(fl.phase);
-            e.chunk = Some(chunk);
             e.attempts = fl.spec.attempt;
-            e.algorithm = Some(algorithm.as_str());
             self.fail_file(i, e);
             // As after any input: the freed slot goes to other work, and the run may be over.
             self.promote(self.now);

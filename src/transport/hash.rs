@@ -100,20 +100,6 @@ pub(crate) fn start_hashed_read(
     })
 }
 
-/// The checksum of `[start, end)` of `file` under `algorithm`, the bytes let go at once: a
-/// chunk hashed locally and not sent (a resumed file's kept chunk).
-pub(crate) async fn hash_range(
-    file: &web_sys::Blob,
-    start: u64,
-    end: u64,
-    algorithm: Algorithm,
-) -> Result<Vec<u8>, HashError> {
-    let bytes = super::blob::read(super::blob::start_read(file, start, end))
-        .await
-        .map_err(|_| HashError::Unreadable)?;
-    checksum(algorithm, &bytes).await.map_err(HashError::Failed)
-}
-
 /// The chunk of a read begun with [`start_hashed_read`].
 pub(crate) async fn hashed_read(started: Promise) -> Result<HashedChunk, HashError> {
     let done = JsFuture::from(started).await.map_err(|e| {
