@@ -16,12 +16,19 @@
 //!   the server has it every kept chunk counts as done without a request, else the server lost
 //!   the upload and every chunk is probed ([`resume_probing`]). `true` probes every chunk as
 //!   always; `false` trusts the record.
+//! - **Checksums** (`checksum`): the record keeps the checksum each confirmed chunk was accepted
+//!   with ([`Record::checksums`], `algorithm:hex`), and a resumed file's whole-file digest is
+//!   formed from them and the chunks it sends. `checksum` is deliberately not in the
+//!   [`scope`]: a record without them (written with `checksum` off, or under the other
+//!   algorithm) does not break the digest, because its kept chunks are then read and hashed
+//!   locally (never sent) before the file's last chunk goes (`Scheduler::kept_to_hash`). Only
+//!   a confirmed chunk's checksum is ever used.
 //! - **Kept bytes.** A file up to `persistBlobMaxBytes` is kept whole with its record
 //!   ([`keeps_blob`]); a larger one needs the user to pick it again, or a file handle.
 //! - **Other protocols** keep their own per-file state in the record: [`Record::state`]
-//!   (opaque name → value pairs, e.g. an object store's upload id and key) and
-//!   [`Record::checksums`] (per chunk), written with the scheduler's `set_file_state` and
-//!   `set_chunk_checksum`, read back with `Scheduler::file_state`.
+//!   (opaque name → value pairs, e.g. an object store's upload id and key), written with the
+//!   scheduler's `set_file_state` (and per chunk `set_chunk_checksum`), read back with
+//!   `Scheduler::file_state`.
 //!
 //! The record travels as text ([`Record::encode`] / [`Record::decode`]): the engine owns its
 //! shape, the storage only keeps the string, and a record it cannot read is ignored.

@@ -48,7 +48,10 @@
 //!   [`Action::Keep`] when it is added and after each confirmed chunk, deleted through
 //!   [`Action::Forget`] when it succeeds, is cancelled or removed (a failed file keeps it); a file
 //!   added with its record ([`Scheduler::add_file_kept`]) probes its first kept chunk and skips
-//!   every kept chunk if the server has it, or starts over probing every chunk if not.
+//!   every kept chunk if the server has it, or starts over probing every chunk if not. With
+//!   `checksum` the record keeps each confirmed chunk's checksum and a resumed file's sums start
+//!   from them; kept chunks without one are hashed locally ([`Scheduler::kept_to_hash`]) and
+//!   the file's last chunk waits for them, so the whole-file digest is always sent.
 //!
 //! Per-request `query`/`headers` functions are applied by the driver with
 //! [`RequestSpec::with_dynamic`]; the scheduler's warm-up and [`Scheduler::preflight_report`]
