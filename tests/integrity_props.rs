@@ -113,6 +113,9 @@ mod resumed {
             let mut sent = Vec::new();
             let mut local = Vec::new();
             for _ in 0..1_000 {
+                for (_, n, _, _) in h.s.read_ahead() {
+                    prop_assert!(!kept.contains(&n), "kept chunk {} read ahead", n);
+                }
                 if let Some(spec) = h.try_next() {
                     let spec = h.s.hashed(h.now, spec.id, &crc_of(spec.chunk)).unwrap();
                     h.drain();

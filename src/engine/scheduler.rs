@@ -471,7 +471,8 @@ impl File {
     fn unstarted(&self) -> impl Iterator<Item = (FileId, u32, u64, u64)> + '_ {
         (self.cursor..self.count)
             .map(|pos| self.chunk_at(pos))
-            .filter(|n| !self.chunks.contains_key(n))
+            // Kept chunks (a resumed file) are not sent: not read either.
+            .filter(|n| !self.chunks.contains_key(n) && !self.kept.contains(*n))
             .filter_map(|n| {
                 let (start, end) = self.plan.range(u64::from(n))?;
                 Some((self.id, n, start, end))
