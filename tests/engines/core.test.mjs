@@ -89,8 +89,10 @@ describe(`engine core in ${ENGINE}`, () => {
   // the first preflighted upload to an API on an IP-address host in a browser session; some chunk
   // POSTs are preflighted again. A second upload to another IP-host origin, and every upload to
   // a host name (`localhost`, above), pays one preflight. Chromium and WebKit pay one each time.
-  // Proves the README's Browser engines row "API on 127.0.0.1, first upload": 1 / 3–6 / 1.
-  const FIREFOX_FIRST_IP = [3, n];
+  // How many it preflights again varies with timing: 2 to 6 have been seen (a CI run gave 2), so
+  // the bound is 1 to one per POST, and the second upload must be exactly 1.
+  // Proves the README's Browser engines row "API on 127.0.0.1, first upload": 1 / 1–6 / 1.
+  const FIREFOX_FIRST_IP = [1, n];
   test(`${ENGINE}: Authorization header to an API on 127.0.0.1, twice: 1 OPTIONS for all chunk POSTs (Firefox: the first upload ${FIREFOX_FIRST_IP.join('–')})`, { timeout: TEST_TIMEOUT }, async (tc) => {
     const seen = [];
     for (const round of ['first', 'second']) {
