@@ -58,6 +58,11 @@ node scripts/keep-names.mjs "$out/resumable_wasm.js"
 "$esbuild" "$out/script/resumable-wasm.js" --minify --keep-names --format=iife --legal-comments=inline --log-level=warning \
   --outfile="$tmp/script.js" && mv "$tmp/script.js" "$out/script/resumable-wasm.js"
 
+# The worker part of `background`, for the app's service worker (importScripts or import):
+# a plain script, minified like the rest.
+"$esbuild" src/api/sw.js --minify --log-level=warning --outfile="$out/sw.js"
+printf 'export {};\n' >"$out/sw.d.ts"
+
 # The Node entry (init() reads the .wasm from disk) and the script-tag build's global, typed.
 cp src/api/node.js src/api/node.d.ts "$out/"
 cp src/api/script.d.ts "$out/script/resumable-wasm.d.ts"

@@ -7,6 +7,8 @@ const [dir, version] = process.argv.slice(2);
 //   ./node   the same API for Node >= 20, Deno and Bun (`init()` reads the .wasm from disk)
 //   ./script the script-tag build: a classic script defining the global `ResumableWasm`; its
 //            types declare that global (`/// <reference types="resumable-wasm/script" />`)
+//   ./sw.js  the worker part of `background`, for the app's own service worker
+//            (`importScripts` or `import`); a script with no exports (its types say so)
 //   ./resumable_wasm_bg.wasm the wasm itself, an asset to fetch or read, not a module
 // `script/package.json` points TypeScript's legacy `node10` resolution, which ignores `exports`,
 // at the script's files; `node.js`/`node.d.ts` sit at the root for the same reason.
@@ -23,12 +25,13 @@ const pkg = {
     '.': { types: './resumable_wasm.d.ts', import: './resumable_wasm.js', default: './resumable_wasm.js' },
     './node': { types: './node.d.ts', import: './node.js', default: './node.js' },
     './script': { types: './script/resumable-wasm.d.ts', default: './script/resumable-wasm.js' },
+    './sw.js': { types: './sw.d.ts', default: './sw.js' },
     './resumable_wasm_bg.wasm': './resumable_wasm_bg.wasm',
     './package.json': './package.json',
   },
   files: [
     'resumable_wasm.js', 'resumable_wasm.d.ts', 'resumable_wasm_bg.wasm', 'resumable_wasm_bg.wasm.d.ts',
-    'node.js', 'node.d.ts', 'script/', 'README.md', 'CHANGELOG.md', 'LICENSE',
+    'node.js', 'node.d.ts', 'sw.js', 'sw.d.ts', 'script/', 'README.md', 'CHANGELOG.md', 'LICENSE',
   ],
   sideEffects: ['./script/resumable-wasm.js'],
   // Node 20 is the oldest with everything the client uses there: fetch, FormData, Blob and

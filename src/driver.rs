@@ -13,6 +13,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
+use crate::engine::background;
 use crate::engine::classify::no_response_failure;
 use crate::engine::concurrency::HttpProtocol;
 use crate::engine::integrity::Algorithm;
@@ -357,7 +358,20 @@ impl Driver {
         };
         let found = self.stored(store.get(&key)).await?;
         let text = js_sys::Reflect::get_u32(&found, 0).ok()?.as_string()?;
-        Record::decode(&text)
+        read_record(&self.scheduler(), &text)
+    }
+
+    /// `background`: takes every waiting file out of the queue for a Background Fetch job
+    /// (see [`Scheduler::hand_over`]): `[record key, Blob, job text]` each.
+    pub(crate) fn hand_over(&self) -> js_sys::Array {
+        let out = js_sys::Array::new();
+        let handed = self.0.borrow_mut().scheduler.hand_over();
+        for (id, key, text) in handed {
+            let blob = blob_index(id).and_then(|i| self.0.borrow_mut().blobs.get_mut(i)?.take());
+            out.push(&js_sys::Array::of3(&key.into(), &blob.into(), &text.into()));
+        }
+        pump(&self.0);
+        out
     }
 
     /// `persist`: every kept record of this uploader's options whose file is not queued now,
@@ -375,7 +389,7 @@ impl Driver {
             .iter()
             .filter_map(|entry| {
                 let text = js_sys::Reflect::get_u32(&entry, 1).ok()?.as_string()?;
-                let record = Record::decode(&text).filter(|r| r.scope == scope)?;
+                let record = read_record(&state.scheduler, &text).filter(|r| r.scope == scope)?;
                 let queued = state.scheduler.find_by_identifier(&record.identifier);
                 let file = js_sys::Reflect::get_u32(&entry, 2).unwrap_or(JsValue::UNDEFINED);
                 queued.is_none().then_some((record, file))
@@ -403,6 +417,17 @@ impl Driver {
             }
         }
     }
+}
+
+/// A kept record's text as the engine reads it: decoded, with a background job's outcomes
+/// folded in.
+fn read_record(scheduler: &Scheduler, text: &str) -> Option<Record> {
+    let mut record = Record::decode(text)?;
+    let c = scheduler.config();
+    let count =
+        crate::engine::ChunkPlan::new(record.size, c.chunk_size, c.force_chunk_size).count();
+    background::settle(&mut record, c, u32::try_from(count).unwrap_or(u32::MAX));
+    Some(record)
 }
 
 /// `persist`: writes file `file`'s record (and, when it was just added, its Blob if it is

@@ -17,7 +17,7 @@
   const bound = new WeakMap();
   const state = (up) => {
     let s = bound.get(up);
-    if (!s) bound.set(up, (s = { regs: [], inputs: [] }));
+    if (!s) bound.set(up, (s = { regs: [], inputs: [], events: [], adding: [] }));
     return s;
   };
   const listen = (up, target, event, listener) => {
@@ -49,8 +49,11 @@
     let running = false;
     const req = (r) => call((ok, no) => { r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
     const open = () => (db ||= call((ok, no) => {
-      const r = G.indexedDB.open('resumable-wasm', 1);
-      r.onupgradeneeded = () => ['uploads', 'files'].forEach((n) => r.result.createObjectStore(n));
+      // Version 2 added `jobs` (`background`: what each Background Fetch job sends, for the
+      // worker part to send again). The worker part (sw.js) opens it the same way.
+      const r = G.indexedDB.open('resumable-wasm', 2);
+      r.onupgradeneeded = () => ['uploads', 'files', 'jobs']
+        .forEach((n) => r.result.objectStoreNames.contains(n) || r.result.createObjectStore(n));
       r.onsuccess = () => ok(r.result);
       r.onerror = () => no(r.error);
     }).catch((e) => { db = null; throw e; }));
@@ -102,6 +105,13 @@
       // The record text and kept file of `key`: [text, file] or undefined.
       get: (key) => tx('readonly', (u, f) => [req(u.get(key)), req(f.get(key))])
         .then((rs) => Promise.all(rs)).then(([t, f]) => (t === undefined ? undefined : [t, f])),
+      // `background`: keeps a job's description under its record's key, for the worker part.
+      job: (key, job) => open().then((d) => call((ok, no) => {
+        const t = d.transaction('jobs', 'readwrite');
+        t.objectStore('jobs').put(job, key);
+        t.oncomplete = ok;
+        t.onabort = () => no(t.error);
+      })),
       // Every [key, text, file].
       all: () => tx('readonly', (u, f) => [req(u.getAllKeys()), req(u.getAll()), req(f.getAllKeys()), req(f.getAll())])
         .then((rs) => Promise.all(rs))
@@ -123,13 +133,144 @@
   };
   const isHandle = (v) => v && typeof v === 'object' && v.kind === 'file' && typeof v.getFile === 'function';
 
+  // `background`: events of the page glue, not of the wasm (`on`/`off` take them too).
+  const OWN_EVENTS = ['backgroundWarning', 'backgroundProgress'];
+  const emit = (up, event, arg) => state(up).events.forEach(([e, f]) => {
+    if (e !== event) return;
+    try { f(arg); } catch (err) { console.error(`resumable-wasm: a \`${event}\` listener threw:`, err); }
+  });
+  const on = P.on;
+  P.on = function (event, callback) {
+    if (!OWN_EVENTS.includes(event)) return on.call(this, event, callback);
+    if (typeof callback !== 'function') throw invalid('callback', `on('${event}', callback): callback must be a function`);
+    state(this).events.push([event, callback]);
+  };
+  const off = P.off;
+  P.off = function (event, callback) {
+    if (!OWN_EVENTS.includes(event)) return off.call(this, event, callback);
+    const s = state(this);
+    s.events = s.events.filter(([e, f]) => e !== event || (callback && f !== callback));
+  };
+
+  // `background`: a job's id names its record (a retry job of the worker part counts up `n`);
+  // each request's URL carries its chunk number in a fragment (never sent) so that the
+  // worker part can tell the job's records apart. sw.js has the same two lines.
+  const JOB = 'resumable-wasm:';
+  const startJob = (reg, job) => reg.backgroundFetch.fetch(`${JOB}${job.tries}:${encodeURIComponent(job.key)}`,
+    job.reqs.map((r) => new Request(`${r.url.replace(/#.*/, '')}#rw-chunk=${r.chunk}`, r)),
+    { title: job.title, uploadTotal: job.reqs.reduce((n, r) => n + r.body.size, 0) });
+  // The app's service worker registration, when it can run jobs and includes the worker part
+  // (which answers this page's question); else why not: 'unsupported' or 'no-worker'.
+  const workerPart = async () => {
+    if (typeof G.BackgroundFetchManager !== 'function') return [null, 'unsupported'];
+    const reg = await G.navigator.serviceWorker.getRegistration().catch(() => null);
+    const ours = reg && reg.active && reg.backgroundFetch && await call((done) => {
+      const ch = new MessageChannel();
+      ch.port1.onmessage = (e) => done(e.data === 'resumable-wasm!');
+      reg.active.postMessage('resumable-wasm?', [ch.port2]);
+      setTimeout(() => done(false), 3000);
+    });
+    return ours ? [reg] : [null, 'no-worker'];
+  };
+  // A file's job from the engine's text (first line: what every request shares; then one
+  // line per chunk), each request as the page would send it: multipart `FormData` or the raw
+  // slice. The body is made a Blob once, so that the worker part can send it again; a
+  // multipart one keeps the Content-Type (with its boundary, whose case the Blob's type would
+  // lose) as a header.
+  const jobOf = async (key, file, text) => {
+    const [head, ...lines] = text.split('\n');
+    const [name, field, method, cred, common, ...lists] = head.split('\t');
+    const [delays, ok, permanent] = lists.map((v) => (v ? v.split(',').map(Number) : []));
+    const reqs = await Promise.all(lines.map(async (line) => {
+      const [chunk, start, end, url, fields] = line.split('\t');
+      const headers = [...new URLSearchParams(common)];
+      let body = file.slice(+start, +end);
+      if (field) {
+        const form = new FormData();
+        new URLSearchParams(fields).forEach((v, k) => form.append(k, v));
+        form.append(field, body, decodeURIComponent(name));
+        const r = new Request(url, { method: 'POST', body: form });
+        headers.push(['content-type', r.headers.get('content-type')]);
+        body = await r.blob();
+      }
+      return { chunk: +chunk, url, method, headers, credentials: cred === '1' ? 'include' : 'same-origin', body };
+    }));
+    return { key, title: decodeURIComponent(name) || file.name || 'Upload', tries: 0, delays, ok, permanent, reqs };
+  };
+  const upload = P.upload;
+  /**
+   * With `background` where a job can run: hands every waiting file to a Background Fetch job
+   * (the page may close once this resolved); else the in-page upload.
+   */
+  P.upload = async function () {
+    if (!this.__background()) return upload.call(this);
+    const [reg, reason] = await workerPart();
+    const s = state(this);
+    if (!reg) {
+      if (!s.warned) {
+        s.warned = true;
+        emit(this, 'backgroundWarning', {
+          kind: 'backgroundUnavailable', reason,
+          message: reason === 'unsupported'
+            ? 'this browser has no Background Fetch: uploading in the page (durable resume keeps it going after a reload)'
+            : "the page's service worker does not include resumable-wasm's worker part (sw.js): uploading in the page",
+        });
+      }
+      return upload.call(this);
+    }
+    // The files being added are queued first.
+    await Promise.allSettled(s.adding.splice(0));
+    let handed = 0;
+    for (const [key, file, text] of this.__handOver()) {
+      const identifier = key.slice(key.lastIndexOf('\n') + 1);
+      try {
+        const job = await jobOf(key, file, text);
+        await G[STORE].job(key, job);
+        const bg = await startJob(reg, job);
+        handed++;
+        const tell = () => emit(this, 'backgroundProgress', {
+          identifier, uploaded: bg.uploaded, uploadTotal: bg.uploadTotal, result: bg.result, failureReason: bg.failureReason,
+        });
+        bg.addEventListener('progress', tell);
+        tell();
+      } catch (e) {
+        // Refused (quota, permission, nothing left to send): the page uploads it, resuming
+        // from its record.
+        emit(this, 'backgroundWarning', { kind: 'backgroundRefused', reason: e && e.name, message: String(e && e.message), identifier });
+        await this.addFiles([{ file, identifier }]);
+      }
+    }
+    return Object.assign(await upload.call(this), { background: handed });
+  };
+
+  // `background`: the report says what the browser takes over.
+  const report = P.preflightReport;
+  P.preflightReport = function preflightReport() {
+    const r = report.call(this);
+    if (this.__background()) {
+      r.background = [
+        'where the browser has Background Fetch (Chromium) and the service worker includes resumable-wasm/sw.js, each file\'s remaining chunks go as one job: the same requests (the upload prediction above holds), sent when and as the browser decides, so simultaneousUploads, the adaptive window, timeout and testChunks probes do not apply',
+        'the browser shows its own download-style notification titled with the file name, may ask the user first and may refuse a job (quota, permission): that file is then uploaded in the page',
+        'the request bodies are stored by the browser and in IndexedDB until the job ends (quota); failed chunks are sent again by new jobs (maxChunkRetries, growing delays), else by the page on its next visit',
+        'without Background Fetch (Firefox, WebKit) the upload runs in the page with durable resume, and backgroundWarning fires once',
+      ];
+    }
+    return r;
+  };
+
   /**
    * `persist`: the unfinished uploads kept under these options whose files are not queued now
-   * (after a reload or a restart).
+   * (after a reload or a restart). `status`: 'success' (a background job sent every chunk),
+   * 'background' (a job is sending it) or 'pending'.
    */
   P.pending = async function pending() {
+    const reg = this.__background() && G.navigator.serviceWorker
+      && await G.navigator.serviceWorker.getRegistration().catch(() => null);
+    const jobs = reg && reg.backgroundFetch ? await reg.backgroundFetch.getIds() : [];
     return (await this.__pending()).map(([identifier, name, size, lastModified, relativePath, confirmed, kept]) => {
-      const p = { identifier, name, size, relativePath, confirmed };
+      const running = jobs.some((id) => id.startsWith(JOB) && id.endsWith(encodeURIComponent(`\n${identifier}`)));
+      const status = confirmed === size ? 'success' : running ? 'background' : 'pending';
+      const p = { identifier, name, size, relativePath, confirmed, status };
       if (lastModified !== undefined) p.lastModified = lastModified;
       if (is('Blob', kept)) p.file = kept;
       else if (kept) p.handle = kept;
@@ -144,6 +285,8 @@
   P.resumePending = async function resumePending() {
     const items = [];
     for (const p of await this.pending()) {
+      // A running job sends it; a second sender would race it.
+      if (p.status === 'background') continue;
       const file = p.handle ? await fromHandle(p.handle) : p.file;
       if (file) items.push({ file, handle: p.handle, identifier: p.identifier, relativePath: p.relativePath });
     }
@@ -156,6 +299,17 @@
     if (!isHandle(file)) return addFile.call(this, file, options);
     return fromHandle(file).then((f) => addFile.call(this, f || file, { ...options, handle: file }));
   };
+
+  // `background`: upload() hands over only files already queued; these are the additions
+  // under way.
+  for (const name of ['addFile', 'addFiles']) {
+    const f = P[name];
+    P[name] = function (...args) {
+      const p = f.apply(this, args);
+      if (this.__background()) state(this).adding.push(p);
+      return p;
+    };
+  }
 
   // Every file under the dropped entries, as `{ file, relativePath }` (the path inside the
   // dropped folder); unreadable entries are skipped.

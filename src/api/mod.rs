@@ -528,6 +528,20 @@ impl Uploader {
         }))
     }
 
+    /// `background`: whether the option is on (read by `upload()` in `dom.js`).
+    #[wasm_bindgen(js_name = __background, skip_typescript)]
+    pub fn background(&self) -> bool {
+        self.driver.scheduler().config().background
+    }
+
+    /// `background`: takes every waiting file out of the queue for a Background Fetch job
+    /// (`dom.js` waits for the files being added first): one `[record key, Blob, job text]`
+    /// per file ([`background::job_text`]); `dom.js` builds and starts the jobs.
+    #[wasm_bindgen(js_name = __handOver, skip_typescript)]
+    pub fn hand_over(&self) -> Array {
+        self.driver.hand_over()
+    }
+
     /// Whether this uploader keeps records (`persist`, and its store has not failed): read by
     /// `assignBrowse`/`assignDrop` in `dom.js` to keep file handles.
     #[wasm_bindgen(js_name = __persists, skip_typescript)]

@@ -63,6 +63,8 @@ export interface UploadSummary {
   failed: UploadFile[];
   /** Files paused with `pauseFile()`: the run finished around them; `resumeFile()` continues them. */
   paused: UploadFile[];
+  /** `background`: how many files this call handed to Background Fetch jobs (not in the lists above). */
+  background?: number;
 }
 
 export type QueryValue = string | number | boolean;
@@ -146,6 +148,13 @@ export interface UploadOptions {
   /** With `persist`, files up to this many bytes are kept whole with their record (default 4 MiB). */
   persistBlobMaxBytes?: number;
   /**
+   * Needs `persist`. Where the browser has Background Fetch (Chromium) and the page's service
+   * worker includes `resumable-wasm/sw.js`, `upload()` hands each file's remaining chunks to a
+   * job that goes on with the page closed; elsewhere the upload runs in the page and
+   * `backgroundWarning` fires once (default false).
+   */
+  background?: boolean;
+  /**
    * A checksum of every chunk, sent with its parameters (no header, no preflight), and the
    * whole file's digest once every chunk was read: `'crc32c'` (`true`) or `'sha256'`
    * (WebCrypto: secure contexts only). Default `false`.
@@ -208,6 +217,11 @@ export interface PendingUpload {
   relativePath: string;
   /** Bytes of the chunks the server confirmed. */
   confirmed: number;
+  /**
+   * `'success'`: every chunk confirmed (a background job sent them; re-adding the file succeeds
+   * with no request); `'background'`: a job is sending it now; `'pending'`: the rest.
+   */
+  status: 'success' | 'background' | 'pending';
   /** The kept file (files up to `persistBlobMaxBytes`). */
   file?: Blob;
   /** The kept handle (a file picked or dropped as a handle, or given to `addFile`: Chromium). */
@@ -234,6 +248,33 @@ export interface PreflightPrediction {
 export interface PreflightReport {
   test: PreflightPrediction;
   upload: PreflightPrediction;
+  /** With `background`: what changes when a Background Fetch job sends the chunks. */
+  background?: string[];
+}
+
+/** `backgroundWarning`: `background` could not be used; the upload runs in the page. */
+export interface BackgroundWarning {
+  /**
+   * `backgroundUnavailable` (once per uploader; `reason` `'unsupported'`: no Background Fetch
+   * in this browser, `'no-worker'`: the page's service worker lacks `resumable-wasm/sw.js`),
+   * or `backgroundRefused` (the browser refused one file's job; `reason` is the error's name).
+   */
+  kind: 'backgroundUnavailable' | 'backgroundRefused';
+  reason: string;
+  message: string;
+  /** `backgroundRefused`: the file's identifier. */
+  identifier?: string;
+}
+
+/** `backgroundProgress`: a handed-over file's job, as its registration reports it. */
+export interface BackgroundProgress {
+  identifier: string;
+  /** Bytes sent (request bodies: multipart framing included). */
+  uploaded: number;
+  uploadTotal: number;
+  /** `''` while it runs, then `'success'` or `'failure'` (see `failureReason`). */
+  result: '' | 'success' | 'failure';
+  failureReason: string;
 }
 
 export interface UploaderEventMap {
@@ -253,6 +294,10 @@ export interface UploaderEventMap {
   cancel: () => void;
   /** `persist`: the record store failed (what it threw, e.g. a `QuotaExceededError`); nothing more is kept, uploads go on. Once per uploader. */
   persistWarning: (cause: unknown) => void;
+  /** `background`: the option could not be used (the upload runs in the page). */
+  backgroundWarning: (warning: BackgroundWarning) => void;
+  /** `background`: progress of a handed-over file's job while this page is open. */
+  backgroundProgress: (progress: BackgroundProgress) => void;
 }
 export type UploaderEvent = keyof UploaderEventMap;
 

@@ -196,6 +196,9 @@ pub struct Config {
     pub persist: bool,
     /// `persistBlobMaxBytes`: files up to this size are kept whole with their record.
     pub persist_blob_max_bytes: u64,
+    /// `background`: hand each file's remaining chunks to a Background Fetch job where the
+    /// browser and the app's service worker allow (see [`crate::engine::background`]).
+    pub background: bool,
     /// `checksum`: the algorithm of every chunk's checksum (`'crc32c'`, `'sha256'`; `true` is
     /// `'crc32c'`), carried with the chunk's parameters. Default `false`: none.
     pub checksum: Option<Algorithm>,
@@ -238,7 +241,7 @@ pub const S3_CALLBACKS: [&str; 6] = [
 ];
 
 /// Every option name we accept.
-pub const OPTION_NAMES: [&str; 46] = [
+pub const OPTION_NAMES: [&str; 47] = [
     "target",
     "testTarget",
     "chunkSize",
@@ -283,6 +286,7 @@ pub const OPTION_NAMES: [&str; 46] = [
     "s3",
     "persist",
     "persistBlobMaxBytes",
+    "background",
     "checksum",
     "preprocess",
 ];
@@ -369,6 +373,7 @@ impl Config {
             diagnose_cors: true,
             persist: false,
             persist_blob_max_bytes: 4 << 20,
+            background: false,
             checksum: None,
             target_fn: false,
             preprocess_fn: false,
@@ -736,6 +741,16 @@ fn parse(
                 return Err(bad(name, "is not available with protocol 's3' yet"));
             }
         }
+    }
+    bool_opt(get, "background", &mut c.background)?;
+    // A job's requests are made once, up front, and its answers land in the durable-resume
+    // record: per-chunk page functions, checksums and S3's own steps have no place in it.
+    let page_bound = c.query_fn || c.headers_fn || c.target_fn || c.preprocess_fn;
+    if c.background && (!c.persist || page_bound || c.checksum.is_some() || c.s3.is_some()) {
+        return Err(bad(
+            "background",
+            "needs persist: true, and works without checksum, protocol 's3', preprocess and function-valued query, headers or target",
+        ));
     }
     Ok(c)
 }

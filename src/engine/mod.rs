@@ -16,6 +16,7 @@
 //! | [`verdict`] | CORS block or failed connection: request shapes, checks, the verdict |
 //! | [`integrity`] | checksum algorithms, chunk checksums per file, the whole-file digest, mismatch answers |
 //! | [`error`] | [`UploadError`], [`ErrorKind`], [`Phase`] |
+//! | [`background`] | Background Fetch jobs: which chunks go, reading their outcomes, retries |
 //! | [`persist`] | durable resume: the kept record, its matching and resume rules |
 //! | [`progress`] | speed and ETA |
 //! | [`s3`] | direct-to-S3 multipart: part rules, per-file upload state, next step, part answers |
@@ -27,6 +28,7 @@
 // path, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod background;
 pub mod classify;
 pub mod concurrency;
 pub mod config;

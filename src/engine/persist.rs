@@ -156,6 +156,10 @@ pub struct Record {
     /// confirmed chunk's as `algorithm:hex` ([`crate::engine::integrity::kept_text`]), so the
     /// whole-file digest survives a reload.
     pub checksums: Vec<(u32, String)>,
+    /// `background`: what a Background Fetch job's chunks got (chunk, HTTP status; 0 = no
+    /// answer), appended by the worker part as `o` lines; folded into `confirmed` by
+    /// [`crate::engine::background::settle`] when read, never written back.
+    pub outcomes: Vec<(u32, u32)>,
 }
 
 /// How a re-added file compares with a kept record of the same identifier.
@@ -328,6 +332,10 @@ impl Record {
                     let (n, sum) = v.split_once('\t')?;
                     r.set_checksum(n.parse().ok()?, sum);
                 }
+                "o" => {
+                    let (n, status) = v.split_once('\t')?;
+                    r.outcomes.push((n.parse().ok()?, status.parse().ok()?));
+                }
                 _ => return None,
             }
         }
@@ -410,11 +418,15 @@ pub enum Resume {
     Fresh,
 }
 
-/// The resume rule of `testChunks` for a record whose confirmed chunks are `kept`.
+/// The resume rule of `testChunks` for a record whose confirmed chunks are `kept`, of a file of
+/// `count` chunks. A record that confirms every chunk (a background job's answers) is trusted
+/// whatever `testChunks` says: nothing is left to send or probe.
 #[must_use]
-pub fn resume_probing(test_chunks: TestChunks, kept: &Runs) -> Resume {
+pub fn resume_probing(test_chunks: TestChunks, kept: &Runs, count: u32) -> Resume {
     match (test_chunks, kept.first()) {
-        (_, None) | (TestChunks::Always, _) => Resume::Fresh,
+        (_, None) => Resume::Fresh,
+        _ if kept.count() >= u64::from(count) => Resume::Trust,
+        (TestChunks::Always, _) => Resume::Fresh,
         (TestChunks::Auto, Some(first)) => Resume::Verify(first),
         (TestChunks::Never, Some(_)) => Resume::Trust,
     }
@@ -511,11 +523,23 @@ mod tests {
     #[test]
     fn resume_rule_per_test_chunks() {
         let mut kept = Runs::default();
-        assert_eq!(resume_probing(TestChunks::Auto, &kept), Resume::Fresh);
+        assert_eq!(resume_probing(TestChunks::Auto, &kept, 4), Resume::Fresh);
         kept.insert(4);
         kept.insert(2);
-        assert_eq!(resume_probing(TestChunks::Auto, &kept), Resume::Verify(2));
-        assert_eq!(resume_probing(TestChunks::Always, &kept), Resume::Fresh);
-        assert_eq!(resume_probing(TestChunks::Never, &kept), Resume::Trust);
+        assert_eq!(
+            resume_probing(TestChunks::Auto, &kept, 4),
+            Resume::Verify(2)
+        );
+        assert_eq!(resume_probing(TestChunks::Always, &kept, 4), Resume::Fresh);
+        assert_eq!(resume_probing(TestChunks::Never, &kept, 4), Resume::Trust);
+        kept.insert(1);
+        kept.insert(3);
+        for t in [TestChunks::Auto, TestChunks::Always, TestChunks::Never] {
+            assert_eq!(
+                resume_probing(t, &kept, 4),
+                Resume::Trust,
+                "complete record"
+            );
+        }
     }
 }

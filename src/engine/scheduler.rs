@@ -79,6 +79,7 @@ use std::collections::VecDeque;
 use super::identifiers::Identifiers;
 use super::vec_map::VecMap;
 
+use crate::engine::background;
 use crate::engine::classify::{
     classify_probe, classify_upload, failure_kind, Failure, ProbeOutcome, UploadOutcome,
 };
@@ -984,7 +985,7 @@ impl Scheduler {
             }
             // S3 learns the stored parts from `listParts`, not from kept chunk numbers.
             Some((r, Match::Same)) if s3.is_none() => {
-                persist::resume_probing(c.test_chunks, &r.confirmed)
+                persist::resume_probing(c.test_chunks, &r.confirmed, count)
             }
             _ => Resume::Fresh,
         };
@@ -1083,7 +1084,7 @@ impl Scheduler {
                 self.start();
             }
             Input::Cancel => self.cancel(),
-            Input::RemoveFile(id) => self.remove(id),
+            Input::RemoveFile(id) => self.remove(id, true),
             Input::CancelFile(id) => {
                 if let Some(i) = self.index(id) {
                     self.cancel_file(i);
@@ -1679,14 +1680,18 @@ impl Scheduler {
         }
     }
 
-    fn remove(&mut self, id: FileId) {
+    /// Takes file `id` out of the queue; `forget`: its record too (not when a background job
+    /// took the file over).
+    fn remove(&mut self, id: FileId, forget: bool) {
         self.abort_file(id);
         let Some(i) = self.index(id) else {
             return;
         };
         self.abort_s3_upload(i);
         // A failed file's record is kept for a later retry; removing it forgets it.
-        self.forget(i);
+        if forget {
+            self.forget(i);
+        }
         let f = self.files.remove(i);
         self.tally.swap(&f.tally(), &Tally::default());
         if i < self.settled {
@@ -1825,6 +1830,7 @@ impl Scheduler {
     }
 
     /// The request for chunk `n` of file `i` (not yet committed).
+    #[inline(never)]
     fn build(&self, i: usize, n: u32) -> Option<RequestSpec> {
         let c = &self.config;
         let f = self.files.get(i)?;
@@ -1892,6 +1898,41 @@ impl Scheduler {
             attempt,
             timeout_ms: (t > 0).then_some(t),
         }
+    }
+
+    /// `background`: takes every file that can go out of the page's queue for a Background
+    /// Fetch job, as `(file, record key, job text)` ([`background::job_text`]: the upload
+    /// request of every chunk its record does not list as confirmed). A file with a request
+    /// in flight, a finished one, an S3 file or one without a record stays. A record stays
+    /// kept: the job's outcomes are written into it.
+    pub fn hand_over(&mut self) -> Vec<(FileId, String, String)> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(f) = self.files.get_mut(i) {
+            let id = f.id;
+            let busy = f.life.terminal()
+                || f.s3.is_some()
+                || self.flights.values().any(|fl| fl.file == id);
+            let (Some(record), false) = (f.record.as_deref(), busy) else {
+                i += 1;
+                continue;
+            };
+            let (key, sends) = (
+                record.key(),
+                background::job_chunks(f.count, &record.confirmed),
+            );
+            // Every request goes as an upload: a job cannot probe first.
+            f.probing = Probing::Off;
+            f.chunks.clear();
+            let mut specs = Vec::new();
+            for n in sends {
+                specs.extend(self.build(i, n));
+            }
+            out.push((id, key, background::job_text(&self.config, &specs)));
+            self.remove(id, false);
+        }
+        self.pump();
+        out
     }
 
     /// An answer to one of an S3 file's requests: the protocol reads it, the scheduler does

@@ -6,7 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { E2E, startFixture, startStore, makeFile, scenario, expectEqual, expectTrue, expectStored, chunkCount, countBy, KiB, TEST_TIMEOUT } from '../e2e/harness.mjs';
+import { E2E, startFixture, startStore, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, chunkCount, countBy, KiB, TEST_TIMEOUT } from '../e2e/harness.mjs';
 import {
   countedUpload, corsCases, expectCorsFailure, expectClosedPortIsNetwork, expectPauseThenResume, uploadAndCheck,
   startScriptTagDoor, cachedViteApp, freePort, s3UploadAndCheck, s3EtagHidden,
@@ -73,6 +73,24 @@ describe(`engine core in ${ENGINE}`, () => {
     // WebKitGTK's WebDriver session is ephemeral, and its IndexedDB refuses Blobs there
     // ("Error preparing Blob/File data to be stored"): the record is kept without the file.
     withPage(fxSlow, (t) => expectKeptFileResume(t, fxSlow, { name: 'eng-persist-kept.bin', size: 16 * CS, chunkSize: CS, target: own(fxSlow, 'persist-kept'), blobsKept: ENGINE !== 'webkit' })));
+  // Background Fetch is Chromium's (tests/e2e/25-background.test.mjs); elsewhere `background`
+  // is accepted and the upload runs in the page, with one warning however often it starts.
+  if (ENGINE !== 'chromium') {
+    test(`${ENGINE}: background where Background Fetch is missing: accepted, one backgroundWarning (unsupported), the upload completes in the page`, { timeout: TEST_TIMEOUT }, () =>
+      withPage(fx, async (t) => {
+        await fx.reset();
+        const f = await makeFile(t, 'eng-background.bin', 6 * CS + 100, 91);
+        const opts = { target: own(fx, 'background'), chunkSize: CS, persist: true, background: true };
+        const run = await runUpload(t, opts, [f.name], { id: 'bg' });
+        await expectStored(fx, [f], run);
+        const warned = (run.events ?? []).filter((e) => e.name === 'backgroundWarning').map((e) => [e.kind, e.reason]);
+        expectEqual(warned, [['backgroundUnavailable', 'unsupported']], 'backgroundWarning events', run.events);
+        // A second upload() of the same uploader does not warn again.
+        await t.eval(() => window.__e2e.call('bg', 'upload'));
+        const again = await t.eval(() => window.__e2e.snapshot('bg'));
+        expectEqual(again.counts.backgroundWarning, 1, 'backgroundWarning events after a second upload()', again.events);
+      }));
+  }
   test(`${ENGINE}: default options with credentials, cross-origin: bytes equal, 0 OPTIONS`, { timeout: TEST_TIMEOUT }, (tc) =>
     withPage(fx, async (t) => {
       tc.diagnostic(`${session.browserName} ${session.browserVersion}, BiDi ${session.bidi ? 'yes' : 'no'}`);

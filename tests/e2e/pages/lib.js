@@ -174,6 +174,7 @@
     up.on('pause', () => rec('pause', {}));
     up.on('cancel', () => rec('cancel', {}));
     if (opts.persist) up.on('persistWarning', (e) => rec('persistWarning', { error: E.err(e) }));
+    if (opts.background) up.on('backgroundWarning', (w) => rec('backgroundWarning', { kind: w.kind, reason: w.reason }));
     const added = [];
     try {
       // persist: the kept files of an earlier page (or browser) instead of `files`.

@@ -1,0 +1,201 @@
+// §25 `background`: upload() hands a file's chunks to a Background Fetch job run by the app's
+// service worker (tests/e2e/pages/bg-sw.js, which includes the package's sw.js), and the page
+// may go at once: the fixture assembles the file with no page open, with 0 OPTIONS; the job
+// survives a browser restart on the same profile; the next page sees the file as `success`
+// (pending(), then resumePending() sends nothing); chunks the server failed are sent again by
+// new jobs of the worker part, until the file is whole.
+import { test, describe, before, after } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import {
+  E2E, CHROMIUM, chromiumArgs, startFixture, launchBrowser, makeFile, expectEqual, expectTrue, countBy, formatLog, MiB, TEST_TIMEOUT,
+} from './harness.mjs';
+
+let fx;
+const dirs = [];
+before(async () => { fx = await startFixture(); });
+after(async () => {
+  await fx?.stop();
+  for (const d of dirs) { try { rmSync(d, { recursive: true, force: true }); } catch { /* a browser still writing */ } }
+});
+
+/**
+ * Chromium with the uploader page open and the app's service worker registered and in control:
+ * on a persistent profile (`--user-data-dir`, so that a relaunch on it is a browser restart that
+ * keeps its service worker, jobs and IndexedDB) when `dir` is given, else in a fresh browser's
+ * context. (With no page left, a persistent profile's headless browser starts no job; a browser's
+ * own context does, as a desktop browser with no tab of the site does.)
+ */
+async function openProfile(dir, { page = true } = {}) {
+  const browser = dir ? null : await launchBrowser();
+  const context = dir
+    ? await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, args: chromiumArgs })
+    : await browser.newContext();
+  await context.addInitScript({ path: join(E2E, 'pages/lib.js') });
+  const t = { context, pageErrors: [], console: [], close: () => (browser ?? context).close() };
+  if (!page) return t;
+  t.page = context.pages()[0] ?? (await context.newPage());
+  t.page.on('pageerror', (e) => t.pageErrors.push(String(e && e.stack ? e.stack : e)));
+  t.page.on('console', (m) => t.console.push(`[${m.type()}] ${m.text()}`));
+  t.eval = (fn, arg) => t.page.evaluate(fn, arg);
+  await t.page.goto(`${fx.page}/e2e/esm.html`, { waitUntil: 'load' });
+  await t.eval(async () => {
+    await window.__e2e.rw();
+    await navigator.serviceWorker.register('/bg-sw.js');
+    await navigator.serviceWorker.ready;
+  });
+  return t;
+}
+
+const newProfile = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rw-bg-profile-'));
+  dirs.push(dir);
+  return dir;
+};
+
+const options = (extra = {}) => ({ target: fx.target(), chunkSize: MiB, persist: true, background: true, ...extra });
+
+/** In the page: upload() of file `name` with `opts`; what it resolved with and the events of the page glue. */
+function handOver(t, opts, name) {
+  return t.eval(async ([o, n]) => {
+    const { Uploader } = await window.__e2e.rw();
+    const up = new Uploader(o);
+    const seen = [];
+    up.on('backgroundWarning', (w) => seen.push(['backgroundWarning', w.kind, w.reason]));
+    up.on('backgroundProgress', (p) => seen.push(['backgroundProgress', p.identifier, p.uploadTotal]));
+    await up.addFile(window.__e2e.files[n]);
+    const summary = await up.upload();
+    return { background: summary.background, succeeded: summary.succeeded.length, failed: summary.failed.length, seen, files: up.files.length };
+  }, [opts, name]);
+}
+
+/** Waits (polling the fixture, no page needed) until it assembled `f`; returns its stored copy. */
+async function assembled(f, ms = 180000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const got = (await fx.files()).filter((s) => s.name === f.name && s.size === f.size);
+    if (got.length) return got[got.length - 1];
+    if (Date.now() > end) {
+      const log = await fx.apiLog();
+      throw new Error(`the fixture did not assemble ${f.name} (${f.size} B) within ${ms} ms\n${formatLog(log)}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** In a page of the profile: pending() under `opts`, as [identifier, status, confirmed]. */
+const pendingOf = (t, opts) => t.eval(async (o) => {
+  const { Uploader } = await window.__e2e.rw();
+  const up = new Uploader(o);
+  return (await up.pending()).map((p) => [p.name, p.status, p.confirmed]);
+}, opts);
+
+/** Waits until the worker part wrote the job's outcomes into the record (the job ends after the last answer). */
+async function pendingUntil(t, opts, want, ms = 60000) {
+  const end = Date.now() + ms;
+  let got;
+  while (Date.now() < end) {
+    got = await pendingOf(t, opts);
+    if (JSON.stringify(got) === JSON.stringify(want)) return got;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  expectEqual(got, want, 'pending() once the job ended');
+  return got;
+}
+
+describe('§25 background (Background Fetch)', () => {
+  test('§25 32 MiB with background, the page closed at once: assembled byte-identical with no page open, 0 OPTIONS; the next page sees success and sends nothing', { timeout: TEST_TIMEOUT }, async () => {
+    await fx.reset();
+    const t = await openProfile();
+    const opts = options();
+    const f = await makeFile(t, 'bg-32m.bin', 32 * MiB, 81);
+    const r = await handOver(t, opts, f.name);
+    expectEqual([r.background, r.files, r.failed], [1, 0, 0], 'upload(): one file handed over, none left in the page', r);
+    expectTrue(r.seen.some((e) => e[0] === 'backgroundProgress' && e[2] > 32 * MiB), 'a backgroundProgress event with uploadTotal (bodies) above the file size', r.seen);
+    expectEqual(r.seen.filter((e) => e[0] === 'backgroundWarning'), [], 'no fallback warning', r.seen);
+    await t.page.close();
+    const stored = await assembled(f);
+    expectEqual(stored.sha256, f.sha256, 'sha256 of the file assembled with no page open');
+    const log = await fx.apiLog();
+    const c = countBy(log);
+    expectEqual([c.OPTIONS ?? 0, c.GET ?? 0], [0, 0], 'OPTIONS and probes of the job', formatLog(log));
+    const chunks = [...new Set(log.filter((e) => e.method === 'POST').map((e) => e.chunk))].length;
+    expectEqual(chunks, 32, 'chunks POSTed', formatLog(log));
+    // The next page (a reopened one on the same profile).
+    const page = await t.context.newPage();
+    t.page = page;
+    t.eval = (fn, arg) => page.evaluate(fn, arg);
+    await page.goto(`${fx.page}/e2e/esm.html`, { waitUntil: 'load' });
+    await pendingUntil(t, opts, [[f.name, 'success', 32 * MiB]]);
+    const before = (await fx.apiLog()).length;
+    const again = await t.eval(async ([o, n, size]) => {
+      const { Uploader } = await window.__e2e.rw();
+      const up = new Uploader(o);
+      const file = window.__e2e.makeFile(n, size, 81);
+      const added = await up.addFile(file);
+      const summary = await up.upload();
+      return { status: added && added.status, succeeded: summary.succeeded.length, pending: (await up.pending()).length };
+    }, [opts, f.name, f.size]);
+    expectEqual(again, { status: 'success', succeeded: 1, pending: 0 }, 'the same file re-added: success at once, record gone');
+    expectEqual((await fx.apiLog()).slice(before), [], 'requests after the job', formatLog(await fx.apiLog()));
+    await t.close();
+  });
+
+  test('§25 the browser restarted mid-job (same profile, no page opened): the job completes; a page then shows the file as success', { timeout: TEST_TIMEOUT }, async () => {
+    await fx.reset();
+    // Slow answers: the restart lands while the job is still sending.
+    await fx.config({ delay_ms: 300 });
+    try {
+      const dir = newProfile();
+      let t = await openProfile(dir);
+      const opts = options();
+      const f = await makeFile(t, 'bg-restart.bin', 32 * MiB, 82);
+      const r = await handOver(t, opts, f.name);
+      expectEqual(r.background, 1, 'handed over', r);
+      // Wait for the first answers, then close the whole browser.
+      for (let i = 0; i < 100 && !(await fx.apiLog()).some((e) => e.method === 'POST'); i++) await new Promise((res) => setTimeout(res, 100));
+      await t.close();
+      const sentBefore = (await fx.apiLog()).filter((e) => e.method === 'POST').length;
+      expectTrue(sentBefore < 32, `the restart came mid-job (${sentBefore} of 32 POSTs answered)`);
+      t = await openProfile(dir, { page: false });
+      const stored = await assembled(f);
+      expectEqual(stored.sha256, f.sha256, 'sha256 after the restart');
+      await t.close();
+      t = await openProfile(dir);
+      await pendingUntil(t, opts, [[f.name, 'success', 32 * MiB]]);
+      const c = countBy(await fx.apiLog());
+      expectEqual(c.OPTIONS ?? 0, 0, 'OPTIONS');
+      await t.close();
+    } finally {
+      await fx.config({ delay_ms: 0 });
+    }
+  });
+
+  test('§25 --fail-rate on chunk POSTs: every failed chunk is sent again by a new job of the worker part, the file identical', { timeout: TEST_TIMEOUT }, async () => {
+    await fx.reset();
+    await fx.config({ fail_rate: 0.25 });
+    try {
+      const t = await openProfile();
+      const opts = options({ chunkSize: 512 * 1024, chunkRetryInterval: 200 });
+      const f = await makeFile(t, 'bg-fail.bin', 8 * MiB, 83);
+      const r = await handOver(t, opts, f.name);
+      expectEqual(r.background, 1, 'handed over', r);
+      const stored = await assembled(f);
+      expectEqual(stored.sha256, f.sha256, 'sha256 with failures');
+      const log = await fx.apiLog();
+      const failed = log.filter((e) => e.method === 'POST' && e.status >= 500).map((e) => e.chunk);
+      expectTrue(failed.length > 0, 'some chunk POSTs failed', formatLog(log));
+      for (const n of new Set(failed)) {
+        const ok = log.some((e) => e.method === 'POST' && e.chunk === n && e.status === 200 && e.seq > Math.min(...log.filter((x) => x.chunk === n && x.status >= 500).map((x) => x.seq)));
+        expectTrue(ok, `failed chunk ${n} was sent again and accepted`, formatLog(log));
+      }
+      expectEqual(countBy(log).OPTIONS ?? 0, 0, 'OPTIONS', formatLog(log));
+      await pendingUntil(t, opts, [[f.name, 'success', 8 * MiB]]);
+      await t.close();
+    } finally {
+      await fx.config({ fail_rate: 0 });
+    }
+  });
+});
