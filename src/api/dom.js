@@ -249,10 +249,7 @@
     const r = report.call(this);
     if (this.__background()) {
       r.background = [
-        'where the browser has Background Fetch (Chromium) and the service worker includes resumable-wasm/sw.js, each file\'s remaining chunks go as one job: the same requests (the upload prediction above holds), sent when and as the browser decides, so simultaneousUploads, the adaptive window, timeout and testChunks probes do not apply',
-        'the browser shows its own download-style notification titled with the file name, may ask the user first and may refuse a job (quota, permission): that file is then uploaded in the page',
-        'the request bodies are stored by the browser and in IndexedDB until the job ends (quota); failed chunks are sent again by new jobs (maxChunkRetries, growing delays), else by the page on its next visit',
-        'without Background Fetch (Firefox, WebKit) the upload runs in the page with durable resume, and backgroundWarning fires once',
+        'with Background Fetch (Chromium) and resumable-wasm/sw.js in the service worker, a job sends the chunks: the same requests, scheduled by the browser (no simultaneousUploads, adaptive window, timeout or testChunks probes), with its notification; it may ask the user or refuse (the page then uploads); bodies kept in IndexedDB until it ends (quota). Elsewhere the page uploads (backgroundWarning)',
       ];
     }
     return r;

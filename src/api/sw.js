@@ -4,9 +4,9 @@
 // It answers the page's question whether it is here, and when one of the library's Background
 // Fetch jobs ends it writes every chunk's answer (its HTTP status; 0 for none) into the file's
 // durable-resume record, as lines the wasm engine folds in on the next page (a success status
-// confirms the chunk). Chunks that failed with a status worth retrying go into a new job after
-// the delay the engine gave for that retry; after the last one the page sends them on its next
-// visit. It decides nothing else, and touches no event that is not the library's.
+// confirms the chunk). Chunks that failed with a status worth retrying it sends again itself,
+// after the delay the engine gave for each retry; after the last one the page sends them on its
+// next visit. It decides nothing else, and touches no event that is not the library's.
 (() => {
   const G = self;
   const call = (f) => new Promise(f);
@@ -22,13 +22,25 @@
   // As in dom.js: the job id names the record; each URL's fragment (never sent) its chunk.
   const JOB = 'resumable-wasm:';
   const CHUNK = '#rw-chunk=';
-  const startJob = (reg, job) => reg.backgroundFetch.fetch(`${JOB}${job.tries}:${encodeURIComponent(job.key)}`,
-    job.reqs.map((r) => new Request(`${r.url.replace(/#.*/, '')}${CHUNK}${r.chunk}`, r)),
-    { title: job.title, uploadTotal: job.reqs.reduce((n, r) => n + r.body.size, 0) });
 
   G.addEventListener('message', (e) => {
     if (e.data === 'resumable-wasm?' && e.ports && e.ports[0]) e.ports[0].postMessage('resumable-wasm!');
   });
+
+  // Appends the answers `got` (chunk → status) of `reqs` (default: the job's) to the record
+  // of `key`; resolves with the job kept under `key` (undefined when there is none, or no
+  // record any more: the page forgot the upload), deleted when `last`.
+  const note = async (key, got, last, reqs) => {
+    const t = (await open()).transaction(['uploads', 'jobs'], 'readwrite');
+    const [uploads, jobs] = [t.objectStore('uploads'), t.objectStore('jobs')];
+    const done = call((ok, no) => { t.oncomplete = ok; t.onabort = () => no(t.error); });
+    const [text, job] = await Promise.all([req(uploads.get(key)), req(jobs.get(key))]);
+    const kept = typeof text === 'string';
+    if (kept) uploads.put(text + (reqs || (job ? job.reqs : [])).map((r) => `\no ${r.chunk}\t${got.get(r.chunk) || 0}`).join(''), key);
+    if (last || !kept) jobs.delete(key);
+    await done;
+    return kept ? job : undefined;
+  };
 
   const settle = async (e) => {
     const bg = e.registration;
@@ -40,34 +52,28 @@
       if (at < 0) continue;
       got.set(+rec.request.url.slice(at + CHUNK.length), await rec.responseReady.then((r) => r.status, () => 0));
     }
-    const db = await open();
-    const t = db.transaction(['uploads', 'jobs'], 'readwrite');
-    const [uploads, jobs] = [t.objectStore('uploads'), t.objectStore('jobs')];
-    const done = call((ok, no) => { t.oncomplete = ok; t.onabort = () => no(t.error); });
-    const [text, job] = await Promise.all([req(uploads.get(key)), req(jobs.get(key))]);
-    let again = null;
-    if (job) {
-      // No record (the page forgot the upload): nothing to write, nothing to retry.
-      if (typeof text === 'string') {
-        uploads.put(text + job.reqs.map((r) => `\no ${r.chunk}\t${got.get(r.chunk) || 0}`).join(''), key);
-        const failed = job.reqs.filter((r) => {
-          const status = got.get(r.chunk) || 0;
-          return !job.ok.includes(status) && !job.permanent.includes(status);
-        });
-        // The user cancelled the job in the browser's UI: no new one.
-        if (failed.length && job.tries < job.delays.length && e.type !== 'backgroundfetchabort') {
-          again = { ...job, tries: job.tries + 1, reqs: failed };
-        }
-      }
-      if (again) jobs.put(again, key);
-      else jobs.delete(key);
+    // The user cancelled the job in the browser's UI: nothing is sent again.
+    const retrying = e.type !== 'backgroundfetchabort';
+    const job = await note(key, got, !retrying);
+    if (!job || !retrying) return;
+    // Chromium lets only pages start jobs: the worker part sends the chunks that failed with a
+    // status worth another try (or got no answer) itself, while this event keeps it alive,
+    // after the engine's delay for each retry; what is left goes to the page's next visit.
+    const failing = (answers) => (r) => {
+      const status = answers.get(r.chunk) || 0;
+      return !job.ok.includes(status) && !job.permanent.includes(status);
+    };
+    let reqs = job.reqs.filter(failing(got));
+    for (let n = 0; reqs.length && n < job.delays.length; n++) {
+      await call((ok) => setTimeout(ok, job.delays[n]));
+      const now = new Map();
+      for (const r of reqs) now.set(r.chunk, await fetch(new Request(r.url, r)).then((res) => res.status, () => 0));
+      if (!(await note(key, now, false, reqs))) return;
+      reqs = reqs.filter(failing(now));
     }
-    await done;
-    if (again) {
-      await call((ok) => setTimeout(ok, job.delays[job.tries]));
-      await startJob(G.registration, again);
-    }
+    await note(key, got, true, []);
   };
+
   for (const type of ['backgroundfetchsuccess', 'backgroundfetchfail', 'backgroundfetchabort']) {
     G.addEventListener(type, (e) => e.waitUntil(settle(e)));
   }

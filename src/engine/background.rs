@@ -8,9 +8,10 @@
 //! - **Reading the outcomes** ([`settle`]): the worker part appends one `o chunk<TAB>status`
 //!   line per answered (or unanswered: status 0) chunk to the record's text; the next page
 //!   folds them in. A success status confirms its chunk; anything else leaves it to send.
-//! - **Retries** ([`retry_delays`]): failed chunks go into a new job after each delay, as many
-//!   jobs as `maxChunkRetries` allows, each delay the backoff ceiling of that retry (no
-//!   jitter: one job per file retries, not a crowd of chunks).
+//! - **Retries** ([`retry_delays`], [`retryable`]): the worker part sends failed chunks again
+//!   itself (Chromium lets only pages start jobs) after each delay, as many rounds as
+//!   `maxChunkRetries` allows, each delay the backoff ceiling of that retry (no jitter: one
+//!   round per file, not a crowd of chunks); what is left the page sends on its next visit.
 
 use crate::engine::config::Config;
 use crate::engine::params::{append_query, encode_component, RequestBody, RequestSpec};
@@ -46,7 +47,7 @@ pub fn settle(record: &mut Record, config: &Config, count: u32) {
     }
 }
 
-/// The wait before each new job of a file whose last job left chunks unsent: one entry per
+/// The wait before each retry round of a file whose job left chunks unsent: one entry per
 /// retry `maxChunkRetries` allows.
 #[must_use]
 pub fn retry_delays(config: &Config) -> Vec<u64> {
