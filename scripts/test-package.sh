@@ -4,7 +4,8 @@
 #   - publint: packaging errors (files missing from the tarball, exports that point nowhere,
 #     fields that disagree with each other); its warnings fail too (--strict);
 #   - @arethetypeswrong/cli (attw): every entry point resolves to JavaScript and to types under
-#     each of TypeScript's module resolutions (node10, node16 from ESM and from CJS, bundler);
+#     each of TypeScript's module resolutions (node10, node16 from ESM and from CJS, bundler),
+#     the worker part `resumable-wasm/sw.js` (`background`) included;
 #   - CHANGELOG.md has a section for the version being packed (the README's release steps).
 # Neither tool reaches the network: publint reads the tarball, attw runs with
 # --no-definitely-typed (it would otherwise look up @types/resumable-wasm on the registry).

@@ -1154,6 +1154,35 @@ mod tests {
     }
 
     #[test]
+    fn background_needs_persist_and_no_per_chunk_page_work() {
+        let on = OptionValue::Bool(true);
+        let e = with_target(vec![("background", on.clone())]).unwrap_err();
+        assert_eq!(e.option.as_deref(), Some("background"));
+        assert!(e.message.contains("needs persist: true"), "{}", e.message);
+        let c = with_target(vec![("background", on.clone()), ("persist", on.clone())]).unwrap();
+        assert!(c.background && c.persist);
+        for (name, value) in [
+            ("checksum", s("crc32c")),
+            ("preprocess", OptionValue::Function),
+            ("query", OptionValue::Function),
+            ("headers", OptionValue::Function),
+        ] {
+            let e = with_target(vec![
+                ("background", on.clone()),
+                ("persist", on.clone()),
+                (name, value),
+            ])
+            .unwrap_err();
+            assert_eq!(
+                e.option.as_deref(),
+                Some("background"),
+                "background with {name}"
+            );
+        }
+        assert!(!with_target(vec![]).unwrap().background);
+    }
+
+    #[test]
     fn s3_needs_its_callbacks_and_no_target() {
         let all = || {
             OptionValue::Map(

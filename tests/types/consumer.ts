@@ -3,6 +3,7 @@
 import init, { Uploader, isUploadError } from 'resumable-wasm';
 import type {
   UploadError, UploadErrorKind, UploadFile, UploadOptions, UploadStatus, UploadSummary, PreflightReport, S3UploadOptions, PendingUpload,
+  BackgroundWarning, BackgroundProgress,
 } from 'resumable-wasm';
 
 await init();
@@ -100,6 +101,14 @@ void s3Missing;
 // Durable resume: options, pending uploads, resuming and forgetting them, the warning, handles.
 const kept = new Uploader({ target: '/upload', persist: true, persistBlobMaxBytes: 1 << 20 });
 kept.on('persistWarning', (cause: unknown) => void cause);
+// Background Fetch: the option, its two events, the pending status, the report's notes.
+const bg = new Uploader({ target: '/upload', persist: true, background: true });
+bg.on('backgroundWarning', (w: BackgroundWarning) => void (w.kind === 'backgroundUnavailable' && w.reason));
+bg.on('backgroundProgress', (p: BackgroundProgress) => void (p.uploaded / p.uploadTotal + p.result.length));
+void bg.pending().then((ps) => ps.filter((p) => p.status === 'success'));
+void bg.upload().then((s) => s.background);
+const notes: string[] | undefined = bg.preflightReport().background;
+void notes;
 void (async () => {
   const left: PendingUpload[] = await kept.pending();
   for (const p of left) {
