@@ -266,7 +266,8 @@
     const jobs = reg && reg.backgroundFetch ? await reg.backgroundFetch.getIds() : [];
     return (await this.__pending()).map(([identifier, name, size, lastModified, relativePath, confirmed, kept]) => {
       const running = jobs.some((id) => id.startsWith(JOB) && id.endsWith(encodeURIComponent(`\n${identifier}`)));
-      const status = confirmed === size ? 'success' : running ? 'background' : 'pending';
+      // (A 0-byte file's one chunk has no bytes to count: it shows as pending.)
+      const status = size && confirmed === size ? 'success' : running ? 'background' : 'pending';
       const p = { identifier, name, size, relativePath, confirmed, status };
       if (lastModified !== undefined) p.lastModified = lastModified;
       if (is('Blob', kept)) p.file = kept;
