@@ -203,7 +203,7 @@
    * (the page may close once this resolved); else the in-page upload.
    */
   P.upload = async function () {
-    if (!this.__background()) return upload.call(this);
+    if (!(this.__persists() > 1)) return upload.call(this);
     const [reg, reason] = await workerPart();
     const s = state(this);
     if (!reg) {
@@ -247,7 +247,7 @@
   const report = P.preflightReport;
   P.preflightReport = function preflightReport() {
     const r = report.call(this);
-    if (this.__background()) {
+    if ((this.__persists() > 1)) {
       r.background = [
         'with Background Fetch (Chromium) and resumable-wasm/sw.js in the service worker, a job sends the chunks: the same requests, scheduled by the browser (no simultaneousUploads, adaptive window, timeout or testChunks probes), with its notification; it may ask the user or refuse (the page then uploads); bodies kept in IndexedDB until it ends (quota). Elsewhere the page uploads (backgroundWarning)',
       ];
@@ -261,7 +261,7 @@
    * 'background' (a job is sending it) or 'pending'.
    */
   P.pending = async function pending() {
-    const reg = this.__background() && G.navigator.serviceWorker
+    const reg = (this.__persists() > 1) && G.navigator.serviceWorker
       && await G.navigator.serviceWorker.getRegistration().catch(() => null);
     const jobs = reg && reg.backgroundFetch ? await reg.backgroundFetch.getIds() : [];
     return (await this.__pending()).map(([identifier, name, size, lastModified, relativePath, confirmed, kept]) => {
@@ -304,7 +304,7 @@
     const f = P[name];
     P[name] = function (...args) {
       const p = f.apply(this, args);
-      if (this.__background()) state(this).adding.push(p);
+      if ((this.__persists() > 1)) state(this).adding.push(p);
       return p;
     };
   }

@@ -528,12 +528,6 @@ impl Uploader {
         }))
     }
 
-    /// `background`: whether the option is on (read by `upload()` in `dom.js`).
-    #[wasm_bindgen(js_name = __background, skip_typescript)]
-    pub fn background(&self) -> bool {
-        self.driver.scheduler().config().background
-    }
-
     /// `background`: takes every waiting file out of the queue for a Background Fetch job
     /// (`dom.js` waits for the files being added first): one `[record key, Blob, job text]`
     /// per file ([`background::job_text`]); `dom.js` builds and starts the jobs.
@@ -542,11 +536,12 @@ impl Uploader {
         self.driver.hand_over()
     }
 
-    /// Whether this uploader keeps records (`persist`, and its store has not failed): read by
-    /// `assignBrowse`/`assignDrop` in `dom.js` to keep file handles.
+    /// Whether this uploader keeps records (`persist`, and its store has not failed): 0 no,
+    /// 1 yes, 2 yes and `background` is on. Read by `assignBrowse`/`assignDrop` in `dom.js` to
+    /// keep file handles, and by its `upload()` and `pending()`.
     #[wasm_bindgen(js_name = __persists, skip_typescript)]
-    pub fn persists(&self) -> bool {
-        self.driver.persists()
+    pub fn persists(&self) -> u8 {
+        u8::from(self.driver.persists()) << u8::from(self.driver.scheduler().config().background)
     }
 
     /// Adds a listener. Throws an `invalid` UploadError for an unknown event name.

@@ -49,18 +49,13 @@ pub fn settle(record: &mut Record, config: &Config, count: u32) {
 
 /// The wait before each retry round of a file whose job left chunks unsent: one entry per
 /// retry `maxChunkRetries` allows.
-#[must_use]
-pub fn retry_delays(config: &Config) -> Vec<u64> {
+pub fn retry_delays(config: &Config) -> impl Iterator<Item = u64> {
     let policy = RetryPolicy {
         max_retries: config.max_chunk_retries,
         base_interval_ms: config.chunk_retry_interval_ms,
         max_interval_ms: config.max_retry_interval_ms,
     };
-    let mut v = Vec::new();
-    for n in 1..=config.max_chunk_retries {
-        v.push(policy.ceiling_ms(n).min(MAX_JOB_DELAY_MS));
-    }
-    v
+    (1..=config.max_chunk_retries).map(move |n| policy.ceiling_ms(n).min(MAX_JOB_DELAY_MS))
 }
 
 /// Whether a failed chunk's `status` is worth another job: not one of `permanentErrors`
@@ -106,8 +101,7 @@ pub fn job_text(config: &Config, specs: &[RequestSpec]) -> String {
     });
     s.push_str(&append_query("", headers));
     s.push('\t');
-    let delays = retry_delays(config);
-    for (i, &d) in delays.iter().enumerate() {
+    for (i, d) in retry_delays(config).enumerate() {
         push_number(&mut s, d, i);
     }
     for list in [&config.success_statuses, &config.permanent_errors] {
@@ -200,16 +194,17 @@ mod tests {
     #[test]
     fn retries_are_bounded_by_max_chunk_retries_with_growing_delays() {
         let mut c = Config::new("https://u/x");
+        let delays = |c: &Config| retry_delays(c).collect::<Vec<_>>();
         assert_eq!(
-            retry_delays(&c),
+            delays(&c),
             vec![500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]
         );
         c.max_chunk_retries = 0;
-        assert!(retry_delays(&c).is_empty());
+        assert!(delays(&c).is_empty());
         c.max_chunk_retries = 2;
         c.max_retry_interval_ms = 3_600_000;
         c.chunk_retry_interval_ms = 50_000;
-        assert_eq!(retry_delays(&c), vec![50_000, MAX_JOB_DELAY_MS]);
+        assert_eq!(delays(&c), vec![50_000, MAX_JOB_DELAY_MS]);
         assert!(retryable(&c, 503) && retryable(&c, 0));
         assert!(!retryable(&c, 200) && !retryable(&c, 415));
     }
