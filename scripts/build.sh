@@ -61,6 +61,11 @@ node scripts/keep-names.mjs "$out/resumable_wasm.js"
 # The worker part of `background`, for the app's service worker (importScripts or import):
 # a plain script, minified like the rest.
 "$esbuild" src/api/sw.js --minify --log-level=warning --outfile="$out/sw.js"
+# The page part of `background` (src/api/background.js), an ES module the glue imports only
+# when the option is on: beside the ES-module glue and beside the script-tag file (whose
+# `import('./background.js')` resolves against the script's own URL).
+"$esbuild" src/api/background.js --minify --format=esm --log-level=warning --outfile="$out/background.js"
+cp "$out/background.js" "$out/script/background.js"
 printf 'export {};\n' >"$out/sw.d.ts"
 
 # The Node entry (init() reads the .wasm from disk) and the script-tag build's global, typed.

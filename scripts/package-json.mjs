@@ -9,6 +9,8 @@ const [dir, version] = process.argv.slice(2);
 //            types declare that global (`/// <reference types="resumable-wasm/script" />`)
 //   ./sw.js  the worker part of `background`, for the app's own service worker
 //            (`importScripts` or `import`); a script with no exports (its types say so)
+//   background.js (also in script/) the page part of `background`, which the glue imports
+//            itself (a relative import(), no entry point of its own)
 //   ./resumable_wasm_bg.wasm the wasm itself, an asset to fetch or read, not a module
 // `script/package.json` points TypeScript's legacy `node10` resolution, which ignores `exports`,
 // at the script's files; `node.js`/`node.d.ts` sit at the root for the same reason.
@@ -31,7 +33,7 @@ const pkg = {
   },
   files: [
     'resumable_wasm.js', 'resumable_wasm.d.ts', 'resumable_wasm_bg.wasm', 'resumable_wasm_bg.wasm.d.ts',
-    'node.js', 'node.d.ts', 'sw.js', 'sw.d.ts', 'script/', 'README.md', 'CHANGELOG.md', 'LICENSE',
+    'node.js', 'node.d.ts', 'background.js', 'sw.js', 'sw.d.ts', 'script/', 'README.md', 'CHANGELOG.md', 'LICENSE',
   ],
   sideEffects: ['./script/resumable-wasm.js'],
   // Node 20 is the oldest with everything the client uses there: fetch, FormData, Blob and

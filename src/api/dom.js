@@ -105,13 +105,8 @@
       // The record text and kept file of `key`: [text, file] or undefined.
       get: (key) => tx('readonly', (u, f) => [req(u.get(key)), req(f.get(key))])
         .then((rs) => Promise.all(rs)).then(([t, f]) => (t === undefined ? undefined : [t, f])),
-      // `background`: keeps a job's description under its record's key, for the worker part.
-      job: (key, job) => open().then((d) => call((ok, no) => {
-        const t = d.transaction('jobs', 'readwrite');
-        t.objectStore('jobs').put(job, key);
-        t.oncomplete = ok;
-        t.onabort = () => no(t.error);
-      })),
+      // The database (background.js keeps its jobs there).
+      open,
       // Every [key, text, file].
       all: () => tx('readonly', (u, f) => [req(u.getAllKeys()), req(u.getAll()), req(f.getAllKeys()), req(f.getAll())])
         .then((rs) => Promise.all(rs))
@@ -152,95 +147,16 @@
     s.events = s.events.filter(([e, f]) => e !== event || (callback && f !== callback));
   };
 
-  // `background`: a job's id names its record (a retry job of the worker part counts up `n`);
-  // each request's URL carries its chunk number in a fragment (never sent) so that the
-  // worker part can tell the job's records apart. sw.js has the same two lines.
-  const JOB = 'resumable-wasm:';
-  const startJob = (reg, job) => reg.backgroundFetch.fetch(`${JOB}${job.tries}:${encodeURIComponent(job.key)}`,
-    job.reqs.map((r) => new Request(`${r.url.replace(/#.*/, '')}#rw-chunk=${r.chunk}`, r)),
-    { title: job.title, uploadTotal: job.reqs.reduce((n, r) => n + r.body.size, 0) });
-  // The app's service worker registration, when it can run jobs and includes the worker part
-  // (which answers this page's question); else why not: 'unsupported' or 'no-worker'.
-  const workerPart = async () => {
-    if (typeof G.BackgroundFetchManager !== 'function') return [null, 'unsupported'];
-    const reg = await G.navigator.serviceWorker.getRegistration().catch(() => null);
-    const ours = reg && reg.active && reg.backgroundFetch && await call((done) => {
-      const ch = new MessageChannel();
-      ch.port1.onmessage = (e) => done(e.data === 'resumable-wasm!');
-      reg.active.postMessage('resumable-wasm?', [ch.port2]);
-      setTimeout(() => done(false), 3000);
-    });
-    return ours ? [reg] : [null, 'no-worker'];
-  };
-  // A file's job from the engine's text (first line: what every request shares; then one
-  // line per chunk), each request as the page would send it: multipart `FormData` or the raw
-  // slice. The body is made a Blob once, so that the worker part can send it again; a
-  // multipart one keeps the Content-Type (with its boundary, whose case the Blob's type would
-  // lose) as a header.
-  const jobOf = async (key, file, text) => {
-    const [head, ...lines] = text.split('\n');
-    const [name, field, method, cred, common, ...lists] = head.split('\t');
-    const [delays, ok, permanent] = lists.map((v) => (v ? v.split(',').map(Number) : []));
-    const reqs = await Promise.all(lines.map(async (line) => {
-      const [chunk, start, end, url, fields] = line.split('\t');
-      const headers = [...new URLSearchParams(common)];
-      let body = file.slice(+start, +end);
-      if (field) {
-        const form = new FormData();
-        new URLSearchParams(fields).forEach((v, k) => form.append(k, v));
-        form.append(field, body, decodeURIComponent(name));
-        const r = new Request(url, { method: 'POST', body: form });
-        headers.push(['content-type', r.headers.get('content-type')]);
-        body = await r.blob();
-      }
-      return { chunk: +chunk, url, method, headers, credentials: cred === '1' ? 'include' : 'same-origin', body };
-    }));
-    return { key, title: decodeURIComponent(name) || file.name || 'Upload', tries: 0, delays, ok, permanent, reqs };
-  };
+  // `background`: its page part (background.js, beside this file) is loaded when first needed,
+  // so that pages without the option never download it.
+  const part = () => import('./background.js');
   const upload = P.upload;
   /**
    * With `background` where a job can run: hands every waiting file to a Background Fetch job
    * (the page may close once this resolved); else the in-page upload.
    */
   P.upload = async function () {
-    if (!(this.__persists() > 1)) return upload.call(this);
-    const [reg, reason] = await workerPart();
-    const s = state(this);
-    if (!reg) {
-      if (!s.warned) {
-        s.warned = true;
-        emit(this, 'backgroundWarning', {
-          kind: 'backgroundUnavailable', reason,
-          message: reason === 'unsupported'
-            ? 'this browser has no Background Fetch: uploading in the page (durable resume keeps it going after a reload)'
-            : "the page's service worker does not include resumable-wasm's worker part (sw.js): uploading in the page",
-        });
-      }
-      return upload.call(this);
-    }
-    // The files being added are queued first.
-    await Promise.allSettled(s.adding.splice(0));
-    let handed = 0;
-    for (const [key, file, text] of this.__handOver()) {
-      const identifier = key.slice(key.lastIndexOf('\n') + 1);
-      try {
-        const job = await jobOf(key, file, text);
-        await G[STORE].job(key, job);
-        const bg = await startJob(reg, job);
-        handed++;
-        const tell = () => emit(this, 'backgroundProgress', {
-          identifier, uploaded: bg.uploaded, uploadTotal: bg.uploadTotal, result: bg.result, failureReason: bg.failureReason,
-        });
-        bg.addEventListener('progress', tell);
-        tell();
-      } catch (e) {
-        // Refused (quota, permission, nothing left to send): the page uploads it, resuming
-        // from its record.
-        emit(this, 'backgroundWarning', { kind: 'backgroundRefused', reason: e && e.name, message: String(e && e.message), identifier });
-        await this.addFiles([{ file, identifier }]);
-      }
-    }
-    return Object.assign(await upload.call(this), { background: handed });
+    return this.__persists() > 1 ? (await part()).upload(this, upload, emit, state(this)) : upload.call(this);
   };
 
   // `background`: the report says what the browser takes over.
@@ -261,13 +177,10 @@
    * 'background' (a job is sending it) or 'pending'.
    */
   P.pending = async function pending() {
-    const reg = (this.__persists() > 1) && G.navigator.serviceWorker
-      && await G.navigator.serviceWorker.getRegistration().catch(() => null);
-    const jobs = reg && reg.backgroundFetch ? await reg.backgroundFetch.getIds() : [];
+    const running = this.__persists() > 1 ? await (await part()).running() : () => 0;
     return (await this.__pending()).map(([identifier, name, size, lastModified, relativePath, confirmed, kept]) => {
-      const running = jobs.some((id) => id.startsWith(JOB) && id.endsWith(encodeURIComponent(`\n${identifier}`)));
       // (A 0-byte file's one chunk has no bytes to count: it shows as pending.)
-      const status = size && confirmed === size ? 'success' : running ? 'background' : 'pending';
+      const status = size && confirmed === size ? 'success' : running(identifier) ? 'background' : 'pending';
       const p = { identifier, name, size, relativePath, confirmed, status };
       if (lastModified !== undefined) p.lastModified = lastModified;
       if (is('Blob', kept)) p.file = kept;
