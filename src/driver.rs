@@ -362,13 +362,23 @@ impl Driver {
     }
 
     /// `background`: takes every waiting file out of the queue for a Background Fetch job
-    /// (see [`Scheduler::hand_over`]): `[record key, Blob, job text]` each.
+    /// (see [`Scheduler::hand_over`]): `[policy, [record key, Blob, name, chunk, Request,
+    /// chunk, Request, …], …]`, each `Request` the one the page would send (built as
+    /// `transport::fetch` builds its own), the policy [`background::job_policy`]'s text.
     pub(crate) fn hand_over(&self) -> js_sys::Array {
-        let out = js_sys::Array::new();
+        let out = js_sys::Array::of1(&background::job_policy(self.scheduler().config()).into());
         let handed = self.0.borrow_mut().scheduler.hand_over();
-        for (id, key, text) in handed {
+        for (id, key, name, specs) in handed {
             let blob = blob_index(id).and_then(|i| self.0.borrow_mut().blobs.get_mut(i)?.take());
-            out.push(&js_sys::Array::of3(&key.into(), &blob.into(), &text.into()));
+            let job = js_sys::Array::of3(&key.into(), &blob.clone().into(), &name.into());
+            for spec in &specs {
+                let request = blob
+                    .as_ref()
+                    .and_then(|b| transport::fetch::request(&wire(spec, b, None), None).ok());
+                job.push(&spec.chunk.into());
+                job.push(&request.into());
+            }
+            out.push(&job);
         }
         pump(&self.0);
         out
@@ -1122,13 +1132,8 @@ fn fail_unsendable(handle: &Handle, id: RequestId, message: &str) {
     );
 }
 
-async fn send(
-    handle: &Handle,
-    spec: &RequestSpec,
-    blob: &Blob,
-    read: Option<&Blob>,
-    via: Via,
-) -> Outcome {
+/// The request of `spec` for the transport: the chunk of `blob`, or `read` (as read and hashed).
+fn wire<'a>(spec: &'a RequestSpec, blob: &'a Blob, read: Option<&'a Blob>) -> Wire<'a> {
     let body = match &spec.body {
         RequestBody::None => WireBody::None,
         RequestBody::Raw => WireBody::Raw,
@@ -1143,7 +1148,7 @@ async fn send(
             file_name,
         },
     };
-    let wire = Wire {
+    Wire {
         method: &spec.method,
         url: &spec.url,
         headers: &spec.headers,
@@ -1154,7 +1159,17 @@ async fn send(
         end: spec.end,
         with_credentials: spec.with_credentials,
         timeout_ms: spec.timeout_ms,
-    };
+    }
+}
+
+async fn send(
+    handle: &Handle,
+    spec: &RequestSpec,
+    blob: &Blob,
+    read: Option<&Blob>,
+    via: Via,
+) -> Outcome {
+    let wire = wire(spec, blob, read);
     match via {
         Via::Fetch(controller) => transport::fetch::send(&wire, &controller).await,
         Via::Xhr(slot) => {

@@ -2,7 +2,7 @@
 // the first time an uploader with the option calls `upload()` or `pending()`: pages without the
 // option never download it. It sits beside the ES-module glue and beside the script-tag build
 // (scripts/build.sh copies it to both). Plain browser glue: the wasm decides which chunks a job
-// sends and what their requests are, and reads the outcomes back (src/engine/background.rs).
+// sends and builds their requests, and reads the outcomes back (src/engine/background.rs).
 const G = globalThis;
 const call = (f) => new Promise(f);
 
@@ -28,29 +28,19 @@ const workerPart = async () => {
   return ours ? [reg] : [null, 'no-worker'];
 };
 
-// A file's job from the engine's text (first line: what every request shares; then one line per
-// chunk), each request as the page would send it: multipart `FormData` or the raw slice. The
-// body is made a Blob once, so that the worker part can send it again; a multipart one keeps the
-// Content-Type (with its boundary, whose case the Blob's type would lose) as a header.
-const jobOf = async (key, file, text) => {
-  const [head, ...lines] = text.split('\n');
-  const [name, field, method, cred, common, ...lists] = head.split('\t');
-  const [delays, ok, permanent] = lists.map((v) => (v ? v.split(',').map(Number) : []));
-  const reqs = await Promise.all(lines.map(async (line) => {
-    const [chunk, start, end, url, fields] = line.split('\t');
-    const headers = [...new URLSearchParams(common)];
-    let body = file.slice(+start, +end);
-    if (field) {
-      const form = new FormData();
-      new URLSearchParams(fields).forEach((v, k) => form.append(k, v));
-      form.append(field, body, decodeURIComponent(name));
-      const r = new Request(url, { method: 'POST', body: form });
-      headers.push(['content-type', r.headers.get('content-type')]);
-      body = await r.blob();
-    }
-    return { chunk: +chunk, url, method, headers, credentials: cred === '1' ? 'include' : 'same-origin', body };
-  }));
-  return { key, title: decodeURIComponent(name) || file.name || 'Upload', tries: 0, delays, ok, permanent, reqs };
+// A file's job: `list` holds each chunk's number and its `Request` as the wasm built it (the one
+// the page would send), `policy` the engine's retry rules as text (delays, success statuses,
+// permanent errors). Each request is kept as plain fields with its body made a Blob once (a
+// multipart one keeps its Content-Type, boundary included, among the headers), so that the
+// worker part can send it again.
+const jobOf = async (key, file, name, policy, list) => {
+  const [delays, ok, permanent] = policy.split('\t').map((v) => (v ? v.split(',').map(Number) : []));
+  const reqs = [];
+  for (let i = 0; i < list.length; i += 2) {
+    const r = list[i + 1];
+    reqs.push({ chunk: list[i], url: r.url, method: r.method, headers: [...r.headers], credentials: r.credentials, body: await r.blob() });
+  }
+  return { key, title: name || file.name || 'Upload', tries: 0, delays, ok, permanent, reqs };
 };
 
 // Keeps a job's description under its record's key, for the worker part to send again.
@@ -62,17 +52,17 @@ const keep = (key, job) => G[Symbol.for('resumable-wasm/store')].open().then((d)
 }));
 
 /**
- * `upload()` of uploader `up` (its state `s` in dom.js; `send` the in-page upload, `emit` the
- * glue's events): where a job can run, hands every waiting file to a Background Fetch job (the
- * page may close once this resolved), then runs the in-page upload for what is left; else the
- * in-page upload, with one `backgroundWarning`.
+ * `upload()` of uploader `up` (its state `s` in dom.js; `send` the in-page upload): where a job
+ * can run, hands every waiting file to a Background Fetch job (the page may close once this
+ * resolved), then runs the in-page upload for what is left; else the in-page upload, with one
+ * `backgroundWarning`.
  */
-export const upload = async (up, send, emit, s) => {
+export const upload = async (up, send, s) => {
   const [reg, reason] = await workerPart();
   if (!reg) {
     if (!s.warned) {
       s.warned = true;
-      emit(up, 'backgroundWarning', {
+      up.__emit('backgroundWarning', {
         kind: 'backgroundUnavailable', reason,
         message: reason === 'unsupported'
           ? 'this browser has no Background Fetch: uploading in the page (durable resume keeps it going after a reload)'
@@ -84,14 +74,16 @@ export const upload = async (up, send, emit, s) => {
   // The files being added are queued first.
   await Promise.allSettled(s.adding.splice(0));
   let handed = 0;
-  for (const [key, file, text] of up.__handOver()) {
+  const [policy, ...files] = up.__handOver();
+  for (const [key, file, name, ...list] of files) {
     const identifier = key.slice(key.lastIndexOf('\n') + 1);
     try {
-      const job = await jobOf(key, file, text);
+      const job = await jobOf(key, file, name, policy, list);
       await keep(key, job);
       const bg = await startJob(reg, job);
       handed++;
-      const tell = () => emit(up, 'backgroundProgress', {
+      // (Not after `free()`: the uploader is gone.)
+      const tell = () => up.__wbg_ptr && up.__emit('backgroundProgress', {
         identifier, uploaded: bg.uploaded, uploadTotal: bg.uploadTotal, result: bg.result, failureReason: bg.failureReason,
       });
       bg.addEventListener('progress', tell);
@@ -99,7 +91,7 @@ export const upload = async (up, send, emit, s) => {
     } catch (e) {
       // Refused (quota, permission, nothing left to send): the page uploads it, resuming from
       // its record.
-      emit(up, 'backgroundWarning', { kind: 'backgroundRefused', reason: e && e.name, message: String(e && e.message), identifier });
+      up.__emit('backgroundWarning', { kind: 'backgroundRefused', reason: e && e.name, message: String(e && e.message), identifier });
       await up.addFiles([{ file, identifier }]);
     }
   }

@@ -17,7 +17,7 @@
   const bound = new WeakMap();
   const state = (up) => {
     let s = bound.get(up);
-    if (!s) bound.set(up, (s = { regs: [], inputs: [], events: [], adding: [] }));
+    if (!s) bound.set(up, (s = { regs: [], inputs: [], adding: [] }));
     return s;
   };
   const listen = (up, target, event, listener) => {
@@ -128,25 +128,6 @@
   };
   const isHandle = (v) => v && typeof v === 'object' && v.kind === 'file' && typeof v.getFile === 'function';
 
-  // `background`: events of the page glue, not of the wasm (`on`/`off` take them too).
-  const OWN_EVENTS = ['backgroundWarning', 'backgroundProgress'];
-  const emit = (up, event, arg) => state(up).events.forEach(([e, f]) => {
-    if (e !== event) return;
-    try { f(arg); } catch (err) { console.error(`resumable-wasm: a \`${event}\` listener threw:`, err); }
-  });
-  const on = P.on;
-  P.on = function (event, callback) {
-    if (!OWN_EVENTS.includes(event)) return on.call(this, event, callback);
-    if (typeof callback !== 'function') throw invalid('callback', `on('${event}', callback): callback must be a function`);
-    state(this).events.push([event, callback]);
-  };
-  const off = P.off;
-  P.off = function (event, callback) {
-    if (!OWN_EVENTS.includes(event)) return off.call(this, event, callback);
-    const s = state(this);
-    s.events = s.events.filter(([e, f]) => e !== event || (callback && f !== callback));
-  };
-
   // `background`: its page part (background.js, beside this file) is loaded when first needed,
   // so that pages without the option never download it.
   const part = () => import('./background.js');
@@ -156,7 +137,7 @@
    * (the page may close once this resolved); else the in-page upload.
    */
   P.upload = async function () {
-    return this.__persists() > 1 ? (await part()).upload(this, upload, emit, state(this)) : upload.call(this);
+    return this.__persists() > 1 ? (await part()).upload(this, upload, state(this)) : upload.call(this);
   };
 
   // `background`: the report says what the browser takes over.
@@ -165,7 +146,7 @@
     const r = report.call(this);
     if ((this.__persists() > 1)) {
       r.background = [
-        'with Background Fetch (Chromium) and resumable-wasm/sw.js in the service worker, a job sends the chunks: the same requests, scheduled by the browser (no simultaneousUploads, adaptive window, timeout or testChunks probes), with its notification; it may ask the user or refuse (the page then uploads); bodies kept in IndexedDB until it ends (quota). Elsewhere the page uploads (backgroundWarning)',
+        'Chromium with resumable-wasm/sw.js in the service worker: a Background Fetch job sends the same requests, scheduled by the browser (no simultaneousUploads, adaptive window, timeout or probes), with its notification; it may ask the user or refuse (the page uploads then); bodies kept in IndexedDB until it ends (quota). Elsewhere the page uploads (backgroundWarning)',
       ];
     }
     return r;

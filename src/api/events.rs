@@ -30,6 +30,9 @@ pub(crate) const EVENTS: &[&str] = &[
     "pause",
     "cancel",
     "persistWarning",
+    // `background`: emitted by its page part (background.js) through `Uploader::emit`.
+    "backgroundWarning",
+    "backgroundProgress",
 ];
 
 /// Registered callbacks, in registration order.

@@ -529,11 +529,19 @@ impl Uploader {
     }
 
     /// `background`: takes every waiting file out of the queue for a Background Fetch job
-    /// (`dom.js` waits for the files being added first): one `[record key, Blob, job text]`
-    /// per file ([`background::job_text`]); `dom.js` builds and starts the jobs.
+    /// (`background.js` waits for the files being added first): the engine's retry policy,
+    /// then per file its record key, Blob, name and each chunk's number and `Request`
+    /// (`Driver::hand_over`); `background.js` keeps and starts the jobs.
     #[wasm_bindgen(js_name = __handOver, skip_typescript)]
     pub fn hand_over(&self) -> Array {
         self.driver.hand_over()
+    }
+
+    /// `background`: emits one of the events of its page part (`background.js`), to the
+    /// listeners `on()` registered like any other's.
+    #[wasm_bindgen(js_name = __emit, skip_typescript)]
+    pub fn emit(&self, event: &str, arg: JsValue) {
+        self.page.emit(event, &[arg]);
     }
 
     /// Whether this uploader keeps records (`persist`, and its store has not failed): 0 no,

@@ -14,7 +14,6 @@
 //!   round per file, not a crowd of chunks); what is left the page sends on its next visit.
 
 use crate::engine::config::Config;
-use crate::engine::params::{append_query, encode_component, RequestBody, RequestSpec};
 use crate::engine::persist::{Record, Runs};
 use crate::engine::retry::RetryPolicy;
 
@@ -65,42 +64,12 @@ pub fn retryable(config: &Config, status: u16) -> bool {
     !config.success_statuses.contains(&status) && !config.permanent_errors.contains(&status)
 }
 
-/// A job's requests as the page glue reads them (text costs less wasm than JS arrays): a
-/// first line of what every request shares, tab-separated — the multipart part's file name
-/// (percent-encoded) and field (both empty for a raw body), method, `1` with credentials,
-/// the headers as a query string, then
-/// the retry delays, success statuses and permanent errors, comma-separated — and one line
-/// per request: chunk, first byte, end byte, URL, and the multipart text fields as a query
-/// string (empty for a raw body). Names and values are percent-encoded; URLs carry no tab.
+/// What the worker part needs to retry a job's failed chunks, as the page glue reads it (text
+/// costs less wasm than JS arrays): the retry delays ([`retry_delays`]), the success statuses
+/// and the permanent errors ([`retryable`]), each comma-separated, tab between them.
 #[must_use]
-pub fn job_text(config: &Config, specs: &[RequestSpec]) -> String {
+pub fn job_policy(config: &Config) -> String {
     let mut s = String::new();
-    let mut headers = &[][..];
-    if let Some(first) = specs.first() {
-        headers = &first.headers;
-        if let RequestBody::Multipart {
-            file_field,
-            file_name,
-            ..
-        } = &first.body
-        {
-            encode_component(file_name, &mut s);
-            s.push('\t');
-            s.push_str(file_field);
-        }
-    }
-    if !s.contains('\t') {
-        s.push('\t');
-    }
-    s.push('\t');
-    s.push_str(&config.upload_method);
-    s.push_str(if config.with_credentials {
-        "\t1\t"
-    } else {
-        "\t0\t"
-    });
-    s.push_str(&append_query("", headers));
-    s.push('\t');
     for (i, d) in retry_delays(config).enumerate() {
         push_number(&mut s, d, i);
     }
@@ -108,18 +77,6 @@ pub fn job_text(config: &Config, specs: &[RequestSpec]) -> String {
         s.push('\t');
         for (i, &n) in list.iter().enumerate() {
             push_number(&mut s, u64::from(n), i);
-        }
-    }
-    for r in specs {
-        s.push('\n');
-        for n in [u64::from(r.chunk), r.start, r.end] {
-            s.push_str(&n.to_string());
-            s.push('\t');
-        }
-        s.push_str(&r.url);
-        s.push('\t');
-        if let RequestBody::Multipart { fields, .. } = &r.body {
-            s.push_str(&append_query("", fields));
         }
     }
     s
@@ -211,7 +168,10 @@ mod tests {
 
     #[test]
     fn hand_over_takes_the_file_with_its_unconfirmed_chunks_as_uploads() {
-        use crate::engine::{Action, FileMeta, FileStatus, Scheduler, TestChunks, UploadMode};
+        use crate::engine::params::RequestBody;
+        use crate::engine::{
+            Action, FileMeta, FileStatus, Phase, Scheduler, TestChunks, UploadMode,
+        };
         let mut c = Config::new("https://u/x");
         c.persist = true;
         c.background = true;
@@ -230,29 +190,32 @@ mod tests {
         let record = s.record(id).unwrap();
         let mut handed = s.hand_over();
         assert!(s.files().is_empty() && s.hand_over().is_empty());
-        let (file, key, text) = handed.pop().unwrap();
-        assert_eq!((file, key), (id, record.key()));
-        let lines: Vec<&str> = text.split('\n').collect();
+        let (file, key, name, specs) = handed.pop().unwrap();
+        assert_eq!((file, key, name.as_str()), (id, record.key(), "a.bin"));
         assert_eq!(
-            lines[0],
-            "a.bin\tfile\tPOST\t0\t\t500,1000,2000,4000,8000,16000,30000,30000\t200,201\t400,401,403,404,409,415,500,501"
+            job_policy(&c),
+            "500,1000,2000,4000,8000,16000,30000,30000\t200,201\t400,401,403,404,409,415,500,501"
         );
-        assert_eq!(lines.len(), 3);
-        assert!(
-            lines[1].starts_with("1\t0\t10\thttps://u/x\t?resumableChunkNumber=1&"),
-            "{}",
-            lines[1]
+        // Chunks 1 and 3, each as the upload the page would send: multipart, its parameters.
+        let sent: Vec<_> = specs
+            .iter()
+            .map(|r| (r.chunk, r.start, r.end, r.phase, r.method.as_str()))
+            .collect();
+        assert_eq!(
+            sent,
+            vec![
+                (1, 0, 10, Phase::Upload, "POST"),
+                (3, 20, 30, Phase::Upload, "POST")
+            ]
         );
-        assert!(
-            lines[2].starts_with("3\t20\t30\thttps://u/x\t?resumableChunkNumber=3&"),
-            "{}",
-            lines[2]
-        );
-        assert!(
-            lines[2].contains("&resumableFilename=a.bin&"),
-            "{}",
-            lines[2]
-        );
+        let RequestBody::Multipart {
+            fields, file_name, ..
+        } = &specs[1].body
+        else {
+            panic!("{:?}", specs[1].body);
+        };
+        assert_eq!(file_name, "a.bin");
+        assert!(fields.contains(&("resumableChunkNumber".into(), "3".into())));
         // The record was not forgotten: it belongs to the job now.
         while let Some(a) = s.poll_action() {
             assert!(

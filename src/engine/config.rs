@@ -749,7 +749,7 @@ fn parse(
     if c.background && (!c.persist || page_bound || c.checksum.is_some() || c.s3.is_some()) {
         return Err(bad(
             "background",
-            "needs persist: true, and works without checksum, protocol 's3', preprocess and function-valued query, headers or target",
+            "needs persist: true, and no checksum, s3, preprocess or query/headers/target function",
         ));
     }
     Ok(c)

@@ -1901,11 +1901,11 @@ impl Scheduler {
     }
 
     /// `background`: takes every file that can go out of the page's queue for a Background
-    /// Fetch job, as `(file, record key, job text)` ([`background::job_text`]: the upload
-    /// request of every chunk its record does not list as confirmed). A file with a request
-    /// in flight, a finished one, an S3 file or one without a record stays. A record stays
-    /// kept: the job's outcomes are written into it.
-    pub fn hand_over(&mut self) -> Vec<(FileId, String, String)> {
+    /// Fetch job, as `(file, record key, name, requests)`: the upload request of every chunk
+    /// its record does not list as confirmed ([`background::job_chunks`]), as the page would
+    /// send it. A file with a request in flight, a finished one, an S3 file or one without a
+    /// record stays. A record stays kept: the job's outcomes are written into it.
+    pub fn hand_over(&mut self) -> Vec<(FileId, String, String, Vec<RequestSpec>)> {
         let mut out = Vec::new();
         let mut i = 0;
         while let Some(f) = self.files.get_mut(i) {
@@ -1917,8 +1917,9 @@ impl Scheduler {
                 i += 1;
                 continue;
             };
-            let (key, sends) = (
+            let (key, name, sends) = (
                 record.key(),
+                record.name.clone(),
                 background::job_chunks(f.count, &record.confirmed),
             );
             // Every request goes as an upload: a job cannot probe first.
@@ -1928,7 +1929,7 @@ impl Scheduler {
             for n in sends {
                 specs.extend(self.build(i, n));
             }
-            out.push((id, key, background::job_text(&self.config, &specs)));
+            out.push((id, key, name, specs));
             self.remove(id, false);
         }
         self.pump();

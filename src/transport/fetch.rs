@@ -9,18 +9,19 @@ use wasm_bindgen::prelude::*;
 use super::global_fetch;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    AbortController, Headers, Request, RequestCache, RequestCredentials, RequestInit, Response,
+    AbortController, AbortSignal, Headers, Request, RequestCache, RequestCredentials, RequestInit,
+    Response,
 };
 
 use super::wire::{Wire, WireBody};
 use super::{js_error_text, Outcome};
 
-/// Sends `wire` with `fetch`. `controller` aborts it (cancel); a timeout aborts it too and is
-/// reported as [`Outcome::Timeout`].
-pub(crate) async fn send(wire: &Wire<'_>, controller: &AbortController) -> Outcome {
+/// The `Request` of `wire`, aborted by `signal` when given: what [`send`] sends, and what a
+/// `background` job sends in its place (no signal: the browser schedules it).
+pub(crate) fn request(wire: &Wire<'_>, signal: Option<&AbortSignal>) -> Result<Request, String> {
     let init = RequestInit::new();
     init.set_method(wire.method);
-    init.set_signal(Some(&controller.signal()));
+    init.set_signal(signal);
     if wire.with_credentials {
         init.set_credentials(RequestCredentials::Include);
     }
@@ -29,24 +30,26 @@ pub(crate) async fn send(wire: &Wire<'_>, controller: &AbortController) -> Outco
         // server no longer has. (The cache mode does not affect CORS.)
         init.set_cache(RequestCache::NoStore);
     }
-    let headers = match Headers::new() {
-        Ok(h) => h,
-        Err(e) => return Outcome::Invalid(js_error_text(&e)),
-    };
+    let headers = Headers::new().map_err(|e| js_error_text(&e))?;
     for (name, value) in wire.headers {
         if let Err(e) = headers.append(name, value) {
-            return Outcome::Invalid(format!("header {name}: {}", js_error_text(&e)));
+            return Err(format!("header {name}: {}", js_error_text(&e)));
         }
     }
     init.set_headers(&headers);
-    match wire.body_value() {
-        Ok(body) if !body.is_undefined() => init.set_body(&body),
-        Ok(_) => {}
-        Err(msg) => return Outcome::Invalid(msg),
+    let body = wire.body_value()?;
+    if !body.is_undefined() {
+        init.set_body(&body);
     }
-    let request = match Request::new_with_str_and_init(wire.url, &init) {
+    Request::new_with_str_and_init(wire.url, &init).map_err(|e| js_error_text(&e))
+}
+
+/// Sends `wire` with `fetch`. `controller` aborts it (cancel); a timeout aborts it too and is
+/// reported as [`Outcome::Timeout`].
+pub(crate) async fn send(wire: &Wire<'_>, controller: &AbortController) -> Outcome {
+    let request = match request(wire, Some(&controller.signal())) {
         Ok(r) => r,
-        Err(e) => return Outcome::Invalid(js_error_text(&e)),
+        Err(msg) => return Outcome::Invalid(msg),
     };
 
     let timed_out = Rc::new(Cell::new(false));
