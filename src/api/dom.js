@@ -137,7 +137,14 @@
    * (the page may close once this resolved); else the in-page upload.
    */
   P.upload = async function () {
-    return this.__persists() > 1 ? (await part()).upload(this, upload, state(this)) : upload.call(this);
+    const s = state(this);
+    // Where it cannot be loaded (a CDN without CORS, a bundler that left it out) the page
+    // uploads, and says so once.
+    const m = this.__persists() > 1 && await part().catch((e) => {
+      if (!s.warned) this.__emit('backgroundWarning', { kind: 'backgroundUnavailable', reason: 'no-part', message: String(e) });
+      s.warned = 1;
+    });
+    return m ? m.upload(this, upload, s) : upload.call(this);
   };
 
   // `background`: the report says what the browser takes over.
@@ -158,7 +165,7 @@
    * 'background' (a job is sending it) or 'pending'.
    */
   P.pending = async function pending() {
-    const running = this.__persists() > 1 ? await (await part()).running() : () => 0;
+    const running = this.__persists() > 1 ? await part().then((m) => m.running(), () => () => 0) : () => 0;
     return (await this.__pending()).map(([identifier, name, size, lastModified, relativePath, confirmed, kept]) => {
       // (A 0-byte file's one chunk has no bytes to count: it shows as pending.)
       const status = size && confirmed === size ? 'success' : running(identifier) ? 'background' : 'pending';

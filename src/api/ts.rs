@@ -256,7 +256,8 @@ export interface PreflightReport {
 export interface BackgroundWarning {
   /**
    * `backgroundUnavailable` (once per uploader; `reason` `'unsupported'`: no Background Fetch
-   * in this browser, `'no-worker'`: the page's service worker lacks `resumable-wasm/sw.js`),
+   * in this browser, `'no-worker'`: the page's service worker lacks `resumable-wasm/sw.js`,
+   * `'no-part'`: the page part `background.js` beside the library could not be loaded),
    * or `backgroundRefused` (the browser refused one file's job; `reason` is the error's name).
    */
   kind: 'backgroundUnavailable' | 'backgroundRefused';

@@ -1830,7 +1830,6 @@ impl Scheduler {
     }
 
     /// The request for chunk `n` of file `i` (not yet committed).
-    #[inline(never)]
     fn build(&self, i: usize, n: u32) -> Option<RequestSpec> {
         let c = &self.config;
         let f = self.files.get(i)?;

@@ -3,7 +3,8 @@
 // may go at once: the fixture assembles the file with no page open, with 0 OPTIONS; the job
 // survives a browser restart on the same profile; the next page sees the file as `success`
 // (pending(), then re-adding it sends nothing); chunks the server failed are sent again by the
-// worker part with no page open, until the file is whole.
+// worker part with no page open, until the file is whole; the script-tag build loads the page
+// part (background.js) from beside itself, and a page without the option never loads it.
 import { test, describe, before, after } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +29,7 @@ after(async () => {
  * context. (With no page left, a persistent profile's headless browser starts no job; a browser's
  * own context does, as a desktop browser with no tab of the site does.)
  */
-async function openProfile(dir, { page = true, fixture = fx } = {}) {
+async function openProfile(dir, { page = true, fixture = fx, door = 'esm' } = {}) {
   const browser = dir ? null : await launchBrowser();
   const context = dir
     ? await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, args: chromiumArgs })
@@ -40,7 +41,17 @@ async function openProfile(dir, { page = true, fixture = fx } = {}) {
   t.page.on('pageerror', (e) => t.pageErrors.push(String(e && e.stack ? e.stack : e)));
   t.page.on('console', (m) => t.console.push(`[${m.type()}] ${m.text()}`));
   t.eval = (fn, arg) => t.page.evaluate(fn, arg);
-  await t.page.goto(`${fixture.page}/e2e/esm.html`, { waitUntil: 'load' });
+  t.requests = [];
+  t.page.on('request', (r) => t.requests.push(new URL(r.url()).pathname));
+  if (door === 'script') {
+    // The script-tag door: a page with only the classic script (its page part is loaded from
+    // beside it).
+    await t.page.goto(`${fixture.page}/e2e/blank.html`, { waitUntil: 'load' });
+    await t.eval(() => new Promise((ok, no) => {
+      const s = Object.assign(document.createElement('script'), { src: '/pkg/script/resumable-wasm.js', onload: ok, onerror: no });
+      document.head.append(s);
+    }));
+  } else await t.page.goto(`${fixture.page}/e2e/esm.html`, { waitUntil: 'load' });
   await t.eval(async () => {
     await window.__e2e.rw();
     await navigator.serviceWorker.register('/bg-sw.js');
@@ -140,6 +151,34 @@ describe('§25 background (Background Fetch)', () => {
     }, [opts, f.name, f.size]);
     expectEqual(again, { status: 'success', succeeded: 1, pending: 0 }, 'the same file re-added: success at once, record gone');
     expectEqual((await fx.apiLog()).slice(before), [], 'requests after the job', formatLog(await fx.apiLog()));
+    await t.close();
+  });
+
+  test('§25 the script-tag build with background: its page part is loaded from beside the script, the job assembles the file with the page closed; a page without the option never loads it', { timeout: TEST_TIMEOUT }, async () => {
+    await fx.reset();
+    const t = await openProfile(undefined, { door: 'script' });
+    expectEqual(t.requests.filter((p) => p.endsWith('/background.js')), [], 'page part requests before any background upload');
+    const opts = options();
+    const f = await makeFile(t, 'bg-script.bin', 4 * MiB, 84);
+    const r = await handOver(t, opts, f.name);
+    expectEqual([r.background, r.files, r.failed], [1, 0, 0], 'upload(): one file handed over', r);
+    expectEqual(t.requests.filter((p) => p.endsWith('/background.js')), ['/pkg/script/background.js'], 'the page part, from beside the script');
+    await t.page.close();
+    const stored = await assembled(f);
+    expectEqual(stored.sha256, f.sha256, 'sha256 of the file assembled with no page open');
+    expectEqual(countBy(await fx.apiLog()).OPTIONS ?? 0, 0, 'OPTIONS');
+    // The ES-module door without the option: an upload in the page, no page part.
+    const other = await openProfile();
+    const g = await makeFile(other, 'no-bg.bin', 100, 85);
+    const done = await other.eval(async ([o, n]) => {
+      const { Uploader } = await window.__e2e.rw();
+      const up = new Uploader(o);
+      await up.addFile(window.__e2e.files[n]);
+      return (await up.upload()).succeeded.length;
+    }, [{ target: fx.target(), persist: true }, g.name]);
+    expectEqual(done, 1, 'in-page upload without background');
+    expectEqual(other.requests.filter((p) => p.endsWith('/background.js')), [], 'page part requests without background');
+    await other.close();
     await t.close();
   });
 
