@@ -707,6 +707,19 @@ fn with_dynamic_parts(handle: &Handle, spec: RequestSpec) -> Result<RequestSpec,
     Ok(spec)
 }
 
+/// [`with_dynamic_parts`] for request `id` about to be sent: `None` when the request is not sent
+/// after all — a function failed (the request fails as unsendable) or aborted it (e.g. it
+/// called `cancel()`).
+fn ready_to_send(handle: &Handle, id: RequestId, spec: RequestSpec) -> Option<RequestSpec> {
+    match with_dynamic_parts(handle, spec) {
+        Ok(spec) => wanted(handle, id).then_some(spec),
+        Err(message) => {
+            fail_unsendable(handle, id, &message);
+            None
+        }
+    }
+}
+
 fn start_request(handle: &Handle, spec: RequestSpec) {
     let id = spec.id;
     let Some(blob) = handle.borrow().blob(spec.file) else {
@@ -736,15 +749,9 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
         );
         return;
     }
-    let spec = match with_dynamic_parts(handle, spec) {
-        Ok(spec) => spec,
-        Err(message) => {
-            return fail_unsendable(handle, id, &message);
-        }
+    let Some(spec) = ready_to_send(handle, id, spec) else {
+        return;
     };
-    if !wanted(handle, id) {
-        return; // aborted by the user's function (e.g. it called cancel())
-    }
     let handle = Rc::clone(handle);
     spawn_local(async move { run_request(&handle, &spec, &blob, None, via).await });
 }
@@ -851,13 +858,7 @@ async fn run_prepared_request(
         }
     }
     let Some(algorithm) = spec.checksum else {
-        let spec = match with_dynamic_parts(handle, spec) {
-            Ok(spec) => spec,
-            Err(message) => {
-                return fail_unsendable(handle, id, &message);
-            }
-        };
-        if wanted(handle, id) {
+        if let Some(spec) = ready_to_send(handle, id, spec) {
             run_request(handle, &spec, &blob, None, via).await;
         }
         return;
@@ -908,15 +909,9 @@ async fn run_prepared_request(
             return;
         }
     }
-    let spec = match with_dynamic_parts(handle, spec) {
-        Ok(spec) => spec,
-        Err(message) => {
-            return fail_unsendable(handle, id, &message);
-        }
+    let Some(spec) = ready_to_send(handle, id, spec) else {
+        return;
     };
-    if !wanted(handle, id) {
-        return; // aborted by the user's function (e.g. it called cancel())
-    }
     // A probe only carries the checksum; an upload sends the bytes that were hashed.
     let body = spec.body.carries_chunk().then_some(body);
     run_request(handle, &spec, &blob, body.as_ref(), via).await;
