@@ -99,7 +99,7 @@ fn samples(kind: Kind) -> Vec<OptionValue> {
     let numbers = [1.0, 3.0, 500.0, 1000.0, 30_000.0, 200.0];
     match kind {
         Kind::Bool => vec![OptionValue::Bool(true), OptionValue::Bool(false)],
-        Kind::Number => numbers.iter().map(|n| OptionValue::Number(*n)).collect(),
+        Kind::Number => numbers.iter().map(|n| OptionValue::number(*n)).collect(),
         Kind::Str => strings
             .iter()
             .map(|s| OptionValue::Str((*s).into()))
@@ -108,7 +108,7 @@ fn samples(kind: Kind) -> Vec<OptionValue> {
         Kind::Strings => vec![OptionValue::List(vec![OptionValue::Str("pdf".into())])],
         Kind::Numbers => [200.0, 500.0]
             .iter()
-            .map(|n| OptionValue::List(vec![OptionValue::Number(*n)]))
+            .map(|n| OptionValue::List(vec![OptionValue::number(*n)]))
             .collect(),
         Kind::Object => vec![
             OptionValue::Map(vec![("x".into(), OptionValue::Str("1".into()))]),
