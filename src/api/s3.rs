@@ -195,43 +195,29 @@ pub(crate) fn reply(call: &Call, settled: Result<JsValue, JsValue>) -> S3Reply {
             };
             S3Reply::Signed { url, headers }
         }
-        Call::Policy { .. } => {
-            let fields = get(&value, "fields");
-            match (text(&value, "url"), text(&value, "keyPrefix")) {
-                (Some(url), Some(key_prefix)) if !url.is_empty() && fields.is_object() => {
-                    match string_pairs(&fields) {
-                        Ok(fields) => S3Reply::Answer(Answer::Policy {
-                            url,
-                            fields,
-                            key_prefix,
-                        }),
-                        Err(e) => failed(format!("{name}'s fields threw when read: {e}")),
-                    }
-                }
-                _ => failed(format!(
-                    "{name} must resolve to {{ url, fields, keyPrefix }}"
-                )),
-            }
-        }
+        Call::Policy { .. } => match (
+            text(&value, "url").filter(|u| !u.is_empty()),
+            text(&value, "keyPrefix"),
+            string_pairs(&get(&value, "fields")),
+        ) {
+            (Some(url), Some(key_prefix), Ok(fields)) => S3Reply::Answer(Answer::Policy {
+                url,
+                fields,
+                key_prefix,
+            }),
+            _ => failed("createUpload must resolve to { url, fields, keyPrefix }".to_owned()),
+        },
+        // Numbers that are not chunks of the file are ignored by the engine.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Call::ListChunks { .. } if Array::is_array(&value) => S3Reply::Answer(Answer::Chunks(
+            Array::from(&value)
+                .iter()
+                .filter_map(|v| v.as_f64())
+                .map(|n| n as u32)
+                .collect(),
+        )),
         Call::ListChunks { .. } => {
-            let numbers: Option<Vec<u32>> = Array::is_array(&value)
-                .then(|| {
-                    Array::from(&value)
-                        .iter()
-                        .map(|v| {
-                            let n = v.as_f64()?;
-                            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                            ((1.0..=10_000.0).contains(&n) && n.fract() == 0.0).then_some(n as u32)
-                        })
-                        .collect()
-                })
-                .flatten();
-            match numbers {
-                Some(n) => S3Reply::Answer(Answer::Chunks(n)),
-                None => failed(format!(
-                    "{name} must resolve to an array of chunk numbers (1 to 10000)"
-                )),
-            }
+            failed("listChunks must resolve to an array of chunk numbers".to_owned())
         }
         Call::Complete { .. } | Call::Compose { .. } => S3Reply::Answer(Answer::Completed {
             location: scalar_text(&get(&value, "location")),

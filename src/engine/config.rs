@@ -739,9 +739,14 @@ fn parse(
     if let Some(o) = c.s3 {
         for (on, name) in [(c.persist, "persist"), (c.checksum.is_some(), "checksum")] {
             if on {
-                let mut m = String::from("is not available with protocol 's3");
-                m.push_str(if o.post { "-post' yet" } else { "' yet" });
-                return Err(bad(name, m));
+                return Err(bad(
+                    name,
+                    if o.post {
+                        "is not available with protocol 's3-post' yet"
+                    } else {
+                        "is not available with protocol 's3' yet"
+                    },
+                ));
             }
         }
     }
@@ -760,10 +765,14 @@ fn s3_options(v: OptionValue, wanted: bool, post: bool) -> Res<Option<S3Options>
     let pairs = match v {
         OptionValue::Missing | OptionValue::Null if !wanted => return Ok(None),
         OptionValue::Missing | OptionValue::Null => {
-            let mut m = String::from("this protocol needs the s3 option: { ");
-            m.push_str(&names.join(", "));
-            m.push_str(if post { " }" } else { "? }" });
-            return Err(bad("s3", m));
+            return Err(bad(
+                "s3",
+                if post {
+                    "protocol 's3-post' needs the s3 option: { createUpload, listChunks, complete, abort }"
+                } else {
+                    "protocol 's3' needs the s3 option: { createMultipartUpload, signPart, listParts, completeMultipartUpload, abortMultipartUpload, signUpload? }"
+                },
+            ))
         }
         _ if !wanted => return Err(bad("s3", "the s3 option needs protocol: 's3' or 's3-post'")),
         OptionValue::Map(pairs) => pairs,
