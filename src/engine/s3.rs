@@ -910,52 +910,56 @@ impl S3File {
     }
 
     fn read_callback(&mut self, sent: &RequestSpec, answer: Answer) -> Reading {
-        match answer {
-            Answer::Created { upload_id, key } => self.created(upload_id, key),
-            Answer::Listed(parts) => self.listed(parts),
+        let why = match answer {
+            Answer::Created { upload_id, key } => {
+                return self.stepped(|f| f.created(upload_id, key))
+            }
+            Answer::Listed(parts) => return self.stepped(|f| f.listed(parts)),
             Answer::Policy {
                 url,
                 fields,
                 key_prefix,
-            } => {
-                if let Some(why) = self.policy(url, fields, key_prefix) {
-                    return self.read_callback(sent, Answer::Failed(why.to_owned()));
-                }
-            }
+            } => match self.policy(url, fields, key_prefix) {
+                None => return Reading::Stepped,
+                Some(why) => why.to_owned(),
+            },
             Answer::Chunks(numbers) => {
-                let parts = numbers
-                    .into_iter()
-                    .filter_map(|number| {
-                        let (start, end) = self.range(number)?;
-                        Some(Part {
+                self.listed(Vec::new());
+                for number in numbers {
+                    if let Some((start, end)) = self.range(number) {
+                        self.keep(Part {
                             number,
                             etag: String::new(),
                             size: end - start,
-                        })
-                    })
-                    .collect();
-                self.listed(parts);
+                        });
+                    }
+                }
+                return Reading::Stepped;
             }
-            Answer::UploadGone => self.forget_upload(),
+            Answer::UploadGone => return self.stepped(S3File::forget_upload),
             Answer::Completed { location } => {
                 self.completed();
                 return Reading::Finished(location.unwrap_or_default());
             }
-            Answer::Failed(why) => {
-                let call = sent.s3.as_ref();
-                let mut e = UploadError::new(ErrorKind::Callback, call.map_or("", Call::callback));
-                e.message.push_str(" failed: ");
-                e.message.push_str(&why);
-                e.phase = Some(match call {
-                    Some(Call::Upload { .. }) => Phase::SignUpload,
-                    Some(Call::Part { .. }) => Phase::SignPart,
-                    _ => sent.phase,
-                });
-                e.chunk = (sent.chunk != FILE_STEP).then_some(sent.chunk);
-                e.attempts = sent.attempt;
-                return Reading::Retry(e);
-            }
-        }
+            Answer::Failed(why) => why,
+        };
+        let call = sent.s3.as_ref();
+        let mut e = UploadError::new(ErrorKind::Callback, call.map_or("", Call::callback));
+        e.message.push_str(" failed: ");
+        e.message.push_str(&why);
+        e.phase = Some(match call {
+            Some(Call::Upload { .. }) => Phase::SignUpload,
+            Some(Call::Part { .. }) => Phase::SignPart,
+            _ => sent.phase,
+        });
+        e.chunk = (sent.chunk != FILE_STEP).then_some(sent.chunk);
+        e.attempts = sent.attempt;
+        Reading::Retry(e)
+    }
+
+    /// Applies `step` to this file: the file's own step answered.
+    fn stepped(&mut self, step: impl FnOnce(&mut S3File)) -> Reading {
+        step(self);
         Reading::Stepped
     }
 
