@@ -626,7 +626,8 @@ pub fn api_routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 struct BucketSetup {
     /// `full` (PUT allowed, ETag exposed), `no-etag` (no `ExposeHeaders`), `post` (POST allowed:
-    /// the browser-form uploads of `s3-post`), `none` (no rule).
+    /// the browser-form uploads of `s3-post`), `all` (one rule allowing PUT and POST, ETag exposed: the demo),
+    /// `none` (no rule).
     cors: String,
     /// Origins of the rule (default: the page origin).
     #[serde(default)]
@@ -708,12 +709,21 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
                 )
                 .await?
             }
+            "all" => {
+                // One rule for both modes (moto applies only the last of several rules to a
+                // preflight): PUT and POST, the ETag exposed.
+                let both = cors_xml(&origins, true, false).replace(
+                    "<AllowedMethod>PUT</AllowedMethod>",
+                    "<AllowedMethod>PUT</AllowedMethod><AllowedMethod>POST</AllowedMethod>",
+                );
+                s3.call(reqwest::Method::PUT, cors_url, Some(both)).await?
+            }
             "none" => s3.call(reqwest::Method::DELETE, cors_url, None).await?,
             other => {
                 return Err(failure(
                     StatusCode::BAD_REQUEST,
                     "BadRequest",
-                    &format!("cors must be full, no-etag, post or none, got {other:?}"),
+                    &format!("cors must be full, no-etag, post, all or none, got {other:?}"),
                 ))
             }
         };
