@@ -202,10 +202,20 @@ impl S3File {
     /// A file whose upload is known from before: the next step asks the store which parts it has.
     #[must_use]
     pub fn resumed(size: u64, upload: S3Upload) -> S3File {
-        let mut f = S3File::new(size, upload.part_size);
-        f.created = !upload.upload_id.is_empty();
-        f.upload = upload;
-        f
+        let created = !upload.upload_id.is_empty();
+        S3File {
+            size,
+            upload,
+            listed: false,
+            created,
+            completed: false,
+            in_flight: Vec::new(),
+            single: false,
+            post: false,
+            url: String::new(),
+            fields: Vec::new(),
+            renew: 0,
+        }
     }
 
     /// What a durable resume record keeps.
@@ -820,7 +830,7 @@ impl S3File {
                 let mut s = spec(n, Call::Chunk, Phase::Upload, (start, end), frame);
                 let mut fields = self.fields.clone();
                 let mut k = key;
-                k.push_str(&n.to_string());
+                k.push_str(&u64::from(n).to_string());
                 fields.push(("key".to_owned(), k));
                 s.method = "POST".to_owned();
                 s.url = self.url.clone();
