@@ -969,13 +969,13 @@ async fn run_request(
 }
 
 /// Runs one S3 request: an app callback (a file's own step), or a part — `signPart`, then the
-/// `PUT` to the URL it signed, whose answer (ETag included) goes back to the engine. An abort
-/// call is sent and forgotten.
+/// `PUT` to the URL it signed, whose answer (ETag included) goes back to the engine — or a
+/// chunk's form POST (`s3-post`). An abort call is sent and forgotten.
 fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob) {
     let id = spec.id;
     let sink = Rc::clone(&handle.borrow().sink);
     let driver = Driver(Rc::clone(handle));
-    if matches!(call, Call::Abort { .. }) {
+    if matches!(call, Call::Abort { .. } | Call::Discard { .. }) {
         if let Ok(promise) = sink.s3_call(&driver, spec.file, &call) {
             // Nobody waits for it; a rejection must not surface as unhandled.
             spawn_local(async move {
@@ -989,34 +989,38 @@ fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob) {
     };
     // Registered before any user code runs, so an abort from inside that code is seen.
     handle.borrow_mut().in_flight.insert(id, vec![via.clone()]);
-    let called = sink.s3_call(&driver, spec.file, &call);
+    // A chunk POST (`s3-post`) is built whole by the engine: no callback before it.
+    let called = (!matches!(call, Call::Chunk)).then(|| sink.s3_call(&driver, spec.file, &call));
     let handle = Rc::clone(handle);
     spawn_local(async move {
-        let settled = match called {
-            Ok(promise) => JsFuture::from(promise).await,
-            Err(message) => Err(JsValue::from_str(&message)),
-        };
-        let reply = sink.s3_reply(&call, settled);
-        // Gone from the map: the engine aborted it and expects no answer.
-        if !wanted(&handle, id) {
-            return;
-        }
-        let (url, headers) = match reply {
-            S3Reply::Answer(answer) => {
-                handle.borrow_mut().in_flight.remove(&id);
-                return input(
-                    &handle,
-                    Input::S3Answer {
-                        request: id,
-                        answer,
-                    },
-                );
-            }
-            S3Reply::Signed { url, headers } => (url, headers),
-        };
         let mut part = spec;
-        part.url = url;
-        part.headers = headers;
+        if let Some(called) = called {
+            let settled = match called {
+                Ok(promise) => JsFuture::from(promise).await,
+                Err(message) => Err(JsValue::from_str(&message)),
+            };
+            let reply = sink.s3_reply(&call, settled);
+            // Gone from the map: the engine aborted it and expects no answer.
+            if !wanted(&handle, id) {
+                return;
+            }
+            match reply {
+                S3Reply::Answer(answer) => {
+                    handle.borrow_mut().in_flight.remove(&id);
+                    return input(
+                        &handle,
+                        Input::S3Answer {
+                            request: id,
+                            answer,
+                        },
+                    );
+                }
+                S3Reply::Signed { url, headers } => {
+                    part.url = url;
+                    part.headers = headers;
+                }
+            }
+        }
         let outcome = send(&handle, &part, &blob, None, via).await;
         if handle.borrow_mut().in_flight.remove(&id).is_none() {
             return;

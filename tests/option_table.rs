@@ -128,12 +128,23 @@ fn s3_callbacks() -> OptionValue {
     )
 }
 
+/// A complete `s3` option of `protocol: 's3-post'`: its four callbacks.
+fn s3_post_callbacks() -> OptionValue {
+    OptionValue::Map(
+        resumable_wasm::engine::config::S3_POST_CALLBACKS
+            .iter()
+            .map(|n| ((*n).to_owned(), OptionValue::Function))
+            .collect(),
+    )
+}
+
 /// Whether the parser takes `value` for option `name` (with a valid `target` beside it, and
 /// the other half of the `protocol: 's3'` + `s3` pair when one of them is tried).
 fn parser_accepts(name: &str, value: &OptionValue) -> bool {
     let companion = match (name, value) {
         ("s3", _) => Some(("protocol", OptionValue::Str("s3".into()))),
         ("protocol", OptionValue::Str(s)) if s == "s3" => Some(("s3", s3_callbacks())),
+        ("protocol", OptionValue::Str(s)) if s == "s3-post" => Some(("s3", s3_post_callbacks())),
         _ => None,
     };
     let mut keys: Vec<String> = if name == "target" {
@@ -172,7 +183,7 @@ fn typescript_kinds(ty: &str) -> BTreeSet<Kind> {
             "null" => kinds.insert(Kind::Null),
             "string[]" => kinds.insert(Kind::Strings),
             "number[]" => kinds.insert(Kind::Numbers),
-            "S3Callbacks" => kinds.insert(Kind::Object),
+            "S3Callbacks" | "S3PostCallbacks" => kinds.insert(Kind::Object),
             "QueryOption" | "HeadersOption" => {
                 kinds.insert(Kind::Object);
                 kinds.insert(Kind::Function)

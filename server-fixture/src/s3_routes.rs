@@ -10,6 +10,16 @@
 //! | `/s3/abort` `{uploadId, key}` | AbortMultipartUpload → `{}` |
 //! | `/s3/sign-upload` `{name}` | presigns one PutObject → `{url, key, headers}` |
 //!
+//! The POST-policy mode (`protocol: 's3-post'`): each file's chunks are form POSTs under one
+//! signed policy, stored as temporary objects `<key>.chunks/<n>`, then composed in the store:
+//!
+//! | Route (POST, JSON in and out) | Does |
+//! |---|---|
+//! | `/s3/policy` `{name, chunkSize, keyPrefix?}` | signs a POST policy for the prefix (new, or the one given: only of this role's shape) → `{url, fields, keyPrefix}` |
+//! | `/s3/list-chunks` `{keyPrefix}` | ListObjectsV2 of the prefix → `[chunk numbers]` |
+//! | `/s3/compose` `{keyPrefix, chunks}` | CreateMultipartUpload, UploadPartCopy of each chunk, CompleteMultipartUpload, DeleteObjects of the chunks → `{location, key}` |
+//! | `/s3/discard` `{keyPrefix}` | DeleteObjects of everything under the prefix → `{deleted}` |
+//!
 //! The routes sit behind the API listener's recording, delay and CORS layers, so the statistics
 //! count every callback by path, and the page may call them with a simple request (a
 //! `text/plain` body holding JSON: no preflight). Presigning is `rusty-s3`'s SigV4; the store's
@@ -18,9 +28,11 @@
 //! Test controls under `/__fixture/s3/` (behind the control guard): `POST bucket`
 //! `{cors: "full" | "none" | "no-etag", origins}` creates the bucket and sets (or removes) its
 //! CORS rule; `GET object?key=` reads an object back (`{size, sha256}`); `GET uploads` lists the
-//! multipart uploads in progress; `POST faults` `{expire_part_once: N}` makes the next signature
-//! of part N a URL that answers 403 `Request has expired` as a store that checks expiry would
-//! (moto, the test store, checks no signature and no expiry).
+//! multipart uploads in progress; `GET objects?prefix=` lists objects (`[{key, size}]`); `POST
+//! faults` `{expire_part_once: N, expire_policy: M}` makes the next signature of part N a URL
+//! that answers 403 `Request has expired`, and the next M POST policies a form URL that answers
+//! 403 `Policy expired`, as a store that checks expiry would (moto, the test store, checks no
+//! signature and no expiry).
 
 // Handlers return their error answer itself (`Err(Response)`): rare, and off any hot path.
 #![allow(clippy::result_large_err)]
@@ -133,31 +145,40 @@ async fn create(State(st): State<AppState>, body: Bytes) -> Response {
         let s3 = role(&st)?;
         let named: Named = parse(&body)?;
         let key = new_key(&st, &named.name);
-        // Signed by hand with rusty-s3's SigV4: its CreateMultipartUpload action sends the
-        // sub-resource as `uploads=1`, which moto (the test store) answers with 500; S3's own
-        // spelling is a bare `uploads`, signed with an empty value.
-        let url = rusty_s3::signing::sign(
-            &jiff::Timestamp::now(),
-            rusty_s3::Method::Post,
-            s3.bucket.object_url(&key),
-            s3.credentials.key(),
-            s3.credentials.secret(),
-            None,
-            s3.bucket.region(),
-            PART_URL_LIFETIME.as_secs(),
-            std::iter::once(("uploads", "")),
-            std::iter::empty(),
-        );
-        let (status, text) = s3.call(reqwest::Method::POST, url, None).await?;
-        if status != 200 {
-            return Err(store_failure(status, &text));
-        }
-        let id = xml_field(&text, "UploadId")
-            .ok_or_else(|| store_failure(status, &text))?
-            .to_owned();
+        let id = create_upload(&s3, &key).await?;
         Ok(Json(json!({ "uploadId": id, "key": key })).into_response())
     };
     run.await.unwrap_or_else(|e| e)
+}
+
+/// CreateMultipartUpload of `key`: the upload id.
+async fn create_upload(s3: &S3Role, key: &str) -> Result<String, Response> {
+    {
+        {
+            // Signed by hand with rusty-s3's SigV4: its CreateMultipartUpload action sends the
+            // sub-resource as `uploads=1`, which moto (the test store) answers with 500; S3's own
+            // spelling is a bare `uploads`, signed with an empty value.
+            let url = rusty_s3::signing::sign(
+                &jiff::Timestamp::now(),
+                rusty_s3::Method::Post,
+                s3.bucket.object_url(key),
+                s3.credentials.key(),
+                s3.credentials.secret(),
+                None,
+                s3.bucket.region(),
+                PART_URL_LIFETIME.as_secs(),
+                std::iter::once(("uploads", "")),
+                std::iter::empty(),
+            );
+            let (status, text) = s3.call(reqwest::Method::POST, url, None).await?;
+            if status != 200 {
+                return Err(store_failure(status, &text));
+            }
+            Ok(xml_field(&text, "UploadId")
+                .ok_or_else(|| store_failure(status, &text))?
+                .to_owned())
+        }
+    }
 }
 
 async fn sign_part(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -303,12 +324,284 @@ async fn sign_upload(State(st): State<AppState>, body: Bytes) -> Response {
     run.await.unwrap_or_else(|e| e)
 }
 
-/// What a store that checks signatures answers to an expired presigned URL.
-async fn expired_url() -> Response {
+/// `s3-post`: a file's chunks are stored under `<final key>` + this, so the prefix names the
+/// object they are composed into, and a policy is signed again only for a prefix of this shape.
+const CHUNKS_SUFFIX: &str = ".chunks/";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyRequest {
+    #[serde(default)]
+    name: String,
+    chunk_size: u64,
+    key_prefix: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Prefix {
+    key_prefix: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Composition {
+    key_prefix: String,
+    chunks: Vec<u32>,
+}
+
+/// The final object key of a chunk prefix this role issued.
+fn final_key(prefix: &str) -> Result<&str, Response> {
+    prefix
+        .strip_prefix("uploads/")
+        .and_then(|_| prefix.strip_suffix(CHUNKS_SUFFIX))
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            failure(
+                StatusCode::BAD_REQUEST,
+                "BadPrefix",
+                "keyPrefix is not one this server issued (uploads/…/<name>.chunks/)",
+            )
+        })
+}
+
+/// `createUpload`: a POST policy admitting every chunk of one file (`starts-with $key` on its
+/// prefix, at most `chunkSize` bytes each), valid for 15 minutes.
+async fn post_policy(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let r: PolicyRequest = parse(&body)?;
+        if r.chunk_size == 0 || r.chunk_size > 5 << 30 {
+            return Err(failure(
+                StatusCode::BAD_REQUEST,
+                "BadChunkSize",
+                "chunkSize must be 1 byte to 5 GiB",
+            ));
+        }
+        let prefix = match r.key_prefix {
+            Some(p) => {
+                final_key(&p)?;
+                p
+            }
+            None => new_key(&st, &r.name) + CHUNKS_SUFFIX,
+        };
+        let fields = s3
+            .post_policy(
+                &prefix,
+                r.chunk_size,
+                jiff::Timestamp::now(),
+                PART_URL_LIFETIME,
+            )
+            .map_err(|e| failure(StatusCode::INTERNAL_SERVER_ERROR, "SigningFailed", &e))?;
+        let expired = {
+            let mut f = lock(&s3.faults);
+            let left = f.expire_policy.unwrap_or(0);
+            f.expire_policy = left.checked_sub(1).filter(|n| *n > 0);
+            left > 0
+        };
+        let url = if expired {
+            // A form URL on this API origin that answers as a store does to an expired policy.
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            format!("http://{host}/s3/expired-url")
+        } else {
+            s3.bucket
+                .base_url()
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned()
+        };
+        let fields: serde_json::Map<String, Value> = fields
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::String(v)))
+            .collect();
+        Ok(Json(json!({ "url": url, "fields": fields, "keyPrefix": prefix })).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+/// Every object under `prefix` (ListObjectsV2, every page): (key, size).
+async fn objects_under(s3: &S3Role, prefix: &str) -> Result<Vec<(String, u64)>, Response> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut action = s3.bucket.list_objects_v2(s3.creds());
+        action.with_prefix(prefix);
+        if let Some(t) = token.take() {
+            action.with_continuation_token(t);
+        }
+        let url = action.sign(PART_URL_LIFETIME);
+        let (status, text) = s3.call(reqwest::Method::GET, url, None).await?;
+        if status != 200 {
+            return Err(store_failure(status, &text));
+        }
+        let page = rusty_s3::actions::ListObjectsV2::parse_response(&text)
+            .map_err(|e| failure(StatusCode::BAD_GATEWAY, "BadList", &e.to_string()))?;
+        out.extend(
+            page.contents
+                .into_iter()
+                .map(|c| (c.key, c.size.unwrap_or(0))),
+        );
+        match page.next_continuation_token {
+            Some(t) => token = Some(t),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// DeleteObjects of `keys`, 1,000 per request (S3's limit).
+async fn delete_keys(s3: &S3Role, keys: Vec<String>) -> Result<(), Response> {
+    let ids: Vec<rusty_s3::actions::ObjectIdentifier> = keys
+        .into_iter()
+        .map(rusty_s3::actions::ObjectIdentifier::new)
+        .collect();
+    for batch in ids.chunks(1000) {
+        let action = s3.bucket.delete_objects(s3.creds(), batch.iter());
+        let url = action.sign(PART_URL_LIFETIME);
+        let (body, md5) = action.body_with_md5();
+        let (status, text) = s3
+            .call_with(
+                reqwest::Method::POST,
+                url,
+                &[("content-md5", &md5)],
+                Some(body),
+            )
+            .await?;
+        if status != 200 || text.contains("<Error>") {
+            return Err(store_failure(status, &text));
+        }
+    }
+    Ok(())
+}
+
+/// `listChunks`: the chunk numbers stored under the prefix.
+async fn list_chunks(State(st): State<AppState>, body: Bytes) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let p: Prefix = parse(&body)?;
+        let mut numbers: Vec<u32> = objects_under(&s3, &p.key_prefix)
+            .await?
+            .iter()
+            .filter_map(|(k, _)| k.strip_prefix(&p.key_prefix)?.parse().ok())
+            .collect();
+        numbers.sort_unstable();
+        Ok(Json(json!(numbers)).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+/// `complete`: composes the chunks into the final object inside the store (no byte passes
+/// through here): CreateMultipartUpload, one UploadPartCopy per chunk (8 at a time),
+/// CompleteMultipartUpload, then DeleteObjects of the chunks.
+async fn compose(State(st): State<AppState>, body: Bytes) -> Response {
+    use futures_util::{StreamExt, TryStreamExt};
+    let run = async {
+        let s3 = role(&st)?;
+        let mut c: Composition = parse(&body)?;
+        let key = final_key(&c.key_prefix)?.to_owned();
+        c.chunks.sort_unstable();
+        let contiguous = c
+            .chunks
+            .iter()
+            .enumerate()
+            .all(|(i, n)| *n as usize == i + 1);
+        if c.chunks.is_empty() || !contiguous || c.chunks.len() > 10_000 {
+            return Err(failure(
+                StatusCode::BAD_REQUEST,
+                "InvalidPartOrder",
+                "chunks must be numbered 1, 2, 3, … without gaps (at most 10,000)",
+            ));
+        }
+        let id = create_upload(&s3, &key).await?;
+        let chunk_key = |n: u32| format!("{}{n}", c.key_prefix);
+        let copy = |n: u32| {
+            let (s3, key, id) = (&s3, &key, &id);
+            let source = s3.bucket.object_url(&chunk_key(n)).path().to_owned();
+            async move {
+                let number = n.to_string();
+                let url = rusty_s3::signing::sign(
+                    &jiff::Timestamp::now(),
+                    rusty_s3::Method::Put,
+                    s3.bucket.object_url(key),
+                    s3.credentials.key(),
+                    s3.credentials.secret(),
+                    None,
+                    s3.bucket.region(),
+                    PART_URL_LIFETIME.as_secs(),
+                    [("partNumber", number.as_str()), ("uploadId", id.as_str())].into_iter(),
+                    std::iter::once(("x-amz-copy-source", source.as_str())),
+                );
+                let (status, text) = s3
+                    .call_with(
+                        reqwest::Method::PUT,
+                        url,
+                        &[("x-amz-copy-source", &source)],
+                        None,
+                    )
+                    .await?;
+                match xml_field(&text, "ETag") {
+                    Some(etag) if status == 200 => Ok(etag.replace("&quot;", "\"")),
+                    _ => Err(store_failure(status, &text)),
+                }
+            }
+        };
+        let copies: Vec<_> = c.chunks.iter().map(|n| copy(*n)).collect();
+        let etags: Vec<String> = futures_util::stream::iter(copies)
+            .buffered(8)
+            .try_collect()
+            .await?;
+        let action = s3.bucket.complete_multipart_upload(
+            s3.creds(),
+            &key,
+            &id,
+            etags.iter().map(String::as_str),
+        );
+        let url = action.sign(PART_URL_LIFETIME);
+        let (status, text) = s3
+            .call(reqwest::Method::POST, url, Some(action.body()))
+            .await?;
+        if status != 200 || text.contains("<Error>") {
+            return Err(store_failure(status, &text));
+        }
+        delete_keys(&s3, c.chunks.iter().map(|n| chunk_key(*n)).collect()).await?;
+        let location = s3.bucket.object_url(&key).to_string();
+        Ok(Json(json!({ "location": location, "key": key })).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+/// `abort`: deletes every chunk stored under the prefix.
+async fn discard(State(st): State<AppState>, body: Bytes) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let p: Prefix = parse(&body)?;
+        final_key(&p.key_prefix)?;
+        let keys: Vec<String> = objects_under(&s3, &p.key_prefix)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let deleted = keys.len();
+        delete_keys(&s3, keys).await?;
+        Ok(Json(json!({ "deleted": deleted })).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+/// What a store that checks signatures answers to an expired presigned URL (a part's `PUT`), or
+/// to a form POST whose policy expired.
+async fn expired_url(method: axum::http::Method) -> Response {
+    let message = if method == axum::http::Method::POST {
+        "Invalid according to Policy: Policy expired."
+    } else {
+        "Request has expired"
+    };
     (
         StatusCode::FORBIDDEN,
         [(header::CONTENT_TYPE, "application/xml")],
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>{message}</Message></Error>"),
     )
         .into_response()
 }
@@ -322,27 +615,38 @@ pub fn api_routes() -> Router<AppState> {
         .route("/s3/complete", post(complete))
         .route("/s3/abort", post(abort))
         .route("/s3/sign-upload", post(sign_upload))
+        .route("/s3/policy", post(post_policy))
+        .route("/s3/list-chunks", post(list_chunks))
+        .route("/s3/compose", post(compose))
+        .route("/s3/discard", post(discard))
         .route("/s3/expired-url", any(expired_url))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BucketSetup {
-    /// `full` (PUT allowed, ETag exposed), `no-etag` (no `ExposeHeaders`), `none` (no rule).
+    /// `full` (PUT allowed, ETag exposed), `no-etag` (no `ExposeHeaders`), `post` (POST allowed:
+    /// the browser-form uploads of `s3-post`), `all` (one rule allowing PUT and POST, ETag exposed: the demo),
+    /// `none` (no rule).
     cors: String,
     /// Origins of the rule (default: the page origin).
     #[serde(default)]
     origins: Vec<String>,
 }
 
-/// The bucket CORS configuration (S3's XML) for `origins`, `ExposeHeaders: ETag` unless `etag`
-/// is false.
-fn cors_xml(origins: &[String], etag: bool) -> String {
+/// The bucket CORS configuration (S3's XML) for `origins`: `PUT` with `ExposeHeaders: ETag`
+/// unless `etag` is false; `POST` alone when `post` (a simple request: no headers to allow or
+/// expose).
+fn cors_xml(origins: &[String], etag: bool, post: bool) -> String {
     let mut x = String::from("<CORSConfiguration><CORSRule>");
     for o in origins {
         x.push_str("<AllowedOrigin>");
         x.push_str(o);
         x.push_str("</AllowedOrigin>");
+    }
+    if post {
+        x.push_str("<AllowedMethod>POST</AllowedMethod></CORSRule></CORSConfiguration>");
+        return x;
     }
     x.push_str("<AllowedMethod>PUT</AllowedMethod><AllowedHeader>*</AllowedHeader>");
     if etag {
@@ -385,7 +689,7 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
                 s3.call(
                     reqwest::Method::PUT,
                     cors_url,
-                    Some(cors_xml(&origins, true)),
+                    Some(cors_xml(&origins, true, false)),
                 )
                 .await?
             }
@@ -393,16 +697,33 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
                 s3.call(
                     reqwest::Method::PUT,
                     cors_url,
-                    Some(cors_xml(&origins, false)),
+                    Some(cors_xml(&origins, false, false)),
                 )
                 .await?
+            }
+            "post" => {
+                s3.call(
+                    reqwest::Method::PUT,
+                    cors_url,
+                    Some(cors_xml(&origins, false, true)),
+                )
+                .await?
+            }
+            "all" => {
+                // One rule for both modes (moto applies only the last of several rules to a
+                // preflight): PUT and POST, the ETag exposed.
+                let both = cors_xml(&origins, true, false).replace(
+                    "<AllowedMethod>PUT</AllowedMethod>",
+                    "<AllowedMethod>PUT</AllowedMethod><AllowedMethod>POST</AllowedMethod>",
+                );
+                s3.call(reqwest::Method::PUT, cors_url, Some(both)).await?
             }
             "none" => s3.call(reqwest::Method::DELETE, cors_url, None).await?,
             other => {
                 return Err(failure(
                     StatusCode::BAD_REQUEST,
                     "BadRequest",
-                    &format!("cors must be full, no-etag or none, got {other:?}"),
+                    &format!("cors must be full, no-etag, post, all or none, got {other:?}"),
                 ))
             }
         };
@@ -475,13 +796,36 @@ async fn uploads(State(st): State<AppState>) -> Response {
     run.await.unwrap_or_else(|e| e)
 }
 
-/// `POST /__fixture/s3/faults`: `{expire_part_once: N | null}`.
+#[derive(Deserialize)]
+struct PrefixQuery {
+    #[serde(default)]
+    prefix: String,
+}
+
+/// `GET /__fixture/s3/objects?prefix=`: the objects under `prefix`, `[{key, size}]`.
+async fn objects(State(st): State<AppState>, Query(q): Query<PrefixQuery>) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let list: Vec<Value> = objects_under(&s3, &q.prefix)
+            .await?
+            .into_iter()
+            .map(|(key, size)| json!({ "key": key, "size": size }))
+            .collect();
+        Ok(Json(Value::Array(list)).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+/// `POST /__fixture/s3/faults`: `{expire_part_once: N | null, expire_policy: M | null}`.
 async fn faults(State(st): State<AppState>, body: Bytes) -> Response {
     let run = async {
         let s3 = role(&st)?;
         let f: Faults = parse(&body)?;
         *lock(&s3.faults) = f;
-        Ok(Json(json!({ "expire_part_once": f.expire_part_once })).into_response())
+        Ok(Json(
+            json!({ "expire_part_once": f.expire_part_once, "expire_policy": f.expire_policy }),
+        )
+        .into_response())
     };
     run.await.unwrap_or_else(|e| e)
 }
@@ -492,6 +836,7 @@ pub fn control_routes() -> Router<AppState> {
         .route("/__fixture/s3/bucket", post(setup_bucket))
         .route("/__fixture/s3/object", get(object))
         .route("/__fixture/s3/uploads", get(uploads))
+        .route("/__fixture/s3/objects", get(objects))
         .route("/__fixture/s3/faults", post(faults))
 }
 
@@ -510,8 +855,11 @@ mod tests {
     #[test]
     fn cors_rule_exposes_etag_only_when_asked() {
         let o = vec!["http://127.0.0.1:1".to_owned()];
-        assert!(cors_xml(&o, true).contains("<ExposeHeader>ETag</ExposeHeader>"));
-        assert!(!cors_xml(&o, false).contains("ExposeHeader"));
-        assert!(cors_xml(&o, false).contains("<AllowedOrigin>http://127.0.0.1:1</AllowedOrigin>"));
+        assert!(cors_xml(&o, true, false).contains("<ExposeHeader>ETag</ExposeHeader>"));
+        assert!(!cors_xml(&o, false, false).contains("ExposeHeader"));
+        assert!(cors_xml(&o, false, false)
+            .contains("<AllowedOrigin>http://127.0.0.1:1</AllowedOrigin>"));
+        let post = cors_xml(&o, false, true);
+        assert!(post.contains("<AllowedMethod>POST</AllowedMethod>") && !post.contains("PUT"));
     }
 }

@@ -236,6 +236,9 @@ pub struct Config {
 pub struct S3Options {
     /// `s3.signUpload` was given: a file of one part is one signed `PUT`, no multipart upload.
     pub sign_upload: bool,
+    /// `protocol: 's3-post'`: chunks are browser-form POSTs under one policy per file, composed
+    /// by the app's server ([`S3_POST_CALLBACKS`]).
+    pub post: bool,
 }
 
 /// The callbacks of the `s3` option: the five required ones, then `signUpload` (optional).
@@ -247,6 +250,9 @@ pub const S3_CALLBACKS: [&str; 6] = [
     "abortMultipartUpload",
     "signUpload",
 ];
+
+/// The callbacks of the `s3` option under `protocol: 's3-post'`, all required.
+pub const S3_POST_CALLBACKS: [&str; 4] = ["createUpload", "listChunks", "complete", "abort"];
 
 /// Every option name we accept.
 pub const OPTION_NAMES: [&str; 46] = [
@@ -491,8 +497,8 @@ fn parse(
     let which = choice(
         get("protocol"),
         "protocol",
-        &["resumable", "flow", "s3"],
-        "'resumable', 'flow' or 's3'",
+        &["resumable", "flow", "s3", "s3-post"],
+        "'resumable', 'flow', 's3' or 's3-post'",
     )?;
     let protocol = if which == 1 {
         Protocol::Flow
@@ -501,7 +507,7 @@ fn parse(
     };
     let mut c = Config::new("").with_protocol(protocol);
     c.page_origin = page_origin.map(str::to_string);
-    c.s3 = s3_options(get("s3"), which == 2)?;
+    c.s3 = s3_options(get("s3"), which >= 2, which == 3)?;
     c.target = match get("target") {
         // The app's callbacks say where each part goes: no target under 's3'.
         OptionValue::Missing if c.s3.is_some() => String::new(),
@@ -741,10 +747,17 @@ fn parse(
     };
     // Not wired into the S3 protocol yet: refused by name rather than silently not done (a
     // kept S3 upload would never resume, nor its record be deleted; parts would go unchecked).
-    if c.s3.is_some() {
+    if let Some(o) = c.s3 {
         for (on, name) in [(c.persist, "persist"), (c.checksum.is_some(), "checksum")] {
             if on {
-                return Err(bad(name, "is not available with protocol 's3' yet"));
+                return Err(bad(
+                    name,
+                    if o.post {
+                        "is not available with protocol 's3-post' yet"
+                    } else {
+                        "is not available with protocol 's3' yet"
+                    },
+                ));
             }
         }
     }
@@ -752,26 +765,36 @@ fn parse(
 }
 
 /// The `s3` option: an object of the callbacks in [`S3_CALLBACKS`] (all but `signUpload`
-/// required), only with `protocol: 's3'`.
-fn s3_options(v: OptionValue, wanted: bool) -> Res<Option<S3Options>> {
+/// required), only with `protocol: 's3'`; with `protocol: 's3-post'` (`post`) those of
+/// [`S3_POST_CALLBACKS`].
+fn s3_options(v: OptionValue, wanted: bool, post: bool) -> Res<Option<S3Options>> {
+    let names: &[&str] = if post {
+        &S3_POST_CALLBACKS
+    } else {
+        &S3_CALLBACKS
+    };
     let pairs = match v {
         OptionValue::Missing | OptionValue::Null if !wanted => return Ok(None),
         OptionValue::Missing | OptionValue::Null => {
             return Err(bad(
                 "s3",
-                "protocol 's3' needs the s3 option: { createMultipartUpload, signPart, listParts, completeMultipartUpload, abortMultipartUpload, signUpload? }",
+                if post {
+                    "protocol 's3-post' needs the s3 option: { createUpload, listChunks, complete, abort }"
+                } else {
+                    "protocol 's3' needs the s3 option: { createMultipartUpload, signPart, listParts, completeMultipartUpload, abortMultipartUpload, signUpload? }"
+                },
             ))
         }
-        _ if !wanted => return Err(bad("s3", "the s3 option needs protocol: 's3'")),
+        _ if !wanted => return Err(bad("s3", "the s3 option needs protocol: 's3' or 's3-post'")),
         OptionValue::Map(pairs) => pairs,
         v => return Err(wrong("s3", "an object of callbacks", &v)),
     };
     for (name, value) in &pairs {
-        if !S3_CALLBACKS.contains(&name.as_str()) {
+        if !names.contains(&name.as_str()) {
             let mut m = String::from("s3.");
             m.push_str(name);
             m.push_str(" is not an S3 callback; the callbacks are ");
-            m.push_str(&S3_CALLBACKS.join(", "));
+            m.push_str(&names.join(", "));
             return Err(bad("s3", m));
         }
         if !matches!(value, OptionValue::Function | OptionValue::Missing) {
@@ -787,14 +810,17 @@ fn s3_options(v: OptionValue, wanted: bool) -> Res<Option<S3Options>> {
             .iter()
             .any(|(k, v)| k == n && *v == OptionValue::Function)
     };
-    if let Some(missing) = S3_CALLBACKS.iter().take(5).find(|n| !given(n)) {
+    // Every POST callback is required; of the multipart ones all but `signUpload`.
+    let required = if post { 4 } else { 5 };
+    if let Some(missing) = names.iter().take(required).find(|n| !given(n)) {
         let mut m = String::from("s3.");
         m.push_str(missing);
         m.push_str(" is required: a function (it may be async)");
         return Err(bad("s3", m));
     }
     Ok(Some(S3Options {
-        sign_upload: given("signUpload"),
+        sign_upload: !post && given("signUpload"),
+        post,
     }))
 }
 
@@ -1143,6 +1169,63 @@ mod tests {
     }
 
     #[test]
+    fn s3_post_takes_its_own_four_callbacks() {
+        let post = |names: &[&str]| {
+            OptionValue::Map(
+                names
+                    .iter()
+                    .map(|n| ((*n).to_owned(), OptionValue::Function))
+                    .collect(),
+            )
+        };
+        let c = parse(&[("protocol", s("s3-post")), ("s3", post(&S3_POST_CALLBACKS))]).unwrap();
+        assert_eq!(
+            c.s3,
+            Some(S3Options {
+                sign_upload: false,
+                post: true
+            })
+        );
+        // The multipart callbacks are not this protocol's, and every POST callback is required.
+        let e = parse(&[("protocol", s("s3-post")), ("s3", post(&S3_CALLBACKS))]).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("s3.createMultipartUpload is not an S3 callback"),
+            "{}",
+            e.message
+        );
+        let e = parse(&[
+            ("protocol", s("s3-post")),
+            ("s3", post(&S3_POST_CALLBACKS[..3])),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            e.message,
+            "s3.abort is required: a function (it may be async)"
+        );
+        let e = parse(&[("protocol", s("s3-post"))]).unwrap_err();
+        assert!(
+            e.message
+                .contains("{ createUpload, listChunks, complete, abort }"),
+            "{}",
+            e.message
+        );
+        let e = parse(&[
+            ("protocol", s("s3-post")),
+            ("s3", post(&S3_POST_CALLBACKS)),
+            ("persist", OptionValue::Bool(true)),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            (e.option.as_deref(), e.message.as_str()),
+            (
+                Some("persist"),
+                "is not available with protocol 's3-post' yet"
+            )
+        );
+    }
+
+    #[test]
     fn s3_needs_its_callbacks_and_no_target() {
         let all = || {
             OptionValue::Map(
@@ -1153,7 +1236,13 @@ mod tests {
             )
         };
         let c = parse(&[("protocol", s("s3")), ("s3", all())]).unwrap();
-        assert_eq!(c.s3, Some(S3Options { sign_upload: true }));
+        assert_eq!(
+            c.s3,
+            Some(S3Options {
+                sign_upload: true,
+                post: false
+            })
+        );
         let e = parse(&[("protocol", s("s3"))]).unwrap_err();
         assert_eq!(e.option.as_deref(), Some("s3"));
         for (name, value) in [

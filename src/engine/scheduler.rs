@@ -947,7 +947,7 @@ impl Scheduler {
             return Err(UploadError::rejected("duplicate", quoted(&m)));
         }
         let s3 = match c.s3 {
-            Some(o) => match S3File::for_file(meta.size, c.chunk_size, o.sign_upload) {
+            Some(o) => match S3File::for_file(meta.size, c.chunk_size, o) {
                 Ok(s3) => Some(s3),
                 Err(e) => return Err(UploadError::rejected("chunkSize", quoted(&e.message))),
             },
@@ -1384,6 +1384,10 @@ impl Scheduler {
     pub fn preflight_report(&self, page_origin: Option<&str>) -> (Prediction, Prediction) {
         let c = &self.config;
         if !c.cors_enforced {
+            return (Prediction::default(), Prediction::default());
+        }
+        if c.s3.is_some_and(|o| o.post) {
+            // No probes; every chunk is a browser-form POST with no header of ours: simple.
             return (Prediction::default(), Prediction::default());
         }
         if c.s3.is_some() {
@@ -2696,7 +2700,10 @@ mod tests {
 
     fn s3_scheduler_retrying(slots: u32, retries: u32) -> Scheduler {
         let mut c = Config::new("");
-        c.s3 = Some(crate::engine::config::S3Options { sign_upload: false });
+        c.s3 = Some(crate::engine::config::S3Options {
+            sign_upload: false,
+            post: false,
+        });
         c.simultaneous_uploads = Some(slots);
         c.max_chunk_retries = retries;
         Scheduler::new(c, 1)
@@ -2783,6 +2790,68 @@ mod tests {
             body: "https://b/k".into()
         })));
         assert!(s.is_drained());
+    }
+
+    #[test]
+    fn s3_post_one_policy_then_every_chunk_a_simple_post_in_parallel_then_compose() {
+        let mut c = Config::new("");
+        c.s3 = Some(crate::engine::config::S3Options {
+            sign_upload: false,
+            post: true,
+        });
+        c.simultaneous_uploads = Some(3);
+        c.page_origin = Some("http://app.test".into());
+        let mut s = Scheduler::new(c, 1);
+        assert_eq!(
+            s.preflight_report(Some("http://app.test")),
+            (Prediction::default(), Prediction::default()),
+            "no preflight at all"
+        );
+        let f = s.add_file(0, meta("a.bin", 12 * MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        assert_eq!(create.len(), 1, "the policy is fetched alone, once");
+        assert!(matches!(create[0].s3, Some(Call::Policy { .. })));
+        answer(
+            &mut s,
+            &create[0],
+            Answer::Policy {
+                url: "http://store.test/b".into(),
+                fields: vec![("policy".into(), "p".into())],
+                key_prefix: "k/".into(),
+            },
+        );
+        let chunks = sends(&drain(&mut s));
+        assert_eq!(
+            chunks.iter().map(|r| r.chunk).collect::<Vec<_>>(),
+            [1, 2, 3],
+            "every chunk in flight at once, no warm-up"
+        );
+        assert!(chunks
+            .iter()
+            .all(|r| r.method == "POST" && r.s3 == Some(Call::Chunk) && !r.preflight.preflight));
+        for r in &chunks {
+            s.handle(
+                1,
+                Input::PartAnswer {
+                    request: r.id,
+                    status: 204,
+                    etag: None,
+                    body: String::new(),
+                },
+            );
+        }
+        let compose = sends(&drain(&mut s));
+        assert_eq!(
+            compose[0].s3,
+            Some(Call::Compose {
+                key_prefix: "k/".into(),
+                chunks: vec![1, 2, 3]
+            })
+        );
+        answer(&mut s, &compose[0], Answer::Completed { location: None });
+        drain(&mut s);
+        assert_eq!(s.file(f).unwrap().status, FileStatus::Success);
     }
 
     #[test]
@@ -2946,7 +3015,10 @@ mod tests {
     #[test]
     fn s3_sign_upload_sends_a_one_part_file_as_one_put() {
         let mut c = Config::new("");
-        c.s3 = Some(crate::engine::config::S3Options { sign_upload: true });
+        c.s3 = Some(crate::engine::config::S3Options {
+            sign_upload: true,
+            post: false,
+        });
         c.simultaneous_uploads = Some(1);
         let mut s = Scheduler::new(c, 1);
         let small = s.add_file(0, meta("small.bin", MIB)).unwrap();
