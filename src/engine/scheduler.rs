@@ -621,6 +621,27 @@ impl Tally {
 /// How a fresh (or freshly re-queued) file of `count` chunks probes under `testChunks`.
 /// `'auto'` sends a one-chunk file without a probe: the probe would cost a round trip in
 /// every fresh upload to save re-sending at most one chunk when resuming.
+/// Record state names of an S3 file's multipart upload ([`Scheduler::keep_s3_upload`]).
+const S3_UPLOAD_ID: &str = "s3UploadId";
+const S3_KEY: &str = "s3Key";
+const S3_PART_SIZE: &str = "s3PartSize";
+
+/// The multipart upload a record kept, if it has one (its parts come from `listParts`).
+fn kept_s3_upload(r: &Record) -> Option<s3::S3Upload> {
+    let state = |name: &str| {
+        r.state
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    Some(s3::S3Upload {
+        upload_id: state(S3_UPLOAD_ID)?,
+        key: state(S3_KEY)?,
+        part_size: state(S3_PART_SIZE)?.parse().ok()?,
+        parts: Vec::new(),
+    })
+}
+
 fn fresh_probing(test_chunks: TestChunks, count: u32) -> Probing {
     match test_chunks {
         TestChunks::Auto if count <= 1 => Probing::Off,
@@ -983,8 +1004,12 @@ impl Scheduler {
         }
         let persist = c.persist;
         let finished = file.life == Life::Success;
+        let upload = file.record.as_deref().and_then(kept_s3_upload);
         self.tally.swap(&Tally::default(), &file.tally());
         self.files.push(file);
+        if let Some(upload) = upload {
+            self.resume_s3(id, upload);
+        }
         if finished {
             self.forget(self.files.len() - 1);
         } else if persist {
@@ -1887,12 +1912,17 @@ impl Scheduler {
             }
             Some(reading)
         });
-        match reading.flatten() {
+        let reading = reading.flatten();
+        if let Some(s3::Reading::Stepped | s3::Reading::StartOver) = &reading {
+            self.keep_s3_upload(i);
+        }
+        match reading {
             Some(s3::Reading::Stepped) => {
                 self.emit(Event::FileProgress(file));
                 self.emit(Event::Progress);
             }
             Some(s3::Reading::Finished(location)) => {
+                self.forget(i);
                 self.emit(Event::FileProgress(file));
                 self.emit(Event::Progress);
                 self.emit(Event::FileSuccess {
@@ -1906,6 +1936,36 @@ impl Scheduler {
             Some(s3::Reading::Fail(e)) => self.fail_file(i, e),
             Some(s3::Reading::SignAgain) | None => {}
         }
+    }
+
+    /// `persist`: keeps file `i`'s multipart upload (id, key, part size) in its record when it
+    /// changed, so that after a reload the file goes on with `listParts`; an upload the store
+    /// lost leaves none.
+    fn keep_s3_upload(&mut self, i: usize) {
+        let Some(f) = self.files.get(i).filter(|_| self.config.persist) else {
+            return;
+        };
+        let Some(u) = f.s3.as_ref().map(S3File::upload) else {
+            return;
+        };
+        if self.file_state(f.id, S3_UPLOAD_ID).unwrap_or_default() == u.upload_id {
+            return;
+        }
+        let state = [
+            (S3_UPLOAD_ID, u.upload_id.clone()),
+            (S3_KEY, u.key.clone()),
+            (S3_PART_SIZE, u.part_size.to_string()),
+        ];
+        let gone = u.upload_id.is_empty();
+        self.change_record(f.id, |r| {
+            if gone {
+                r.state.retain(|(n, _)| !state.iter().any(|(s, _)| s == n));
+            } else {
+                for (n, v) in &state {
+                    r.set_state(n, v);
+                }
+            }
+        });
     }
 
     /// `abortMultipartUpload` for file `i` when it has an upload to abort: sent, not awaited.
@@ -2598,6 +2658,124 @@ mod tests {
     }
 
     const MIB: u64 = 1 << 20;
+
+    /// `protocol: 's3'` with `persist`, one slot.
+    fn s3_persisting() -> Scheduler {
+        let mut c = Config::new("");
+        c.s3 = Some(crate::engine::config::S3Options { sign_upload: false });
+        c.simultaneous_uploads = Some(1);
+        c.persist = true;
+        Scheduler::new(c, 1)
+    }
+
+    /// A 12 MiB file (three parts) created as upload `u-1` with part 1 stored: its record.
+    fn s3_record_after_one_part() -> Record {
+        let mut s = s3_persisting();
+        let f = s.add_file(0, meta("a.bin", 12 * MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        assert_eq!(create[0].s3, Some(Call::Create));
+        let created = Answer::Created {
+            upload_id: "u-1".into(),
+            key: "k/a.bin".into(),
+        };
+        answer(&mut s, &create[0], created);
+        let actions = drain(&mut s);
+        assert!(
+            actions.contains(&Action::Keep {
+                file: f,
+                added: false
+            }),
+            "the created upload is written at once"
+        );
+        stored(&mut s, &sends(&actions)[0]);
+        let r = s.record(f).unwrap();
+        let state = |n: &str| s.file_state(f, n);
+        assert_eq!(state("s3UploadId").as_deref(), Some("u-1"));
+        assert_eq!(state("s3Key").as_deref(), Some("k/a.bin"));
+        assert_eq!(state("s3PartSize"), Some((5 * MIB).to_string()));
+        // What the store keeps, read back.
+        Record::decode(&r.encode()).unwrap()
+    }
+
+    #[test]
+    fn s3_resumed_from_its_record_lists_parts_then_sends_only_the_missing_ones() {
+        let kept = s3_record_after_one_part();
+        let mut s = s3_persisting();
+        let f = s
+            .add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept.clone()))
+            .unwrap();
+        s.handle(0, Input::Start);
+        let list = sends(&drain(&mut s));
+        assert_eq!(list.len(), 1);
+        let Some(Call::ListParts { .. }) = &list[0].s3 else {
+            panic!("listParts first, got {list:?}");
+        };
+        assert_eq!(s.s3_upload(f).unwrap().upload_id, "u-1");
+        assert_eq!(s.s3_upload(f).unwrap().key, "k/a.bin");
+        let part1 = s3::Part {
+            number: 1,
+            etag: "\"e1\"".into(),
+            size: 5 * MIB,
+        };
+        answer(&mut s, &list[0], Answer::Listed(vec![part1]));
+        let mut numbers = Vec::new();
+        loop {
+            let next = sends(&drain(&mut s));
+            let Some(r) = next.first() else { break };
+            match &r.s3 {
+                Some(Call::Part { .. }) => {
+                    numbers.push(r.chunk);
+                    stored(&mut s, r);
+                }
+                Some(Call::Complete { .. }) => {
+                    answer(&mut s, r, Answer::Completed { location: None });
+                    assert!(drain(&mut s).contains(&Action::Forget { key: kept.key() }));
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(numbers, [2, 3], "part 1 is not sent again");
+        assert_eq!(s.file(f).unwrap().status, FileStatus::Success);
+    }
+
+    #[test]
+    fn s3_resumed_upload_the_store_lost_starts_over_with_create() {
+        let kept = s3_record_after_one_part();
+        let mut s = s3_persisting();
+        let f = s
+            .add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept))
+            .unwrap();
+        s.handle(0, Input::Start);
+        let list = sends(&drain(&mut s));
+        assert!(matches!(list[0].s3, Some(Call::ListParts { .. })));
+        answer(&mut s, &list[0], Answer::UploadGone);
+        assert_eq!(
+            s.file_state(f, "s3UploadId"),
+            None,
+            "the lost upload is dropped"
+        );
+        let create = sends(&drain(&mut s));
+        assert_eq!(create[0].s3, Some(Call::Create));
+        let created = Answer::Created {
+            upload_id: "u-2".into(),
+            key: "k/a.bin".into(),
+        };
+        answer(&mut s, &create[0], created);
+        assert_eq!(s.file_state(f, "s3UploadId").as_deref(), Some("u-2"));
+    }
+
+    #[test]
+    fn s3_record_of_another_part_size_creates_a_new_upload() {
+        let mut kept = s3_record_after_one_part();
+        kept.set_state("s3PartSize", &(6 * MIB).to_string());
+        let mut s = s3_persisting();
+        s.add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept))
+            .unwrap();
+        s.handle(0, Input::Start);
+        assert_eq!(sends(&drain(&mut s))[0].s3, Some(Call::Create));
+    }
 
     #[test]
     fn s3_creates_sends_parts_in_parallel_then_completes() {
