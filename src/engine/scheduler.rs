@@ -621,23 +621,20 @@ impl Tally {
 /// How a fresh (or freshly re-queued) file of `count` chunks probes under `testChunks`.
 /// `'auto'` sends a one-chunk file without a probe: the probe would cost a round trip in
 /// every fresh upload to save re-sending at most one chunk when resuming.
-/// Record state names of an S3 file's multipart upload ([`Scheduler::keep_s3_upload`]).
-const S3_UPLOAD_ID: &str = "s3UploadId";
-const S3_KEY: &str = "s3Key";
-const S3_PART_SIZE: &str = "s3PartSize";
+/// The record state of an S3 file's multipart upload ([`Scheduler::keep_s3_upload`]): its
+/// part size, upload id and key, one a line.
+const S3_STATE: &str = "s3";
 
 /// The multipart upload a record kept, if it has one (its parts come from `listParts`).
 fn kept_s3_upload(r: &Record) -> Option<s3::S3Upload> {
-    let state = |name: &str| {
-        r.state
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
+    let (_, v) = r.state.iter().find(|(n, _)| n == S3_STATE)?;
+    let mut lines = v.splitn(3, '\n');
+    let part_size = lines.next()?.parse().ok()?;
+    let upload_id = lines.next().filter(|u| !u.is_empty())?.to_owned();
     Some(s3::S3Upload {
-        upload_id: state(S3_UPLOAD_ID)?,
-        key: state(S3_KEY)?,
-        part_size: state(S3_PART_SIZE)?.parse().ok()?,
+        upload_id,
+        key: lines.next()?.to_owned(),
+        part_size,
         parts: Vec::new(),
     })
 }
@@ -895,7 +892,7 @@ impl Scheduler {
             m.push(')');
             return Err(UploadError::rejected("duplicate", quoted(&m)));
         }
-        let s3 = match c.s3 {
+        let mut s3 = match c.s3 {
             Some(o) => match S3File::for_file(meta.size, c.chunk_size, o.sign_upload) {
                 Ok(s3) => Some(s3),
                 Err(e) => return Err(UploadError::rejected("chunkSize", quoted(&e.message))),
@@ -945,6 +942,13 @@ impl Scheduler {
         }
         if record.is_none() && c.persist {
             record = Some(Box::new(Record::new(c, &identifier, &meta)));
+        }
+        // An upload the record kept goes on (`listParts` first) when its parts are cut the same.
+        let upload = record.as_deref().and_then(kept_s3_upload);
+        if let (Some(f3), Some(u)) = (s3.as_mut(), upload) {
+            if !f3.is_single() && f3.part_size() == u.part_size {
+                *f3 = S3File::resumed(meta.size, u);
+            }
         }
         let kept_runs = match resume {
             Resume::Fresh => Runs::default(),
@@ -1004,12 +1008,8 @@ impl Scheduler {
         }
         let persist = c.persist;
         let finished = file.life == Life::Success;
-        let upload = file.record.as_deref().and_then(kept_s3_upload);
         self.tally.swap(&Tally::default(), &file.tally());
         self.files.push(file);
-        if let Some(upload) = upload {
-            self.resume_s3(id, upload);
-        }
         if finished {
             self.forget(self.files.len() - 1);
         } else if persist {
@@ -1912,12 +1912,9 @@ impl Scheduler {
             }
             Some(reading)
         });
-        let reading = reading.flatten();
-        if let Some(s3::Reading::Stepped | s3::Reading::StartOver) = &reading {
-            self.keep_s3_upload(i);
-        }
-        match reading {
+        match reading.flatten() {
             Some(s3::Reading::Stepped) => {
+                self.keep_s3_upload(i);
                 self.emit(Event::FileProgress(file));
                 self.emit(Event::Progress);
             }
@@ -1931,41 +1928,40 @@ impl Scheduler {
                 });
             }
             Some(s3::Reading::PartStored) => self.chunk_done(i, n, String::new()),
-            Some(s3::Reading::StartOver) => self.abort_file(file),
+            Some(s3::Reading::StartOver) => {
+                self.keep_s3_upload(i);
+                self.abort_file(file);
+            }
             Some(s3::Reading::Retry(e)) => self.retry(i, &fl, e, None),
             Some(s3::Reading::Fail(e)) => self.fail_file(i, e),
             Some(s3::Reading::SignAgain) | None => {}
         }
     }
 
-    /// `persist`: keeps file `i`'s multipart upload (id, key, part size) in its record when it
-    /// changed, so that after a reload the file goes on with `listParts`; an upload the store
-    /// lost leaves none.
+    /// Keeps file `i`'s multipart upload (part size, id, key) in its record when it changed, so
+    /// that after a reload the file goes on with `listParts`; an upload the store lost leaves an
+    /// empty value.
     fn keep_s3_upload(&mut self, i: usize) {
-        let Some(f) = self.files.get(i).filter(|_| self.config.persist) else {
+        let Some(f) = self.files.get_mut(i) else {
             return;
         };
-        let Some(u) = f.s3.as_ref().map(S3File::upload) else {
+        let (Some(s3), Some(r)) = (&f.s3, f.record.as_deref_mut()) else {
             return;
         };
-        if self.file_state(f.id, S3_UPLOAD_ID).unwrap_or_default() == u.upload_id {
-            return;
-        }
-        let state = [
-            (S3_UPLOAD_ID, u.upload_id.clone()),
-            (S3_KEY, u.key.clone()),
-            (S3_PART_SIZE, u.part_size.to_string()),
-        ];
-        let gone = u.upload_id.is_empty();
-        self.change_record(f.id, |r| {
-            if gone {
-                r.state.retain(|(n, _)| !state.iter().any(|(s, _)| s == n));
-            } else {
-                for (n, v) in &state {
-                    r.set_state(n, v);
-                }
+        let u = s3.upload();
+        let mut value = String::new();
+        if !u.upload_id.is_empty() {
+            value = u.part_size.to_string();
+            for part in [&u.upload_id, &u.key] {
+                value.push('\n');
+                value.push_str(part);
             }
-        });
+        }
+        let kept = r.state.iter().find(|(n, _)| n == S3_STATE);
+        if kept.map_or("", |(_, v)| v.as_str()) != value {
+            r.set_state(S3_STATE, &value);
+            self.keep(i);
+        }
     }
 
     /// `abortMultipartUpload` for file `i` when it has an upload to abort: sent, not awaited.
@@ -2690,10 +2686,11 @@ mod tests {
         );
         stored(&mut s, &sends(&actions)[0]);
         let r = s.record(f).unwrap();
-        let state = |n: &str| s.file_state(f, n);
-        assert_eq!(state("s3UploadId").as_deref(), Some("u-1"));
-        assert_eq!(state("s3Key").as_deref(), Some("k/a.bin"));
-        assert_eq!(state("s3PartSize"), Some((5 * MIB).to_string()));
+        assert_eq!(
+            s.file_state(f, "s3").as_deref(),
+            Some("5242880\nu-1\nk/a.bin"),
+            "part size, upload id, key"
+        );
         // What the store keeps, read back.
         Record::decode(&r.encode()).unwrap()
     }
@@ -2752,8 +2749,8 @@ mod tests {
         assert!(matches!(list[0].s3, Some(Call::ListParts { .. })));
         answer(&mut s, &list[0], Answer::UploadGone);
         assert_eq!(
-            s.file_state(f, "s3UploadId"),
-            None,
+            s.file_state(f, "s3").as_deref(),
+            Some(""),
             "the lost upload is dropped"
         );
         let create = sends(&drain(&mut s));
@@ -2763,13 +2760,16 @@ mod tests {
             key: "k/a.bin".into(),
         };
         answer(&mut s, &create[0], created);
-        assert_eq!(s.file_state(f, "s3UploadId").as_deref(), Some("u-2"));
+        assert_eq!(
+            s.file_state(f, "s3").as_deref(),
+            Some("5242880\nu-2\nk/a.bin")
+        );
     }
 
     #[test]
     fn s3_record_of_another_part_size_creates_a_new_upload() {
         let mut kept = s3_record_after_one_part();
-        kept.set_state("s3PartSize", &(6 * MIB).to_string());
+        kept.set_state("s3", "6291456\nu-1\nk/a.bin");
         let mut s = s3_persisting();
         s.add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept))
             .unwrap();
