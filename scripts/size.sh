@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT_DIR:-pkg}"
-budget_kib="${SIZE_BUDGET_KIB:-110}"
-script_budget_kib="${SCRIPT_BUDGET_KIB:-114}"
+budget_kib="${SIZE_BUDGET_KIB:-112}"
+script_budget_kib="${SCRIPT_BUDGET_KIB:-116}"
 gz() { gzip -9c "$1" | wc -c; }
 row() { printf '%-34s %9s B raw %9s B gzip\n' "$1" "$(wc -c <"$1")" "$(gz "$1")"; }
 row "$out"/resumable_wasm_bg.wasm

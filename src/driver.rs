@@ -130,6 +130,9 @@ struct State {
     /// read and hashed while earlier chunks are on the wire, and a freed slot sends at once
     /// even when several free together. At most a window of chunks: memory stays flat.
     read_ahead: Vec<(FileId, u32, js_sys::Promise)>,
+    /// `checksum` + `persist`: a task is reading and hashing resumed files' kept chunks whose
+    /// checksums their records lack ([`Scheduler::kept_to_hash`]), one at a time.
+    hashing_kept: bool,
 }
 
 /// The shared handle every callback holds.
@@ -164,6 +167,7 @@ impl State {
             store: None,
             adding_handle: JsValue::UNDEFINED,
             read_ahead: Vec::new(),
+            hashing_kept: false,
         }
     }
 }
@@ -543,6 +547,51 @@ fn pump(handle: &Handle) {
     }
     arm_timer(handle);
     keep_alive_while_busy(handle);
+    hash_kept_chunks(handle);
+}
+
+/// Starts the task that reads and hashes the kept chunks the engine asks for
+/// ([`Scheduler::kept_to_hash`]), unless it runs: one chunk at a time, so memory stays flat.
+fn hash_kept_chunks(handle: &Handle) {
+    {
+        let mut state = handle.borrow_mut();
+        if state.hashing_kept || state.scheduler.kept_to_hash().is_none() {
+            return;
+        }
+        state.hashing_kept = true;
+    }
+    let handle = Rc::clone(handle);
+    spawn_local(async move {
+        loop {
+            let next = {
+                let state = handle.borrow();
+                let algorithm = state.scheduler.config().checksum;
+                state
+                    .scheduler
+                    .kept_to_hash()
+                    .and_then(|(file, chunk, start, end)| {
+                        Some((file, chunk, start, end, algorithm?, state.blob(file)?))
+                    })
+            };
+            let Some((file, chunk, start, end, algorithm, blob)) = next else {
+                break;
+            };
+            // The read that builds a request body too (its code is there anyway); the body
+            // is dropped unsent.
+            let started = transport::hash::start_hashed_read(&blob, start, end, algorithm);
+            let sum = transport::hash::hashed_read(started)
+                .await
+                .ok()
+                .map(|h| h.sum);
+            handle
+                .borrow_mut()
+                .scheduler
+                .kept_hashed(clock::now_ms(), file, chunk, sum.as_deref());
+            // The flag is still set: this `pump` starts no second task.
+            pump(&handle);
+        }
+        handle.borrow_mut().hashing_kept = false;
+    });
 }
 
 /// Holds or lets go of the state's reference to itself (see [`State::keep_alive`]).

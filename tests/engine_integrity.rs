@@ -496,3 +496,209 @@ fn read_ahead_with_parallel_files_takes_one_chunk_of_each_in_turn() {
     );
     assert_eq!(ahead_chunks(&h), [(1, 3), (2, 3), (1, 4), (2, 4)]);
 }
+
+/// `persist` with `checksum`: the whole-file digest of a file resumed from a record.
+mod resumed {
+    use super::*;
+    use resumable_wasm::engine::persist::Record;
+    use resumable_wasm::engine::FileMeta;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    const FILE: [&str; 3] = [
+        "resumableChecksumAlgorithm",
+        "resumableChunkChecksum",
+        "resumableFileChecksum",
+    ];
+
+    fn persisting(test_chunks: TestChunks) -> Config {
+        let mut c = config(10);
+        c.persist = true;
+        c.test_chunks = test_chunks;
+        c.simultaneous_uploads = Some(1);
+        c
+    }
+
+    fn meta() -> FileMeta {
+        FileMeta {
+            name: "a.bin".into(),
+            size: 100,
+            last_modified: Some(7),
+            ..Default::default()
+        }
+    }
+
+    /// Uploads chunks 1..=4 of the 10-chunk file `bytes` and returns its record as kept.
+    fn four_chunks_uploaded(bytes: &[u8]) -> Record {
+        let mut h = Harness::new(persisting(TestChunks::Never), 3);
+        let f = h.s.add_file_kept(0, meta(), None).unwrap();
+        h.drain();
+        h.start();
+        while h.s.record(f).unwrap().confirmed.count() < 4 {
+            let spec = h.next_request();
+            let spec = read_and_hash(&mut h, &spec, bytes).unwrap();
+            h.respond(spec.id, 200);
+        }
+        h.s.record(f).unwrap()
+    }
+
+    /// Plays the driver for a resumed file: every request is read, hashed and answered by
+    /// `server`; when none is left, the kept chunks the engine asks for are hashed locally
+    /// (if `hash_kept`). Returns the requests sent and the chunks hashed locally.
+    fn run_resumed(
+        h: &mut Harness,
+        bytes: &[u8],
+        hash_kept: bool,
+        mut server: impl FnMut(&RequestSpec) -> Reply,
+    ) -> (Vec<RequestSpec>, Vec<u32>) {
+        let (mut sent, mut local) = (Vec::new(), Vec::new());
+        for _ in 0..10_000 {
+            if let Some(spec) = h.try_next() {
+                if let Some(spec) = read_and_hash(h, &spec, bytes) {
+                    let reply = server(&spec);
+                    sent.push(spec.clone());
+                    h.reply(spec.id, reply);
+                }
+                continue;
+            }
+            if let Some((f, n, s, e)) = h.s.kept_to_hash().filter(|_| hash_kept) {
+                let sum = crc32c_bytes(crc32c(
+                    &bytes[usize::try_from(s).unwrap()..usize::try_from(e).unwrap()],
+                ));
+                local.push(n);
+                h.s.kept_hashed(h.now, f, n, Some(&sum));
+                h.drain();
+                continue;
+            }
+            if !h.advance_to_deadline() {
+                break;
+            }
+        }
+        (sent, local)
+    }
+
+    #[test]
+    fn the_record_keeps_each_confirmed_chunk_s_checksum() {
+        let bytes = data(100, 3);
+        let record = four_chunks_uploaded(&bytes);
+        let expected: Vec<(u32, String)> = (1..=4u32)
+            .map(|n| {
+                let i = usize::try_from(n - 1).unwrap() * 10;
+                (n, format!("crc32c:{}", crc_hex(&bytes[i..i + 10])))
+            })
+            .collect();
+        assert_eq!(record.checksums, expected);
+        assert_eq!(Record::decode(&record.encode()), Some(record));
+    }
+
+    #[test]
+    fn a_resumed_file_sends_the_file_digest_from_the_kept_checksums() {
+        for test_chunks in [TestChunks::Auto, TestChunks::Never] {
+            let bytes = data(100, 3);
+            let kept = Record::decode(&four_chunks_uploaded(&bytes).encode());
+            let mut h = Harness::new(persisting(test_chunks), 4);
+            let f = h.s.add_file_kept(0, meta(), kept).unwrap();
+            h.drain();
+            h.start();
+            let (sent, local) = run_resumed(&mut h, &bytes, true, |_| Reply::Status(200));
+            assert!(h.files_are(&[f], FileStatus::Success), "{}", h.dump());
+            assert!(local.is_empty(), "every kept checksum came from the record");
+            let uploads: Vec<&RequestSpec> =
+                sent.iter().filter(|s| s.phase == Phase::Upload).collect();
+            assert_eq!(
+                uploads.iter().map(|s| s.chunk).collect::<Vec<_>>(),
+                (5..=10).collect::<Vec<_>>(),
+                "{test_chunks:?}: only the missing chunks are sent"
+            );
+            let last = uploads.last().unwrap();
+            assert_eq!(
+                last.param(FILE[2]),
+                Some(crc_hex(&bytes)),
+                "{test_chunks:?}: the last chunk carries the file's digest"
+            );
+            assert_eq!(last.param(FILE[0]).as_deref(), Some("crc32c"));
+        }
+    }
+
+    #[test]
+    fn kept_chunks_without_a_checksum_are_hashed_locally_before_the_last_chunk_goes() {
+        let bytes = data(100, 3);
+        let mut record = four_chunks_uploaded(&bytes);
+        // An older record (no checksums) for chunks 3 and 4, another algorithm's for 1, and a
+        // malformed one for 2: none of them may go into the digest.
+        record.checksums.clear();
+        record.set_checksum(1, &format!("sha256:{}", "ab".repeat(32)));
+        record.set_checksum(2, "crc32c:zz");
+        let kept = Record::decode(&record.encode());
+        let mut h = Harness::new(persisting(TestChunks::Never), 4);
+        let f = h.s.add_file_kept(0, meta(), kept).unwrap();
+        h.drain();
+        assert_eq!(
+            h.s.kept_to_hash(),
+            None,
+            "nothing is read before the upload starts"
+        );
+        h.start();
+        let (sent, local) = run_resumed(&mut h, &bytes, false, |_| Reply::Status(200));
+        assert!(local.is_empty());
+        assert_eq!(
+            sent.iter().map(|s| s.chunk).collect::<Vec<_>>(),
+            (5..=9).collect::<Vec<_>>(),
+            "the last chunk waits for the kept chunks' checksums"
+        );
+        assert!(sent.iter().all(|s| s.param(FILE[2]).is_none()));
+        assert_eq!(
+            h.s.kept_to_hash().map(|k| (k.1, k.2, k.3)),
+            Some((1, 0, 10))
+        );
+        let (sent, local) = run_resumed(&mut h, &bytes, true, |_| Reply::Status(200));
+        assert_eq!(local, vec![1, 2, 3, 4], "hashed locally, in order");
+        assert_eq!(
+            sent.iter()
+                .map(|s| (s.chunk, s.param(FILE[2])))
+                .collect::<Vec<_>>(),
+            vec![(10, Some(crc_hex(&bytes)))],
+            "kept chunks are never sent; the last one carries the digest"
+        );
+        assert!(h.files_are(&[f], FileStatus::Success), "{}", h.dump());
+        let checksums = h.s.record(f).unwrap().checksums;
+        assert_eq!(checksums.len(), 10, "every chunk's checksum is kept now");
+        assert_eq!(checksums[0].1, format!("crc32c:{}", crc_hex(&bytes[..10])));
+    }
+
+    #[test]
+    fn an_unreadable_kept_chunk_fails_the_file_as_unreadable() {
+        let bytes = data(100, 3);
+        let mut record = four_chunks_uploaded(&bytes);
+        record.checksums.clear();
+        let mut h = Harness::new(persisting(TestChunks::Never), 4);
+        let f = h.s.add_file_kept(0, meta(), Some(record)).unwrap();
+        h.drain();
+        h.start();
+        let (file, chunk, _, _) = h.s.kept_to_hash().unwrap();
+        h.s.kept_hashed(h.now, file, chunk, None);
+        h.drain();
+        let e = h.s.file(f).unwrap().error.unwrap();
+        assert_eq!(
+            (e.kind, e.rule.as_deref()),
+            (ErrorKind::Rejected, Some("readable"))
+        );
+        assert_eq!(h.s.kept_to_hash(), None);
+    }
+
+    #[test]
+    fn a_lost_upload_forgets_the_kept_checksums_with_the_kept_chunks() {
+        let bytes = data(100, 3);
+        let kept = four_chunks_uploaded(&bytes);
+        let mut h = Harness::new(persisting(TestChunks::Auto), 4);
+        let f = h.s.add_file_kept(0, meta(), Some(kept)).unwrap();
+        h.drain();
+        h.start();
+        let probe = h.next_request();
+        let probe = read_and_hash(&mut h, &probe, &bytes).unwrap();
+        assert_eq!((probe.phase, probe.chunk), (Phase::Test, 1));
+        h.respond(probe.id, 204);
+        let r = h.s.record(f).unwrap();
+        assert!(r.confirmed.is_empty() && r.checksums.is_empty(), "{r:?}");
+    }
+}

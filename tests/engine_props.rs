@@ -556,7 +556,10 @@ proptest! {
         for (n, v) in &state {
             r.set_state(n, v);
         }
-        r.checksums = sums;
+        // Kept lowest chunk first, one per chunk (`Record::set_checksum`).
+        for (n, v) in &sums {
+            r.set_checksum(*n, v);
+        }
         prop_assert_eq!(Record::decode(&r.encode()), Some(r));
     }
 }

@@ -1,13 +1,12 @@
 //! Configuration: the startup [`Config`] (every command-line flag) and the [`Runtime`] subset
-//! that `/__fixture/config` can switch while the fixture runs, plus the [`CorsMode`] names.
+//! that `/__fixture/config` can switch while the fixture runs, the [`CorsMode`] names and the
+//! [`LinkSpec`] of the emulated link.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-
-use crate::link::LinkSpec;
 
 /// The CORS behaviour of the API routes. See the README for the exact headers of each mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -344,7 +343,7 @@ pub struct Config {
     /// origin; `None` draws a random one (printed in the start line either way).
     pub control_token: Option<String>,
     /// `--max-connections`: open connections per listener before new ones are refused with 503
-    /// (plus [`crate::server::CONTROL_RESERVE`] more that serve only `/__fixture/*`).
+    /// (plus `server::CONTROL_RESERVE` more that serve only `/__fixture/*`).
     pub max_connections: usize,
     /// `--body-timeout`: seconds a request body may take in total before 408.
     pub body_timeout_secs: u64,
@@ -403,6 +402,139 @@ impl Config {
     }
 }
 
+/// Longest round trip accepted, in milliseconds.
+pub const MAX_RTT_MS: u64 = 10_000;
+/// Slowest rate accepted, in Mbit/s (1 kbit/s).
+pub const MIN_MBIT: f64 = 0.001;
+/// Fastest rate accepted, in Mbit/s.
+pub const MAX_MBIT: f64 = 100_000.0;
+
+/// The setting of the emulated link (`--link`): `rtt=MS,up=MBIT,down=MBIT` (each part optional; a missing rate is
+/// unlimited). In JSON either that string or `{"rtt_ms":…,"up_mbit":…,"down_mbit":…}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "LinkJson")]
+pub struct LinkSpec {
+    /// Round-trip time added, in milliseconds (half each way).
+    pub rtt_ms: u64,
+    /// Client→server rate cap in Mbit/s (10^6 bit/s); `None` is unlimited.
+    pub up_mbit: Option<f64>,
+    /// Server→client rate cap in Mbit/s; `None` is unlimited.
+    pub down_mbit: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum LinkJson {
+    Text(String),
+    Fields {
+        #[serde(default)]
+        rtt_ms: u64,
+        #[serde(default)]
+        up_mbit: Option<f64>,
+        #[serde(default)]
+        down_mbit: Option<f64>,
+    },
+}
+
+impl TryFrom<LinkJson> for LinkSpec {
+    type Error = String;
+    fn try_from(j: LinkJson) -> Result<Self, String> {
+        match j {
+            LinkJson::Text(s) => s.parse(),
+            LinkJson::Fields {
+                rtt_ms,
+                up_mbit,
+                down_mbit,
+            } => {
+                let spec = LinkSpec {
+                    rtt_ms,
+                    up_mbit,
+                    down_mbit,
+                };
+                spec.validate()?;
+                Ok(spec)
+            }
+        }
+    }
+}
+
+impl LinkSpec {
+    /// Checks ranges: rtt ≤ [`MAX_RTT_MS`], rates from [`MIN_MBIT`] to [`MAX_MBIT`] (a slower
+    /// rate would overflow the pacing clock).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.rtt_ms > MAX_RTT_MS {
+            return Err(format!(
+                "link rtt must be at most {MAX_RTT_MS} ms, got {}",
+                self.rtt_ms
+            ));
+        }
+        for (name, rate) in [("up", self.up_mbit), ("down", self.down_mbit)] {
+            if let Some(r) = rate {
+                if !r.is_finite() || !(MIN_MBIT..=MAX_MBIT).contains(&r) {
+                    return Err(format!(
+                        "link {name} must be a rate in Mbit/s from {MIN_MBIT} to {MAX_MBIT}, got {r}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for LinkSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut spec = LinkSpec {
+            rtt_ms: 0,
+            up_mbit: None,
+            down_mbit: None,
+        };
+        let mut seen = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("expected rtt=MS,up=MBIT,down=MBIT, got {s:?}"))?;
+            if seen.contains(&key) {
+                return Err(format!("link: {key} given twice in {s:?}"));
+            }
+            seen.push(key);
+            let rate = || {
+                value
+                    .parse::<f64>()
+                    .map_err(|_| format!("link: {key} must be a number of Mbit/s, got {value:?}"))
+            };
+            match key {
+                "rtt" => {
+                    spec.rtt_ms = value.parse().map_err(|_| {
+                        format!("link: rtt must be whole milliseconds, got {value:?}")
+                    })?;
+                }
+                "up" => spec.up_mbit = Some(rate()?),
+                "down" => spec.down_mbit = Some(rate()?),
+                _ => return Err(format!("link: unknown key {key:?} (rtt, up, down)")),
+            }
+        }
+        if seen.is_empty() {
+            return Err(format!("expected rtt=MS,up=MBIT,down=MBIT, got {s:?}"));
+        }
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
+impl fmt::Display for LinkSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rtt={}", self.rtt_ms)?;
+        if let Some(up) = self.up_mbit {
+            write!(f, ",up={up}")?;
+        }
+        if let Some(down) = self.down_mbit {
+            write!(f, ",down={down}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Splits `host:port` (or `[v6]:port`) into the host as written and the port.
 pub fn split_host_port(addr: &str) -> Result<(String, u16), String> {
     let (host, port) = addr
@@ -437,5 +569,51 @@ mod tests {
         assert!("pkg=pkg".parse::<Mount>().is_err());
         assert!("/=x".parse::<Mount>().is_err());
         assert!("/a/../b=x".parse::<Mount>().is_err());
+    }
+
+    #[test]
+    fn parses_and_prints() {
+        let l: LinkSpec = "rtt=40,up=200,down=50".parse().unwrap();
+        assert_eq!(
+            l,
+            LinkSpec {
+                rtt_ms: 40,
+                up_mbit: Some(200.0),
+                down_mbit: Some(50.0)
+            }
+        );
+        assert_eq!(l.to_string(), "rtt=40,up=200,down=50");
+        let only_rtt: LinkSpec = "rtt=100".parse().unwrap();
+        assert_eq!(only_rtt.up_mbit, None);
+        for bad in [
+            "",
+            "rtt",
+            "rtt=-1",
+            "rtt=1.5",
+            "up=0",
+            "up=abc",
+            "down=inf",
+            "rtt=1,rtt=2",
+            "speed=3",
+            "rtt=20000",
+            "up=1e-300",
+            "down=0.0000001",
+        ] {
+            assert!(bad.parse::<LinkSpec>().is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    /// The slowest accepted link, with every connection's queue full, schedules without
+    /// overflowing a duration or an instant (a panic there would kill every connection).
+    #[test]
+    fn json_takes_the_string_or_the_fields() {
+        let a: LinkSpec = serde_json::from_str(r#""rtt=10,up=5""#).unwrap();
+        let b: LinkSpec = serde_json::from_str(r#"{"rtt_ms":10,"up_mbit":5}"#).unwrap();
+        assert_eq!(a, b);
+        assert!(serde_json::from_str::<LinkSpec>(r#"{"rtt_ms":10,"up_mbit":-5}"#).is_err());
+        assert_eq!(
+            serde_json::to_value(a).unwrap(),
+            serde_json::json!({"rtt_ms":10,"up_mbit":5.0,"down_mbit":null})
+        );
     }
 }

@@ -5,6 +5,8 @@
 //! ([`crate::cors::control_guard`]).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
@@ -17,9 +19,12 @@ use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 
+use crate::body::read_small_body;
 use crate::config::RuntimePatch;
-use crate::params::RawParams;
+use crate::cors::control_guard;
+use crate::params::{ChunkNumber, RawParams};
 use crate::state::AppState;
+use crate::sync::lock;
 
 /// Entries kept in the request log (a ring: the oldest entry goes first).
 pub const LOG_LIMIT: usize = 20_000;
@@ -65,10 +70,6 @@ fn count(map: &mut BTreeMap<String, u64>, key: &str) {
     *map.entry(key.to_owned()).or_default() += 1;
 }
 
-/// The chunk number a handler parsed, attached to its response for the log.
-#[derive(Debug, Clone, Copy)]
-pub struct ChunkNumber(pub u64);
-
 /// One logged request. It enters the log when the request arrives, so a request still being
 /// served (delayed, stalled, its body on the way) is already there; its `status` (and the chunk
 /// number a handler parsed from a multipart body) are filled in when it ends.
@@ -107,10 +108,6 @@ pub struct Stats {
     next_seq: u64,
     log: VecDeque<LogEntry>,
     log_bytes: usize,
-    /// Chunk bodies the `corrupt_rate` fault flipped a bit in.
-    pub(crate) corrupted: u64,
-    /// Chunks refused for a checksum mismatch (answered 460).
-    pub(crate) checksum_mismatches: u64,
 }
 
 fn log_cost(e: &LogEntry) -> usize {
@@ -129,8 +126,6 @@ impl Stats {
             "by_path": self.by_path,
             "by_origin": self.by_origin,
             "bytes_received": self.bytes_received,
-            "corrupted": self.corrupted,
-            "checksum_mismatches": self.checksum_mismatches,
             "log": self.log,
         })
     }
@@ -155,10 +150,59 @@ impl Stats {
     }
 }
 
+/// The state of the control plane and of the recording middleware: the fixture's shared state
+/// and its request statistics (one per fixture, shared by both listeners).
+#[derive(Debug, Clone)]
+pub struct ControlState {
+    app: AppState,
+    stats: Arc<Mutex<Stats>>,
+}
+
+impl ControlState {
+    /// Empty statistics over `app`.
+    pub fn new(app: AppState) -> Self {
+        ControlState {
+            app,
+            stats: Arc::default(),
+        }
+    }
+
+    /// The shared state.
+    pub fn app(&self) -> &AppState {
+        &self.app
+    }
+
+    pub(crate) fn stats(&self) -> MutexGuard<'_, Stats> {
+        lock(&self.stats)
+    }
+
+    /// The statistics as JSON (the body of `GET /__fixture/stats`).
+    pub fn stats_json(&self) -> serde_json::Value {
+        let mut json = self.stats().to_json();
+        let (corrupted, mismatches) = self.app.integrity_counts();
+        json["corrupted"] = corrupted.into();
+        json["checksum_mismatches"] = mismatches.into();
+        json
+    }
+}
+
+impl From<AppState> for ControlState {
+    fn from(app: AppState) -> Self {
+        ControlState::new(app)
+    }
+}
+
+impl Deref for ControlState {
+    type Target = AppState;
+    fn deref(&self) -> &AppState {
+        &self.app
+    }
+}
+
 /// Ends the log entry of request `seq` when the request ends, answered or not: `status` and
 /// `chunk` as the response carried them (`None` when it never got one).
 struct Pending {
-    st: AppState,
+    st: ControlState,
     seq: u64,
     status: Option<u16>,
     chunk: Option<u64>,
@@ -187,8 +231,8 @@ fn chunk_from_query(q: Option<&str>) -> Option<u64> {
 /// State of the recording middleware: which listener it serves.
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    /// Shared state.
-    pub st: AppState,
+    /// Shared state and statistics.
+    pub st: ControlState,
     /// `api` or `page`.
     pub listener: &'static str,
 }
@@ -253,11 +297,11 @@ pub async fn record(State(r): State<Recorder>, req: Request, next: Next) -> Resp
     resp
 }
 
-async fn stats(State(st): State<AppState>) -> Json<serde_json::Value> {
+async fn stats(State(st): State<ControlState>) -> Json<serde_json::Value> {
     Json(st.stats_json())
 }
 
-async fn files(State(st): State<AppState>) -> Json<serde_json::Value> {
+async fn files(State(st): State<ControlState>) -> Json<serde_json::Value> {
     Json(serde_json::to_value(st.store().files().await).unwrap_or_default())
 }
 
@@ -266,7 +310,7 @@ struct ResetQuery {
     data: Option<String>,
 }
 
-async fn reset(State(st): State<AppState>, Query(q): Query<ResetQuery>) -> Response {
+async fn reset(State(st): State<ControlState>, Query(q): Query<ResetQuery>) -> Response {
     {
         // `seq` goes on across a reset: a request under way at the reset ends into no entry
         // rather than into a later request's.
@@ -277,6 +321,7 @@ async fn reset(State(st): State<AppState>, Query(q): Query<ResetQuery>) -> Respo
             ..Stats::default()
         };
     }
+    st.app().reset_integrity_counts();
     let data = matches!(q.data.as_deref(), Some("1" | "true" | "yes"));
     if data {
         if let Err(e) = st.store().clear().await {
@@ -290,15 +335,15 @@ async fn reset(State(st): State<AppState>, Query(q): Query<ResetQuery>) -> Respo
     Json(serde_json::json!({ "reset": true, "data": data })).into_response()
 }
 
-async fn get_config(State(st): State<AppState>) -> Json<serde_json::Value> {
+async fn get_config(State(st): State<ControlState>) -> Json<serde_json::Value> {
     Json(serde_json::to_value(st.runtime()).unwrap_or_default())
 }
 
 /// Largest `POST /__fixture/config` body, in bytes.
 pub const MAX_CONFIG_BODY: usize = 64 * 1024;
 
-async fn post_config(State(st): State<AppState>, req: Request) -> Response {
-    let body = match crate::upload::read_small_body(&st, req.into_body(), MAX_CONFIG_BODY).await {
+async fn post_config(State(st): State<ControlState>, req: Request) -> Response {
+    let body = match read_small_body(st.body_timeout(), req.into_body(), MAX_CONFIG_BODY).await {
         Ok(b) => b,
         Err(e) => {
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -329,16 +374,16 @@ async fn post_config(State(st): State<AppState>, req: Request) -> Response {
 }
 
 /// The `/__fixture/*` routes behind their guard (page origin or control token; JSON for POSTs).
-pub fn control_router(st: AppState) -> Router {
+pub fn control_router(st: ControlState) -> Router {
     Router::new()
         .route("/__fixture/stats", get(stats))
         .route("/__fixture/files", get(files))
         .route("/__fixture/reset", post(reset))
         .route("/__fixture/config", get(get_config).post(post_config))
-        .merge(crate::s3::control_routes())
+        .merge(crate::s3_routes::control_routes().with_state(st.app().clone()))
         .layer(axum::middleware::from_fn_with_state(
-            st.clone(),
-            crate::cors::control_guard,
+            st.app().clone(),
+            control_guard,
         ))
         .with_state(st)
 }

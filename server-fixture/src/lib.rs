@@ -14,90 +14,126 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`config`] (flags and runtime settings), [`params`] (parameter parsing and chunk
-//! plan), [`store`] (disk layout and assembly), [`upload`] (API handlers and router), [`cors`],
-//! [`faults`], [`control`] (`/__fixture/*` and statistics), [`statics`] (page files),
-//! [`server`] (sockets, HTTP/1.1 and HTTP/2, shutdown), [`tls`] (`--tls`), [`link`] (the
-//! emulated link), [`s3`] (the S3 signing role). See `README.md` for the flags, endpoints and CORS modes.
+//! Modules, each importing only modules listed after it (checked by `tests/layers.rs`):
+//! - the [`server`] (sockets, HTTP/1.1 and HTTP/2, the connection cap, shutdown), used by this
+//!   file's routers and [`spawn`];
+//! - handlers: [`upload`] (the protocol's routes), [`control`] (`/__fixture/*` and the request
+//!   statistics), [`statics`] (page files);
+//! - middleware: [`cors`], [`faults`], [`limits`] (the connection cap as routes see it);
+//! - [`s3_routes`] (the S3 signing role's JSON routes and test controls), then the shared [`state`];
+//! - leaves: [`config`] (flags and runtime settings), [`params`] (parameter parsing and chunk
+//!   plan), [`store`] (disk layout and completion), [`link`] (the emulated link), [`tls`];
+//! - helpers: [`body`] (reading request bodies), then [`checksum`] (the integrity parameters'
+//!   vocabulary), [`error`], [`random`], [`s3`] (the S3 role's presigning and store calls),
+//!   [`sync`].
+//!
+//! See `README.md` for the flags, endpoints and CORS modes.
 //!
 //! [Resumable.js]: https://github.com/23/resumable.js
 //! [Flow.js]: https://github.com/flowjs/flow.js
 
+pub mod body;
+pub mod checksum;
 pub mod config;
 pub mod control;
 pub mod cors;
+pub mod error;
 pub mod faults;
+pub mod limits;
 pub mod link;
 pub mod params;
+pub mod random;
 pub mod s3;
+pub mod s3_routes;
 pub mod server;
 pub mod state;
 pub mod statics;
 pub mod store;
+pub mod sync;
 pub mod tls;
 pub mod upload;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use axum::routing::{any, get};
 use axum::Router;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{Config, CorsMode, Mount, Runtime};
-pub use link::LinkSpec;
+pub use config::{Config, CorsMode, LinkSpec, Mount, Runtime};
+pub use control::ControlState;
+pub use error::Error;
 pub use state::AppState;
 pub use store::FileRecord;
 
-/// Why the fixture could not start.
-#[derive(Debug)]
-pub enum Error {
-    /// An invalid setting.
-    Config(String),
-    /// An I/O failure (binding, data directory), with what was being done.
-    Io(String, std::io::Error),
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Config(m) => write!(f, "invalid configuration: {m}"),
-            Error::Io(what, e) => write!(f, "{what}: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Config(_) => None,
-            Error::Io(_, e) => Some(e),
-        }
-    }
-}
-
 /// The API listener's router: `/upload`, `/login`, `/__probe`, `OPTIONS *`, and (if enabled)
-/// `/__fixture/*`. Usable in-process with `tower::ServiceExt::oneshot`.
-pub fn api_router(st: AppState) -> Router {
-    let mut r = upload::api_routes(st.clone(), "api", true);
-    if st.control_enabled() {
-        r = r.merge(control::control_router(st));
+/// `/__fixture/*`. Usable in-process with `tower::ServiceExt::oneshot`; give it an
+/// [`AppState`] (fresh statistics) or a [`ControlState`] whose statistics it should share.
+pub fn api_router(control: impl Into<ControlState>) -> Router {
+    let control = control.into();
+    let mut r = api_routes(&control, "api", true);
+    if control.control_enabled() {
+        r = r.merge(control::control_router(control));
     }
     r
 }
 
 /// The page listener's router: static files, `/__fixture/*` (if enabled), and the API routes
 /// too when `api_on_page` is set.
-pub fn page_router(st: AppState, config: &Config) -> Router {
+pub fn page_router(control: impl Into<ControlState>, config: &Config) -> Router {
+    let control = control.into();
     let mut r = statics::static_router(config.www.as_deref(), &config.mounts);
     if config.api_on_page {
-        r = r.merge(upload::api_routes(st.clone(), "page", false));
+        r = r.merge(api_routes(&control, "page", false));
     }
-    if st.control_enabled() {
-        r = r.merge(control::control_router(st));
+    if control.control_enabled() {
+        r = r.merge(control::control_router(control));
     }
     r
+}
+
+/// The API routes: `/upload` (behind its faults and the drain before an error), `/login`,
+/// `/__probe`, inside the connection cap, CORS, the delay and the recording of `control`
+/// (outermost). `listener` labels the statistics (`api` or `page`); `fallback` adds the 404.
+fn api_routes(control: &ControlState, listener: &'static str, fallback: bool) -> Router {
+    let st = control.app().clone();
+    let faults = axum::middleware::from_fn_with_state(st.clone(), faults::upload_faults);
+    let upload = get(upload::probe)
+        .post(upload::chunk)
+        .put(upload::chunk)
+        .patch(upload::chunk)
+        .layer(faults)
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            upload::drain_on_error,
+        ));
+    let mut r = Router::new()
+        .route("/upload", upload)
+        .route("/login", get(upload::login).post(upload::login))
+        .route("/__probe", any(upload::reachability))
+        .merge(s3_routes::api_routes());
+    if fallback {
+        r = r.fallback(upload::not_found);
+    }
+    r.layer(axum::middleware::from_fn(limits::refuse_when_over_cap))
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            cors::api_cors,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            faults::delay,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            control::Recorder {
+                st: control.clone(),
+                listener,
+            },
+            control::record,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(st)
 }
 
 /// A running fixture. Dropping it (or calling [`Handle::shutdown`]) stops the listeners.
@@ -105,7 +141,7 @@ pub fn page_router(st: AppState, config: &Config) -> Router {
 pub struct Handle {
     page_url: Option<String>,
     api_url: String,
-    state: AppState,
+    control: ControlState,
     tls: Option<tls::Tls>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -129,23 +165,23 @@ impl Handle {
 
     /// The data directory (canonical path).
     pub fn data_dir(&self) -> PathBuf {
-        self.state.data_dir()
+        self.control.data_dir()
     }
 
     /// The statistics, as served by `GET /__fixture/stats`.
     pub fn stats(&self) -> serde_json::Value {
-        self.state.stats_json()
+        self.control.stats_json()
     }
 
     /// The shared state (runtime settings, store).
     pub fn state(&self) -> &AppState {
-        &self.state
+        self.control.app()
     }
 
     /// The secret that authorises `/__fixture/*` callers other than the page origin (the
     /// `x-fixture-token` header).
     pub fn control_token(&self) -> &str {
-        self.state.control_token()
+        self.control.control_token()
     }
 
     /// The JSON line the binary prints once listening.
@@ -209,6 +245,7 @@ pub async fn spawn(config: Config) -> Result<Handle, Error> {
     };
     let page_url = page.as_ref().map(|(_, u)| u.clone());
     let state = AppState::new(&config, page_url.clone())?;
+    let control = ControlState::new(state.clone());
     let tls = if config.tls {
         let mut hosts = Vec::new();
         for addr in [&config.api_listen, &config.page_listen] {
@@ -221,25 +258,27 @@ pub async fn spawn(config: Config) -> Result<Handle, Error> {
     let (tx, rx) = watch::channel(false);
     let mut tasks = vec![tokio::spawn(server::serve(
         api_listener,
-        api_router(state.clone()),
+        api_router(control.clone()),
         rx.clone(),
         server::Listening {
             max_connections: config.max_connections,
             tls: tls.clone(),
             link: Some(state.link()),
             idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            request_limit: Duration::from_secs(config.body_timeout_secs),
         },
     ))];
     if let Some((listener, _)) = page {
         tasks.push(tokio::spawn(server::serve(
             listener,
-            page_router(state.clone(), &config),
+            page_router(control.clone(), &config),
             rx.clone(),
             server::Listening {
                 max_connections: config.max_connections,
                 tls: tls.clone(),
                 link: None,
                 idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+                request_limit: Duration::from_secs(config.body_timeout_secs),
             },
         )));
     }
@@ -256,7 +295,7 @@ pub async fn spawn(config: Config) -> Result<Handle, Error> {
     Ok(Handle {
         page_url,
         api_url,
-        state,
+        control,
         tls,
         shutdown: tx,
         tasks,

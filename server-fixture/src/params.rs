@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use crate::error::Rejection;
+
 /// Largest accepted identifier, in bytes.
 pub const MAX_IDENTIFIER_LEN: usize = 1024;
 /// Largest accepted file name, in bytes.
@@ -30,31 +32,9 @@ impl Dialect {
     }
 }
 
-/// A rejected request: the status and a message naming the parameter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// HTTP status (400, 409, 413, ...).
-    pub status: u16,
-    /// Human-readable reason; names the bad or missing parameter.
-    pub message: String,
-}
-
-impl Rejection {
-    /// A 400 Bad Request.
-    pub fn bad(message: impl Into<String>) -> Self {
-        Rejection {
-            status: 400,
-            message: message.into(),
-        }
-    }
-    /// Any other status.
-    pub fn with(status: u16, message: impl Into<String>) -> Self {
-        Rejection {
-            status,
-            message: message.into(),
-        }
-    }
-}
+/// The chunk number a handler parsed, attached to its response for the request log.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkNumber(pub u64);
 
 /// Raw parameters from one source (query string or multipart body). Duplicates are an error.
 #[derive(Debug, Default, Clone)]
@@ -168,52 +148,10 @@ pub struct ChunkParams {
     pub checksum: Option<Checksum>,
 }
 
-/// A checksum algorithm of the integrity parameters (`{prefix}ChecksumAlgorithm`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChecksumAlgorithm {
-    /// CRC-32C (Castagnoli), 8 lowercase hex digits of the big-endian value.
-    Crc32c,
-    /// SHA-256, 64 lowercase hex digits.
-    Sha256,
-}
-
-impl ChecksumAlgorithm {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChecksumAlgorithm::Crc32c => "crc32c",
-            ChecksumAlgorithm::Sha256 => "sha256",
-        }
-    }
-
-    fn hex_len(self) -> usize {
-        match self {
-            ChecksumAlgorithm::Crc32c => 8,
-            ChecksumAlgorithm::Sha256 => 64,
-        }
-    }
-}
-
-/// The integrity parameters of one request (docs/protocol.md, "Integrity").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checksum {
-    /// The algorithm of both values.
-    pub algorithm: ChecksumAlgorithm,
-    /// Lowercase hex checksum of this chunk's bytes.
-    pub chunk: String,
-    /// Lowercase hex checksum of the whole file, once the client has hashed every chunk.
-    pub file: Option<String>,
-}
-
-/// The body token of a 400 for an algorithm the server does not implement.
-pub const UNSUPPORTED_ALGORITHM: &str = "checksum_algorithm_unsupported";
-/// The body token (and status 460) of a chunk whose bytes do not match its checksum.
-pub const CHUNK_MISMATCH: &str = "chunk_checksum_mismatch";
-/// The body token (and status 460) of a completed file whose digest does not match.
-pub const FILE_MISMATCH: &str = "file_checksum_mismatch";
-/// The status of a checksum mismatch (as tus's checksum extension uses).
-pub const MISMATCH_STATUS: u16 = 460;
+pub use crate::checksum::{
+    Checksum, ChecksumAlgorithm, CHUNK_MISMATCH, FILE_MISMATCH, MISMATCH_STATUS,
+    UNSUPPORTED_ALGORITHM,
+};
 
 fn checksum_params(l: &Lookup<'_>) -> Result<Option<Checksum>, Rejection> {
     let (alg_name, alg) = l.get("ChecksumAlgorithm");

@@ -20,10 +20,12 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::config::split_host_port;
+use crate::error::Error;
 use crate::faults::ConnControl;
+use crate::limits::{over_cap_message, OverCap};
 use crate::link::{self, Link};
+use crate::sync::lock;
 use crate::tls::Tls;
-use crate::Error;
 
 /// How long a request's headers may take to arrive.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,6 +48,12 @@ pub const RESERVE_LIFETIME: Duration = Duration::from_secs(5);
 pub const H2_STREAM_WINDOW: u32 = 16 * 1024 * 1024;
 /// See [`H2_STREAM_WINDOW`].
 pub const H2_CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
+/// HTTP/2 streams open at once on one connection; a client opening more gets them refused
+/// (`RST_STREAM(REFUSED_STREAM)`, which clients retry; browsers queue them instead). hyper's
+/// default, 200, times the 512 connections of the cap is over 100,000 requests in flight, each
+/// holding a temporary file: far more than a process may open. 32 is twice the most chunk
+/// POSTs resumable-wasm's adaptive window sends at once.
+pub const H2_MAX_STREAMS: u32 = 32;
 /// How long a closing connection behind an emulated link may take to deliver its last bytes.
 pub const LINK_LINGER: Duration = Duration::from_secs(15);
 
@@ -60,43 +68,14 @@ pub struct Listening {
     pub link: Option<Arc<Link>>,
     /// Close a connection that has had no request in flight for this long.
     pub idle_timeout: Duration,
+    /// The longest a request may take (the body timeout): how long an idle or reserve close
+    /// waits for a request that slipped in.
+    pub request_limit: Duration,
 }
 
 /// What the HTTP server reads and writes: a socket, a link's end, or TLS over either.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-/// Inserted into the requests of a connection admitted over the cap: every route but
-/// `/__fixture/*` answers 503 (see [`refuse_when_over_cap`]).
-#[derive(Debug, Clone, Copy)]
-pub struct OverCap(pub usize);
-
-/// Middleware of the API and static routes: 503 with `Retry-After: 1` on a connection admitted
-/// over the cap. Sits inside the CORS layer of the API routes, so a browser can read it.
-pub async fn refuse_when_over_cap(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match req.extensions().get::<OverCap>() {
-        Some(OverCap(cap)) => {
-            let mut resp = (
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                over_cap_message(*cap),
-            )
-                .into_response();
-            resp.headers_mut()
-                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
-            resp
-        }
-        None => next.run(req).await,
-    }
-}
-
-/// The refusal text of a connection over the cap, in the reserve's 503 and in the fixed one.
-fn over_cap_message(cap: usize) -> String {
-    format!("too many connections (the cap is {cap}); retry later\n")
-}
 
 /// Counts an open connection until dropped.
 struct OpenConnection(Arc<AtomicUsize>);
@@ -149,7 +128,7 @@ impl Activity {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return Duration::ZERO;
         }
-        crate::state::lock(&self.idle_since).elapsed()
+        lock(&self.idle_since).elapsed()
     }
 }
 
@@ -165,7 +144,7 @@ impl Busy {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let mut since = crate::state::lock(&self.0.idle_since);
+        let mut since = lock(&self.0.idle_since);
         *since = tokio::time::Instant::now();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
@@ -294,7 +273,16 @@ async fn accepted_connection(
             }
         }
     };
-    let dropped = connection(io, router, shutdown, over_cap, counted, opts.idle_timeout).await;
+    let dropped = connection(
+        io,
+        router,
+        shutdown,
+        over_cap,
+        counted,
+        opts.idle_timeout,
+        opts.request_limit,
+    )
+    .await;
     if let Some(p) = pumps {
         // A dropped connection closes at once (dropping the pumps); otherwise the last
         // response still crosses the link.
@@ -313,6 +301,7 @@ async fn connection(
     over_cap: Option<OverCap>,
     _counted: OpenConnection,
     idle_timeout: Duration,
+    request_limit: Duration,
 ) -> bool {
     let kill = Arc::new(Notify::new());
     let control = ConnControl { kill: kill.clone() };
@@ -348,12 +337,18 @@ async fn connection(
         .http2()
         .timer(TokioTimer::new())
         .initial_stream_window_size(H2_STREAM_WINDOW)
-        .initial_connection_window_size(H2_CONNECTION_WINDOW);
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_concurrent_streams(H2_MAX_STREAMS);
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
-    // Every way a connection ends on our side is the same: a graceful shutdown, then closed if
-    // it has not finished `SHUTDOWN_GRACE` later. `close_at` is that deadline once started.
+    // Every way a connection ends on our side starts the same, with a graceful shutdown. At
+    // shutdown the connection is closed if it has not finished `SHUTDOWN_GRACE` later. An idle
+    // or reserve close must not cut a request that slipped in meanwhile (HTTP/2 accepts streams
+    // until the client has seen the GOAWAY, a round trip later): it waits for the requests in
+    // flight, at most `request_limit` (the body timeout) plus the grace.
     let mut close_at: Option<tokio::time::Instant> = None;
+    let mut last_chance: Option<tokio::time::Instant> = None;
+    let mut stopping = false;
     // A reserve connection starts closing at the end of its lifetime.
     let reserve_end = over_cap.map(|_| tokio::time::Instant::now() + RESERVE_LIFETIME);
     let mut idle_check = tokio::time::interval(IDLE_CHECK);
@@ -371,8 +366,19 @@ async fn connection(
                 tracing::debug!("closing a reserve connection at the end of its lifetime");
                 true
             }
-            _ = shutdown.changed(), if !closing => true,
-            () = sleep_until_or_never(close_at) => return false,
+            _ = shutdown.changed(), if !stopping => {
+                stopping = true;
+                true
+            }
+            () = sleep_until_or_never(close_at) => {
+                let now = tokio::time::Instant::now();
+                let busy = activity.in_flight.load(Ordering::Acquire) > 0;
+                if stopping || !busy || last_chance.is_some_and(|t| now >= t) {
+                    return false;
+                }
+                close_at = Some(now + IDLE_CHECK);
+                false
+            }
             res = conn.as_mut() => {
                 if let Err(e) = res {
                     tracing::debug!("connection ended: {e}");
@@ -385,8 +391,13 @@ async fn connection(
             }
         };
         if start_closing {
-            conn.as_mut().graceful_shutdown();
-            close_at = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+            let now = tokio::time::Instant::now();
+            if !closing {
+                conn.as_mut().graceful_shutdown();
+                last_chance = Some(now + request_limit + SHUTDOWN_GRACE);
+            }
+            let grace = now + SHUTDOWN_GRACE;
+            close_at = Some(close_at.map_or(grace, |t| t.min(grace)));
         }
     }
 }

@@ -1,19 +1,21 @@
 //! Shared state of one fixture: the switchable runtime settings, the stall switch, the seeded
-//! generator, the session tokens, the statistics and the chunk store.
+//! generator, the session tokens, the emulated link and the chunk store. (The request
+//! statistics belong to the control plane: `control.rs`.)
 
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::config::{Config, Runtime};
-use crate::control::Stats;
-use crate::faults::Rng;
-use crate::link::Link;
+use crate::config::{Config, LinkSpec, Runtime};
+use crate::error::Error;
+use crate::link::{Link, Shape};
+use crate::random::{random_u64, Rng};
 use crate::store::Store;
-use crate::Error;
+use crate::sync::lock;
 
 /// Sessions kept (each `/login` makes one); beyond, the oldest is forgotten.
 pub const MAX_SESSIONS: usize = 4096;
@@ -37,14 +39,6 @@ impl Sessions {
     }
 }
 
-/// Locks a std mutex, recovering from poisoning (a panicked holder cannot corrupt our data).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
-}
-
 #[derive(Debug)]
 struct Inner {
     runtime: Mutex<Runtime>,
@@ -52,7 +46,6 @@ struct Inner {
     stall: watch::Sender<bool>,
     rng: Mutex<Rng>,
     sessions: Mutex<Sessions>,
-    stats: Mutex<Stats>,
     store: Store,
     file_param: String,
     control: bool,
@@ -61,6 +54,11 @@ struct Inner {
     page_origin: Option<String>,
     started: tokio::time::Instant,
     s3: Option<Arc<crate::s3::S3Role>>,
+    /// Chunk bodies the `corrupt_rate` fault flipped a bit in (the statistics' `corrupted`):
+    /// counted here, where the fault runs, and read by the control plane's statistics.
+    corrupted: AtomicU64,
+    /// Chunks refused for a checksum mismatch (answered 460): `checksum_mismatches`.
+    checksum_mismatches: AtomicU64,
 }
 
 /// Cheaply clonable handle to the fixture's state; the axum state of every router.
@@ -113,11 +111,10 @@ impl AppState {
         let (stall, _) = watch::channel(runtime.stall);
         Ok(AppState(Arc::new(Inner {
             rng: Mutex::new(Rng::new(runtime.seed)),
-            link: Link::new(runtime.link),
+            link: Link::new(runtime.link.map(link_shape)),
             runtime: Mutex::new(runtime),
             stall,
             sessions: Mutex::new(Sessions::default()),
-            stats: Mutex::new(Stats::default()),
             store,
             file_param: config.file_param.clone(),
             control: config.control,
@@ -125,6 +122,8 @@ impl AppState {
             body_timeout: Duration::from_secs(config.body_timeout_secs),
             page_origin,
             s3,
+            corrupted: AtomicU64::new(0),
+            checksum_mismatches: AtomicU64::new(0),
             started: tokio::time::Instant::now(),
         })))
     }
@@ -142,7 +141,7 @@ impl AppState {
             *lock(&self.0.rng) = Rng::new(next.seed);
         }
         self.0.stall.send_replace(next.stall);
-        self.0.link.set(next.link);
+        self.0.link.set(next.link.map(link_shape));
         *rt = next;
     }
 
@@ -176,12 +175,26 @@ impl AppState {
 
     /// Counts a chunk body the `corrupt_rate` fault corrupted (`corrupted` in the stats).
     pub(crate) fn count_corrupted(&self) {
-        self.stats().corrupted += 1;
+        self.0.corrupted.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a chunk refused for its checksum (`checksum_mismatches` in the stats).
     pub(crate) fn count_checksum_mismatch(&self) {
-        self.stats().checksum_mismatches += 1;
+        self.0.checksum_mismatches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The integrity counters, `(corrupted, checksum_mismatches)`, for the statistics.
+    pub fn integrity_counts(&self) -> (u64, u64) {
+        (
+            self.0.corrupted.load(Ordering::Relaxed),
+            self.0.checksum_mismatches.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Zeroes the integrity counters (a statistics reset).
+    pub(crate) fn reset_integrity_counts(&self) {
+        self.0.corrupted.store(0, Ordering::Relaxed);
+        self.0.checksum_mismatches.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn new_session(&self) -> String {
@@ -192,10 +205,6 @@ impl AppState {
 
     pub(crate) fn has_session(&self, token: &str) -> bool {
         lock(&self.0.sessions).tokens.contains(token)
-    }
-
-    pub(crate) fn stats(&self) -> MutexGuard<'_, Stats> {
-        lock(&self.0.stats)
     }
 
     /// The chunk store.
@@ -239,10 +248,15 @@ impl AppState {
     pub(crate) fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.0.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
+}
 
-    /// The statistics as JSON (the body of `GET /__fixture/stats`).
-    pub fn stats_json(&self) -> serde_json::Value {
-        self.stats().to_json()
+/// The link emulator's terms for a link setting: the one-way delay and bytes per second.
+fn link_shape(spec: LinkSpec) -> Shape {
+    let bytes_per_sec = |mbit: f64| mbit * 1e6 / 8.0;
+    Shape {
+        one_way: Duration::from_micros(spec.rtt_ms * 500),
+        up_bytes_per_sec: spec.up_mbit.map(bytes_per_sec),
+        down_bytes_per_sec: spec.down_mbit.map(bytes_per_sec),
     }
 }
 
@@ -252,7 +266,7 @@ fn fresh_temp_dir() -> Result<PathBuf, Error> {
         let p = base.join(format!(
             "server-fixture-{}-{:08x}",
             std::process::id(),
-            crate::faults::random_u64() as u32
+            random_u64() as u32
         ));
         match std::fs::create_dir(&p) {
             Ok(()) => return Ok(p),
@@ -268,11 +282,7 @@ fn fresh_temp_dir() -> Result<PathBuf, Error> {
 /// 128 random bits as 32 hex digits (the control token, session cookies); `mix` is XORed into
 /// the first word (a session also mixes in the seeded generator).
 fn random_token(mix: u64) -> String {
-    format!(
-        "{:016x}{:016x}",
-        mix ^ crate::faults::random_u64(),
-        crate::faults::random_u64()
-    )
+    format!("{:016x}{:016x}", mix ^ random_u64(), random_u64())
 }
 
 #[cfg(test)]

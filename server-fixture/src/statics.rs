@@ -55,7 +55,7 @@ pub fn static_router(www: Option<&std::path::Path>, mounts: &[Mount]) -> Router 
         r = r.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true));
     }
     r.layer(axum::middleware::from_fn(
-        crate::server::refuse_when_over_cap,
+        crate::limits::refuse_when_over_cap,
     ))
     .layer(axum::middleware::from_fn(static_headers))
 }

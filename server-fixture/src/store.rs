@@ -39,8 +39,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::params::{ChecksumAlgorithm, ChunkParams, Rejection, FILE_MISMATCH, MISMATCH_STATUS};
-use crate::state::lock;
+use crate::checksum::{Checksum, ChecksumAlgorithm, FILE_MISMATCH, MISMATCH_STATUS};
+use crate::error::Rejection;
+use crate::random::random_u64;
+use crate::sync::lock;
 
 /// Test-only hook: `SERVER_FIXTURE_TEST_PAUSE_AT=<point>` (or `<point>@<chunk number>`) makes
 /// the fixture stop at that point of the storage code, print `server-fixture: test pause at
@@ -84,6 +86,29 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+/// Which upload a request is about and where its chunk lies, as validated by the handler.
+#[derive(Debug, Clone)]
+pub struct ChunkAt {
+    /// The upload's identifier (stored as data, never used as a path).
+    pub identifier: String,
+    /// Client file name.
+    pub filename: String,
+    /// Client relative path.
+    pub relative_path: Option<String>,
+    /// Total size in bytes.
+    pub total_size: u64,
+    /// Configured chunk size.
+    pub chunk_size: u64,
+    /// 1-based chunk number.
+    pub chunk_number: u64,
+    /// Byte offset of the chunk in the file.
+    pub start: u64,
+    /// The chunk's size, when the request says it (a probe then matches it).
+    pub current_chunk_size: Option<u64>,
+    /// The chunk's checksum (and the file's, once the client knows it), when the client sent one.
+    pub checksum: Option<Checksum>,
 }
 
 /// The upload's metadata, written once with its first chunk.
@@ -282,14 +307,25 @@ struct Inner {
     files_lock: Mutex<()>,
     tmp_counter: AtomicU64,
     nonce: u64,
+    /// Bytes read back from upload files to hash them (chunks that arrived out of order).
+    hash_reads: AtomicU64,
 }
 
 /// The storage of one data directory (cheap to clone: a shared handle).
 #[derive(Debug, Clone)]
 pub struct Store(Arc<Inner>);
 
-/// An I/O failure, mapped to a 500.
+/// An I/O failure, mapped to a 500; running out of file descriptors (too many requests at
+/// once, a passing condition) to a retryable 503.
 fn io_err(what: &str, e: &std::io::Error) -> Rejection {
+    // EMFILE (per process) and ENFILE (system-wide) on Linux and the BSDs.
+    const TOO_MANY_OPEN_FILES: [i32; 2] = [24, 23];
+    if e.raw_os_error()
+        .is_some_and(|c| TOO_MANY_OPEN_FILES.contains(&c))
+    {
+        tracing::warn!("{what}: {e}");
+        return Rejection::with(503, format!("too many requests at once while {what}: {e}"));
+    }
     tracing::error!("{what}: {e}");
     Rejection::with(500, format!("storage error while {what}: {e}"))
 }
@@ -373,7 +409,8 @@ impl Store {
             uploads: Mutex::new(HashMap::new()),
             files_lock: Mutex::new(()),
             tmp_counter: AtomicU64::new(0),
-            nonce: crate::faults::random_u64(),
+            nonce: random_u64(),
+            hash_reads: AtomicU64::new(0),
         }));
         store.recover_all()?;
         Ok(store)
@@ -475,7 +512,7 @@ impl Store {
 
     /// Probe: is chunk `n` stored (with the size the request expects, if it says one)? An
     /// upload whose chunks are all in is finished first, so "present" always means on disk.
-    pub async fn probe(&self, p: &ChunkParams) -> Result<bool, Rejection> {
+    pub async fn probe(&self, p: &ChunkAt) -> Result<bool, Rejection> {
         let store = self.clone();
         let p = p.clone();
         blocking(move || {
@@ -502,11 +539,7 @@ impl Store {
     }
 
     /// Stores a received chunk body durably; completes the file when it was the last one.
-    pub async fn store_chunk(
-        &self,
-        p: &ChunkParams,
-        body: TmpBody,
-    ) -> Result<StoreOutcome, Rejection> {
+    pub async fn store_chunk(&self, p: &ChunkAt, body: TmpBody) -> Result<StoreOutcome, Rejection> {
         let store = self.clone();
         let p = p.clone();
         blocking(move || {
@@ -520,7 +553,7 @@ impl Store {
         &self,
         st: &mut UploadState,
         dir: &Path,
-        p: &ChunkParams,
+        p: &ChunkAt,
         body: &TmpBody,
     ) -> Result<StoreOutcome, Rejection> {
         match &st.meta {
@@ -579,7 +612,12 @@ impl Store {
                 ),
             ));
         }
-        write_chunk(dir, p.start, body, n)?;
+        // The chunk that extends the hashed prefix is hashed as it is copied (never read back).
+        let in_order = n == st.hash.next
+            && p.start == st.hash.offset
+            && (st.hash.offset < p.total_size || n == 1);
+        let mut hasher = in_order.then(|| st.hash.hasher.clone());
+        write_chunk(dir, p.start, body, n, hasher.as_mut())?;
         append_record(dir, n, body)?;
         test_pause("chunk-recorded", Some(n));
         st.chunks.insert(
@@ -590,7 +628,14 @@ impl Store {
                 crc32c: body.crc32c.clone(),
             },
         );
-        advance_hash(st, dir);
+        if let Some(hasher) = hasher {
+            st.hash = PrefixHash {
+                next: n + 1,
+                offset: st.hash.offset + body.len,
+                hasher,
+            };
+        }
+        self.advance_hash(st, dir);
         Ok(match self.finish_if_ready(st, dir)? {
             Some(record) => StoreOutcome::Completed(record),
             None => StoreOutcome::Stored,
@@ -603,7 +648,7 @@ impl Store {
         &self,
         st: &mut UploadState,
         dir: &Path,
-        p: &ChunkParams,
+        p: &ChunkAt,
     ) -> Result<(), Rejection> {
         let Some(k) = &p.checksum else { return Ok(()) };
         let Some(value) = &k.file else { return Ok(()) };
@@ -710,7 +755,7 @@ impl Store {
                         ));
                     }
                 }
-                let sha256 = file_hash(st, dir, &order)?;
+                let sha256 = self.file_hash(st, dir, &order)?;
                 let name = free_name(&files, &meta.filename)?;
                 let record = FileRecord {
                     path: files.join(&name),
@@ -771,6 +816,38 @@ impl Store {
         Ok(Some(record))
     }
 
+    /// Feeds the chunks that follow the hashed prefix, in order, from `data` into the prefix
+    /// hash. A read error drops the prefix (it is recomputed when needed).
+    fn advance_hash(&self, st: &mut UploadState, dir: &Path) {
+        let mut read = 0;
+        if let Err(e) = advance_hash_to(st, dir, u64::MAX, &mut read) {
+            tracing::warn!("hashing the upload's prefix: {e}");
+            st.hash = PrefixHash::default();
+        }
+        self.0.hash_reads.fetch_add(read, Ordering::Relaxed);
+    }
+
+    /// The SHA-256 of the file made of the chunks in `order` (1, 2, …, k).
+    fn file_hash(
+        &self,
+        st: &mut UploadState,
+        dir: &Path,
+        order: &[u64],
+    ) -> Result<String, Rejection> {
+        let last = order.len() as u64;
+        let mut read = 0;
+        let advanced = advance_hash_to(st, dir, last, &mut read);
+        self.0.hash_reads.fetch_add(read, Ordering::Relaxed);
+        advanced.map_err(|e| io_err("hashing the completed file", &e))?;
+        if st.hash.next != last + 1 {
+            return Err(Rejection::with(
+                500,
+                "storage error: the file's hash is incomplete",
+            ));
+        }
+        Ok(hex(&st.hash.hasher.clone().finalize()))
+    }
+
     fn write_record(&self, path: &Path, record: &FileRecord) -> Result<(), Rejection> {
         let json = serde_json::to_vec_pretty(record)
             .map_err(|e| Rejection::with(500, format!("serialising a file record: {e}")))?;
@@ -791,6 +868,13 @@ impl Store {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
+    }
+
+    /// Bytes read back from upload files to hash them since the store opened: a chunk that
+    /// arrives in order is hashed while it is copied, so only chunks that came before the ones
+    /// preceding them are read again.
+    pub fn bytes_read_back_for_hashing(&self) -> u64 {
+        self.0.hash_reads.load(Ordering::Relaxed)
     }
 
     /// How many uploads the store keeps state for in memory.
@@ -862,15 +946,55 @@ fn load(dir: &Path) -> Result<UploadState, Rejection> {
     })
 }
 
-/// Copies a received chunk into `data` at its offset and fsyncs it.
-fn write_chunk(dir: &Path, start: u64, body: &TmpBody, n: u64) -> Result<(), Rejection> {
-    let copy = || -> std::io::Result<u64> {
+/// Writes to a file and feeds what it wrote to a hasher.
+struct HashingWriter<'a> {
+    file: &'a mut File,
+    hasher: &'a mut Sha256,
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Copies `src` into `dst` (feeding `hasher` too, if any) with `io::copy`: the kernel copies
+/// file to file, and with a hasher the bytes pass through `io::copy`'s stack buffer, so no
+/// buffer is allocated per chunk.
+fn copy_into(
+    src: &mut impl Read,
+    dst: &mut File,
+    hasher: Option<&mut Sha256>,
+) -> std::io::Result<u64> {
+    match hasher {
+        None => std::io::copy(src, dst),
+        Some(hasher) => std::io::copy(src, &mut HashingWriter { file: dst, hasher }),
+    }
+}
+
+/// Copies a received chunk into `data` at its offset and fsyncs it; feeds its bytes to
+/// `hasher` on the way, if any.
+fn write_chunk(
+    dir: &Path,
+    start: u64,
+    body: &TmpBody,
+    n: u64,
+    mut hasher: Option<&mut Sha256>,
+) -> Result<(), Rejection> {
+    let mut copy = || -> std::io::Result<u64> {
         let mut src = File::open(&body.path)?;
         let mut dst = OpenOptions::new().write(true).open(dir.join("data"))?;
         dst.seek(SeekFrom::Start(start))?;
-        let mut copied = std::io::copy(&mut (&mut src).take(body.len / 2), &mut dst)?;
+        let first_half = &mut (&mut src).take(body.len / 2);
+        let mut copied = copy_into(first_half, &mut dst, hasher.as_deref_mut())?;
         test_pause("mid-chunk-write", Some(n));
-        copied += std::io::copy(&mut src, &mut dst)?;
+        copied += copy_into(&mut src, &mut dst, hasher.as_deref_mut())?;
         dst.sync_data()?;
         Ok(copied)
     };
@@ -908,18 +1032,15 @@ fn append_record(dir: &Path, n: u64, body: &TmpBody) -> Result<(), Rejection> {
         .map_err(|e| io_err("recording a chunk in chunks.log", &e))
 }
 
-/// Feeds the chunks that follow the hashed prefix, in order, from `data` into the prefix hash.
-/// A read error drops the prefix (it is recomputed when needed).
-fn advance_hash(st: &mut UploadState, dir: &Path) {
-    if let Err(e) = advance_hash_to(st, dir, u64::MAX) {
-        tracing::warn!("hashing the upload's prefix: {e}");
-        st.hash = PrefixHash::default();
-    }
-}
-
 /// Advances the prefix hash through chunk `last` at most, stopping at the end of the file (the
 /// big last chunk of one rounding rule ends it; the other rule's extra chunk is never hashed).
-fn advance_hash_to(st: &mut UploadState, dir: &Path, last: u64) -> std::io::Result<()> {
+/// `read` counts the bytes read back from `data`.
+fn advance_hash_to(
+    st: &mut UploadState,
+    dir: &Path,
+    last: u64,
+    read: &mut u64,
+) -> std::io::Result<()> {
     let Some(meta) = &st.meta else { return Ok(()) };
     let mut file: Option<File> = None;
     while st.hash.next <= last && (st.hash.offset < meta.total_size || st.hash.next == 1) {
@@ -932,11 +1053,12 @@ fn advance_hash_to(st: &mut UploadState, dir: &Path, last: u64) -> std::io::Resu
         f.seek(SeekFrom::Start(st.hash.offset))?;
         let mut hasher = st.hash.hasher.clone();
         // The chunk was just written, so this reads it from the page cache.
-        let read = std::io::copy(&mut f.take(c.size), &mut hasher)?;
-        if read != c.size {
+        let got = std::io::copy(&mut f.take(c.size), &mut hasher)?;
+        *read += got;
+        if got != c.size {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
-                format!("chunk {n}: read {read} of {} bytes", c.size),
+                format!("chunk {n}: read {got} of {} bytes", c.size),
             ));
         }
         st.hash = PrefixHash {
@@ -946,19 +1068,6 @@ fn advance_hash_to(st: &mut UploadState, dir: &Path, last: u64) -> std::io::Resu
         };
     }
     Ok(())
-}
-
-/// The SHA-256 of the file made of the chunks in `order` (1, 2, …, k).
-fn file_hash(st: &mut UploadState, dir: &Path, order: &[u64]) -> Result<String, Rejection> {
-    let last = order.len() as u64;
-    advance_hash_to(st, dir, last).map_err(|e| io_err("hashing the completed file", &e))?;
-    if st.hash.next != last + 1 {
-        return Err(Rejection::with(
-            500,
-            "storage error: the file's hash is incomplete",
-        ));
-    }
-    Ok(hex(&st.hash.hasher.clone().finalize()))
 }
 
 /// A name in `files/` derived from the client's file name that is not taken yet.
@@ -982,7 +1091,7 @@ fn free_name(files: &Path, filename: &str) -> Result<String, Rejection> {
     ))
 }
 
-fn check_meta(meta: &Meta, p: &ChunkParams) -> Result<(), Rejection> {
+fn check_meta(meta: &Meta, p: &ChunkAt) -> Result<(), Rejection> {
     if meta.total_size != p.total_size {
         return Err(Rejection::with(
             409,

@@ -10,7 +10,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use tokio_rustls::TlsAcceptor;
 
-use crate::Error;
+use crate::error::Error;
 
 /// A generated certificate and the acceptor that serves it.
 #[derive(Clone)]

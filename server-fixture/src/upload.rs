@@ -1,6 +1,6 @@
 //! The API handlers: `/upload` (probe GET; chunk POST/PUT/PATCH as multipart or octet),
-//! `/login`, `/__probe`, the drain-before-error middleware of `/upload`, and the API router that
-//! stacks recording, delay, CORS and faults.
+//! `/login`, `/__probe`, and the drain-before-error middleware of `/upload`. The router that
+//! stacks recording, delay, CORS and faults around them is built in `lib.rs`.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -17,15 +17,15 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
-use axum::Router;
 use futures_util::StreamExt;
 
-use crate::control::{ChunkNumber, Recorder};
+use crate::body::{watch_for_cut, BodyDeadline};
+use crate::error::Rejection;
 use crate::faults::{fail_response, Corruption};
-use crate::params::{self, ChunkParams, RawParams, Rejection};
-use crate::state::{lock, AppState};
-use crate::store::StoreOutcome;
+use crate::params::{self, ChunkNumber, ChunkParams, RawParams};
+use crate::state::AppState;
+use crate::store::{ChunkAt, StoreOutcome, TmpBody};
+use crate::sync::lock;
 
 /// Name of the session cookie set by `/login`.
 pub const SESSION_COOKIE: &str = "fixture_session";
@@ -33,8 +33,6 @@ pub const SESSION_COOKIE: &str = "fixture_session";
 pub const MAX_FIELD_BYTES: usize = 8 * 1024;
 /// Most multipart parts accepted in one request.
 pub const MAX_PARTS: usize = 64;
-/// A body that sends nothing for this long is abandoned with 408.
-pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Before an error answer, at most this many unread body bytes are read and discarded, so that
 /// the client (a browser still sending) sees the status instead of a reset connection.
 pub const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
@@ -94,6 +92,10 @@ pub async fn drain_on_error(State(st): State<AppState>, req: Request, next: Next
 fn reject(r: &Rejection, chunk: Option<u64>) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut resp = (status, format!("{}\n", r.message)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+    }
     if let Some(n) = chunk {
         resp.extensions_mut().insert(ChunkNumber(n));
     }
@@ -129,7 +131,7 @@ pub async fn probe(State(st): State<AppState>, req: Request) -> Response {
         check_session(&st, &headers)?;
         let q = RawParams::from_query(query.as_deref())?;
         let p = params::validate(&RawParams::default(), &q, st.runtime().max_file_bytes)?;
-        let present = st.store().probe(&p).await?;
+        let present = st.store().probe(&chunk_at(&p)).await?;
         Ok::<_, Rejection>((p.chunk_number, present))
     }
     .await;
@@ -148,12 +150,29 @@ pub async fn probe(State(st): State<AppState>, req: Request) -> Response {
     }
 }
 
-/// `POST` (or `PUT`/`PATCH`) `/upload`: one chunk, multipart or octet.
+/// `POST` (or `PUT`/`PATCH`) `/upload`: one chunk, multipart or octet. A body the transport
+/// cut short gets a retryable 408 whatever the parser made of it, and nothing is stored: the
+/// client did nothing wrong and its retry must succeed.
 pub async fn chunk(State(st): State<AppState>, req: Request) -> Response {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (parts, body) = req.into_parts();
+    let (body, cut) = watch_for_cut(body, declared);
+    let req = Request::from_parts(parts, body);
     let mut chunk_seen = None;
     match chunk_inner(&st, req, &mut chunk_seen).await {
         Ok(resp) => resp,
-        Err(e) => reject(&e, chunk_seen),
+        Err(e) => match cut.reason() {
+            Some(why) => {
+                tracing::warn!(chunk = ?chunk_seen, "{why}");
+                let why = format!("{why}: nothing was stored; send the chunk again");
+                reject(&Rejection::with(408, why), chunk_seen)
+            }
+            None => reject(&e, chunk_seen),
+        },
     }
 }
 
@@ -222,6 +241,21 @@ async fn chunk_inner(
     finish_chunk(st, &p, body).await
 }
 
+/// Where the store puts the chunk the parameters describe.
+fn chunk_at(p: &ChunkParams) -> ChunkAt {
+    ChunkAt {
+        identifier: p.identifier.clone(),
+        filename: p.filename.clone(),
+        relative_path: p.relative_path.clone(),
+        total_size: p.total_size,
+        chunk_size: p.chunk_size,
+        chunk_number: p.chunk_number,
+        start: p.start,
+        current_chunk_size: p.current_chunk_size,
+        checksum: p.checksum.clone(),
+    }
+}
+
 fn chunk_number_hint(body: &RawParams, query: &RawParams) -> Option<u64> {
     ["resumableChunkNumber", "flowChunkNumber"]
         .iter()
@@ -232,7 +266,7 @@ fn chunk_number_hint(body: &RawParams, query: &RawParams) -> Option<u64> {
 async fn finish_chunk(
     st: &AppState,
     p: &ChunkParams,
-    body: crate::store::TmpBody,
+    body: TmpBody,
 ) -> Result<Response, Rejection> {
     let name = |s: &str| format!("{}{}", p.dialect.prefix(), s);
     if let Some(ccs) = p.current_chunk_size {
@@ -286,7 +320,7 @@ async fn finish_chunk(
             return Ok(r);
         }
     }
-    let outcome = st.store().store_chunk(p, body).await?;
+    let outcome = st.store().store_chunk(&chunk_at(p), body).await?;
     let text = match &outcome {
         StoreOutcome::Stored => format!("chunk {} stored\n", p.chunk_number),
         StoreOutcome::Duplicate => {
@@ -307,7 +341,7 @@ async fn read_octet(
     body: Body,
     limit: u64,
     deadline: BodyDeadline,
-) -> Result<crate::store::TmpBody, Rejection> {
+) -> Result<TmpBody, Rejection> {
     let mut w = st.store().tmp_writer().await?;
     let mut corrupt = Corruption::decide(st);
     let mut stream = body.into_data_stream();
@@ -332,7 +366,7 @@ async fn read_multipart(
     body_params: &mut RawParams,
     limit: u64,
     deadline: BodyDeadline,
-) -> Result<Option<crate::store::TmpBody>, Rejection> {
+) -> Result<Option<TmpBody>, Rejection> {
     let mut mp = Multipart::from_request(req, &())
         .await
         .map_err(|e| Rejection::bad(format!("malformed multipart request: {}", e.body_text())))?;
@@ -413,51 +447,9 @@ pub async fn reachability() -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn not_found() -> (StatusCode, &'static str) {
+/// The API listener's fallback.
+pub async fn not_found() -> (StatusCode, &'static str) {
     (StatusCode::NOT_FOUND, "not found\n")
-}
-
-/// The API routes without a fallback, for merging into another router. `listener` labels
-/// the statistics (`api` or `page`).
-pub fn api_routes(st: AppState, listener: &'static str, fallback: bool) -> Router {
-    let faults = axum::middleware::from_fn_with_state(st.clone(), crate::faults::upload_faults);
-    let upload = get(probe)
-        .post(chunk)
-        .put(chunk)
-        .patch(chunk)
-        .layer(faults)
-        .layer(axum::middleware::from_fn_with_state(
-            st.clone(),
-            drain_on_error,
-        ));
-    let mut r = Router::new()
-        .route("/upload", upload)
-        .route("/login", get(login).post(login))
-        .route("/__probe", any(reachability))
-        .merge(crate::s3::api_routes());
-    if fallback {
-        r = r.fallback(not_found);
-    }
-    r.layer(axum::middleware::from_fn(
-        crate::server::refuse_when_over_cap,
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        st.clone(),
-        crate::cors::api_cors,
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        st.clone(),
-        crate::faults::delay,
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        Recorder {
-            st: st.clone(),
-            listener,
-        },
-        crate::control::record,
-    ))
-    .layer(axum::extract::DefaultBodyLimit::disable())
-    .with_state(st)
 }
 
 /// 413 when `bytes` (described by `what`) exceed the chunk limit `max`.
@@ -469,76 +461,4 @@ fn within_chunk_limit(what: &str, bytes: u64, max: u64) -> Result<(), Rejection>
         ));
     }
     Ok(())
-}
-
-/// The time limits of one request body: [`BODY_IDLE_TIMEOUT`] of silence, and the whole body
-/// within the fixture's body timeout (`--body-timeout`) from when reading started.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BodyDeadline {
-    at: tokio::time::Instant,
-    total: Duration,
-}
-
-impl BodyDeadline {
-    pub(crate) fn starting_now(total: Duration) -> Self {
-        BodyDeadline {
-            at: tokio::time::Instant::now() + total,
-            total,
-        }
-    }
-
-    /// Awaits the next piece of a request body, or 408.
-    pub(crate) async fn next<F: std::future::Future>(
-        self,
-        next: F,
-    ) -> Result<F::Output, Rejection> {
-        self.next_within(BODY_IDLE_TIMEOUT, next).await
-    }
-
-    /// As [`BodyDeadline::next`] with another idle limit.
-    pub(crate) async fn next_within<F: std::future::Future>(
-        self,
-        idle: Duration,
-        next: F,
-    ) -> Result<F::Output, Rejection> {
-        let idle_at = tokio::time::Instant::now() + idle;
-        let whole = self.at <= idle_at;
-        tokio::time::timeout_at(self.at.min(idle_at), next)
-            .await
-            .map_err(|_| {
-                let why = if whole {
-                    format!(
-                        "the request body took longer than {} s",
-                        self.total.as_secs()
-                    )
-                } else {
-                    format!("the request body sent nothing for {} s", idle.as_secs())
-                };
-                Rejection::with(408, why)
-            })
-    }
-}
-
-/// Reads a small request body (a control call's JSON) whole: 413 beyond `limit` bytes, 408
-/// when it is too slow.
-pub(crate) async fn read_small_body(
-    st: &AppState,
-    body: Body,
-    limit: usize,
-) -> Result<Vec<u8>, Rejection> {
-    let deadline = BodyDeadline::starting_now(st.body_timeout());
-    let mut stream = body.into_data_stream();
-    let mut out = Vec::new();
-    while let Some(piece) = deadline.next(stream.next()).await? {
-        let bytes =
-            piece.map_err(|e| Rejection::bad(format!("error reading the request body: {e}")))?;
-        if out.len() + bytes.len() > limit {
-            return Err(Rejection::with(
-                413,
-                format!("request body over {limit} bytes"),
-            ));
-        }
-        out.extend_from_slice(&bytes);
-    }
-    Ok(out)
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -107,10 +107,12 @@ async fn fail_chunk_once_fails_exactly_once() {
     assert_eq!(files_json(&f.router).await[0]["sha256"], sha256_hex(&data));
 }
 
-#[tokio::test]
+/// On tokio's paused clock (the router runs in-process), so a loaded machine cannot change
+/// what is measured: the delay is the only thing that takes time.
+#[tokio::test(start_paused = true)]
 async fn delay_applies_to_options_too() {
     let f = fixture_with(|c| c.runtime.delay_ms = 150);
-    let t = Instant::now();
+    let t = tokio::time::Instant::now();
     let r = send(
         &f.router,
         Request::options("/upload")
@@ -120,11 +122,11 @@ async fn delay_applies_to_options_too() {
     )
     .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    assert!(t.elapsed() >= Duration::from_millis(150));
+    assert_eq!(t.elapsed(), Duration::from_millis(150));
     // Control routes are not delayed.
-    let t = Instant::now();
+    let t = tokio::time::Instant::now();
     send(&f.router, control(Method::GET, "/__fixture/stats", None)).await;
-    assert!(t.elapsed() < Duration::from_millis(150));
+    assert_eq!(t.elapsed(), Duration::ZERO);
 }
 
 #[tokio::test]
@@ -527,9 +529,10 @@ async fn spawn_serves_on_real_sockets_and_drops_connections() {
         async move { client.get(url).send().await }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let t = Instant::now();
-    handle.shutdown().await;
-    assert!(t.elapsed() < Duration::from_secs(10));
+    // Shutdown ends the stalled request (the deadline only keeps a regression from hanging).
+    tokio::time::timeout(Duration::from_secs(120), handle.shutdown())
+        .await
+        .expect("shutdown waited for a stalled request");
     assert!(stalled.await.unwrap().is_err());
 }
 
@@ -585,7 +588,7 @@ fn binary_prints_one_json_line_and_exits_on_sigterm() {
     assert!(killed.success());
     let s = exit_within(
         &mut child,
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         "did not exit on SIGTERM",
     );
     assert!(s.success(), "{s:?}");
@@ -617,7 +620,7 @@ fn binary_no_page_prints_null_page() {
     // --max-lifetime 1: exits by itself.
     let s = exit_within(
         &mut child,
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         "did not exit after --max-lifetime",
     );
     assert!(s.success(), "{s:?}");

@@ -102,6 +102,46 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The bytes of lowercase (or uppercase) hex `text`; `None` for anything else.
+#[must_use]
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let b = text.as_bytes();
+    if b.len() % 2 != 0 {
+        return None;
+    }
+    b.chunks(2)
+        .map(|p| Some(digit(*p.first()?)? << 4 | digit(*p.get(1)?)?))
+        .collect()
+}
+
+/// How a chunk's checksum is kept in a durable resume record: `algorithm:hex`, so that a
+/// record written under another algorithm is never taken for this one.
+#[must_use]
+pub fn kept_text(algorithm: Algorithm, sum: &[u8]) -> String {
+    let mut s = String::from(algorithm.as_str());
+    s.push(':');
+    s.push_str(&hex(sum));
+    s
+}
+
+/// The checksum a record keeps as `text` ([`kept_text`]) when it is one of `algorithm` and of
+/// its length; `None` otherwise (the chunk is then hashed from the file again).
+#[must_use]
+pub fn from_kept_text(algorithm: Algorithm, text: &str) -> Option<Vec<u8>> {
+    let (name, hex) = text.split_once(':')?;
+    let len = match algorithm {
+        Algorithm::Crc32c => 4,
+        Algorithm::Sha256 => 32,
+    };
+    let sum = unhex(hex).filter(|s| s.len() == len)?;
+    (name == algorithm.as_str()).then_some(sum)
+}
+
 /// What a chunk's new checksum says next to the one recorded before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reading {
@@ -292,6 +332,19 @@ mod tests {
         let mut both = d1.to_vec();
         both.extend_from_slice(&d2);
         assert_eq!(s.digest(&plan), Some(FileDigest::Sha256Of(both)));
+    }
+
+    #[test]
+    fn kept_text_round_trips_for_its_algorithm_only() {
+        let sum = crc32c_bytes(0xe306_9283);
+        let text = kept_text(Algorithm::Crc32c, &sum);
+        assert_eq!(text, "crc32c:e3069283");
+        assert_eq!(from_kept_text(Algorithm::Crc32c, &text), Some(sum));
+        assert_eq!(from_kept_text(Algorithm::Sha256, &text), None);
+        assert_eq!(from_kept_text(Algorithm::Crc32c, "crc32c:e30692"), None);
+        assert_eq!(from_kept_text(Algorithm::Crc32c, "crc32c:e306928g"), None);
+        assert_eq!(from_kept_text(Algorithm::Crc32c, "e3069283"), None);
+        assert_eq!(unhex("00fF"), Some(vec![0, 255]));
     }
 
     #[test]

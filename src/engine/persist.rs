@@ -16,12 +16,19 @@
 //!   the server has it every kept chunk counts as done without a request, else the server lost
 //!   the upload and every chunk is probed ([`resume_probing`]). `true` probes every chunk as
 //!   always; `false` trusts the record.
+//! - **Checksums** (`checksum`): the record keeps the checksum each confirmed chunk was accepted
+//!   with ([`Record::checksums`], `algorithm:hex`), and a resumed file's whole-file digest is
+//!   formed from them and the chunks it sends. `checksum` is deliberately not in the
+//!   [`scope`]: a record without them (written with `checksum` off, or under the other
+//!   algorithm) does not break the digest, because its kept chunks are then read and hashed
+//!   locally (never sent) before the file's last chunk goes (`Scheduler::kept_to_hash`). Only
+//!   a confirmed chunk's checksum is ever used.
 //! - **Kept bytes.** A file up to `persistBlobMaxBytes` is kept whole with its record
 //!   ([`keeps_blob`]); a larger one needs the user to pick it again, or a file handle.
 //! - **Other protocols** keep their own per-file state in the record: [`Record::state`]
-//!   (opaque name → value pairs, e.g. an object store's upload id and key) and
-//!   [`Record::checksums`] (per chunk), written with the scheduler's `set_file_state` and
-//!   `set_chunk_checksum`, read back with `Scheduler::file_state`.
+//!   (opaque name → value pairs, e.g. an object store's upload id and key), written with the
+//!   scheduler's `set_file_state` (and per chunk `set_chunk_checksum`), read back with
+//!   `Scheduler::file_state`.
 //!
 //! The record travels as text ([`Record::encode`] / [`Record::decode`]): the engine owns its
 //! shape, the storage only keeps the string, and a record it cannot read is ignored.
@@ -110,6 +117,17 @@ impl Runs {
     pub fn chunks(&self) -> impl Iterator<Item = u32> + '_ {
         self.0.iter().flat_map(|&(lo, hi)| lo..=hi)
     }
+
+    /// Removes the lowest chunk and returns it.
+    pub fn pop_first(&mut self) -> Option<u32> {
+        let (lo, hi) = *self.0.first()?;
+        if lo == hi {
+            self.0.remove(0);
+        } else if let Some(r) = self.0.first_mut() {
+            r.0 = lo + 1;
+        }
+        Some(lo)
+    }
 }
 
 /// What the browser keeps of one unfinished upload.
@@ -134,7 +152,9 @@ pub struct Record {
     /// Opaque per-file protocol state (name → value, names unique), e.g. an object store's
     /// multipart upload id and key. The engine keeps and returns it; it does not read it.
     pub state: Vec<(String, String)>,
-    /// Per-chunk checksums (chunk → text), for a protocol that verifies chunks.
+    /// Per-chunk checksums (chunk → text), lowest chunk first: with `checksum`, each
+    /// confirmed chunk's as `algorithm:hex` ([`crate::engine::integrity::kept_text`]), so the
+    /// whole-file digest survives a reload.
     pub checksums: Vec<(u32, String)>,
 }
 
@@ -205,6 +225,34 @@ impl Record {
             Some(slot) => value.clone_into(&mut slot.1),
             None => self.state.push((name.to_owned(), value.to_owned())),
         }
+    }
+
+    /// Sets the checksum text of chunk `chunk` (replacing it), keeping the chunks in order.
+    pub fn set_checksum(&mut self, chunk: u32, sum: &str) {
+        match self.checksums.binary_search_by_key(&chunk, |(n, _)| *n) {
+            Ok(i) => {
+                if let Some(slot) = self.checksums.get_mut(i) {
+                    sum.clone_into(&mut slot.1);
+                }
+            }
+            Err(i) => self.checksums.insert(i, (chunk, sum.to_owned())),
+        }
+    }
+
+    /// The checksum text kept for chunk `chunk`.
+    #[must_use]
+    pub fn checksum(&self, chunk: u32) -> Option<&str> {
+        let i = self
+            .checksums
+            .binary_search_by_key(&chunk, |(n, _)| *n)
+            .ok()?;
+        self.checksums.get(i).map(|(_, s)| s.as_str())
+    }
+
+    /// Forgets the confirmed chunks and their checksums: nothing of the upload is trusted.
+    pub fn clear_chunks(&mut self) {
+        self.confirmed = Runs::default();
+        self.checksums.clear();
     }
 
     /// The record as text: a version line, then one `tag value` line per field (values
@@ -278,7 +326,7 @@ impl Record {
                 }
                 "h" => {
                     let (n, sum) = v.split_once('\t')?;
-                    r.checksums.push((n.parse().ok()?, sum.to_owned()));
+                    r.set_checksum(n.parse().ok()?, sum);
                 }
                 _ => return None,
             }

@@ -48,7 +48,10 @@
 //!   [`Action::Keep`] when it is added and after each confirmed chunk, deleted through
 //!   [`Action::Forget`] when it succeeds, is cancelled or removed (a failed file keeps it); a file
 //!   added with its record ([`Scheduler::add_file_kept`]) probes its first kept chunk and skips
-//!   every kept chunk if the server has it, or starts over probing every chunk if not.
+//!   every kept chunk if the server has it, or starts over probing every chunk if not. With
+//!   `checksum` the record keeps each confirmed chunk's checksum and a resumed file's sums start
+//!   from them; kept chunks without one are hashed locally ([`Scheduler::kept_to_hash`]) and
+//!   the file's last chunk waits for them, so the whole-file digest is always sent.
 //!
 //! Per-request `query`/`headers` functions are applied by the driver with
 //! [`RequestSpec::with_dynamic`]; the scheduler's warm-up and [`Scheduler::preflight_report`]
@@ -422,8 +425,14 @@ struct File {
     kept: Runs,
     /// The file's record: with `persist`, or once a protocol keeps state in it.
     record: Option<Box<Record>>,
-    /// Every chunk checksum read so far (`checksum` on; made at the first read).
+    /// Every chunk checksum read so far (`checksum` on; made at the first read, or from the
+    /// record a file resumed from).
     sums: Option<Box<FileSums>>,
+    /// `checksum` on a resumed file: kept chunks whose checksum the record lacks (an older
+    /// record, or one of another algorithm). They are read and hashed locally, never sent
+    /// ([`Scheduler::kept_to_hash`]), and the file's last chunk waits for them, so that the
+    /// whole-file digest goes with it.
+    unhashed: Runs,
 }
 
 impl File {
@@ -458,7 +467,8 @@ impl File {
     fn unstarted(&self) -> impl Iterator<Item = (FileId, u32, u64, u64)> + '_ {
         (self.cursor..self.count)
             .map(|pos| self.chunk_at(pos))
-            .filter(|n| !self.chunks.contains_key(n))
+            // Kept chunks (a resumed file) are not sent: not read either.
+            .filter(|n| !self.chunks.contains_key(n) && !self.kept.contains(*n))
             .filter_map(|n| {
                 let (start, end) = self.plan.range(u64::from(n))?;
                 Some((self.id, n, start, end))
@@ -507,6 +517,15 @@ impl File {
         if pending.is_some() {
             return pending;
         }
+        // The last chunk still to start carries the whole-file digest: it waits until every
+        // kept chunk's checksum is known.
+        let unstarted = self
+            .count
+            .saturating_sub(self.done)
+            .saturating_sub(u32::try_from(self.chunks.len()).unwrap_or(u32::MAX));
+        if unstarted <= 1 && !self.unhashed.is_empty() {
+            return None;
+        }
         (self.cursor < self.count).then(|| self.chunk_at(self.cursor))
     }
 
@@ -527,6 +546,7 @@ impl File {
         Tally {
             counted: usize::from(counted),
             unfinished: usize::from(unfinished),
+            unhashed: usize::from(unfinished && !self.unhashed.is_empty()),
             open: usize::from(unfinished && !self.paused),
             size: if_counted(self.meta.size),
             reached: if_counted(moved.min(self.meta.size)),
@@ -555,6 +575,7 @@ impl File {
         }
         // Started over: the file is read afresh (a file replaced on disk is then no error).
         self.sums = None;
+        self.unhashed = Runs::default();
     }
 
     /// Moves the cursor past chunks that are kept (verified or trusted): they are done.
@@ -581,6 +602,28 @@ impl File {
     fn key(&self) -> Option<String> {
         self.record.as_ref().map(|r| r.key())
     }
+
+    /// `checksum` on a resumed file: the checksums its record keeps for its kept chunks join
+    /// its sums; the kept chunks without one (or with one of another algorithm) are to be
+    /// hashed locally.
+    fn restore_sums(&mut self, algorithm: integrity::Algorithm) {
+        if self.kept.is_empty() {
+            return;
+        }
+        let mut sums = FileSums::new(algorithm, self.count);
+        let mut unhashed = Runs::default();
+        for n in self.kept.chunks() {
+            let kept = self.record.as_deref().and_then(|r| r.checksum(n));
+            match kept.and_then(|t| integrity::from_kept_text(algorithm, t)) {
+                Some(sum) => {
+                    sums.record(n, &sum);
+                }
+                None => unhashed.insert(n),
+            }
+        }
+        self.sums = Some(Box::new(sums));
+        self.unhashed = unhashed;
+    }
 }
 
 /// Running totals over every file, kept as files change (see [`Scheduler::change_file`]), so
@@ -592,6 +635,8 @@ struct Tally {
     counted: usize,
     /// Files not finished.
     unfinished: usize,
+    /// Files not finished with kept chunks to hash locally.
+    unhashed: usize,
     /// Files not finished and not paused on their own.
     open: usize,
     /// Bytes of the files not cancelled.
@@ -611,11 +656,27 @@ impl Tally {
         let bytes = |t: u64, o: u64, n: u64| t.wrapping_sub(o).wrapping_add(n);
         self.counted = count(self.counted, old.counted, new.counted);
         self.unfinished = count(self.unfinished, old.unfinished, new.unfinished);
+        self.unhashed = count(self.unhashed, old.unhashed, new.unhashed);
         self.open = count(self.open, old.open, new.open);
         self.size = bytes(self.size, old.size, new.size);
         self.reached = bytes(self.reached, old.reached, new.reached);
         self.remaining = bytes(self.remaining, old.remaining, new.remaining);
     }
+}
+
+/// A file whose chunk `chunk` read again hashes differently than before (`rejected`, rule
+/// `changed`).
+fn changed(chunk: u32, algorithm: integrity::Algorithm) -> UploadError {
+    let mut e = UploadError::rejected(
+        "changed",
+        format!(
+            "the file changed while it was uploaded: chunk {chunk} read again has a different {} than before (select the file again)",
+            algorithm.as_str()
+        ),
+    );
+    e.chunk = Some(chunk);
+    e.algorithm = Some(algorithm.as_str());
+    e
 }
 
 /// How a fresh (or freshly re-queued) file of `count` chunks probes under `testChunks`.
@@ -787,10 +848,7 @@ impl Scheduler {
 
     /// Keeps the checksum of chunk `chunk` of file `id` in its record. `false` for an unknown file.
     pub fn set_chunk_checksum(&mut self, id: FileId, chunk: u32, sum: &str) -> bool {
-        self.change_record(id, |r| {
-            r.checksums.retain(|(n, _)| *n != chunk);
-            r.checksums.push((chunk, sum.to_owned()));
-        })
+        self.change_record(id, |r| r.set_checksum(chunk, sum))
     }
 
     /// Protocol state `name` of file `id` (kept with [`Scheduler::set_file_state`], or from
@@ -938,6 +996,7 @@ impl Scheduler {
         let mut record = kept.filter(|_| same).map(Box::new);
         if let Some(r) = record.as_deref_mut().filter(|_| resume == Resume::Fresh) {
             // Nothing of it is trusted: `'auto'` probes as for a fresh file, `true` every chunk.
+            // Its checksums stay: one is only ever used for a chunk listed as confirmed.
             r.confirmed = Runs::default();
         }
         if record.is_none() && c.persist {
@@ -998,8 +1057,12 @@ impl Scheduler {
             kept: kept_runs,
             record,
             sums: None,
+            unhashed: Runs::default(),
         };
         let mut file = file;
+        if let Some(algorithm) = c.checksum.filter(|_| file.s3.is_none()) {
+            file.restore_sums(algorithm);
+        }
         if resume == Resume::Trust {
             file.take_kept(0);
             if file.done >= file.count {
@@ -1996,6 +2059,79 @@ impl Scheduler {
         Some(fl.spec.clone())
     }
 
+    /// `checksum` on a resumed file: the next kept chunk whose checksum its record lacks, with
+    /// its byte range `[start, end)`. The driver reads and hashes it locally (one at a time,
+    /// it is not sent) and answers with [`Scheduler::kept_hashed`]; the file's last chunk is
+    /// not sent before, so that it carries the whole-file digest. `None` while nothing is being
+    /// uploaded (not started, paused) and when every checksum is known.
+    #[must_use]
+    pub fn kept_to_hash(&self) -> Option<(FileId, u32, u64, u64)> {
+        if self.tally.unhashed == 0 || !self.running || self.paused {
+            return None;
+        }
+        self.files
+            .iter()
+            .skip(self.settled)
+            .filter(|f| !f.life.terminal() && !f.paused)
+            .find_map(|f| {
+                let n = f.unhashed.first()?;
+                let (start, end) = f.plan.range(u64::from(n))?;
+                Some((f.id, n, start, end))
+            })
+    }
+
+    /// The checksum of kept chunk `chunk` of file `file`, read and hashed locally
+    /// ([`Scheduler::kept_to_hash`]): it joins the file's sums and its record (written once the
+    /// last one is known). `None` (the file fails, `rejected`, rule `readable`) is a chunk that
+    /// could not be read. Call [`Scheduler::poll_action`] until `None` afterwards.
+    pub fn kept_hashed(&mut self, now_ms: u64, file: FileId, chunk: u32, sum: Option<&[u8]>) {
+        self.now = self.now.max(now_ms);
+        let Some(i) = self.index(file) else {
+            return;
+        };
+        let Some(sum) = sum else {
+            let wanted = self
+                .files
+                .get(i)
+                .is_some_and(|f| !f.life.terminal() && f.unhashed.first() == Some(chunk));
+            if wanted {
+                let mut e = UploadError::rejected(
+                    "readable",
+                    "the file can no longer be read (was it changed, moved or deleted after it was chosen?)",
+                );
+                e.chunk = Some(chunk);
+                self.fail_file(i, e);
+                self.pump();
+                self.check_complete();
+            }
+            return;
+        };
+        let outcome = self.change_file(i, |f| {
+            if f.life.terminal() || f.unhashed.first() != Some(chunk) {
+                return None;
+            }
+            f.unhashed.pop_first();
+            let sums = f.sums.as_deref_mut()?;
+            let algorithm = sums.algorithm();
+            let reading = sums.record(chunk, sum);
+            if let Some(r) = f.record.as_deref_mut() {
+                r.set_checksum(chunk, &integrity::kept_text(algorithm, sum));
+            }
+            Some((reading, algorithm, f.unhashed.is_empty()))
+        });
+        let Some(Some((reading, algorithm, all))) = outcome else {
+            return;
+        };
+        if reading == Reading::Changed {
+            self.fail_file(i, changed(chunk, algorithm));
+        } else if all {
+            self.keep(i);
+        }
+        self.promote(self.now);
+        self.pump();
+        self.check_complete();
+    }
+
     /// The checksum of the bytes the driver read for request `r` (`spec.checksum` set): records
     /// it and answers the request to send, its parameters now carrying the chunk's checksum and,
     /// once every chunk of the file has been read, the file's digest. `None` when the request
@@ -2018,19 +2154,11 @@ impl Scheduler {
         let (reading, digest) = reading?;
         if reading == Reading::Changed {
             let fl = self.flights.remove(&r)?;
-            let mut e = UploadError::rejected(
-                "changed",
-                format!(
-                    "the file changed while it was uploaded: chunk {chunk} read again has a different {} than before (select the file again)",
-                    algorithm.as_str()
-                ),
-            );
+            let mut e = changed(chunk, algorithm);
             e.url = Some(fl.spec.url.clone());
             e.method = Some(fl.spec.method.clone());
             e.phase = Some(fl.phase);
-            e.chunk = Some(chunk);
             e.attempts = fl.spec.attempt;
-            e.algorithm = Some(algorithm.as_str());
             self.fail_file(i, e);
             // As after any input: the freed slot goes to other work, and the run may be over.
             self.promote(self.now);
@@ -2105,7 +2233,7 @@ impl Scheduler {
                         // start over and ask it about every chunk.
                         f.requeue(Probing::All);
                         if let Some(r) = f.record.as_deref_mut() {
-                            r.confirmed = Runs::default();
+                            r.clear_chunks();
                         }
                         true
                     });
@@ -2432,6 +2560,12 @@ impl Scheduler {
             }
             if let Some(r) = f.record.as_deref_mut() {
                 r.confirmed.insert(n);
+                // The checksum the server accepted the chunk with, for the digest after a reload.
+                if let Some(sums) = f.sums.as_deref() {
+                    if let Some(sum) = sums.get(n) {
+                        r.set_checksum(n, &integrity::kept_text(sums.algorithm(), sum));
+                    }
+                }
             }
             Some((f.id, finished))
         });

@@ -135,6 +135,29 @@ describe('§22 durable resume (persist)', () => {
     await t.close();
   });
 
+  // With `checksum`, the record keeps each confirmed chunk's CRC-32C, so the resumed upload
+  // sends the whole-file digest without reading the kept chunks; a record written without
+  // `checksum` has none, and the kept chunks are then read and hashed in the page, not sent.
+  for (const [first, label] of [['crc32c', 'the record keeps the chunk CRCs'], [false, 'a record written without checksum: the kept chunks are hashed locally']]) {
+    test(`§22 persist + checksum 'crc32c', reload mid-upload, the file chosen again (${label}): only the missing chunks POSTed, the fixture verified the page's file digest`, { timeout: TEST_TIMEOUT }, async () => {
+      const t = await openUploader(browser, fx);
+      await scenario({ fixtures: [fx], pages: [t] }, async () => {
+        await fx.reset();
+        const n = 16;
+        const chunkSize = 64 * KiB;
+        const opts = { target: fx.target(), chunkSize, simultaneousUploads: 2, persist: true, checksum: 'crc32c' };
+        const f = await makeFile(t, `persist-checksum-${first || 'off'}.bin`, n * chunkSize, 73);
+        const r = await interruptPersistedUpload(t, fx, { ...opts, checksum: first }, f, 4, reload);
+        await makeFile(t, f.name, f.size, 73);
+        const run = await runUpload(t, opts, [f.name], { timeoutMs: 120000 });
+        await expectResumedFromRecord(fx, f, run, { n, chunkSize, stored: r.stored, since: r.maxSeq, pending: r.pending });
+        const s = (await fx.files()).find((x) => x.name === f.name);
+        expectEqual([s?.checksum?.algorithm, s?.checksum?.value], ['crc32c', s?.crc32c], `the file digest the page sent for ${f.name}, verified by the fixture`, s);
+      });
+      await t.close();
+    });
+  }
+
   test('§22 IndexedDB throwing: one persistWarning, the upload completes', { timeout: TEST_TIMEOUT }, async () => {
     const t = await openUploader(browser, fx);
     await scenario({ fixtures: [fx], pages: [t] }, async () => {

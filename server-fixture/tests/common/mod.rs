@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use server_fixture::{AppState, Config};
+use server_fixture::{AppState, Config, ControlState};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
@@ -18,7 +18,8 @@ pub const FOREIGN: &str = "http://evil.example";
 
 pub struct Fixture {
     pub tmp: tempfile::TempDir,
-    pub state: AppState,
+    /// The shared state (through `Deref`) and the statistics the router records.
+    pub state: ControlState,
     pub router: Router,
 }
 
@@ -70,7 +71,7 @@ pub fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = config_in(tmp.path());
     tweak(&mut cfg);
-    let state = AppState::new(&cfg, Some(PAGE.to_owned())).unwrap();
+    let state = ControlState::new(AppState::new(&cfg, Some(PAGE.to_owned())).unwrap());
     let router = server_fixture::api_router(state.clone());
     Fixture { tmp, state, router }
 }
@@ -331,7 +332,8 @@ pub fn spawn_binary(args: &[&str], data_dir: &Path) -> (std::process::Child, ser
     (child, line)
 }
 
-/// Waits for `child` to exit, at most `limit` (then fails with `what`).
+/// Waits for `child` to exit, at most `limit` (then fails with `what`): a guard against a
+/// hang, not a timing claim, so `limit` is generous.
 pub fn exit_within(
     child: &mut std::process::Child,
     limit: std::time::Duration,

@@ -1,0 +1,172 @@
+//! Reading request bodies: the time limits of one body, reading a small body whole, and
+//! telling a body the transport cut short from a whole one.
+
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes, HttpBody};
+use futures_util::StreamExt;
+use http_body::{Frame, SizeHint};
+
+use crate::error::Rejection;
+
+/// A body that sends nothing for this long is abandoned with 408.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The time limits of one request body: [`BODY_IDLE_TIMEOUT`] of silence, and the whole body
+/// within `total` (the fixture's `--body-timeout`) from when reading started.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline {
+    at: tokio::time::Instant,
+    total: Duration,
+}
+
+impl BodyDeadline {
+    pub fn starting_now(total: Duration) -> Self {
+        BodyDeadline {
+            at: tokio::time::Instant::now() + total,
+            total,
+        }
+    }
+
+    /// Awaits the next piece of a request body, or 408.
+    pub async fn next<F: std::future::Future>(self, next: F) -> Result<F::Output, Rejection> {
+        self.next_within(BODY_IDLE_TIMEOUT, next).await
+    }
+
+    /// As [`BodyDeadline::next`] with another idle limit.
+    pub async fn next_within<F: std::future::Future>(
+        self,
+        idle: Duration,
+        next: F,
+    ) -> Result<F::Output, Rejection> {
+        let idle_at = tokio::time::Instant::now() + idle;
+        let whole = self.at <= idle_at;
+        tokio::time::timeout_at(self.at.min(idle_at), next)
+            .await
+            .map_err(|_| {
+                let why = if whole {
+                    format!(
+                        "the request body took longer than {} s",
+                        self.total.as_secs()
+                    )
+                } else {
+                    format!("the request body sent nothing for {} s", idle.as_secs())
+                };
+                Rejection::with(408, why)
+            })
+    }
+}
+
+/// Reads a small request body (a control call's JSON) whole within `total`: 413 beyond
+/// `limit` bytes, 408 when it is too slow.
+pub async fn read_small_body(
+    total: Duration,
+    body: Body,
+    limit: usize,
+) -> Result<Vec<u8>, Rejection> {
+    let deadline = BodyDeadline::starting_now(total);
+    let mut stream = body.into_data_stream();
+    let mut out = Vec::new();
+    while let Some(piece) = deadline.next(stream.next()).await? {
+        let bytes =
+            piece.map_err(|e| Rejection::bad(format!("error reading the request body: {e}")))?;
+        if out.len() + bytes.len() > limit {
+            return Err(Rejection::with(
+                413,
+                format!("request body over {limit} bytes"),
+            ));
+        }
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out)
+}
+
+/// How a request body ended short: filled in by the body [`watch_for_cut`] returns when the
+/// transport broke the body off.
+#[derive(Debug, Clone, Default)]
+pub struct CutWatch(Arc<OnceLock<String>>);
+
+impl CutWatch {
+    /// Why the body was cut, if it was.
+    pub fn reason(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+}
+
+/// Watches a request body for an end the transport made: an error from the connection (a
+/// reset stream, a closed connection) or an end before the declared `Content-Length`. HTTP/2
+/// reports a `RST_STREAM(NO_ERROR)` as a clean end of the body (RFC 9113 §8.1: a server's "stop
+/// sending"), so without this a parser would take the cut body for a whole, malformed one. The
+/// returned body reports a short end as an error, so nothing downstream can take it for whole.
+pub fn watch_for_cut(body: Body, declared: Option<u64>) -> (Body, CutWatch) {
+    let watch = CutWatch::default();
+    let watched = Watched {
+        inner: body,
+        declared,
+        received: 0,
+        cut: watch.clone(),
+    };
+    (Body::new(watched), watch)
+}
+
+struct Watched {
+    inner: Body,
+    declared: Option<u64>,
+    received: u64,
+    cut: CutWatch,
+}
+
+impl Watched {
+    fn cut(&self, why: String) -> axum::Error {
+        let _ = self.cut.0.set(why.clone());
+        axum::Error::new(why)
+    }
+}
+
+impl HttpBody for Watched {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    self.received += data.len() as u64;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(e)) => {
+                let why = format!(
+                    "the connection broke the request body off after {} bytes ({e})",
+                    self.received
+                );
+                Poll::Ready(Some(Err(self.cut(why))))
+            }
+            None => match self.declared {
+                Some(declared) if self.received < declared => {
+                    let why = format!(
+                        "the request body ended after {} of its {declared} bytes (the stream \
+                         was reset or the connection closed)",
+                        self.received
+                    );
+                    Poll::Ready(Some(Err(self.cut(why))))
+                }
+                _ => Poll::Ready(None),
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // A short body is not over: its next poll reports the cut.
+        self.inner.is_end_stream() && self.declared.is_none_or(|d| self.received >= d)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

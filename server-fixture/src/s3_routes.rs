@@ -1,0 +1,517 @@
+//! The S3 signing role: what an app's server does for direct-to-storage multipart uploads. The
+//! page uploads every part itself; this role only signs and talks to the store:
+//!
+//! | Route (POST, JSON in and out) | Does |
+//! |---|---|
+//! | `/s3/create` `{name}` | CreateMultipartUpload → `{uploadId, key}` |
+//! | `/s3/sign-part` `{uploadId, key, partNumber}` | presigns UploadPart → `{url, headers}` |
+//! | `/s3/list-parts` `{uploadId, key}` | ListParts (every page) → `[{PartNumber, ETag, Size}]`; 404 `{error: "NoSuchUpload"}` |
+//! | `/s3/complete` `{uploadId, key, parts}` | CompleteMultipartUpload → `{location}` |
+//! | `/s3/abort` `{uploadId, key}` | AbortMultipartUpload → `{}` |
+//! | `/s3/sign-upload` `{name}` | presigns one PutObject → `{url, key, headers}` |
+//!
+//! The routes sit behind the API listener's recording, delay and CORS layers, so the statistics
+//! count every callback by path, and the page may call them with a simple request (a
+//! `text/plain` body holding JSON: no preflight). Presigning is `rusty-s3`'s SigV4; the store's
+//! own calls go out with `reqwest`.
+//!
+//! Test controls under `/__fixture/s3/` (behind the control guard): `POST bucket`
+//! `{cors: "full" | "none" | "no-etag", origins}` creates the bucket and sets (or removes) its
+//! CORS rule; `GET object?key=` reads an object back (`{size, sha256}`); `GET uploads` lists the
+//! multipart uploads in progress; `POST faults` `{expire_part_once: N}` makes the next signature
+//! of part N a URL that answers 403 `Request has expired` as a store that checks expiry would
+//! (moto, the test store, checks no signature and no expiry).
+
+// Handlers return their error answer itself (`Err(Response)`): rare, and off any hot path.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use rusty_s3::S3Action;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::s3::{
+    failure, store_failure, xml_field, Faults, S3Role, MAX_S3_BODY, PART_URL_LIFETIME,
+};
+use crate::state::AppState;
+use crate::sync::lock;
+
+fn role(st: &AppState) -> Result<Arc<S3Role>, Response> {
+    st.s3().ok_or_else(|| {
+        failure(
+            StatusCode::NOT_FOUND,
+            "NoS3Role",
+            "this fixture has no S3 role (start it with --s3-endpoint and --s3-bucket)",
+        )
+    })
+}
+
+/// Parses a JSON body whatever its `Content-Type` (the page sends `text/plain` to stay simple).
+fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Response> {
+    if body.len() > MAX_S3_BODY {
+        return Err(failure(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "TooLarge",
+            "body too large",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        failure(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("invalid JSON: {e}"),
+        )
+    })
+}
+
+/// An object key for a new upload: a fresh prefix, then the file name's safe characters.
+fn new_key(st: &AppState, name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(120)
+        .collect();
+    let prefix = (st.random_f64() * 1e12) as u64;
+    format!(
+        "uploads/{prefix:012x}/{}",
+        if safe.is_empty() { "file" } else { &safe }
+    )
+}
+
+#[derive(Deserialize)]
+struct Named {
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Upload {
+    upload_id: String,
+    key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PartRequest {
+    upload_id: String,
+    key: String,
+    part_number: u16,
+}
+
+#[derive(Deserialize)]
+#[allow(non_snake_case)]
+struct DonePart {
+    PartNumber: u16,
+    ETag: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Completion {
+    upload_id: String,
+    key: String,
+    parts: Vec<DonePart>,
+}
+
+async fn create(State(st): State<AppState>, body: Bytes) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let named: Named = parse(&body)?;
+        let key = new_key(&st, &named.name);
+        // Signed by hand with rusty-s3's SigV4: its CreateMultipartUpload action sends the
+        // sub-resource as `uploads=1`, which moto (the test store) answers with 500; S3's own
+        // spelling is a bare `uploads`, signed with an empty value.
+        let url = rusty_s3::signing::sign(
+            &jiff::Timestamp::now(),
+            rusty_s3::Method::Post,
+            s3.bucket.object_url(&key),
+            s3.credentials.key(),
+            s3.credentials.secret(),
+            None,
+            s3.bucket.region(),
+            PART_URL_LIFETIME.as_secs(),
+            std::iter::once(("uploads", "")),
+            std::iter::empty(),
+        );
+        let (status, text) = s3.call(reqwest::Method::POST, url, None).await?;
+        if status != 200 {
+            return Err(store_failure(status, &text));
+        }
+        let id = xml_field(&text, "UploadId")
+            .ok_or_else(|| store_failure(status, &text))?
+            .to_owned();
+        Ok(Json(json!({ "uploadId": id, "key": key })).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+async fn sign_part(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let p: PartRequest = parse(&body)?;
+        if p.part_number == 0 || p.part_number > 10_000 {
+            return Err(failure(
+                StatusCode::BAD_REQUEST,
+                "InvalidPartNumber",
+                "partNumber must be 1 to 10000",
+            ));
+        }
+        let expired = {
+            let mut f = lock(&s3.faults);
+            let hit = f.expire_part_once == Some(p.part_number);
+            if hit {
+                f.expire_part_once = None;
+            }
+            hit
+        };
+        if expired {
+            // A URL on this API origin (the one the page called) that answers as a store does
+            // to an expired signature.
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            let url = format!("http://{host}/s3/expired-url?partNumber={}", p.part_number);
+            return Ok(
+                Json(json!({ "url": url, "headers": {}, "expiredOnPurpose": true }))
+                    .into_response(),
+            );
+        }
+        let url = s3
+            .bucket
+            .upload_part(s3.creds(), &p.key, p.part_number, &p.upload_id)
+            .sign(PART_URL_LIFETIME);
+        Ok(Json(json!({ "url": url.as_str(), "headers": {} })).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+/// Every part of an upload, following `NextPartNumberMarker` across pages.
+async fn all_parts(s3: &S3Role, up: &Upload) -> Result<Vec<Value>, Response> {
+    let mut parts = Vec::new();
+    let mut marker: Option<u16> = None;
+    loop {
+        let mut action = s3.bucket.list_parts(s3.creds(), &up.key, &up.upload_id);
+        if let Some(m) = marker {
+            action.set_part_number_marker(m);
+        }
+        let url = action.sign(PART_URL_LIFETIME);
+        let (status, text) = s3.call(reqwest::Method::GET, url, None).await?;
+        if status != 200 {
+            return Err(store_failure(status, &text));
+        }
+        let page = rusty_s3::actions::ListParts::parse_response(&text)
+            .map_err(|e| failure(StatusCode::BAD_GATEWAY, "BadListParts", &e.to_string()))?;
+        for p in &page.parts {
+            parts.push(json!({ "PartNumber": p.number, "ETag": p.etag, "Size": p.size }));
+        }
+        match page.next_part_number_marker {
+            Some(m) if text.contains("<IsTruncated>true</IsTruncated>") => marker = Some(m),
+            _ => return Ok(parts),
+        }
+    }
+}
+
+async fn list_parts(State(st): State<AppState>, body: Bytes) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let up: Upload = parse(&body)?;
+        Ok(Json(Value::Array(all_parts(&s3, &up).await?)).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+async fn complete(State(st): State<AppState>, body: Bytes) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let mut c: Completion = parse(&body)?;
+        c.parts.sort_by_key(|p| p.PartNumber);
+        let contiguous = c
+            .parts
+            .iter()
+            .enumerate()
+            .all(|(i, p)| usize::from(p.PartNumber) == i + 1);
+        if c.parts.is_empty() || !contiguous {
+            return Err(failure(
+                StatusCode::BAD_REQUEST,
+                "InvalidPartOrder",
+                "parts must be numbered 1, 2, 3, … without gaps",
+            ));
+        }
+        let action = s3.bucket.complete_multipart_upload(
+            s3.creds(),
+            &c.key,
+            &c.upload_id,
+            c.parts.iter().map(|p| p.ETag.as_str()),
+        );
+        let url = action.sign(PART_URL_LIFETIME);
+        let (status, text) = s3
+            .call(reqwest::Method::POST, url, Some(action.body()))
+            .await?;
+        if status != 200 || text.contains("<Error>") {
+            return Err(store_failure(status, &text));
+        }
+        let location = s3.bucket.object_url(&c.key).to_string();
+        Ok(Json(json!({ "location": location, "key": c.key })).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+async fn abort(State(st): State<AppState>, body: Bytes) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let up: Upload = parse(&body)?;
+        let url = s3
+            .bucket
+            .abort_multipart_upload(s3.creds(), &up.key, &up.upload_id)
+            .sign(PART_URL_LIFETIME);
+        let (status, text) = s3.call(reqwest::Method::DELETE, url, None).await?;
+        if !(200..300).contains(&status) {
+            return Err(store_failure(status, &text));
+        }
+        Ok(Json(json!({})).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+async fn sign_upload(State(st): State<AppState>, body: Bytes) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let named: Named = parse(&body)?;
+        let key = new_key(&st, &named.name);
+        let url = s3
+            .bucket
+            .put_object(s3.creds(), &key)
+            .sign(PART_URL_LIFETIME);
+        Ok(Json(json!({ "url": url.as_str(), "key": key, "headers": {} })).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+/// What a store that checks signatures answers to an expired presigned URL.
+async fn expired_url() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "application/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+    )
+        .into_response()
+}
+
+/// The S3 routes of the API listener (empty without an S3 role), before its layers.
+pub fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route("/s3/create", post(create))
+        .route("/s3/sign-part", post(sign_part))
+        .route("/s3/list-parts", post(list_parts))
+        .route("/s3/complete", post(complete))
+        .route("/s3/abort", post(abort))
+        .route("/s3/sign-upload", post(sign_upload))
+        .route("/s3/expired-url", any(expired_url))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BucketSetup {
+    /// `full` (PUT allowed, ETag exposed), `no-etag` (no `ExposeHeaders`), `none` (no rule).
+    cors: String,
+    /// Origins of the rule (default: the page origin).
+    #[serde(default)]
+    origins: Vec<String>,
+}
+
+/// The bucket CORS configuration (S3's XML) for `origins`, `ExposeHeaders: ETag` unless `etag`
+/// is false.
+fn cors_xml(origins: &[String], etag: bool) -> String {
+    let mut x = String::from("<CORSConfiguration><CORSRule>");
+    for o in origins {
+        x.push_str("<AllowedOrigin>");
+        x.push_str(o);
+        x.push_str("</AllowedOrigin>");
+    }
+    x.push_str("<AllowedMethod>PUT</AllowedMethod><AllowedHeader>*</AllowedHeader>");
+    if etag {
+        x.push_str("<ExposeHeader>ETag</ExposeHeader>");
+    }
+    x.push_str("<MaxAgeSeconds>3000</MaxAgeSeconds></CORSRule></CORSConfiguration>");
+    x
+}
+
+/// `POST /__fixture/s3/bucket`: creates the bucket (if new) and sets its CORS rule. The bucket
+/// calls are sent unsigned: rusty-s3 has no bucket-CORS action, and the test store accepts them.
+async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let setup: BucketSetup = parse(&body)?;
+        let origins = if setup.origins.is_empty() {
+            st.page_origin().map(str::to_owned).into_iter().collect()
+        } else {
+            setup.origins
+        };
+        let base = s3.bucket.base_url().clone();
+        let bucket_url = base.as_str().trim_end_matches('/').to_owned();
+        let (status, text) = s3
+            .call(
+                reqwest::Method::PUT,
+                bucket_url.parse().map_err(|_| {
+                    failure(StatusCode::INTERNAL_SERVER_ERROR, "BadUrl", "bucket URL")
+                })?,
+                None,
+            )
+            .await?;
+        if !(200..300).contains(&status) && !text.contains("BucketAlreadyOwnedByYou") {
+            return Err(store_failure(status, &text));
+        }
+        let cors_url: url::Url = format!("{bucket_url}?cors")
+            .parse()
+            .map_err(|_| failure(StatusCode::INTERNAL_SERVER_ERROR, "BadUrl", "bucket URL"))?;
+        let (status, text) = match setup.cors.as_str() {
+            "full" => {
+                s3.call(
+                    reqwest::Method::PUT,
+                    cors_url,
+                    Some(cors_xml(&origins, true)),
+                )
+                .await?
+            }
+            "no-etag" => {
+                s3.call(
+                    reqwest::Method::PUT,
+                    cors_url,
+                    Some(cors_xml(&origins, false)),
+                )
+                .await?
+            }
+            "none" => s3.call(reqwest::Method::DELETE, cors_url, None).await?,
+            other => {
+                return Err(failure(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    &format!("cors must be full, no-etag or none, got {other:?}"),
+                ))
+            }
+        };
+        if !(200..300).contains(&status) {
+            return Err(store_failure(status, &text));
+        }
+        Ok(
+            Json(json!({ "bucket": s3.bucket.name(), "cors": setup.cors, "origins": origins }))
+                .into_response(),
+        )
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+#[derive(Deserialize)]
+struct KeyQuery {
+    key: String,
+}
+
+/// `GET /__fixture/s3/object?key=`: `{size, sha256}` of an object, read back from the store.
+async fn object(State(st): State<AppState>, Query(q): Query<KeyQuery>) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let url = s3
+            .bucket
+            .get_object(s3.creds(), &q.key)
+            .sign(PART_URL_LIFETIME);
+        let resp =
+            s3.client.get(url.as_str()).send().await.map_err(|e| {
+                failure(StatusCode::BAD_GATEWAY, "StoreUnreachable", &e.to_string())
+            })?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        if status != 200 {
+            return Err(store_failure(status, &String::from_utf8_lossy(&bytes)));
+        }
+        let sha = Sha256::digest(&bytes);
+        let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Json(json!({ "key": q.key, "size": bytes.len(), "sha256": hex })).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+/// `GET /__fixture/s3/uploads`: the multipart uploads in progress in the bucket, `[{key, uploadId}]`.
+async fn uploads(State(st): State<AppState>) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let base = s3
+            .bucket
+            .base_url()
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        let url: url::Url = format!("{base}?uploads")
+            .parse()
+            .map_err(|_| failure(StatusCode::INTERNAL_SERVER_ERROR, "BadUrl", "bucket URL"))?;
+        let (status, text) = s3.call(reqwest::Method::GET, url, None).await?;
+        if status != 200 {
+            return Err(store_failure(status, &text));
+        }
+        let mut out = Vec::new();
+        for upload in text.split("<Upload>").skip(1) {
+            out.push(json!({
+                "key": xml_field(upload, "Key"),
+                "uploadId": xml_field(upload, "UploadId"),
+            }));
+        }
+        Ok(Json(Value::Array(out)).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+/// `POST /__fixture/s3/faults`: `{expire_part_once: N | null}`.
+async fn faults(State(st): State<AppState>, body: Bytes) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let f: Faults = parse(&body)?;
+        *lock(&s3.faults) = f;
+        Ok(Json(json!({ "expire_part_once": f.expire_part_once })).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+/// The `/__fixture/s3/*` routes, merged under the control guard.
+pub fn control_routes() -> Router<AppState> {
+    Router::new()
+        .route("/__fixture/s3/bucket", post(setup_bucket))
+        .route("/__fixture/s3/object", get(object))
+        .route("/__fixture/s3/uploads", get(uploads))
+        .route("/__fixture/s3/faults", post(faults))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_field_reads_s3_error_codes() {
+        let body = "<Error><Code>NoSuchUpload</Code><Message>gone</Message></Error>";
+        assert_eq!(xml_field(body, "Code"), Some("NoSuchUpload"));
+        assert_eq!(xml_field(body, "Message"), Some("gone"));
+        assert_eq!(xml_field(body, "Key"), None);
+    }
+
+    #[test]
+    fn cors_rule_exposes_etag_only_when_asked() {
+        let o = vec!["http://127.0.0.1:1".to_owned()];
+        assert!(cors_xml(&o, true).contains("<ExposeHeader>ETag</ExposeHeader>"));
+        assert!(!cors_xml(&o, false).contains("ExposeHeader"));
+        assert!(cors_xml(&o, false).contains("<AllowedOrigin>http://127.0.0.1:1</AllowedOrigin>"));
+    }
+}
