@@ -18,7 +18,15 @@ wasm_opt=node_modules/.bin/wasm-opt
 wasm_opt_flags=(-Oz --low-memory-unused --converge)
 version="$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)"
 
-cargo build -p resumable-wasm --target wasm32-unknown-unknown --release --quiet
+# Panic locations name their source files; without a remap those are this machine's cargo
+# registry paths (`$CARGO_HOME/registry/src/index.crates.io-<hash>/js-sys-…/src/…`), which would
+# ship in the wasm, differ from machine to machine, and cost bytes: mapped to `js-sys-…/src/…`.
+remaps=()
+for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
+  [ -d "$dir" ] && remaps+=("--remap-path-prefix=$dir=")
+done
+RUSTFLAGS="${RUSTFLAGS:-} ${remaps[*]}" \
+  cargo build -p resumable-wasm --target wasm32-unknown-unknown --release --quiet
 raw="${CARGO_TARGET_DIR:-target}"/wasm32-unknown-unknown/release/resumable_wasm.wasm
 
 rm -rf "$out" && mkdir -p "$out/script"

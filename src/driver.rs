@@ -725,7 +725,6 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
         Ok(Some(spec)) => spec,
         Ok(None) => return, // aborted meanwhile (by the function, or by the engine)
         Err(message) => {
-            handle.borrow_mut().in_flight.remove(&id);
             return fail_unsendable(handle, id, &message);
         }
     };
@@ -740,11 +739,10 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
     let spec = match with_dynamic_parts(handle, spec) {
         Ok(spec) => spec,
         Err(message) => {
-            handle.borrow_mut().in_flight.remove(&id);
             return fail_unsendable(handle, id, &message);
         }
     };
-    if handle.borrow().in_flight.get(&id).is_none() {
+    if !wanted(handle, id) {
         return; // aborted by the user's function (e.g. it called cancel())
     }
     let handle = Rc::clone(handle);
@@ -849,7 +847,6 @@ async fn run_prepared_request(
             return;
         }
         if let Err(message) = waited {
-            handle.borrow_mut().in_flight.remove(&id);
             return fail_unsendable(handle, id, &message);
         }
     }
@@ -857,7 +854,6 @@ async fn run_prepared_request(
         let spec = match with_dynamic_parts(handle, spec) {
             Ok(spec) => spec,
             Err(message) => {
-                handle.borrow_mut().in_flight.remove(&id);
                 return fail_unsendable(handle, id, &message);
             }
         };
@@ -874,7 +870,6 @@ async fn run_prepared_request(
     let HashedChunk { sum, body } = match read {
         Ok(read) => read,
         Err(HashError::Failed(message)) => {
-            handle.borrow_mut().in_flight.remove(&id);
             return fail_unsendable(handle, id, &message);
         }
         Err(HashError::Unreadable) => {
@@ -906,7 +901,6 @@ async fn run_prepared_request(
                 spec = spec.with_file_checksum(handle.borrow().scheduler.config(), &digest)
             }
             Err(message) => {
-                handle.borrow_mut().in_flight.remove(&id);
                 return fail_unsendable(handle, id, &message);
             }
         }
@@ -917,7 +911,6 @@ async fn run_prepared_request(
     let spec = match with_dynamic_parts(handle, spec) {
         Ok(spec) => spec,
         Err(message) => {
-            handle.borrow_mut().in_flight.remove(&id);
             return fail_unsendable(handle, id, &message);
         }
     };
@@ -1010,7 +1003,7 @@ fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob) {
         };
         let reply = sink.s3_reply(&call, settled);
         // Gone from the map: the engine aborted it and expects no answer.
-        if handle.borrow().in_flight.get(&id).is_none() {
+        if !wanted(&handle, id) {
             return;
         }
         let (url, headers) = match reply {
@@ -1088,8 +1081,10 @@ fn learn_protocol(handle: &Handle, spec: &RequestSpec) {
     }
 }
 
-/// The browser refused to build request `id`: say why on the console, fail it for good.
+/// The browser refused to build request `id`: say why on the console, forget it (if it was
+/// registered) and fail it for good.
 fn fail_unsendable(handle: &Handle, id: RequestId, message: &str) {
+    handle.borrow_mut().in_flight.remove(&id);
     transport::console_error(&format!(
         "resumable-wasm: cannot send the request: {message}"
     ));
@@ -1178,7 +1173,7 @@ fn start_checks(handle: &Handle, check: Check) {
         }
         _ => check,
     };
-    if handle.borrow().in_flight.get(&id).is_none() {
+    if !wanted(handle, id) {
         return; // aborted by the user's function (e.g. it called cancel())
     }
     // Each pair runs as its own task; the last one to finish hands all observations over.

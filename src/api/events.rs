@@ -189,13 +189,7 @@ impl Sink for Page {
             Dynamic::Headers => (self.headers_fn.borrow().clone(), "headers"),
         };
         let Some(f) = f else { return Ok(None) };
-        let value = f
-            .call2(
-                &JsValue::NULL,
-                &file_snapshot(driver, file),
-                &JsValue::from(chunk),
-            )
-            .map_err(|e| format!("{option} function threw: {}", js_error_text(&e)))?;
+        let value = call_per_chunk(&f, option, driver, file, chunk)?;
         if value.has_type::<js_sys::Promise>() {
             return Err(format!(
                 "{option} function returned a Promise; it must return an object"
@@ -214,13 +208,7 @@ impl Sink for Page {
         let Some(f) = self.target_fn.borrow().clone() else {
             return Ok(None);
         };
-        let value = f
-            .call2(
-                &JsValue::NULL,
-                &file_snapshot(driver, file),
-                &JsValue::from(chunk),
-            )
-            .map_err(|e| format!("target function threw: {}", js_error_text(&e)))?;
+        let value = call_per_chunk(&f, "target", driver, file, chunk)?;
         let url = value
             .as_string()
             .ok_or("target function returned no string; it must return the URL")?;
@@ -238,13 +226,7 @@ impl Sink for Page {
         let Some(f) = self.preprocess_fn.borrow().clone() else {
             return Ok(None);
         };
-        let value = f
-            .call2(
-                &JsValue::NULL,
-                &file_snapshot(driver, file),
-                &JsValue::from(chunk),
-            )
-            .map_err(|e| format!("preprocess function threw: {}", js_error_text(&e)))?;
+        let value = call_per_chunk(&f, "preprocess", driver, file, chunk)?;
         Ok(Some(js_sys::Promise::resolve(&value)))
     }
 
@@ -275,6 +257,23 @@ impl Sink for Page {
     fn s3_reply(&self, call: &Call, settled: Result<JsValue, JsValue>) -> S3Reply {
         super::s3::reply(call, settled)
     }
+}
+
+/// Calls the page's per-request function `option` (`query`, `headers`, `target`, `preprocess`)
+/// with the file's snapshot and the chunk number; a throw becomes a message naming it.
+fn call_per_chunk(
+    f: &Function,
+    option: &str,
+    driver: &Driver,
+    file: FileId,
+    chunk: u32,
+) -> Result<JsValue, String> {
+    f.call2(
+        &JsValue::NULL,
+        &file_snapshot(driver, file),
+        &JsValue::from(chunk),
+    )
+    .map_err(|e| format!("{option} function threw: {}", js_error_text(&e)))
 }
 
 /// `{ succeeded, failed, paused }` (arrays of `UploadFile`) for the files as they are now:

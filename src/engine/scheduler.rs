@@ -397,6 +397,20 @@ struct Chunk {
     resigned: bool,
 }
 
+impl Chunk {
+    /// A chunk about to be sent for the first time: probed first when `probe`.
+    fn pending(probe: bool) -> Chunk {
+        Chunk {
+            state: State::Pending,
+            probe,
+            attempts: 0,
+            retries: 0,
+            sent: 0,
+            resigned: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct File {
     id: FileId,
@@ -1019,17 +1033,7 @@ impl Scheduler {
         let mut chunks = VecMap::default();
         if let Resume::Verify(n) = resume {
             probing = Probing::Verify;
-            chunks.insert(
-                n,
-                Chunk {
-                    state: State::Pending,
-                    probe: true,
-                    attempts: 0,
-                    retries: 0,
-                    sent: 0,
-                    resigned: false,
-                },
-            );
+            chunks.insert(n, Chunk::pending(true));
         } else if resume == Resume::Trust {
             probing = Probing::Off;
         }
@@ -1807,18 +1811,8 @@ impl Scheduler {
                         f.cursor += 1;
                         f.skip_kept();
                     }
-                    let probe = f.probing != Probing::Off;
-                    f.chunks.insert(
-                        n,
-                        Chunk {
-                            state: State::Pending,
-                            probe,
-                            attempts: 0,
-                            retries: 0,
-                            sent: 0,
-                            resigned: false,
-                        },
-                    );
+                    f.chunks
+                        .insert(n, Chunk::pending(f.probing != Probing::Off));
                 }
                 f.life = Life::Started;
                 let ch = f.chunks.get_mut(&n)?;

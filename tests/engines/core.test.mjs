@@ -89,8 +89,10 @@ describe(`engine core in ${ENGINE}`, () => {
   // the first preflighted upload to an API on an IP-address host in a browser session; some chunk
   // POSTs are preflighted again. A second upload to another IP-host origin, and every upload to
   // a host name (`localhost`, above), pays one preflight. Chromium and WebKit pay one each time.
-  // Proves the README's Browser engines row "API on 127.0.0.1, first upload": 1 / 3–6 / 1.
-  const FIREFOX_FIRST_IP = [3, n];
+  // How many it preflights again varies with timing: 2 to 6 have been seen (a CI run gave 2), so
+  // the bound is 1 to one per POST, and the second upload must be exactly 1.
+  // Proves the README's Browser engines row "API on 127.0.0.1, first upload": 1 / 1–6 / 1.
+  const FIREFOX_FIRST_IP = [1, n];
   test(`${ENGINE}: Authorization header to an API on 127.0.0.1, twice: 1 OPTIONS for all chunk POSTs (Firefox: the first upload ${FIREFOX_FIRST_IP.join('–')})`, { timeout: TEST_TIMEOUT }, async (tc) => {
     const seen = [];
     for (const round of ['first', 'second']) {
@@ -186,13 +188,15 @@ describe(`engine core in ${ENGINE}`, () => {
   });
 
   // Issue #18: an Uploader the page does not reference while it uploads. The page allocates
-  // garbage meanwhile (WebDriver cannot force a collection) and a FinalizationRegistry records
+  // garbage meanwhile (WebDriver cannot force a collection), and the upload goes through the
+  // fixture that holds every request 150 ms (64 chunks, 2 at a time: seconds, not the one second
+  // in which Firefox once ran no collection at all) and a FinalizationRegistry records
   // whether the wrapper was collected before upload() settled: without that, "it finishes"
   // would prove nothing in an engine that simply never collected it. Proves the README's
   // Browser engines row "an Uploader the page no longer references, mid-upload".
   test(`${ENGINE}: an Uploader the page no longer references is collected mid-upload and finishes its upload (issue #18)`, { timeout: TEST_TIMEOUT }, (tc) =>
-    withPage(fx, async (t) => {
-      await fx.reset();
+    withPage(fxSlow, async (t) => {
+      await fxSlow.reset();
       const f = await makeFile(t, 'unreferenced.bin', 8 * 1024 * KiB, 18);
       const got = await t.eval(async ([target, name]) => {
         const { Uploader } = await window.__e2e.rw();
@@ -201,7 +205,7 @@ describe(`engine core in ${ENGINE}`, () => {
         const registry = new FinalizationRegistry(() => { collected = true; });
         // Unreachable once upload() is called: only the upload's pending work can keep it.
         function start(file) {
-          const up = new Uploader({ target, withCredentials: true, chunkSize: 256 * 1024, simultaneousUploads: 2 });
+          const up = new Uploader({ target, withCredentials: true, chunkSize: 128 * 1024, simultaneousUploads: 2 });
           registry.register(up, 'unreferenced');
           up.addFile(file);
           return up.upload();
@@ -223,10 +227,10 @@ describe(`engine core in ${ENGINE}`, () => {
           clearInterval(pressure);
           clearInterval(watch);
         }
-      }, [own(fx, 'unreferenced'), f.name]);
+      }, [own(fxSlow, 'unreferenced'), f.name]);
       tc.diagnostic(`collected before upload() settled: ${got.collectedBeforeSettled} (garbage objects: ${got.garbage})`);
       expectEqual([got.succeeded, got.failed], [1, []], 'upload() of an unreferenced Uploader (succeeded count, failed statuses)', got);
       expectTrue(got.collectedBeforeSettled, 'the unreferenced Uploader wrapper was collected while upload() ran (else this test proves nothing)', got);
-      await expectStored(fx, [f]);
+      await expectStored(fxSlow, [f]);
     }));
 });
