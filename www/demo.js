@@ -35,8 +35,8 @@ function options() {
   if (opts.protocol === 's3') {
     // Direct to S3: the callbacks say where each part goes (no target); parts are PUTs of their
     // own, so the body and header options do not apply.
-    // persist and checksum are not available with protocol 's3' yet (an invalid error).
-    for (const k of ['target', 'method', 'headers', 'testChunks', 'persist']) delete opts[k];
+    // persist stays: an unfinished S3 upload resumes after a reload through listParts.
+    for (const k of ['target', 'method', 'headers', 'testChunks']) delete opts[k];
     opts.s3 = s3Callbacks();
   }
   return opts;

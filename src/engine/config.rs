@@ -1148,13 +1148,25 @@ mod tests {
         assert_eq!(c.s3, Some(S3Options { sign_upload: true }));
         let e = parse(&[("protocol", s("s3"))]).unwrap_err();
         assert_eq!(e.option.as_deref(), Some("s3"));
-        for (name, value) in [
+        // An S3 upload is kept and resumed through listParts.
+        let c = parse(&[
+            ("protocol", s("s3")),
+            ("s3", all()),
             ("persist", OptionValue::Bool(true)),
+        ])
+        .unwrap();
+        assert!(c.persist && c.s3.is_some());
+        let e = parse(&[
+            ("protocol", s("s3")),
+            ("s3", all()),
             ("checksum", s("crc32c")),
-        ] {
-            let e = parse(&[("protocol", s("s3")), ("s3", all()), (name, value)]).unwrap_err();
-            assert_eq!(e.option.as_deref(), Some(name), "{name} with protocol 's3'");
-        }
+        ])
+        .unwrap_err();
+        assert_eq!(
+            e.option.as_deref(),
+            Some("checksum"),
+            "checksum with protocol 's3'"
+        );
         let e = with_target(vec![("s3", all())]).unwrap_err();
         assert!(e.message.contains("needs protocol: 's3'"), "{}", e.message);
         let OptionValue::Map(mut some) = all() else {

@@ -2896,13 +2896,58 @@ mod tests {
 
     #[test]
     fn s3_record_of_another_part_size_creates_a_new_upload() {
+        // chunkSize changed between the sessions: the kept upload's parts are 6 MiB, this
+        // session cuts 5 MiB parts. The kept upload is not continued (the file's chunks are
+        // cut before the record is read); a new one begins and the record keeps it.
         let mut kept = s3_record_after_one_part();
         kept.set_state("s3", "6291456\nu-1\nk/a.bin");
         let mut s = s3_persisting();
-        s.add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept))
+        let f = s
+            .add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept))
             .unwrap();
         s.handle(0, Input::Start);
-        assert_eq!(sends(&drain(&mut s))[0].s3, Some(Call::Create));
+        let create = sends(&drain(&mut s));
+        assert_eq!(create[0].s3, Some(Call::Create));
+        let created = Answer::Created {
+            upload_id: "u-2".into(),
+            key: "k/a.bin".into(),
+        };
+        answer(&mut s, &create[0], created);
+        assert_eq!(
+            s.file_state(f, "s3").as_deref(),
+            Some("5242880\nu-2\nk/a.bin")
+        );
+        let part = sends(&drain(&mut s));
+        assert_eq!((part[0].start, part[0].end), (0, 5 * MIB));
+    }
+
+    #[test]
+    fn s3_cancel_of_a_kept_upload_aborts_it_and_deletes_the_record() {
+        let kept = s3_record_after_one_part();
+        let mut s = s3_persisting();
+        let f = s
+            .add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept.clone()))
+            .unwrap();
+        s.handle(0, Input::Start);
+        let list = sends(&drain(&mut s));
+        answer(&mut s, &list[0], Answer::Listed(vec![]));
+        drain(&mut s);
+        s.handle(1, Input::CancelFile(f));
+        let actions = drain(&mut s);
+        let abort = Call::Abort {
+            upload_id: "u-1".into(),
+            key: "k/a.bin".into(),
+        };
+        assert!(
+            sends(&actions)
+                .iter()
+                .any(|r| r.s3.as_ref() == Some(&abort)),
+            "{actions:?}"
+        );
+        assert!(
+            actions.contains(&Action::Forget { key: kept.key() }),
+            "{actions:?}"
+        );
     }
 
     #[test]
