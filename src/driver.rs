@@ -713,8 +713,8 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
         // The file was removed between the engine's decision and now: the engine already forgot it.
         return;
     };
-    if let Some(call) = spec.s3.clone() {
-        return start_s3(handle, spec, call, blob);
+    if let Some(call) = spec.s3.clone().filter(|_| spec.checksum.is_none()) {
+        return start_s3(handle, spec, call, blob, None);
     }
     let Some(via) = Via::new(spec.upload_listener) else {
         return fail_unsendable(handle, id, "no AbortController in this browser");
@@ -892,6 +892,10 @@ async fn run_prepared_request(
         handle.borrow_mut().in_flight.remove(&id);
         return pump(handle);
     };
+    if let Some(call) = spec.s3.clone() {
+        // An S3 part: `signPart` gets its checksum, and the bytes hashed are the bytes sent.
+        return start_s3(handle, spec, call, blob, Some(body));
+    }
     if let Some(input) = spec.file_digest_of.take() {
         // 'sha256': the file's digest is the SHA-256 of the chunk digests, by WebCrypto too.
         let input = js_sys::Uint8Array::from(input.as_slice());
@@ -975,8 +979,11 @@ async fn run_request(
 
 /// Runs one S3 request: an app callback (a file's own step), or a part — `signPart`, then the
 /// `PUT` to the URL it signed, whose answer (ETag included) goes back to the engine. An abort
-/// call is sent and forgotten.
-fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob) {
+/// call is sent and forgotten. `read`: with `checksum`, the part's bytes as read and hashed
+/// (its checksum is in `call`), sent instead of a fresh slice.
+// Not inlined: it has two callers (a part with `checksum` comes after its hash).
+#[inline(never)]
+fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob, read: Option<Blob>) {
     let id = spec.id;
     let sink = Rc::clone(&handle.borrow().sink);
     let driver = Driver(Rc::clone(handle));
@@ -1022,7 +1029,7 @@ fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob) {
         let mut part = spec;
         part.url = url;
         part.headers = headers;
-        let outcome = send(&handle, &part, &blob, None, via).await;
+        let outcome = send(&handle, &part, &blob, read.as_ref(), via).await;
         if handle.borrow_mut().in_flight.remove(&id).is_none() {
             return;
         }

@@ -56,7 +56,8 @@ function s3Callbacks() {
   const upload = (p) => ({ uploadId: p.uploadId, key: p.key });
   return {
     createMultipartUpload: (file) => post('create', { name: file.name || 'blob' }),
-    signPart: (_file, p) => post('sign-part', { ...upload(p), partNumber: p.partNumber }),
+    // With the `checksum` option, p.checksum is the part's CRC-32C (S3's base64) to sign.
+    signPart: (_file, p) => post('sign-part', { ...upload(p), partNumber: p.partNumber, checksum: p.checksum }),
     listParts: (_file, p) => post('list-parts', upload(p)),
     completeMultipartUpload: (_file, p) => post('complete', { ...upload(p), parts: p.parts }),
     abortMultipartUpload: (_file, p) => post('abort', upload(p)),

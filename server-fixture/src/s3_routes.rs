@@ -93,9 +93,14 @@ fn new_key(st: &AppState, name: &str) -> String {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Named {
     #[serde(default)]
     name: String,
+    /// `crc32c` or `sha256`: the upload is created with this checksum algorithm
+    /// (`x-amz-checksum-algorithm`), as S3 requires for parts that carry checksums.
+    #[serde(default)]
+    checksum_algorithm: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -111,6 +116,25 @@ struct PartRequest {
     upload_id: String,
     key: String,
     part_number: u16,
+    /// The part's checksum (S3's base64) the page computed (its `checksum` option).
+    #[serde(default)]
+    checksum: Option<String>,
+    /// `crc32c` (default) or `sha256`: which `x-amz-checksum-*` header `checksum` goes in.
+    #[serde(default)]
+    checksum_algorithm: Option<String>,
+}
+
+/// The header name of S3's checksum under `algorithm` (`crc32c` unless given), if S3 has one.
+fn checksum_header(algorithm: Option<&str>) -> Result<&'static str, Response> {
+    match algorithm.unwrap_or("crc32c") {
+        "crc32c" => Ok("x-amz-checksum-crc32c"),
+        "sha256" => Ok("x-amz-checksum-sha256"),
+        _ => Err(failure(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "checksumAlgorithm must be crc32c or sha256",
+        )),
+    }
 }
 
 #[derive(Deserialize)]
@@ -133,6 +157,15 @@ async fn create(State(st): State<AppState>, body: Bytes) -> Response {
         let s3 = role(&st)?;
         let named: Named = parse(&body)?;
         let key = new_key(&st, &named.name);
+        let algorithm = match named.checksum_algorithm.as_deref() {
+            None => None,
+            Some(a) => Some(checksum_header(Some(a))?["x-amz-checksum-".len()..].to_uppercase()),
+        };
+        let headers: Vec<(&str, &str)> = algorithm
+            .as_deref()
+            .map(|a| ("x-amz-checksum-algorithm", a))
+            .into_iter()
+            .collect();
         // Signed by hand with rusty-s3's SigV4: its CreateMultipartUpload action sends the
         // sub-resource as `uploads=1`, which moto (the test store) answers with 500; S3's own
         // spelling is a bare `uploads`, signed with an empty value.
@@ -146,9 +179,9 @@ async fn create(State(st): State<AppState>, body: Bytes) -> Response {
             s3.bucket.region(),
             PART_URL_LIFETIME.as_secs(),
             std::iter::once(("uploads", "")),
-            std::iter::empty(),
+            headers.iter().copied(),
         );
-        let (status, text) = s3.call(reqwest::Method::POST, url, None).await?;
+        let (status, text) = s3.call(reqwest::Method::POST, url, None, &headers).await?;
         if status != 200 {
             return Err(store_failure(status, &text));
         }
@@ -171,14 +204,37 @@ async fn sign_part(State(st): State<AppState>, headers: HeaderMap, body: Bytes) 
                 "partNumber must be 1 to 10000",
             ));
         }
-        let expired = {
+        let signed = match &p.checksum {
+            Some(c) => Some((checksum_header(p.checksum_algorithm.as_deref())?, c.clone())),
+            None => None,
+        };
+        let header_json = signed
+            .as_ref()
+            .map_or_else(|| json!({}), |(name, value)| json!({ *name: value }));
+        let (expired, bad_digest) = {
             let mut f = lock(&s3.faults);
             let hit = f.expire_part_once == Some(p.part_number);
             if hit {
                 f.expire_part_once = None;
             }
-            hit
+            let bad = f.bad_digest_part == Some(p.part_number) && f.bad_digest_times > 0;
+            if bad {
+                f.bad_digest_times -= 1;
+            }
+            (hit, bad)
         };
+        if let Some((_, value)) = &signed {
+            lock(&s3.signed_checksums).push((p.upload_id.clone(), p.part_number, value.clone()));
+        }
+        if bad_digest {
+            // The checking stand-in on this API origin (moto checks no checksum).
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            let url = format!("http://{host}/s3/bad-digest?partNumber={}", p.part_number);
+            return Ok(Json(json!({ "url": url, "headers": header_json })).into_response());
+        }
         if expired {
             // A URL on this API origin (the one the page called) that answers as a store does
             // to an expired signature.
@@ -192,11 +248,15 @@ async fn sign_part(State(st): State<AppState>, headers: HeaderMap, body: Bytes) 
                     .into_response(),
             );
         }
-        let url = s3
+        let mut action = s3
             .bucket
-            .upload_part(s3.creds(), &p.key, p.part_number, &p.upload_id)
-            .sign(PART_URL_LIFETIME);
-        Ok(Json(json!({ "url": url.as_str(), "headers": {} })).into_response())
+            .upload_part(s3.creds(), &p.key, p.part_number, &p.upload_id);
+        // The checksum header is signed: S3 refuses one that is not, and verifies the bytes.
+        if let Some((name, value)) = &signed {
+            action.headers_mut().insert(*name, value.clone());
+        }
+        let url = action.sign(PART_URL_LIFETIME);
+        Ok(Json(json!({ "url": url.as_str(), "headers": header_json })).into_response())
     };
     run.await.unwrap_or_else(|e| e)
 }
@@ -211,7 +271,7 @@ async fn all_parts(s3: &S3Role, up: &Upload) -> Result<Vec<Value>, Response> {
             action.set_part_number_marker(m);
         }
         let url = action.sign(PART_URL_LIFETIME);
-        let (status, text) = s3.call(reqwest::Method::GET, url, None).await?;
+        let (status, text) = s3.call(reqwest::Method::GET, url, None, &[]).await?;
         if status != 200 {
             return Err(store_failure(status, &text));
         }
@@ -261,7 +321,7 @@ async fn complete(State(st): State<AppState>, body: Bytes) -> Response {
         );
         let url = action.sign(PART_URL_LIFETIME);
         let (status, text) = s3
-            .call(reqwest::Method::POST, url, Some(action.body()))
+            .call(reqwest::Method::POST, url, Some(action.body()), &[])
             .await?;
         if status != 200 || text.contains("<Error>") {
             return Err(store_failure(status, &text));
@@ -280,7 +340,7 @@ async fn abort(State(st): State<AppState>, body: Bytes) -> Response {
             .bucket
             .abort_multipart_upload(s3.creds(), &up.key, &up.upload_id)
             .sign(PART_URL_LIFETIME);
-        let (status, text) = s3.call(reqwest::Method::DELETE, url, None).await?;
+        let (status, text) = s3.call(reqwest::Method::DELETE, url, None, &[]).await?;
         if !(200..300).contains(&status) {
             return Err(store_failure(status, &text));
         }
@@ -303,6 +363,54 @@ async fn sign_upload(State(st): State<AppState>, body: Bytes) -> Response {
     run.await.unwrap_or_else(|e| e)
 }
 
+/// A stand-in for a store that verifies part checksums (moto does not): the bytes it receives
+/// are altered (one byte flipped, as a faulty link or proxy might), checked against the
+/// `x-amz-checksum-*` header, and answered `400 BadDigest` as S3 does. What it received is kept
+/// for `GET /__fixture/s3/checksums`.
+async fn bad_digest(
+    State(st): State<AppState>,
+    Query(q): Query<PartNumberQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(s3) = st.s3() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let sent = ["crc32c", "sha256"].into_iter().find_map(|a| {
+        let name = format!("x-amz-checksum-{a}");
+        let value = headers.get(&name)?.to_str().ok()?.to_owned();
+        Some((a, name, value))
+    });
+    let (algorithm, header, value) = sent.unwrap_or(("crc32c", String::new(), String::new()));
+    let matches_sent_bytes = crate::s3::s3_checksum(algorithm, &body).as_deref() == Some(&value);
+    let mut altered = body.to_vec();
+    if let Some(b) = altered.first_mut() {
+        *b ^= 0xff;
+    }
+    let verified = crate::s3::s3_checksum(algorithm, &altered).as_deref() == Some(&value);
+    lock(&s3.digests_seen).push(crate::s3::DigestSeen {
+        part_number: q.part_number,
+        header,
+        value,
+        matches_sent_bytes,
+    });
+    if verified {
+        return (StatusCode::OK, [(header::ETAG, "\"altered\"")]).into_response();
+    }
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>BadDigest</Code><Message>The checksum you specified did not match the calculated checksum.</Message></Error>",
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PartNumberQuery {
+    part_number: u16,
+}
+
 /// What a store that checks signatures answers to an expired presigned URL.
 async fn expired_url() -> Response {
     (
@@ -323,6 +431,7 @@ pub fn api_routes() -> Router<AppState> {
         .route("/s3/abort", post(abort))
         .route("/s3/sign-upload", post(sign_upload))
         .route("/s3/expired-url", any(expired_url))
+        .route("/s3/bad-digest", any(bad_digest))
 }
 
 #[derive(Deserialize)]
@@ -372,6 +481,7 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
                     failure(StatusCode::INTERNAL_SERVER_ERROR, "BadUrl", "bucket URL")
                 })?,
                 None,
+                &[],
             )
             .await?;
         if !(200..300).contains(&status) && !text.contains("BucketAlreadyOwnedByYou") {
@@ -386,6 +496,7 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
                     reqwest::Method::PUT,
                     cors_url,
                     Some(cors_xml(&origins, true)),
+                    &[],
                 )
                 .await?
             }
@@ -394,10 +505,14 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
                     reqwest::Method::PUT,
                     cors_url,
                     Some(cors_xml(&origins, false)),
+                    &[],
                 )
                 .await?
             }
-            "none" => s3.call(reqwest::Method::DELETE, cors_url, None).await?,
+            "none" => {
+                s3.call(reqwest::Method::DELETE, cors_url, None, &[])
+                    .await?
+            }
             other => {
                 return Err(failure(
                     StatusCode::BAD_REQUEST,
@@ -420,9 +535,15 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
 #[derive(Deserialize)]
 struct KeyQuery {
     key: String,
+    /// With `algorithm`: also S3's checksum of each part of this size (`parts`).
+    #[serde(default)]
+    part_size: Option<usize>,
+    #[serde(default)]
+    algorithm: Option<String>,
 }
 
-/// `GET /__fixture/s3/object?key=`: `{size, sha256}` of an object, read back from the store.
+/// `GET /__fixture/s3/object?key=[&part_size=&algorithm=]`: `{size, sha256, parts}` of an
+/// object, read back from the store (`parts`: S3's checksum of each part, when asked).
 async fn object(State(st): State<AppState>, Query(q): Query<KeyQuery>) -> Response {
     let run = async {
         let s3 = role(&st)?;
@@ -441,7 +562,17 @@ async fn object(State(st): State<AppState>, Query(q): Query<KeyQuery>) -> Respon
         }
         let sha = Sha256::digest(&bytes);
         let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Json(json!({ "key": q.key, "size": bytes.len(), "sha256": hex })).into_response())
+        let parts: Vec<Option<String>> = match (q.part_size.filter(|n| *n > 0), &q.algorithm) {
+            (Some(n), Some(a)) => bytes
+                .chunks(n)
+                .map(|part| crate::s3::s3_checksum(a, part))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(
+            Json(json!({ "key": q.key, "size": bytes.len(), "sha256": hex, "parts": parts }))
+                .into_response(),
+        )
     };
     run.await.unwrap_or_else(|e| e)
 }
@@ -459,7 +590,7 @@ async fn uploads(State(st): State<AppState>) -> Response {
         let url: url::Url = format!("{base}?uploads")
             .parse()
             .map_err(|_| failure(StatusCode::INTERNAL_SERVER_ERROR, "BadUrl", "bucket URL"))?;
-        let (status, text) = s3.call(reqwest::Method::GET, url, None).await?;
+        let (status, text) = s3.call(reqwest::Method::GET, url, None, &[]).await?;
         if status != 200 {
             return Err(store_failure(status, &text));
         }
@@ -481,7 +612,27 @@ async fn faults(State(st): State<AppState>, body: Bytes) -> Response {
         let s3 = role(&st)?;
         let f: Faults = parse(&body)?;
         *lock(&s3.faults) = f;
-        Ok(Json(json!({ "expire_part_once": f.expire_part_once })).into_response())
+        Ok(Json(json!({
+            "expire_part_once": f.expire_part_once,
+            "bad_digest_part": f.bad_digest_part,
+            "bad_digest_times": f.bad_digest_times,
+        }))
+        .into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+/// `GET /__fixture/s3/checksums`: the checksums `sign-part` signed (`[{uploadId, partNumber,
+/// value}]`) and what the checking stand-in received (`seen`).
+async fn checksums(State(st): State<AppState>) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let signed: Vec<Value> = lock(&s3.signed_checksums)
+            .iter()
+            .map(|(u, n, v)| json!({ "uploadId": u, "partNumber": n, "value": v }))
+            .collect();
+        let seen = lock(&s3.digests_seen).clone();
+        Ok(Json(json!({ "signed": signed, "seen": seen })).into_response())
     };
     run.await.unwrap_or_else(|e| e)
 }
@@ -493,6 +644,7 @@ pub fn control_routes() -> Router<AppState> {
         .route("/__fixture/s3/object", get(object))
         .route("/__fixture/s3/uploads", get(uploads))
         .route("/__fixture/s3/faults", post(faults))
+        .route("/__fixture/s3/checksums", get(checksums))
 }
 
 #[cfg(test)]

@@ -728,11 +728,6 @@ fn parse(
         OptionValue::Str(s) if s == "sha256" => Some(Algorithm::Sha256),
         v => return Err(wrong("checksum", "'crc32c', 'sha256' or false", &v)),
     };
-    // Not wired into the S3 protocol yet: refused by name rather than silently not done (parts
-    // would go unchecked).
-    if c.s3.is_some() && c.checksum.is_some() {
-        return Err(bad("checksum", "is not available with protocol 's3' yet"));
-    }
     Ok(c)
 }
 
@@ -1156,17 +1151,15 @@ mod tests {
         ])
         .unwrap();
         assert!(c.persist && c.s3.is_some());
-        let e = parse(&[
-            ("protocol", s("s3")),
-            ("s3", all()),
-            ("checksum", s("crc32c")),
-        ])
-        .unwrap_err();
-        assert_eq!(
-            e.option.as_deref(),
-            Some("checksum"),
-            "checksum with protocol 's3'"
-        );
+        // Each part's checksum is handed to signPart and checked by the store.
+        for algorithm in ["crc32c", "sha256"] {
+            let c = parse(&[
+                ("protocol", s("s3")),
+                ("s3", all()),
+                ("checksum", s(algorithm)),
+            ]);
+            assert_eq!(c.unwrap().checksum.map(Algorithm::as_str), Some(algorithm));
+        }
         let e = with_target(vec![("s3", all())]).unwrap_err();
         assert!(e.message.contains("needs protocol: 's3'"), "{}", e.message);
         let OptionValue::Map(mut some) = all() else {

@@ -1916,6 +1916,7 @@ impl Scheduler {
             file_name: &f.meta.name,
             attempt,
             timeout_ms: (t > 0).then_some(t),
+            checksum: self.config.checksum,
         }
     }
 
@@ -2034,6 +2035,7 @@ impl Scheduler {
                 file_name: &name,
                 attempt: 1,
                 timeout_ms: None,
+                checksum: None,
             })
         });
         if let Some(Some(spec)) = spec {
@@ -2165,6 +2167,11 @@ impl Scheduler {
         let fl = self.flights.get_mut(&r)?;
         // The request goes on the wire now: its round trip starts after the read and the hash.
         fl.sent_at = now;
+        // An S3 part: its checksum goes to `signPart` and into its header, in S3's base64.
+        if let Some(s3::Call::Part { checksum, .. }) = &mut fl.spec.s3 {
+            *checksum = Some(integrity::base64(sum));
+            return Some(fl.spec.clone());
+        }
         let mut add = |suffix: &str, value: String| {
             fl.spec.params.push((integrity_param(c, suffix), value));
         };
@@ -3073,6 +3080,51 @@ mod tests {
         }
         let e = s.file(f).unwrap().error.unwrap();
         assert_eq!((e.kind, e.status), (ErrorKind::Http, Some(403)));
+    }
+
+    #[test]
+    fn s3_checksum_is_handed_to_sign_part_and_bad_digest_is_an_integrity_retry() {
+        let mut c = Config::new("");
+        c.s3 = Some(crate::engine::config::S3Options { sign_upload: false });
+        c.simultaneous_uploads = Some(1);
+        c.max_chunk_retries = 1;
+        c.chunk_retry_interval_ms = 0;
+        c.checksum = Some(integrity::Algorithm::Crc32c);
+        let mut s = Scheduler::new(c, 1);
+        let f = s.add_file(0, meta("a.bin", MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        assert_eq!(create[0].checksum, None, "only parts are hashed");
+        let created = Answer::Created {
+            upload_id: "u".into(),
+            key: "k".into(),
+        };
+        answer(&mut s, &create[0], created);
+        let bad = "<Error><Code>BadDigest</Code></Error>";
+        for attempt in 1..=2 {
+            let part = sends(&drain(&mut s));
+            assert_eq!(part[0].checksum, Some(integrity::Algorithm::Crc32c));
+            let hashed = s.hashed(1, part[0].id, &[0xe3, 0x06, 0x92, 0x83]).unwrap();
+            let Some(Call::Part { checksum, .. }) = hashed.s3 else {
+                panic!("a part: {hashed:?}");
+            };
+            assert_eq!(checksum.as_deref(), Some("4waSgw=="), "base64 of the CRC");
+            s.handle(
+                1,
+                Input::PartAnswer {
+                    request: part[0].id,
+                    status: 400,
+                    etag: None,
+                    body: bad.into(),
+                },
+            );
+            if attempt == 1 {
+                assert!(s.file(f).unwrap().error.is_none(), "sent again");
+            }
+        }
+        let e = s.file(f).unwrap().error.unwrap();
+        assert_eq!((e.kind, e.status), (ErrorKind::Integrity, Some(400)));
+        assert_eq!((e.algorithm, e.attempts), (Some("crc32c"), 2));
     }
 
     #[test]
