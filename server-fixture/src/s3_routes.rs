@@ -9,6 +9,7 @@
 //! | `/s3/complete` `{uploadId, key, parts}` | CompleteMultipartUpload → `{location}` |
 //! | `/s3/abort` `{uploadId, key}` | AbortMultipartUpload → `{}` |
 //! | `/s3/sign-upload` `{name}` | presigns one PutObject → `{url, key, headers}` |
+//! | `/s3/sign-request` `{method, key, uploadId?, partNumber?}` | `@uppy/aws-s3` 6.x's `signRequest` (benchmark) → `{url}`; non-PUTs through `/s3/relay` |
 //!
 //! The routes sit behind the API listener's recording, delay and CORS layers, so the statistics
 //! count every callback by path, and the page may call them with a simple request (a
@@ -363,6 +364,138 @@ async fn sign_upload(State(st): State<AppState>, body: Bytes) -> Response {
     run.await.unwrap_or_else(|e| e)
 }
 
+/// One request `@uppy/aws-s3` 6.x asks its `signRequest` to presign.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UppyRequest {
+    method: String,
+    key: String,
+    #[serde(default)]
+    upload_id: Option<String>,
+    #[serde(default)]
+    part_number: Option<u16>,
+}
+
+/// `POST /s3/sign-request`: the server half of `@uppy/aws-s3` 6.x's `signRequest` (the browser
+/// then sends each S3 request itself), for the benchmark against it. PUTs (parts, PutObject)
+/// are presigned for the store; the other requests (create, list, complete, abort) go through
+/// `/s3/relay` on this origin, because moto answers them without CORS headers (a real bucket's
+/// CORS rule would allow them).
+async fn sign_request(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let r: UppyRequest = parse(&body)?;
+        let key = r.key.as_str();
+        let url = match (r.method.as_str(), r.upload_id.as_deref(), r.part_number) {
+            ("PUT", Some(id), Some(n)) => {
+                let url = s3
+                    .bucket
+                    .upload_part(s3.creds(), key, n, id)
+                    .sign(PART_URL_LIFETIME);
+                return Ok(Json(json!({ "url": url.as_str() })).into_response());
+            }
+            ("PUT", None, _) => {
+                let url = s3
+                    .bucket
+                    .put_object(s3.creds(), key)
+                    .sign(PART_URL_LIFETIME);
+                return Ok(Json(json!({ "url": url.as_str() })).into_response());
+            }
+            ("POST", None, _) => rusty_s3::signing::sign(
+                &jiff::Timestamp::now(),
+                rusty_s3::Method::Post,
+                s3.bucket.object_url(key),
+                s3.credentials.key(),
+                s3.credentials.secret(),
+                None,
+                s3.bucket.region(),
+                PART_URL_LIFETIME.as_secs(),
+                std::iter::once(("uploads", "")),
+                std::iter::empty(),
+            ),
+            ("POST", Some(id), _) => s3
+                .bucket
+                .complete_multipart_upload(s3.creds(), key, id, std::iter::empty())
+                .sign(PART_URL_LIFETIME),
+            ("GET", Some(id), _) => s3
+                .bucket
+                .list_parts(s3.creds(), key, id)
+                .sign(PART_URL_LIFETIME),
+            ("DELETE", Some(id), _) => s3
+                .bucket
+                .abort_multipart_upload(s3.creds(), key, id)
+                .sign(PART_URL_LIFETIME),
+            ("DELETE", None, _) => s3
+                .bucket
+                .delete_object(s3.creds(), key)
+                .sign(PART_URL_LIFETIME),
+            _ => {
+                return Err(failure(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequest",
+                    "method/uploadId/partNumber do not name an S3 request",
+                ))
+            }
+        };
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let mut relay = url::Url::parse(&format!("http://{host}/s3/relay"))
+            .map_err(|_| failure(StatusCode::BAD_REQUEST, "BadHost", "Host header"))?;
+        relay.query_pairs_mut().append_pair("to", url.as_str());
+        Ok(Json(json!({ "url": relay.as_str() })).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+#[derive(Deserialize)]
+struct RelayQuery {
+    to: String,
+}
+
+/// `/s3/relay?to=URL`: sends the request (method, body, `Content-Type`) on to `URL`, which must
+/// be on this role's store, and answers with the store's status and body: the store's answers
+/// to create, list, complete and abort with this origin's CORS headers (see `sign_request`).
+async fn relay(
+    State(st): State<AppState>,
+    method: axum::http::Method,
+    Query(q): Query<RelayQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let to = url::Url::parse(&q.to)
+            .map_err(|_| failure(StatusCode::BAD_REQUEST, "BadUrl", "to is no URL"))?;
+        if to.origin() != s3.bucket.base_url().origin() {
+            return Err(failure(
+                StatusCode::FORBIDDEN,
+                "NotTheStore",
+                "to is not on the store",
+            ));
+        }
+        let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
+            .map_err(|_| failure(StatusCode::BAD_REQUEST, "BadMethod", "method"))?;
+        let mut req = s3.client.request(method, to.as_str()).body(body);
+        if let Some(ct) = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+        {
+            req = req.header("content-type", ct);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| failure(StatusCode::BAD_GATEWAY, "StoreUnreachable", &e.to_string()))?;
+        let status =
+            StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let text = resp.bytes().await.unwrap_or_default();
+        Ok((status, [(header::CONTENT_TYPE, "application/xml")], text).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
 /// A stand-in for a store that verifies part checksums (moto does not): the bytes it receives
 /// are altered (one byte flipped, as a faulty link or proxy might), checked against the
 /// `x-amz-checksum-*` header, and answered `400 BadDigest` as S3 does. What it received is kept
@@ -432,6 +565,8 @@ pub fn api_routes() -> Router<AppState> {
         .route("/s3/sign-upload", post(sign_upload))
         .route("/s3/expired-url", any(expired_url))
         .route("/s3/bad-digest", any(bad_digest))
+        .route("/s3/sign-request", post(sign_request))
+        .route("/s3/relay", any(relay))
 }
 
 #[derive(Deserialize)]
