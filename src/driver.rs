@@ -721,14 +721,21 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
     };
     // Registered before any user code runs, so an abort from inside that code is seen.
     handle.borrow_mut().in_flight.insert(id, vec![via.clone()]);
-    let spec = match retargeted(handle, spec) {
+    // An S3 part here has `checksum`: it is read and hashed, then `start_s3` signs and sends
+    // it; as without `checksum`, no `target` function and no `preprocess` under 's3'.
+    let s3 = spec.s3.is_some();
+    let spec = match if s3 {
+        Ok(Some(spec))
+    } else {
+        retargeted(handle, spec)
+    } {
         Ok(Some(spec)) => spec,
         Ok(None) => return, // aborted meanwhile (by the function, or by the engine)
         Err(message) => {
             return fail_unsendable(handle, id, &message);
         }
     };
-    let preprocess = spec.attempt == 1 && handle.borrow().scheduler.config().preprocess_fn;
+    let preprocess = !s3 && spec.attempt == 1 && handle.borrow().scheduler.config().preprocess_fn;
     if spec.checksum.is_some() || preprocess {
         let handle = Rc::clone(handle);
         spawn_local(

@@ -183,7 +183,9 @@ describe('§24 direct to S3 (moto)', () => {
         const name = `s3-sum-${algorithm}.bin`;
         const f = await makeFile(t, name, size, 12);
         const before = (await checksums()).signed.length;
-        await startRun(t, 'sum', S3({ checksum: algorithm }), [{ name, size, seed: 12 }], { s3Api: fx.api });
+        // `preprocess` is not called under 's3' (with or without checksum).
+        const fnOptions = { preprocess: '() => { window.__preprocessed = (window.__preprocessed || 0) + 1; return Promise.resolve(); }' };
+        await startRun(t, 'sum', S3({ checksum: algorithm }), [{ name, size, seed: 12 }], { s3Api: fx.api, fnOptions });
         const run = await waitRun(t, 'sum', 180000);
         expectEqual(run.summary?.succeeded?.length, 1, 'files succeeded', summarize(run));
         const key = keyOf(run.events.find((e) => e.name === 'fileSuccess').text);
@@ -198,6 +200,7 @@ describe('§24 direct to S3 (moto)', () => {
         const puts = store.requests(BUCKET).filter((e) => e.method === 'PUT' && e.path.endsWith(`/${name}`));
         const headers = puts.map((e) => new URLSearchParams(e.query).get('X-Amz-SignedHeaders'));
         expectEqual(headers, Array(n).fill(`host;x-amz-checksum-${algorithm}`), 'the checksum header is signed into every part URL', puts);
+        expectEqual(await t.eval(() => window.__preprocessed ?? 0), 0, 'preprocess calls');
       });
       await t.close();
     });
