@@ -726,22 +726,29 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
         // The file was removed between the engine's decision and now: the engine already forgot it.
         return;
     };
-    if let Some(call) = spec.s3.clone() {
-        return start_s3(handle, spec, call, blob);
+    if let Some(call) = spec.s3.clone().filter(|_| spec.checksum.is_none()) {
+        return start_s3(handle, spec, call, blob, None);
     }
     let Some(via) = Via::new(spec.upload_listener) else {
         return fail_unsendable(handle, id, "no AbortController in this browser");
     };
     // Registered before any user code runs, so an abort from inside that code is seen.
     handle.borrow_mut().in_flight.insert(id, vec![via.clone()]);
-    let spec = match retargeted(handle, spec) {
+    // An S3 part here has `checksum`: it is read and hashed, then `start_s3` signs and sends
+    // it; as without `checksum`, no `target` function and no `preprocess` under 's3'.
+    let s3 = spec.s3.is_some();
+    let spec = match if s3 {
+        Ok(Some(spec))
+    } else {
+        retargeted(handle, spec)
+    } {
         Ok(Some(spec)) => spec,
         Ok(None) => return, // aborted meanwhile (by the function, or by the engine)
         Err(message) => {
             return fail_unsendable(handle, id, &message);
         }
     };
-    let preprocess = spec.attempt == 1 && handle.borrow().scheduler.config().preprocess_fn;
+    let preprocess = !s3 && spec.attempt == 1 && handle.borrow().scheduler.config().preprocess_fn;
     if spec.checksum.is_some() || preprocess {
         let handle = Rc::clone(handle);
         spawn_local(
@@ -893,6 +900,10 @@ async fn run_prepared_request(
         handle.borrow_mut().in_flight.remove(&id);
         return pump(handle);
     };
+    if let Some(call) = spec.s3.clone() {
+        // An S3 part: `signPart` gets its checksum, and the bytes hashed are the bytes sent.
+        return start_s3(handle, spec, call, blob, Some(body));
+    }
     if let Some(input) = spec.file_digest_of.take() {
         // 'sha256': the file's digest is the SHA-256 of the chunk digests, by WebCrypto too.
         let input = js_sys::Uint8Array::from(input.as_slice());
@@ -970,8 +981,11 @@ async fn run_request(
 
 /// Runs one S3 request: an app callback (a file's own step), or a part — `signPart`, then the
 /// `PUT` to the URL it signed, whose answer (ETag included) goes back to the engine — or a
-/// chunk's form POST (`s3-post`). An abort call is sent and forgotten.
-fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob) {
+/// chunk's form POST (`s3-post`). An abort call is sent and forgotten. `read`: with `checksum`,
+/// the part's bytes as read and hashed (its checksum is in `call`), sent instead of a fresh slice.
+// Not inlined: it has two callers (a part with `checksum` comes after its hash).
+#[inline(never)]
+fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob, read: Option<Blob>) {
     let id = spec.id;
     let sink = Rc::clone(&handle.borrow().sink);
     let driver = Driver(Rc::clone(handle));
@@ -1021,7 +1035,7 @@ fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob) {
                 }
             }
         }
-        let outcome = send(&handle, &part, &blob, None, via).await;
+        let outcome = send(&handle, &part, &blob, read.as_ref(), via).await;
         if handle.borrow_mut().in_flight.remove(&id).is_none() {
             return;
         }

@@ -35,8 +35,11 @@ function options() {
   if (opts.protocol.startsWith('s3')) {
     // Direct to S3: the callbacks say where each part goes (no target); parts are PUTs (s3) or
     // form POSTs (s3-post) of their own, so the body and header options do not apply.
-    // persist and checksum are not available with the S3 protocols yet (an invalid error).
-    for (const k of ['target', 'method', 'headers', 'testChunks', 'persist']) delete opts[k];
+    // persist stays under s3 (an unfinished upload resumes after a reload through listParts);
+    // s3-post does not take persist or checksum yet (an invalid error).
+    const drop = ['target', 'method', 'headers', 'testChunks'];
+    if (opts.protocol === 's3-post') drop.push('persist', 'checksum');
+    for (const k of drop) delete opts[k];
     opts.s3 = opts.protocol === 's3' ? s3Callbacks() : s3PostCallbacks();
   }
   return opts;
@@ -51,7 +54,8 @@ function s3Callbacks() {
   const upload = (p) => ({ uploadId: p.uploadId, key: p.key });
   return {
     createMultipartUpload: (file) => post('create', { name: file.name || 'blob' }),
-    signPart: (_file, p) => post('sign-part', { ...upload(p), partNumber: p.partNumber }),
+    // With the `checksum` option, p.checksum is the part's CRC-32C (S3's base64) to sign.
+    signPart: (_file, p) => post('sign-part', { ...upload(p), partNumber: p.partNumber, checksum: p.checksum }),
     listParts: (_file, p) => post('list-parts', upload(p)),
     completeMultipartUpload: (_file, p) => post('complete', { ...upload(p), parts: p.parts }),
     abortMultipartUpload: (_file, p) => post('abort', upload(p)),

@@ -42,6 +42,35 @@ pub(crate) struct Faults {
     pub(crate) expire_part_once: Option<u16>,
     /// The next this many POST policies point at an expired-policy answer.
     pub(crate) expire_policy: Option<u16>,
+    /// The next `bad_digest_times` signatures of this part number point at a checking stand-in
+    /// that alters the bytes it receives, as a link could, and so answers `400 BadDigest`.
+    pub(crate) bad_digest_part: Option<u16>,
+    #[serde(default)]
+    pub(crate) bad_digest_times: u32,
+}
+
+/// What the checking stand-in received (`/s3/bad-digest`): a part and its checksum header.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct DigestSeen {
+    pub(crate) part_number: u16,
+    /// The `x-amz-checksum-*` header's name and value, as the page sent them.
+    pub(crate) header: String,
+    pub(crate) value: String,
+    /// Whether the value is the checksum of the bytes the page sent (before the alteration).
+    pub(crate) matches_sent_bytes: bool,
+}
+
+/// S3's checksum of `bytes` under `algorithm` (`crc32c` or `sha256`): base64 of its
+/// big-endian bytes, as the `x-amz-checksum-*` headers carry it.
+pub(crate) fn s3_checksum(algorithm: &str, bytes: &[u8]) -> Option<String> {
+    use base64::Engine;
+    use sha2::Digest;
+    let raw = match algorithm {
+        "crc32c" => crc32c::crc32c(bytes).to_be_bytes().to_vec(),
+        "sha256" => sha2::Sha256::digest(bytes).to_vec(),
+        _ => return None,
+    };
+    Some(base64::engine::general_purpose::STANDARD.encode(raw))
 }
 
 /// The S3 role of one fixture: the bucket, the credentials and an HTTP client for the store.
@@ -51,6 +80,10 @@ pub struct S3Role {
     pub(crate) credentials: Credentials,
     pub(crate) client: reqwest::Client,
     pub(crate) faults: Mutex<Faults>,
+    /// Every checksum `sign-part` signed, `(uploadId, partNumber, value)`, oldest first.
+    pub(crate) signed_checksums: Mutex<Vec<(String, u16, String)>>,
+    /// What the checking stand-in received.
+    pub(crate) digests_seen: Mutex<Vec<DigestSeen>>,
 }
 
 impl S3Role {
@@ -77,6 +110,8 @@ impl S3Role {
             credentials: Credentials::new(s.access_key.clone(), s.secret_key.clone()),
             client,
             faults: Mutex::new(Faults::default()),
+            signed_checksums: Mutex::new(Vec::new()),
+            digests_seen: Mutex::new(Vec::new()),
         })
     }
 
@@ -133,45 +168,23 @@ impl S3Role {
         ])
     }
 
-    /// Sends a presigned request with `headers` (signed into it) to the store: (status, body).
-    pub(crate) async fn call_with(
-        &self,
-        method: reqwest::Method,
-        url: url::Url,
-        headers: &[(&str, &str)],
-        body: Option<String>,
-    ) -> Result<(u16, String), Response> {
-        let mut req = self.client.request(method, url.as_str());
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        if let Some(b) = body {
-            req = req.body(b);
-        }
-        let resp = req.send().await.map_err(|e| {
-            failure(
-                StatusCode::BAD_GATEWAY,
-                "StoreUnreachable",
-                &format!("the store did not answer: {e}"),
-            )
-        })?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        Ok((status, text))
-    }
-
     pub(crate) fn creds(&self) -> Option<&Credentials> {
         Some(&self.credentials)
     }
 
-    /// Sends a presigned request to the store: (status, body text).
+    /// Sends a presigned request with `headers` (signed into it) to the store: (status, body
+    /// text).
     pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         url: url::Url,
         body: Option<String>,
+        headers: &[(&str, &str)],
     ) -> Result<(u16, String), Response> {
         let mut req = self.client.request(method, url.as_str());
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(b) = body {
             req = req.body(b);
         }
@@ -275,6 +288,20 @@ mod tests {
         );
         assert_eq!(get("x-amz-signature").len(), 64);
         assert_eq!(get("x-amz-signature"), EXPECTED_SIGNATURE);
+    }
+
+    #[test]
+    fn s3_checksums_are_base64_of_the_big_endian_bytes() {
+        // CRC-32C("123456789") = e3069283, as S3 writes it in x-amz-checksum-crc32c.
+        assert_eq!(
+            s3_checksum("crc32c", b"123456789").as_deref(),
+            Some("4waSgw==")
+        );
+        assert_eq!(
+            s3_checksum("sha256", b"").as_deref(),
+            Some("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+        );
+        assert_eq!(s3_checksum("md5", b""), None);
     }
 
     #[test]

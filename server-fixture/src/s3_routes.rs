@@ -9,6 +9,7 @@
 //! | `/s3/complete` `{uploadId, key, parts}` | CompleteMultipartUpload → `{location}` |
 //! | `/s3/abort` `{uploadId, key}` | AbortMultipartUpload → `{}` |
 //! | `/s3/sign-upload` `{name}` | presigns one PutObject → `{url, key, headers}` |
+//! | `/s3/sign-request` `{method, key, uploadId?, partNumber?}` | `@uppy/aws-s3` 6.x's `signRequest` (benchmark) → `{url}`; non-PUTs through `/s3/relay` |
 //!
 //! The POST-policy mode (`protocol: 's3-post'`): each file's chunks are form POSTs under one
 //! signed policy, stored as temporary objects `<key>.chunks/<n>`, then composed in the store:
@@ -105,9 +106,14 @@ fn new_key(st: &AppState, name: &str) -> String {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Named {
     #[serde(default)]
     name: String,
+    /// `crc32c` or `sha256`: the upload is created with this checksum algorithm
+    /// (`x-amz-checksum-algorithm`), as S3 requires for parts that carry checksums.
+    #[serde(default)]
+    checksum_algorithm: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +129,25 @@ struct PartRequest {
     upload_id: String,
     key: String,
     part_number: u16,
+    /// The part's checksum (S3's base64) the page computed (its `checksum` option).
+    #[serde(default)]
+    checksum: Option<String>,
+    /// `crc32c` (default) or `sha256`: which `x-amz-checksum-*` header `checksum` goes in.
+    #[serde(default)]
+    checksum_algorithm: Option<String>,
+}
+
+/// The header name of S3's checksum under `algorithm` (`crc32c` unless given), if S3 has one.
+fn checksum_header(algorithm: Option<&str>) -> Result<&'static str, Response> {
+    match algorithm.unwrap_or("crc32c") {
+        "crc32c" => Ok("x-amz-checksum-crc32c"),
+        "sha256" => Ok("x-amz-checksum-sha256"),
+        _ => Err(failure(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "checksumAlgorithm must be crc32c or sha256",
+        )),
+    }
 }
 
 #[derive(Deserialize)]
@@ -145,40 +170,49 @@ async fn create(State(st): State<AppState>, body: Bytes) -> Response {
         let s3 = role(&st)?;
         let named: Named = parse(&body)?;
         let key = new_key(&st, &named.name);
-        let id = create_upload(&s3, &key).await?;
+        let algorithm = match named.checksum_algorithm.as_deref() {
+            None => None,
+            Some(a) => Some(checksum_header(Some(a))?["x-amz-checksum-".len()..].to_uppercase()),
+        };
+        let id = create_upload(&s3, &key, algorithm.as_deref()).await?;
         Ok(Json(json!({ "uploadId": id, "key": key })).into_response())
     };
     run.await.unwrap_or_else(|e| e)
 }
 
-/// CreateMultipartUpload of `key`: the upload id.
-async fn create_upload(s3: &S3Role, key: &str) -> Result<String, Response> {
-    {
-        {
-            // Signed by hand with rusty-s3's SigV4: its CreateMultipartUpload action sends the
-            // sub-resource as `uploads=1`, which moto (the test store) answers with 500; S3's own
-            // spelling is a bare `uploads`, signed with an empty value.
-            let url = rusty_s3::signing::sign(
-                &jiff::Timestamp::now(),
-                rusty_s3::Method::Post,
-                s3.bucket.object_url(key),
-                s3.credentials.key(),
-                s3.credentials.secret(),
-                None,
-                s3.bucket.region(),
-                PART_URL_LIFETIME.as_secs(),
-                std::iter::once(("uploads", "")),
-                std::iter::empty(),
-            );
-            let (status, text) = s3.call(reqwest::Method::POST, url, None).await?;
-            if status != 200 {
-                return Err(store_failure(status, &text));
-            }
-            Ok(xml_field(&text, "UploadId")
-                .ok_or_else(|| store_failure(status, &text))?
-                .to_owned())
-        }
+/// CreateMultipartUpload of `key`: the upload id. `checksum_algorithm` (`CRC32C`, `SHA256`):
+/// the parts will carry that checksum, which S3 then requires of every part.
+async fn create_upload(
+    s3: &S3Role,
+    key: &str,
+    checksum_algorithm: Option<&str>,
+) -> Result<String, Response> {
+    let headers: Vec<(&str, &str)> = checksum_algorithm
+        .map(|a| ("x-amz-checksum-algorithm", a))
+        .into_iter()
+        .collect();
+    // Signed by hand with rusty-s3's SigV4: its CreateMultipartUpload action sends the
+    // sub-resource as `uploads=1`, which moto (the test store) answers with 500; S3's own
+    // spelling is a bare `uploads`, signed with an empty value.
+    let url = rusty_s3::signing::sign(
+        &jiff::Timestamp::now(),
+        rusty_s3::Method::Post,
+        s3.bucket.object_url(key),
+        s3.credentials.key(),
+        s3.credentials.secret(),
+        None,
+        s3.bucket.region(),
+        PART_URL_LIFETIME.as_secs(),
+        std::iter::once(("uploads", "")),
+        headers.iter().copied(),
+    );
+    let (status, text) = s3.call(reqwest::Method::POST, url, None, &headers).await?;
+    if status != 200 {
+        return Err(store_failure(status, &text));
     }
+    Ok(xml_field(&text, "UploadId")
+        .ok_or_else(|| store_failure(status, &text))?
+        .to_owned())
 }
 
 async fn sign_part(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -192,14 +226,37 @@ async fn sign_part(State(st): State<AppState>, headers: HeaderMap, body: Bytes) 
                 "partNumber must be 1 to 10000",
             ));
         }
-        let expired = {
+        let signed = match &p.checksum {
+            Some(c) => Some((checksum_header(p.checksum_algorithm.as_deref())?, c.clone())),
+            None => None,
+        };
+        let header_json = signed
+            .as_ref()
+            .map_or_else(|| json!({}), |(name, value)| json!({ *name: value }));
+        let (expired, bad_digest) = {
             let mut f = lock(&s3.faults);
             let hit = f.expire_part_once == Some(p.part_number);
             if hit {
                 f.expire_part_once = None;
             }
-            hit
+            let bad = f.bad_digest_part == Some(p.part_number) && f.bad_digest_times > 0;
+            if bad {
+                f.bad_digest_times -= 1;
+            }
+            (hit, bad)
         };
+        if let Some((_, value)) = &signed {
+            lock(&s3.signed_checksums).push((p.upload_id.clone(), p.part_number, value.clone()));
+        }
+        if bad_digest {
+            // The checking stand-in on this API origin (moto checks no checksum).
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            let url = format!("http://{host}/s3/bad-digest?partNumber={}", p.part_number);
+            return Ok(Json(json!({ "url": url, "headers": header_json })).into_response());
+        }
         if expired {
             // A URL on this API origin (the one the page called) that answers as a store does
             // to an expired signature.
@@ -213,11 +270,15 @@ async fn sign_part(State(st): State<AppState>, headers: HeaderMap, body: Bytes) 
                     .into_response(),
             );
         }
-        let url = s3
+        let mut action = s3
             .bucket
-            .upload_part(s3.creds(), &p.key, p.part_number, &p.upload_id)
-            .sign(PART_URL_LIFETIME);
-        Ok(Json(json!({ "url": url.as_str(), "headers": {} })).into_response())
+            .upload_part(s3.creds(), &p.key, p.part_number, &p.upload_id);
+        // The checksum header is signed: S3 refuses one that is not, and verifies the bytes.
+        if let Some((name, value)) = &signed {
+            action.headers_mut().insert(*name, value.clone());
+        }
+        let url = action.sign(PART_URL_LIFETIME);
+        Ok(Json(json!({ "url": url.as_str(), "headers": header_json })).into_response())
     };
     run.await.unwrap_or_else(|e| e)
 }
@@ -232,7 +293,7 @@ async fn all_parts(s3: &S3Role, up: &Upload) -> Result<Vec<Value>, Response> {
             action.set_part_number_marker(m);
         }
         let url = action.sign(PART_URL_LIFETIME);
-        let (status, text) = s3.call(reqwest::Method::GET, url, None).await?;
+        let (status, text) = s3.call(reqwest::Method::GET, url, None, &[]).await?;
         if status != 200 {
             return Err(store_failure(status, &text));
         }
@@ -282,7 +343,7 @@ async fn complete(State(st): State<AppState>, body: Bytes) -> Response {
         );
         let url = action.sign(PART_URL_LIFETIME);
         let (status, text) = s3
-            .call(reqwest::Method::POST, url, Some(action.body()))
+            .call(reqwest::Method::POST, url, Some(action.body()), &[])
             .await?;
         if status != 200 || text.contains("<Error>") {
             return Err(store_failure(status, &text));
@@ -301,7 +362,7 @@ async fn abort(State(st): State<AppState>, body: Bytes) -> Response {
             .bucket
             .abort_multipart_upload(s3.creds(), &up.key, &up.upload_id)
             .sign(PART_URL_LIFETIME);
-        let (status, text) = s3.call(reqwest::Method::DELETE, url, None).await?;
+        let (status, text) = s3.call(reqwest::Method::DELETE, url, None, &[]).await?;
         if !(200..300).contains(&status) {
             return Err(store_failure(status, &text));
         }
@@ -322,6 +383,186 @@ async fn sign_upload(State(st): State<AppState>, body: Bytes) -> Response {
         Ok(Json(json!({ "url": url.as_str(), "key": key, "headers": {} })).into_response())
     };
     run.await.unwrap_or_else(|e| e)
+}
+
+/// One request `@uppy/aws-s3` 6.x asks its `signRequest` to presign.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UppyRequest {
+    method: String,
+    key: String,
+    #[serde(default)]
+    upload_id: Option<String>,
+    #[serde(default)]
+    part_number: Option<u16>,
+}
+
+/// `POST /s3/sign-request`: the server half of `@uppy/aws-s3` 6.x's `signRequest` (the browser
+/// then sends each S3 request itself), for the benchmark against it. PUTs (parts, PutObject)
+/// are presigned for the store; the other requests (create, list, complete, abort) go through
+/// `/s3/relay` on this origin, because moto answers them without CORS headers (a real bucket's
+/// CORS rule would allow them).
+async fn sign_request(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let r: UppyRequest = parse(&body)?;
+        let key = r.key.as_str();
+        let url = match (r.method.as_str(), r.upload_id.as_deref(), r.part_number) {
+            ("PUT", Some(id), Some(n)) => {
+                let url = s3
+                    .bucket
+                    .upload_part(s3.creds(), key, n, id)
+                    .sign(PART_URL_LIFETIME);
+                return Ok(Json(json!({ "url": url.as_str() })).into_response());
+            }
+            ("PUT", None, _) => {
+                let url = s3
+                    .bucket
+                    .put_object(s3.creds(), key)
+                    .sign(PART_URL_LIFETIME);
+                return Ok(Json(json!({ "url": url.as_str() })).into_response());
+            }
+            ("POST", None, _) => rusty_s3::signing::sign(
+                &jiff::Timestamp::now(),
+                rusty_s3::Method::Post,
+                s3.bucket.object_url(key),
+                s3.credentials.key(),
+                s3.credentials.secret(),
+                None,
+                s3.bucket.region(),
+                PART_URL_LIFETIME.as_secs(),
+                std::iter::once(("uploads", "")),
+                std::iter::empty(),
+            ),
+            ("POST", Some(id), _) => s3
+                .bucket
+                .complete_multipart_upload(s3.creds(), key, id, std::iter::empty())
+                .sign(PART_URL_LIFETIME),
+            ("GET", Some(id), _) => s3
+                .bucket
+                .list_parts(s3.creds(), key, id)
+                .sign(PART_URL_LIFETIME),
+            ("DELETE", Some(id), _) => s3
+                .bucket
+                .abort_multipart_upload(s3.creds(), key, id)
+                .sign(PART_URL_LIFETIME),
+            ("DELETE", None, _) => s3
+                .bucket
+                .delete_object(s3.creds(), key)
+                .sign(PART_URL_LIFETIME),
+            _ => {
+                return Err(failure(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequest",
+                    "method/uploadId/partNumber do not name an S3 request",
+                ))
+            }
+        };
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let mut relay = url::Url::parse(&format!("http://{host}/s3/relay"))
+            .map_err(|_| failure(StatusCode::BAD_REQUEST, "BadHost", "Host header"))?;
+        relay.query_pairs_mut().append_pair("to", url.as_str());
+        Ok(Json(json!({ "url": relay.as_str() })).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+#[derive(Deserialize)]
+struct RelayQuery {
+    to: String,
+}
+
+/// `/s3/relay?to=URL`: sends the request (method, body, `Content-Type`) on to `URL`, which must
+/// be on this role's store, and answers with the store's status and body: the store's answers
+/// to create, list, complete and abort with this origin's CORS headers (see `sign_request`).
+async fn relay(
+    State(st): State<AppState>,
+    method: axum::http::Method,
+    Query(q): Query<RelayQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let to = url::Url::parse(&q.to)
+            .map_err(|_| failure(StatusCode::BAD_REQUEST, "BadUrl", "to is no URL"))?;
+        if to.origin() != s3.bucket.base_url().origin() {
+            return Err(failure(
+                StatusCode::FORBIDDEN,
+                "NotTheStore",
+                "to is not on the store",
+            ));
+        }
+        let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
+            .map_err(|_| failure(StatusCode::BAD_REQUEST, "BadMethod", "method"))?;
+        let mut req = s3.client.request(method, to.as_str()).body(body);
+        if let Some(ct) = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+        {
+            req = req.header("content-type", ct);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| failure(StatusCode::BAD_GATEWAY, "StoreUnreachable", &e.to_string()))?;
+        let status =
+            StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let text = resp.bytes().await.unwrap_or_default();
+        Ok((status, [(header::CONTENT_TYPE, "application/xml")], text).into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+/// A stand-in for a store that verifies part checksums (moto does not): the bytes it receives
+/// are altered (one byte flipped, as a faulty link or proxy might), checked against the
+/// `x-amz-checksum-*` header, and answered `400 BadDigest` as S3 does. What it received is kept
+/// for `GET /__fixture/s3/checksums`.
+async fn bad_digest(
+    State(st): State<AppState>,
+    Query(q): Query<PartNumberQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(s3) = st.s3() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let sent = ["crc32c", "sha256"].into_iter().find_map(|a| {
+        let name = format!("x-amz-checksum-{a}");
+        let value = headers.get(&name)?.to_str().ok()?.to_owned();
+        Some((a, name, value))
+    });
+    let (algorithm, header, value) = sent.unwrap_or(("crc32c", String::new(), String::new()));
+    let matches_sent_bytes = crate::s3::s3_checksum(algorithm, &body).as_deref() == Some(&value);
+    let mut altered = body.to_vec();
+    if let Some(b) = altered.first_mut() {
+        *b ^= 0xff;
+    }
+    let verified = crate::s3::s3_checksum(algorithm, &altered).as_deref() == Some(&value);
+    lock(&s3.digests_seen).push(crate::s3::DigestSeen {
+        part_number: q.part_number,
+        header,
+        value,
+        matches_sent_bytes,
+    });
+    if verified {
+        return (StatusCode::OK, [(header::ETAG, "\"altered\"")]).into_response();
+    }
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>BadDigest</Code><Message>The checksum you specified did not match the calculated checksum.</Message></Error>",
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PartNumberQuery {
+    part_number: u16,
 }
 
 /// `s3-post`: a file's chunks are stored under `<final key>` + this, so the prefix names the
@@ -433,7 +674,7 @@ async fn objects_under(s3: &S3Role, prefix: &str) -> Result<Vec<(String, u64)>, 
             action.with_continuation_token(t);
         }
         let url = action.sign(PART_URL_LIFETIME);
-        let (status, text) = s3.call(reqwest::Method::GET, url, None).await?;
+        let (status, text) = s3.call(reqwest::Method::GET, url, None, &[]).await?;
         if status != 200 {
             return Err(store_failure(status, &text));
         }
@@ -462,11 +703,11 @@ async fn delete_keys(s3: &S3Role, keys: Vec<String>) -> Result<(), Response> {
         let url = action.sign(PART_URL_LIFETIME);
         let (body, md5) = action.body_with_md5();
         let (status, text) = s3
-            .call_with(
+            .call(
                 reqwest::Method::POST,
                 url,
-                &[("content-md5", &md5)],
                 Some(body),
+                &[("content-md5", &md5)],
             )
             .await?;
         if status != 200 || text.contains("<Error>") {
@@ -514,7 +755,7 @@ async fn compose(State(st): State<AppState>, body: Bytes) -> Response {
                 "chunks must be numbered 1, 2, 3, … without gaps (at most 10,000)",
             ));
         }
-        let id = create_upload(&s3, &key).await?;
+        let id = create_upload(&s3, &key, None).await?;
         let chunk_key = |n: u32| format!("{}{n}", c.key_prefix);
         let copy = |n: u32| {
             let (s3, key, id) = (&s3, &key, &id);
@@ -534,11 +775,11 @@ async fn compose(State(st): State<AppState>, body: Bytes) -> Response {
                     std::iter::once(("x-amz-copy-source", source.as_str())),
                 );
                 let (status, text) = s3
-                    .call_with(
+                    .call(
                         reqwest::Method::PUT,
                         url,
-                        &[("x-amz-copy-source", &source)],
                         None,
+                        &[("x-amz-copy-source", &source)],
                     )
                     .await?;
                 match xml_field(&text, "ETag") {
@@ -560,7 +801,7 @@ async fn compose(State(st): State<AppState>, body: Bytes) -> Response {
         );
         let url = action.sign(PART_URL_LIFETIME);
         let (status, text) = s3
-            .call(reqwest::Method::POST, url, Some(action.body()))
+            .call(reqwest::Method::POST, url, Some(action.body()), &[])
             .await?;
         if status != 200 || text.contains("<Error>") {
             return Err(store_failure(status, &text));
@@ -620,6 +861,9 @@ pub fn api_routes() -> Router<AppState> {
         .route("/s3/compose", post(compose))
         .route("/s3/discard", post(discard))
         .route("/s3/expired-url", any(expired_url))
+        .route("/s3/bad-digest", any(bad_digest))
+        .route("/s3/sign-request", post(sign_request))
+        .route("/s3/relay", any(relay))
 }
 
 #[derive(Deserialize)]
@@ -676,6 +920,7 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
                     failure(StatusCode::INTERNAL_SERVER_ERROR, "BadUrl", "bucket URL")
                 })?,
                 None,
+                &[],
             )
             .await?;
         if !(200..300).contains(&status) && !text.contains("BucketAlreadyOwnedByYou") {
@@ -690,6 +935,7 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
                     reqwest::Method::PUT,
                     cors_url,
                     Some(cors_xml(&origins, true, false)),
+                    &[],
                 )
                 .await?
             }
@@ -698,6 +944,7 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
                     reqwest::Method::PUT,
                     cors_url,
                     Some(cors_xml(&origins, false, false)),
+                    &[],
                 )
                 .await?
             }
@@ -706,6 +953,7 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
                     reqwest::Method::PUT,
                     cors_url,
                     Some(cors_xml(&origins, false, true)),
+                    &[],
                 )
                 .await?
             }
@@ -716,9 +964,13 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
                     "<AllowedMethod>PUT</AllowedMethod>",
                     "<AllowedMethod>PUT</AllowedMethod><AllowedMethod>POST</AllowedMethod>",
                 );
-                s3.call(reqwest::Method::PUT, cors_url, Some(both)).await?
+                s3.call(reqwest::Method::PUT, cors_url, Some(both), &[])
+                    .await?
             }
-            "none" => s3.call(reqwest::Method::DELETE, cors_url, None).await?,
+            "none" => {
+                s3.call(reqwest::Method::DELETE, cors_url, None, &[])
+                    .await?
+            }
             other => {
                 return Err(failure(
                     StatusCode::BAD_REQUEST,
@@ -741,9 +993,15 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
 #[derive(Deserialize)]
 struct KeyQuery {
     key: String,
+    /// With `algorithm`: also S3's checksum of each part of this size (`parts`).
+    #[serde(default)]
+    part_size: Option<usize>,
+    #[serde(default)]
+    algorithm: Option<String>,
 }
 
-/// `GET /__fixture/s3/object?key=`: `{size, sha256}` of an object, read back from the store.
+/// `GET /__fixture/s3/object?key=[&part_size=&algorithm=]`: `{size, sha256, parts}` of an
+/// object, read back from the store (`parts`: S3's checksum of each part, when asked).
 async fn object(State(st): State<AppState>, Query(q): Query<KeyQuery>) -> Response {
     let run = async {
         let s3 = role(&st)?;
@@ -762,7 +1020,17 @@ async fn object(State(st): State<AppState>, Query(q): Query<KeyQuery>) -> Respon
         }
         let sha = Sha256::digest(&bytes);
         let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Json(json!({ "key": q.key, "size": bytes.len(), "sha256": hex })).into_response())
+        let parts: Vec<Option<String>> = match (q.part_size.filter(|n| *n > 0), &q.algorithm) {
+            (Some(n), Some(a)) => bytes
+                .chunks(n)
+                .map(|part| crate::s3::s3_checksum(a, part))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(
+            Json(json!({ "key": q.key, "size": bytes.len(), "sha256": hex, "parts": parts }))
+                .into_response(),
+        )
     };
     run.await.unwrap_or_else(|e| e)
 }
@@ -780,7 +1048,7 @@ async fn uploads(State(st): State<AppState>) -> Response {
         let url: url::Url = format!("{base}?uploads")
             .parse()
             .map_err(|_| failure(StatusCode::INTERNAL_SERVER_ERROR, "BadUrl", "bucket URL"))?;
-        let (status, text) = s3.call(reqwest::Method::GET, url, None).await?;
+        let (status, text) = s3.call(reqwest::Method::GET, url, None, &[]).await?;
         if status != 200 {
             return Err(store_failure(status, &text));
         }
@@ -822,10 +1090,28 @@ async fn faults(State(st): State<AppState>, body: Bytes) -> Response {
         let s3 = role(&st)?;
         let f: Faults = parse(&body)?;
         *lock(&s3.faults) = f;
-        Ok(Json(
-            json!({ "expire_part_once": f.expire_part_once, "expire_policy": f.expire_policy }),
-        )
+        Ok(Json(json!({
+            "expire_part_once": f.expire_part_once,
+            "expire_policy": f.expire_policy,
+            "bad_digest_part": f.bad_digest_part,
+            "bad_digest_times": f.bad_digest_times,
+        }))
         .into_response())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+/// `GET /__fixture/s3/checksums`: the checksums `sign-part` signed (`[{uploadId, partNumber,
+/// value}]`) and what the checking stand-in received (`seen`).
+async fn checksums(State(st): State<AppState>) -> Response {
+    let run = async {
+        let s3 = role(&st)?;
+        let signed: Vec<Value> = lock(&s3.signed_checksums)
+            .iter()
+            .map(|(u, n, v)| json!({ "uploadId": u, "partNumber": n, "value": v }))
+            .collect();
+        let seen = lock(&s3.digests_seen).clone();
+        Ok(Json(json!({ "signed": signed, "seen": seen })).into_response())
     };
     run.await.unwrap_or_else(|e| e)
 }
@@ -838,6 +1124,7 @@ pub fn control_routes() -> Router<AppState> {
         .route("/__fixture/s3/uploads", get(uploads))
         .route("/__fixture/s3/objects", get(objects))
         .route("/__fixture/s3/faults", post(faults))
+        .route("/__fixture/s3/checksums", get(checksums))
 }
 
 #[cfg(test)]

@@ -148,7 +148,8 @@ export interface UploadOptions {
   /**
    * A checksum of every chunk, sent with its parameters (no header, no preflight), and the
    * whole file's digest once every chunk was read: `'crc32c'` (`true`) or `'sha256'`
-   * (WebCrypto: secure contexts only). Default `false`.
+   * (WebCrypto: secure contexts only). Under `protocol: 's3'`, each part's checksum is handed
+   * to `signPart` instead, for its `x-amz-checksum-*` header. Default `false`.
    */
   checksum?: 'crc32c' | 'sha256' | boolean;
   /**
@@ -221,7 +222,7 @@ export interface S3Part {
 export interface S3Callbacks {
   /** Creates the upload on your server (CreateMultipartUpload). */
   createMultipartUpload(file: Blob): S3UploadRef | Promise<S3UploadRef>;
-  /** Presigns UploadPart for one part; `headers` are sent with the PUT (sign them too). `checksum` is reserved for per-part checksums. */
+  /** Presigns UploadPart for one part; `headers` are sent with the PUT (sign them too). With the `checksum` option, `checksum` is the part's checksum in S3's form (base64 of its big-endian bytes): sign it as `x-amz-checksum-crc32c` (or `-sha256`) and return that header in `headers`. */
   signPart(file: Blob, part: S3UploadRef & { partNumber: number; size: number; checksum?: string }): { url: string; headers?: Record<string, string> } | Promise<{ url: string; headers?: Record<string, string> }>;
   /** The parts the store has (ListParts, every page); reject with `code: 'NoSuchUpload'` (or resolve `null`) when the store no longer knows the upload. */
   listParts(file: Blob, upload: S3UploadRef): S3Part[] | null | Promise<S3Part[] | null>;

@@ -745,19 +745,12 @@ fn parse(
         OptionValue::Str(s) if s == "sha256" => Some(Algorithm::Sha256),
         v => return Err(wrong("checksum", "'crc32c', 'sha256' or false", &v)),
     };
-    // Not wired into the S3 protocol yet: refused by name rather than silently not done (a
-    // kept S3 upload would never resume, nor its record be deleted; parts would go unchecked).
-    if let Some(o) = c.s3 {
+    // Not wired into the POST-policy mode yet: refused by name rather than silently not done (a
+    // kept upload would never resume, nor its record be deleted; chunks would go unchecked).
+    if c.s3.is_some_and(|o| o.post) {
         for (on, name) in [(c.persist, "persist"), (c.checksum.is_some(), "checksum")] {
             if on {
-                return Err(bad(
-                    name,
-                    if o.post {
-                        "is not available with protocol 's3-post' yet"
-                    } else {
-                        "is not available with protocol 's3' yet"
-                    },
-                ));
+                return Err(bad(name, "is not available with protocol 's3-post' yet"));
             }
         }
     }
@@ -1245,12 +1238,22 @@ mod tests {
         );
         let e = parse(&[("protocol", s("s3"))]).unwrap_err();
         assert_eq!(e.option.as_deref(), Some("s3"));
-        for (name, value) in [
+        // An S3 upload is kept and resumed through listParts.
+        let c = parse(&[
+            ("protocol", s("s3")),
+            ("s3", all()),
             ("persist", OptionValue::Bool(true)),
-            ("checksum", s("crc32c")),
-        ] {
-            let e = parse(&[("protocol", s("s3")), ("s3", all()), (name, value)]).unwrap_err();
-            assert_eq!(e.option.as_deref(), Some(name), "{name} with protocol 's3'");
+        ])
+        .unwrap();
+        assert!(c.persist && c.s3.is_some());
+        // Each part's checksum is handed to signPart and checked by the store.
+        for algorithm in ["crc32c", "sha256"] {
+            let c = parse(&[
+                ("protocol", s("s3")),
+                ("s3", all()),
+                ("checksum", s(algorithm)),
+            ]);
+            assert_eq!(c.unwrap().checksum.map(Algorithm::as_str), Some(algorithm));
         }
         let e = with_target(vec![("s3", all())]).unwrap_err();
         assert!(e.message.contains("needs protocol: 's3'"), "{}", e.message);

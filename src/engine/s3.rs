@@ -30,6 +30,7 @@
 // Byte searches, not `str::find`/`contains` with a `&str` (their two-way searcher costs wasm).
 use crate::engine::config::S3Options;
 use crate::engine::error::{ErrorKind, Phase, UploadError};
+use crate::engine::integrity::Algorithm;
 use crate::engine::params::{FileId, RequestBody, RequestId, RequestSpec};
 use crate::engine::preflight::{find_str, Prediction};
 use crate::engine::text;
@@ -407,8 +408,9 @@ pub enum Call {
         part_number: u32,
         /// Bytes of the part.
         size: u64,
-        /// The part's checksum for the server to sign (`x-amz-checksum-*`); `None` until
-        /// checksums are computed (the `checksum` option).
+        /// With `checksum`: the part's checksum in S3's form (base64 of its big-endian bytes),
+        /// for the server to sign as `x-amz-checksum-crc32c` (or `-sha256`); set once the part
+        /// was read and hashed.
         checksum: Option<String>,
     },
     /// `completeMultipartUpload(file, { uploadId, key, parts })`.
@@ -525,6 +527,9 @@ pub enum PartOutcome {
     EtagHidden,
     /// The signed URL expired or was refused: sign again and retry once.
     Resign,
+    /// The store found the bytes differ from the signed checksum (`400 BadDigest`): read,
+    /// hash and send again.
+    BadDigest,
     /// The store no longer knows the upload: start over.
     UploadGone,
     /// A transient failure: retry with backoff.
@@ -544,6 +549,7 @@ pub fn classify_part(status: u16, etag: Option<&str>, body: &str) -> PartOutcome
         },
         403 if is_signature_refusal(body) || body.is_empty() => PartOutcome::Resign,
         404 if error_code(body) == Some("NoSuchUpload") => PartOutcome::UploadGone,
+        400 if error_code(body) == Some("BadDigest") => PartOutcome::BadDigest,
         408 | 429 | 500..=599 => PartOutcome::Retry,
         _ => PartOutcome::Fail,
     }
@@ -635,6 +641,8 @@ pub struct Frame<'a> {
     pub attempt: u32,
     /// `xhr.timeout` in ms; `None` = no timeout.
     pub timeout_ms: Option<u64>,
+    /// The `checksum` option: parts are read and hashed before `signPart`.
+    pub checksum: Option<Algorithm>,
 }
 
 /// An answer to one of this protocol's requests, as the driver reports it.
@@ -1039,7 +1047,16 @@ impl S3File {
                 self.forget_upload();
                 Reading::StartOver
             }
-            PartOutcome::Retry => Reading::Retry(answered("answered HTTP ")),
+            PartOutcome::Retry | PartOutcome::BadDigest => {
+                let mut e = answered("answered HTTP ");
+                if outcome == PartOutcome::BadDigest {
+                    // The bytes the store got differ from the checksum signed: read, hash and
+                    // send again, within the retry budget (no back-off of the window).
+                    e.kind = ErrorKind::Integrity;
+                    e.algorithm = sent.checksum.map(Algorithm::as_str);
+                }
+                Reading::Retry(e)
+            }
             PartOutcome::Fail => Reading::Fail(answered("was refused with HTTP ")),
         }
     }
@@ -1049,6 +1066,7 @@ impl S3File {
 /// or a part's `PUT` of `range`.
 fn spec(n: u32, call: Call, phase: Phase, range: (u64, u64), frame: Frame<'_>) -> RequestSpec {
     let put = phase == Phase::Upload;
+    let checksum = frame.checksum.filter(|_| matches!(call, Call::Part { .. }));
     RequestSpec {
         id: frame.id,
         file: frame.file,
@@ -1074,8 +1092,8 @@ fn spec(n: u32, call: Call, phase: Phase, range: (u64, u64), frame: Frame<'_>) -
         params: Vec::new(),
         file_name: frame.file_name.to_owned(),
         s3: Some(call),
-        // Per-part checksums are not handed to `signPart` yet (the `checksum` of `Call::Part`).
-        checksum: None,
+        // The driver reads and hashes the part, then `Scheduler::hashed` fills `Call::Part`'s.
+        checksum,
         file_digest_of: None,
         target: None,
     }
@@ -1225,6 +1243,8 @@ mod tests {
             PartOutcome::UploadGone
         );
         assert_eq!(classify_part(503, None, ""), PartOutcome::Retry);
+        let bad = "<Error><Code>BadDigest</Code><Message>The CRC32C you specified did not match the calculated checksum.</Message></Error>";
+        assert_eq!(classify_part(400, None, bad), PartOutcome::BadDigest);
         assert_eq!(classify_part(400, None, ""), PartOutcome::Fail);
     }
 
@@ -1235,6 +1255,7 @@ mod tests {
             file_name: "f.bin",
             attempt: 1,
             timeout_ms: None,
+            checksum: None,
         }
     }
 

@@ -114,11 +114,13 @@
    * callback POSTs JSON (as text/plain, a simple request) to its /s3/* route, as an app would.
    * A listParts answered NoSuchUpload rejects with that code.
    */
-  E.s3Callbacks = (api) => {
+  // `algorithm`: the page's `checksum` option ('crc32c' or 'sha256'): the upload is created with
+  // it and each part's checksum is signed into its header.
+  E.s3Callbacks = (api, algorithm) => {
     const post = E.s3Callbacks.post(api);
     return {
-      createMultipartUpload: (file) => post('/s3/create', { name: file.name || 'blob' }),
-      signPart: (_file, p) => post('/s3/sign-part', { uploadId: p.uploadId, key: p.key, partNumber: p.partNumber }),
+      createMultipartUpload: (file) => post('/s3/create', { name: file.name || 'blob', checksumAlgorithm: algorithm }),
+      signPart: (_file, p) => post('/s3/sign-part', { uploadId: p.uploadId, key: p.key, partNumber: p.partNumber, checksum: p.checksum, checksumAlgorithm: algorithm }),
       listParts: (_file, u) => post('/s3/list-parts', { uploadId: u.uploadId, key: u.key }),
       completeMultipartUpload: (_file, u) => post('/s3/complete', { uploadId: u.uploadId, key: u.key, parts: u.parts }),
       abortMultipartUpload: (_file, u) => post('/s3/abort', { uploadId: u.uploadId, key: u.key }),
@@ -160,7 +162,7 @@
     window.__RWlib = lib;
     const opts = { ...options };
     for (const [k, src] of Object.entries(extra.fnOptions || {})) opts[k] = (0, eval)(src);
-    if (extra.s3Api) opts.s3 = E.s3Callbacks(extra.s3Api);
+    if (extra.s3Api) opts.s3 = E.s3Callbacks(extra.s3Api, opts.checksum === true ? 'crc32c' : opts.checksum || undefined);
     if (extra.s3PostApi) opts.s3 = E.s3PostCallbacks(extra.s3PostApi);
     const run = (E.runs[id] = { events: [], counts: {}, progressValues: [], t0: performance.now(), settled: false });
     const rec = (name, data) => {
