@@ -11,6 +11,14 @@ use crate::engine::preflight::find_str;
 use crate::engine::s3::{Answer, Call, Part};
 use crate::transport::js_error_text;
 
+#[wasm_bindgen]
+extern "C" {
+    /// The platform's base64 encoder of a binary string (windows, workers, Node 16+). It throws
+    /// only for a character above U+00FF, which a string made of bytes never has.
+    #[wasm_bindgen(catch)]
+    fn btoa(binary: &str) -> Result<String, JsValue>;
+}
+
 /// Sets `key` of `obj` (a fresh plain object: setting cannot fail).
 fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
@@ -97,7 +105,13 @@ pub(crate) fn call(s3: &JsValue, file: &JsValue, call: &Call) -> Result<Promise,
             #[allow(clippy::cast_precision_loss)]
             set(&o, "size", &JsValue::from(*size as f64));
             if let Some(c) = checksum {
-                set(&o, "checksum", &JsValue::from_str(c));
+                // S3's form of a checksum: base64 of its bytes, by the platform's own encoder.
+                let binary: String = c.iter().copied().map(char::from).collect();
+                set(
+                    &o,
+                    "checksum",
+                    &JsValue::from(btoa(&binary).unwrap_or_default()),
+                );
             }
             Some(o)
         }

@@ -102,28 +102,6 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Standard base64 (with padding) of `bytes`: S3's encoding of a checksum header
-/// (`x-amz-checksum-crc32c` is the base64 of the CRC's four big-endian bytes).
-#[must_use]
-pub fn base64(bytes: &[u8]) -> String {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for group in bytes.chunks(3) {
-        let n = group
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            s.push(if i <= group.len() {
-                char::from(B64[(n >> (18 - 6 * i) & 63) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    s
-}
-
 /// The bytes of lowercase (or uppercase) hex `text`; `None` for anything else.
 #[must_use]
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -303,21 +281,6 @@ fn holds(body: &str, token: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_is_s3s_checksum_encoding() {
-        // The CRC-32C of "123456789" is e3069283: S3 shows it as 4waSgw==.
-        assert_eq!(base64(&[0xe3, 0x06, 0x92, 0x83]), "4waSgw==");
-        for (bytes, text) in [
-            (&b""[..], ""),
-            (b"f", "Zg=="),
-            (b"fo", "Zm8="),
-            (b"foo", "Zm9v"),
-            (b"foob", "Zm9vYg=="),
-        ] {
-            assert_eq!(base64(bytes), text);
-        }
-    }
 
     #[test]
     fn crc32c_check_value_and_hex() {

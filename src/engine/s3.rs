@@ -408,10 +408,10 @@ pub enum Call {
         part_number: u32,
         /// Bytes of the part.
         size: u64,
-        /// With `checksum`: the part's checksum in S3's form (base64 of its big-endian bytes),
-        /// for the server to sign as `x-amz-checksum-crc32c` (or `-sha256`); set once the part
-        /// was read and hashed.
-        checksum: Option<String>,
+        /// With `checksum`: the part's checksum, its big-endian bytes (the page hands it to
+        /// `signPart` in S3's base64, for the server to sign as `x-amz-checksum-crc32c` or
+        /// `-sha256`); set once the part was read and hashed.
+        checksum: Option<Vec<u8>>,
     },
     /// `completeMultipartUpload(file, { uploadId, key, parts })`.
     Complete {

@@ -2171,9 +2171,9 @@ impl Scheduler {
         let fl = self.flights.get_mut(&r)?;
         // The request goes on the wire now: its round trip starts after the read and the hash.
         fl.sent_at = now;
-        // An S3 part: its checksum goes to `signPart` and into its header, in S3's base64.
+        // An S3 part: its checksum goes to `signPart` and into its header.
         if let Some(s3::Call::Part { checksum, .. }) = &mut fl.spec.s3 {
-            *checksum = Some(integrity::base64(sum));
+            *checksum = Some(sum.to_vec());
             return Some(fl.spec.clone());
         }
         let mut add = |suffix: &str, value: String| {
@@ -3183,7 +3183,11 @@ mod tests {
             let Some(Call::Part { checksum, .. }) = hashed.s3 else {
                 panic!("a part: {hashed:?}");
             };
-            assert_eq!(checksum.as_deref(), Some("4waSgw=="), "base64 of the CRC");
+            assert_eq!(
+                checksum.as_deref(),
+                Some(&[0xe3, 0x06, 0x92, 0x83][..]),
+                "the CRC's big-endian bytes"
+            );
             s.handle(
                 1,
                 Input::PartAnswer {
