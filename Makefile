@@ -9,9 +9,9 @@ override BROWSERS := $(or $(strip $(BROWSERS)),chromium firefox webkit)
 export BROWSERS
 # The fewest tests each node layer must pass (scripts/node-tests.sh): a test file that goes
 # missing fails the layer. Raise them with the tests; lower them only with a test removed.
-E2E_MIN_TESTS := 115
+E2E_MIN_TESTS := 127
 NODE_MIN_TESTS := 6
-export ENGINE_MIN_TESTS := 27
+export ENGINE_MIN_TESTS := 28
 
 .PHONY: help tools build demo test lint test-clean-tree test-native test-size test-types test-package test-node test-wasm test-e2e test-engines size bench bench-publish clean
 

@@ -18,6 +18,8 @@
 //   BENCH_LINK_UPS=50,1000 (Mbit/s), BENCH_LINK_PROTOS=h1,h2, BENCH_LINK_CHUNKS=1,5 (MiB);
 //   BENCH_LINK=0 leaves the link rows out.
 //   BENCH_CHECKSUM=0      leaves out the checksum rows (issue 24: hashing MB/s, the cost of `checksum`)
+//   BENCH_S3=0            leaves out the direct-to-S3 rows (issue 25, bench/s3.mjs; need moto);
+//   BENCH_ONLY=s3 runs only them and merges them into the existing results (BENCH_ROUNDS_S3=3)
 //   BENCH_CHROMIUM_ARGS="--a --b"   extra Chromium flags (e.g. --disable-http2: the h2 rows must then stop the bench)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync, existsSync, statfsSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -30,6 +32,7 @@ import { gzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { fetchTrusting } from '../tests/e2e/harness.mjs';
+import { runS3Group, renderS3Section } from './s3.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURE_BIN = process.env.SERVER_FIXTURE_BIN || join(ROOT, 'target/release/server-fixture');
@@ -150,7 +153,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------------------------
 // server-fixture
 
-async function startFixture({ tls = false } = {}) {
+async function startFixture({ tls = false, extraArgs = [] } = {}) {
   if (!existsSync(FIXTURE_BIN)) throw new Error(`${FIXTURE_BIN} missing: cargo build --release -p server-fixture`);
   // Data on tmpfs when there is room: the fixture fsyncs every chunk, and on a disk that cost
   // (identical for every client) would dominate what is measured here, the clients.
@@ -172,6 +175,7 @@ async function startFixture({ tls = false } = {}) {
     '--max-age', String(MAX_AGE),
     '--max-lifetime', String(QUICK ? 1800 : 6 * 3600),
     ...(tls ? ['--tls'] : []),
+    ...extraArgs,
   ];
   const proc = spawn(FIXTURE_BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
   let stderr = '';
@@ -195,7 +199,7 @@ async function startFixture({ tls = false } = {}) {
     return text ? JSON.parse(text) : null;
   };
   return {
-    info, args, dataDir, dataOnTmpfs: base === shm, get stderr() { return stderr; },
+    info, args, dataDir, dataOnTmpfs: base === shm, get stderr() { return stderr; }, json,
     stats: () => json('/__fixture/stats'),
     files: () => json('/__fixture/files'),
     reset: (data) => json(`/__fixture/reset${data ? '?data=1' : ''}`, { method: 'POST' }),
@@ -478,7 +482,33 @@ function machine(browserVersion) {
 // ---------------------------------------------------------------------------------------------
 // main
 
+/** `BENCH_ONLY=s3`: the S3 group alone, merged into the results already in OUT_JSON. */
+const S3_ONLY = process.env.BENCH_ONLY === 's3';
+
+async function s3Group(browser) {
+  const group = await runS3Group({ root: ROOT, browser, startFixture, benchFile, log, summarize });
+  return { date: new Date().toISOString(), commit: machine(browser.version()).commit, ...group };
+}
+
+async function mainS3Only() {
+  // The run to merge into: OUT_JSON's (make bench's target/bench) or else the committed one.
+  const committed = join(ROOT, 'bench/results.json');
+  const results = JSON.parse(readFileSync(existsSync(OUT_JSON) ? OUT_JSON : committed, 'utf8'));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  try {
+    results.s3 = await s3Group(browser);
+  } finally {
+    await browser.close().catch(() => {});
+    rmSync(FILES_DIR, { recursive: true, force: true });
+  }
+  writeFileSync(OUT_JSON, JSON.stringify(results, null, 1) + '\n');
+  writeFileSync(OUT_MD, renderMarkdown(results));
+  log(`merged the S3 rows into ${OUT_JSON} and ${OUT_MD}`);
+  if (results.s3.runs?.some((r) => !r.ok)) process.exitCode = 1;
+}
+
 async function main() {
+  if (S3_ONLY) return mainS3Only();
   log(`fixture ${FIXTURE_BIN}`);
   const fx = (FIXTURES.h1 = await startFixture());
   process.on('exit', () => fx.kill());
@@ -554,6 +584,7 @@ async function main() {
       writeFileSync(OUT_JSON, JSON.stringify(results, null, 1) + '\n');
     }
     await runManyFiles(browser, fx, results);
+    if (process.env.BENCH_S3 !== '0' && (!process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(',').includes('s3'))) results.s3 = await s3Group(browser);
   } catch (e) {
     failed = true;
     log(`ABORTED: ${e.stack}\nfixture stderr tail:\n${fx.stderr.slice(-3000)}`);
@@ -916,6 +947,7 @@ function renderMarkdown(res) {
   }
   L.push(...renderLinkSection(res));
   L.push(...renderChecksumSection(res));
+  L.push(...renderS3Section(res, { fmtS, fmtR }));
   L.push(res.scenarios.some((s) => s.link) ? '## Loopback results' : '## Results', '');
   L.push('Wall time in seconds (median, min–max), throughput in MiB/s (median), requests per run as OPTIONS / GET / POST counted by the fixture (all rounds identical unless several values are listed), peak page memory (max over rounds).', '');
   for (const s of res.scenarios.filter((x) => !x.link && !x.checksumRow)) {

@@ -23,7 +23,8 @@ if [ "${S3:-1}" != 0 ] && [ -x "$moto" ]; then
   store_port="${STORE_PORT:-$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')}"
   [[ "$store_port" =~ ^[0-9]+$ ]] || { echo "demo: STORE_PORT must be a port number, got '$store_port'" >&2; exit 2; }
   # The bucket's own CORS rule (set by the page through the fixture) is what the browser sees.
-  MOTO_DISABLE_GLOBAL_CORS=true "$moto" -H 127.0.0.1 -p "$store_port" >"$data/moto.log" 2>&1 &
+  # scripts/moto-server.py: moto, with the bucket's rule applied to form POSTs (s3-post) as S3 does.
+  MOTO_DISABLE_GLOBAL_CORS=true "$(dirname "$moto")/python3" scripts/moto-server.py -H 127.0.0.1 -p "$store_port" >"$data/moto.log" 2>&1 &
   moto_pid=$!
   trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
   trap 'exit 130' INT TERM

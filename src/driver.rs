@@ -742,28 +742,48 @@ fn with_dynamic_parts(handle: &Handle, spec: RequestSpec) -> Result<RequestSpec,
     Ok(spec)
 }
 
+/// [`with_dynamic_parts`] for request `id` about to be sent: `None` when the request is not sent
+/// after all — a function failed (the request fails as unsendable) or aborted it (e.g. it
+/// called `cancel()`).
+fn ready_to_send(handle: &Handle, id: RequestId, spec: RequestSpec) -> Option<RequestSpec> {
+    match with_dynamic_parts(handle, spec) {
+        Ok(spec) => wanted(handle, id).then_some(spec),
+        Err(message) => {
+            fail_unsendable(handle, id, &message);
+            None
+        }
+    }
+}
+
 fn start_request(handle: &Handle, spec: RequestSpec) {
     let id = spec.id;
     let Some(blob) = handle.borrow().blob(spec.file) else {
         // The file was removed between the engine's decision and now: the engine already forgot it.
         return;
     };
-    if let Some(call) = spec.s3.clone() {
-        return start_s3(handle, spec, call, blob);
+    if let Some(call) = spec.s3.clone().filter(|_| spec.checksum.is_none()) {
+        return start_s3(handle, spec, call, blob, None);
     }
     let Some(via) = Via::new(spec.upload_listener) else {
         return fail_unsendable(handle, id, "no AbortController in this browser");
     };
     // Registered before any user code runs, so an abort from inside that code is seen.
     handle.borrow_mut().in_flight.insert(id, vec![via.clone()]);
-    let spec = match retargeted(handle, spec) {
+    // An S3 part here has `checksum`: it is read and hashed, then `start_s3` signs and sends
+    // it; as without `checksum`, no `target` function and no `preprocess` under 's3'.
+    let s3 = spec.s3.is_some();
+    let spec = match if s3 {
+        Ok(Some(spec))
+    } else {
+        retargeted(handle, spec)
+    } {
         Ok(Some(spec)) => spec,
         Ok(None) => return, // aborted meanwhile (by the function, or by the engine)
         Err(message) => {
             return fail_unsendable(handle, id, &message);
         }
     };
-    let preprocess = spec.attempt == 1 && handle.borrow().scheduler.config().preprocess_fn;
+    let preprocess = !s3 && spec.attempt == 1 && handle.borrow().scheduler.config().preprocess_fn;
     if spec.checksum.is_some() || preprocess {
         let handle = Rc::clone(handle);
         spawn_local(
@@ -771,15 +791,9 @@ fn start_request(handle: &Handle, spec: RequestSpec) {
         );
         return;
     }
-    let spec = match with_dynamic_parts(handle, spec) {
-        Ok(spec) => spec,
-        Err(message) => {
-            return fail_unsendable(handle, id, &message);
-        }
+    let Some(spec) = ready_to_send(handle, id, spec) else {
+        return;
     };
-    if !wanted(handle, id) {
-        return; // aborted by the user's function (e.g. it called cancel())
-    }
     let handle = Rc::clone(handle);
     spawn_local(async move { run_request(&handle, &spec, &blob, None, via).await });
 }
@@ -886,13 +900,7 @@ async fn run_prepared_request(
         }
     }
     let Some(algorithm) = spec.checksum else {
-        let spec = match with_dynamic_parts(handle, spec) {
-            Ok(spec) => spec,
-            Err(message) => {
-                return fail_unsendable(handle, id, &message);
-            }
-        };
-        if wanted(handle, id) {
+        if let Some(spec) = ready_to_send(handle, id, spec) {
             run_request(handle, &spec, &blob, None, via).await;
         }
         return;
@@ -927,6 +935,10 @@ async fn run_prepared_request(
         handle.borrow_mut().in_flight.remove(&id);
         return pump(handle);
     };
+    if let Some(call) = spec.s3.clone() {
+        // An S3 part: `signPart` gets its checksum, and the bytes hashed are the bytes sent.
+        return start_s3(handle, spec, call, blob, Some(body));
+    }
     if let Some(input) = spec.file_digest_of.take() {
         // 'sha256': the file's digest is the SHA-256 of the chunk digests, by WebCrypto too.
         let input = js_sys::Uint8Array::from(input.as_slice());
@@ -943,15 +955,9 @@ async fn run_prepared_request(
             return;
         }
     }
-    let spec = match with_dynamic_parts(handle, spec) {
-        Ok(spec) => spec,
-        Err(message) => {
-            return fail_unsendable(handle, id, &message);
-        }
+    let Some(spec) = ready_to_send(handle, id, spec) else {
+        return;
     };
-    if !wanted(handle, id) {
-        return; // aborted by the user's function (e.g. it called cancel())
-    }
     // A probe only carries the checksum; an upload sends the bytes that were hashed.
     let body = spec.body.carries_chunk().then_some(body);
     run_request(handle, &spec, &blob, body.as_ref(), via).await;
@@ -1009,13 +1015,16 @@ async fn run_request(
 }
 
 /// Runs one S3 request: an app callback (a file's own step), or a part — `signPart`, then the
-/// `PUT` to the URL it signed, whose answer (ETag included) goes back to the engine. An abort
-/// call is sent and forgotten.
-fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob) {
+/// `PUT` to the URL it signed, whose answer (ETag included) goes back to the engine — or a
+/// chunk's form POST (`s3-post`). An abort call is sent and forgotten. `read`: with `checksum`,
+/// the part's bytes as read and hashed (its checksum is in `call`), sent instead of a fresh slice.
+// Not inlined: it has two callers (a part with `checksum` comes after its hash).
+#[inline(never)]
+fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob, read: Option<Blob>) {
     let id = spec.id;
     let sink = Rc::clone(&handle.borrow().sink);
     let driver = Driver(Rc::clone(handle));
-    if matches!(call, Call::Abort { .. }) {
+    if matches!(call, Call::Abort { .. } | Call::Discard { .. }) {
         if let Ok(promise) = sink.s3_call(&driver, spec.file, &call) {
             // Nobody waits for it; a rejection must not surface as unhandled.
             spawn_local(async move {
@@ -1029,35 +1038,39 @@ fn start_s3(handle: &Handle, spec: RequestSpec, call: Call, blob: Blob) {
     };
     // Registered before any user code runs, so an abort from inside that code is seen.
     handle.borrow_mut().in_flight.insert(id, vec![via.clone()]);
-    let called = sink.s3_call(&driver, spec.file, &call);
+    // A chunk POST (`s3-post`) is built whole by the engine: no callback before it.
+    let called = (!matches!(call, Call::Chunk)).then(|| sink.s3_call(&driver, spec.file, &call));
     let handle = Rc::clone(handle);
     spawn_local(async move {
-        let settled = match called {
-            Ok(promise) => JsFuture::from(promise).await,
-            Err(message) => Err(JsValue::from_str(&message)),
-        };
-        let reply = sink.s3_reply(&call, settled);
-        // Gone from the map: the engine aborted it and expects no answer.
-        if !wanted(&handle, id) {
-            return;
-        }
-        let (url, headers) = match reply {
-            S3Reply::Answer(answer) => {
-                handle.borrow_mut().in_flight.remove(&id);
-                return input(
-                    &handle,
-                    Input::S3Answer {
-                        request: id,
-                        answer,
-                    },
-                );
-            }
-            S3Reply::Signed { url, headers } => (url, headers),
-        };
         let mut part = spec;
-        part.url = url;
-        part.headers = headers;
-        let outcome = send(&handle, &part, &blob, None, via).await;
+        if let Some(called) = called {
+            let settled = match called {
+                Ok(promise) => JsFuture::from(promise).await,
+                Err(message) => Err(JsValue::from_str(&message)),
+            };
+            let reply = sink.s3_reply(&call, settled);
+            // Gone from the map: the engine aborted it and expects no answer.
+            if !wanted(&handle, id) {
+                return;
+            }
+            match reply {
+                S3Reply::Answer(answer) => {
+                    handle.borrow_mut().in_flight.remove(&id);
+                    return input(
+                        &handle,
+                        Input::S3Answer {
+                            request: id,
+                            answer,
+                        },
+                    );
+                }
+                S3Reply::Signed { url, headers } => {
+                    part.url = url;
+                    part.headers = headers;
+                }
+            }
+        }
+        let outcome = send(&handle, &part, &blob, read.as_ref(), via).await;
         if handle.borrow_mut().in_flight.remove(&id).is_none() {
             return;
         }

@@ -1085,7 +1085,7 @@ fn options_to_requests_flow_multipart() {
             OptionValue::Str("https://up.example/flow".into()),
         ),
         ("protocol".into(), OptionValue::Str("flow".into())),
-        ("chunkSize".into(), OptionValue::Number(4.0)),
+        ("chunkSize".into(), OptionValue::number(4.0)),
         ("testChunks".into(), OptionValue::Bool(false)),
         ("fileParameterName".into(), OptionValue::Str("blob".into())),
         (

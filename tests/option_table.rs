@@ -99,7 +99,7 @@ fn samples(kind: Kind) -> Vec<OptionValue> {
     let numbers = [1.0, 3.0, 500.0, 1000.0, 30_000.0, 200.0];
     match kind {
         Kind::Bool => vec![OptionValue::Bool(true), OptionValue::Bool(false)],
-        Kind::Number => numbers.iter().map(|n| OptionValue::Number(*n)).collect(),
+        Kind::Number => numbers.iter().map(|n| OptionValue::number(*n)).collect(),
         Kind::Str => strings
             .iter()
             .map(|s| OptionValue::Str((*s).into()))
@@ -108,7 +108,7 @@ fn samples(kind: Kind) -> Vec<OptionValue> {
         Kind::Strings => vec![OptionValue::List(vec![OptionValue::Str("pdf".into())])],
         Kind::Numbers => [200.0, 500.0]
             .iter()
-            .map(|n| OptionValue::List(vec![OptionValue::Number(*n)]))
+            .map(|n| OptionValue::List(vec![OptionValue::number(*n)]))
             .collect(),
         Kind::Object => vec![
             OptionValue::Map(vec![("x".into(), OptionValue::Str("1".into()))]),
@@ -128,12 +128,23 @@ fn s3_callbacks() -> OptionValue {
     )
 }
 
+/// A complete `s3` option of `protocol: 's3-post'`: its four callbacks.
+fn s3_post_callbacks() -> OptionValue {
+    OptionValue::Map(
+        resumable_wasm::engine::config::S3_POST_CALLBACKS
+            .iter()
+            .map(|n| ((*n).to_owned(), OptionValue::Function))
+            .collect(),
+    )
+}
+
 /// Whether the parser takes `value` for option `name` (with a valid `target` beside it, and
 /// the other half of the `protocol: 's3'` + `s3` pair when one of them is tried).
 fn parser_accepts(name: &str, value: &OptionValue) -> bool {
     let companion = match (name, value) {
         ("s3", _) => Some(("protocol", OptionValue::Str("s3".into()))),
         ("protocol", OptionValue::Str(s)) if s == "s3" => Some(("s3", s3_callbacks())),
+        ("protocol", OptionValue::Str(s)) if s == "s3-post" => Some(("s3", s3_post_callbacks())),
         _ => None,
     };
     let mut keys: Vec<String> = if name == "target" {
@@ -172,7 +183,7 @@ fn typescript_kinds(ty: &str) -> BTreeSet<Kind> {
             "null" => kinds.insert(Kind::Null),
             "string[]" => kinds.insert(Kind::Strings),
             "number[]" => kinds.insert(Kind::Numbers),
-            "S3Callbacks" => kinds.insert(Kind::Object),
+            "S3Callbacks" | "S3PostCallbacks" => kinds.insert(Kind::Object),
             "QueryOption" | "HeadersOption" => {
                 kinds.insert(Kind::Object);
                 kinds.insert(Kind::Function)

@@ -552,6 +552,33 @@ fn invalid_option(err: &JsValue) -> (String, String) {
 }
 
 #[wasm_bindgen_test]
+fn numbers_in_messages_are_printed_as_javascript_prints_them() {
+    let got = |chunk_size: &str| {
+        let source =
+            format!(r#"{{ target: "http://127.0.0.1:1/upload", chunkSize: {chunk_size} }}"#);
+        let err = Uploader::new(js(&source).unchecked_into())
+            .err()
+            .unwrap_or_else(|| panic!("chunkSize {chunk_size} must be refused"));
+        let (option, message) = invalid_option(&err);
+        assert_eq!(option, "chunkSize");
+        message.rsplit("got ").next().unwrap_or_default().to_owned()
+    };
+    // Each right-hand side is what `String(n)` prints (Rust would print 1e21 whole).
+    for (source, text) in [
+        ("1e21", "1e+21"),
+        ("1e-7", "1e-7"),
+        ("-0", "0"),
+        ("0.1 + 0.2", "0.30000000000000004"),
+        ("-1.5", "-1.5"),
+        ("NaN", "NaN"),
+        ("-Infinity", "-Infinity"),
+        ("2 ** 53", "9007199254740992"),
+    ] {
+        assert_eq!(got(source), text, "chunkSize: {source}");
+    }
+}
+
+#[wasm_bindgen_test]
 fn option_gaps_are_invalid_errors_naming_the_option() {
     let refused = |source: &str| {
         let err = Uploader::new(js(source).unchecked_into())

@@ -32,12 +32,15 @@ function options() {
   };
   const colon = header.indexOf(':');
   if (colon > 0) opts.headers = { [header.slice(0, colon).trim()]: header.slice(colon + 1).trim() };
-  if (opts.protocol === 's3') {
-    // Direct to S3: the callbacks say where each part goes (no target); parts are PUTs of their
-    // own, so the body and header options do not apply.
-    // persist and checksum are not available with protocol 's3' yet (an invalid error).
-    for (const k of ['target', 'method', 'headers', 'testChunks', 'persist']) delete opts[k];
-    opts.s3 = s3Callbacks();
+  if (opts.protocol.startsWith('s3')) {
+    // Direct to S3: the callbacks say where each part goes (no target); parts are PUTs (s3) or
+    // form POSTs (s3-post) of their own, so the body and header options do not apply.
+    // persist stays under s3 (an unfinished upload resumes after a reload through listParts);
+    // s3-post does not take persist or checksum yet (an invalid error).
+    const drop = ['target', 'method', 'headers', 'testChunks'];
+    if (opts.protocol === 's3-post') drop.push('persist', 'checksum');
+    for (const k of drop) delete opts[k];
+    opts.s3 = opts.protocol === 's3' ? s3Callbacks() : s3PostCallbacks();
   }
   return opts;
 }
@@ -47,20 +50,36 @@ function options() {
  * JSON (as text/plain, a simple request: no preflight) to its /s3/* route on the API origin.
  */
 function s3Callbacks() {
-  const post = async (path, body) => {
-    const r = await fetch(`${api}/s3/${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'text/plain' } });
-    const json = await r.json();
-    if (!r.ok) throw Object.assign(new Error(json.message || `${path} answered ${r.status}`), { code: json.error });
-    return json;
-  };
+  const post = s3Callbacks.post;
   const upload = (p) => ({ uploadId: p.uploadId, key: p.key });
   return {
     createMultipartUpload: (file) => post('create', { name: file.name || 'blob' }),
-    signPart: (_file, p) => post('sign-part', { ...upload(p), partNumber: p.partNumber }),
+    // With the `checksum` option, p.checksum is the part's CRC-32C (S3's base64) to sign.
+    signPart: (_file, p) => post('sign-part', { ...upload(p), partNumber: p.partNumber, checksum: p.checksum }),
     listParts: (_file, p) => post('list-parts', upload(p)),
     completeMultipartUpload: (_file, p) => post('complete', { ...upload(p), parts: p.parts }),
     abortMultipartUpload: (_file, p) => post('abort', upload(p)),
     signUpload: (file) => post('sign-upload', { name: file.name || 'blob' }),
+  };
+}
+s3Callbacks.post = async (path, body) => {
+  const r = await fetch(`${api}/s3/${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'text/plain' } });
+  const json = await r.json();
+  if (!r.ok) throw Object.assign(new Error(json.message || `${path} answered ${r.status}`), { code: json.error });
+  return json;
+};
+
+/**
+ * The `s3` option of `protocol: 's3-post'` against the same role: one POST policy per file, the
+ * chunks composed into the object by the role (no preflight at all).
+ */
+function s3PostCallbacks() {
+  const post = (path, body) => s3Callbacks.post(path, body);
+  return {
+    createUpload: (file, p) => post('policy', { name: file.name || 'blob', chunkSize: p.chunkSize, keyPrefix: p.keyPrefix }),
+    listChunks: (_file, u) => post('list-chunks', { keyPrefix: u.keyPrefix }),
+    complete: (_file, u, chunks) => post('compose', { keyPrefix: u.keyPrefix, chunks }),
+    abort: (_file, u) => post('discard', { keyPrefix: u.keyPrefix }),
   };
 }
 
@@ -141,7 +160,7 @@ function makeUploader() {
     for (const ev of ['fileAdded', 'fileProgress', 'fileSuccess', 'fileRetry']) up.on(ev, (f) => f && render(f));
     // Under s3, fileSuccess carries the object's URL in the bucket: <store>/<bucket>/<key>.
     up.on('fileSuccess', (_f, location) => {
-      if (opts.protocol !== 's3' || !location) return;
+      if (!opts.protocol.startsWith('s3') || !location) return;
       const path = decodeURIComponent(new URL(location).pathname);
       bucketKeys.push(path.slice(path.indexOf('/', 1) + 1));
       refreshServer();
@@ -163,6 +182,7 @@ function makeUploader() {
 function describeReport(r) {
   const line = (name, p) => `${name}: ${p.preflight ? 'PREFLIGHT' : 'no preflight'}${p.reasons.length ? `\n  - ${p.reasons.join('\n  - ')}` : ''}`;
   if ($('o-proto').value === 's3') return line('part PUT', r.upload);
+  if ($('o-proto').value === 's3-post') return line('chunk form POST', r.upload);
   return `${line('probe GET', r.test)}\n${line('chunk POST', r.upload)}`;
 }
 
@@ -294,13 +314,14 @@ loadServerConfig();
 refreshServer();
 
 // Direct to S3 is offered when the fixture signs for a store (`make demo` with moto installed):
-// this creates the bucket if new and sets its CORS rule for this page (PUT, ETag exposed).
+// this creates the bucket if new and sets its CORS rules for this page (PUT with the ETag
+// exposed, for s3; POST, for s3-post).
 async function enableS3() {
   try {
-    const r = await fetch(`${api}/__fixture/s3/bucket`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"cors":"full"}' });
+    const r = await fetch(`${api}/__fixture/s3/bucket`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"cors":"all"}' });
     if (!r.ok) return;
-    $('o-proto').querySelector('option[value=s3]').disabled = false;
-    $('s3-state').textContent = 'On: the bucket allows this page to PUT parts and read their ETag.';
+    for (const v of ['s3', 's3-post']) $('o-proto').querySelector(`option[value=${v}]`).disabled = false;
+    $('s3-state').textContent = 'On: the bucket allows this page to PUT parts and read their ETag, and to POST chunks.';
   } catch { /* no S3 role */ }
 }
 enableS3();

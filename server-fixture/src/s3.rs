@@ -40,6 +40,37 @@ pub struct S3Settings {
 pub(crate) struct Faults {
     /// The next signature of this part number points at an expired-URL answer.
     pub(crate) expire_part_once: Option<u16>,
+    /// The next this many POST policies point at an expired-policy answer.
+    pub(crate) expire_policy: Option<u16>,
+    /// The next `bad_digest_times` signatures of this part number point at a checking stand-in
+    /// that alters the bytes it receives, as a link could, and so answers `400 BadDigest`.
+    pub(crate) bad_digest_part: Option<u16>,
+    #[serde(default)]
+    pub(crate) bad_digest_times: u32,
+}
+
+/// What the checking stand-in received (`/s3/bad-digest`): a part and its checksum header.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct DigestSeen {
+    pub(crate) part_number: u16,
+    /// The `x-amz-checksum-*` header's name and value, as the page sent them.
+    pub(crate) header: String,
+    pub(crate) value: String,
+    /// Whether the value is the checksum of the bytes the page sent (before the alteration).
+    pub(crate) matches_sent_bytes: bool,
+}
+
+/// S3's checksum of `bytes` under `algorithm` (`crc32c` or `sha256`): base64 of its
+/// big-endian bytes, as the `x-amz-checksum-*` headers carry it.
+pub(crate) fn s3_checksum(algorithm: &str, bytes: &[u8]) -> Option<String> {
+    use base64::Engine;
+    use sha2::Digest;
+    let raw = match algorithm {
+        "crc32c" => crc32c::crc32c(bytes).to_be_bytes().to_vec(),
+        "sha256" => sha2::Sha256::digest(bytes).to_vec(),
+        _ => return None,
+    };
+    Some(base64::engine::general_purpose::STANDARD.encode(raw))
 }
 
 /// The S3 role of one fixture: the bucket, the credentials and an HTTP client for the store.
@@ -49,6 +80,10 @@ pub struct S3Role {
     pub(crate) credentials: Credentials,
     pub(crate) client: reqwest::Client,
     pub(crate) faults: Mutex<Faults>,
+    /// Every checksum `sign-part` signed, `(uploadId, partNumber, value)`, oldest first.
+    pub(crate) signed_checksums: Mutex<Vec<(String, u16, String)>>,
+    /// What the checking stand-in received.
+    pub(crate) digests_seen: Mutex<Vec<DigestSeen>>,
 }
 
 impl S3Role {
@@ -75,21 +110,81 @@ impl S3Role {
             credentials: Credentials::new(s.access_key.clone(), s.secret_key.clone()),
             client,
             faults: Mutex::new(Faults::default()),
+            signed_checksums: Mutex::new(Vec::new()),
+            digests_seen: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The form fields of a browser-form POST policy (SigV4) admitting any object whose key
+    /// starts with `prefix` and whose size is at most `max_bytes`, valid for `lifetime` from
+    /// `now`: the base64 policy JSON, the algorithm, the credential scope, the date and the
+    /// signature (the hex HMAC of the base64 policy under the day's signing key).
+    pub(crate) fn post_policy(
+        &self,
+        prefix: &str,
+        max_bytes: u64,
+        now: jiff::Timestamp,
+        lifetime: Duration,
+    ) -> Result<Vec<(&'static str, String)>, String> {
+        use base64::Engine as _;
+        let day = now.strftime("%Y%m%d").to_string();
+        let date = now.strftime("%Y%m%dT%H%M%SZ").to_string();
+        let secs = i64::try_from(lifetime.as_secs()).map_err(|e| e.to_string())?;
+        let expires = jiff::Timestamp::from_second(now.as_second() + secs)
+            .map_err(|e| e.to_string())?
+            .strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            .to_string();
+        let region = self.bucket.region();
+        let credential = format!("{}/{day}/{region}/s3/aws4_request", self.credentials.key());
+        let policy = json!({
+            "expiration": expires,
+            "conditions": [
+                { "bucket": self.bucket.name() },
+                ["starts-with", "$key", prefix],
+                ["content-length-range", 0, max_bytes],
+                { "x-amz-algorithm": "AWS4-HMAC-SHA256" },
+                { "x-amz-credential": credential },
+                { "x-amz-date": date },
+            ],
+        });
+        let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+        let mut key = hmac_sha256(
+            format!("AWS4{}", self.credentials.secret()).as_bytes(),
+            day.as_bytes(),
+        )?;
+        for part in [region, "s3", "aws4_request"] {
+            key = hmac_sha256(&key, part.as_bytes())?;
+        }
+        let signature: String = hmac_sha256(&key, policy.as_bytes())?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(vec![
+            ("policy", policy),
+            ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_owned()),
+            ("x-amz-credential", credential),
+            ("x-amz-date", date),
+            ("x-amz-signature", signature),
+        ])
     }
 
     pub(crate) fn creds(&self) -> Option<&Credentials> {
         Some(&self.credentials)
     }
 
-    /// Sends a presigned request to the store: (status, body text).
+    /// Sends a presigned request with `headers` (signed into it) to the store: (status, body
+    /// text).
     pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         url: url::Url,
         body: Option<String>,
+        headers: &[(&str, &str)],
     ) -> Result<(u16, String), Response> {
         let mut req = self.client.request(method, url.as_str());
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(b) = body {
             req = req.body(b);
         }
@@ -104,6 +199,15 @@ impl S3Role {
         let text = resp.text().await.unwrap_or_default();
         Ok((status, text))
     }
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+fn hmac_sha256(key: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
+    use hmac::{KeyInit, Mac};
+    let mut mac =
+        hmac::Hmac::<sha2_hmac::Sha256>::new_from_slice(key).map_err(|e| e.to_string())?;
+    mac.update(data);
+    Ok(mac.finalize().into_bytes().to_vec())
 }
 
 /// A JSON error answer `{error, message}`.
@@ -141,6 +245,64 @@ pub(crate) fn xml_field<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const EXPECTED_SIGNATURE: &str =
+        "34577cd37f7d14c2936f604fb6a812427c2d9eeef0c2496b1bb3bb3f679eb1ea";
+
+    #[test]
+    fn post_policy_signature_matches_sigv4() {
+        // The SigV4 signing key of AWS's documented example (secret, 20130524, us-east-1, s3)
+        // signing the string "policy" — checked against an independent HMAC chain computed
+        // with Python's hmac module.
+        let role = S3Role::new(&S3Settings {
+            endpoint: "http://127.0.0.1:9".into(),
+            bucket: "examplebucket".into(),
+            region: "us-east-1".into(),
+            access_key: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+        })
+        .unwrap();
+        let now = jiff::Timestamp::from_second(1_369_353_600).unwrap();
+        let fields = role
+            .post_policy("user/eric/", 5 << 20, now, Duration::from_secs(3600))
+            .unwrap();
+        let get = |n: &str| fields.iter().find(|(k, _)| *k == n).unwrap().1.clone();
+        assert_eq!(get("x-amz-date"), "20130524T000000Z");
+        assert_eq!(
+            get("x-amz-credential"),
+            "AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request"
+        );
+        use base64::Engine as _;
+        let policy = base64::engine::general_purpose::STANDARD
+            .decode(get("policy"))
+            .unwrap();
+        let policy: serde_json::Value = serde_json::from_slice(&policy).unwrap();
+        assert_eq!(policy["expiration"], "2013-05-24T01:00:00.000Z");
+        assert_eq!(
+            policy["conditions"][1],
+            json!(["starts-with", "$key", "user/eric/"])
+        );
+        assert_eq!(
+            policy["conditions"][2],
+            json!(["content-length-range", 0, 5 << 20])
+        );
+        assert_eq!(get("x-amz-signature").len(), 64);
+        assert_eq!(get("x-amz-signature"), EXPECTED_SIGNATURE);
+    }
+
+    #[test]
+    fn s3_checksums_are_base64_of_the_big_endian_bytes() {
+        // CRC-32C("123456789") = e3069283, as S3 writes it in x-amz-checksum-crc32c.
+        assert_eq!(
+            s3_checksum("crc32c", b"123456789").as_deref(),
+            Some("4waSgw==")
+        );
+        assert_eq!(
+            s3_checksum("sha256", b"").as_deref(),
+            Some("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+        );
+        assert_eq!(s3_checksum("md5", b""), None);
+    }
 
     #[test]
     fn settings_are_checked() {

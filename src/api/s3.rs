@@ -11,6 +11,14 @@ use crate::engine::preflight::find_str;
 use crate::engine::s3::{Answer, Call, Part};
 use crate::transport::js_error_text;
 
+#[wasm_bindgen]
+extern "C" {
+    /// The platform's base64 encoder of a binary string (windows, workers, Node 16+). It throws
+    /// only for a character above U+00FF, which a string made of bytes never has.
+    #[wasm_bindgen(catch)]
+    fn btoa(binary: &str) -> Result<String, JsValue>;
+}
+
 /// Sets `key` of `obj` (a fresh plain object: setting cannot fail).
 fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
@@ -39,15 +47,43 @@ fn parts_array(parts: &[Part]) -> Array {
         .collect()
 }
 
+/// `{ keyPrefix }` (`s3-post`).
+fn prefix_ref(key_prefix: &str) -> Object {
+    let o = Object::new();
+    set(&o, "keyPrefix", &JsValue::from_str(key_prefix));
+    o
+}
+
 /// Calls the callback of `call` from the `s3` option with `file` (the `File`/`Blob` the app
-/// added) and the call's object; a plain value becomes a resolved promise.
+/// added) and the call's object (`complete` of `s3-post` also gets the chunk numbers); a plain
+/// value becomes a resolved promise.
 pub(crate) fn call(s3: &JsValue, file: &JsValue, call: &Call) -> Result<Promise, String> {
     let name = call.callback();
     let f = get(s3, name)
         .dyn_into::<Function>()
         .map_err(|_| format!("s3.{name} is not a function"))?;
+    let mut third = None;
     let arg = match call {
-        Call::Create => None,
+        Call::Create | Call::Chunk => None,
+        Call::Policy {
+            chunk_size,
+            key_prefix,
+        } => {
+            let o = Object::new();
+            #[allow(clippy::cast_precision_loss)]
+            set(&o, "chunkSize", &JsValue::from(*chunk_size as f64));
+            if let Some(k) = key_prefix {
+                set(&o, "keyPrefix", &JsValue::from_str(k));
+            }
+            Some(o)
+        }
+        Call::ListChunks { key_prefix } | Call::Discard { key_prefix } => {
+            Some(prefix_ref(key_prefix))
+        }
+        Call::Compose { key_prefix, chunks } => {
+            third = Some(chunks.iter().map(|n| JsValue::from(*n)).collect::<Array>());
+            Some(prefix_ref(key_prefix))
+        }
         Call::ListParts { upload_id, key } | Call::Abort { upload_id, key } => {
             Some(upload_ref(upload_id, key))
         }
@@ -69,7 +105,13 @@ pub(crate) fn call(s3: &JsValue, file: &JsValue, call: &Call) -> Result<Promise,
             #[allow(clippy::cast_precision_loss)]
             set(&o, "size", &JsValue::from(*size as f64));
             if let Some(c) = checksum {
-                set(&o, "checksum", &JsValue::from_str(c));
+                // S3's form of a checksum: base64 of its bytes, by the platform's own encoder.
+                let binary: String = c.iter().copied().map(char::from).collect();
+                set(
+                    &o,
+                    "checksum",
+                    &JsValue::from(btoa(&binary).unwrap_or_default()),
+                );
             }
             Some(o)
         }
@@ -83,9 +125,10 @@ pub(crate) fn call(s3: &JsValue, file: &JsValue, call: &Call) -> Result<Promise,
             Some(o)
         }
     };
-    let value = match arg {
-        Some(arg) => f.call2(&JsValue::NULL, file, &arg),
-        None => f.call1(&JsValue::NULL, file),
+    let value = match (arg, third) {
+        (Some(arg), Some(third)) => f.call3(&JsValue::NULL, file, &arg, &third),
+        (Some(arg), None) => f.call2(&JsValue::NULL, file, &arg),
+        _ => f.call1(&JsValue::NULL, file),
     }
     .map_err(|e| format!("threw: {}", js_error_text(&e)))?;
     Ok(Promise::resolve(&value))
@@ -166,9 +209,35 @@ pub(crate) fn reply(call: &Call, settled: Result<JsValue, JsValue>) -> S3Reply {
             };
             S3Reply::Signed { url, headers }
         }
-        Call::Complete { .. } => S3Reply::Answer(Answer::Completed {
+        Call::Policy { .. } => match (
+            text(&value, "url").filter(|u| !u.is_empty()),
+            text(&value, "keyPrefix"),
+            string_pairs(&get(&value, "fields")),
+        ) {
+            (Some(url), Some(key_prefix), Ok(fields)) => S3Reply::Answer(Answer::Policy {
+                url,
+                fields,
+                key_prefix,
+            }),
+            _ => failed("createUpload must resolve to { url, fields, keyPrefix }".to_owned()),
+        },
+        // Numbers that are not chunks of the file are ignored by the engine.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Call::ListChunks { .. } if Array::is_array(&value) => S3Reply::Answer(Answer::Chunks(
+            Array::from(&value)
+                .iter()
+                .filter_map(|v| v.as_f64())
+                .map(|n| n as u32)
+                .collect(),
+        )),
+        Call::ListChunks { .. } => {
+            failed("listChunks must resolve to an array of chunk numbers".to_owned())
+        }
+        Call::Complete { .. } | Call::Compose { .. } => S3Reply::Answer(Answer::Completed {
             location: scalar_text(&get(&value, "location")),
         }),
-        Call::Abort { .. } => S3Reply::Answer(Answer::Completed { location: None }),
+        Call::Abort { .. } | Call::Discard { .. } | Call::Chunk => {
+            S3Reply::Answer(Answer::Completed { location: None })
+        }
     }
 }

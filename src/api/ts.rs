@@ -18,7 +18,7 @@ export interface UploadError extends Error {
   body?: string;
   url?: string;
   method?: string;
-  phase?: 'test' | 'upload' | 'createMultipartUpload' | 'listParts' | 'signPart' | 'signUpload' | 'completeMultipartUpload' | 'etag';
+  phase?: 'test' | 'upload' | 'createMultipartUpload' | 'listParts' | 'signPart' | 'signUpload' | 'completeMultipartUpload' | 'etag' | 'createUpload' | 'listChunks' | 'complete';
   /** 1-based chunk number. */
   chunk?: number;
   /** Requests made for this chunk so far, probes included. */
@@ -81,7 +81,7 @@ export type HeadersOption = Record<string, string> | ((file: UploadFile, chunk: 
 export type TargetOption = string | ((file: UploadFile, chunk: number) => string);
 
 export interface UploadOptions {
-  /** Upload endpoint: absolute, or relative to the page, or a function of (file, chunk) (see {@link TargetOption}). Required (not with `protocol: 's3'`: see {@link S3UploadOptions}). */
+  /** Upload endpoint: absolute, or relative to the page, or a function of (file, chunk) (see {@link TargetOption}). Required (not with `protocol: 's3'` or `'s3-post'`: see {@link S3UploadOptions}, {@link S3PostUploadOptions}). */
   target: TargetOption;
   /** Probe endpoint (default: `target`). */
   testTarget?: string;
@@ -95,8 +95,8 @@ export interface UploadOptions {
   maxSimultaneousUploads?: number;
   /** Probe chunks with a GET before sending them (default `'auto'`: only when resuming). */
   testChunks?: boolean | 'auto';
-  /** Wire dialect (default `'resumable'`); `'s3'`: parts go straight to object storage through the `s3` callbacks. */
-  protocol?: 'resumable' | 'flow' | 's3';
+  /** Wire dialect (default `'resumable'`); `'s3'`: parts go straight to object storage through the `s3` callbacks; `'s3-post'`: chunks as browser-form POSTs under one signed policy per file, composed by the app's server (no preflight). */
+  protocol?: 'resumable' | 'flow' | 's3' | 's3-post';
   parameterNamespace?: string;
   chunkNumberParameterName?: string | null | false;
   chunkSizeParameterName?: string | null | false;
@@ -141,8 +141,8 @@ export interface UploadOptions {
   prioritizeFirstAndLastChunk?: boolean;
   /** Check a request that got no response to tell a CORS block from a failed connection (default true). */
   diagnoseCors?: boolean;
-  /** With `protocol: 's3'`: the app server's halves of a multipart upload (the library never signs). */
-  s3?: S3Callbacks;
+  /** With `protocol: 's3'`: the app server's halves of a multipart upload; with `'s3-post'`: those of a POST-policy upload (the library never signs). */
+  s3?: S3Callbacks | S3PostCallbacks;
   /** Keep each unfinished upload in IndexedDB so it resumes after a reload or a browser restart (default false). */
   persist?: boolean;
   /** With `persist`, files up to this many bytes are kept whole with their record (default 4 MiB). */
@@ -157,7 +157,8 @@ export interface UploadOptions {
   /**
    * A checksum of every chunk, sent with its parameters (no header, no preflight), and the
    * whole file's digest once every chunk was read: `'crc32c'` (`true`) or `'sha256'`
-   * (WebCrypto: secure contexts only). Default `false`.
+   * (WebCrypto: secure contexts only). Under `protocol: 's3'`, each part's checksum is handed
+   * to `signPart` instead, for its `x-amz-checksum-*` header. Default `false`.
    */
   checksum?: 'crc32c' | 'sha256' | boolean;
   /**
@@ -173,6 +174,40 @@ export interface S3UploadOptions extends Omit<UploadOptions, 'target' | 'protoco
   protocol: 's3';
   s3: S3Callbacks;
   target?: string;
+}
+
+/** The options of `protocol: 's3-post'`: chunks go straight to object storage, so no `target`. */
+export interface S3PostUploadOptions extends Omit<UploadOptions, 'target' | 'protocol' | 's3'> {
+  protocol: 's3-post';
+  s3: S3PostCallbacks;
+  target?: string;
+}
+
+/** A file's POST-policy upload: its chunk `n` is the object `keyPrefix + n`. */
+export interface S3PostUploadRef {
+  keyPrefix: string;
+}
+
+/** A signed browser-form POST policy: the form's URL and fields (sent before the file field, in order). */
+export interface S3PostPolicy extends S3PostUploadRef {
+  url: string;
+  fields: Record<string, string>;
+}
+
+/**
+ * The `s3` option of `protocol: 's3-post'`: each callback may return a value or a Promise; a
+ * failure is retried with the request backoff and ends as an error of kind `'callback'` whose
+ * `phase` names the callback. `file` is the `File`/`Blob` you added.
+ */
+export interface S3PostCallbacks {
+  /** Signs one POST policy for the file's chunks (`starts-with $key` on a prefix of your choice, at most `chunkSize` bytes each); called again with the same `keyPrefix` once when the policy expired. */
+  createUpload(file: Blob, request: { chunkSize: number; keyPrefix?: string }): S3PostPolicy | Promise<S3PostPolicy>;
+  /** The chunk numbers stored under the prefix (ListObjectsV2), for a resumed file. */
+  listChunks(file: Blob, upload: S3PostUploadRef): number[] | Promise<number[]>;
+  /** Composes chunks 1…n into the object (CreateMultipartUpload, UploadPartCopy per chunk, CompleteMultipartUpload) and deletes them; `location` is passed to `fileSuccess`. */
+  complete(file: Blob, upload: S3PostUploadRef, chunks: number[]): { location?: string } | void | Promise<{ location?: string } | void>;
+  /** Deletes the chunks under the prefix (cancel, cancelFile, removeFile); its result is ignored. */
+  abort(file: Blob, upload: S3PostUploadRef): unknown;
 }
 
 /** An S3 multipart upload, as the app's server created it. */
@@ -196,7 +231,7 @@ export interface S3Part {
 export interface S3Callbacks {
   /** Creates the upload on your server (CreateMultipartUpload). */
   createMultipartUpload(file: Blob): S3UploadRef | Promise<S3UploadRef>;
-  /** Presigns UploadPart for one part; `headers` are sent with the PUT (sign them too). `checksum` is reserved for per-part checksums. */
+  /** Presigns UploadPart for one part; `headers` are sent with the PUT (sign them too). With the `checksum` option, `checksum` is the part's checksum in S3's form (base64 of its big-endian bytes): sign it as `x-amz-checksum-crc32c` (or `-sha256`) and return that header in `headers`. */
   signPart(file: Blob, part: S3UploadRef & { partNumber: number; size: number; checksum?: string }): { url: string; headers?: Record<string, string> } | Promise<{ url: string; headers?: Record<string, string> }>;
   /** The parts the store has (ListParts, every page); reject with `code: 'NoSuchUpload'` (or resolve `null`) when the store no longer knows the upload. */
   listParts(file: Blob, upload: S3UploadRef): S3Part[] | null | Promise<S3Part[] | null>;
@@ -329,7 +364,7 @@ export interface Uploader {
 #[wasm_bindgen]
 extern "C" {
     /// `UploadOptions | S3UploadOptions` in TypeScript.
-    #[wasm_bindgen(typescript_type = "UploadOptions | S3UploadOptions")]
+    #[wasm_bindgen(typescript_type = "UploadOptions | S3UploadOptions | S3PostUploadOptions")]
     pub type UploadOptionsJs;
     /// `AddFileOptions` in TypeScript.
     #[wasm_bindgen(typescript_type = "AddFileOptions")]

@@ -28,8 +28,9 @@ pub enum OptionValue {
     Null,
     /// A boolean.
     Bool(bool),
-    /// A number.
-    Number(f64),
+    /// A number, and its text as JavaScript prints it (`String(n)`: `1e+21`, `1e-7`, `0` for
+    /// `-0`), which the API layer asks the JS engine for: messages and `query` values show it.
+    Number(f64, String),
     /// A string.
     Str(String),
     /// An array.
@@ -42,6 +43,16 @@ pub enum OptionValue {
     Other(String),
     /// Reading the option threw (a getter, a proxy); the text of what it threw.
     Threw(String),
+}
+
+impl OptionValue {
+    /// The number `v` with Rust's text for it, for tests and native callers: the same as
+    /// JavaScript's for integers below 10^21 and for most fractions, but not for exponents
+    /// (Rust prints `1e21` whole, `1e-7` as `0.0000001`).
+    #[must_use]
+    pub fn number(v: f64) -> OptionValue {
+        OptionValue::Number(v, format!("{v}"))
+    }
 }
 
 /// The chunk protocol spoken to the server.
@@ -228,6 +239,9 @@ pub struct Config {
 pub struct S3Options {
     /// `s3.signUpload` was given: a file of one part is one signed `PUT`, no multipart upload.
     pub sign_upload: bool,
+    /// `protocol: 's3-post'`: chunks are browser-form POSTs under one policy per file, composed
+    /// by the app's server ([`S3_POST_CALLBACKS`]).
+    pub post: bool,
 }
 
 /// The callbacks of the `s3` option: the five required ones, then `signUpload` (optional).
@@ -239,6 +253,9 @@ pub const S3_CALLBACKS: [&str; 6] = [
     "abortMultipartUpload",
     "signUpload",
 ];
+
+/// The callbacks of the `s3` option under `protocol: 's3-post'`, all required.
+pub const S3_POST_CALLBACKS: [&str; 4] = ["createUpload", "listChunks", "complete", "abort"];
 
 /// Every option name we accept.
 pub const OPTION_NAMES: [&str; 47] = [
@@ -447,7 +464,7 @@ impl Config {
     /// let keys = vec!["target".to_string(), "chunkSize".to_string()];
     /// let get = |k: &str| match k {
     ///     "target" => OptionValue::Str("https://up.example/u".into()),
-    ///     "chunkSize" => OptionValue::Number(-5.0),
+    ///     "chunkSize" => OptionValue::number(-5.0),
     ///     _ => OptionValue::Missing,
     /// };
     /// let err = Config::from_options(&keys, &get, None).unwrap_err();
@@ -485,8 +502,8 @@ fn parse(
     let which = choice(
         get("protocol"),
         "protocol",
-        &["resumable", "flow", "s3"],
-        "'resumable', 'flow' or 's3'",
+        &["resumable", "flow", "s3", "s3-post"],
+        "'resumable', 'flow', 's3' or 's3-post'",
     )?;
     let protocol = if which == 1 {
         Protocol::Flow
@@ -495,7 +512,7 @@ fn parse(
     };
     let mut c = Config::new("").with_protocol(protocol);
     c.page_origin = page_origin.map(str::to_string);
-    c.s3 = s3_options(get("s3"), which == 2)?;
+    c.s3 = s3_options(get("s3"), which >= 2, which == 3)?;
     c.target = match get("target") {
         // The app's callbacks say where each part goes: no target under 's3'.
         OptionValue::Missing if c.s3.is_some() => String::new(),
@@ -551,7 +568,7 @@ fn parse(
         }
         let name = match v {
             OptionValue::Null | OptionValue::Bool(false) => None,
-            OptionValue::Number(n) if n == 0.0 || n.is_nan() => None,
+            OptionValue::Number(n, _) if n == 0.0 || n.is_nan() => None,
             OptionValue::Str(s) if s.is_empty() => None,
             OptionValue::Str(s) => Some(s),
             v => return Err(wrong(opt, "a string, or a falsy value to drop it", &v)),
@@ -733,12 +750,12 @@ fn parse(
         OptionValue::Str(s) if s == "sha256" => Some(Algorithm::Sha256),
         v => return Err(wrong("checksum", "'crc32c', 'sha256' or false", &v)),
     };
-    // Not wired into the S3 protocol yet: refused by name rather than silently not done (a
-    // kept S3 upload would never resume, nor its record be deleted; parts would go unchecked).
-    if c.s3.is_some() {
+    // Not wired into the POST-policy mode yet: refused by name rather than silently not done (a
+    // kept upload would never resume, nor its record be deleted; chunks would go unchecked).
+    if c.s3.is_some_and(|o| o.post) {
         for (on, name) in [(c.persist, "persist"), (c.checksum.is_some(), "checksum")] {
             if on {
-                return Err(bad(name, "is not available with protocol 's3' yet"));
+                return Err(bad(name, "is not available with protocol 's3-post' yet"));
             }
         }
     }
@@ -756,26 +773,36 @@ fn parse(
 }
 
 /// The `s3` option: an object of the callbacks in [`S3_CALLBACKS`] (all but `signUpload`
-/// required), only with `protocol: 's3'`.
-fn s3_options(v: OptionValue, wanted: bool) -> Res<Option<S3Options>> {
+/// required), only with `protocol: 's3'`; with `protocol: 's3-post'` (`post`) those of
+/// [`S3_POST_CALLBACKS`].
+fn s3_options(v: OptionValue, wanted: bool, post: bool) -> Res<Option<S3Options>> {
+    let names: &[&str] = if post {
+        &S3_POST_CALLBACKS
+    } else {
+        &S3_CALLBACKS
+    };
     let pairs = match v {
         OptionValue::Missing | OptionValue::Null if !wanted => return Ok(None),
         OptionValue::Missing | OptionValue::Null => {
             return Err(bad(
                 "s3",
-                "protocol 's3' needs the s3 option: { createMultipartUpload, signPart, listParts, completeMultipartUpload, abortMultipartUpload, signUpload? }",
+                if post {
+                    "protocol 's3-post' needs the s3 option: { createUpload, listChunks, complete, abort }"
+                } else {
+                    "protocol 's3' needs the s3 option: { createMultipartUpload, signPart, listParts, completeMultipartUpload, abortMultipartUpload, signUpload? }"
+                },
             ))
         }
-        _ if !wanted => return Err(bad("s3", "the s3 option needs protocol: 's3'")),
+        _ if !wanted => return Err(bad("s3", "the s3 option needs protocol: 's3' or 's3-post'")),
         OptionValue::Map(pairs) => pairs,
         v => return Err(wrong("s3", "an object of callbacks", &v)),
     };
     for (name, value) in &pairs {
-        if !S3_CALLBACKS.contains(&name.as_str()) {
+        if !names.contains(&name.as_str()) {
             let mut m = String::from("s3.");
             m.push_str(name);
             m.push_str(" is not an S3 callback; the callbacks are ");
-            m.push_str(&S3_CALLBACKS.join(", "));
+            m.push_str(&names.join(", "));
             return Err(bad("s3", m));
         }
         if !matches!(value, OptionValue::Function | OptionValue::Missing) {
@@ -791,14 +818,17 @@ fn s3_options(v: OptionValue, wanted: bool) -> Res<Option<S3Options>> {
             .iter()
             .any(|(k, v)| k == n && *v == OptionValue::Function)
     };
-    if let Some(missing) = S3_CALLBACKS.iter().take(5).find(|n| !given(n)) {
+    // Every POST callback is required; of the multipart ones all but `signUpload`.
+    let required = if post { 4 } else { 5 };
+    if let Some(missing) = names.iter().take(required).find(|n| !given(n)) {
         let mut m = String::from("s3.");
         m.push_str(missing);
         m.push_str(" is required: a function (it may be async)");
         return Err(bad("s3", m));
     }
     Ok(Some(S3Options {
-        sign_upload: given("signUpload"),
+        sign_upload: !post && given("signUpload"),
+        post,
     }))
 }
 
@@ -866,23 +896,15 @@ fn distance(a: &str, b: &str) -> usize {
     prev.last().copied().unwrap_or(0)
 }
 
-/// Formats a JS number exactly as JavaScript's `String(n)` does (`1.1`, `1e-7`, `1e+21`, `0`
-/// for `-0`, `NaN`, `Infinity`), with `ryu-js`, a port of Ryū that follows ECMAScript's
-/// Number::toString.
-#[must_use]
-pub fn fmt_num(v: f64) -> String {
-    ryu_js::Buffer::new().format(v).to_string()
-}
-
 /// Describes a value for a message: `got -5`, `got a string "x"`, `got null`.
 fn describe(v: &OptionValue) -> String {
     match v {
         OptionValue::Missing => "got undefined".into(),
         OptionValue::Null => "got null".into(),
         OptionValue::Bool(b) => if *b { "got true" } else { "got false" }.into(),
-        OptionValue::Number(n) => {
+        OptionValue::Number(_, text) => {
             let mut s = String::from("got ");
-            s.push_str(&fmt_num(*n));
+            s.push_str(text);
             s
         }
         OptionValue::Str(s) => {
@@ -1037,11 +1059,12 @@ fn int(
     hi: u64,
     what: &str,
 ) -> Res<Option<u64>> {
-    match get(name) {
+    let v = get(name);
+    match v {
         OptionValue::Missing | OptionValue::Null => Ok(None),
-        OptionValue::Number(n) => num_in(n, lo, hi)
+        OptionValue::Number(n, _) => num_in(n, lo, hi)
             .map(Some)
-            .ok_or_else(|| wrong(name, what, &OptionValue::Number(n))),
+            .ok_or_else(|| wrong(name, what, &v)),
         v => Err(wrong(name, what, &v)),
     }
 }
@@ -1059,9 +1082,9 @@ fn statuses(get: &dyn Fn(&str) -> OptionValue, name: &str) -> Res<Option<Vec<u16
             let mut out = Vec::with_capacity(l.len());
             for v in l {
                 match v {
-                    OptionValue::Number(n) => match num_in(n, 100, 599) {
+                    OptionValue::Number(n, text) => match num_in(n, 100, 599) {
                         Some(s) => out.push(u16::try_from(s).unwrap_or(0)),
-                        None => return Err(wrong(name, what, &OptionValue::Number(n))),
+                        None => return Err(wrong(name, what, &OptionValue::Number(n, text))),
                     },
                     v => return Err(wrong(name, what, &v)),
                 }
@@ -1081,7 +1104,7 @@ fn pairs(
     for (k, v) in m {
         let s = match v {
             OptionValue::Str(s) => s,
-            OptionValue::Number(n) => fmt_num(n),
+            OptionValue::Number(_, text) => text,
             OptionValue::Bool(b) if allow_scalars => if b { "true" } else { "false" }.into(),
             v => {
                 let mut field = String::from(name);
@@ -1143,7 +1166,7 @@ mod tests {
         OptionValue::Str(v.to_string())
     }
     fn n(v: f64) -> OptionValue {
-        OptionValue::Number(v)
+        OptionValue::number(v)
     }
     const T: (&str, OptionValue) = ("target", OptionValue::Missing);
 
@@ -1183,6 +1206,63 @@ mod tests {
     }
 
     #[test]
+    fn s3_post_takes_its_own_four_callbacks() {
+        let post = |names: &[&str]| {
+            OptionValue::Map(
+                names
+                    .iter()
+                    .map(|n| ((*n).to_owned(), OptionValue::Function))
+                    .collect(),
+            )
+        };
+        let c = parse(&[("protocol", s("s3-post")), ("s3", post(&S3_POST_CALLBACKS))]).unwrap();
+        assert_eq!(
+            c.s3,
+            Some(S3Options {
+                sign_upload: false,
+                post: true
+            })
+        );
+        // The multipart callbacks are not this protocol's, and every POST callback is required.
+        let e = parse(&[("protocol", s("s3-post")), ("s3", post(&S3_CALLBACKS))]).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("s3.createMultipartUpload is not an S3 callback"),
+            "{}",
+            e.message
+        );
+        let e = parse(&[
+            ("protocol", s("s3-post")),
+            ("s3", post(&S3_POST_CALLBACKS[..3])),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            e.message,
+            "s3.abort is required: a function (it may be async)"
+        );
+        let e = parse(&[("protocol", s("s3-post"))]).unwrap_err();
+        assert!(
+            e.message
+                .contains("{ createUpload, listChunks, complete, abort }"),
+            "{}",
+            e.message
+        );
+        let e = parse(&[
+            ("protocol", s("s3-post")),
+            ("s3", post(&S3_POST_CALLBACKS)),
+            ("persist", OptionValue::Bool(true)),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            (e.option.as_deref(), e.message.as_str()),
+            (
+                Some("persist"),
+                "is not available with protocol 's3-post' yet"
+            )
+        );
+    }
+
+    #[test]
     fn s3_needs_its_callbacks_and_no_target() {
         let all = || {
             OptionValue::Map(
@@ -1193,15 +1273,31 @@ mod tests {
             )
         };
         let c = parse(&[("protocol", s("s3")), ("s3", all())]).unwrap();
-        assert_eq!(c.s3, Some(S3Options { sign_upload: true }));
+        assert_eq!(
+            c.s3,
+            Some(S3Options {
+                sign_upload: true,
+                post: false
+            })
+        );
         let e = parse(&[("protocol", s("s3"))]).unwrap_err();
         assert_eq!(e.option.as_deref(), Some("s3"));
-        for (name, value) in [
+        // An S3 upload is kept and resumed through listParts.
+        let c = parse(&[
+            ("protocol", s("s3")),
+            ("s3", all()),
             ("persist", OptionValue::Bool(true)),
-            ("checksum", s("crc32c")),
-        ] {
-            let e = parse(&[("protocol", s("s3")), ("s3", all()), (name, value)]).unwrap_err();
-            assert_eq!(e.option.as_deref(), Some(name), "{name} with protocol 's3'");
+        ])
+        .unwrap();
+        assert!(c.persist && c.s3.is_some());
+        // Each part's checksum is handed to signPart and checked by the store.
+        for algorithm in ["crc32c", "sha256"] {
+            let c = parse(&[
+                ("protocol", s("s3")),
+                ("s3", all()),
+                ("checksum", s(algorithm)),
+            ]);
+            assert_eq!(c.unwrap().checksum.map(Algorithm::as_str), Some(algorithm));
         }
         let e = with_target(vec![("s3", all())]).unwrap_err();
         assert!(e.message.contains("needs protocol: 's3'"), "{}", e.message);
@@ -1489,47 +1585,15 @@ mod tests {
     }
 
     #[test]
-    fn numbers_format_as_javascript_string_does() {
-        // Each right-hand side is what `String(n)` prints in JavaScript (node, V8).
-        for (n, js) in [
-            (1.1, "1.1"),
-            (1e-7, "1e-7"),
-            (1e21, "1e+21"),
-            (123_456_789_012_345_680_000.0, "123456789012345680000"),
-            (-0.0, "0"),
-            (0.1 + 0.2, "0.30000000000000004"),
-            (5e-324, "5e-324"),
-            (9_007_199_254_740_992.0, "9007199254740992"),
-            (1e-6, "0.000001"),
-            (0.000_001_234, "0.000001234"),
-            (1.5e300, "1.5e+300"),
-            (-1e21, "-1e+21"),
-            (f64::NAN, "NaN"),
-            (f64::INFINITY, "Infinity"),
-            (f64::NEG_INFINITY, "-Infinity"),
-            (100.0, "100"),
-            (1e20, "100000000000000000000"),
-            (0.5, "0.5"),
-            (-5.0, "-5"),
-            (f64::MAX, "1.7976931348623157e+308"),
-            (4.35, "4.35"),
-            (123e-20, "1.23e-18"),
-            (1_099_511_627_776.0, "1099511627776"),
-            (-1.5, "-1.5"),
-            (1.0 / 3.0, "0.3333333333333333"),
-        ] {
-            assert_eq!(fmt_num(n), js, "{n:e}");
-        }
-    }
-
-    #[test]
-    fn static_query_numbers_are_sent_as_javascript_prints_them() {
+    fn static_query_numbers_are_sent_as_javascript_printed_them() {
+        // The text is the one the API layer got from JavaScript's String(n), not the engine's.
+        let js = |v: f64, text: &str| OptionValue::Number(v, text.into());
         let c = with_target(vec![(
             "query",
             OptionValue::Map(vec![
-                ("a".into(), n(1.1)),
-                ("b".into(), n(1e-7)),
-                ("c".into(), n(1e21)),
+                ("a".into(), js(1.1, "1.1")),
+                ("b".into(), js(1e-7, "1e-7")),
+                ("c".into(), js(1e21, "1e+21")),
             ]),
         )])
         .unwrap();

@@ -25,6 +25,12 @@ pub enum Phase {
     CompleteUpload,
     /// S3: a part was stored but its `ETag` response header is not readable (bucket CORS).
     Etag,
+    /// S3 POST: the app's `createUpload` callback (the file's signed POST policy).
+    CreatePolicy,
+    /// S3 POST: the app's `listChunks` callback.
+    ListChunks,
+    /// S3 POST: the app's `complete` callback (its server composes the chunks).
+    Compose,
 }
 
 impl Phase {
@@ -40,6 +46,9 @@ impl Phase {
             Phase::SignUpload => "signUpload",
             Phase::CompleteUpload => "completeMultipartUpload",
             Phase::Etag => "etag",
+            Phase::CreatePolicy => "createUpload",
+            Phase::ListChunks => "listChunks",
+            Phase::Compose => "complete",
         }
     }
 }

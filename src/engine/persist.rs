@@ -385,6 +385,10 @@ pub fn scope(c: &Config) -> String {
         "{}|{protocol}|{}|{}|{}|{unique}",
         c.target, c.chunk_size, c.force_chunk_size, c.parameter_namespace,
     );
+    // S3 cuts parts from `chunkSize` (in the scope already); one signed PUT has no parts.
+    if let Some(o) = c.s3 {
+        s.push_str(if o.sign_upload { "|s3put" } else { "|s3" });
+    }
     for n in &c.param_names {
         s.push('|');
         s.push_str(n.as_deref().unwrap_or("-"));
@@ -518,6 +522,19 @@ mod tests {
         assert_eq!(scope(&a), scope(&b));
         b.chunk_size = 5;
         assert_ne!(scope(&a), scope(&b));
+        // S3 parts, and one signed PUT of the whole file, are other plans.
+        let mut s3 = Config::new("https://u/x");
+        s3.s3 = Some(crate::engine::config::S3Options {
+            sign_upload: false,
+            post: false,
+        });
+        assert_ne!(scope(&a), scope(&s3));
+        let mut single = s3.clone();
+        single.s3 = Some(crate::engine::config::S3Options {
+            sign_upload: true,
+            post: false,
+        });
+        assert_ne!(scope(&s3), scope(&single));
     }
 
     #[test]

@@ -9,6 +9,13 @@
 //! everything it knows is one serialisable value ([`S3Upload`]), so a durable resume record can
 //! keep it as it is.
 //!
+//! `protocol: 's3-post'` goes through the same steps with no signing per chunk and no
+//! preflight: `createUpload` once per file gives a signed POST policy (a form's URL and fields
+//! admitting every key under the file's `keyPrefix`); every chunk is a browser-form POST of
+//! those fields, its `key` (`keyPrefix` + chunk number) and the bytes last, a simple request;
+//! `listChunks` lists what a resumed file already stored; `complete` has the app's server
+//! compose the chunks into the object (UploadPartCopy), so chunks follow the same part rules.
+//!
 //! Part rules of S3, enforced before anything is sent ([`part_size`]): every part but the last
 //! is at least 5 MiB, a part is at most 5 GiB, an upload has at most 10,000 parts. The part
 //! size is the wanted one raised to 5 MiB, and for a file that would need more than 10,000
@@ -21,7 +28,9 @@
 //! ```
 
 // Byte searches, not `str::find`/`contains` with a `&str` (their two-way searcher costs wasm).
+use crate::engine::config::S3Options;
 use crate::engine::error::{ErrorKind, Phase, UploadError};
+use crate::engine::integrity::Algorithm;
 use crate::engine::params::{FileId, RequestBody, RequestId, RequestSpec};
 use crate::engine::preflight::{find_str, Prediction};
 use crate::engine::text;
@@ -142,6 +151,15 @@ pub struct S3File {
     in_flight: Vec<u32>,
     /// One signed `PUT` of the whole file (`signUpload`), no multipart upload.
     single: bool,
+    /// `protocol: 's3-post'`: chunks are form POSTs under one policy, composed by the app's
+    /// server; `upload.key` is the `keyPrefix`.
+    post: bool,
+    /// The policy's form: where chunks are POSTed, and its fields.
+    url: String,
+    fields: Vec<(String, String)>,
+    /// The policy was refused (expired): 1 while `createUpload` is to be called again for it,
+    /// 2 once it was (a second refusal fails the file).
+    renew: u8,
 }
 
 impl S3File {
@@ -159,6 +177,10 @@ impl S3File {
             completed: false,
             in_flight: Vec::new(),
             single: false,
+            post: false,
+            url: String::new(),
+            fields: Vec::new(),
+            renew: 0,
         }
     }
 
@@ -190,6 +212,10 @@ impl S3File {
             completed: false,
             in_flight: Vec::new(),
             single: false,
+            post: false,
+            url: String::new(),
+            fields: Vec::new(),
+            renew: 0,
         }
     }
 
@@ -221,7 +247,7 @@ impl S3File {
         if self.completed {
             return Step::Wait;
         }
-        if !self.created {
+        if !self.created || self.renew == 1 {
             return Step::Create;
         }
         if !self.listed {
@@ -260,6 +286,28 @@ impl S3File {
         self.listed = true;
     }
 
+    /// `createUpload` answered with the policy's form; when it was fetched again for a refused
+    /// policy, the chunks stored under the same `keyPrefix` stay. `None`, or the error's
+    /// message: a policy fetched again must keep the prefix.
+    fn policy(
+        &mut self,
+        url: String,
+        fields: Vec<(String, String)>,
+        prefix: String,
+    ) -> Option<&'static str> {
+        if self.renew == 1 {
+            if prefix != self.upload.key {
+                return Some("must keep the keyPrefix it was given");
+            }
+            self.renew = 2;
+        } else {
+            self.created(String::new(), prefix);
+        }
+        self.url = url;
+        self.fields = fields;
+        None
+    }
+
     /// The store no longer knows the upload id (`NoSuchUpload`): start over with a new upload.
     pub fn forget_upload(&mut self) {
         let part_size = self.upload.part_size;
@@ -269,6 +317,7 @@ impl S3File {
         };
         self.created = false;
         self.listed = false;
+        self.renew = 0;
         self.in_flight.clear();
     }
 
@@ -327,7 +376,8 @@ impl S3File {
         self.completed = true;
     }
 
-    /// Whether cancelling must call `abortMultipartUpload` (an upload was created and not completed).
+    /// Whether cancelling must call `abortMultipartUpload` (or, under POST, `abort`): an upload
+    /// was created and not completed.
     #[must_use]
     pub fn needs_abort(&self) -> bool {
         self.created && !self.completed && !self.single
@@ -358,9 +408,10 @@ pub enum Call {
         part_number: u32,
         /// Bytes of the part.
         size: u64,
-        /// The part's checksum for the server to sign (`x-amz-checksum-*`); `None` until
-        /// checksums are computed (the `checksum` option).
-        checksum: Option<String>,
+        /// With `checksum`: the part's checksum, its big-endian bytes (the page hands it to
+        /// `signPart` in S3's base64, for the server to sign as `x-amz-checksum-crc32c` or
+        /// `-sha256`); set once the part was read and hashed.
+        checksum: Option<Vec<u8>>,
     },
     /// `completeMultipartUpload(file, { uploadId, key, parts })`.
     Complete {
@@ -383,6 +434,33 @@ pub enum Call {
         /// The object key.
         key: String,
     },
+    /// S3 POST: `createUpload(file, { chunkSize, keyPrefix? })`, `keyPrefix` when a refused
+    /// policy is fetched again.
+    Policy {
+        /// Bytes of every chunk but the last (for the policy's `content-length-range`).
+        chunk_size: u64,
+        /// The prefix to keep.
+        key_prefix: Option<String>,
+    },
+    /// S3 POST: `listChunks(file, { keyPrefix })`.
+    ListChunks {
+        /// The file's prefix.
+        key_prefix: String,
+    },
+    /// S3 POST: a chunk's form POST under the file's policy (no callback).
+    Chunk,
+    /// S3 POST: `complete(file, { keyPrefix }, chunks)`.
+    Compose {
+        /// The file's prefix.
+        key_prefix: String,
+        /// Every chunk number, in order.
+        chunks: Vec<u32>,
+    },
+    /// S3 POST: `abort(file, { keyPrefix })`, sent and forgotten.
+    Discard {
+        /// The file's prefix.
+        key_prefix: String,
+    },
 }
 
 impl Call {
@@ -396,6 +474,11 @@ impl Call {
             Call::Upload { .. } => "signUpload",
             Call::Complete { .. } => "completeMultipartUpload",
             Call::Abort { .. } => "abortMultipartUpload",
+            Call::Policy { .. } => "createUpload",
+            Call::ListChunks { .. } => "listChunks",
+            Call::Chunk => "",
+            Call::Compose { .. } => "complete",
+            Call::Discard { .. } => "abort",
         }
     }
 }
@@ -412,6 +495,17 @@ pub enum Answer {
     },
     /// `listParts` gave these parts.
     Listed(Vec<Part>),
+    /// S3 POST: `createUpload` gave the policy's form.
+    Policy {
+        /// Where chunks are POSTed.
+        url: String,
+        /// The form fields, in order.
+        fields: Vec<(String, String)>,
+        /// The file's prefix.
+        key_prefix: String,
+    },
+    /// S3 POST: `listChunks` gave these chunk numbers.
+    Chunks(Vec<u32>),
     /// `listParts` said the store no longer knows the upload (it threw an error whose code
     /// or message is `NoSuchUpload`, or answered `null`).
     UploadGone,
@@ -433,6 +527,9 @@ pub enum PartOutcome {
     EtagHidden,
     /// The signed URL expired or was refused: sign again and retry once.
     Resign,
+    /// The store found the bytes differ from the signed checksum (`400 BadDigest`): read,
+    /// hash and send again.
+    BadDigest,
     /// The store no longer knows the upload: start over.
     UploadGone,
     /// A transient failure: retry with backoff.
@@ -452,6 +549,7 @@ pub fn classify_part(status: u16, etag: Option<&str>, body: &str) -> PartOutcome
         },
         403 if is_signature_refusal(body) || body.is_empty() => PartOutcome::Resign,
         404 if error_code(body) == Some("NoSuchUpload") => PartOutcome::UploadGone,
+        400 if error_code(body) == Some("BadDigest") => PartOutcome::BadDigest,
         408 | 429 | 500..=599 => PartOutcome::Retry,
         _ => PartOutcome::Fail,
     }
@@ -497,6 +595,18 @@ pub fn bucket_cors_hint(url: &str, page_origin: Option<&str>) -> String {
     h
 }
 
+/// The hint of a chunk POST the browser blocked (`protocol: 's3-post'`): the bucket has no CORS
+/// rule that lets the page POST (no headers or ETag needed: the POST is a simple request).
+#[must_use]
+pub fn post_cors_hint(url: &str, page_origin: Option<&str>) -> String {
+    let mut h = String::from("the bucket at ");
+    h.push_str(text::head(url, b'?'));
+    h.push_str(" has no CORS rule that lets this page POST chunks; add this bucket CORS configuration: [{\"AllowedOrigins\":[\"");
+    h.push_str(page_origin.unwrap_or("https://your-app.example"));
+    h.push_str("\"],\"AllowedMethods\":[\"POST\"]}]");
+    h
+}
+
 /// The hint of a part stored whose ETag the page cannot read.
 #[must_use]
 pub fn etag_hint(page_origin: Option<&str>) -> String {
@@ -531,6 +641,8 @@ pub struct Frame<'a> {
     pub attempt: u32,
     /// `xhr.timeout` in ms; `None` = no timeout.
     pub timeout_ms: Option<u64>,
+    /// The `checksum` option: parts are read and hashed before `signPart`.
+    pub checksum: Option<Algorithm>,
 }
 
 /// An answer to one of this protocol's requests, as the driver reports it.
@@ -606,17 +718,15 @@ impl S3File {
     ///
     /// # Errors
     /// The file breaks S3's part rules.
-    pub fn for_file(
-        size: u64,
-        chunk_size: u64,
-        sign_upload: bool,
-    ) -> Result<S3File, PartRuleError> {
+    pub fn for_file(size: u64, chunk_size: u64, o: S3Options) -> Result<S3File, PartRuleError> {
         let part = part_size(size, chunk_size)?;
-        Ok(if sign_upload && size <= part {
+        let mut f = if o.sign_upload && size <= part {
             S3File::single(size, part)
         } else {
             S3File::new(size, part)
-        })
+        };
+        f.post = o.post;
+        Ok(f)
     }
 
     /// The part size.
@@ -629,6 +739,14 @@ impl S3File {
     /// created again, so its stored parts are kept.
     #[must_use]
     pub fn again(&self) -> S3File {
+        if self.post {
+            let mut f = self.clone();
+            f.listed = false;
+            f.completed = false;
+            f.renew = 0;
+            f.in_flight.clear();
+            return f;
+        }
         if self.single {
             S3File::single(self.size, self.upload.part_size)
         } else {
@@ -679,6 +797,26 @@ impl S3File {
         let (upload_id, key) = (up.upload_id.clone(), up.key.clone());
         let (call, phase, range) = if n == FILE_STEP {
             match self.next() {
+                Step::Create if self.post => {
+                    let call = Call::Policy {
+                        chunk_size: up.part_size,
+                        key_prefix: (self.renew == 1).then_some(key),
+                    };
+                    (call, Phase::CreatePolicy, (0, 0))
+                }
+                Step::ListParts if self.post => (
+                    Call::ListChunks { key_prefix: key },
+                    Phase::ListChunks,
+                    (0, 0),
+                ),
+                Step::Complete if self.post => {
+                    let chunks = up.parts.iter().map(|p| p.number).collect();
+                    let call = Call::Compose {
+                        key_prefix: key,
+                        chunks,
+                    };
+                    (call, Phase::Compose, (0, 0))
+                }
                 Step::Create => (Call::Create, Phase::CreateUpload, (0, 0)),
                 Step::ListParts => (Call::ListParts { upload_id, key }, Phase::ListParts, (0, 0)),
                 Step::Complete => {
@@ -694,6 +832,23 @@ impl S3File {
             }
         } else {
             let (start, end) = self.range(n)?;
+            if self.post {
+                // The policy's fields, the chunk's key, then the bytes (S3 reads the file
+                // field last): a simple request, never preflighted.
+                let mut s = spec(n, Call::Chunk, Phase::Upload, (start, end), frame);
+                let mut fields = self.fields.clone();
+                let mut k = key;
+                k.push_str(&u64::from(n).to_string());
+                fields.push(("key".to_owned(), k));
+                s.method = "POST".to_owned();
+                s.url = self.url.clone();
+                s.body = RequestBody::Multipart {
+                    fields,
+                    file_field: "file".to_owned(),
+                    file_name: frame.file_name.to_owned(),
+                };
+                return Some(s);
+            }
             let call = if self.single {
                 Call::Upload { size: end - start }
             } else {
@@ -716,9 +871,14 @@ impl S3File {
         if !self.needs_abort() {
             return None;
         }
-        let call = Call::Abort {
-            upload_id: self.upload.upload_id.clone(),
-            key: self.upload.key.clone(),
+        let key = self.upload.key.clone();
+        let call = if self.post {
+            Call::Discard { key_prefix: key }
+        } else {
+            Call::Abort {
+                upload_id: self.upload.upload_id.clone(),
+                key,
+            }
         };
         self.forget_upload();
         let frame = Frame {
@@ -752,7 +912,11 @@ impl S3File {
                         "was blocked by the browser: the bucket's CORS rule does not allow this page",
                     );
                     e.url = Some(object);
-                    e.hint = Some(bucket_cors_hint(&url, cx.page_origin));
+                    e.hint = Some(if self.post {
+                        post_cors_hint(&url, cx.page_origin)
+                    } else {
+                        bucket_cors_hint(&url, cx.page_origin)
+                    });
                     Reading::Fail(e)
                 } else {
                     let mut e = sent.error(ErrorKind::Network, "got no answer from the store");
@@ -764,29 +928,56 @@ impl S3File {
     }
 
     fn read_callback(&mut self, sent: &RequestSpec, answer: Answer) -> Reading {
-        match answer {
-            Answer::Created { upload_id, key } => self.created(upload_id, key),
-            Answer::Listed(parts) => self.listed(parts),
-            Answer::UploadGone => self.forget_upload(),
+        let why = match answer {
+            Answer::Created { upload_id, key } => {
+                return self.stepped(|f| f.created(upload_id, key))
+            }
+            Answer::Listed(parts) => return self.stepped(|f| f.listed(parts)),
+            Answer::Policy {
+                url,
+                fields,
+                key_prefix,
+            } => match self.policy(url, fields, key_prefix) {
+                None => return Reading::Stepped,
+                Some(why) => why.to_owned(),
+            },
+            Answer::Chunks(numbers) => {
+                self.listed(Vec::new());
+                for number in numbers {
+                    if let Some((start, end)) = self.range(number) {
+                        self.keep(Part {
+                            number,
+                            etag: String::new(),
+                            size: end - start,
+                        });
+                    }
+                }
+                return Reading::Stepped;
+            }
+            Answer::UploadGone => return self.stepped(S3File::forget_upload),
             Answer::Completed { location } => {
                 self.completed();
                 return Reading::Finished(location.unwrap_or_default());
             }
-            Answer::Failed(why) => {
-                let call = sent.s3.as_ref();
-                let mut e = UploadError::new(ErrorKind::Callback, call.map_or("", Call::callback));
-                e.message.push_str(" failed: ");
-                e.message.push_str(&why);
-                e.phase = Some(match call {
-                    Some(Call::Upload { .. }) => Phase::SignUpload,
-                    Some(Call::Part { .. }) => Phase::SignPart,
-                    _ => sent.phase,
-                });
-                e.chunk = (sent.chunk != FILE_STEP).then_some(sent.chunk);
-                e.attempts = sent.attempt;
-                return Reading::Retry(e);
-            }
-        }
+            Answer::Failed(why) => why,
+        };
+        let call = sent.s3.as_ref();
+        let mut e = UploadError::new(ErrorKind::Callback, call.map_or("", Call::callback));
+        e.message.push_str(" failed: ");
+        e.message.push_str(&why);
+        e.phase = Some(match call {
+            Some(Call::Upload { .. }) => Phase::SignUpload,
+            Some(Call::Part { .. }) => Phase::SignPart,
+            _ => sent.phase,
+        });
+        e.chunk = (sent.chunk != FILE_STEP).then_some(sent.chunk);
+        e.attempts = sent.attempt;
+        Reading::Retry(e)
+    }
+
+    /// Applies `step` to this file: the file's own step answered.
+    fn stepped(&mut self, step: impl FnOnce(&mut S3File)) -> Reading {
+        step(self);
         Reading::Stepped
     }
 
@@ -800,17 +991,38 @@ impl S3File {
         cx: Context<'_>,
     ) -> Reading {
         let n = sent.chunk;
-        let outcome = match classify_part(status, etag, &body) {
-            // A single PUT completes nothing: its ETag is not needed.
-            PartOutcome::EtagHidden if self.single => PartOutcome::Stored(String::new()),
-            outcome => outcome,
-        };
         let answered = |what: &str| {
             let mut e = sent.error(ErrorKind::Http, what);
             e.message.push_str(&u64::from(status).to_string());
             e.status = Some(status);
             e.body = Some(body.clone());
             e
+        };
+        let outcome = match classify_part(status, etag, &body) {
+            // A single PUT completes nothing, and a chunk POST is composed by its key: their
+            // ETag is not needed.
+            PartOutcome::EtagHidden if self.single || self.post => {
+                PartOutcome::Stored(String::new())
+            }
+            // A refused policy serves every chunk of the file: it is fetched again once per
+            // file. A chunk sent under an older policy, or while the new one is on its way, is
+            // just sent again.
+            PartOutcome::Resign if self.post => {
+                // Sent under the current policy: its URL and fields (a policy signed again within
+                // the same second may have the same fields).
+                let current = sent.url == self.url
+                    && matches!(&sent.body, RequestBody::Multipart { fields, .. } if fields.starts_with(&self.fields));
+                if current && self.renew == 2 {
+                    return Reading::Fail(answered(
+                        "was refused again after the policy was fetched anew: HTTP ",
+                    ));
+                }
+                if current {
+                    self.renew = 1;
+                }
+                return Reading::SignAgain;
+            }
+            outcome => outcome,
         };
         match outcome {
             PartOutcome::Stored(etag) => {
@@ -835,7 +1047,16 @@ impl S3File {
                 self.forget_upload();
                 Reading::StartOver
             }
-            PartOutcome::Retry => Reading::Retry(answered("answered HTTP ")),
+            PartOutcome::Retry | PartOutcome::BadDigest => {
+                let mut e = answered("answered HTTP ");
+                if outcome == PartOutcome::BadDigest {
+                    // The bytes the store got differ from the checksum signed: read, hash and
+                    // send again, within the retry budget (no back-off of the window).
+                    e.kind = ErrorKind::Integrity;
+                    e.algorithm = sent.checksum.map(Algorithm::as_str);
+                }
+                Reading::Retry(e)
+            }
             PartOutcome::Fail => Reading::Fail(answered("was refused with HTTP ")),
         }
     }
@@ -845,6 +1066,7 @@ impl S3File {
 /// or a part's `PUT` of `range`.
 fn spec(n: u32, call: Call, phase: Phase, range: (u64, u64), frame: Frame<'_>) -> RequestSpec {
     let put = phase == Phase::Upload;
+    let checksum = frame.checksum.filter(|_| matches!(call, Call::Part { .. }));
     RequestSpec {
         id: frame.id,
         file: frame.file,
@@ -870,8 +1092,8 @@ fn spec(n: u32, call: Call, phase: Phase, range: (u64, u64), frame: Frame<'_>) -
         params: Vec::new(),
         file_name: frame.file_name.to_owned(),
         s3: Some(call),
-        // Per-part checksums are not handed to `signPart` yet (the `checksum` of `Call::Part`).
-        checksum: None,
+        // The driver reads and hashes the part, then `Scheduler::hashed` fills `Call::Part`'s.
+        checksum,
         file_digest_of: None,
         target: None,
     }
@@ -1021,6 +1243,8 @@ mod tests {
             PartOutcome::UploadGone
         );
         assert_eq!(classify_part(503, None, ""), PartOutcome::Retry);
+        let bad = "<Error><Code>BadDigest</Code><Message>The CRC32C you specified did not match the calculated checksum.</Message></Error>";
+        assert_eq!(classify_part(400, None, bad), PartOutcome::BadDigest);
         assert_eq!(classify_part(400, None, ""), PartOutcome::Fail);
     }
 
@@ -1031,6 +1255,7 @@ mod tests {
             file_name: "f.bin",
             attempt: 1,
             timeout_ms: None,
+            checksum: None,
         }
     }
 
@@ -1125,6 +1350,229 @@ mod tests {
             Reading::StartOver
         );
         assert_eq!(f.next(), Step::Create);
+    }
+
+    const POST: S3Options = S3Options {
+        sign_upload: false,
+        post: true,
+    };
+
+    fn policy(url: &str, sig: &str, prefix: &str) -> Reply {
+        Reply::Callback(Answer::Policy {
+            url: url.into(),
+            fields: vec![
+                ("policy".into(), "cG9saWN5".into()),
+                ("x-amz-signature".into(), sig.into()),
+            ],
+            key_prefix: prefix.into(),
+        })
+    }
+
+    fn post_reply(status: u16, body: &str) -> Reply {
+        Reply::Part {
+            status,
+            etag: None,
+            body: body.to_owned(),
+        }
+    }
+
+    const POLICY_EXPIRED: &str = "<Error><Code>AccessDenied</Code><Message>Invalid according to Policy: Policy expired.</Message></Error>";
+
+    #[test]
+    fn post_one_policy_per_file_then_form_posts_then_compose() {
+        let mut f = S3File::for_file(12 * MIB, MIB, POST).unwrap();
+        assert_eq!(f.part_size(), MIN_PART_SIZE, "chunks follow the part rules");
+        let create = f.request(FILE_STEP, frame()).unwrap();
+        assert_eq!(
+            (create.s3.clone(), create.phase),
+            (
+                Some(Call::Policy {
+                    chunk_size: 5 * MIB,
+                    key_prefix: None
+                }),
+                Phase::CreatePolicy
+            )
+        );
+        let b = "http://store.test/b";
+        assert_eq!(
+            f.read(&create, policy(b, "s1", "up/f/"), false, CX),
+            Reading::Stepped
+        );
+        // A fresh prefix has nothing to list: the chunks go at once, several in flight.
+        assert_eq!(f.next_request(None, None), Some(1));
+        f.sending(1);
+        assert_eq!(f.next_request(None, None), Some(2));
+        let chunk = f.request(2, frame()).unwrap();
+        assert_eq!((chunk.method.as_str(), chunk.url.as_str()), ("POST", b));
+        assert_eq!(
+            (chunk.start, chunk.end, chunk.s3.clone()),
+            (5 * MIB, 10 * MIB, Some(Call::Chunk))
+        );
+        let RequestBody::Multipart {
+            fields, file_field, ..
+        } = &chunk.body
+        else {
+            panic!("a chunk is a multipart form: {:?}", chunk.body);
+        };
+        let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["policy", "x-amz-signature", "key"],
+            "the policy's fields, then the key; the file field last"
+        );
+        assert_eq!(fields[2].1, "up/f/2");
+        assert_eq!(file_field, "file");
+        assert!(chunk.headers.is_empty() && !chunk.preflight.preflight && !chunk.with_credentials);
+        f.sending(2);
+        f.sending(3);
+        // S3 answers a form POST 204 with nothing to read: stored.
+        for n in [1, 3, 2] {
+            let sent = f.request(n, frame()).unwrap();
+            assert_eq!(
+                f.read(&sent, post_reply(204, ""), false, CX),
+                Reading::PartStored
+            );
+        }
+        let done = f.request(FILE_STEP, frame()).unwrap();
+        assert_eq!(
+            (done.s3.clone(), done.phase),
+            (
+                Some(Call::Compose {
+                    key_prefix: "up/f/".into(),
+                    chunks: vec![1, 2, 3]
+                }),
+                Phase::Compose
+            )
+        );
+        assert_eq!(
+            f.abort(frame()).and_then(|a| a.s3),
+            Some(Call::Discard {
+                key_prefix: "up/f/".into()
+            })
+        );
+    }
+
+    #[test]
+    fn post_resume_lists_chunks_once_and_sends_only_the_missing_ones() {
+        let mut f = S3File::for_file(21 * MIB, MIN_PART_SIZE, POST).unwrap();
+        let create = f.request(FILE_STEP, frame()).unwrap();
+        f.read(&create, policy("http://s/b", "s1", "p/"), false, CX);
+        let mut again = f.again();
+        let list = again.request(FILE_STEP, frame()).unwrap();
+        assert_eq!(
+            list.s3,
+            Some(Call::ListChunks {
+                key_prefix: "p/".into()
+            })
+        );
+        // Chunk 9 does not exist; 1 and 3 are stored.
+        let chunks = Reply::Callback(Answer::Chunks(vec![3, 1, 9]));
+        assert_eq!(again.read(&list, chunks, false, CX), Reading::Stepped);
+        assert_eq!(
+            (again.stored_parts(), again.confirmed_bytes()),
+            (2, 10 * MIB)
+        );
+        let mut sent = Vec::new();
+        while let Some(n) = again.next_request(None, None).filter(|n| *n != FILE_STEP) {
+            again.sending(n);
+            sent.push(n);
+        }
+        assert_eq!(sent, [2, 4, 5]);
+    }
+
+    #[test]
+    fn post_expired_policy_is_fetched_again_once_with_the_same_prefix() {
+        let mut f = S3File::for_file(12 * MIB, MIN_PART_SIZE, POST).unwrap();
+        let create = f.request(FILE_STEP, frame()).unwrap();
+        f.read(&create, policy("http://s/b", "old", "p/"), false, CX);
+        for n in 1..=3 {
+            f.sending(n);
+        }
+        let old: Vec<_> = (1..=3).map(|n| f.request(n, frame()).unwrap()).collect();
+        assert_eq!(
+            f.read(&old[0], post_reply(403, POLICY_EXPIRED), false, CX),
+            Reading::SignAgain
+        );
+        // The file's policy is fetched again before anything else, with its prefix.
+        assert_eq!(f.next_request(None, Some(1)), Some(FILE_STEP));
+        let renew = f.request(FILE_STEP, frame()).unwrap();
+        assert_eq!(
+            renew.s3,
+            Some(Call::Policy {
+                chunk_size: 5 * MIB,
+                key_prefix: Some("p/".into())
+            })
+        );
+        // Another chunk of the old policy refused meanwhile is just sent again.
+        assert_eq!(
+            f.read(&old[1], post_reply(403, POLICY_EXPIRED), false, CX),
+            Reading::SignAgain
+        );
+        // The new policy's form is elsewhere, with the same fields (signed within the same second).
+        assert_eq!(
+            f.read(&renew, policy("http://s/b2", "old", "p/"), false, CX),
+            Reading::Stepped
+        );
+        // After the new policy, a chunk of the old one refused: sent again, no third policy.
+        assert_eq!(
+            f.read(&old[2], post_reply(403, POLICY_EXPIRED), true, CX),
+            Reading::SignAgain
+        );
+        assert_eq!(f.next_request(None, Some(1)), Some(1));
+        let fresh = f.request(1, frame()).unwrap();
+        assert_eq!(fresh.url, "http://s/b2");
+        // Refused under the new policy too: the file fails (`http`, 403), no third policy.
+        let e = f.read(&fresh, post_reply(403, POLICY_EXPIRED), false, CX);
+        assert!(
+            matches!(&e, Reading::Fail(e) if e.kind == ErrorKind::Http && e.status == Some(403)),
+            "{e:?}"
+        );
+        assert_ne!(f.next(), Step::Create);
+    }
+
+    #[test]
+    fn post_policy_fetched_again_must_keep_its_prefix() {
+        let mut f = S3File::for_file(6 * MIB, MIN_PART_SIZE, POST).unwrap();
+        let create = f.request(FILE_STEP, frame()).unwrap();
+        f.read(&create, policy("http://s/b", "old", "p/"), false, CX);
+        f.sending(1);
+        let chunk = f.request(1, frame()).unwrap();
+        f.read(&chunk, post_reply(403, POLICY_EXPIRED), false, CX);
+        let renew = f.request(FILE_STEP, frame()).unwrap();
+        let e = f.read(&renew, policy("http://s/b", "new", "other/"), false, CX);
+        assert!(
+            matches!(&e, Reading::Retry(e) if e.kind == ErrorKind::Callback && e.phase == Some(Phase::CreatePolicy) && e.message.contains("keyPrefix")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn post_blocked_by_the_bucket_names_the_post_rule() {
+        let mut f = S3File::for_file(6 * MIB, MIN_PART_SIZE, POST).unwrap();
+        let create = f.request(FILE_STEP, frame()).unwrap();
+        f.read(&create, policy("http://store.test/b", "s", "p/"), false, CX);
+        f.sending(1);
+        let chunk = f.request(1, frame()).unwrap();
+        let unread = Reply::Unread {
+            url: "http://store.test/b".into(),
+            reachable: true,
+        };
+        let Reading::Fail(e) = f.read(&chunk, unread, false, CX) else {
+            panic!("a blocked chunk fails the file");
+        };
+        let hint = e.hint.unwrap_or_default();
+        assert_eq!(e.kind, ErrorKind::Cors);
+        for want in [
+            "\"AllowedOrigins\":[\"http://app.test\"]",
+            "\"AllowedMethods\":[\"POST\"]",
+            "POST chunks",
+        ] {
+            assert!(hint.contains(want), "{want} in {hint}");
+        }
+        assert!(
+            !hint.contains("ExposeHeaders"),
+            "a POST needs no exposed header: {hint}"
+        );
     }
 
     #[test]

@@ -697,6 +697,24 @@ fn changed(chunk: u32, algorithm: integrity::Algorithm) -> UploadError {
 /// How a fresh (or freshly re-queued) file of `count` chunks probes under `testChunks`.
 /// `'auto'` sends a one-chunk file without a probe: the probe would cost a round trip in
 /// every fresh upload to save re-sending at most one chunk when resuming.
+/// The record state of an S3 file's multipart upload ([`Scheduler::keep_s3_upload`]): its
+/// part size, upload id and key, one a line.
+const S3_STATE: &str = "s3";
+
+/// The multipart upload a record kept, if it has one (its parts come from `listParts`).
+fn kept_s3_upload(r: &Record) -> Option<s3::S3Upload> {
+    let (_, v) = r.state.iter().find(|(n, _)| n == S3_STATE)?;
+    let mut lines = v.splitn(3, '\n');
+    let part_size = lines.next()?.parse().ok()?;
+    let upload_id = lines.next().filter(|u| !u.is_empty())?.to_owned();
+    Some(s3::S3Upload {
+        upload_id,
+        key: lines.next()?.to_owned(),
+        part_size,
+        parts: Vec::new(),
+    })
+}
+
 fn fresh_probing(test_chunks: TestChunks, count: u32) -> Probing {
     match test_chunks {
         TestChunks::Auto if count <= 1 => Probing::Off,
@@ -947,8 +965,8 @@ impl Scheduler {
             m.push(')');
             return Err(UploadError::rejected("duplicate", quoted(&m)));
         }
-        let s3 = match c.s3 {
-            Some(o) => match S3File::for_file(meta.size, c.chunk_size, o.sign_upload) {
+        let mut s3 = match c.s3 {
+            Some(o) => match S3File::for_file(meta.size, c.chunk_size, o) {
                 Ok(s3) => Some(s3),
                 Err(e) => return Err(UploadError::rejected("chunkSize", quoted(&e.message))),
             },
@@ -998,6 +1016,13 @@ impl Scheduler {
         }
         if record.is_none() && c.persist {
             record = Some(Box::new(Record::new(c, &identifier, &meta)));
+        }
+        // An upload the record kept goes on (`listParts` first) when its parts are cut the same.
+        let upload = record.as_deref().and_then(kept_s3_upload);
+        if let (Some(f3), Some(u)) = (s3.as_mut(), upload) {
+            if !f3.is_single() && f3.part_size() == u.part_size {
+                *f3 = S3File::resumed(meta.size, u);
+            }
         }
         let kept_runs = match resume {
             Resume::Fresh => Runs::default(),
@@ -1385,6 +1410,10 @@ impl Scheduler {
     pub fn preflight_report(&self, page_origin: Option<&str>) -> (Prediction, Prediction) {
         let c = &self.config;
         if !c.cors_enforced {
+            return (Prediction::default(), Prediction::default());
+        }
+        if c.s3.is_some_and(|o| o.post) {
+            // No probes; every chunk is a browser-form POST with no header of ours: simple.
             return (Prediction::default(), Prediction::default());
         }
         if c.s3.is_some() {
@@ -1896,6 +1925,7 @@ impl Scheduler {
             file_name: &f.meta.name,
             attempt,
             timeout_ms: (t > 0).then_some(t),
+            checksum: self.config.checksum,
         }
     }
 
@@ -1987,10 +2017,12 @@ impl Scheduler {
         });
         match reading.flatten() {
             Some(s3::Reading::Stepped) => {
+                self.keep_s3_upload(i);
                 self.emit(Event::FileProgress(file));
                 self.emit(Event::Progress);
             }
             Some(s3::Reading::Finished(location)) => {
+                self.forget(i);
                 self.emit(Event::FileProgress(file));
                 self.emit(Event::Progress);
                 self.emit(Event::FileSuccess {
@@ -1999,10 +2031,39 @@ impl Scheduler {
                 });
             }
             Some(s3::Reading::PartStored) => self.chunk_done(i, n, String::new()),
-            Some(s3::Reading::StartOver) => self.abort_file(file),
+            Some(s3::Reading::StartOver) => {
+                self.keep_s3_upload(i);
+                self.abort_file(file);
+            }
             Some(s3::Reading::Retry(e)) => self.retry(i, &fl, e, None),
             Some(s3::Reading::Fail(e)) => self.fail_file(i, e),
             Some(s3::Reading::SignAgain) | None => {}
+        }
+    }
+
+    /// Keeps file `i`'s multipart upload (part size, id, key) in its record when it changed, so
+    /// that after a reload the file goes on with `listParts`; an upload the store lost leaves an
+    /// empty value.
+    fn keep_s3_upload(&mut self, i: usize) {
+        let Some(f) = self.files.get_mut(i) else {
+            return;
+        };
+        let (Some(s3), Some(r)) = (&f.s3, f.record.as_deref_mut()) else {
+            return;
+        };
+        let u = s3.upload();
+        let mut value = String::new();
+        if !u.upload_id.is_empty() {
+            value = u.part_size.to_string();
+            for part in [&u.upload_id, &u.key] {
+                value.push('\n');
+                value.push_str(part);
+            }
+        }
+        let kept = r.state.iter().find(|(n, _)| n == S3_STATE);
+        if kept.map_or("", |(_, v)| v.as_str()) != value {
+            r.set_state(S3_STATE, &value);
+            self.keep(i);
         }
     }
 
@@ -2019,6 +2080,7 @@ impl Scheduler {
                 file_name: &name,
                 attempt: 1,
                 timeout_ms: None,
+                checksum: None,
             })
         });
         if let Some(Some(spec)) = spec {
@@ -2150,6 +2212,11 @@ impl Scheduler {
         let fl = self.flights.get_mut(&r)?;
         // The request goes on the wire now: its round trip starts after the read and the hash.
         fl.sent_at = now;
+        // An S3 part: its checksum goes to `signPart` and into its header.
+        if let Some(s3::Call::Part { checksum, .. }) = &mut fl.spec.s3 {
+            *checksum = Some(sum.to_vec());
+            return Some(fl.spec.clone());
+        }
         let mut add = |suffix: &str, value: String| {
             fl.spec.params.push((integrity_param(c, suffix), value));
         };
@@ -2737,7 +2804,10 @@ mod tests {
 
     fn s3_scheduler_retrying(slots: u32, retries: u32) -> Scheduler {
         let mut c = Config::new("");
-        c.s3 = Some(crate::engine::config::S3Options { sign_upload: false });
+        c.s3 = Some(crate::engine::config::S3Options {
+            sign_upload: false,
+            post: false,
+        });
         c.simultaneous_uploads = Some(slots);
         c.max_chunk_retries = retries;
         Scheduler::new(c, 1)
@@ -2767,6 +2837,176 @@ mod tests {
     }
 
     const MIB: u64 = 1 << 20;
+
+    /// `protocol: 's3'` with `persist`, one slot.
+    fn s3_persisting() -> Scheduler {
+        let mut c = Config::new("");
+        c.s3 = Some(crate::engine::config::S3Options {
+            sign_upload: false,
+            post: false,
+        });
+        c.simultaneous_uploads = Some(1);
+        c.persist = true;
+        Scheduler::new(c, 1)
+    }
+
+    /// A 12 MiB file (three parts) created as upload `u-1` with part 1 stored: its record.
+    fn s3_record_after_one_part() -> Record {
+        let mut s = s3_persisting();
+        let f = s.add_file(0, meta("a.bin", 12 * MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        assert_eq!(create[0].s3, Some(Call::Create));
+        let created = Answer::Created {
+            upload_id: "u-1".into(),
+            key: "k/a.bin".into(),
+        };
+        answer(&mut s, &create[0], created);
+        let actions = drain(&mut s);
+        assert!(
+            actions.contains(&Action::Keep {
+                file: f,
+                added: false
+            }),
+            "the created upload is written at once"
+        );
+        stored(&mut s, &sends(&actions)[0]);
+        let r = s.record(f).unwrap();
+        assert_eq!(
+            s.file_state(f, "s3").as_deref(),
+            Some("5242880\nu-1\nk/a.bin"),
+            "part size, upload id, key"
+        );
+        // What the store keeps, read back.
+        Record::decode(&r.encode()).unwrap()
+    }
+
+    #[test]
+    fn s3_resumed_from_its_record_lists_parts_then_sends_only_the_missing_ones() {
+        let kept = s3_record_after_one_part();
+        let mut s = s3_persisting();
+        let f = s
+            .add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept.clone()))
+            .unwrap();
+        s.handle(0, Input::Start);
+        let list = sends(&drain(&mut s));
+        assert_eq!(list.len(), 1);
+        let Some(Call::ListParts { .. }) = &list[0].s3 else {
+            panic!("listParts first, got {list:?}");
+        };
+        assert_eq!(s.s3_upload(f).unwrap().upload_id, "u-1");
+        assert_eq!(s.s3_upload(f).unwrap().key, "k/a.bin");
+        let part1 = s3::Part {
+            number: 1,
+            etag: "\"e1\"".into(),
+            size: 5 * MIB,
+        };
+        answer(&mut s, &list[0], Answer::Listed(vec![part1]));
+        let mut numbers = Vec::new();
+        loop {
+            let next = sends(&drain(&mut s));
+            let Some(r) = next.first() else { break };
+            match &r.s3 {
+                Some(Call::Part { .. }) => {
+                    numbers.push(r.chunk);
+                    stored(&mut s, r);
+                }
+                Some(Call::Complete { .. }) => {
+                    answer(&mut s, r, Answer::Completed { location: None });
+                    assert!(drain(&mut s).contains(&Action::Forget { key: kept.key() }));
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(numbers, [2, 3], "part 1 is not sent again");
+        assert_eq!(s.file(f).unwrap().status, FileStatus::Success);
+    }
+
+    #[test]
+    fn s3_resumed_upload_the_store_lost_starts_over_with_create() {
+        let kept = s3_record_after_one_part();
+        let mut s = s3_persisting();
+        let f = s
+            .add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept))
+            .unwrap();
+        s.handle(0, Input::Start);
+        let list = sends(&drain(&mut s));
+        assert!(matches!(list[0].s3, Some(Call::ListParts { .. })));
+        answer(&mut s, &list[0], Answer::UploadGone);
+        assert_eq!(
+            s.file_state(f, "s3").as_deref(),
+            Some(""),
+            "the lost upload is dropped"
+        );
+        let create = sends(&drain(&mut s));
+        assert_eq!(create[0].s3, Some(Call::Create));
+        let created = Answer::Created {
+            upload_id: "u-2".into(),
+            key: "k/a.bin".into(),
+        };
+        answer(&mut s, &create[0], created);
+        assert_eq!(
+            s.file_state(f, "s3").as_deref(),
+            Some("5242880\nu-2\nk/a.bin")
+        );
+    }
+
+    #[test]
+    fn s3_record_of_another_part_size_creates_a_new_upload() {
+        // chunkSize changed between the sessions: the kept upload's parts are 6 MiB, this
+        // session cuts 5 MiB parts. The kept upload is not continued (the file's chunks are
+        // cut before the record is read); a new one begins and the record keeps it.
+        let mut kept = s3_record_after_one_part();
+        kept.set_state("s3", "6291456\nu-1\nk/a.bin");
+        let mut s = s3_persisting();
+        let f = s
+            .add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept))
+            .unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        assert_eq!(create[0].s3, Some(Call::Create));
+        let created = Answer::Created {
+            upload_id: "u-2".into(),
+            key: "k/a.bin".into(),
+        };
+        answer(&mut s, &create[0], created);
+        assert_eq!(
+            s.file_state(f, "s3").as_deref(),
+            Some("5242880\nu-2\nk/a.bin")
+        );
+        let part = sends(&drain(&mut s));
+        assert_eq!((part[0].start, part[0].end), (0, 5 * MIB));
+    }
+
+    #[test]
+    fn s3_cancel_of_a_kept_upload_aborts_it_and_deletes_the_record() {
+        let kept = s3_record_after_one_part();
+        let mut s = s3_persisting();
+        let f = s
+            .add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept.clone()))
+            .unwrap();
+        s.handle(0, Input::Start);
+        let list = sends(&drain(&mut s));
+        answer(&mut s, &list[0], Answer::Listed(vec![]));
+        drain(&mut s);
+        s.handle(1, Input::CancelFile(f));
+        let actions = drain(&mut s);
+        let abort = Call::Abort {
+            upload_id: "u-1".into(),
+            key: "k/a.bin".into(),
+        };
+        assert!(
+            sends(&actions)
+                .iter()
+                .any(|r| r.s3.as_ref() == Some(&abort)),
+            "{actions:?}"
+        );
+        assert!(
+            actions.contains(&Action::Forget { key: kept.key() }),
+            "{actions:?}"
+        );
+    }
 
     #[test]
     fn s3_creates_sends_parts_in_parallel_then_completes() {
@@ -2824,6 +3064,68 @@ mod tests {
             body: "https://b/k".into()
         })));
         assert!(s.is_drained());
+    }
+
+    #[test]
+    fn s3_post_one_policy_then_every_chunk_a_simple_post_in_parallel_then_compose() {
+        let mut c = Config::new("");
+        c.s3 = Some(crate::engine::config::S3Options {
+            sign_upload: false,
+            post: true,
+        });
+        c.simultaneous_uploads = Some(3);
+        c.page_origin = Some("http://app.test".into());
+        let mut s = Scheduler::new(c, 1);
+        assert_eq!(
+            s.preflight_report(Some("http://app.test")),
+            (Prediction::default(), Prediction::default()),
+            "no preflight at all"
+        );
+        let f = s.add_file(0, meta("a.bin", 12 * MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        assert_eq!(create.len(), 1, "the policy is fetched alone, once");
+        assert!(matches!(create[0].s3, Some(Call::Policy { .. })));
+        answer(
+            &mut s,
+            &create[0],
+            Answer::Policy {
+                url: "http://store.test/b".into(),
+                fields: vec![("policy".into(), "p".into())],
+                key_prefix: "k/".into(),
+            },
+        );
+        let chunks = sends(&drain(&mut s));
+        assert_eq!(
+            chunks.iter().map(|r| r.chunk).collect::<Vec<_>>(),
+            [1, 2, 3],
+            "every chunk in flight at once, no warm-up"
+        );
+        assert!(chunks
+            .iter()
+            .all(|r| r.method == "POST" && r.s3 == Some(Call::Chunk) && !r.preflight.preflight));
+        for r in &chunks {
+            s.handle(
+                1,
+                Input::PartAnswer {
+                    request: r.id,
+                    status: 204,
+                    etag: None,
+                    body: String::new(),
+                },
+            );
+        }
+        let compose = sends(&drain(&mut s));
+        assert_eq!(
+            compose[0].s3,
+            Some(Call::Compose {
+                key_prefix: "k/".into(),
+                chunks: vec![1, 2, 3]
+            })
+        );
+        answer(&mut s, &compose[0], Answer::Completed { location: None });
+        drain(&mut s);
+        assert_eq!(s.file(f).unwrap().status, FileStatus::Success);
     }
 
     #[test]
@@ -2891,6 +3193,58 @@ mod tests {
         }
         let e = s.file(f).unwrap().error.unwrap();
         assert_eq!((e.kind, e.status), (ErrorKind::Http, Some(403)));
+    }
+
+    #[test]
+    fn s3_checksum_is_handed_to_sign_part_and_bad_digest_is_an_integrity_retry() {
+        let mut c = Config::new("");
+        c.s3 = Some(crate::engine::config::S3Options {
+            sign_upload: false,
+            post: false,
+        });
+        c.simultaneous_uploads = Some(1);
+        c.max_chunk_retries = 1;
+        c.chunk_retry_interval_ms = 0;
+        c.checksum = Some(integrity::Algorithm::Crc32c);
+        let mut s = Scheduler::new(c, 1);
+        let f = s.add_file(0, meta("a.bin", MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        assert_eq!(create[0].checksum, None, "only parts are hashed");
+        let created = Answer::Created {
+            upload_id: "u".into(),
+            key: "k".into(),
+        };
+        answer(&mut s, &create[0], created);
+        let bad = "<Error><Code>BadDigest</Code></Error>";
+        for attempt in 1..=2 {
+            let part = sends(&drain(&mut s));
+            assert_eq!(part[0].checksum, Some(integrity::Algorithm::Crc32c));
+            let hashed = s.hashed(1, part[0].id, &[0xe3, 0x06, 0x92, 0x83]).unwrap();
+            let Some(Call::Part { checksum, .. }) = hashed.s3 else {
+                panic!("a part: {hashed:?}");
+            };
+            assert_eq!(
+                checksum.as_deref(),
+                Some(&[0xe3, 0x06, 0x92, 0x83][..]),
+                "the CRC's big-endian bytes"
+            );
+            s.handle(
+                1,
+                Input::PartAnswer {
+                    request: part[0].id,
+                    status: 400,
+                    etag: None,
+                    body: bad.into(),
+                },
+            );
+            if attempt == 1 {
+                assert!(s.file(f).unwrap().error.is_none(), "sent again");
+            }
+        }
+        let e = s.file(f).unwrap().error.unwrap();
+        assert_eq!((e.kind, e.status), (ErrorKind::Integrity, Some(400)));
+        assert_eq!((e.algorithm, e.attempts), (Some("crc32c"), 2));
     }
 
     #[test]
@@ -2987,7 +3341,10 @@ mod tests {
     #[test]
     fn s3_sign_upload_sends_a_one_part_file_as_one_put() {
         let mut c = Config::new("");
-        c.s3 = Some(crate::engine::config::S3Options { sign_upload: true });
+        c.s3 = Some(crate::engine::config::S3Options {
+            sign_upload: true,
+            post: false,
+        });
         c.simultaneous_uploads = Some(1);
         let mut s = Scheduler::new(c, 1);
         let small = s.add_file(0, meta("small.bin", MIB)).unwrap();

@@ -255,7 +255,7 @@ test('demo.sh PAGE_PORT/API_PORT: the demo serves on the chosen ports and upload
   }
 });
 
-test('demo.sh with moto installed: the Protocol switch sends a file straight into the S3 bucket', { timeout: TEST_TIMEOUT }, async () => {
+test('demo.sh with moto installed: the Protocol switch sends a file straight into the S3 bucket (s3, then s3-post)', { timeout: TEST_TIMEOUT }, async () => {
   expectTrue(existsSync(MOTO_BIN), `${MOTO_BIN} is missing: run scripts/ensure-tools.sh (make test does)`);
   const [pagePort, apiPort] = await freePorts(2);
   const data = mkdtempSync(join(tmpdir(), 'rw-e2e-demo-'));
@@ -293,6 +293,19 @@ test('demo.sh with moto installed: the Protocol switch sends a file straight int
     const calls = ['/s3/create', '/s3/sign-part', '/s3/complete', '/upload'].map((p) => byPath[p] ?? 0);
     expectEqual(calls, [1, 2, 1, 0], 'signing calls (create, sign-part, complete) and no byte through /upload');
     expectEqual(readdirSync(join(data, 'files')).length, 0, 'no file in the upload server\'s data dir');
+
+    // s3-post: the same bucket (its CORS configuration has the POST rule too), no preflight.
+    await t.page.selectOption('#o-proto', 's3-post');
+    await t.page.waitForFunction(() => document.getElementById('preflight').textContent.startsWith('chunk form POST: no preflight'));
+    const data7 = bytes(7 * 1024 * 1024, 8);
+    await t.page.locator('input[type=file]').first().setInputFiles({ name: 'demo-s3p.bin', mimeType: 'application/octet-stream', buffer: data7 });
+    await t.page.click('#upload');
+    await t.page.waitForFunction(() => [...document.querySelectorAll('#bucket-files li')].some((li) => li.textContent.includes('demo-s3p.bin')), null, { timeout: 60000 });
+    const postKey = await t.eval(() => [...document.querySelectorAll('#bucket-files li')].find((li) => li.textContent.includes('demo-s3p.bin')).textContent.split(' — ')[0]);
+    const postObject = await control(`/__fixture/s3/object?key=${encodeURIComponent(postKey)}`);
+    expectEqual([postObject.size, postObject.sha256], [data7.length, createHash('sha256').update(data7).digest('hex')], `object ${postKey} in the bucket (s3-post)`);
+    const after = (await control('/__fixture/stats')).by_path ?? {};
+    expectEqual(['/s3/policy', '/s3/compose', '/upload'].map((p) => after[p] ?? 0), [1, 1, 0], 's3-post calls (policy, compose) and no byte through /upload');
   } finally {
     await t.close();
     await demo.stop();

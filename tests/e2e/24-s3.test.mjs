@@ -7,7 +7,7 @@ import {
   startFixture, startStore, launchBrowser, openUploader, scenario, expectEqual, expectTrue, makeFile,
   startRun, waitRun, callRun, untilRun, fileErrorOf, summarize, MiB, TEST_TIMEOUT,
 } from './harness.mjs';
-import { s3UploadAndCheck, s3EtagHidden, s3KeyOf } from './scenarios.mjs';
+import { s3UploadAndCheck, s3EtagHidden, s3KeyOf, reloadPage } from './scenarios.mjs';
 
 const BUCKET = 'e2e-bucket';
 let browser, store, fx;
@@ -165,6 +165,123 @@ describe('§24 direct to S3 (moto)', () => {
       const success = run.events.find((e) => e.name === 'fileSuccess');
       const object = await fx.json(`/__fixture/s3/object?key=${encodeURIComponent(keyOf(success.text))}`);
       expectEqual(object.sha256, f.sha256, 'the object in the bucket');
+    });
+    await t.close();
+  });
+
+  // moto accepts any x-amz-checksum-* header without checking it, and its ListParts shows no
+  // part checksum: what the page handed to signPart is checked against the bytes in the bucket,
+  // and the store's refusal of altered bytes is stood in for by the fixture (bad_digest_part).
+  const checksums = () => fx.json('/__fixture/s3/checksums');
+  const partSums = (key, algorithm) => fx.json(`/__fixture/s3/object?key=${encodeURIComponent(key)}&part_size=${5 * MiB}&algorithm=${algorithm}`);
+
+  for (const [algorithm, size] of [['crc32c', 64 * MiB], ['sha256', 11 * MiB]]) {
+    test(`§24 checksum ${algorithm}: ${size / MiB} MiB byte-identical; signPart got each part's checksum (S3's base64), equal to the ${algorithm} of that part in the bucket, and signed it into the part URL; 1 OPTIONS per part`, { timeout: TEST_TIMEOUT }, async () => {
+      await fresh();
+      const t = await openUploader(browser, fx);
+      await scenario({ fixtures: [fx], pages: [t] }, async () => {
+        const name = `s3-sum-${algorithm}.bin`;
+        const f = await makeFile(t, name, size, 12);
+        const before = (await checksums()).signed.length;
+        // `preprocess` is not called under 's3' (with or without checksum).
+        const fnOptions = { preprocess: '() => { window.__preprocessed = (window.__preprocessed || 0) + 1; return Promise.resolve(); }' };
+        await startRun(t, 'sum', S3({ checksum: algorithm }), [{ name, size, seed: 12 }], { s3Api: fx.api, fnOptions });
+        const run = await waitRun(t, 'sum', 180000);
+        expectEqual(run.summary?.succeeded?.length, 1, 'files succeeded', summarize(run));
+        const key = keyOf(run.events.find((e) => e.name === 'fileSuccess').text);
+        const object = await partSums(key, algorithm);
+        expectEqual([object.size, object.sha256], [f.size, f.sha256], 'the object in the bucket (size, sha256)', object);
+        const n = Math.ceil(size / (5 * MiB));
+        const signed = (await checksums()).signed.slice(before);
+        const byPart = signed.sort((a, b) => a.partNumber - b.partNumber).map((c) => c.value);
+        expectEqual(byPart, object.parts, 'checksums handed to signPart = the parts in the bucket, hashed', signed);
+        const sc = storeCounts(name);
+        expectEqual([sc.PUT, sc.OPTIONS], [n, n], 'part PUTs, OPTIONS');
+        const puts = store.requests(BUCKET).filter((e) => e.method === 'PUT' && e.path.endsWith(`/${name}`));
+        const headers = puts.map((e) => new URLSearchParams(e.query).get('X-Amz-SignedHeaders'));
+        expectEqual(headers, Array(n).fill(`host;x-amz-checksum-${algorithm}`), 'the checksum header is signed into every part URL', puts);
+        expectEqual(await t.eval(() => window.__preprocessed ?? 0), 0, 'preprocess calls');
+      });
+      await t.close();
+    });
+  }
+
+  test('§24 checksum: a part the store refuses as BadDigest is read, hashed and sent again (integrity retries); always refused → kind integrity', { timeout: TEST_TIMEOUT }, async () => {
+    await fresh();
+    const listed = (await fx.config()).allow_headers;
+    // The stand-in answers on the fixture's API origin: its CORS must allow the checksum header.
+    await fx.config({ allow_headers: [...listed, 'x-amz-checksum-crc32c'] });
+    const t = await openUploader(browser, fx);
+    try {
+      await scenario({ fixtures: [fx], pages: [t] }, async () => {
+        const name = 's3-bad-digest.bin';
+        const f = await makeFile(t, name, 11 * MiB, 13);
+        const seenBefore = (await checksums()).seen.length;
+        await fx.json('/__fixture/s3/faults', { method: 'POST', body: JSON.stringify({ bad_digest_part: 2, bad_digest_times: 2 }) });
+        await startRun(t, 'bad', S3({ checksum: 'crc32c', chunkRetryInterval: 100 }), [{ name, size: 11 * MiB, seed: 13 }], { s3Api: fx.api });
+        const run = await waitRun(t, 'bad', 120000);
+        expectEqual(run.summary?.succeeded?.length, 1, 'files succeeded', summarize(run));
+        const retries = run.events.filter((e) => e.name === 'fileRetry');
+        expectEqual(retries.map((e) => [e.error?.kind, e.error?.chunk, e.error?.status, e.error?.algorithm]), [['integrity', 2, 400, 'crc32c'], ['integrity', 2, 400, 'crc32c']], 'integrity retries of part 2', retries);
+        const { seen, signed } = await checksums();
+        const got = seen.slice(seenBefore);
+        expectEqual(got.map((s) => [s.part_number, s.header, s.matches_sent_bytes]), [[2, 'x-amz-checksum-crc32c', true], [2, 'x-amz-checksum-crc32c', true]], 'the refused PUTs carried the checksum of the bytes they sent', got);
+        const key = keyOf(run.events.find((e) => e.name === 'fileSuccess').text);
+        const object = await partSums(key, 'crc32c');
+        expectEqual(object.sha256, f.sha256, 'the object in the bucket');
+        const part2 = signed.filter((c) => c.partNumber === 2).slice(-3).map((c) => c.value);
+        expectEqual(part2, Array(3).fill(object.parts[1]), 'part 2 signed three times with its checksum');
+        // Never accepted: the file fails with kind integrity after its retries. One part in
+        // flight and no retry delay (a retried part goes first), so no other part's success resets
+        // its retry count:
+        // attempts = the PUT + maxChunkRetries.
+        await fx.json('/__fixture/s3/faults', { method: 'POST', body: JSON.stringify({ bad_digest_part: 1, bad_digest_times: 99 }) });
+        await makeFile(t, 's3-never.bin', 6 * MiB, 14);
+        await startRun(t, 'never', S3({ checksum: 'crc32c', chunkRetryInterval: 0, maxChunkRetries: 2, simultaneousUploads: 1 }), [{ name: 's3-never.bin', size: 6 * MiB, seed: 14 }], { s3Api: fx.api });
+        const never = await waitRun(t, 'never', 120000);
+        const e = never.events.find((x) => x.name === 'fileError')?.error;
+        expectEqual([e?.kind, e?.chunk, e?.algorithm, e?.status, e?.attempts], ['integrity', 1, 'crc32c', 400, 3], 'the error after maxChunkRetries', summarize(never));
+      });
+    } finally {
+      await fx.json('/__fixture/s3/faults', { method: 'POST', body: JSON.stringify({}) });
+      await fx.config({ allow_headers: listed });
+      await t.close();
+    }
+  });
+
+  test('§24 persist: reload mid-upload, the file chosen again: 1 listParts, no second create, the parts the store had are not PUT again, byte-identical', { timeout: TEST_TIMEOUT }, async () => {
+    await fresh();
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      const name = 's3-persist.bin';
+      const spec = [{ name, size: 32 * MiB, seed: 9 }];
+      const opts = S3({ simultaneousUploads: 1, persist: true });
+      const f = await makeFile(t, name, 32 * MiB, 9);
+      await startRun(t, 'before', opts, spec, { s3Api: fx.api });
+      await untilRun(t, 'before', (r) => (r.counts.chunkSuccess ?? 0) >= 2, 'two parts stored');
+      await reloadPage(t);
+      // The part PUT cut by the reload ends on the store (stored or not) before the count.
+      for (let seen = -1; seen !== store.log().length;) {
+        seen = store.log().length;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const stored = store.requests(BUCKET).filter((e) => e.method === 'PUT' && e.status === 200 && e.path.endsWith(`/${name}`));
+      const had = [...new Set(stored.map((e) => Number(new URLSearchParams(e.query).get('partNumber'))))];
+      expectTrue(had.length >= 2, 'the store had parts before the reload', had);
+      store.clearLog();
+      const again = await makeFile(t, name, 32 * MiB, 9);
+      expectEqual(again.sha256, f.sha256, 'the file chosen again is the same');
+      await startRun(t, 'after', opts, spec, { s3Api: fx.api });
+      const run = await waitRun(t, 'after', 180000);
+      expectEqual(run.summary?.succeeded?.length, 1, 'files succeeded', summarize(run));
+      const calls = await callbackCounts();
+      expectEqual([calls.create, calls.listParts], [1, 1], 'createMultipartUpload before the reload only, one listParts after it', calls);
+      const sc = storeCounts(name);
+      expectEqual(sc.parts.filter((n) => had.includes(n)), [], 'parts the store had, PUT again', { had, sc });
+      expectTrue(sc.PUT + had.length <= Math.ceil(32 / 5), 'only the missing parts PUT', { had, sc });
+      const success = run.events.find((e) => e.name === 'fileSuccess');
+      const object = await fx.json(`/__fixture/s3/object?key=${encodeURIComponent(keyOf(success.text))}`);
+      expectEqual([object.size, object.sha256], [f.size, f.sha256], 'the object in the bucket (size, sha256)', object);
     });
     await t.close();
   });

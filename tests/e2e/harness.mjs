@@ -528,7 +528,7 @@ async function freePort() {
 }
 
 /**
- * Starts moto's S3-compatible server on a free port of 127.0.0.1 and returns
+ * Starts moto's S3-compatible server (scripts/moto-server.py) on a free port of 127.0.0.1 and returns
  * { url, log(), requests(filter), stop() }. MOTO_DISABLE_GLOBAL_CORS makes it answer with the
  * bucket's own CORS rules (without it moto allows every origin, and no CORS test could fail).
  * `log()` is its request log (one `{ method, path, query, status }` per request, from the access
@@ -538,14 +538,17 @@ export async function startStore() {
   if (!existsSync(MOTO_BIN)) throw new Error(`${MOTO_BIN} is missing: run scripts/ensure-tools.sh (make test does)`);
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const proc = spawn(MOTO_BIN, ['-H', '127.0.0.1', '-p', String(port)], {
+    // Through scripts/moto-server.py (moto with the bucket's CORS rule applied to form POSTs,
+    // as S3 does), run by the Python next to moto_server in its virtualenv.
+    const proc = spawn(join(dirname(MOTO_BIN), 'python3'), [join(ROOT, 'scripts/moto-server.py'), '-H', '127.0.0.1', '-p', String(port)], {
       cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MOTO_DISABLE_GLOBAL_CORS: 'true' },
     });
     let out = '';
     const lines = [];
     const onData = (d) => {
       out = (out + d).slice(-20000);
-      for (const l of String(d).split('\n')) {
+      // Werkzeug colours some status lines (a 204 to a form POST) with ANSI escapes: drop them.
+      for (const l of String(d).replace(/\x1b\[[0-9;]*m/g, '').split('\n')) {
         // 127.0.0.1 - - [07/Dec/2026 16:30:36] "PUT /bucket/key?partNumber=1&uploadId=… HTTP/1.1" 200 -
         const m = /"([A-Z]+) ([^ ?"]*)(?:\?([^ "]*))? HTTP\/[0-9.]+" (\d{3})/.exec(l);
         if (m) lines.push({ method: m[1], path: m[2], query: m[3] ?? '', status: Number(m[4]) });

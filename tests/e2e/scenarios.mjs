@@ -272,6 +272,37 @@ export async function s3UploadAndCheck(t, fx, store, bucket, name, size, options
 }
 
 /**
+ * `protocol: 's3-post'` against moto (`store`) with server-fixture's S3 role (`fx`): sets the
+ * bucket's CORS rule to allow the page's POSTs, uploads a file of `size` bytes in 5 MiB chunks,
+ * and checks the object read back from the bucket (size, SHA-256), that no temporary chunk object
+ * is left under its prefix, the requests the store got (one form POST per chunk, **no OPTIONS**)
+ * and the callbacks the fixture served (1 createUpload, no listChunks, 1 complete). Returns the run.
+ */
+export async function s3PostUploadAndCheck(t, fx, store, bucket, name, size, options = {}) {
+  await fx.json('/__fixture/s3/bucket', { method: 'POST', body: JSON.stringify({ cors: 'post' }) });
+  await fx.reset(false);
+  store.clearLog();
+  const f = await makeFile(t, name, size, 25);
+  await startRun(t, name, { protocol: 's3-post', chunkSize: 5 * 1024 * 1024, ...options }, [{ name, size, seed: 25 }], { s3PostApi: fx.api });
+  const run = await waitRun(t, name, 180000);
+  expectEqual(run.summary?.succeeded?.length, 1, 'files succeeded', summarize(run));
+  const success = run.events.find((e) => e.name === 'fileSuccess');
+  const key = s3KeyOf(success.text, bucket);
+  const object = await fx.json(`/__fixture/s3/object?key=${encodeURIComponent(key)}`);
+  expectEqual([object.size, object.sha256], [f.size, f.sha256], 'the object in the bucket (size, sha256)', object);
+  expectEqual(await fx.json(`/__fixture/s3/objects?prefix=${encodeURIComponent(key + '.chunks/')}`), [], 'temporary chunk objects left');
+  const chunks = Math.max(1, Math.ceil(size / (5 * 1024 * 1024)));
+  const log = store.requests(bucket);
+  const posts = log.filter((e) => e.method === 'POST' && e.path === `/${bucket}` && e.query === '').length;
+  const options_ = log.filter((e) => e.method === 'OPTIONS').length;
+  expectEqual([posts, options_], [chunks, 0], 'store form POSTs and OPTIONS (no preflight at all)', log.filter((e) => e.method !== 'PUT'));
+  const byPath = (await fx.stats()).by_path ?? {};
+  const calls = { createUpload: byPath['/s3/policy'] ?? 0, listChunks: byPath['/s3/list-chunks'] ?? 0, complete: byPath['/s3/compose'] ?? 0, abort: byPath['/s3/discard'] ?? 0 };
+  expectEqual(calls, { createUpload: 1, listChunks: 0, complete: 1, abort: 0 }, 'callbacks', byPath);
+  return run;
+}
+
+/**
  * A bucket whose CORS rule lets the page PUT but does not expose ETag: the part is stored, the
  * page cannot read its ETag, and the file fails at once with kind `cors`, phase `etag` and the
  * rule to add — the run settles (no hang) and complete is never called.

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { E2E, startFixture, startStore, makeFile, runUpload, scenario, expectEqual, expectTrue, expectStored, chunkCount, countBy, KiB, TEST_TIMEOUT } from '../e2e/harness.mjs';
 import {
   countedUpload, corsCases, expectCorsFailure, expectClosedPortIsNetwork, expectPauseThenResume, uploadAndCheck,
-  startScriptTagDoor, cachedViteApp, freePort, s3UploadAndCheck, s3EtagHidden,
+  startScriptTagDoor, cachedViteApp, freePort, s3UploadAndCheck, s3EtagHidden, s3PostUploadAndCheck,
   expectReloadResume, expectKeptFileResume,
   expectChecksummedUpload,
 } from '../e2e/scenarios.mjs';
@@ -64,6 +64,8 @@ describe(`engine core in ${ENGINE}`, () => {
     withPage(fxS3, (t) => s3UploadAndCheck(t, fxS3, store, S3_BUCKET, 'eng-s3.bin', 12 * 1024 * 1024)));
   test(`${ENGINE}: direct to S3, a bucket rule without ExposeHeaders ETag: cors, phase etag, no hang`, { timeout: TEST_TIMEOUT }, () =>
     withPage(fxS3, (t) => s3EtagHidden(t, fxS3, 'eng-s3-etag.bin')));
+  test(`${ENGINE}: s3-post, 12 MiB in 5 MiB chunks as form POSTs: byte-identical, chunks composed and gone, 0 OPTIONS`, { timeout: TEST_TIMEOUT }, () =>
+    withPage(fxS3, (t) => s3PostUploadAndCheck(t, fxS3, store, S3_BUCKET, 'eng-s3p.bin', 12 * 1024 * 1024)));
 
   // Durable resume: IndexedDB keeps the record (and a small file's Blob) in every engine.
   test(`${ENGINE}: persist: reload mid-upload, the file chosen again: only the chunks the record lacks are POSTed, ≤ 1 probe`, { timeout: TEST_TIMEOUT }, () =>
@@ -73,7 +75,7 @@ describe(`engine core in ${ENGINE}`, () => {
     // WebKitGTK's WebDriver session is ephemeral, and its IndexedDB refuses Blobs there
     // ("Error preparing Blob/File data to be stored"): the record is kept without the file.
     withPage(fxSlow, (t) => expectKeptFileResume(t, fxSlow, { name: 'eng-persist-kept.bin', size: 16 * CS, chunkSize: CS, target: own(fxSlow, 'persist-kept'), blobsKept: ENGINE !== 'webkit' })));
-  // Background Fetch is Chromium's (tests/e2e/25-background.test.mjs); elsewhere `background`
+  // Background Fetch is Chromium's (tests/e2e/26-background.test.mjs); elsewhere `background`
   // is accepted and the upload runs in the page, with one warning however often it starts.
   if (ENGINE !== 'chromium') {
     test(`${ENGINE}: background where Background Fetch is missing: accepted, one backgroundWarning (unsupported), the upload completes in the page`, { timeout: TEST_TIMEOUT }, () =>

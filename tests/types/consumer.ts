@@ -2,7 +2,7 @@
 // generated types drift from the API contract, this stops compiling.
 import init, { Uploader, isUploadError } from 'resumable-wasm';
 import type {
-  UploadError, UploadErrorKind, UploadFile, UploadOptions, UploadStatus, UploadSummary, PreflightReport, S3UploadOptions, PendingUpload,
+  UploadError, UploadErrorKind, UploadFile, UploadOptions, UploadStatus, UploadSummary, PreflightReport, S3UploadOptions, S3PostUploadOptions, PendingUpload,
   BackgroundWarning, BackgroundProgress,
 } from 'resumable-wasm';
 
@@ -98,6 +98,23 @@ void callbackKind;
 // @ts-expect-error the s3 protocol needs its callbacks
 const s3Missing: S3UploadOptions = { protocol: 's3' };
 void s3Missing;
+// protocol 's3-post': one policy per file, chunks composed by the server; its phases are typed.
+const postOptions: S3PostUploadOptions = {
+  protocol: 's3-post',
+  chunkSize: 8 * 1024 * 1024,
+  s3: {
+    createUpload: async (file, { chunkSize, keyPrefix }) => ({ url: 'https://b.example', fields: { policy: String(chunkSize) }, keyPrefix: keyPrefix ?? `u/${file.size}.chunks/` }),
+    listChunks: async (_file, { keyPrefix }) => [keyPrefix.length],
+    complete: async (_file, { keyPrefix }, chunks) => ({ location: keyPrefix + chunks.length }),
+    abort: () => undefined,
+  },
+};
+void new Uploader(postOptions);
+const postPhase: UploadError['phase'] = 'createUpload';
+void postPhase;
+// @ts-expect-error the multipart callbacks are not those of 's3-post'
+const postWrong: S3PostUploadOptions = { protocol: 's3-post', s3: s3Options.s3 };
+void postWrong;
 // Durable resume: options, pending uploads, resuming and forgetting them, the warning, handles.
 const kept = new Uploader({ target: '/upload', persist: true, persistBlobMaxBytes: 1 << 20 });
 kept.on('persistWarning', (cause: unknown) => void cause);

@@ -114,20 +114,40 @@
    * callback POSTs JSON (as text/plain, a simple request) to its /s3/* route, as an app would.
    * A listParts answered NoSuchUpload rejects with that code.
    */
-  E.s3Callbacks = (api) => {
-    const post = async (path, body) => {
-      const r = await fetch(api + path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'text/plain' } });
-      const json = await r.json();
-      if (!r.ok) throw Object.assign(new Error(json.message || path + ' answered ' + r.status), { code: json.error });
-      return json;
-    };
+  // `algorithm`: the page's `checksum` option ('crc32c' or 'sha256'): the upload is created with
+  // it and each part's checksum is signed into its header.
+  E.s3Callbacks = (api, algorithm) => {
+    const post = E.s3Callbacks.post(api);
     return {
-      createMultipartUpload: (file) => post('/s3/create', { name: file.name || 'blob' }),
-      signPart: (_file, p) => post('/s3/sign-part', { uploadId: p.uploadId, key: p.key, partNumber: p.partNumber }),
+      createMultipartUpload: (file) => post('/s3/create', { name: file.name || 'blob', checksumAlgorithm: algorithm }),
+      signPart: (_file, p) => post('/s3/sign-part', { uploadId: p.uploadId, key: p.key, partNumber: p.partNumber, checksum: p.checksum, checksumAlgorithm: algorithm }),
       listParts: (_file, u) => post('/s3/list-parts', { uploadId: u.uploadId, key: u.key }),
       completeMultipartUpload: (_file, u) => post('/s3/complete', { uploadId: u.uploadId, key: u.key, parts: u.parts }),
       abortMultipartUpload: (_file, u) => post('/s3/abort', { uploadId: u.uploadId, key: u.key }),
       signUpload: (file) => post('/s3/sign-upload', { name: file.name || 'blob' }),
+    };
+  };
+  /** A JSON POST (as text/plain: a simple request) to the role's `path`; a failure rejects with its code. */
+  E.s3Callbacks.post = (api) => async (path, body) => {
+    const r = await fetch(api + path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'text/plain' } });
+    const json = await r.json();
+    if (!r.ok) throw Object.assign(new Error(json.message || path + ' answered ' + r.status), { code: json.error });
+    return json;
+  };
+
+  /**
+   * The `s3` option of `protocol: 's3-post'` for an app whose server is server-fixture's S3
+   * signing role at `api`: one POST policy per file (`createUpload`, again with its keyPrefix
+   * when the policy expired), the chunks listed for a resume, composed by the server, discarded
+   * on cancel — each a simple JSON POST to the role's route.
+   */
+  E.s3PostCallbacks = (api) => {
+    const post = E.s3Callbacks.post(api);
+    return {
+      createUpload: (file, p) => post('/s3/policy', { name: file.name || 'blob', chunkSize: p.chunkSize, keyPrefix: p.keyPrefix }),
+      listChunks: (_file, u) => post('/s3/list-chunks', { keyPrefix: u.keyPrefix }),
+      complete: (_file, u, chunks) => post('/s3/compose', { keyPrefix: u.keyPrefix, chunks }),
+      abort: (_file, u) => post('/s3/discard', { keyPrefix: u.keyPrefix }),
     };
   };
 
@@ -142,7 +162,8 @@
     window.__RWlib = lib;
     const opts = { ...options };
     for (const [k, src] of Object.entries(extra.fnOptions || {})) opts[k] = (0, eval)(src);
-    if (extra.s3Api) opts.s3 = E.s3Callbacks(extra.s3Api);
+    if (extra.s3Api) opts.s3 = E.s3Callbacks(extra.s3Api, opts.checksum === true ? 'crc32c' : opts.checksum || undefined);
+    if (extra.s3PostApi) opts.s3 = E.s3PostCallbacks(extra.s3PostApi);
     const run = (E.runs[id] = { events: [], counts: {}, progressValues: [], t0: performance.now(), settled: false });
     const rec = (name, data) => {
       run.counts[name] = (run.counts[name] || 0) + 1;

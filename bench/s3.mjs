@@ -1,0 +1,163 @@
+// The direct-to-S3 group of `make bench` (issue 25): resumable-wasm's `protocol: 's3'` against
+// `@uppy/aws-s3` 6.x with `@uppy/core`, both uploading the same 64 MiB file in 5 MiB parts into
+// the same store (moto's S3 server) signed by the same server (server-fixture's S3 role), on
+// loopback and behind an emulated link in front of the store. `BENCH_ONLY=s3` runs this group
+// alone and merges it into bench/results.json (see bench/run.mjs).
+//
+// Clients are named in S3_CLIENTS and implemented in bench/pages/s3.html (one entry each): a
+// third mode (say, POST-policy uploads) is one name here, one label, one entry there.
+import { createServer, connect } from 'node:net';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { build } from 'esbuild';
+import { startStore } from '../tests/e2e/harness.mjs';
+
+const MiB = 1024 * 1024;
+export const S3_CLIENTS = ['resumable-wasm', 'uppy-aws-s3'];
+export const S3_LABEL = { 'resumable-wasm': "resumable-wasm, protocol 's3'", 'uppy-aws-s3': '@uppy/aws-s3 6.3.1 + @uppy/core 6.3.1' };
+const BUCKET = 'bench-bucket';
+const PART = 5 * MiB;
+
+/** The rows: one file size and part size, on loopback and with the store RTT_MS away. */
+export function s3Scenarios(env = process.env) {
+  const rounds = Number(env.BENCH_ROUNDS_S3 || 3);
+  return [
+    { id: 's3-64M-5M-loopback', size: 64 * MiB, part: PART, rttMs: 0, rounds },
+    { id: 's3-64M-5M-rtt100', size: 64 * MiB, part: PART, rttMs: 100, rounds },
+  ];
+}
+
+/**
+ * A TCP relay to `port` that holds every piece of data `rttMs / 2` in each direction: the
+ * round trip of a store far away, with no rate cap, no loss and an undelayed TCP connect (as
+ * server-fixture's `--link`, which only sits in front of the fixture's own API).
+ */
+function delayedStore(port, rttMs) {
+  const half = rttMs / 2;
+  const sockets = new Set();
+  const server = createServer((down) => {
+    const up = connect(port, '127.0.0.1');
+    for (const s of [down, up]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => { down.destroy(); up.destroy(); }); }
+    const relay = (from, to) => {
+      from.on('data', (d) => setTimeout(() => to.write(d), half));
+      from.on('end', () => setTimeout(() => to.end(), half));
+    };
+    relay(down, up);
+    relay(up, down);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => { for (const s of sockets) s.destroy(); server.close(); },
+  })));
+}
+
+/** Bundles Uppy for the page (as an app would ship it): bench/pages/uppy-s3.js. */
+async function bundleUppy(root) {
+  await build({ entryPoints: [join(root, 'bench/uppy-s3-entry.mjs')], bundle: true, minify: true, format: 'iife', outfile: join(root, 'bench/pages/uppy-s3.js'), logLevel: 'warning' });
+}
+
+/** Runs the group: `{ scenarios, runs, store }` for results.json. */
+export async function runS3Group({ root, browser, startFixture, benchFile, log, summarize }) {
+  if (!existsSync(join(root, '.tools/moto-venv/bin/moto_server'))) {
+    log('S3 rows skipped: moto is not installed (scripts/ensure-tools.sh)');
+    return { skipped: 'moto is not installed (scripts/ensure-tools.sh)' };
+  }
+  await bundleUppy(root);
+  const store = await startStore();
+  const out = { scenarios: [], runs: [], store: 'moto_server (MOTO_DISABLE_GLOBAL_CORS=true), bucket CORS rule: PUT from the page, any header, ETag exposed' };
+  try {
+    for (const sc of s3Scenarios()) {
+      const link = sc.rttMs ? await delayedStore(Number(new URL(store.url).port), sc.rttMs) : null;
+      const endpoint = link ? link.url : store.url;
+      const fx = await startFixture({ extraArgs: ['--s3-endpoint', endpoint, '--s3-bucket', BUCKET] });
+      const t0 = Date.now();
+      try {
+        await fx.json('/__fixture/s3/bucket', { method: 'POST', body: JSON.stringify({ cors: 'full' }) });
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        const resp = await page.goto(`${fx.info.page}/s3.html`, { waitUntil: 'load' });
+        if (resp?.status() !== 200) throw new Error(`GET /s3.html → ${resp?.status()}`);
+        await page.waitForFunction(() => window.__S3 && (window.__S3.ready || window.__S3.loadError), null, { timeout: 15000 });
+        const loadError = await page.evaluate(() => window.__S3.loadError);
+        if (loadError) throw new Error(`s3.html: ${loadError}`);
+        const file = await benchFile(sc.size);
+        await page.setInputFiles('#pick', file.path);
+        const runs = [];
+        // Round 0 is an untimed warm-up of each client.
+        for (let round = 0; round <= sc.rounds; round++) {
+          for (const client of S3_CLIENTS) {
+            store.clearLog();
+            await fx.reset(false);
+            const r = await page.evaluate(([c, api, part]) => window.__S3.run(c, api, part), [client, fx.info.api, sc.part]);
+            await new Promise((res) => setTimeout(res, 50 + 2 * sc.rttMs)); // stragglers
+            const reqs = store.requests(BUCKET).filter((e) => e.path.startsWith(`/${BUCKET}/`));
+            const count = (m) => reqs.filter((e) => e.method === m).length;
+            const stats = await fx.stats();
+            const byPath = stats.by_path ?? {};
+            const signer = Object.entries(byPath).filter(([p]) => p.startsWith('/s3/')).reduce((a, [, n]) => a + n, 0);
+            const relayed = byPath['/s3/relay'] ?? 0;
+            let verified = false;
+            let failure = r.ok ? null : r.error;
+            if (r.ok) {
+              // Path style (<store>/<bucket>/<key>, the fixture's) or virtual-hosted style
+              // (<bucket>.s3.amazonaws.com/<key>, moto's Location that Uppy passes on).
+              let key = null;
+              try {
+                const u = new URL(r.location);
+                if (u.pathname.startsWith(`/${BUCKET}/`)) key = decodeURIComponent(u.pathname.slice(BUCKET.length + 2));
+                else if (u.hostname.startsWith(`${BUCKET}.`)) key = decodeURIComponent(u.pathname.slice(1));
+              } catch { /* no URL: no key */ }
+              const object = key ? await fx.json(`/__fixture/s3/object?key=${encodeURIComponent(key)}`).catch((e) => ({ error: String(e) })) : { error: `no key in ${r.location}` };
+              verified = object.sha256 === file.sha256;
+              if (!verified) failure = `object check failed: ${JSON.stringify(object).slice(0, 200)}`;
+            }
+            const rec = {
+              scenario: sc.id, client, round: round || null, warmup: round === 0, ok: r.ok && verified, failure,
+              ms: Math.round(r.ms * 10) / 10, mibPerS: r.ok && verified ? Math.round((sc.size / MiB / (r.ms / 1000)) * 10) / 10 : null,
+              requests: { storePUT: count('PUT'), storeOPTIONS: count('OPTIONS'), storePOST: count('POST'), storeGET: count('GET'), signer, relayed },
+              preflights: {}, retries: 0,
+              non2xxCount: reqs.filter((e) => e.method !== 'OPTIONS' && !(e.status >= 200 && e.status < 300)).length,
+              memory: {},
+            };
+            log(`${rec.warmup ? 'warm-up' : `round ${round}`} ${sc.id} ${client.padEnd(14)} ${rec.ok ? 'ok ' : 'FAIL'} ${r.ms.toFixed(0).padStart(6)} ms  store PUT/OPTIONS/POST/GET ${rec.requests.storePUT}/${rec.requests.storeOPTIONS}/${rec.requests.storePOST}/${rec.requests.storeGET}  /s3/* ${signer} (relayed ${relayed})${failure ? `  ${failure}` : ''}`);
+            out.runs.push(rec);
+            runs.push(rec);
+          }
+        }
+        await context.close();
+        const s = { ...sc, clients: S3_CLIENTS, seconds: Math.round((Date.now() - t0) / 1000) };
+        out.scenarios.push({ ...s, ...summarize(s, runs) });
+      } finally {
+        await fx.stop();
+        link?.close();
+      }
+    }
+  } finally {
+    await store.stop();
+  }
+  return out;
+}
+
+/** The BENCHMARKS.md section of the S3 rows. */
+export function renderS3Section(res, { fmtS, fmtR }) {
+  const g = res.s3;
+  if (!g?.scenarios?.length) return [];
+  const L = ['## Direct to S3 (issue 25)', ''];
+  L.push(`${g.date ? `Run ${g.date} (commit ${g.commit}), alone (\`BENCH_ONLY=s3\`), merged into this report. ` : ''}One 64 MiB file (disk-backed, picked through \`<input type=file>\`) into one bucket of ${g.store}, 5 MiB parts (13), the same signer for both clients: server-fixture's S3 role (resumable-wasm's five callbacks → \`/s3/*\`; Uppy 6's \`signRequest\` → \`/s3/sign-request\`). Uppy 6 sends CreateMultipartUpload, ListParts and CompleteMultipartUpload from the browser itself; moto answers those without CORS headers, so they go through the fixture's \`/s3/relay\` (same origin as the signer, one extra hop on loopback; a real bucket's CORS rule would let them go straight). Part PUTs go straight to the store for both. The "RTT 100 ms" rows put a TCP relay in front of the store that holds every piece of data 50 ms each way (no rate cap, connect not delayed); the fixture's own store calls cross it too. Each client with its defaults (resumable-wasm \`simultaneousUploads: 'auto'\`; Uppy \`limit: 6\` files, its parts one after another). ${g.scenarios[0].rounds} rounds per client after one untimed warm-up, interleaved; every run's object is read back and its SHA-256 checked.`, '');
+  L.push('Requests per upload: at the store PUT / OPTIONS / POST / GET (as moto logs them; relayed ones included), and calls to the fixture\'s `/s3/*` routes: resumable-wasm 1 create + 13 signPart + 1 complete; Uppy 15 `signRequest` calls plus its create and complete relayed, each with a preflight of its own (the fixture counts 2 OPTIONS there; every relay URL differs).', '');
+  for (const s of g.scenarios) {
+    L.push(`### \`${s.id}\`: ${s.size / MiB} MiB, ${s.part / MiB} MiB parts, ${s.rttMs ? `store RTT ${s.rttMs} ms` : 'loopback'}`, '');
+    L.push('| client | ok | time s (median) | min–max | MiB/s | time ÷ resumable-wasm (per round, median) | store PUT / OPTIONS / POST / GET | `/s3/*` calls |', '|---|---|---|---|---|---|---|---|');
+    for (const c of s.clients) {
+      const b = s.byClient[c];
+      const r = c === 'resumable-wasm' ? null : s.ratios[`${c}/resumable-wasm`];
+      const reqs = b.requests.map((q) => `${q.storePUT} / ${q.storeOPTIONS} / ${q.storePOST} / ${q.storeGET}`).join(', ');
+      const sign = [...new Set(b.requests.map((q) => q.signer))].join(', ');
+      L.push(`| ${S3_LABEL[c] ?? c} | ${b.ok}/${b.runs} | ${fmtS(b.msMedian)} | ${fmtS(b.msRange[0])}–${fmtS(b.msRange[1])} | ${b.mibPerSMedian?.toFixed(1) ?? '–'} | ${r ? fmtR(r.timeRatioMedian) : '1'} | ${reqs} | ${sign} |`);
+    }
+    const fails = s.clients.flatMap((c) => s.byClient[c].failures.map((f) => `${S3_LABEL[c] ?? c} ${f}`));
+    if (fails.length) L.push('', `**Failed runs:** ${fails.join('; ')}`);
+    L.push('');
+  }
+  return L;
+}
