@@ -16,7 +16,10 @@ wasm_opt=node_modules/.bin/wasm-opt
 # into a load/store offset; the two differ only when ptr + C wraps past 4 GiB into the first KiB,
 # which no Rust pointer does (our memory is a few MiB; the stack's first KiB is reached only at a
 # 1 MiB-deep stack). About 0.5 KiB gzip.
-wasm_opt_flags=(-Os --low-memory-unused --converge)
+# Then twice --flatten --rereloop -Os: the control flow flattened and laid out again by
+# binaryen's relooper before -Os, which gzips 508 B smaller on this build (one round 414 B,
+# three 405 B; about 11 s more per build).
+wasm_opt_flags=(-Os --low-memory-unused --flatten --rereloop -Os --flatten --rereloop -Os --converge)
 version="$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)"
 
 # Panic locations name their source files; without a remap those are this machine's cargo
