@@ -17,9 +17,15 @@ wasm_opt=node_modules/.bin/wasm-opt
 # which no Rust pointer does (our memory is a few MiB; the stack's first KiB is reached only at a
 # 1 MiB-deep stack). About 0.5 KiB gzip.
 # Then twice --flatten --rereloop -Os: the control flow flattened and laid out again by
-# binaryen's relooper before -Os, which gzips 508 B smaller on this build (one round 414 B,
-# three 405 B; about 11 s more per build).
-wasm_opt_flags=(-Os --low-memory-unused --flatten --rereloop -Os --flatten --rereloop -Os --converge)
+# binaryen's relooper before -Os: 477 B smaller gzipped (two-file; script tag 493 B; one round
+# gained 414 B of wasm, three 405 B, two 508 B); about 11 s more per wasm.
+# --one-caller-inline-max-function-size=20: a function called from one place is inlined only when
+# small (binaryen's default inlines it whatever its size): 3,949 B smaller gzipped (two-file;
+# script tag 3,739 B), though the raw wasm grows (with the rounds above, 245,624 -> 250,259 B):
+# the big single-caller helpers kept as functions leave their callers' code in shapes gzip finds
+# again. Flat from 10 to 30 (108,257-108,447 B of wasm after plain -Os); 0 gave 108,738 B and
+# unlimited 111,956 B. One call per helper costs nothing an upload feels.
+wasm_opt_flags=(--one-caller-inline-max-function-size=20 -Os --low-memory-unused --flatten --rereloop -Os --flatten --rereloop -Os --converge)
 version="$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)"
 
 # Panic locations name their source files; without a remap those are this machine's cargo
