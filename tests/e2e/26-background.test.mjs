@@ -1,4 +1,4 @@
-// §25 `background`: upload() hands a file's chunks to a Background Fetch job run by the app's
+// §26 `background`: upload() hands a file's chunks to a Background Fetch job run by the app's
 // service worker (tests/e2e/pages/bg-sw.js, which includes the package's sw.js), and the page
 // may go at once: the fixture assembles the file with no page open, with 0 OPTIONS; the job
 // survives a browser restart on the same profile; the next page sees the file as `success`
@@ -124,8 +124,8 @@ async function pendingUntil(t, opts, want, ms = 60000) {
   return got;
 }
 
-describe('§25 background (Background Fetch)', () => {
-  test('§25 32 MiB with background, the page closed at once: assembled byte-identical with no page open, 0 OPTIONS; the next page sees success and sends nothing', { timeout: TEST_TIMEOUT }, async () => {
+describe('§26 background (Background Fetch)', () => {
+  test('§26 32 MiB with background, the page closed at once: assembled byte-identical with no page open, 0 OPTIONS; the next page sees success and sends nothing', { timeout: TEST_TIMEOUT }, async () => {
     await fx.reset();
     const t = await openProfile();
     const opts = options();
@@ -159,7 +159,7 @@ describe('§25 background (Background Fetch)', () => {
     await t.close();
   });
 
-  test('§25 the script-tag build with background: its page part is loaded from beside the script, the job assembles the file with the page closed; a page without the option never loads it', { timeout: TEST_TIMEOUT }, async () => {
+  test('§26 the script-tag build with background: its page part is loaded from beside the script, the job assembles the file with the page closed; a page without the option never loads it', { timeout: TEST_TIMEOUT }, async () => {
     await fx.reset();
     const t = await openProfile(undefined, { door: 'script' });
     expectEqual(t.requests.filter((p) => p.endsWith('/background.js')), [], 'page part requests before any background upload');
@@ -187,7 +187,7 @@ describe('§25 background (Background Fetch)', () => {
     await t.close();
   });
 
-  test('§25 the browser restarted mid-job (same profile, no page opened): the job completes; a page then shows the file as success', { timeout: TEST_TIMEOUT }, async () => {
+  test('§26 the browser restarted mid-job (same profile, no page opened): the job completes; a page then shows the file as success', { timeout: TEST_TIMEOUT }, async () => {
     await fx.reset();
     // Slow answers: the restart lands while the job is still sending.
     await fx.config({ delay_ms: 300 });
@@ -223,7 +223,7 @@ describe('§25 background (Background Fetch)', () => {
     }
   });
 
-  test('§25 a fixture with --fail-rate on chunk POSTs, the page closed at once: every failed chunk is sent again by the worker part and accepted, the file identical, 0 OPTIONS', { timeout: TEST_TIMEOUT }, async () => {
+  test('§26 a fixture with --fail-rate on chunk POSTs, the page closed at once: every failed chunk is sent again by the worker part and accepted, the file identical, 0 OPTIONS', { timeout: TEST_TIMEOUT }, async () => {
     const fxf = await startFixture({ flags: { 'fail-rate': 0.25, seed: 7 } });
     try {
       const t = await openProfile(undefined, { fixture: fxf });
