@@ -191,9 +191,11 @@ describe('§26 background (Background Fetch)', () => {
     await fx.reset();
     // Slow answers: the restart lands while the job is still sending.
     await fx.config({ delay_ms: 300 });
+    // A failed assertion must not leave a persistent-profile browser open (node would wait on it).
+    let t;
     try {
       const dir = newProfile();
-      let t = await openProfile(dir);
+      t = await openProfile(dir);
       const opts = options();
       const f = await makeFile(t, 'bg-restart.bin', 32 * MiB, 82);
       const r = await handOver(t, opts, f.name);
@@ -219,6 +221,7 @@ describe('§26 background (Background Fetch)', () => {
       expectEqual([c.OPTIONS ?? 0, c.POST], [0, posts], 'OPTIONS, and POSTs (none after the job)');
       await t.close();
     } finally {
+      await t?.close().catch(() => {});
       await fx.config({ delay_ms: 0 });
     }
   });
