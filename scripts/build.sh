@@ -11,21 +11,23 @@ cd "$(dirname "$0")/.."
 
 out="${OUT_DIR:-pkg}"
 wasm_opt=node_modules/.bin/wasm-opt
-# -Os to a fixed point (--converge): on this build -Os comes out 215 B smaller gzipped than -Oz
-# (-Oz's smaller raw code compresses worse; rustc's own opt-level stays "z": "s" was 12.8 KB larger). --low-memory-unused lets wasm-opt fold `ptr + C` (0 <= C < 1024)
+# wasm-opt, to a fixed point (--converge). Without an inlining limit -Os came out 212 B smaller
+# gzipped than -Oz (rustc's own opt-level stays "z": "s" was 12.8 KB larger).
+# --one-caller-inline-max-function-size=20: a function called from one place is inlined only when
+# small (binaryen's default inlines it whatever its size): the big single-caller helpers kept as
+# functions leave their callers' code in shapes gzip finds again. With it, -Oz: 3,631 B smaller
+# gzipped than the -Os build before (two-file; script tag 3,392 B), raw 243,884 -> 245,503 B.
+# With -Os instead the gzip was 318 B smaller, but the raw wasm grew to 250,259 B, past webpack's
+# 244 KiB asset-size hint (a warning e2e 09 refuses). Limits from 10 to 30 came within 250 B of
+# each other; unlimited was 4.1 KB larger. One call per helper costs nothing an upload feels.
+# Twice --flatten --rereloop: the control flow flattened and laid out again by binaryen's
+# relooper before the next pass: 477 B smaller gzipped when added to -Os (one round 414 B, three
+# 405 B); about 11 s more per wasm.
+# --low-memory-unused lets wasm-opt fold `ptr + C` (0 <= C < 1024)
 # into a load/store offset; the two differ only when ptr + C wraps past 4 GiB into the first KiB,
 # which no Rust pointer does (our memory is a few MiB; the stack's first KiB is reached only at a
 # 1 MiB-deep stack). About 0.5 KiB gzip.
-# Then twice --flatten --rereloop -Os: the control flow flattened and laid out again by
-# binaryen's relooper before -Os: 477 B smaller gzipped (two-file; script tag 493 B; one round
-# gained 414 B of wasm, three 405 B, two 508 B); about 11 s more per wasm.
-# --one-caller-inline-max-function-size=20: a function called from one place is inlined only when
-# small (binaryen's default inlines it whatever its size): 3,949 B smaller gzipped (two-file;
-# script tag 3,739 B), though the raw wasm grows (with the rounds above, 245,624 -> 250,259 B):
-# the big single-caller helpers kept as functions leave their callers' code in shapes gzip finds
-# again. Flat from 10 to 30 (108,257-108,447 B of wasm after plain -Os); 0 gave 108,738 B and
-# unlimited 111,956 B. One call per helper costs nothing an upload feels.
-wasm_opt_flags=(--one-caller-inline-max-function-size=20 -Os --low-memory-unused --flatten --rereloop -Os --flatten --rereloop -Os --converge)
+wasm_opt_flags=(--one-caller-inline-max-function-size=20 -Oz --low-memory-unused --flatten --rereloop -Oz --flatten --rereloop -Oz --converge)
 version="$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)"
 
 # Panic locations name their source files; without a remap those are this machine's cargo
