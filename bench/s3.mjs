@@ -168,22 +168,38 @@ export async function runS3Group({ root, browser, startFixture, benchFile, log, 
   return out;
 }
 
+/** OPTIONS per upload: at the store / at the signer's origin (Uppy's relayed requests). */
+const optionsOf = (q) => `${q.storeOPTIONS ?? '–'} / ${q.fixtureOPTIONS ?? '–'}`;
+const storeOf = (q) => `${q.storePUT} / ${q.storePOST} / ${q.storeGET} / ${q.storeDELETE ?? 0}`;
+const distinct = (b, f) => [...new Set(b.requests.map(f))].join(', ');
+
 /** The BENCHMARKS.md section of the S3 rows. */
 export function renderS3Section(res, { fmtS, fmtR }) {
   const g = res.s3;
   if (!g?.scenarios?.length) return [];
-  const L = ['## Direct to S3 (issue 25)', ''];
-  L.push(`${g.date ? `Run ${g.date} (commit ${g.commit}), alone (\`BENCH_ONLY=s3\`), merged into this report. ` : ''}One 64 MiB file (disk-backed, picked through \`<input type=file>\`) into one bucket of ${g.store}, 5 MiB parts (13), the same signer for both clients: server-fixture's S3 role (resumable-wasm's five callbacks → \`/s3/*\`; Uppy 6's \`signRequest\` → \`/s3/sign-request\`). Uppy 6 sends CreateMultipartUpload, ListParts and CompleteMultipartUpload from the browser itself; moto answers those without CORS headers, so they go through the fixture's \`/s3/relay\` (same origin as the signer, one extra hop on loopback; a real bucket's CORS rule would let them go straight). Part PUTs go straight to the store for both. The "RTT 100 ms" rows put a TCP relay in front of the store that holds every piece of data 50 ms each way (no rate cap, connect not delayed); the fixture's own store calls cross it too. Each client with its defaults (resumable-wasm \`simultaneousUploads: 'auto'\`; Uppy \`limit: 6\` files, its parts one after another). ${g.scenarios[0].rounds} rounds per client after one untimed warm-up, interleaved; every run's object is read back and its SHA-256 checked.`, '');
-  L.push('Requests per upload: at the store PUT / OPTIONS / POST / GET (as moto logs them; relayed ones included), and calls to the fixture\'s `/s3/*` routes: resumable-wasm 1 create + 13 signPart + 1 complete; Uppy 15 `signRequest` calls plus its create and complete relayed, each with a preflight of its own (the fixture counts 2 OPTIONS there; every relay URL differs).', '');
+  const L = ['## Direct to S3 (issues 25 and 26)', ''];
+  const sizes = [...new Set(g.scenarios.map((s) => s.size / MiB))].map((m) => `${m} MiB`).join(' and ');
+  const roundsOf = [...new Set(g.scenarios.map((s) => `${s.rounds} round${s.rounds === 1 ? '' : 's'} per client${s.warmup ? ' after one untimed warm-up' : ''} (${s.size / MiB} MiB)`))].join(', ');
+  L.push(`${g.date ? `Run ${g.date} (commit ${g.commit}), alone (\`BENCH_ONLY=s3\`), merged into this report. ` : ''}One file of ${sizes} (disk-backed, picked through \`<input type=file>\`) into one bucket of ${g.store}, 5 MiB parts, the same signer for every client: server-fixture's S3 role. resumable-wasm \`protocol: 's3'\` (multipart: its five callbacks → \`/s3/create\`, \`/s3/sign-part\` per part, \`/s3/complete\`; part PUTs from the page), resumable-wasm \`protocol: 's3-post'\` (its callbacks → \`/s3/policy\` once per file, \`/s3/compose\`; every chunk a form POST from the page, no preflight; the role composes the chunk objects into the object inside the store: CreateMultipartUpload, UploadPartCopy per chunk, CompleteMultipartUpload, DeleteObjects), \`@uppy/aws-s3\` 6.3.1 + \`@uppy/core\` (its \`signRequest\` → \`/s3/sign-request\`). Uppy 6 sends CreateMultipartUpload and CompleteMultipartUpload from the browser itself; moto answers those without CORS headers, so they go through the fixture's \`/s3/relay\` (same origin as the signer, one extra hop; a real bucket's CORS rule would let them go straight). The "RTT 100 ms" rows put a TCP relay in front of the store that holds every piece of data 50 ms each way (no rate cap, connect not delayed); the fixture's own store calls (create, complete, the compose) cross it too. Each client with its defaults (resumable-wasm \`simultaneousUploads: 'auto'\`; Uppy \`limit: 6\` files, one file's parts one after another). ${roundsOf}, the clients interleaved; every run's object is read back and its SHA-256 checked, then deleted, and the bucket listed: "left" is what the upload left in it besides its object (s3-post's chunk objects, were they not deleted).`, '');
+  L.push('Counted per upload: **OPTIONS** at the store / at the signer\'s origin (the relay\'s preflights: every relay URL differs); **signing calls**, the page\'s calls to the role\'s `/s3/*` routes but the relay (`s3`: create + one `signPart` per part + complete; `s3-post`: `createUpload` + `complete`; Uppy: one `signRequest` per request it sends to the store); **relayed**, Uppy\'s requests passed on by `/s3/relay`; **store PUT / POST / GET / DELETE** as moto logs them, from the page and from the role alike (`s3`: part PUTs from the page, create and complete from the role; `s3-post`: the chunk POSTs from the page, then from the role create, one UploadPartCopy PUT per chunk, complete and DeleteObjects, all POSTs but the copies; Uppy: part PUTs, create and complete relayed).', '');
+  // The comparison the reader came for: every client on every row, in one table.
+  const s3Ratio = (s, c) => (c === 'resumable-wasm' ? '1' : fmtR(s.ratios?.[`${c}/resumable-wasm`]?.timeRatioMedian));
+  L.push('| row | client | time s (median) | time ÷ `s3` (per round, median) | OPTIONS (store / signer) | signing calls | store requests (PUT / POST / GET / DELETE) |', '|---|---|---|---|---|---|---|');
   for (const s of g.scenarios) {
-    L.push(`### \`${s.id}\`: ${s.size / MiB} MiB, ${s.part / MiB} MiB parts, ${s.rttMs ? `store RTT ${s.rttMs} ms` : 'loopback'}`, '');
-    L.push('| client | ok | time s (median) | min–max | MiB/s | time ÷ resumable-wasm (per round, median) | store PUT / OPTIONS / POST / GET | `/s3/*` calls |', '|---|---|---|---|---|---|---|---|');
+    for (const c of s.clients) {
+      const b = s.byClient[c];
+      L.push(`| ${s.size / MiB} MiB, ${s.rttMs ? `RTT ${s.rttMs} ms` : 'loopback'} | ${S3_LABEL[c] ?? c} | ${fmtS(b.msMedian)} | ${s3Ratio(s, c)} | ${distinct(b, optionsOf)} | ${distinct(b, (q) => q.signer)} | ${distinct(b, storeOf)} |`);
+    }
+  }
+  L.push('');
+  for (const s of g.scenarios) {
+    L.push(`### \`${s.id}\`: ${s.size / MiB} MiB, ${s.part / MiB} MiB parts (${Math.ceil(s.size / s.part)}), ${s.rttMs ? `store RTT ${s.rttMs} ms` : 'loopback'}`, '');
+    L.push('| client | ok | time s (median) | min–max | MiB/s | time ÷ `s3` (per round, median) | OPTIONS (store / signer) | signing calls | relayed | store PUT / POST / GET / DELETE | left |', '|---|---|---|---|---|---|---|---|---|---|---|');
     for (const c of s.clients) {
       const b = s.byClient[c];
       const r = c === 'resumable-wasm' ? null : s.ratios[`${c}/resumable-wasm`];
-      const reqs = b.requests.map((q) => `${q.storePUT} / ${q.storeOPTIONS} / ${q.storePOST} / ${q.storeGET}`).join(', ');
-      const sign = [...new Set(b.requests.map((q) => q.signer))].join(', ');
-      L.push(`| ${S3_LABEL[c] ?? c} | ${b.ok}/${b.runs} | ${fmtS(b.msMedian)} | ${fmtS(b.msRange[0])}–${fmtS(b.msRange[1])} | ${b.mibPerSMedian?.toFixed(1) ?? '–'} | ${r ? fmtR(r.timeRatioMedian) : '1'} | ${reqs} | ${sign} |`);
+      const left = [...new Set(s.clients.length ? (g.runs ?? []).filter((x) => x.scenario === s.id && x.client === c && !x.warmup).map((x) => x.leftover ?? '–') : [])].join(', ');
+      L.push(`| ${S3_LABEL[c] ?? c} | ${b.ok}/${b.runs} | ${fmtS(b.msMedian)} | ${fmtS(b.msRange[0])}–${fmtS(b.msRange[1])} | ${b.mibPerSMedian?.toFixed(1) ?? '–'} | ${r ? `${fmtR(r.timeRatioMedian)} (${r.perRound.map((x) => x.toFixed(2)).join(', ')})` : '1'} | ${distinct(b, optionsOf)} | ${distinct(b, (q) => q.signer)} | ${distinct(b, (q) => q.relayed)} | ${distinct(b, storeOf)} | ${left} |`);
     }
     const fails = s.clients.flatMap((c) => s.byClient[c].failures.map((f) => `${S3_LABEL[c] ?? c} ${f}`));
     if (fails.length) L.push('', `**Failed runs:** ${fails.join('; ')}`);
