@@ -994,6 +994,13 @@ function renderMarkdown(res) {
   return L.join('\n') + '\n';
 }
 
+// Anything but the two flags above is refused: a mistyped flag (or --help) must not start the
+// 80-90 minute matrix and overwrite the results.
+const unknown = process.argv.slice(2).filter((a) => a !== '--estimate' && a !== '--render');
+if (unknown.length) {
+  console.error(`bench/run.mjs: unknown argument ${unknown.join(' ')}; it takes --render or --estimate, or nothing (then BENCH_* variables pick the rows): see the comment at the top of bench/run.mjs`);
+  process.exit(2);
+}
 for (const out of [OUT_JSON, OUT_MD]) mkdirSync(dirname(out), { recursive: true });
 if (process.argv.includes('--estimate')) {
   for (const s of linkScenarios({ quick: false, rounds: Number(process.env.BENCH_ROUNDS_LINK || 3) })) console.log(`${s.id.padEnd(24)} ${Math.round(estimateLinkRowSeconds(s))} s`);
