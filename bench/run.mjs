@@ -18,8 +18,10 @@
 //   BENCH_LINK_UPS=50,1000 (Mbit/s), BENCH_LINK_PROTOS=h1,h2, BENCH_LINK_CHUNKS=1,5 (MiB);
 //   BENCH_LINK=0 leaves the link rows out.
 //   BENCH_CHECKSUM=0      leaves out the checksum rows (issue 24: hashing MB/s, the cost of `checksum`)
-//   BENCH_S3=0            leaves out the direct-to-S3 rows (issue 25, bench/s3.mjs; need moto);
-//   BENCH_ONLY=s3 runs only them and merges them into the existing results (BENCH_ROUNDS_S3=3)
+//   BENCH_S3=0            leaves out the direct-to-S3 rows (issues 25 and 26, bench/s3.mjs; need moto);
+//   BENCH_ONLY=s3 runs only them and merges them into the existing results (BENCH_ROUNDS_S3=3 at
+//   64 MiB, BENCH_ROUNDS_S3_BIG=2 at 512 MiB; BENCH_S3_BIG_LOOPBACK=0 drops the 512 MiB loopback row;
+//   BENCH_S3_ROWS=id,id runs only these S3 rows)
 //   BENCH_CHROMIUM_ARGS="--a --b"   extra Chromium flags (e.g. --disable-http2: the h2 rows must then stop the bench)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync, existsSync, statfsSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -992,6 +994,13 @@ function renderMarkdown(res) {
   return L.join('\n') + '\n';
 }
 
+// Anything but the two flags above is refused: a mistyped flag (or --help) must not start the
+// 80-90 minute matrix and overwrite the results.
+const unknown = process.argv.slice(2).filter((a) => a !== '--estimate' && a !== '--render');
+if (unknown.length) {
+  console.error(`bench/run.mjs: unknown argument ${unknown.join(' ')}; it takes --render or --estimate, or nothing (then BENCH_* variables pick the rows): see the comment at the top of bench/run.mjs`);
+  process.exit(2);
+}
 for (const out of [OUT_JSON, OUT_MD]) mkdirSync(dirname(out), { recursive: true });
 if (process.argv.includes('--estimate')) {
   for (const s of linkScenarios({ quick: false, rounds: Number(process.env.BENCH_ROUNDS_LINK || 3) })) console.log(`${s.id.padEnd(24)} ${Math.round(estimateLinkRowSeconds(s))} s`);

@@ -929,48 +929,18 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
         let cors_url: url::Url = format!("{bucket_url}?cors")
             .parse()
             .map_err(|_| failure(StatusCode::INTERNAL_SERVER_ERROR, "BadUrl", "bucket URL"))?;
-        let (status, text) = match setup.cors.as_str() {
-            "full" => {
-                s3.call(
-                    reqwest::Method::PUT,
-                    cors_url,
-                    Some(cors_xml(&origins, true, false)),
-                    &[],
-                )
-                .await?
-            }
-            "no-etag" => {
-                s3.call(
-                    reqwest::Method::PUT,
-                    cors_url,
-                    Some(cors_xml(&origins, false, false)),
-                    &[],
-                )
-                .await?
-            }
-            "post" => {
-                s3.call(
-                    reqwest::Method::PUT,
-                    cors_url,
-                    Some(cors_xml(&origins, false, true)),
-                    &[],
-                )
-                .await?
-            }
-            "all" => {
-                // One rule for both modes (moto applies only the last of several rules to a
-                // preflight): PUT and POST, the ETag exposed.
-                let both = cors_xml(&origins, true, false).replace(
-                    "<AllowedMethod>PUT</AllowedMethod>",
-                    "<AllowedMethod>PUT</AllowedMethod><AllowedMethod>POST</AllowedMethod>",
-                );
-                s3.call(reqwest::Method::PUT, cors_url, Some(both), &[])
-                    .await?
-            }
-            "none" => {
-                s3.call(reqwest::Method::DELETE, cors_url, None, &[])
-                    .await?
-            }
+        // The bucket's CORS configuration (PutBucketCors), or none at all (DeleteBucketCors).
+        let rule = match setup.cors.as_str() {
+            "full" => Some(cors_xml(&origins, true, false)),
+            "no-etag" => Some(cors_xml(&origins, false, false)),
+            "post" => Some(cors_xml(&origins, false, true)),
+            // One rule for both modes (moto applies only the last of several rules to a
+            // preflight): PUT and POST, the ETag exposed.
+            "all" => Some(cors_xml(&origins, true, false).replace(
+                "<AllowedMethod>PUT</AllowedMethod>",
+                "<AllowedMethod>PUT</AllowedMethod><AllowedMethod>POST</AllowedMethod>",
+            )),
+            "none" => None,
             other => {
                 return Err(failure(
                     StatusCode::BAD_REQUEST,
@@ -979,6 +949,12 @@ async fn setup_bucket(State(st): State<AppState>, body: Bytes) -> Response {
                 ))
             }
         };
+        let method = if rule.is_some() {
+            reqwest::Method::PUT
+        } else {
+            reqwest::Method::DELETE
+        };
+        let (status, text) = s3.call(method, cors_url, rule, &[]).await?;
         if !(200..300).contains(&status) {
             return Err(store_failure(status, &text));
         }
