@@ -168,6 +168,30 @@ impl S3Role {
         ])
     }
 
+    /// A presigned URL (SigV4, valid [`PART_URL_LIFETIME`]) for `method` on object `key` with
+    /// these query parameters and signed headers: for the requests rusty-s3's actions do not
+    /// spell as the store wants (see `create_upload`) or do not have (UploadPartCopy).
+    pub(crate) fn sign_object<'a>(
+        &self,
+        method: rusty_s3::Method,
+        key: &str,
+        query: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+        headers: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> url::Url {
+        rusty_s3::signing::sign(
+            &jiff::Timestamp::now(),
+            method,
+            self.bucket.object_url(key),
+            self.credentials.key(),
+            self.credentials.secret(),
+            None,
+            self.bucket.region(),
+            PART_URL_LIFETIME.as_secs(),
+            query,
+            headers,
+        )
+    }
+
     pub(crate) fn creds(&self) -> Option<&Credentials> {
         Some(&self.credentials)
     }

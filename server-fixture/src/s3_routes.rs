@@ -194,15 +194,9 @@ async fn create_upload(
     // Signed by hand with rusty-s3's SigV4: its CreateMultipartUpload action sends the
     // sub-resource as `uploads=1`, which moto (the test store) answers with 500; S3's own
     // spelling is a bare `uploads`, signed with an empty value.
-    let url = rusty_s3::signing::sign(
-        &jiff::Timestamp::now(),
+    let url = s3.sign_object(
         rusty_s3::Method::Post,
-        s3.bucket.object_url(key),
-        s3.credentials.key(),
-        s3.credentials.secret(),
-        None,
-        s3.bucket.region(),
-        PART_URL_LIFETIME.as_secs(),
+        key,
         std::iter::once(("uploads", "")),
         headers.iter().copied(),
     );
@@ -422,15 +416,10 @@ async fn sign_request(State(st): State<AppState>, headers: HeaderMap, body: Byte
                     .sign(PART_URL_LIFETIME);
                 return Ok(Json(json!({ "url": url.as_str() })).into_response());
             }
-            ("POST", None, _) => rusty_s3::signing::sign(
-                &jiff::Timestamp::now(),
+            // CreateMultipartUpload, spelled as `create_upload` signs it.
+            ("POST", None, _) => s3.sign_object(
                 rusty_s3::Method::Post,
-                s3.bucket.object_url(key),
-                s3.credentials.key(),
-                s3.credentials.secret(),
-                None,
-                s3.bucket.region(),
-                PART_URL_LIFETIME.as_secs(),
+                key,
                 std::iter::once(("uploads", "")),
                 std::iter::empty(),
             ),
@@ -762,15 +751,9 @@ async fn compose(State(st): State<AppState>, body: Bytes) -> Response {
             let source = s3.bucket.object_url(&chunk_key(n)).path().to_owned();
             async move {
                 let number = n.to_string();
-                let url = rusty_s3::signing::sign(
-                    &jiff::Timestamp::now(),
+                let url = s3.sign_object(
                     rusty_s3::Method::Put,
-                    s3.bucket.object_url(key),
-                    s3.credentials.key(),
-                    s3.credentials.secret(),
-                    None,
-                    s3.bucket.region(),
-                    PART_URL_LIFETIME.as_secs(),
+                    key,
                     [("partNumber", number.as_str()), ("uploadId", id.as_str())].into_iter(),
                     std::iter::once(("x-amz-copy-source", source.as_str())),
                 );

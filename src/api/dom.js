@@ -47,6 +47,9 @@
     let queue = new Map();
     let waiting = [];
     let running = false;
+    // The flush under way (it never rejects): reads wait for it, so they see every write and
+    // delete issued before them, even one still queued behind a transaction in progress.
+    let flushing = null;
     const req = (r) => call((ok, no) => { r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
     const open = () => (db ||= call((ok, no) => {
       // Version 2 added `jobs` (`background`: what each Background Fetch job sends, for the
@@ -96,19 +99,20 @@
       if (op && before && before.file && !op.file) op.file = before.file;
       queue.set(key, op);
       const p = call((ok, no) => waiting.push([ok, no]));
-      if (!running) flush();
+      if (!running) flushing = flush();
       return p;
     };
+    const settled = () => (running ? flushing : Promise.resolve());
     G[STORE] = {
       put: (key, rec, file) => write(key, { rec, file }),
       del: (key) => write(key, null),
       // The record text and kept file of `key`: [text, file] or undefined.
-      get: (key) => tx('readonly', (u, f) => [req(u.get(key)), req(f.get(key))])
+      get: (key) => settled().then(() => tx('readonly', (u, f) => [req(u.get(key)), req(f.get(key))]))
         .then((rs) => Promise.all(rs)).then(([t, f]) => (t === undefined ? undefined : [t, f])),
       // The database (background.js keeps its jobs there).
       open,
       // Every [key, text, file].
-      all: () => tx('readonly', (u, f) => [req(u.getAllKeys()), req(u.getAll()), req(f.getAllKeys()), req(f.getAll())])
+      all: () => settled().then(() => tx('readonly', (u, f) => [req(u.getAllKeys()), req(u.getAll()), req(f.getAllKeys()), req(f.getAll())]))
         .then((rs) => Promise.all(rs))
         .then(([k, v, fk, fv]) => k.map((key, i) => [key, v[i], fv[fk.indexOf(key)]])),
     };
