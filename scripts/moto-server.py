@@ -10,6 +10,9 @@ could never read the answer to an upload the bucket allows. S3 adds them when a 
 allows the request's Origin and the POST method: so does this, with moto's own origin matching,
 and leaves every other request to moto as it is. The object is stored either way, as in S3 (CORS
 only decides what the page may read).
+
+It also logs each form upload's object key (a form POST's request line has none) as a line
+`form-post <status> <key>`, so that the tests can count the POSTs of each chunk object.
 """
 
 import sys
@@ -23,6 +26,10 @@ _bucket_post = S3Response._bucket_response_post
 
 def _bucket_post_with_cors(self, request, bucket_name):
     answer = _bucket_post(self, request, bucket_name)
+    key = (self.querystring.get("key") or [None])[0]
+    if key:
+        status = answer[0] if isinstance(answer, tuple) else "-"
+        print(f"form-post {status} {key}", file=sys.stderr, flush=True)
     origin = request.headers.get("Origin")
     if not origin or not isinstance(answer, tuple) or len(answer) != 3:
         return answer

@@ -200,7 +200,7 @@ export interface S3PostPolicy extends S3PostUploadRef {
  * `phase` names the callback. `file` is the `File`/`Blob` you added.
  */
 export interface S3PostCallbacks {
-  /** Signs one POST policy for the file's chunks (`starts-with $key` on a prefix of your choice, at most `chunkSize` bytes each); called again with the same `keyPrefix` once when the policy expired. */
+  /** Signs one POST policy for the file's chunks (`starts-with $key` on a prefix of your choice, at most `chunkSize` bytes each); called again with the same `keyPrefix` once when the policy expired, and when a file resumes from its `persist` record (answer that prefix, or another one to start the file anew). */
   createUpload(file: Blob, request: { chunkSize: number; keyPrefix?: string }): S3PostPolicy | Promise<S3PostPolicy>;
   /** The chunk numbers stored under the prefix (ListObjectsV2), for a resumed file. */
   listChunks(file: Blob, upload: S3PostUploadRef): number[] | Promise<number[]>;

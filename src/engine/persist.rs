@@ -387,7 +387,13 @@ pub fn scope(c: &Config) -> String {
     );
     // S3 cuts parts from `chunkSize` (in the scope already); one signed PUT has no parts.
     if let Some(o) = c.s3 {
-        s.push_str(if o.sign_upload { "|s3put" } else { "|s3" });
+        s.push_str(if o.sign_upload {
+            "|s3put"
+        } else if o.post {
+            "|s3post"
+        } else {
+            "|s3"
+        });
     }
     for n in &c.param_names {
         s.push('|');
@@ -535,6 +541,13 @@ mod tests {
             post: false,
         });
         assert_ne!(scope(&s3), scope(&single));
+        // POST chunks under a prefix are not multipart parts.
+        let mut post = s3.clone();
+        post.s3 = Some(crate::engine::config::S3Options {
+            sign_upload: false,
+            post: true,
+        });
+        assert_ne!(scope(&s3), scope(&post));
     }
 
     #[test]

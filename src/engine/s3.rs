@@ -219,6 +219,24 @@ impl S3File {
         }
     }
 
+    /// Continues in `upload`, kept from before (a re-added file, a durable resume): the next
+    /// step lists what the store has (under POST once `createUpload` signed a policy for the
+    /// kept prefix again). `false`, and nothing changes, for one signed `PUT`, an upload of
+    /// another part size, or one never created.
+    pub fn resume(&mut self, upload: S3Upload) -> bool {
+        let fits = !self.single
+            && self.upload.part_size == upload.part_size
+            && !upload.key.is_empty()
+            && (self.post || !upload.upload_id.is_empty());
+        if fits {
+            let post = self.post;
+            *self = S3File::resumed(self.size, upload);
+            self.post = post;
+            self.created = true;
+        }
+        fits
+    }
+
     /// What a durable resume record keeps.
     #[must_use]
     pub fn upload(&self) -> &S3Upload {
@@ -247,7 +265,8 @@ impl S3File {
         if self.completed {
             return Step::Wait;
         }
-        if !self.created || self.renew == 1 {
+        // Under POST a kept prefix needs a policy first (none is kept across a reload).
+        if !self.created || self.renew == 1 || (self.post && self.url.is_empty()) {
             return Step::Create;
         }
         if !self.listed {
@@ -288,7 +307,8 @@ impl S3File {
 
     /// `createUpload` answered with the policy's form; when it was fetched again for a refused
     /// policy, the chunks stored under the same `keyPrefix` stay. `None`, or the error's
-    /// message: a policy fetched again must keep the prefix.
+    /// message: a policy fetched again must keep the prefix. For a kept prefix (a resumed
+    /// file) the same prefix is listed next; another one is a new upload.
     fn policy(
         &mut self,
         url: String,
@@ -300,7 +320,7 @@ impl S3File {
                 return Some("must keep the keyPrefix it was given");
             }
             self.renew = 2;
-        } else {
+        } else if !self.created || prefix != self.upload.key {
             self.created(String::new(), prefix);
         }
         self.url = url;
@@ -798,9 +818,10 @@ impl S3File {
         let (call, phase, range) = if n == FILE_STEP {
             match self.next() {
                 Step::Create if self.post => {
+                    // A prefix known already (renewed, or kept from before) is kept.
                     let call = Call::Policy {
                         chunk_size: up.part_size,
-                        key_prefix: (self.renew == 1).then_some(key),
+                        key_prefix: self.created.then_some(key),
                     };
                     (call, Phase::CreatePolicy, (0, 0))
                 }
@@ -1528,6 +1549,60 @@ mod tests {
             "{e:?}"
         );
         assert_ne!(f.next(), Step::Create);
+    }
+
+    #[test]
+    fn post_kept_prefix_is_signed_again_then_listed_and_may_still_renew_once() {
+        let mut f = S3File::for_file(12 * MIB, MIN_PART_SIZE, POST).unwrap();
+        let kept = S3Upload {
+            key: "p/".into(),
+            part_size: 5 * MIB,
+            ..S3Upload::default()
+        };
+        let other_cut = S3Upload {
+            part_size: 6 * MIB,
+            ..kept.clone()
+        };
+        assert!(!f.resume(other_cut), "chunks cut another way");
+        assert!(f.resume(kept.clone()));
+        assert!(f.needs_abort(), "a kept prefix is discarded on cancel");
+        let create = f.request(FILE_STEP, frame()).unwrap();
+        assert_eq!(
+            create.s3,
+            Some(Call::Policy {
+                chunk_size: 5 * MIB,
+                key_prefix: Some("p/".into())
+            })
+        );
+        f.read(&create, policy("http://s/b", "s1", "p/"), false, CX);
+        let list = f.request(FILE_STEP, frame()).unwrap();
+        assert_eq!(
+            list.s3,
+            Some(Call::ListChunks {
+                key_prefix: "p/".into()
+            })
+        );
+        f.read(&list, Reply::Callback(Answer::Chunks(vec![1])), false, CX);
+        f.sending(2);
+        let chunk = f.request(2, frame()).unwrap();
+        // The policy signed after the resume expires too: it is fetched again once.
+        assert_eq!(
+            f.read(&chunk, post_reply(403, POLICY_EXPIRED), false, CX),
+            Reading::SignAgain
+        );
+        assert_eq!(
+            f.request(FILE_STEP, frame()).and_then(|r| r.s3),
+            Some(Call::Policy {
+                chunk_size: 5 * MIB,
+                key_prefix: Some("p/".into())
+            })
+        );
+        // An app that answers a kept prefix with another one begins a new upload there.
+        let mut g = S3File::for_file(12 * MIB, MIN_PART_SIZE, POST).unwrap();
+        g.resume(kept);
+        let create = g.request(FILE_STEP, frame()).unwrap();
+        g.read(&create, policy("http://s/b", "s1", "q/"), false, CX);
+        assert_eq!((g.next(), g.upload().key.as_str()), (Step::Part(1), "q/"));
     }
 
     #[test]

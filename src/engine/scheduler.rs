@@ -697,20 +697,20 @@ fn changed(chunk: u32, algorithm: integrity::Algorithm) -> UploadError {
 /// How a fresh (or freshly re-queued) file of `count` chunks probes under `testChunks`.
 /// `'auto'` sends a one-chunk file without a probe: the probe would cost a round trip in
 /// every fresh upload to save re-sending at most one chunk when resuming.
-/// The record state of an S3 file's multipart upload ([`Scheduler::keep_s3_upload`]): its
-/// part size, upload id and key, one a line.
+/// The record state of an S3 file's upload ([`Scheduler::keep_s3_upload`]): its part size,
+/// upload id and key, one a line; under `'s3-post'` the chunk size, an empty line and the
+/// `keyPrefix` (the policy is not kept: a resumed file has it signed again).
 const S3_STATE: &str = "s3";
 
-/// The multipart upload a record kept, if it has one (its parts come from `listParts`).
+/// The upload a record kept, if it has one (what the store has comes from `listParts` /
+/// `listChunks`).
 fn kept_s3_upload(r: &Record) -> Option<s3::S3Upload> {
     let (_, v) = r.state.iter().find(|(n, _)| n == S3_STATE)?;
     let mut lines = v.splitn(3, '\n');
-    let part_size = lines.next()?.parse().ok()?;
-    let upload_id = lines.next().filter(|u| !u.is_empty())?.to_owned();
     Some(s3::S3Upload {
-        upload_id,
+        part_size: lines.next()?.parse().ok()?,
+        upload_id: lines.next()?.to_owned(),
         key: lines.next()?.to_owned(),
-        part_size,
         parts: Vec::new(),
     })
 }
@@ -1017,12 +1017,11 @@ impl Scheduler {
         if record.is_none() && c.persist {
             record = Some(Box::new(Record::new(c, &identifier, &meta)));
         }
-        // An upload the record kept goes on (`listParts` first) when its parts are cut the same.
+        // An upload the record kept goes on (`listParts` / `listChunks` first) when its parts
+        // are cut the same.
         let upload = record.as_deref().and_then(kept_s3_upload);
         if let (Some(f3), Some(u)) = (s3.as_mut(), upload) {
-            if !f3.is_single() && f3.part_size() == u.part_size {
-                *f3 = S3File::resumed(meta.size, u);
-            }
+            f3.resume(u);
         }
         let kept_runs = match resume {
             Resume::Fresh => Runs::default(),
@@ -1210,25 +1209,18 @@ impl Scheduler {
 
     /// `protocol: 's3'`: continues file `id` (just added, not started) in the multipart upload
     /// `upload` kept from before (a re-added file, a durable resume): its first request is then
-    /// `listParts`, and only the parts the store lacks are sent. `false` (nothing changes) when
-    /// the file is unknown, started, not under S3, sent as one PUT, or when `upload` has no id
+    /// `listParts` (under `'s3-post'`, `createUpload` for the kept prefix then `listChunks`),
+    /// and only the parts the store lacks are sent. `false` (nothing changes) when the file is
+    /// unknown, started, not under S3, sent as one PUT, or when `upload` has no id (no prefix)
     /// or was cut into parts of another size than this file now is.
     pub fn resume_s3(&mut self, id: FileId, upload: s3::S3Upload) -> bool {
         let Some(i) = self.index(id) else {
             return false;
         };
         self.change_file(i, |f| {
-            let size = f.meta.size;
-            let fits = f.life == Life::Queued
+            f.life == Life::Queued
                 && f.chunks.is_empty()
-                && !upload.upload_id.is_empty()
-                && f.s3
-                    .as_ref()
-                    .is_some_and(|s3| !s3.is_single() && s3.upload().part_size == upload.part_size);
-            if fits {
-                f.s3 = Some(S3File::resumed(size, upload));
-            }
-            fits
+                && f.s3.as_mut().is_some_and(|s3| s3.resume(upload))
         })
         .unwrap_or(false)
     }
@@ -2053,7 +2045,7 @@ impl Scheduler {
         };
         let u = s3.upload();
         let mut value = String::new();
-        if !u.upload_id.is_empty() {
+        if !u.key.is_empty() {
             value = u.part_size.to_string();
             for part in [&u.upload_id, &u.key] {
                 value.push('\n');
@@ -3000,6 +2992,180 @@ mod tests {
             sends(&actions)
                 .iter()
                 .any(|r| r.s3.as_ref() == Some(&abort)),
+            "{actions:?}"
+        );
+        assert!(
+            actions.contains(&Action::Forget { key: kept.key() }),
+            "{actions:?}"
+        );
+    }
+
+    /// `protocol: 's3-post'` with `persist`, one slot.
+    fn s3_post_persisting() -> Scheduler {
+        let mut c = Config::new("");
+        c.s3 = Some(crate::engine::config::S3Options {
+            sign_upload: false,
+            post: true,
+        });
+        c.simultaneous_uploads = Some(1);
+        c.persist = true;
+        Scheduler::new(c, 1)
+    }
+
+    fn policy_at(url: &str, prefix: &str) -> Answer {
+        Answer::Policy {
+            url: url.into(),
+            fields: vec![("policy".into(), "p".into())],
+            key_prefix: prefix.into(),
+        }
+    }
+
+    fn posted(s: &mut Scheduler, r: &RequestSpec) {
+        s.handle(
+            1,
+            Input::PartAnswer {
+                request: r.id,
+                status: 204,
+                etag: None,
+                body: String::new(),
+            },
+        );
+    }
+
+    /// A 12 MiB file (three chunks) under the policy of prefix `p/a/` with chunk 1 stored: its
+    /// record.
+    fn s3_post_record_after_one_chunk() -> Record {
+        let mut s = s3_post_persisting();
+        let f = s.add_file(0, meta("a.bin", 12 * MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        assert_eq!(
+            create[0].s3,
+            Some(Call::Policy {
+                chunk_size: 5 * MIB,
+                key_prefix: None
+            })
+        );
+        answer(&mut s, &create[0], policy_at("http://store.test/b", "p/a/"));
+        let actions = drain(&mut s);
+        assert!(
+            actions.contains(&Action::Keep {
+                file: f,
+                added: false
+            }),
+            "the prefix is written as soon as createUpload gives it"
+        );
+        posted(&mut s, &sends(&actions)[0]);
+        let r = s.record(f).unwrap();
+        assert_eq!(
+            s.file_state(f, "s3").as_deref(),
+            Some("5242880\n\np/a/"),
+            "chunk size, no upload id, keyPrefix"
+        );
+        Record::decode(&r.encode()).unwrap()
+    }
+
+    #[test]
+    fn s3_post_resumed_from_its_record_signs_the_kept_prefix_lists_once_then_sends_only_the_missing_chunks(
+    ) {
+        let kept = s3_post_record_after_one_chunk();
+        let mut s = s3_post_persisting();
+        let f = s
+            .add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept.clone()))
+            .unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        assert_eq!(
+            create.iter().map(|r| r.s3.clone()).collect::<Vec<_>>(),
+            [Some(Call::Policy {
+                chunk_size: 5 * MIB,
+                key_prefix: Some("p/a/".into())
+            })],
+            "the policy (not kept) is signed again for the kept prefix, alone"
+        );
+        answer(
+            &mut s,
+            &create[0],
+            policy_at("http://store.test/b2", "p/a/"),
+        );
+        let list = sends(&drain(&mut s));
+        assert_eq!(
+            list.iter().map(|r| r.s3.clone()).collect::<Vec<_>>(),
+            [Some(Call::ListChunks {
+                key_prefix: "p/a/".into()
+            })]
+        );
+        answer(&mut s, &list[0], Answer::Chunks(vec![1]));
+        let mut numbers = Vec::new();
+        loop {
+            let next = sends(&drain(&mut s));
+            let Some(r) = next.first() else { break };
+            match &r.s3 {
+                Some(Call::Chunk) => {
+                    assert_eq!(r.url, "http://store.test/b2", "under the new policy");
+                    numbers.push(r.chunk);
+                    posted(&mut s, r);
+                }
+                Some(Call::Compose { key_prefix, chunks }) => {
+                    assert_eq!(
+                        (key_prefix.as_str(), chunks.as_slice()),
+                        ("p/a/", &[1, 2, 3][..])
+                    );
+                    answer(&mut s, r, Answer::Completed { location: None });
+                    assert!(drain(&mut s).contains(&Action::Forget { key: kept.key() }));
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(numbers, [2, 3], "chunk 1 is not sent again");
+        assert_eq!(s.file(f).unwrap().status, FileStatus::Success);
+    }
+
+    #[test]
+    fn s3_post_record_of_another_chunk_size_starts_a_new_upload() {
+        // The kept prefix holds 6 MiB chunks, this session cuts 5 MiB ones: a new prefix is
+        // asked for (the old one is left to the app) and the record keeps it.
+        let mut kept = s3_post_record_after_one_chunk();
+        kept.set_state("s3", "6291456\n\np/a/");
+        let mut s = s3_post_persisting();
+        let f = s
+            .add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept))
+            .unwrap();
+        s.handle(0, Input::Start);
+        let create = sends(&drain(&mut s));
+        assert_eq!(
+            create[0].s3,
+            Some(Call::Policy {
+                chunk_size: 5 * MIB,
+                key_prefix: None
+            })
+        );
+        answer(&mut s, &create[0], policy_at("http://store.test/b", "p/b/"));
+        assert_eq!(s.file_state(f, "s3").as_deref(), Some("5242880\n\np/b/"));
+        let chunk = sends(&drain(&mut s));
+        assert_eq!((chunk[0].start, chunk[0].end), (0, 5 * MIB));
+    }
+
+    #[test]
+    fn s3_post_cancel_of_a_kept_upload_discards_its_prefix_and_deletes_the_record() {
+        let kept = s3_post_record_after_one_chunk();
+        let mut s = s3_post_persisting();
+        let f = s
+            .add_file_kept(0, meta("a.bin", 12 * MIB), Some(kept.clone()))
+            .unwrap();
+        s.handle(0, Input::Start);
+        drain(&mut s);
+        // Cancelled before the policy was signed again: the kept prefix is still discarded.
+        s.handle(1, Input::CancelFile(f));
+        let actions = drain(&mut s);
+        let discard = Call::Discard {
+            key_prefix: "p/a/".into(),
+        };
+        assert!(
+            sends(&actions)
+                .iter()
+                .any(|r| r.s3.as_ref() == Some(&discard)),
             "{actions:?}"
         );
         assert!(

@@ -9,7 +9,7 @@ import {
   startFixture, startStore, launchBrowser, openUploader, scenario, expectEqual, expectTrue, makeFile,
   startRun, waitRun, callRun, untilRun, fileErrorOf, summarize, MiB, TEST_TIMEOUT,
 } from './harness.mjs';
-import { s3PostUploadAndCheck, s3KeyOf } from './scenarios.mjs';
+import { s3PostUploadAndCheck, s3KeyOf, reloadPage } from './scenarios.mjs';
 
 const BUCKET = 'e2e-post-bucket';
 let browser, store, fx;
@@ -159,5 +159,74 @@ describe('§25 zero-preflight object storage (s3-post, moto)', () => {
       expectEqual((await calls()).abort, 1, 'abort calls');
     });
     await t.close();
+  });
+
+  /**
+   * `persist`: `size` bytes uploaded under `opts` (persist on) until two chunks are stored, the
+   * page reloaded, then the file resumed — chosen again, or (`kept`) from `resumePending()` with
+   * the file kept whole. After the reload: 1 createUpload given the kept keyPrefix, 1 listChunks,
+   * no chunk the store had POSTed again (form POSTs counted per key), every chunk stored once,
+   * the object byte-identical, no chunk object left, 0 OPTIONS, nothing left in pending().
+   */
+  async function reloadAndResume(name, size, opts, kept) {
+    await fresh();
+    const t = await openUploader(browser, fx);
+    await scenario({ fixtures: [fx], pages: [t] }, async () => {
+      const spec = [{ name, size, seed: 9 }];
+      const count = Math.ceil(size / (5 * MiB));
+      const f = await makeFile(t, name, size, 9);
+      await startRun(t, 'before', opts, spec, { s3PostApi: fx.api });
+      await untilRun(t, 'before', (r) => (r.counts.chunkSuccess ?? 0) >= 2, 'two chunks stored');
+      await reloadPage(t);
+      // The chunk POST cut by the reload ends on the store (stored or not) before the count.
+      for (let seen = -1; seen !== store.log().length;) {
+        seen = store.log().length;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const ours = (posts) => posts.filter((p) => p.key.includes(`/${name}.chunks/`));
+      const before = ours(store.formPosts());
+      const prefix = before[0]?.key.replace(/[^/]*$/, '');
+      const had = [...new Set(before.filter((p) => p.status >= 200 && p.status < 300).map((p) => Number(p.key.slice(prefix.length))))];
+      expectTrue(had.length >= 2 && had.length < count, 'the store had some chunks before the reload', { before, count });
+      expectEqual(storeCounts().OPTIONS, 0, 'OPTIONS at the store before the reload');
+      store.clearLog();
+      await fx.reset(false);
+      const pendingNow = () => t.eval(([o, api]) => window.__e2e.pending({ ...o, s3: window.__e2e.s3PostCallbacks(api) }), [opts, fx.api]);
+      const pending = await pendingNow();
+      expectEqual(pending.map((p) => [p.name, p.size, p.file]), [[name, size, kept]], 'pending() after the reload');
+      if (kept) {
+        await startRun(t, 'after', opts, [], { s3PostApi: fx.api, resumePending: true });
+      } else {
+        const again = await makeFile(t, name, size, 9);
+        expectEqual(again.sha256, f.sha256, 'the file chosen again is the same');
+        await startRun(t, 'after', opts, spec, { s3PostApi: fx.api });
+      }
+      const run = await waitRun(t, 'after', 180000);
+      expectEqual(run.summary?.succeeded?.length, 1, 'files succeeded', summarize(run));
+      expectEqual(await calls(), { createUpload: 1, listChunks: 1, complete: 1, abort: 0 }, 'callbacks after the reload');
+      expectEqual(await t.eval(() => window.__e2e.s3PostAsked), [prefix], 'createUpload after the reload was given the kept keyPrefix');
+      const after = ours(store.formPosts());
+      expectTrue(after.every((p) => p.key.startsWith(prefix)), 'chunks after the reload go under the kept prefix', { prefix, after });
+      const sent = after.map((p) => Number(p.key.slice(prefix.length)));
+      expectEqual(sent.filter((n) => had.includes(n)), [], 'chunks the store had, POSTed again', { had, sent });
+      expectEqual(sent.length, new Set(sent).size, 'each missing chunk POSTed once', sent);
+      expectEqual([...had, ...sent].sort((a, b) => a - b), Array.from({ length: count }, (_, i) => i + 1), 'chunks before and after the reload: every chunk once');
+      expectEqual(storeCounts().OPTIONS, 0, 'OPTIONS at the store after the reload');
+      const success = run.events.find((e) => e.name === 'fileSuccess');
+      expectEqual(s3KeyOf(success.text, BUCKET) + '.chunks/', prefix, 'the object is the kept prefix\'s');
+      const object = await fx.json(`/__fixture/s3/object?key=${encodeURIComponent(s3KeyOf(success.text, BUCKET))}`);
+      expectEqual([object.size, object.sha256], [f.size, f.sha256], 'the object in the bucket (size, sha256)', object);
+      expectEqual(await chunksLeft(success.text), [], 'temporary chunk objects left');
+      expectEqual(await pendingNow(), [], 'pending() once the file succeeded: the record is deleted');
+    });
+    await t.close();
+  }
+
+  test('§25 persist: reload mid-upload, the file chosen again: 1 createUpload with the kept keyPrefix, 1 listChunks, no chunk the store had POSTed again, byte-identical, chunks gone, 0 OPTIONS', { timeout: TEST_TIMEOUT }, async () => {
+    await reloadAndResume('s3p-persist.bin', 64 * MiB, POST({ simultaneousUploads: 1, persist: true }), false);
+  });
+
+  test('§25 persist: reload mid-upload, the file kept whole and resumed by resumePending(): the same', { timeout: TEST_TIMEOUT }, async () => {
+    await reloadAndResume('s3p-kept.bin', 30 * MiB, POST({ simultaneousUploads: 1, persist: true, persistBlobMaxBytes: 32 * MiB }), true);
   });
 });

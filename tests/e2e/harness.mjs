@@ -545,6 +545,7 @@ export async function startStore() {
     });
     let out = '';
     const lines = [];
+    const formPosts = [];
     const onData = (d) => {
       out = (out + d).slice(-20000);
       // Werkzeug colours some status lines (a 204 to a form POST) with ANSI escapes: drop them.
@@ -552,6 +553,9 @@ export async function startStore() {
         // 127.0.0.1 - - [07/Dec/2026 16:30:36] "PUT /bucket/key?partNumber=1&uploadId=… HTTP/1.1" 200 -
         const m = /"([A-Z]+) ([^ ?"]*)(?:\?([^ "]*))? HTTP\/[0-9.]+" (\d{3})/.exec(l);
         if (m) lines.push({ method: m[1], path: m[2], query: m[3] ?? '', status: Number(m[4]) });
+        // scripts/moto-server.py's line for a form upload: the object key its request line lacks.
+        const f = /^form-post (\S+) (.+)$/.exec(l.trim());
+        if (f) formPosts.push({ status: Number(f[1]), key: f[2] });
       }
     };
     proc.stdout.on('data', onData);
@@ -574,8 +578,10 @@ export async function startStore() {
       log: () => lines.slice(),
       /** The logged requests to `bucket` (its objects and sub-resources), excluding moto's own API. */
       requests: (bucket) => lines.filter((e) => e.path === `/${bucket}` || e.path.startsWith(`/${bucket}/`)),
+      /** Every form upload (POST Object) the store got, oldest first: { status, key }. */
+      formPosts: () => formPosts.slice(),
       /** Forgets the log so far (the next count starts from zero). */
-      clearLog: () => { lines.length = 0; },
+      clearLog: () => { lines.length = 0; formPosts.length = 0; },
       get output() { return out; },
       async stop() {
         liveFixtures.delete(store);

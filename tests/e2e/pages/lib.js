@@ -141,10 +141,15 @@
    * when the policy expired), the chunks listed for a resume, composed by the server, discarded
    * on cancel — each a simple JSON POST to the role's route.
    */
+  /** The `keyPrefix` each createUpload call of this page was given (null: none), in order. */
+  E.s3PostAsked = [];
   E.s3PostCallbacks = (api) => {
     const post = E.s3Callbacks.post(api);
     return {
-      createUpload: (file, p) => post('/s3/policy', { name: file.name || 'blob', chunkSize: p.chunkSize, keyPrefix: p.keyPrefix }),
+      createUpload: (file, p) => {
+        E.s3PostAsked.push(p.keyPrefix ?? null);
+        return post('/s3/policy', { name: file.name || 'blob', chunkSize: p.chunkSize, keyPrefix: p.keyPrefix });
+      },
       listChunks: (_file, u) => post('/s3/list-chunks', { keyPrefix: u.keyPrefix }),
       complete: (_file, u, chunks) => post('/s3/compose', { keyPrefix: u.keyPrefix, chunks }),
       abort: (_file, u) => post('/s3/discard', { keyPrefix: u.keyPrefix }),
