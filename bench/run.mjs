@@ -24,7 +24,7 @@
 //   BENCH_S3_ROWS=id,id runs only these S3 rows)
 //   BENCH_CHROMIUM_ARGS="--a --b"   extra Chromium flags (e.g. --disable-http2: the h2 rows must then stop the bench)
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync, existsSync, statfsSync, openSync, writeSync, closeSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync, readdirSync, writeFileSync, existsSync, statfsSync, openSync, writeSync, closeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir, cpus, totalmem, platform, release } from 'node:os';
 import { join, dirname, resolve, relative } from 'node:path';
@@ -153,6 +153,55 @@ const T0 = Date.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
+// CPU time (issue 28): per run, the CPU seconds of the browser (its whole process tree: the
+// network service, the renderer, the GPU process) and of the fixture, from /proc, so a row shows
+// whether it measures the link or this machine's 2 cores.
+
+const CLK_TCK = 100; // Linux's USER_HZ
+/** Every process (Linux): pid → { ppid, ticks (utime + stime), comm }; null elsewhere. */
+function processTable() {
+  if (platform() !== 'linux') return null;
+  const procs = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Fields after the command (which may hold spaces) start past its closing parenthesis.
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(name), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
+    } catch { /* gone meanwhile */ }
+  }
+  return procs;
+}
+/** CPU seconds of the processes `roots` and everything below them. */
+function cpuSecondsOfTrees(procs, roots) {
+  let ticks = 0;
+  const todo = [...roots];
+  while (todo.length) {
+    const p = todo.pop();
+    ticks += procs.get(p)?.ticks ?? 0;
+    for (const [child, v] of procs) if (v.ppid === p) todo.push(child);
+  }
+  return ticks / CLK_TCK;
+}
+/**
+ * The browser's and the fixture's CPU seconds now; `cpuSpent(before)` the difference. The
+ * browser is every Chromium process this bench started (its children named chromium; playwright
+ * gives no pid of a launched browser), the fixture the one `fx` started.
+ */
+const cpuNow = (fx) => {
+  const procs = processTable();
+  if (!procs) return { browser: null, fixture: null };
+  const browsers = [...procs].filter(([, v]) => v.ppid === process.pid && /chrom/i.test(v.comm)).map(([pid]) => pid);
+  return { browser: browsers.length ? cpuSecondsOfTrees(procs, browsers) : null, fixture: procs.has(fx.pid) ? cpuSecondsOfTrees(procs, [fx.pid]) : null };
+};
+const cpuSpent = (fx, before) => {
+  const now = cpuNow(fx);
+  const d = (k) => (now[k] == null || before[k] == null ? null : Math.round((now[k] - before[k]) * 100) / 100);
+  return { browserS: d('browser'), fixtureS: d('fixture') };
+};
+
+// ---------------------------------------------------------------------------------------------
 // server-fixture
 
 async function startFixture({ tls = false, extraArgs = [] } = {}) {
@@ -201,7 +250,7 @@ async function startFixture({ tls = false, extraArgs = [] } = {}) {
     return text ? JSON.parse(text) : null;
   };
   return {
-    info, args, dataDir, dataOnTmpfs: base === shm, get stderr() { return stderr; }, json,
+    info, args, dataDir, dataOnTmpfs: base === shm, pid: proc.pid, get stderr() { return stderr; }, json,
     stats: () => json('/__fixture/stats'),
     files: () => json('/__fixture/files'),
     reset: (data) => json(`/__fixture/reset${data ? '?data=1' : ''}`, { method: 'POST' }),
@@ -328,9 +377,12 @@ async function oneRun(fx, pg, sc, client, fileInfo, { round, warmup = false } = 
     }
   })();
   let out;
+  const cpuBefore = cpuNow(fx);
+  let cpu;
   try {
     out = await pg.page.evaluate(() => window.__B.run());
   } finally {
+    cpu = cpuSpent(fx, cpuBefore);
     sampling = false;
     await sampler;
   }
@@ -378,6 +430,7 @@ async function oneRun(fx, pg, sc, client, fileInfo, { round, warmup = false } = 
     non2xx: non2xx.slice(0, 20),
     non2xxCount: non2xx.length,
     retries: out.retries,
+    cpu,
     seed: prep.seed,
     identifier: prep.identifier,
     memory: {
@@ -429,6 +482,9 @@ function summarize(sc, runs) {
       preflights: uniq(rs.map((r) => r.preflights)),
       protocols: [...new Set(rs.flatMap((r) => Object.keys(r.protocols ?? {})))].sort(),
       retries: rs.reduce((a, r) => a + (r.retries || 0), 0),
+      // CPU seconds per run (median), browser tree and fixture; null for runs made before it was kept.
+      cpuBrowserMedian: median(good.map((r) => r.cpu?.browserS).filter((x) => x != null)),
+      cpuFixtureMedian: median(good.map((r) => r.cpu?.fixtureS).filter((x) => x != null)),
       non2xx: rs.reduce((a, r) => a + r.non2xxCount, 0),
       peakPageMedian: median(good.map((r) => r.memory.peakPage)),
       peakPageMax: good.length ? Math.max(...good.map((r) => r.memory.peakPage)) : null,
@@ -769,6 +825,20 @@ const fmtMargin = (x) => (x == null ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs
  * Ratios are per round (time(limit) / time(resumable-wasm) = throughput ratio), then the median.
  * `met` is null where the row has no such target; `why` is computed from the link for misses.
  */
+/**
+ * What a link row measures, from the single POST's CPU: the browser's and the fixture's CPU
+ * seconds over its wall time, in cores of this machine. Near all cores, the limit (and every
+ * client with it) is held back by the machine, not by the link.
+ */
+function rowBoundBy(s) {
+  const l = s.byClient.limit;
+  if (!l || l.msMedian == null || l.cpuBrowserMedian == null || l.cpuFixtureMedian == null) return null;
+  const cores = (l.cpuBrowserMedian + l.cpuFixtureMedian) / (l.msMedian / 1000);
+  const nproc = cpus().length;
+  const machine = cores >= 0.75 * nproc;
+  return { cores, nproc, machine, text: `${machine ? 'the machine' : 'the link'} (the single POST kept ${cores.toFixed(1)} of ${nproc} cores busy)` };
+}
+
 function evaluateLinkTargets(res) {
   const W = 'resumable-wasm';
   const out = [];
@@ -777,7 +847,7 @@ function evaluateLinkTargets(res) {
     const bdp = bdpBytes(l);
     const rate = (l.up_mbit * 1e6) / 8;
     const row = (target, measured, value, goal, higherIsBetter, why, met = value == null ? false : higherIsBetter ? value >= goal : value <= goal) =>
-      out.push({ scenario: s.id, target, measured, margin: value == null || met === null ? null : higherIsBetter ? value - goal : goal - value, met, why: met === false ? why : '' });
+      out.push({ scenario: s.id, target, measured, margin: value == null || met === null ? null : higherIsBetter ? value - goal : goal - value, met, why: met === false ? why : '', boundBy: rowBoundBy(s)?.text ?? '–' });
     const tp = s.ratios[`limit/${W}`];
     const tpMeasured = `${fmtR(tp.timeRatioMedian)} × (${fmtR(tp.timeRatioRange[0])}–${fmtR(tp.timeRatioRange[1])}, n=${tp.n})`;
     const limitMiBps = s.byClient.limit?.mibPerSMedian;
@@ -886,21 +956,22 @@ function renderLinkSection(res) {
   L.push('');
   L.push('### Targets per row', '');
   L.push('Margin = how far past (+) or short of (−) the target the median is.', '');
-  L.push('| row | target | measured | margin | met | why (computed from the link) |', '|---|---|---|---|---|---|');
+  L.push('"Measures" says whether the row measures the link or this machine: the CPU the single POST used (browser and fixture, over its wall time), in cores; at three quarters of the cores or more the machine holds it back ("–": the run kept no CPU times).', '');
+  L.push('| row | target | measured | margin | met | measures | why (computed from the link) |', '|---|---|---|---|---|---|---|');
   for (const t of evaluateLinkTargets(res)) { // from the runs, so that --render picks up a changed rule
-    L.push(`| \`${t.scenario}\` | ${t.target} | ${t.measured} | ${fmtMargin(t.margin)} | ${t.met === null ? '–' : t.met ? '✅ met' : '❌ missed'} | ${t.why} |`);
+    L.push(`| \`${t.scenario}\` | ${t.target} | ${t.measured} | ${fmtMargin(t.margin)} | ${t.met === null ? '–' : t.met ? '✅ met' : '❌ missed'} | ${t.boundBy} | ${t.why} |`);
   }
   L.push('');
   L.push('### Link rows in detail', '');
   for (const s of rows) {
     L.push(`#### \`${s.id}\`: ${linkLabel(s.link)}, ${s.proto === 'h2' ? 'HTTPS, HTTP/2' : 'HTTP/1.1'}, ${s.size / MiB} MiB file, ${s.chunk / MiB} MiB chunks (${s.chunks} chunks), BDP ${fmtMiB(bdpBytes(s.link))}`, '');
-    L.push('| client | ok | time s (median) | min–max | MiB/s | × limit throughput (per round, median, min–max) | OPTIONS / GET / POST | protocol | retries |');
-    L.push('|---|---|---|---|---|---|---|---|---|');
+    L.push('| client | ok | time s (median) | min–max | MiB/s | × limit throughput (per round, median, min–max) | OPTIONS / GET / POST | protocol | retries | CPU s, browser / fixture (median) |');
+    L.push('|---|---|---|---|---|---|---|---|---|---|');
     for (const c of s.clients) {
       const b = s.byClient[c];
       const r = c === 'limit' ? null : s.ratios[`limit/${c}`];
       const reqs = b.requests.map((q) => `${q.OPTIONS ?? '?'} / ${q.GET ?? '?'} / ${q.POST ?? '?'}`).join(', ');
-      L.push(`| ${LABEL[c]} | ${b.ok}/${b.runs} | ${fmtS(b.msMedian)} | ${fmtS(b.msRange[0])}–${fmtS(b.msRange[1])} | ${b.mibPerSMedian?.toFixed(1) ?? '–'} | ${r ? `${fmtR(r.timeRatioMedian)} (${fmtR(r.timeRatioRange[0])}–${fmtR(r.timeRatioRange[1])})` : '1'} | ${reqs} | ${(b.protocols ?? []).join(', ')} | ${b.retries} |`);
+      L.push(`| ${LABEL[c]} | ${b.ok}/${b.runs} | ${fmtS(b.msMedian)} | ${fmtS(b.msRange[0])}–${fmtS(b.msRange[1])} | ${b.mibPerSMedian?.toFixed(1) ?? '–'} | ${r ? `${fmtR(r.timeRatioMedian)} (${fmtR(r.timeRatioRange[0])}–${fmtR(r.timeRatioRange[1])})` : '1'} | ${reqs} | ${(b.protocols ?? []).join(', ')} | ${b.retries} | ${b.cpuBrowserMedian == null ? '–' : `${b.cpuBrowserMedian.toFixed(1)} / ${b.cpuFixtureMedian?.toFixed(1) ?? '–'}`} |`);
     }
     const fails = s.clients.flatMap((c) => s.byClient[c].failures.map((f) => `${LABEL[c]} ${f}`));
     if (fails.length) L.push('', `**Failed runs:** ${fails.join('; ')}`);
