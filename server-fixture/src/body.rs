@@ -238,3 +238,53 @@ impl HttpBody for Watched {
         self.inner.size_hint()
     }
 }
+
+/// Hands `body` on with its end reported on a poll of its own: the first poll that finds the
+/// body over answers "not yet" and wakes its task at once; the next one reports the end.
+///
+/// For multer 3.1.0, the parser behind axum's `Multipart`: while it looks for the first
+/// boundary, one call polls the body twice, and when the second poll drains the body to its
+/// end it reports `IncompleteStream` without looking at the bytes that poll brought in (its
+/// issue rwf2/multer#70, unfixed in any release). On a multi-threaded runtime the whole body
+/// can arrive between those two polls (the handler's thread paused under load while the
+/// connection's task reads on): a browser's correct chunk was then refused with a permanent
+/// 400. With its end on a poll of its own, the body's bytes are always in the parser's buffer
+/// before it sees the end.
+pub fn end_on_its_own_poll(body: Body) -> Body {
+    Body::new(EndApart {
+        inner: body,
+        end_held: false,
+    })
+}
+
+struct EndApart {
+    inner: Body,
+    /// The body ended, and the poll that found it answered "not yet".
+    end_held: bool,
+}
+
+impl HttpBody for EndApart {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if self.end_held {
+            return Poll::Ready(None);
+        }
+        match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+            None => {
+                self.end_held = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            frame => Poll::Ready(frame),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

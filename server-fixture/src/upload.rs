@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
-use crate::body::{watch_for_cut, BodyDeadline};
+use crate::body::{end_on_its_own_poll, watch_for_cut, BodyDeadline};
 use crate::error::Rejection;
 use crate::faults::{fail_response, Corruption};
 use crate::params::{self, ChunkNumber, ChunkParams, RawParams};
@@ -376,6 +376,16 @@ async fn read_octet(
     w.finish().await
 }
 
+/// The parts of a `multipart/form-data` request, as `/upload` reads them: axum's `Multipart`
+/// over the body with its end on a poll of its own ([`end_on_its_own_poll`] says why).
+pub async fn open_multipart(req: Request) -> Result<Multipart, Rejection> {
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(parts, end_on_its_own_poll(body));
+    Multipart::from_request(req, &())
+        .await
+        .map_err(|e| Rejection::bad(format!("malformed multipart request: {}", e.body_text())))
+}
+
 async fn read_multipart(
     st: &AppState,
     req: Request,
@@ -383,9 +393,7 @@ async fn read_multipart(
     limit: u64,
     deadline: BodyDeadline,
 ) -> Result<Option<TmpBody>, Rejection> {
-    let mut mp = Multipart::from_request(req, &())
-        .await
-        .map_err(|e| Rejection::bad(format!("malformed multipart request: {}", e.body_text())))?;
+    let mut mp = open_multipart(req).await?;
     let malformed = |e: axum::extract::multipart::MultipartError| {
         Rejection::bad(format!("{MALFORMED_MULTIPART}: {}", e.body_text()))
     };
