@@ -68,7 +68,8 @@ export async function startFixture({ flags = {}, mounts, pageHost = 'localhost',
     '--max-lifetime', process.env.FIXTURE_MAX_LIFETIME_S || '3600',
     ...flagArgs(flags),
   ];
-  const proc = spawn(FIXTURE_BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
+  // Plain text (no colour codes): its warnings are quoted in failure messages.
+  const proc = spawn(FIXTURE_BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', NO_COLOR: '1' } });
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr = (stderr + d).slice(-20000); });
   const lines = createInterface({ input: proc.stdout });
