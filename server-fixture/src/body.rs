@@ -1,5 +1,6 @@
-//! Reading request bodies: the time limits of one body, reading a small body whole, and
-//! telling a body the transport cut short from a whole one.
+//! Reading request bodies: the time limits of one body, reading a small body whole, telling a
+//! body the transport cut short from a whole one (and recording how it arrived), and handing a
+//! body to the multipart parser with its end on a poll of its own.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -97,8 +98,8 @@ struct Watch {
 
 /// Bytes of the body's start and end that [`CutWatch::arrival`] shows.
 const EDGE_BYTES: usize = 120;
-/// Data frame sizes [`CutWatch::arrival`] lists (a 64 KiB chunk over HTTP/2 comes in a few
-/// dozen); beyond it only the count goes on.
+/// Data frame sizes [`CutWatch::arrival`] lists (a 64 KiB chunk from Chromium over HTTP/2
+/// comes in 5); beyond it only the count goes on.
 const LISTED_FRAMES: usize = 256;
 
 /// How the body arrived so far.
