@@ -1,8 +1,9 @@
-//! Reading request bodies: the time limits of one body, reading a small body whole, and
-//! telling a body the transport cut short from a whole one.
+//! Reading request bodies: the time limits of one body, reading a small body whole, telling a
+//! body the transport cut short from a whole one (and recording how it arrived), and handing a
+//! body to the multipart parser with its end on a poll of its own.
 
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use futures_util::StreamExt;
 use http_body::{Frame, SizeHint};
 
 use crate::error::Rejection;
+use crate::sync::lock;
 
 /// A body that sends nothing for this long is abandoned with 408.
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -83,15 +85,62 @@ pub async fn read_small_body(
     Ok(out)
 }
 
-/// How a request body ended short: filled in by the body [`watch_for_cut`] returns when the
-/// transport broke the body off.
+/// What [`watch_for_cut`] saw of one request body: why the transport cut it (if it did), and a
+/// record of how it arrived for the log when a parser refuses it.
 #[derive(Debug, Clone, Default)]
-pub struct CutWatch(Arc<OnceLock<String>>);
+pub struct CutWatch(Arc<Watch>);
+
+#[derive(Debug, Default)]
+struct Watch {
+    cut: OnceLock<String>,
+    seen: Mutex<Seen>,
+}
+
+/// Bytes of the body's start and end that [`CutWatch::arrival`] shows.
+const EDGE_BYTES: usize = 120;
+/// Data frame sizes [`CutWatch::arrival`] lists (a 64 KiB chunk from Chromium over HTTP/2
+/// comes in 5); beyond it only the count goes on.
+const LISTED_FRAMES: usize = 256;
+
+/// How the body arrived so far.
+#[derive(Debug, Default)]
+struct Seen {
+    received: u64,
+    frames: usize,
+    sizes: Vec<usize>,
+    head: Vec<u8>,
+    tail: std::collections::VecDeque<u8>,
+    end: Option<&'static str>,
+}
 
 impl CutWatch {
     /// Why the body was cut, if it was.
     pub fn reason(&self) -> Option<&str> {
-        self.0.get().map(String::as_str)
+        self.0.cut.get().map(String::as_str)
+    }
+
+    /// How the body arrived, for a log line: the bytes and data frames received, how it ended
+    /// (`clean` is an end of stream, `error` a transport error, `short` an end before the
+    /// declared length, `open` not ended when the parser gave up), the sizes of its data
+    /// frames in order, and its first and last bytes (escaped).
+    pub fn arrival(&self) -> String {
+        let seen = lock(&self.0.seen);
+        let tail: Vec<u8> = seen.tail.iter().copied().collect();
+        let more = if seen.frames > seen.sizes.len() {
+            " …"
+        } else {
+            ""
+        };
+        format!(
+            "received {} bytes in {} data frames, end {}, frame sizes {:?}{more}, first bytes \"{}\", \
+             last bytes \"{}\"",
+            seen.received,
+            seen.frames,
+            seen.end.unwrap_or("open"),
+            seen.sizes,
+            seen.head.escape_ascii(),
+            tail.escape_ascii(),
+        )
     }
 }
 
@@ -106,7 +155,7 @@ pub fn watch_for_cut(body: Body, declared: Option<u64>) -> (Body, CutWatch) {
         inner: body,
         declared,
         received: 0,
-        cut: watch.clone(),
+        watch: watch.clone(),
     };
     (Body::new(watched), watch)
 }
@@ -115,13 +164,29 @@ struct Watched {
     inner: Body,
     declared: Option<u64>,
     received: u64,
-    cut: CutWatch,
+    watch: CutWatch,
 }
 
 impl Watched {
-    fn cut(&self, why: String) -> axum::Error {
-        let _ = self.cut.0.set(why.clone());
+    fn cut(&self, why: String, end: &'static str) -> axum::Error {
+        lock(&self.watch.0.seen).end = Some(end);
+        let _ = self.watch.0.cut.set(why.clone());
         axum::Error::new(why)
+    }
+
+    fn saw(&self, data: &[u8]) {
+        let mut seen = lock(&self.watch.0.seen);
+        seen.received += data.len() as u64;
+        seen.frames += 1;
+        if seen.sizes.len() < LISTED_FRAMES {
+            seen.sizes.push(data.len());
+        }
+        let room = EDGE_BYTES.saturating_sub(seen.head.len());
+        seen.head.extend_from_slice(&data[..room.min(data.len())]);
+        let keep = &data[data.len().saturating_sub(EDGE_BYTES)..];
+        seen.tail.extend(keep);
+        let over = seen.tail.len().saturating_sub(EDGE_BYTES);
+        seen.tail.drain(..over);
     }
 }
 
@@ -137,6 +202,7 @@ impl HttpBody for Watched {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     self.received += data.len() as u64;
+                    self.saw(data);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -145,7 +211,7 @@ impl HttpBody for Watched {
                     "the connection broke the request body off after {} bytes ({e})",
                     self.received
                 );
-                Poll::Ready(Some(Err(self.cut(why))))
+                Poll::Ready(Some(Err(self.cut(why, "error"))))
             }
             None => match self.declared {
                 Some(declared) if self.received < declared => {
@@ -154,9 +220,12 @@ impl HttpBody for Watched {
                          was reset or the connection closed)",
                         self.received
                     );
-                    Poll::Ready(Some(Err(self.cut(why))))
+                    Poll::Ready(Some(Err(self.cut(why, "short"))))
                 }
-                _ => Poll::Ready(None),
+                _ => {
+                    lock(&self.watch.0.seen).end = Some("clean");
+                    Poll::Ready(None)
+                }
             },
         }
     }
@@ -164,6 +233,56 @@ impl HttpBody for Watched {
     fn is_end_stream(&self) -> bool {
         // A short body is not over: its next poll reports the cut.
         self.inner.is_end_stream() && self.declared.is_none_or(|d| self.received >= d)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Hands `body` on with its end reported on a poll of its own: the first poll that finds the
+/// body over answers "not yet" and wakes its task at once; the next one reports the end.
+///
+/// For multer 3.1.0, the parser behind axum's `Multipart`: while it looks for the first
+/// boundary, one call polls the body twice, and when the second poll drains the body to its
+/// end it reports `IncompleteStream` without looking at the bytes that poll brought in (its
+/// issue rwf2/multer#70, unfixed in any release). On a multi-threaded runtime the whole body
+/// can arrive between those two polls (the handler's thread paused under load while the
+/// connection's task reads on): a browser's correct chunk was then refused with a permanent
+/// 400. With its end on a poll of its own, the body's bytes are always in the parser's buffer
+/// before it sees the end.
+pub fn end_on_its_own_poll(body: Body) -> Body {
+    Body::new(EndApart {
+        inner: body,
+        end_held: false,
+    })
+}
+
+struct EndApart {
+    inner: Body,
+    /// The body ended, and the poll that found it answered "not yet".
+    end_held: bool,
+}
+
+impl HttpBody for EndApart {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if self.end_held {
+            return Poll::Ready(None);
+        }
+        match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+            None => {
+                self.end_held = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            frame => Poll::Ready(frame),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {

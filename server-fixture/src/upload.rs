@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
-use crate::body::{watch_for_cut, BodyDeadline};
+use crate::body::{end_on_its_own_poll, watch_for_cut, BodyDeadline};
 use crate::error::Rejection;
 use crate::faults::{fail_response, Corruption};
 use crate::params::{self, ChunkNumber, ChunkParams, RawParams};
@@ -33,6 +33,8 @@ pub const SESSION_COOKIE: &str = "fixture_session";
 pub const MAX_FIELD_BYTES: usize = 8 * 1024;
 /// Most multipart parts accepted in one request.
 pub const MAX_PARTS: usize = 64;
+/// How the answer to a multipart body the parser refuses begins.
+const MALFORMED_MULTIPART: &str = "malformed multipart body";
 /// Before an error answer, at most this many unread body bytes are read and discarded, so that
 /// the client (a browser still sending) sees the status instead of a reset connection.
 pub const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
@@ -159,6 +161,8 @@ pub async fn chunk(State(st): State<AppState>, req: Request) -> Response {
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let version = req.version();
+    let content_type = req.headers().get(CONTENT_TYPE).cloned();
     let (parts, body) = req.into_parts();
     let (body, cut) = watch_for_cut(body, declared);
     let req = Request::from_parts(parts, body);
@@ -171,7 +175,19 @@ pub async fn chunk(State(st): State<AppState>, req: Request) -> Response {
                 let why = format!("{why}: nothing was stored; send the chunk again");
                 reject(&Rejection::with(408, why), chunk_seen)
             }
-            None => reject(&e, chunk_seen),
+            None => {
+                if e.message.starts_with(MALFORMED_MULTIPART) {
+                    // Kept for the rare refusal of a body a browser sent: the log says whether
+                    // the body was whole and what it held at its ends.
+                    tracing::warn!(
+                        chunk = ?chunk_seen,
+                        "{}: {version:?}, Content-Length {declared:?}, Content-Type {content_type:?}, {}",
+                        e.message,
+                        cut.arrival()
+                    );
+                }
+                reject(&e, chunk_seen)
+            }
         },
     }
 }
@@ -360,6 +376,16 @@ async fn read_octet(
     w.finish().await
 }
 
+/// The parts of a `multipart/form-data` request, as `/upload` reads them: axum's `Multipart`
+/// over the body with its end on a poll of its own ([`end_on_its_own_poll`] says why).
+pub async fn open_multipart(req: Request) -> Result<Multipart, Rejection> {
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(parts, end_on_its_own_poll(body));
+    Multipart::from_request(req, &())
+        .await
+        .map_err(|e| Rejection::bad(format!("malformed multipart request: {}", e.body_text())))
+}
+
 async fn read_multipart(
     st: &AppState,
     req: Request,
@@ -367,11 +393,9 @@ async fn read_multipart(
     limit: u64,
     deadline: BodyDeadline,
 ) -> Result<Option<TmpBody>, Rejection> {
-    let mut mp = Multipart::from_request(req, &())
-        .await
-        .map_err(|e| Rejection::bad(format!("malformed multipart request: {}", e.body_text())))?;
+    let mut mp = open_multipart(req).await?;
     let malformed = |e: axum::extract::multipart::MultipartError| {
-        Rejection::bad(format!("malformed multipart body: {}", e.body_text()))
+        Rejection::bad(format!("{MALFORMED_MULTIPART}: {}", e.body_text()))
     };
     let mut file = None;
     let mut parts = 0usize;

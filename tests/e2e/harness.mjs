@@ -68,7 +68,8 @@ export async function startFixture({ flags = {}, mounts, pageHost = 'localhost',
     '--max-lifetime', process.env.FIXTURE_MAX_LIFETIME_S || '3600',
     ...flagArgs(flags),
   ];
-  const proc = spawn(FIXTURE_BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
+  // Plain text (no colour codes): its warnings are quoted in failure messages.
+  const proc = spawn(FIXTURE_BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', NO_COLOR: '1' } });
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr = (stderr + d).slice(-20000); });
   const lines = createInterface({ input: proc.stdout });
@@ -319,7 +320,7 @@ export class E2EFailure extends AssertionError {}
 
 /**
  * Wraps a scenario body: on failure, appends the fixture's request log (protocol routes), its
- * stats counters, stderr tail, the page's errors, console and CDP failures. Also fails on any
+ * stats counters, its stderr tail (warnings), the page's errors, console and CDP failures. Also fails on any
  * unexpected `pageerror`.
  */
 export async function scenario(ctx, body) {
@@ -341,8 +342,10 @@ export async function scenario(ctx, body) {
         const files = await fx.files();
         extra.push(`fixture files: ${JSON.stringify(files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256?.slice(0, 16), chunks: f.chunks })))}`);
       } catch (e) {
-        extra.push(`fixture ${fx.api}: stats unavailable (${e.message}); stderr tail:\n${fx.stderr.slice(-3000)}`);
+        extra.push(`fixture ${fx.api}: stats unavailable (${e.message})`);
       }
+      // Its warnings (a refused or cut body says there how it arrived).
+      if (fx.stderr) extra.push(`fixture ${fx.api} stderr tail:\n${fx.stderr.slice(-6000)}`);
     }
     for (const t of pages) {
       if (t.pageErrors.length) extra.push(`page errors:\n${t.pageErrors.join('\n')}`);
