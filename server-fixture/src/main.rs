@@ -113,6 +113,10 @@ struct Args {
     /// The S3 signing role: the store's base URL (e.g. http://127.0.0.1:9000); enables /s3/*.
     #[arg(long, value_name = "URL")]
     s3_endpoint: Option<String>,
+    /// The store's base URL as pages reach it, for the URLs the S3 role hands out (default:
+    /// --s3-endpoint, which stays the address of the role's own calls).
+    #[arg(long, value_name = "URL")]
+    s3_public_endpoint: Option<String>,
     /// The bucket of the S3 role.
     #[arg(long, default_value = "uploads")]
     s3_bucket: String,
@@ -150,6 +154,7 @@ impl Args {
                 .s3_endpoint
                 .map(|endpoint| server_fixture::s3::S3Settings {
                     endpoint,
+                    public_endpoint: self.s3_public_endpoint,
                     bucket: self.s3_bucket,
                     region: self.s3_region,
                     access_key: self.s3_access_key,

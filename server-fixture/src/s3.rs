@@ -22,8 +22,13 @@ pub const MAX_S3_BODY: usize = 2 * 1024 * 1024;
 /// The `--s3-*` flags: which store and bucket, with which test credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Settings {
-    /// `--s3-endpoint`: the store's base URL, e.g. `http://127.0.0.1:9000`.
+    /// `--s3-endpoint`: the store's base URL, e.g. `http://127.0.0.1:9000`, for the role's own
+    /// calls to it (create, list, complete, the compose, the relay).
     pub endpoint: String,
+    /// `--s3-public-endpoint`: the store's base URL as pages reach it, for the URLs the role
+    /// hands out (part URLs, the form URL, Uppy's part URLs, locations); `None`: `endpoint`. An
+    /// app server in the store's region reaches it over a shorter path than its users do.
+    pub public_endpoint: Option<String>,
     /// `--s3-bucket`.
     pub bucket: String,
     /// `--s3-region` (default `us-east-1`).
@@ -76,7 +81,10 @@ pub(crate) fn s3_checksum(algorithm: &str, bytes: &[u8]) -> Option<String> {
 /// The S3 role of one fixture: the bucket, the credentials and an HTTP client for the store.
 #[derive(Debug)]
 pub struct S3Role {
+    /// The bucket at `--s3-endpoint`: the role's own calls.
     pub(crate) bucket: Bucket,
+    /// The bucket at `--s3-public-endpoint`: the URLs handed to pages.
+    pub(crate) public: Bucket,
     pub(crate) credentials: Credentials,
     pub(crate) client: reqwest::Client,
     pub(crate) faults: Mutex<Faults>,
@@ -92,21 +100,26 @@ impl S3Role {
     /// # Errors
     /// A message naming the bad flag.
     pub fn new(s: &S3Settings) -> Result<S3Role, String> {
-        let endpoint = s
-            .endpoint
-            .parse()
-            .map_err(|e| format!("--s3-endpoint {:?}: {e}", s.endpoint))?;
         if s.bucket.is_empty() {
             return Err("--s3-bucket must not be empty".to_owned());
         }
-        let bucket = Bucket::new(endpoint, UrlStyle::Path, s.bucket.clone(), s.region.clone())
-            .map_err(|e| format!("--s3-endpoint/--s3-bucket: {e}"))?;
+        let bucket_at = |flag: &str, url: &str| {
+            let endpoint = url.parse().map_err(|e| format!("{flag} {url:?}: {e}"))?;
+            Bucket::new(endpoint, UrlStyle::Path, s.bucket.clone(), s.region.clone())
+                .map_err(|e| format!("{flag}/--s3-bucket: {e}"))
+        };
+        let bucket = bucket_at("--s3-endpoint", &s.endpoint)?;
+        let public = match &s.public_endpoint {
+            Some(url) => bucket_at("--s3-public-endpoint", url)?,
+            None => bucket.clone(),
+        };
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| format!("HTTP client for the store: {e}"))?;
         Ok(S3Role {
             bucket,
+            public,
             credentials: Credentials::new(s.access_key.clone(), s.secret_key.clone()),
             client,
             faults: Mutex::new(Faults::default()),
@@ -280,6 +293,7 @@ mod tests {
         // with Python's hmac module.
         let role = S3Role::new(&S3Settings {
             endpoint: "http://127.0.0.1:9".into(),
+            public_endpoint: None,
             bucket: "examplebucket".into(),
             region: "us-east-1".into(),
             access_key: "AKIAIOSFODNN7EXAMPLE".into(),
@@ -332,6 +346,7 @@ mod tests {
     fn settings_are_checked() {
         let mut s = S3Settings {
             endpoint: "ftp://x".into(),
+            public_endpoint: None,
             bucket: "b1".into(),
             region: "us-east-1".into(),
             access_key: "test".into(),
@@ -340,6 +355,13 @@ mod tests {
         assert!(S3Role::new(&s).is_err());
         s.endpoint = "http://127.0.0.1:9".into();
         assert!(S3Role::new(&s).is_ok());
+        s.public_endpoint = Some("not a url".into());
+        let e = S3Role::new(&s).unwrap_err();
+        assert!(e.contains("--s3-public-endpoint"), "{e}");
+        s.public_endpoint = Some("http://127.0.0.1:10".into());
+        let role = S3Role::new(&s).unwrap();
+        assert_eq!(role.public.base_url().as_str(), "http://127.0.0.1:10/b1/");
+        assert_eq!(role.bucket.base_url().as_str(), "http://127.0.0.1:9/b1/");
         s.bucket = String::new();
         assert!(S3Role::new(&s).is_err());
     }

@@ -265,7 +265,7 @@ async fn sign_part(State(st): State<AppState>, headers: HeaderMap, body: Bytes) 
             );
         }
         let mut action = s3
-            .bucket
+            .public
             .upload_part(s3.creds(), &p.key, p.part_number, &p.upload_id);
         // The checksum header is signed: S3 refuses one that is not, and verifies the bytes.
         if let Some((name, value)) = &signed {
@@ -342,7 +342,7 @@ async fn complete(State(st): State<AppState>, body: Bytes) -> Response {
         if status != 200 || text.contains("<Error>") {
             return Err(store_failure(status, &text));
         }
-        let location = s3.bucket.object_url(&c.key).to_string();
+        let location = s3.public.object_url(&c.key).to_string();
         Ok(Json(json!({ "location": location, "key": c.key })).into_response())
     };
     run.await.unwrap_or_else(|e| e)
@@ -393,7 +393,7 @@ struct UppyRequest {
 
 /// `POST /s3/sign-request`: the server half of `@uppy/aws-s3` 6.x's `signRequest` (the browser
 /// then sends each S3 request itself), for the benchmark against it. PUTs (parts, PutObject)
-/// are presigned for the store; the other requests (create, list, complete, abort) go through
+/// are presigned for the store at its public endpoint; the other requests (create, list, complete, abort) go through
 /// `/s3/relay` on this origin, because moto answers them without CORS headers (a real bucket's
 /// CORS rule would allow them).
 async fn sign_request(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -404,14 +404,14 @@ async fn sign_request(State(st): State<AppState>, headers: HeaderMap, body: Byte
         let url = match (r.method.as_str(), r.upload_id.as_deref(), r.part_number) {
             ("PUT", Some(id), Some(n)) => {
                 let url = s3
-                    .bucket
+                    .public
                     .upload_part(s3.creds(), key, n, id)
                     .sign(PART_URL_LIFETIME);
                 return Ok(Json(json!({ "url": url.as_str() })).into_response());
             }
             ("PUT", None, _) => {
                 let url = s3
-                    .bucket
+                    .public
                     .put_object(s3.creds(), key)
                     .sign(PART_URL_LIFETIME);
                 return Ok(Json(json!({ "url": url.as_str() })).into_response());
@@ -637,7 +637,7 @@ async fn post_policy(State(st): State<AppState>, headers: HeaderMap, body: Bytes
                 .unwrap_or("localhost");
             format!("http://{host}/s3/expired-url")
         } else {
-            s3.bucket
+            s3.public
                 .base_url()
                 .as_str()
                 .trim_end_matches('/')
@@ -790,7 +790,7 @@ async fn compose(State(st): State<AppState>, body: Bytes) -> Response {
             return Err(store_failure(status, &text));
         }
         delete_keys(&s3, c.chunks.iter().map(|n| chunk_key(*n)).collect()).await?;
-        let location = s3.bucket.object_url(&key).to_string();
+        let location = s3.public.object_url(&key).to_string();
         Ok(Json(json!({ "location": location, "key": key })).into_response())
     };
     run.await.unwrap_or_else(|e| e)
