@@ -26,8 +26,9 @@ pub struct S3Settings {
     /// calls to it (create, list, complete, the compose, the relay).
     pub endpoint: String,
     /// `--s3-public-endpoint`: the store's base URL as pages reach it, for the URLs the role
-    /// hands out (part URLs, the form URL, Uppy's part URLs, locations); `None`: `endpoint`. An
-    /// app server in the store's region reaches it over a shorter path than its users do.
+    /// hands out (part and single-PUT URLs, the form URL, Uppy's part URLs, locations);
+    /// `None`: `endpoint`. An app server in the store's region reaches it over a shorter path
+    /// than its users do.
     pub public_endpoint: Option<String>,
     /// `--s3-bucket`.
     pub bucket: String,

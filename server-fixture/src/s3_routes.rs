@@ -371,7 +371,7 @@ async fn sign_upload(State(st): State<AppState>, body: Bytes) -> Response {
         let named: Named = parse(&body)?;
         let key = new_key(&st, &named.name);
         let url = s3
-            .bucket
+            .public
             .put_object(s3.creds(), &key)
             .sign(PART_URL_LIFETIME);
         Ok(Json(json!({ "url": url.as_str(), "key": key, "headers": {} })).into_response())

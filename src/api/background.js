@@ -6,7 +6,8 @@
 const G = globalThis;
 const call = (f) => new Promise(f);
 
-// A job's id names its record (a retry job of the worker part counts up `n`); each request's URL
+// A job's id names its record (`tries` is 0: the worker part sends failed chunks again itself,
+// as Chromium lets only pages start jobs); each request's URL
 // carries its chunk number in a fragment (never sent) so that the worker part can tell the job's
 // records apart. sw.js has the same two lines.
 const JOB = 'resumable-wasm:';
@@ -43,10 +44,10 @@ const jobOf = async (key, file, name, policy, list) => {
   return { key, title: name || file.name || 'Upload', tries: 0, delays, ok, permanent, reqs };
 };
 
-// Keeps a job's description under its record's key, for the worker part to send again.
-const keep = (key, job) => G[Symbol.for('resumable-wasm/store')].open().then((d) => call((ok, no) => {
+// Writes the job descriptions kept under their records' keys, for the worker part to send again.
+const jobs = (write) => G[Symbol.for('resumable-wasm/store')].open().then((d) => call((ok, no) => {
   const t = d.transaction('jobs', 'readwrite');
-  t.objectStore('jobs').put(job, key);
+  write(t.objectStore('jobs'));
   t.oncomplete = ok;
   t.onabort = () => no(t.error);
 }));
@@ -79,7 +80,7 @@ export const upload = async (up, send, s) => {
     const identifier = key.slice(key.lastIndexOf('\n') + 1);
     try {
       const job = await jobOf(key, file, name, policy, list);
-      await keep(key, job);
+      await jobs((j) => j.put(job, key));
       const bg = await startJob(reg, job);
       handed++;
       // (Not after `free()`: the uploader is gone.)
@@ -90,9 +91,12 @@ export const upload = async (up, send, s) => {
       tell();
     } catch (e) {
       // Refused (quota, permission, nothing left to send): the page uploads it, resuming from
-      // its record.
+      // its record. The job's bodies kept for the worker part go (a file's size of quota), and
+      // one file the page cannot take back does not stop the others: its record stays, and
+      // `pending()` lists it.
+      await jobs((j) => j.delete(key)).catch(() => {});
       up.__emit('backgroundWarning', { kind: 'backgroundRefused', reason: e && e.name, message: String(e && e.message), identifier });
-      await up.addFiles([{ file, identifier }]);
+      await up.addFiles([{ file, identifier }]).catch(() => {});
     }
   }
   return Object.assign(await send.call(up), { background: handed });

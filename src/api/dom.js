@@ -170,9 +170,9 @@
    */
   P.pending = async function pending() {
     const running = this.__persists() > 1 ? await part().then((m) => m.running(), () => () => 0) : () => 0;
-    return (await this.__pending()).map(([identifier, name, size, lastModified, relativePath, confirmed, kept]) => {
-      // (A 0-byte file's one chunk has no bytes to count: it shows as pending.)
-      const status = size && confirmed === size ? 'success' : running(identifier) ? 'background' : 'pending';
+    return (await this.__pending()).map(([identifier, name, size, lastModified, relativePath, confirmed, kept, over]) => {
+      // `over`: the engine's word (an object-storage upload is over only once completed).
+      const status = over ? 'success' : running(identifier) ? 'background' : 'pending';
       const p = { identifier, name, size, relativePath, confirmed, status };
       if (lastModified !== undefined) p.lastModified = lastModified;
       if (is('Blob', kept)) p.file = kept;

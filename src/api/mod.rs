@@ -487,19 +487,15 @@ impl Uploader {
 
     /// `persist`: the unfinished uploads kept under these options whose files are not queued
     /// now, as `[identifier, name, size, lastModified, relativePath, confirmed bytes, kept Blob
-    /// or handle]` rows; `pending()` in `dom.js` makes them `PendingUpload` objects.
+    /// or handle, over]` rows (`over`: every chunk confirmed where that finishes the upload); `pending()` in `dom.js` makes them `PendingUpload` objects.
     #[wasm_bindgen(js_name = __pending, skip_typescript)]
     pub fn pending_rows(&self) -> Promise {
         let driver = self.driver.clone();
         to_promise(Box::pin(async move {
-            let (chunk_size, force) = {
-                let s = driver.scheduler();
-                (s.config().chunk_size, s.config().force_chunk_size)
-            };
             let rows = Array::new();
             for (r, kept) in driver.pending().await {
-                let plan = crate::engine::ChunkPlan::new(r.size, chunk_size, force);
-                let confirmed: u64 = r.confirmed.chunks().map(|n| plan.len(u64::from(n))).sum();
+                let (confirmed, over) =
+                    crate::engine::scheduler::pending_progress(driver.scheduler().config(), &r);
                 let number = |n: u64| JsValue::from(blob::offset_to_js(n).unwrap_or(f64::NAN));
                 let row: Array = [
                     JsValue::from(&r.identifier),
@@ -509,6 +505,7 @@ impl Uploader {
                     JsValue::from(r.meta().path()),
                     number(confirmed),
                     kept,
+                    JsValue::from(over),
                 ]
                 .iter()
                 .collect();

@@ -254,7 +254,9 @@ export interface PendingUpload {
   confirmed: number;
   /**
    * `'success'`: every chunk confirmed (a background job sent them; re-adding the file succeeds
-   * with no request); `'background'`: a job is sending it now; `'pending'`: the rest.
+   * with no request; never for `protocol: 's3'`/`'s3-post'`, whose upload is over only once
+   * `complete` answered); `'background'`: a job is sending it now; `'pending'`: the rest. For
+   * the object-storage protocols `confirmed` counts the parts the record lists.
    */
   status: 'success' | 'background' | 'pending';
   /** The kept file (files up to `persistBlobMaxBytes`). */

@@ -223,6 +223,12 @@ mod tests {
                 "{a:?}"
             );
         }
+        // A file paused on its own stays in the page's queue: a job could not be paused.
+        let mut q = Scheduler::new(c.clone(), 3);
+        let held = q.add_file(0, meta.clone()).unwrap();
+        assert!(q.control_file(0, held, crate::engine::FileControl::Pause));
+        assert!(q.hand_over().is_empty());
+        assert_eq!(q.file(held).unwrap().status, FileStatus::Paused);
         // The next page: a record the job completed resumes as done, with nothing sent.
         let mut done = record;
         done.outcomes = vec![(1, 200), (3, 201)];

@@ -715,6 +715,32 @@ fn kept_s3_upload(r: &Record) -> Option<s3::S3Upload> {
     })
 }
 
+/// What `pending()` shows of a kept record under `config`: the bytes its confirmed chunks hold,
+/// and whether the upload is over. An object-storage upload's chunks are its parts, counted in
+/// the part size its record keeps (else the one `config` would choose); it is over only once
+/// `complete` answered, and its record is deleted then, so a kept one never is, even with every
+/// part stored. Otherwise a file whose every chunk is confirmed is over: the server assembles
+/// it on the last chunk (a Background Fetch job's answers, read from the record).
+#[must_use]
+pub fn pending_progress(config: &Config, r: &Record) -> (u64, bool) {
+    let object_storage = config.s3.is_some() || kept_s3_upload(r).is_some();
+    let part_size = kept_s3_upload(r).map(|u| u.part_size).or_else(|| {
+        config
+            .s3
+            .and_then(|o| S3File::for_file(r.size, config.chunk_size, o).ok())
+            .map(|f| f.part_size())
+    });
+    let plan = match part_size {
+        Some(part) => ChunkPlan::new(r.size, part, true),
+        None => ChunkPlan::new(r.size, config.chunk_size, config.force_chunk_size),
+    };
+    let confirmed = r.confirmed.chunks().map(|n| plan.len(u64::from(n))).sum();
+    (
+        confirmed,
+        !object_storage && r.size > 0 && confirmed == r.size,
+    )
+}
+
 fn fresh_probing(test_chunks: TestChunks, count: u32) -> Probing {
     match test_chunks {
         TestChunks::Auto if count <= 1 => Probing::Off,
@@ -1924,15 +1950,17 @@ impl Scheduler {
     /// `background`: takes every file that can go out of the page's queue for a Background
     /// Fetch job, as `(file, record key, name, requests)`: the upload request of every chunk
     /// its record does not list as confirmed ([`background::job_chunks`]), as the page would
-    /// send it. A file with a request in flight, a finished one, an S3 file or one without a
-    /// record stays. A record stays kept: the job's outcomes are written into it.
+    /// send it. A file with a request in flight, a finished one, one paused on its own, an S3
+    /// file or one without a record stays. A record stays kept: the job's outcomes are written into it.
     pub fn hand_over(&mut self) -> Vec<(FileId, String, String, Vec<RequestSpec>)> {
         let mut out = Vec::new();
         let mut i = 0;
         while let Some(f) = self.files.get_mut(i) {
             let id = f.id;
+            // A file paused on its own stays: a job cannot be paused from the page.
             let busy = f.life.terminal()
                 || f.s3.is_some()
+                || f.paused
                 || self.flights.values().any(|fl| fl.file == id);
             let (Some(record), false) = (f.record.as_deref(), busy) else {
                 i += 1;
@@ -2871,6 +2899,33 @@ mod tests {
         );
         // What the store keeps, read back.
         Record::decode(&r.encode()).unwrap()
+    }
+
+    #[test]
+    fn pending_counts_an_object_storage_record_in_its_parts_and_never_calls_it_over() {
+        // 12 MiB in 5 MiB parts (5 + 5 + 2); the page's own plan would be 5 + 7 MiB chunks.
+        let mut c = s3_persisting().config().clone();
+        c.chunk_size = 5 * MIB;
+        let mut r = s3_record_after_one_part();
+        r.confirmed.insert(2);
+        assert_eq!(pending_progress(&c, &r), (10 * MIB, false));
+        r.confirmed.insert(3);
+        assert_eq!(
+            pending_progress(&c, &r),
+            (12 * MIB, false),
+            "every part stored, but complete has not answered"
+        );
+        // Under options without `s3` too (the record's own state says what it is).
+        let plain = Config::new("");
+        assert_eq!(pending_progress(&plain, &r), (12 * MIB, false));
+        // A Resumable.js upload whose every chunk is confirmed is over (the server assembled it).
+        let mut plain5 = Config::new("");
+        plain5.chunk_size = 5 * MIB;
+        let mut chunks = Record::new(&plain5, "id", &meta("a.bin", 12 * MIB));
+        chunks.confirmed.insert(1);
+        assert_eq!(pending_progress(&plain5, &chunks), (5 * MIB, false));
+        chunks.confirmed.insert(2);
+        assert_eq!(pending_progress(&plain5, &chunks), (12 * MIB, true));
     }
 
     #[test]

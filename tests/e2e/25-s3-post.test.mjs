@@ -194,6 +194,10 @@ describe('§25 zero-preflight object storage (s3-post, moto)', () => {
       const pendingNow = () => t.eval(([o, api]) => window.__e2e.pending({ ...o, s3: window.__e2e.s3PostCallbacks(api) }), [opts, fx.api]);
       const pending = await pendingNow();
       expectEqual(pending.map((p) => [p.name, p.size, p.file]), [[name, size, kept]], 'pending() after the reload');
+      // Counted in the record's 5 MiB parts, and never 'success' before `complete` answered.
+      expectEqual(pending[0].status, 'pending', 'pending() status after the reload');
+      expectTrue(pending[0].confirmed % (5 * MiB) === 0 && pending[0].confirmed >= 2 * 5 * MiB && pending[0].confirmed <= had.length * 5 * MiB,
+        'pending() confirmed: whole parts, at least the two seen, at most what the store had', { confirmed: pending[0].confirmed, had });
       if (kept) {
         await startRun(t, 'after', opts, [], { s3PostApi: fx.api, resumePending: true });
       } else {

@@ -39,7 +39,7 @@
   E.pending = async (options) => {
     const up = new (await E.rw()).Uploader(options);
     try {
-      return (await up.pending()).map((p) => ({ name: p.name, size: p.size, identifier: p.identifier, confirmed: p.confirmed, file: !!p.file, handle: !!p.handle }));
+      return (await up.pending()).map((p) => ({ name: p.name, size: p.size, identifier: p.identifier, confirmed: p.confirmed, status: p.status, file: !!p.file, handle: !!p.handle }));
     } finally { up.free(); }
   };
   E.hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
