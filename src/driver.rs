@@ -434,8 +434,7 @@ impl Driver {
 fn read_record(scheduler: &Scheduler, text: &str) -> Option<Record> {
     let mut record = Record::decode(text)?;
     let c = scheduler.config();
-    let count =
-        crate::engine::ChunkPlan::new(record.size, c.chunk_size, c.force_chunk_size).count();
+    let count = crate::engine::scheduler::kept_plan(c, &record).count();
     background::settle(&mut record, c, u32::try_from(count).unwrap_or(u32::MAX));
     Some(record)
 }

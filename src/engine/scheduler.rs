@@ -715,26 +715,32 @@ fn kept_s3_upload(r: &Record) -> Option<s3::S3Upload> {
     })
 }
 
-/// What `pending()` shows of a kept record under `config`: the bytes its confirmed chunks hold,
-/// and whether the upload is over. An object-storage upload's chunks are its parts, counted in
-/// the part size its record keeps (else the one `config` would choose); it is over only once
+/// The chunks of a kept record's file under `config`: an object-storage upload's parts, in
+/// the part size its record keeps (else the one `config` would choose), cut as the store wants
+/// (forced, a shorter last one); otherwise the page's own chunk plan.
+#[must_use]
+pub fn kept_plan(config: &Config, r: &Record) -> ChunkPlan {
+    let part_size = kept_s3_upload(r).map(|u| u.part_size).or_else(|| {
+        config
+            .s3
+            .and_then(|_| s3::part_size(r.size, config.chunk_size).ok())
+    });
+    match part_size {
+        Some(part) => ChunkPlan::new(r.size, part, true),
+        None => ChunkPlan::new(r.size, config.chunk_size, config.force_chunk_size),
+    }
+}
+
+/// What `pending()` shows of a kept record under `config`: the bytes its confirmed chunks hold
+/// ([`kept_plan`]), and whether the upload is over. An object-storage upload is over only once
 /// `complete` answered, and its record is deleted then, so a kept one never is, even with every
 /// part stored. Otherwise a file whose every chunk is confirmed is over: the server assembles
 /// it on the last chunk (a Background Fetch job's answers, read from the record).
 #[must_use]
 pub fn pending_progress(config: &Config, r: &Record) -> (u64, bool) {
-    let object_storage = config.s3.is_some() || kept_s3_upload(r).is_some();
-    let part_size = kept_s3_upload(r).map(|u| u.part_size).or_else(|| {
-        config
-            .s3
-            .and_then(|o| S3File::for_file(r.size, config.chunk_size, o).ok())
-            .map(|f| f.part_size())
-    });
-    let plan = match part_size {
-        Some(part) => ChunkPlan::new(r.size, part, true),
-        None => ChunkPlan::new(r.size, config.chunk_size, config.force_chunk_size),
-    };
+    let plan = kept_plan(config, r);
     let confirmed = r.confirmed.chunks().map(|n| plan.len(u64::from(n))).sum();
+    let object_storage = config.s3.is_some() || r.state.iter().any(|(n, _)| n == S3_STATE);
     (
         confirmed,
         !object_storage && r.size > 0 && confirmed == r.size,
