@@ -19,9 +19,18 @@
 //!   made per round (failures of requests sent before the last cut are its echoes);
 //! - a round in which the uploader had nothing more to send (the window was not full) changes
 //!   nothing: it says nothing about the link;
-//! - **caps**: toward an HTTP/1.1 origin, or one whose protocol the page cannot learn, at most
-//!   [`HTTP1_CAP`] (the browsers' connections per host: more would only queue in the browser);
-//!   over HTTP/2 or HTTP/3, `maxSimultaneousUploads`.
+//! - **caps**: toward an HTTP/1.1 origin at most [`HTTP1_CAP`] (the browsers' connections per
+//!   host: more would only queue in the browser); over HTTP/2 or HTTP/3, `maxSimultaneousUploads`;
+//! - **probing an origin whose protocol the page cannot learn** (no `Timing-Allow-Origin`): once
+//!   the window has been at [`HTTP1_CAP`] for [`PROBE_SAMPLES`] answers and the link asks for
+//!   more, one probe of [`PROBE_WINDOW`] requests in flight. By Little's law (requests in
+//!   flight = goodput × request time), toward HTTP/1.1 the browser still runs six, so the mean
+//!   time of a request sent during the probe is a third longer than at six (the extra requests
+//!   wait for a connection); an origin that multiplexes sends them at once, and a link with room
+//!   carries them in the same time. A mean request time up by less than a sixth means it
+//!   multiplexes: the cap lifts and start-up resumes. Anything else, a failure included, keeps
+//!   the cap of six for good; a link too full to carry eight in the time of six needs no more
+//!   anyway.
 //!
 //! Time is an input (milliseconds), as everywhere in the engine.
 
@@ -31,6 +40,32 @@ pub const INITIAL_WINDOW: u32 = 3;
 
 /// The most requests in flight toward an origin that is not known to multiplex requests.
 pub const HTTP1_CAP: u32 = 6;
+
+/// The window of the one probe of an origin whose protocol is hidden (see the module docs).
+pub const PROBE_WINDOW: u32 = HTTP1_CAP + 2;
+
+/// Chunk answers averaged before the probe (at six) and during it (requests sent in it).
+pub const PROBE_SAMPLES: u64 = 2 * PROBE_WINDOW as u64;
+
+/// Where the probe of a hidden protocol stands: request times (ms) summed over `n` chunk
+/// answers of requests sent since `since`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// Measuring the window of six (`since`: when it reached six; `None`: below it).
+    Base {
+        since: Option<u64>,
+        sum: u64,
+        n: u64,
+    },
+    /// Eight in flight since `since`; `base`: the mean request time at six.
+    Running {
+        base: u64,
+        since: u64,
+        sum: u64,
+        n: u64,
+    },
+    Over,
+}
 
 /// The HTTP version the target's origin answers with, as far as the page can learn it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +114,7 @@ pub struct Window {
     chunk_bytes: u64,
     /// When the window was last cut: failures of requests sent before are not counted again.
     cut_at: Option<u64>,
+    probe: Probe,
 }
 
 impl Window {
@@ -99,6 +135,11 @@ impl Window {
             min_time: None,
             chunk_bytes: 0,
             cut_at: None,
+            probe: Probe::Base {
+                since: None,
+                sum: 0,
+                n: 0,
+            },
         }
     }
 
@@ -111,8 +152,9 @@ impl Window {
     /// The cap for the protocol known so far.
     #[must_use]
     pub fn cap(&self) -> u32 {
-        match self.protocol {
-            Some(HttpProtocol::Multiplexed) => self.max,
+        match (self.protocol, self.probe) {
+            (Some(HttpProtocol::Multiplexed), _) => self.max,
+            (None, Probe::Running { .. }) => PROBE_WINDOW.min(self.max),
             _ => HTTP1_CAP.min(self.max),
         }
     }
@@ -150,6 +192,9 @@ impl Window {
     /// confirmed (0 for a probe).
     pub fn on_answer(&mut self, sent_ms: u64, now_ms: u64, bytes: u64) {
         let took = now_ms.saturating_sub(sent_ms);
+        if bytes > 0 && self.protocol.is_none() {
+            self.probe_sample(sent_ms, now_ms, took);
+        }
         self.min_time = Some(self.min_time.map_or(took, |t| t.min(took)));
         self.chunk_bytes = self.chunk_bytes.max(bytes);
         self.round_bytes = self.round_bytes.saturating_add(bytes);
@@ -167,6 +212,24 @@ impl Window {
             return;
         }
         let before = self.get();
+        if matches!(self.probe, Probe::Running { .. }) {
+            // The probe holds the window until it is decided.
+            return;
+        }
+        let wants_more = (self.startup && rose) || self.target() > before;
+        if let (None, Probe::Base { n, sum, .. }) = (self.protocol, self.probe) {
+            if n >= PROBE_SAMPLES && wants_more && HTTP1_CAP < self.max {
+                self.probe = Probe::Running {
+                    base: sum / n,
+                    since: now_ms,
+                    sum: 0,
+                    n: 0,
+                };
+                self.window = PROBE_WINDOW;
+                self.settling = self.get() != before;
+                return;
+            }
+        }
         if self.startup && rose && self.window < self.cap() {
             self.window = self.window.saturating_mul(2).min(self.cap());
         } else {
@@ -181,6 +244,47 @@ impl Window {
         self.settling = self.get() != before;
     }
 
+    /// One chunk answer toward an origin of unknown protocol, for the probe: the request sent at
+    /// `sent_ms` took `took` ms.
+    fn probe_sample(&mut self, sent_ms: u64, now_ms: u64, took: u64) {
+        let at_cap = self.window >= HTTP1_CAP;
+        match &mut self.probe {
+            Probe::Base { since, sum, n } => match *since {
+                None if at_cap => *since = Some(now_ms),
+                Some(s) if at_cap && sent_ms >= s => {
+                    *sum = sum.saturating_add(took);
+                    *n += 1;
+                }
+                _ => {}
+            },
+            Probe::Running {
+                base,
+                since,
+                sum,
+                n,
+            } => {
+                if sent_ms < *since {
+                    return;
+                }
+                *sum = sum.saturating_add(took);
+                *n += 1;
+                if *n < PROBE_SAMPLES {
+                    return;
+                }
+                let same_time = (*sum / *n).saturating_mul(6) < base.saturating_mul(7);
+                self.probe = Probe::Over;
+                if same_time {
+                    self.set_protocol(HttpProtocol::Multiplexed);
+                } else {
+                    self.window = self.window.min(HTTP1_CAP);
+                }
+                self.settling = true;
+                self.new_round(now_ms);
+            }
+            Probe::Over => {}
+        }
+    }
+
     /// A request sent at `sent_ms` failed at `now_ms` in a way that may be the link's or the
     /// server's load (an error status, a timeout, no answer); `retry_after`: the server asked
     /// to wait.
@@ -190,6 +294,17 @@ impl Window {
         }
         self.cut_at = Some(now_ms);
         self.startup = false;
+        self.probe = match self.probe {
+            // An inconclusive probe: the cap of six stays.
+            Probe::Running { .. } => Probe::Over,
+            // The window leaves six: its times start again when it is back.
+            Probe::Base { .. } => Probe::Base {
+                since: None,
+                sum: 0,
+                n: 0,
+            },
+            Probe::Over => Probe::Over,
+        };
         self.window = if retry_after {
             1
         } else {
@@ -223,6 +338,8 @@ mod tests {
         bytes_per_ms: f64,
         overhead_ms: f64,
         protocol: HttpProtocol,
+        /// The page learns the protocol (the origin sends `Timing-Allow-Origin`).
+        revealed: bool,
     }
 
     impl Link {
@@ -232,6 +349,15 @@ mod tests {
                 bytes_per_ms: mbit * 1e6 / 8.0 / 1000.0,
                 overhead_ms: 2.0,
                 protocol,
+                revealed: true,
+            }
+        }
+
+        /// The same link with its protocol hidden from the page (no `Timing-Allow-Origin`).
+        fn hidden(self) -> Link {
+            Link {
+                revealed: false,
+                ..self
             }
         }
 
@@ -273,7 +399,9 @@ mod tests {
             most_window: 0,
         };
         let ms = |t: f64| t as u64;
-        w.set_protocol(link.protocol);
+        if link.revealed {
+            w.set_protocol(link.protocol);
+        }
         while run.done_at.len() < chunks {
             while live.len() < w.get() as usize && sent < chunks {
                 live.push(Request {
@@ -390,6 +518,85 @@ mod tests {
         assert!(unknown.get() <= 6);
         unknown.set_protocol(HttpProtocol::Multiplexed);
         assert_eq!(unknown.cap(), 16);
+    }
+
+    #[test]
+    fn a_hidden_h2_origin_is_found_multiplexing_and_the_window_grows_past_six() {
+        // 1 Gbit/s × 200 ms without Timing-Allow-Origin: during the probe of eight the requests
+        // take as long as at six.
+        let link = Link::mbit(200.0, 1000.0, HttpProtocol::Multiplexed).hidden();
+        let mut w = Window::new(16, 0);
+        let run = simulate(link, &mut w, MIB, 300);
+        assert_eq!(w.protocol(), Some(HttpProtocol::Multiplexed));
+        assert_eq!((run.most_window, w.get()), (16, 16));
+        let best = link.goodput(16, MIB);
+        let got = measured(&run, MIB, 150, 4 * w.get() as usize);
+        assert!(got >= 0.9 * best, "{got} of {best} bytes/ms");
+    }
+
+    #[test]
+    fn a_hidden_http1_origin_is_probed_once_and_never_driven_past_six_after() {
+        // Every link of the grid: the browser runs six, the probe's two extra requests wait for
+        // a connection, so the request time rises by a third and the probe fails.
+        for rtt in [10.0, 50.0, 100.0, 200.0, 300.0] {
+            for mbit in [10.0, 50.0, 200.0, 1000.0, 2000.0] {
+                for chunk in [256 * KIB, MIB, 5 * MIB] {
+                    let link = Link::mbit(rtt, mbit, HttpProtocol::Http1).hidden();
+                    let mut w = Window::new(16, 0);
+                    let run = simulate(link, &mut w, chunk, 120);
+                    let case = format!("RTT {rtt} ms, {mbit} Mbit/s, chunk {chunk}");
+                    assert_eq!(w.protocol(), None, "{case}");
+                    assert!(
+                        run.most_window <= PROBE_WINDOW,
+                        "{case}: {}",
+                        run.most_window
+                    );
+                    assert!(w.get() <= HTTP1_CAP, "{case}: ends at {}", w.get());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hidden_h2_origins_with_room_on_the_link_are_found() {
+        for rtt in [50.0, 100.0, 200.0, 300.0] {
+            for mbit in [1000.0, 2000.0] {
+                let link = Link::mbit(rtt, mbit, HttpProtocol::Multiplexed).hidden();
+                let mut w = Window::new(32, 0);
+                let _ = simulate(link, &mut w, MIB, 200);
+                assert_eq!(
+                    w.protocol(),
+                    Some(HttpProtocol::Multiplexed),
+                    "RTT {rtt} ms, {mbit} Mbit/s"
+                );
+                assert!(
+                    w.get() > HTTP1_CAP,
+                    "RTT {rtt} ms, {mbit} Mbit/s: {}",
+                    w.get()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_failure_during_the_probe_keeps_the_cap_of_six() {
+        let mut w = Window::new(16, 0);
+        w.window = HTTP1_CAP;
+        w.startup = false;
+        w.best_rate = 100_000_000;
+        w.min_time = Some(100);
+        w.chunk_bytes = MIB;
+        w.probe = Probe::Base {
+            since: Some(0),
+            sum: 100 * PROBE_SAMPLES,
+            n: PROBE_SAMPLES,
+        };
+        // A judged round that asks for more starts the probe.
+        w.on_answer(0, 100, MIB);
+        assert_eq!(w.get(), PROBE_WINDOW);
+        w.on_failure(150, 200, false);
+        assert_eq!(w.probe, Probe::Over);
+        assert!(w.cap() == HTTP1_CAP && w.get() <= HTTP1_CAP);
     }
 
     #[test]
