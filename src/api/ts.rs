@@ -91,7 +91,7 @@ export interface UploadOptions {
   forceChunkSize?: boolean;
   /** Requests in flight: `'auto'` (default) adapts to the link; a number 1–64 fixes it. */
   simultaneousUploads?: number | 'auto';
-  /** Most requests in flight under `'auto'` toward an HTTP/2 or HTTP/3 origin (default 16; 6 over HTTP/1.1). */
+  /** Most requests in flight under `'auto'` toward an HTTP/2 or HTTP/3 origin (default 64, a ceiling: the number settles on the link's bandwidth-delay product; 6 over HTTP/1.1). */
   maxSimultaneousUploads?: number;
   /** Probe chunks with a GET before sending them (default `'auto'`: only when resuming). */
   testChunks?: boolean | 'auto';

@@ -135,7 +135,7 @@ pub struct Config {
     /// `None` for `'auto'` (default): [`crate::engine::concurrency::Window`] decides.
     pub simultaneous_uploads: Option<u32>,
     /// `maxSimultaneousUploads`: the most requests `'auto'` keeps in flight toward an HTTP/2
-    /// or HTTP/3 origin, 1..=64. Default 16.
+    /// or HTTP/3 origin, 1..=64. Default [`crate::engine::concurrency::DEFAULT_MAX_WINDOW`] (64).
     pub max_simultaneous_uploads: u32,
     /// `testChunks`: default `'auto'`.
     pub test_chunks: TestChunks,
@@ -358,7 +358,7 @@ impl Config {
             chunk_size: 1 << 20,
             force_chunk_size: false,
             simultaneous_uploads: None,
-            max_simultaneous_uploads: 16,
+            max_simultaneous_uploads: crate::engine::concurrency::DEFAULT_MAX_WINDOW,
             test_chunks: TestChunks::Auto,
             protocol: Protocol::Resumable,
             parameter_namespace: String::new(),
@@ -1349,7 +1349,7 @@ mod tests {
         let c = with_target(vec![]).unwrap();
         assert_eq!(c.chunk_size, 1 << 20);
         assert_eq!(c.simultaneous_uploads, None, "'auto'");
-        assert_eq!(c.max_simultaneous_uploads, 16);
+        assert_eq!(c.max_simultaneous_uploads, 64);
         assert_eq!(c.test_chunks, TestChunks::Auto);
         assert_eq!(c.success_statuses, vec![200, 201]);
         assert_eq!(c.min_file_size, 1);
