@@ -9,7 +9,7 @@ override BROWSERS := $(or $(strip $(BROWSERS)),chromium firefox webkit)
 export BROWSERS
 # The fewest tests each node layer must pass (scripts/node-tests.sh): a test file that goes
 # missing fails the layer. Raise them with the tests; lower them only with a test removed.
-E2E_MIN_TESTS := 130
+E2E_MIN_TESTS := 132
 NODE_MIN_TESTS := 6
 export ENGINE_MIN_TESTS := 28
 

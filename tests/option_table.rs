@@ -96,7 +96,7 @@ fn samples(kind: Kind) -> Vec<OptionValue> {
         "pdf",
         "crc32c",
     ];
-    let numbers = [1.0, 3.0, 500.0, 1000.0, 30_000.0, 200.0];
+    let numbers = [1.0, 3.0, 500.0, 1000.0, 30_000.0, 200.0, 16_777_216.0];
     match kind {
         Kind::Bool => vec![OptionValue::Bool(true), OptionValue::Bool(false)],
         Kind::Number => numbers.iter().map(|n| OptionValue::number(*n)).collect(),
@@ -145,6 +145,7 @@ fn parser_accepts(name: &str, value: &OptionValue) -> bool {
         ("s3", _) => Some(("protocol", OptionValue::Str("s3".into()))),
         ("protocol", OptionValue::Str(s)) if s == "s3" => Some(("s3", s3_callbacks())),
         ("protocol", OptionValue::Str(s)) if s == "s3-post" => Some(("s3", s3_post_callbacks())),
+        ("maxChunkSize", _) => Some(("chunkSize", OptionValue::Str("auto".into()))),
         _ => None,
     };
     let mut keys: Vec<String> = if name == "target" {

@@ -85,8 +85,10 @@ export interface UploadOptions {
   target: TargetOption;
   /** Probe endpoint (default: `target`). */
   testTarget?: string;
-  /** Bytes per chunk (default 1 MiB). */
-  chunkSize?: number;
+  /** Bytes per chunk (default 1 MiB); `'auto'`: each new file's size is picked from the measured round trip (1 MiB up to `maxChunkSize`) and kept for its whole life. */
+  chunkSize?: number | 'auto';
+  /** With `chunkSize: 'auto'`: the largest chunk it picks, at most your server's body limit (default 8 MiB). */
+  maxChunkSize?: number;
   /** Every chunk at most `chunkSize` (default false: the last chunk absorbs the remainder). */
   forceChunkSize?: boolean;
   /** Requests in flight: `'auto'` (default) adapts to the link; a number 1–64 fixes it. */

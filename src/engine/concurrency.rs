@@ -170,6 +170,13 @@ impl Window {
         }
     }
 
+    /// The shortest request time seen, ms: about one round trip plus the server's time (a
+    /// probe's, or a small chunk's); `None` before the first answer.
+    #[must_use]
+    pub fn round_trip_ms(&self) -> Option<u64> {
+        self.min_time
+    }
+
     /// The protocol learned so far (`None`: unknown, capped as HTTP/1.1).
     #[must_use]
     pub fn protocol(&self) -> Option<HttpProtocol> {

@@ -127,8 +127,15 @@ pub struct Config {
     pub target: String,
     /// `testTarget`: URL for probes. Default: `target`.
     pub test_target: Option<String>,
-    /// `chunkSize`: bytes per chunk. Default 1 MiB.
+    /// `chunkSize`: bytes per chunk. Default 1 MiB. Under `'auto'` ([`Config::chunk_auto`])
+    /// the floor of the sizes it picks.
     pub chunk_size: u64,
+    /// `chunkSize: 'auto'`: each new file's chunk size is picked from the measured round trip
+    /// ([`crate::engine::plan::auto_chunk_size`]) and kept for the file's whole life.
+    pub chunk_auto: bool,
+    /// `maxChunkSize`: the largest chunk `'auto'` picks (the server's body limit). Default
+    /// [`DEFAULT_MAX_CHUNK_SIZE`].
+    pub max_chunk_size: u64,
     /// `forceChunkSize`: no chunk larger than `chunkSize`. Default `false`.
     pub force_chunk_size: bool,
     /// `simultaneousUploads`: requests in flight across all files, a fixed number 1..=64, or
@@ -258,10 +265,11 @@ pub const S3_CALLBACKS: [&str; 6] = [
 pub const S3_POST_CALLBACKS: [&str; 4] = ["createUpload", "listChunks", "complete", "abort"];
 
 /// Every option name we accept.
-pub const OPTION_NAMES: [&str; 47] = [
+pub const OPTION_NAMES: [&str; 48] = [
     "target",
     "testTarget",
     "chunkSize",
+    "maxChunkSize",
     "forceChunkSize",
     "simultaneousUploads",
     "maxSimultaneousUploads",
@@ -344,6 +352,10 @@ const RENAMED: [(&str, &str); 14] = [
     ),
 ];
 
+/// The default `maxChunkSize`: 8 MiB, under the common body limits of application servers
+/// and proxies (PHP's `post_max_size` is 8 MB), enough for a 1 Gbit/s link at 200 ms.
+pub const DEFAULT_MAX_CHUNK_SIZE: u64 = 8 << 20;
+
 const RESUMABLE_PERMANENT: [u16; 8] = [400, 401, 403, 404, 409, 415, 500, 501];
 const FLOW_PERMANENT: [u16; 5] = [404, 413, 415, 500, 501];
 
@@ -356,6 +368,8 @@ impl Config {
             target: target.to_string(),
             test_target: None,
             chunk_size: 1 << 20,
+            chunk_auto: false,
+            max_chunk_size: DEFAULT_MAX_CHUNK_SIZE,
             force_chunk_size: false,
             simultaneous_uploads: None,
             max_simultaneous_uploads: crate::engine::concurrency::DEFAULT_MAX_WINDOW,
@@ -535,8 +549,31 @@ fn parse(
         OptionValue::Str(s) => Some(url("testTarget", s)?),
         v => return Err(wrong("testTarget", "an http(s) URL string", &v)),
     };
-    if let Some(n) = int(get, "chunkSize", 1, MAX_SAFE_INTEGER, POSITIVE)? {
-        c.chunk_size = n;
+    match get("chunkSize") {
+        OptionValue::Str(s) if s == "auto" => c.chunk_auto = true,
+        v @ OptionValue::Str(_) => {
+            return Err(wrong("chunkSize", "'auto' or a positive integer", &v))
+        }
+        _ => {
+            if let Some(n) = int(get, "chunkSize", 1, MAX_SAFE_INTEGER, POSITIVE)? {
+                c.chunk_size = n;
+            }
+        }
+    }
+    if let Some(n) = int(
+        get,
+        "maxChunkSize",
+        c.chunk_size,
+        MAX_SAFE_INTEGER,
+        "an integer of at least 1 MiB (1048576)",
+    )? {
+        if !c.chunk_auto {
+            return Err(bad(
+                "maxChunkSize",
+                "maxChunkSize applies only with chunkSize: 'auto'",
+            ));
+        }
+        c.max_chunk_size = n;
     }
     bool_opt(get, "forceChunkSize", &mut c.force_chunk_size)?;
     let slots = "'auto' or an integer from 1 to 64";
@@ -759,6 +796,14 @@ fn parse(
         ));
     }
     bool_opt(get, "background", &mut c.background)?;
+    // Object storage cuts parts by its own rules; a Background Fetch job is made before the
+    // page has measured anything.
+    if c.chunk_auto && (c.s3.is_some() || c.background) {
+        return Err(bad(
+            "chunkSize",
+            "chunkSize 'auto' is not available with protocol 's3'/'s3-post' or background",
+        ));
+    }
     // A job's requests are made once, up front, and its answers land in the durable-resume
     // record: per-chunk page functions, checksums and S3's own steps have no place in it.
     let page_bound = c.query_fn || c.headers_fn || c.target_fn || c.preprocess_fn;
@@ -1409,8 +1454,26 @@ mod tests {
         assert!(with_target(vec![("chunkSize", n(f64::NAN))]).is_err());
         assert_eq!(
             msg(with_target(vec![("chunkSize", s("1MB"))])).1,
-            "chunkSize must be a positive integer of at most 2^53-1, got \"1MB\""
+            "chunkSize must be 'auto' or a positive integer, got \"1MB\""
         );
+        // `'auto'`: the default floor, maxChunkSize 8 MiB unless given (at least the floor);
+        // maxChunkSize alone, or 'auto' with object storage or background, is refused by name.
+        let auto = with_target(vec![("chunkSize", s("auto"))]).unwrap();
+        assert!(auto.chunk_auto);
+        assert_eq!((auto.chunk_size, auto.max_chunk_size), (1 << 20, 8 << 20));
+        let auto = with_target(vec![
+            ("chunkSize", s("auto")),
+            ("maxChunkSize", n(33554432.0)),
+        ])
+        .unwrap();
+        assert_eq!(auto.max_chunk_size, 32 << 20);
+        assert_eq!(
+            msg(with_target(vec![("maxChunkSize", n(33554432.0))])).1,
+            "maxChunkSize applies only with chunkSize: 'auto'"
+        );
+        assert!(with_target(vec![("chunkSize", s("auto")), ("maxChunkSize", n(1000.0))]).is_err());
+        let e = with_target(vec![("chunkSize", s("auto")), ("protocol", s("s3-post"))]);
+        assert!(e.is_err());
         assert_eq!(
             msg(with_target(vec![("simultaneousUploads", n(0.0))])).0,
             "simultaneousUploads"

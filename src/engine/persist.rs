@@ -381,9 +381,15 @@ pub fn scope(c: &Config) -> String {
         Protocol::Flow => "flow",
     };
     let unique = c.identifier == IdentifierMode::Unique;
+    // `chunkSize: 'auto'`: each record keeps its file's size ([`Record::state`]).
+    let chunk = if c.chunk_auto {
+        "auto".to_owned()
+    } else {
+        c.chunk_size.to_string()
+    };
     let mut s = format!(
-        "{}|{protocol}|{}|{}|{}|{unique}",
-        c.target, c.chunk_size, c.force_chunk_size, c.parameter_namespace,
+        "{}|{protocol}|{chunk}|{}|{}|{unique}",
+        c.target, c.force_chunk_size, c.parameter_namespace,
     );
     // S3 cuts parts from `chunkSize` (in the scope already); one signed PUT has no parts.
     if let Some(o) = c.s3 {

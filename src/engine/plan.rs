@@ -18,6 +18,39 @@
 /// The largest integer a JS number holds exactly: 2^53−1.
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
+/// The uplink `chunkSize: 'auto'` sizes chunks for: 1 Gbit/s, in bytes per millisecond. The
+/// page cannot measure the rate before a byte is sent, only the round trip; a slower link gets
+/// larger chunks than it needs, which costs progress granularity and what one failed request
+/// resends, never throughput.
+pub const AUTO_CHUNK_RATE: u64 = 125_000;
+
+/// The chunk size `chunkSize: 'auto'` picks for a new file: large enough that six requests in
+/// flight (what a browser runs toward an HTTP/1.1 origin) carry twice the bandwidth-delay
+/// product of an [`AUTO_CHUNK_RATE`] link at round trip `rtt_ms`, in whole multiples of
+/// `floor` (the `chunkSize` default), within `floor..=max` (`maxChunkSize`). With no round
+/// trip measured yet, `max`.
+///
+/// ```
+/// use resumable_wasm::engine::plan::auto_chunk_size;
+/// const MIB: u64 = 1 << 20;
+/// assert_eq!(auto_chunk_size(Some(20), MIB, 16 * MIB), MIB);
+/// assert_eq!(auto_chunk_size(Some(100), MIB, 16 * MIB), 4 * MIB);
+/// assert_eq!(auto_chunk_size(Some(200), MIB, 16 * MIB), 8 * MIB);
+/// assert_eq!(auto_chunk_size(Some(900), MIB, 16 * MIB), 16 * MIB);
+/// assert_eq!(auto_chunk_size(None, MIB, 16 * MIB), 16 * MIB);
+/// ```
+#[must_use]
+pub fn auto_chunk_size(rtt_ms: Option<u64>, floor: u64, max: u64) -> u64 {
+    let floor = floor.max(1);
+    let Some(rtt) = rtt_ms else {
+        return max.max(floor);
+    };
+    // 6 × size = 2 × rate × rtt.
+    let wanted = rtt.saturating_mul(AUTO_CHUNK_RATE) / 3;
+    let units = wanted.div_ceil(floor).max(1);
+    units.saturating_mul(floor).min(max).max(floor)
+}
+
 /// The chunks of one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkPlan {

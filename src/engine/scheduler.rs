@@ -94,7 +94,7 @@ use crate::engine::params::{
     FileId, FileMeta, RequestBody, RequestId, RequestSpec,
 };
 use crate::engine::persist::{self, Match, Record, Resume, Runs};
-use crate::engine::plan::{ChunkPlan, MAX_SAFE_INTEGER};
+use crate::engine::plan::{auto_chunk_size, ChunkPlan, MAX_SAFE_INTEGER};
 use crate::engine::preflight::{cors_hint, predict, BodyKind, Prediction, RequestShape};
 use crate::engine::progress::Speed;
 use crate::engine::retry::{parse_retry_after, RetryPolicy, Rng};
@@ -433,6 +433,9 @@ struct File {
     prio: bool,
     /// Paused on its own ([`FileControl::Pause`]): no request starts until it is resumed.
     paused: bool,
+    /// `chunkSize: 'auto'`: the chunk size is not chosen yet; the plan is provisional (in
+    /// `maxChunkSize`) until [`Scheduler::settle_size`].
+    size_open: bool,
     /// `protocol: 's3'`: the multipart upload's state, which decides the file's own steps and
     /// which parts are missing ([`crate::engine::s3`]).
     s3: Option<S3File>,
@@ -702,6 +705,16 @@ fn changed(chunk: u32, algorithm: integrity::Algorithm) -> UploadError {
 /// `keyPrefix` (the policy is not kept: a resumed file has it signed again).
 const S3_STATE: &str = "s3";
 
+/// The record state of a file's chunk size under `chunkSize: 'auto'`, in bytes: chosen once,
+/// it is the file's for life (the server holds its chunks in it).
+const CHUNK_STATE: &str = "chunk";
+
+/// The chunk size a record of a `chunkSize: 'auto'` file kept, if one was chosen.
+fn kept_chunk_size(r: &Record) -> Option<u64> {
+    let (_, v) = r.state.iter().find(|(n, _)| n == CHUNK_STATE)?;
+    v.parse().ok().filter(|n| *n > 0)
+}
+
 /// The upload a record kept, if it has one (what the store has comes from `listParts` /
 /// `listChunks`).
 fn kept_s3_upload(r: &Record) -> Option<s3::S3Upload> {
@@ -727,7 +740,11 @@ pub fn kept_plan(config: &Config, r: &Record) -> ChunkPlan {
     });
     match part_size {
         Some(part) => ChunkPlan::new(r.size, part, true),
-        None => ChunkPlan::new(r.size, config.chunk_size, config.force_chunk_size),
+        None => ChunkPlan::new(
+            r.size,
+            kept_chunk_size(r).unwrap_or(config.chunk_size),
+            config.force_chunk_size,
+        ),
     }
 }
 
@@ -1004,10 +1021,23 @@ impl Scheduler {
             },
             None => None,
         };
+        // `chunkSize: 'auto'`: the size a record of this file kept, else one from the round trip
+        // measured so far; with none yet, `maxChunkSize` until the file's first probe answers.
+        let kept_size = kept
+            .as_ref()
+            .filter(|r| r.identifier == identifier && r.matches(&meta) == Match::Same)
+            .and_then(kept_chunk_size);
+        let rtt = self.window.round_trip_ms();
+        let size_open = c.chunk_auto && kept_size.is_none() && rtt.is_none();
+        let chunk_size = match kept_size {
+            Some(n) if c.chunk_auto => n,
+            _ if c.chunk_auto => auto_chunk_size(rtt, c.chunk_size, c.max_chunk_size),
+            _ => c.chunk_size,
+        };
         // S3 cuts parts of its part size with a shorter last one (forced), as the store requires.
         let plan = match &s3 {
             Some(s3) => ChunkPlan::new(meta.size, s3.part_size(), true),
-            None => ChunkPlan::new(meta.size, c.chunk_size, c.force_chunk_size),
+            None => ChunkPlan::new(meta.size, chunk_size, c.force_chunk_size),
         };
         let Ok(count) = u32::try_from(plan.count()) else {
             return Err(UploadError::rejected(
@@ -1049,6 +1079,9 @@ impl Scheduler {
         if record.is_none() && c.persist {
             record = Some(Box::new(Record::new(c, &identifier, &meta)));
         }
+        if let Some(r) = record.as_deref_mut().filter(|_| c.chunk_auto && !size_open) {
+            r.set_state(CHUNK_STATE, &chunk_size.to_string());
+        }
         // An upload the record kept goes on (`listParts` / `listChunks` first) when its parts
         // are cut the same.
         let upload = record.as_deref().and_then(kept_s3_upload);
@@ -1089,6 +1122,7 @@ impl Scheduler {
             speed: Speed::default(),
             prio: c.prioritize_first_and_last_chunk && s3.is_none(),
             paused: false,
+            size_open,
             s3,
             kept: kept_runs,
             record,
@@ -1665,6 +1699,54 @@ impl Scheduler {
     }
 
     /// `persist`: asks the driver to write file `i`'s record.
+    /// `chunkSize: 'auto'`: chooses the chunk size of file `i` before its first request when a
+    /// round trip is measured, or when it will not probe chunk 1 alone (then `maxChunkSize`).
+    fn settle_unstarted(&mut self, i: usize) {
+        let measured = self.window.round_trip_ms().is_some();
+        if self.files.get(i).is_some_and(|f| {
+            f.size_open
+                && f.cursor == 0
+                && f.chunks.is_empty()
+                && (measured || f.probing != Probing::First)
+        }) {
+            self.settle_size(i, false);
+        }
+    }
+
+    /// `chunkSize: 'auto'`: fixes the chunk size of file `i` for life, from the round trip
+    /// measured so far (`keep`: the provisional one), re-cuts its plan and keeps the size in
+    /// its record. Only while nothing but chunk 1 has started.
+    fn settle_size(&mut self, i: usize, keep: bool) {
+        if !self.files.get(i).is_some_and(|f| f.size_open) {
+            return;
+        }
+        let c = &self.config;
+        let rtt = self.window.round_trip_ms();
+        let test_chunks = c.test_chunks;
+        let (floor, max, force) = (c.chunk_size, c.max_chunk_size, c.force_chunk_size);
+        self.change_file(i, |f| {
+            f.size_open = false;
+            let size = if keep {
+                f.plan.chunk_size()
+            } else {
+                auto_chunk_size(rtt, floor, max)
+            };
+            let plan = ChunkPlan::new(f.meta.size, size, force);
+            if let Ok(count) = u32::try_from(plan.count()) {
+                f.plan = plan;
+                f.count = count;
+                if f.cursor == 0 {
+                    f.probing = fresh_probing(test_chunks, count);
+                }
+            }
+            let size = f.plan.chunk_size().to_string();
+            if let Some(r) = f.record.as_deref_mut() {
+                r.set_state(CHUNK_STATE, &size);
+            }
+        });
+        self.keep(i);
+    }
+
     fn keep(&mut self, i: usize) {
         if let Some(f) = self.files.get(i).filter(|_| self.config.persist) {
             let file = f.id;
@@ -1821,6 +1903,7 @@ impl Scheduler {
             let Some((i, n)) = self.candidate() else {
                 break;
             };
+            self.settle_unstarted(i);
             let Some(spec) = self.build(i, n) else {
                 break;
             };
@@ -1900,10 +1983,20 @@ impl Scheduler {
         } else {
             Phase::Upload
         };
+        // `chunkSize: 'auto'`: the identifier the server sees names the file's chunk size, so
+        // that chunks cut in one size never answer a probe of another (a file re-added without
+        // its record may pick another size).
+        let sized;
+        let identifier = if c.chunk_auto {
+            sized = format!("{}-{}", f.identifier, f.plan.chunk_size());
+            &sized
+        } else {
+            &f.identifier
+        };
         let params = protocol_params(
             c,
             &ChunkFacts {
-                identifier: &f.identifier,
+                identifier,
                 meta: &f.meta,
                 plan: &f.plan,
                 chunk: n,
@@ -2284,6 +2377,9 @@ impl Scheduler {
         match fl.phase {
             Phase::Test => match classify_probe(&self.config, status) {
                 ProbeOutcome::Present => {
+                    // The server holds chunk 1 in the provisional size (the identifier sent
+                    // names it): that is the file's size.
+                    self.settle_size(i, true);
                     self.change_file(i, |f| {
                         if f.probing == Probing::First {
                             f.probing = Probing::All;
@@ -2323,6 +2419,9 @@ impl Scheduler {
                             ch.sent = 0;
                         }
                     });
+                    // A new file: its probe measured the round trip, its size is chosen now
+                    // (chunk 1 is still chunk 1, only its range changes).
+                    self.settle_size(i, false);
                 }
                 ProbeOutcome::Fail => {
                     let mut e = self.request_error(&fl, ErrorKind::Http, "answered HTTP ");
@@ -2790,6 +2889,157 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    fn respond(s: &mut Scheduler, now: u64, r: &RequestSpec, status: u16) {
+        s.handle(
+            now,
+            Input::Response {
+                request: r.id,
+                status,
+                body: String::new(),
+                retry_after: None,
+            },
+        );
+    }
+
+    fn auto_config() -> Config {
+        let mut c = Config::new("https://x/u");
+        c.chunk_auto = true;
+        c.max_chunk_size = 16 * MIB;
+        c.persist = true;
+        c
+    }
+
+    /// `(method, chunk, resumableChunkSize, resumableTotalChunks, resumableIdentifier)`.
+    fn wire(r: &RequestSpec) -> (String, u32, String, String, String) {
+        let p = |n: &str| r.param(n).unwrap_or_default();
+        (
+            r.method.clone(),
+            r.chunk,
+            p("resumableChunkSize"),
+            p("resumableTotalChunks"),
+            p("resumableIdentifier"),
+        )
+    }
+
+    #[test]
+    fn auto_chunk_size_is_chosen_from_the_first_probe_and_kept_for_the_file() {
+        let mut s = Scheduler::new(auto_config(), 1);
+        let f = s.add_file(0, meta("a.bin", 64 * MIB)).unwrap();
+        s.handle(0, Input::Start);
+        // Nothing measured: chunk 1 is probed alone in the provisional size, maxChunkSize,
+        // under an identifier that names it.
+        let probe = sends(&drain(&mut s));
+        assert_eq!(probe.len(), 1);
+        let id = s.identifier_for(&meta("a.bin", 64 * MIB));
+        assert_eq!(
+            wire(&probe[0]),
+            (
+                "GET".into(),
+                1,
+                "16777216".into(),
+                "4".into(),
+                format!("{id}-16777216")
+            )
+        );
+        // Absent after 200 ms: 6 × 8 MiB carry twice 1 Gbit/s × 200 ms. Chunk 1 goes again as
+        // an upload, cut in 8 MiB, and the rest follow without probes.
+        respond(&mut s, 200, &probe[0], 204);
+        let actions = drain(&mut s);
+        let posts = sends(&actions);
+        assert!(!posts.is_empty() && posts.iter().all(|r| r.method == "POST"));
+        assert_eq!(
+            wire(&posts[0]),
+            (
+                "POST".into(),
+                1,
+                "8388608".into(),
+                "8".into(),
+                format!("{id}-8388608")
+            )
+        );
+        assert_eq!((posts[0].start, posts[0].end), (0, 8 * MIB));
+        assert!(actions
+            .iter()
+            .any(|a| matches!(a, Action::Keep { file, .. } if *file == f)));
+        let kept = s.record(f).unwrap();
+        assert!(kept
+            .state
+            .contains(&(CHUNK_STATE.to_owned(), "8388608".to_owned())));
+        assert_eq!(kept_plan(s.config(), &kept).chunk_size(), 8 * MIB);
+        // Every chunk confirmed: 8 of 8 MiB, the file is done.
+        let mut pending = posts;
+        let mut t = 400;
+        while let Some(r) = pending.pop() {
+            respond(&mut s, t, &r, 200);
+            t += 10;
+            pending.extend(sends(&drain(&mut s)));
+        }
+        assert_eq!(s.file(f).unwrap().status.as_str(), "success");
+        assert_eq!(s.file(f).unwrap().confirmed_bytes, 64 * MIB);
+    }
+
+    #[test]
+    fn auto_chunk_size_a_measured_link_sizes_new_files_at_once_and_a_kept_size_wins() {
+        let mut s = Scheduler::new(auto_config(), 1);
+        let first = s.add_file(0, meta("a.bin", 3 * MIB)).unwrap();
+        s.handle(0, Input::Start);
+        // One file under maxChunkSize: one chunk, no probe, so it goes in the provisional size.
+        let post = sends(&drain(&mut s));
+        assert_eq!(wire(&post[0]).2, "16777216");
+        respond(&mut s, 100, &post[0], 200);
+        drain(&mut s);
+        assert_eq!(s.file(first).unwrap().status.as_str(), "success");
+        // A round trip of 100 ms is known: the next file is cut in 4 MiB when added.
+        let second = s.add_file(100, meta("b.bin", 40 * MIB)).unwrap();
+        s.handle(100, Input::Start);
+        let probe = sends(&drain(&mut s));
+        assert_eq!(wire(&probe[0]).0, "GET");
+        assert_eq!(wire(&probe[0]).2, "4194304");
+        assert_eq!(wire(&probe[0]).3, "10");
+        assert!(s
+            .record(second)
+            .unwrap()
+            .state
+            .contains(&(CHUNK_STATE.to_owned(), "4194304".to_owned())));
+        // A file re-added with its record keeps the record's size (2 MiB), whatever the link
+        // says now, and probes the chunk the record lists, in that size.
+        let mut kept = Record::new(
+            s.config(),
+            &s.identifier_for(&meta("c.bin", 40 * MIB)),
+            &meta("c.bin", 40 * MIB),
+        );
+        kept.set_state(CHUNK_STATE, "2097152");
+        kept.confirmed.insert(1);
+        let third = s
+            .add_file_kept(200, meta("c.bin", 40 * MIB), Some(kept))
+            .unwrap();
+        assert_eq!(s.file(third).unwrap().size, 40 * MIB);
+        let f = s.files.iter().find(|f| f.id == third).unwrap();
+        assert_eq!(
+            (f.plan.chunk_size(), f.count, f.size_open),
+            (2 * MIB, 20, false)
+        );
+    }
+
+    #[test]
+    fn auto_chunk_size_server_holding_the_provisional_size_keeps_it() {
+        let mut s = Scheduler::new(auto_config(), 1);
+        let f = s.add_file(0, meta("a.bin", 64 * MIB)).unwrap();
+        s.handle(0, Input::Start);
+        let probe = sends(&drain(&mut s));
+        // Present: an earlier upload of this file was cut in 16 MiB (the identifier says so).
+        respond(&mut s, 300, &probe[0], 200);
+        let next = sends(&drain(&mut s));
+        assert!(next
+            .iter()
+            .all(|r| r.method == "GET" && wire(r).2 == "16777216"));
+        assert!(s
+            .record(f)
+            .unwrap()
+            .state
+            .contains(&(CHUNK_STATE.to_owned(), "16777216".to_owned())));
     }
 
     #[test]
