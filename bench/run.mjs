@@ -683,7 +683,15 @@ async function main() {
       // initialisation are not billed to round 1.
       const small = await pg.page.evaluate(() => window.__B.makeFile('warmup.bin', 8 * 1048576 + 7, 99));
       for (const c of clients) {
-        const rec = await oneRun(fx, pg, { ...sc, size: small.size }, c, small, { warmup: true });
+        let rec;
+        try {
+          rec = await oneRun(fx, pg, { ...sc, size: small.size }, c, small, { warmup: true });
+        } catch (e) {
+          // A client the page cannot even set up (e.g. an option this build refuses) fails its
+          // warm-up and its rounds; the row goes on with the others.
+          rec = { scenario: sc.id, client: c, round: null, warmup: true, ok: false, failure: `harness error: ${e.message}`, requests: {}, non2xxCount: 0, memory: {} };
+          log(`warm-up ${sc.id} ${c} HARNESS ERROR ${e.message.split('\n')[0]}`);
+        }
         results.runs.push(rec);
         stopOnWrongProtocol(sc, rec);
       }
