@@ -513,7 +513,8 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const range = (xs) => (xs.length ? [Math.min(...xs), Math.max(...xs)] : [null, null]);
-const uniq = (xs) => [...new Set(xs.map((x) => JSON.stringify(x)))].map((x) => JSON.parse(x));
+/** Distinct values (by JSON); a failed run that kept none (a harness error) adds none. */
+const uniq = (xs) => [...new Set(xs.filter((x) => x !== undefined).map((x) => JSON.stringify(x)))].map((x) => JSON.parse(x));
 
 function summarize(sc, runs) {
   const clients = sc.clients ?? CLIENTS;
@@ -976,7 +977,7 @@ function evaluateLinkTargets(res) {
     }
     for (const c of s.clients.filter((x) => isResumableWasm(x) && s.byClient[x])) {
       const options = s.byClient[c].requests.map((q) => q.OPTIONS);
-      row(`${c === W ? 'defaults' : LABEL[c]}: 0 preflights`, `OPTIONS ${options.join('/')}`, Math.max(...options), 0, false, 'see the request counts in the row\'s table');
+      row(`${c === W ? 'defaults' : LABEL[c]}: 0 preflights`, `OPTIONS ${options.join('/') || '– (no run counted)'}`, options.length ? Math.max(...options) : null, 0, false, 'see the request counts in the row\'s table');
     }
   }
   return out;
