@@ -87,7 +87,7 @@ const ROUNDS_LINK = Number(process.env.BENCH_ROUNDS_LINK || (QUICK ? 2 : 3));
 const PEERS = ['resumablejs', 'flowjs'];
 const ROUNDS_LINK_PEERS = Number(process.env.BENCH_ROUNDS_LINK_PEERS || 2);
 const LINK_CLIENTS_TEXT = "resumable-wasm on its defaults; on the h2 rows again with the API's answers sending no `Timing-Allow-Origin` (\"no Timing-Allow-Origin\": the page cannot read the protocol and probes; over HTTP/1.1 it would equal the defaults, so it runs on h2 only); with `chunkSize: 'auto', maxChunkSize: 16 MiB` (the chunk size chosen per file from the measured round trip; the row's chunk size does not apply to it); then Resumable.js, Flow.js and the limit. The former \"3 slots\" column (3 fixed in flight, the comparison from before 'auto') left the link rows to pay for the two new columns' time (`BENCH_LINK_EXTRA=resumable-wasm-3` puts it back)";
-const BUDGET_TEXT = `the full matrix is sized for 95 min on 2 cores: Resumable.js and Flow.js run ${ROUNDS_LINK_PEERS} rounds (not ${ROUNDS_LINK}) on the 50 Mbit/s rows (every client spends the ~11 s wire time there; they carry no target of the issue) and on the 5 MiB rows; every client runs ${ROUNDS_LINK} rounds on the 1 Gbit/s rows with 1 MiB chunks, the issue's rows`;
+const BUDGET_TEXT = `the full matrix is sized for 95 min on 2 cores: Resumable.js and Flow.js run at most ${ROUNDS_LINK_PEERS} rounds (the others ${ROUNDS_LINK}) on the 50 Mbit/s rows (every client spends the ~11 s wire time there; they carry no target of the issue) and on the 5 MiB rows; every client runs ${ROUNDS_LINK} rounds on the 1 Gbit/s rows with 1 MiB chunks, the issue's rows`;
 const PROTOCOL = { h1: 'http/1.1', h2: 'h2' };
 /**
  * The link rows: the QUICK pair (RTT 100 ms, 1 Gbit/s, 64 MiB, 1 MiB chunks), else the matrix as
@@ -976,7 +976,7 @@ function evaluateLinkTargets(res) {
       row('RTT ≥ 100 ms: time ≤ 0.5 × Flow.js', `${fmtR(r.timeRatioMedian)} (${fmtR(r.timeRatioRange[0])}–${fmtR(r.timeRatioRange[1])}, n=${r.n})`, r.timeRatioMedian, 0.5, false, flowWhy);
     }
     for (const c of s.clients.filter((x) => isResumableWasm(x) && s.byClient[x])) {
-      const options = s.byClient[c].requests.map((q) => q.OPTIONS);
+      const options = s.byClient[c].requests.map((q) => q.OPTIONS).filter((x) => x != null);
       row(`${c === W ? 'defaults' : LABEL[c]}: 0 preflights`, `OPTIONS ${options.join('/') || '– (no run counted)'}`, options.length ? Math.max(...options) : null, 0, false, 'see the request counts in the row\'s table');
     }
   }
