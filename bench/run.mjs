@@ -50,7 +50,7 @@ const ROUNDS_BIG = Number(process.env.BENCH_ROUNDS_BIG || 3); // 512 MiB rounds 
 const OUT_JSON = resolve(ROOT, process.env.BENCH_OUT || 'bench/results.json');
 const OUT_MD = resolve(ROOT, process.env.BENCH_MD || 'BENCHMARKS.md');
 const CLIENTS = ['resumable-wasm', 'resumablejs', 'flowjs', 'limit'];
-const LABEL = { 'resumable-wasm': 'resumable-wasm', 'resumable-wasm-3': 'resumable-wasm, 3 slots', 'resumable-wasm-checksum-crc32c': "resumable-wasm, checksum 'crc32c'", 'resumable-wasm-checksum-sha256': "resumable-wasm, checksum 'sha256'", resumablejs: 'Resumable.js 1.1.0', flowjs: 'Flow.js 2.14.1', limit: 'limit (1 POST)' };
+const LABEL = { 'resumable-wasm': 'resumable-wasm', 'resumable-wasm-no-tao': 'resumable-wasm, no Timing-Allow-Origin', 'resumable-wasm-auto-chunk': "resumable-wasm, chunkSize 'auto'", 'resumable-wasm-3': 'resumable-wasm, 3 slots', 'resumable-wasm-checksum-crc32c': "resumable-wasm, checksum 'crc32c'", 'resumable-wasm-checksum-sha256': "resumable-wasm, checksum 'sha256'", resumablejs: 'Resumable.js 1.1.0', flowjs: 'Flow.js 2.14.1', limit: 'limit (1 POST)' };
 const AUTH = { Authorization: 'Bearer bench-token' };
 
 // ---------------------------------------------------------------------------------------------
@@ -58,9 +58,36 @@ const AUTH = { Authorization: 'Bearer bench-token' };
 // `--link` (every byte of every API connection pays the round trip and shares the rate cap);
 // h1 = plain HTTP/1.1, h2 = the fixture's `--tls` with HTTP/2, which the harness asserts per run.
 
-/** resumable-wasm twice: its defaults, and 3 fixed slots (the pre-'auto' default), then the peers. */
-const LINK_CLIENTS = ['resumable-wasm', 'resumable-wasm-3', 'resumablejs', 'flowjs', 'limit'];
+/**
+ * The link rows' clients (issue 28): resumable-wasm on its defaults; over h2 again with the API's
+ * answers sending no Timing-Allow-Origin (the page cannot read the protocol; over HTTP/1.1 that
+ * run would equal the defaults); with the opt-in `chunkSize: 'auto'` (bounded by AUTO_MAX_CHUNK);
+ * then the peers and the limit. `resumable-wasm-3` (3 fixed slots, the comparison from before
+ * 'auto') left the link rows to pay for the two new clients' time: `BENCH_LINK_EXTRA=resumable-wasm-3`
+ * puts it back (after the defaults).
+ */
+const NO_TAO = 'resumable-wasm-no-tao';
+const AUTO_CHUNK = 'resumable-wasm-auto-chunk';
+const AUTO_MAX_CHUNK = 16 * MiB; // maxChunkSize of AUTO_CHUNK; the fixture's per-chunk cap is raised to 1 GiB at start
+/** Every client a link row may hold, in column order. */
+const LINK_CLIENTS = ['resumable-wasm', NO_TAO, AUTO_CHUNK, 'resumable-wasm-3', 'resumablejs', 'flowjs', 'limit'];
+function linkClients(proto, env = process.env) {
+  const extra = (env.BENCH_LINK_EXTRA || '').split(',').map((x) => x.trim()).filter(Boolean);
+  for (const c of extra) if (!LINK_CLIENTS.includes(c)) throw new Error(`BENCH_LINK_EXTRA: ${c} is not a link client (${LINK_CLIENTS.join(', ')})`);
+  const want = new Set(['resumable-wasm', AUTO_CHUNK, 'resumablejs', 'flowjs', 'limit', ...(proto === 'h2' ? [NO_TAO] : []), ...extra]);
+  return LINK_CLIENTS.filter((c) => want.has(c));
+}
 const ROUNDS_LINK = Number(process.env.BENCH_ROUNDS_LINK || (QUICK ? 2 : 3));
+/**
+ * Resumable.js and Flow.js run fewer rounds (BENCH_ROUNDS_LINK_PEERS=2) on the rows that carry
+ * no target of theirs worth a third round and cost the most per round: 50 Mbit/s (every client
+ * spends the wire time there, ~11 s a run) and 5 MiB chunks. Everyone else, and every client on
+ * the 1 Gbit/s 1 MiB rows, runs ROUNDS_LINK. Keeps the full matrix within 95 min on 2 cores.
+ */
+const PEERS = ['resumablejs', 'flowjs'];
+const ROUNDS_LINK_PEERS = Number(process.env.BENCH_ROUNDS_LINK_PEERS || 2);
+const LINK_CLIENTS_TEXT = "resumable-wasm on its defaults; on the h2 rows again with the API's answers sending no `Timing-Allow-Origin` (\"no Timing-Allow-Origin\": the page cannot read the protocol and probes; over HTTP/1.1 it would equal the defaults, so it runs on h2 only); with `chunkSize: 'auto', maxChunkSize: 16 MiB` (the chunk size chosen per file from the measured round trip; the row's chunk size does not apply to it); then Resumable.js, Flow.js and the limit. The former \"3 slots\" column (3 fixed in flight, the comparison from before 'auto') left the link rows to pay for the two new columns' time (`BENCH_LINK_EXTRA=resumable-wasm-3` puts it back)";
+const BUDGET_TEXT = `the full matrix is sized for 95 min on 2 cores: Resumable.js and Flow.js run at most ${ROUNDS_LINK_PEERS} rounds (the others ${ROUNDS_LINK}) on the 50 Mbit/s rows (every client spends the ~11 s wire time there; they carry no target of the issue) and on the 5 MiB rows; every client runs ${ROUNDS_LINK} rounds on the 1 Gbit/s rows with 1 MiB chunks, the issue's rows`;
 const PROTOCOL = { h1: 'http/1.1', h2: 'h2' };
 /**
  * The link rows: the QUICK pair (RTT 100 ms, 1 Gbit/s, 64 MiB, 1 MiB chunks), else the matrix as
@@ -72,7 +99,8 @@ function linkScenarios({ quick = QUICK, rounds = ROUNDS_LINK, env = process.env 
   const row = (rtt, up, chunkMiB, proto, size, extra = {}) => ({
     id: `${size / MiB}M-${chunkMiB}M-rtt${rtt}-${up >= 1000 ? `${up / 1000}G` : `${up}M`}-${proto}`,
     size, chunk: chunkMiB * MiB, delay: 0, proto, link: { rtt_ms: rtt, up_mbit: up, down_mbit: up },
-    clients: LINK_CLIENTS, rounds, ...extra,
+    clients: linkClients(proto, env), rounds,
+    ...(chunkMiB > 1 || up < 1000 ? { peerRounds: Math.min(rounds, Number(env.BENCH_ROUNDS_LINK_PEERS || ROUNDS_LINK_PEERS)) } : {}), ...extra,
   });
   if (quick) return ['h1', 'h2'].map((proto) => row(100, 1000, 1, proto, 64 * MiB, { quick: true }));
   const rows = [];
@@ -97,7 +125,9 @@ function linkScenarios({ quick = QUICK, rounds = ROUNDS_LINK, env = process.env 
  */
 const CHECKSUM_CLIENTS = ['resumable-wasm', 'resumable-wasm-checksum-crc32c', 'resumable-wasm-checksum-sha256'];
 /** Clients on resumable-wasm's default number in flight ('auto'); the rest run 3. */
-const onDefaultWindow = (client) => client === 'resumable-wasm' || client.startsWith('resumable-wasm-checksum-');
+const onDefaultWindow = (client) => client.startsWith('resumable-wasm') && client !== 'resumable-wasm-3';
+/** resumable-wasm in any of its variants (their OPTIONS must be 0 on every link row). */
+const isResumableWasm = (client) => client.startsWith('resumable-wasm');
 function checksumScenarios({ env = process.env } = {}) {
   if (env.BENCH_CHECKSUM === '0') return [];
   return [
@@ -348,15 +378,29 @@ async function oneRun(fx, pg, sc, client, fileInfo, { round, warmup = false } = 
   const cfg = {
     target,
     seedTarget: `${fx.info.api}/upload?seed=${encodeURIComponent(runId)}`,
-    chunkSize: sc.chunk,
-    // 'resumable-wasm' and its checksum variants run with the library's default ('auto'), so
-    // the checksum rows compare like with like; everyone else with 3 in flight.
+    // AUTO_CHUNK picks its chunk size per file from the measured round trip, at most AUTO_MAX_CHUNK.
+    chunkSize: client === AUTO_CHUNK ? 'auto' : sc.chunk,
+    maxChunkSize: client === AUTO_CHUNK ? AUTO_MAX_CHUNK : undefined,
+    // 'resumable-wasm' and its variants run with the library's default ('auto'), so the
+    // checksum and link rows compare like with like; everyone else with 3 in flight.
     simultaneousUploads: onDefaultWindow(client) ? undefined : 3,
     headers: sc.auth ? AUTH : undefined,
     resume: !!sc.resume,
     timeoutMs: sc.link ? linkTimeoutMs(sc) : sc.big ? 180000 : 90000,
   };
   await fx.reset(true);
+  // NO_TAO: the API's answers carry no Timing-Allow-Origin for this run only (restored below,
+  // whatever happens; the fixture's default sends it).
+  const noTao = client === NO_TAO;
+  if (noTao) await fx.config({ timing_allow_origin: false });
+  try {
+    return await measuredRun(fx, pg, sc, client, fileInfo, { round, warmup, runId, target, cfg });
+  } finally {
+    if (noTao) await fx.config({ timing_allow_origin: true });
+  }
+}
+
+async function measuredRun(fx, pg, sc, client, fileInfo, { round, warmup, runId, target, cfg }) {
   const prep = await pg.page.evaluate(([c, g]) => window.__B.prepare(c, g), [client, cfg]);
   await fx.reset(false); // the pre-seed (resume) is not counted
   pg.protocols.length = 0;
@@ -410,9 +454,15 @@ async function oneRun(fx, pg, sc, client, fileInfo, { round, warmup = false } = 
   const protocols = {};
   for (const p of pg.protocols.splice(0)) protocols[p] = (protocols[p] ?? 0) + 1;
   const wrongProtocol = protocolError(sc, protocols);
-  const ok = !!out.ok && verified && !wrongProtocol;
+  // What the page itself could read (Resource Timing's nextHopProtocol; '' without
+  // Timing-Allow-Origin): NO_TAO's run is no result if the page saw a protocol.
+  const pageProtocols = await pg.page.evaluate((t) => window.__B.uploadProtocolsSeen(t), target);
+  const taoLeak = client === NO_TAO && Object.keys(pageProtocols).some((p) => p !== '')
+    ? `the page read the protocol of its /upload requests (${JSON.stringify(pageProtocols)}): Timing-Allow-Origin was sent` : null;
+  const ok = !!out.ok && verified && !wrongProtocol && !taoLeak;
   const failure = ok ? null : [
     wrongProtocol,
+    taoLeak,
     !out.ok && `client reported failure${out.timeout ? ' (timeout)' : ''}${out.thrown ? `: ${out.thrown}` : ''}${out.errors?.length ? `: ${out.errors.join('; ')}` : ''}${out.failed?.length ? `: ${out.failed.join('; ')}` : ''}`,
     !verified && `server file check failed: ${stored.length} file(s) of ${fileInfo.size} B, sha256 ${sha ?? '-'} vs page ${fileInfo.sha256}`,
   ].filter(Boolean).join('; ');
@@ -424,6 +474,7 @@ async function oneRun(fx, pg, sc, client, fileInfo, { round, warmup = false } = 
     requests,
     preflights,
     protocols,
+    pageProtocols,
     wrongProtocol,
     statsRequests: stats.requests,
     bytesReceived: stats.bytes_received,
@@ -462,7 +513,8 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const range = (xs) => (xs.length ? [Math.min(...xs), Math.max(...xs)] : [null, null]);
-const uniq = (xs) => [...new Set(xs.map((x) => JSON.stringify(x)))].map((x) => JSON.parse(x));
+/** Distinct values (by JSON); a failed run that kept none (a harness error) adds none. */
+const uniq = (xs) => [...new Set(xs.filter((x) => x !== undefined).map((x) => JSON.stringify(x)))].map((x) => JSON.parse(x));
 
 function summarize(sc, runs) {
   const clients = sc.clients ?? CLIENTS;
@@ -565,8 +617,33 @@ async function mainS3Only() {
   if (results.s3.runs?.some((r) => !r.ok)) process.exitCode = 1;
 }
 
+/**
+ * The link rows of the results committed before this run (`git show HEAD:bench/results.json`;
+ * BENCH_PREVIOUS=path reads another file), read at start, before this run overwrites anything:
+ * per row and client the median time, for the per-chunk round trips "before and after".
+ */
+function previousLinkResults() {
+  let text = null;
+  let source = process.env.BENCH_PREVIOUS;
+  try {
+    text = source ? readFileSync(resolve(ROOT, source), 'utf8') : execFileSync('git', ['-C', ROOT, 'show', 'HEAD:bench/results.json'], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
+    source ??= 'HEAD:bench/results.json';
+  } catch (e) {
+    log(`no previous results (${source ?? 'HEAD:bench/results.json'}): ${e.message.split('\n')[0]}`);
+    return null;
+  }
+  const prev = JSON.parse(text);
+  const rows = {};
+  for (const s of prev.scenarios ?? []) {
+    if (!s.link || s.checksumRow) continue;
+    rows[s.id] = { size: s.size, chunk: s.chunk, link: s.link, proto: s.proto, clients: Object.fromEntries(Object.entries(s.byClient).map(([c, b]) => [c, { msMedian: b.msMedian, ok: b.ok, runs: b.runs }])) };
+  }
+  return { source, commit: prev.machine?.commit ?? null, date: prev.date ?? null, rows };
+}
+
 async function main() {
   if (S3_ONLY) return mainS3Only();
+  const previous = previousLinkResults();
   log(`fixture ${FIXTURE_BIN}`);
   const fx = (FIXTURES.h1 = await startFixture());
   process.on('exit', () => fx.kill());
@@ -585,11 +662,12 @@ async function main() {
     machine: machine(browser.version()),
     settings: {
       page: fx.info.page, api: fx.info.api, tlsApi: tlsFx?.info.api ?? null, cors: 'strict', accessControlMaxAge: MAX_AGE, withCredentials: true,
-      dataDir: fx.dataOnTmpfs ? 'tmpfs (/dev/shm)' : 'disk (tmpdir)', simultaneousUploads: "resumable-wasm its default ('auto') and 3 on the link rows' second column; the peers 3", rounds: ROUNDS, roundsBig: ROUNDS_BIG, roundsLink: ROUNDS_LINK, quick: QUICK, fixtureArgs: fx.args.filter((a) => !a.includes('/')),
+      dataDir: fx.dataOnTmpfs ? 'tmpfs (/dev/shm)' : 'disk (tmpdir)', simultaneousUploads: "resumable-wasm and its variants their default ('auto'), 'resumable-wasm, 3 slots' 3; the peers 3", linkClients: LINK_CLIENTS_TEXT, budget: BUDGET_TEXT, rounds: ROUNDS, roundsBig: ROUNDS_BIG, roundsLink: ROUNDS_LINK, quick: QUICK, fixtureArgs: fx.args.filter((a) => !a.includes('/')),
       memoryMethod: 'CDP Runtime.getHeapUsage sampled every 100 ms during the run after HeapProfiler.collectGarbage (usedSize = JS heap; backingStorageSize = ArrayBuffer backing stores), plus WebAssembly.Memory.buffer.byteLength of resumable-wasm read after the run (linear memory never shrinks, so that is its peak)',
       timing: 'performance.now() in the page around upload() (client created and file added beforehand, untimed) until its completion (promise / complete event / fetch response)',
     },
     sizes: shippedSizes(),
+    previous,
     scenarios: [],
     runs: [],
   };
@@ -606,7 +684,15 @@ async function main() {
       // initialisation are not billed to round 1.
       const small = await pg.page.evaluate(() => window.__B.makeFile('warmup.bin', 8 * 1048576 + 7, 99));
       for (const c of clients) {
-        const rec = await oneRun(fx, pg, { ...sc, size: small.size }, c, small, { warmup: true });
+        let rec;
+        try {
+          rec = await oneRun(fx, pg, { ...sc, size: small.size }, c, small, { warmup: true });
+        } catch (e) {
+          // A client the page cannot even set up (e.g. an option this build refuses) fails its
+          // warm-up and its rounds; the row goes on with the others.
+          rec = { scenario: sc.id, client: c, round: null, warmup: true, ok: false, failure: `harness error: ${e.message}`, requests: {}, non2xxCount: 0, memory: {} };
+          log(`warm-up ${sc.id} ${c} HARNESS ERROR ${e.message.split('\n')[0]}`);
+        }
         results.runs.push(rec);
         stopOnWrongProtocol(sc, rec);
       }
@@ -620,6 +706,7 @@ async function main() {
       const runs = [];
       for (let round = 1; round <= sc.rounds; round++) {
         for (const c of clients) {
+          if (sc.peerRounds != null && round > sc.peerRounds && PEERS.includes(c)) continue;
           let rec;
           try {
             rec = await oneRun(fx, pg, sc, c, fileInfo, { round });
@@ -848,58 +935,92 @@ function evaluateLinkTargets(res) {
     const rate = (l.up_mbit * 1e6) / 8;
     const row = (target, measured, value, goal, higherIsBetter, why, met = value == null ? false : higherIsBetter ? value >= goal : value <= goal) =>
       out.push({ scenario: s.id, target, measured, margin: value == null || met === null ? null : higherIsBetter ? value - goal : goal - value, met, why: met === false ? why : '', boundBy: rowBoundBy(s)?.text ?? '–' });
-    const tp = s.ratios[`limit/${W}`];
-    const tpMeasured = `${fmtR(tp.timeRatioMedian)} × (${fmtR(tp.timeRatioRange[0])}–${fmtR(tp.timeRatioRange[1])}, n=${tp.n})`;
     const limitMiBps = s.byClient.limit?.mibPerSMedian;
-    const tpWhy = [
-      // The defaults' window ('auto'): at most 6 toward HTTP/1.1, 16 (maxSimultaneousUploads) over h2.
-      `filling the link takes ${(bdp / s.chunk).toFixed(1)} chunks in flight (BDP ${fmtMiB(bdp)}); 'auto' keeps at most ${s.proto === 'h2' ? 16 : 6} in flight, ${fmtMiBps(((s.proto === 'h2' ? 16 : 6) * s.chunk) / (l.rtt_ms / 1000))} at most of its ${fmtMiBps(rate)}, and grows there over the first round trips`,
-      s.proto === 'h1' && 'HTTP/1.1 allows 6 connections per host',
-      bdp <= (s.proto === 'h2' ? 16 : 6) * s.chunk && 'the window covers the BDP, so the rest is per-request cost (multipart body, the fixture hashing and storing each chunk) on 2 shared cores',
-      limitMiBps != null && limitMiBps * MiB < 0.7 * rate && `the limit itself reaches only ${limitMiBps.toFixed(1)} MiB/s here (CPU-bound on 2 shared cores)`,
-    ].filter(Boolean).join('; ');
+    // Throughput of `client` against the limit (per round, median), and why a miss is a miss.
+    const vsLimit = (client) => {
+      const tp = s.ratios[`limit/${client}`];
+      const measured = tp ? `${fmtR(tp.timeRatioMedian)} × (${fmtR(tp.timeRatioRange[0])}–${fmtR(tp.timeRatioRange[1])}, n=${tp.n})` : '–';
+      // The defaults' window ('auto'): at most 6 toward HTTP/1.1, up to 64 (maxSimultaneousUploads) over h2.
+      const most = s.proto === 'h2' ? 64 : 6;
+      const why = [
+        client === AUTO_CHUNK
+          ? `filling the link takes ${fmtMiB(bdp)} in flight (BDP); over HTTP/1.1 that is 6 chunks of ${fmtMiB(bdp / 6)}, ${AUTO_MAX_CHUNK / MiB} MiB at most (maxChunkSize); the POSTs sent: ${s.byClient[client]?.requests.map((q) => q.POST).join('/') ?? '–'}`
+          : `filling the link takes ${(bdp / s.chunk).toFixed(1)} chunks in flight (BDP ${fmtMiB(bdp)}); 'auto' keeps at most ${most} in flight, ${fmtMiBps((most * s.chunk) / (l.rtt_ms / 1000))} at most of its ${fmtMiBps(rate)}, and grows there over the first round trips`,
+        client === NO_TAO && 'without Timing-Allow-Origin the page cannot read the protocol: 6 in flight until the probe of 12 shows the origin multiplexes',
+        s.proto === 'h1' && 'HTTP/1.1 allows 6 connections per host',
+        client !== AUTO_CHUNK && bdp <= most * s.chunk && 'the window can cover the BDP, so the rest is per-request cost (multipart body, the fixture hashing and storing each chunk) on 2 shared cores',
+        limitMiBps != null && limitMiBps * MiB < 0.7 * rate && `the limit itself reaches only ${limitMiBps.toFixed(1)} MiB/s here (CPU-bound on 2 shared cores)`,
+      ].filter(Boolean).join('; ');
+      return { value: tp?.timeRatioMedian ?? null, measured, why };
+    };
+    const has = (c) => s.clients.includes(c) && s.byClient[c];
+    const d = vsLimit(W);
     if (s.proto === 'h2') {
-      row('defaults over h2: throughput ≥ 0.9 × limit', tpMeasured, tp.timeRatioMedian, 0.9, true, tpWhy);
+      row('defaults over h2: throughput ≥ 0.9 × limit', d.measured, d.value, 0.9, true, d.why);
+      if (has(NO_TAO)) { const n = vsLimit(NO_TAO); row('defaults over h2, no Timing-Allow-Origin: throughput ≥ 0.9 × limit', n.measured, n.value, 0.9, true, n.why); }
     } else if (6 * s.chunk >= bdp) {
-      row('defaults over HTTP/1.1 (6 × chunk ≥ BDP): throughput ≥ 0.9 × limit', tpMeasured, tp.timeRatioMedian, 0.9, true, tpWhy);
+      row('defaults over HTTP/1.1 (6 × chunk ≥ BDP): throughput ≥ 0.9 × limit', d.measured, d.value, 0.9, true, d.why);
     } else {
-      row('defaults over HTTP/1.1: throughput vs limit', `${tpMeasured}; no target: 6 × ${fmtMiB(s.chunk)} < BDP ${fmtMiB(bdp)}`, tp.timeRatioMedian, 0.9, true, '', null);
+      row('defaults over HTTP/1.1: throughput vs limit', `${d.measured}; no target: 6 × ${fmtMiB(s.chunk)} < BDP ${fmtMiB(bdp)}`, d.value, 0.9, true, '', null);
+    }
+    if (has(AUTO_CHUNK)) {
+      const a = vsLimit(AUTO_CHUNK);
+      if (s.proto === 'h1' && 6 * s.chunk < bdp) row("chunkSize 'auto' over HTTP/1.1: throughput ≥ 0.9 × limit", a.measured, a.value, 0.9, true, a.why);
+      else row("chunkSize 'auto': throughput vs limit", `${a.measured}; information (the target is on HTTP/1.1 rows where 6 × chunk < BDP)`, a.value, 0.9, true, '', null);
     }
     if (l.rtt_ms >= 100 && s.ratios[`${W}/flowjs`]) {
       const r = s.ratios[`${W}/flowjs`];
       // Time per chunk and slot, in round trips: 0.5 needs 1 (the POST) against Flow.js's 2 (probe + POST).
-      const perChunkRtts = (c) => (s.byClient[c].msMedian / (Math.ceil(s.size / s.chunk) / 3)) / l.rtt_ms;
-      const flowWhy = `per chunk and slot resumable-wasm took ${perChunkRtts(W).toFixed(2)} RTT and Flow.js ${perChunkRtts('flowjs').toFixed(2)} RTT; the transfer alone takes ${(linkTransferMs(l, s.size) / 1000).toFixed(1)} s at the link's rate, the same for both`;
+      const rtts = (c) => fmtR(perChunkRtts(s.byClient[c].msMedian, s.size, s.chunk, l.rtt_ms));
+      const flowWhy = `per chunk and slot (counting 3) resumable-wasm took ${rtts(W)} RTT and Flow.js ${rtts('flowjs')} RTT; the transfer alone takes ${(linkTransferMs(l, s.size) / 1000).toFixed(1)} s at the link's rate, the same for both`;
       row('RTT ≥ 100 ms: time ≤ 0.5 × Flow.js', `${fmtR(r.timeRatioMedian)} (${fmtR(r.timeRatioRange[0])}–${fmtR(r.timeRatioRange[1])}, n=${r.n})`, r.timeRatioMedian, 0.5, false, flowWhy);
     }
-    const options = s.byClient[W].requests.map((q) => q.OPTIONS);
-    row('defaults: 0 preflights', `OPTIONS ${options.join('/')}`, Math.max(...options), 0, false, 'see the request counts in the row\'s table');
+    for (const c of s.clients.filter((x) => isResumableWasm(x) && s.byClient[x])) {
+      const options = s.byClient[c].requests.map((q) => q.OPTIONS).filter((x) => x != null);
+      row(`${c === W ? 'defaults' : LABEL[c]}: 0 preflights`, `OPTIONS ${options.join('/') || '– (no run counted)'}`, options.length ? Math.max(...options) : null, 0, false, 'see the request counts in the row\'s table');
+    }
   }
   return out;
 }
 
 /**
  * Seconds one link row should take (all clients, warm-up included), from a simple model: each
- * chunked client needs max(transfer, chunks / 3 × (its round trips per chunk × RTT + one chunk's
- * transfer)) — round trips per chunk fitted to the rows measured at RTT 100 and 200 ms:
- * resumable-wasm 1.5 (1 in theory), Flow.js 2.5 (probe + POST), Resumable.js 3.75 (two
- * preflights too) —, the limit transfer + 2 RTT;
- * transfers at the link's rate but at most ~60 MiB/s (what one POST reaches through Chromium and
- * the fixture on this 2-core machine), plus ~0.8 s of bookkeeping per run.
+ * chunked client needs max(transfer, chunks / window × (its round trips per chunk × RTT + one
+ * chunk's transfer)) — round trips per chunk fitted to the rows measured at RTT 100 and 200 ms
+ * (commit 0ac0150): resumable-wasm 1.5 (1 in theory), Flow.js 2.5 (probe + POST), Resumable.js
+ * 3.75 (two preflights too); window 3 for the peers and 'resumable-wasm, 3 slots', and for
+ * resumable-wasm on its defaults (every variant) 6 over HTTP/1.1 and over h2 the BDP in chunks + 1
+ * (at most 64), reached after log2(window / 6) round trips of growth. `chunkSize: 'auto'` is
+ * modelled with the row's chunk size (its bigger chunks over HTTP/1.1 only make it faster: an
+ * upper bound). The limit: transfer + 2 RTT. Transfers at the link's rate but at most ~60 MiB/s
+ * (what one POST reaches through Chromium and the fixture on this 2-core machine), plus ~0.8 s
+ * of bookkeeping per run.
  */
 function estimateLinkRowSeconds(sc) {
   const l = sc.link;
   const rate = Math.min((l.up_mbit * 1e6) / 8, 60 * MiB);
+  const bdp = bdpBytes(l);
   const run = (size, chunk, client) => {
     const T = size / rate, R = l.rtt_ms / 1000, c = chunk / rate;
-    const trips = { 'resumable-wasm': 1.5, 'resumable-wasm-3': 1.5, flowjs: 2.5, resumablejs: 3.75 }[client];
-    const net = trips ? Math.max(T, (Math.ceil(size / chunk) / 3) * (trips * R + c)) : T + 2 * R;
-    return net + 0.8;
+    if (client === 'limit') return T + 2 * R + 0.8;
+    const fixed = { 'resumable-wasm-3': 3, flowjs: 3, resumablejs: 3 }[client];
+    const trips = { flowjs: 2.5, resumablejs: 3.75 }[client] ?? 1.5;
+    const window = fixed ?? (sc.proto === 'h2' ? Math.min(64, Math.max(6, Math.ceil(bdp / chunk) + 1)) : 6);
+    const growth = fixed ? 0 : Math.log2(window / 6) * R;
+    return Math.max(T, (Math.ceil(size / chunk) / window) * (trips * R + c)) + growth + 0.8;
   };
   const clients = sc.clients ?? LINK_CLIENTS;
   const warm = 8 * MiB + 7;
-  return 5 + clients.reduce((a, c) => a + run(warm, Math.min(sc.chunk, warm), c) + (sc.rounds ?? ROUNDS_LINK) * run(sc.size, sc.chunk, c), 0);
+  const rounds = (c) => (sc.peerRounds != null && PEERS.includes(c) ? sc.peerRounds : sc.rounds ?? ROUNDS_LINK);
+  return 5 + clients.reduce((a, c) => a + run(warm, Math.min(sc.chunk, warm), c) + rounds(c) * run(sc.size, sc.chunk, c), 0);
 }
+
+/**
+ * The rest of a full `make bench` in minutes, from the committed runs on this machine: the
+ * loopback rows (64 MiB × 5 rounds, 512 MiB × 3: about 5 min), the checksum rows (about 1 min)
+ * and the many-files rows (about 6 min, 10,000 files through Resumable.js the most of it).
+ */
+const REST_MINUTES = 12;
 
 /** The link rows of a full `make bench`, in minutes by that model: the default matrix, or with `env` its BENCH_LINK_* pick. */
 function estimateFullLinkMinutes(env = {}) {
@@ -962,6 +1083,7 @@ function renderLinkSection(res) {
     L.push(`| \`${t.scenario}\` | ${t.target} | ${t.measured} | ${fmtMargin(t.margin)} | ${t.met === null ? '–' : t.met ? '✅ met' : '❌ missed'} | ${t.boundBy} | ${t.why} |`);
   }
   L.push('');
+  L.push(...renderPerChunkRtts(res, rows));
   L.push('### Link rows in detail', '');
   for (const s of rows) {
     L.push(`#### \`${s.id}\`: ${linkLabel(s.link)}, ${s.proto === 'h2' ? 'HTTPS, HTTP/2' : 'HTTP/1.1'}, ${s.size / MiB} MiB file, ${s.chunk / MiB} MiB chunks (${s.chunks} chunks), BDP ${fmtMiB(bdpBytes(s.link))}`, '');
@@ -980,6 +1102,34 @@ function renderLinkSection(res) {
   return L;
 }
 
+/**
+ * Round trips per chunk and slot counting 3 slots: wall time ÷ (chunks ÷ 3) ÷ RTT. With 3 fixed
+ * slots (Flow.js, 'resumable-wasm, 3 slots') it is the time each chunk takes in its slot; on the
+ * defaults, with more in flight, it falls below 1 as the window grows.
+ */
+const perChunkRtts = (ms, size, chunk, rttMs) => (ms == null ? null : ms / (Math.ceil(size / chunk) / 3) / rttMs);
+
+/** Issue 28's "before and after": per link row, the round trips per chunk of this run next to the run committed before it. */
+function renderPerChunkRtts(res, rows) {
+  const prev = res.previous;
+  const clients = ['resumable-wasm', 'resumable-wasm-3', 'flowjs'].filter((c) => rows.some((s) => s.byClient[c]) || rows.some((s) => prev?.rows?.[s.id]?.clients?.[c]));
+  if (!clients.length) return [];
+  const L = ['### Round trips per chunk, before and after', ''];
+  L.push(`Wall time ÷ (chunks ÷ 3) ÷ RTT, from the median time: round trips per chunk and slot counting 3 slots. With 3 fixed in flight (Flow.js, and "3 slots" where a run had it) it is the time one chunk takes in its slot, 1 in theory for resumable-wasm (the POST) and 2 for Flow.js (probe + POST); on resumable-wasm's defaults it falls below 1 as the window grows past 3. "Before" = the link rows of the run committed before this one (${prev ? `\`${prev.source}\`, commit ${prev.commit ?? '?'}, ${prev.date ?? '?'}` : 'none read'}), "after" = this run (commit ${res.machine.commit}); Flow.js, the same code in both, shows how much the machine differed. "–" = not in that run (the 5 MiB rows were not in the run before; "3 slots" left the link rows in this one).`, '');
+  L.push(`| row | ${clients.map((c) => `${LABEL[c]} before | after`).join(' | ')} |`, `|---|${clients.map(() => '---|---').join('|')}|`);
+  for (const s of rows) {
+    const p = prev?.rows?.[s.id];
+    const cells = clients.map((c) => {
+      const before = p?.clients?.[c] ? perChunkRtts(p.clients[c].msMedian, p.size, p.chunk, p.link.rtt_ms) : null;
+      const after = s.byClient[c] ? perChunkRtts(s.byClient[c].msMedian, s.size, s.chunk, s.link.rtt_ms) : null;
+      return `${fmtR(before)} | ${fmtR(after)}`;
+    });
+    L.push(`| \`${s.id}\` | ${cells.join(' | ')} |`);
+  }
+  L.push('');
+  return L;
+}
+
 const fmtR = (x) => (x == null ? '–' : x.toFixed(2));
 const fmtMiB = (b) => (b == null ? '–' : `${(b / MiB).toFixed(1)} MiB`);
 const fmtS = (ms) => (ms == null ? '–' : (ms / 1000).toFixed(2));
@@ -995,7 +1145,7 @@ function renderMarkdown(res) {
   L.push(`- **Machine:** ${m.nproc} CPUs (\`nproc\`), ${m.memTotalGiB} GiB RAM, ${m.cpu}; ${m.os}; Node ${m.node}; commit ${m.commit}`);
   L.push(`- **Browser:** headless Chromium ${m.chromium} (\`/usr/bin/chromium\` via playwright-core)`);
   L.push(`- **Server:** \`server-fixture\` (release build), CORS \`strict\`, \`Access-Control-Max-Age: ${res.settings.accessControlMaxAge}\`; page ${res.settings.page} → API ${res.settings.api} (cross-origin, loopback); the delay is applied to every API request, OPTIONS included`);
-  L.push(`- **Common settings:** \`withCredentials: true\`, resumable-wasm with its default \`simultaneousUploads\` (and, on the link rows, a second column with 3 fixed), the peers with 3, chunk size 1 MiB or 5 MiB, retries allowed (resumable-wasm default 8, Resumable.js default 100, Flow.js \`maxChunkRetries: 3\` — its default is 0). Everything else is each library's default (Resumable.js and Flow.js test every chunk with a GET; resumable-wasm \`testChunks: 'auto'\`).`);
+  L.push(`- **Common settings:** \`withCredentials: true\`, resumable-wasm with its default \`simultaneousUploads\`${res.settings.linkClients ? '' : ' (and, on the link rows, a second column with 3 fixed)'}, the peers with 3, chunk size 1 MiB or 5 MiB, retries allowed (resumable-wasm default 8, Resumable.js default 100, Flow.js \`maxChunkRetries: 3\` — its default is 0). Everything else is each library's default (Resumable.js and Flow.js test every chunk with a GET; resumable-wasm \`testChunks: 'auto'\`).`);
   L.push('- **Limit:** one plain `fetch` POST of the whole file as multipart (a single-chunk upload, `resumableChunkSize` = file size), `credentials: \'include\'`.');
   L.push(`- **Rounds:** ${res.settings.rounds} per client for 64 MiB, ${res.settings.roundsBig} for 512 MiB, interleaved (A B C D, A B C D, …), after one untimed warm-up upload (8 MiB) per client per scenario. Every scenario runs in a fresh page; each run uses a unique target URL (\`?run=…\`) so it starts with a cold preflight cache, like a fresh page load.`);
   L.push(`- **Timing:** ${res.settings.timing}. Throughput = file size / wall time (for the resume variant too, although only half the bytes travel).`);
@@ -1003,12 +1153,15 @@ function renderMarkdown(res) {
   L.push('- **Verification:** every run is checked against the fixture: exactly one assembled file whose SHA-256 equals the one computed in the page. A failed run is listed and excluded from times.');
   const linkRows = res.scenarios.filter((s) => s.link);
   if (linkRows.length) {
-    L.push(`- **Links:** ${res.settings.roundsLink} rounds per client per link row, 5 clients interleaved; API over HTTP/1.1 at ${res.settings.api} and over HTTPS/HTTP/2 at ${res.settings.tlsApi ?? '–'}, behind \`--link\` (see [Emulated links](#emulated-links-issue-13)).`);
+    const counts = [...new Set(linkRows.filter((s) => !s.checksumRow).map((s) => s.clients.length))].sort().join(' or ');
+    L.push(`- **Links:** ${res.settings.roundsLink} rounds per client per link row, ${counts} clients interleaved; API over HTTP/1.1 at ${res.settings.api} and over HTTPS/HTTP/2 at ${res.settings.tlsApi ?? '–'}, behind \`--link\` (see [Emulated links](#emulated-links-issue-13)).`);
+    if (res.settings.linkClients) L.push(`- **Link clients:** ${res.settings.linkClients}.`);
+    if (res.settings.budget) L.push(`- **Rounds on the link rows:** ${res.settings.budget}.`);
   }
   const est = res.fullLinkEstimateMinutes;
   if (est != null) {
     const model = linkRows.map((s) => `\`${s.id}\` ${s.seconds} s measured, ${Math.round(estimateLinkRowSeconds(s))} s modelled`).join('; ');
-    L.push(`- **Duration of a full \`make bench\`:** the default link matrix alone about ${Math.round(est)} min by the model in \`bench/run.mjs\` (\`estimateLinkRowSeconds\`)${model ? ` (this run: ${model})` : ''}, plus the loopback rows (about 5 min); \`make bench QUICK=1\` (loopback 64 MiB/1 MiB + RTT 100 ms at 1 Gbit/s over h1 and h2, 2 rounds) stays under 5 min.`);
+    L.push(`- **Duration of a full \`make bench\`:** the default link matrix alone about ${Math.round(est)} min by the model in \`bench/run.mjs\` (\`estimateLinkRowSeconds\`)${model ? ` (this run: ${model})` : ''}, plus the loopback, checksum and many-files rows (about ${REST_MINUTES} min); \`make bench QUICK=1\` (loopback 64 MiB/1 MiB + RTT 100 ms at 1 Gbit/s over h1 and h2, 2 rounds) stays under 5 min.`);
   }
   L.push(`- **Total duration:** ${res.totalSeconds} s${res.settings.quick ? ' (`QUICK=1`)' : ''}${res.aborted ? ` — **ABORTED**: ${res.aborted.split('\n')[0]}` : ''}`);
   L.push('');
@@ -1075,7 +1228,8 @@ if (unknown.length) {
 for (const out of [OUT_JSON, OUT_MD]) mkdirSync(dirname(out), { recursive: true });
 if (process.argv.includes('--estimate')) {
   for (const s of linkScenarios({ quick: false, rounds: Number(process.env.BENCH_ROUNDS_LINK || 3) })) console.log(`${s.id.padEnd(24)} ${Math.round(estimateLinkRowSeconds(s))} s`);
-  console.log(`link rows of a full make bench with these BENCH_* settings: about ${Math.round(estimateFullLinkMinutes(process.env))} min by the model (plus the loopback rows)`);
+  const link = estimateFullLinkMinutes(process.env);
+  console.log(`link rows of a full make bench with these BENCH_* settings: about ${Math.round(link)} min by the model; with the loopback, checksum and many-files rows (about ${REST_MINUTES} min) about ${Math.round(link + REST_MINUTES)} min`);
   rmSync(FILES_DIR, { recursive: true, force: true });
 } else if (process.argv.includes('--render')) {
   writeFileSync(OUT_MD, renderMarkdown(JSON.parse(readFileSync(OUT_JSON, 'utf8'))));

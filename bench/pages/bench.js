@@ -94,13 +94,17 @@
     const c = { client, cfg, retries: 0, errors: [] };
     B.current = c;
     const common = { target: cfg.target, chunkSize: cfg.chunkSize, withCredentials: true };
-    // Unset for 'resumable-wasm' (the library's default); 'resumable-wasm-3' and the peers get 3.
+    // Unset for 'resumable-wasm' and its variants on the defaults (the library's default);
+    // 'resumable-wasm-3' and the peers get 3.
     if (cfg.simultaneousUploads != null) common.simultaneousUploads = cfg.simultaneousUploads;
     if (cfg.headers) common.headers = cfg.headers;
     let identifier, relativePath, prefix = 'resumable';
-    if (client === 'resumable-wasm' || client === 'resumable-wasm-3' || client.startsWith('resumable-wasm-checksum-')) {
+    if (client === 'resumable-wasm' || client === 'resumable-wasm-3' || client === 'resumable-wasm-no-tao' || client === 'resumable-wasm-auto-chunk' || client.startsWith('resumable-wasm-checksum-')) {
       // resumable-wasm-checksum-crc32c / -sha256: the defaults plus `checksum`.
       if (client.startsWith('resumable-wasm-checksum-')) common.checksum = client.slice('resumable-wasm-checksum-'.length);
+      // resumable-wasm-auto-chunk: the driver sends chunkSize 'auto' and its maxChunkSize.
+      if (cfg.maxChunkSize != null) common.maxChunkSize = cfg.maxChunkSize;
+      // resumable-wasm-no-tao: the defaults; the driver turns the fixture's Timing-Allow-Origin off.
       const up = new B.Uploader(common); // library defaults otherwise (testChunks 'auto', 8 retries, multipart)
       up.on('fileRetry', () => { c.retries++; });
       up.on('fileError', (_f, e) => { c.errors.push(err(e)); });
@@ -236,9 +240,25 @@
     return { addMs: performance.now() - t0 };
   };
 
+  /**
+   * The page's Resource Timing entries of the run's `/upload` requests (URL starting with
+   * `target`), counted by `nextHopProtocol` ('' where the answer sent no Timing-Allow-Origin).
+   */
+  B.uploadProtocolsSeen = (target) => {
+    const seen = {};
+    for (const e of performance.getEntriesByType('resource')) {
+      if (e.name.startsWith(target)) seen[e.nextHopProtocol] = (seen[e.nextHopProtocol] ?? 0) + 1;
+    }
+    return seen;
+  };
+
   /** Runs the prepared client: wall time from the upload() call to its completion. */
   B.run = async () => {
     const c = B.current;
+    // Every run starts with an empty Resource Timing buffer, as a fresh page load would: the
+    // buffer holds 250 entries, and a page that has made 250 requests already cannot see the
+    // protocol of the next ones (resumable-wasm then treats it as unknown and probes).
+    performance.clearResourceTimings();
     const t0 = performance.now();
     let timer;
     const timeout = new Promise((res) => { timer = setTimeout(() => res({ ok: false, timeout: true }), c.cfg.timeoutMs); });
