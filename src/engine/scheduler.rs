@@ -1023,10 +1023,9 @@ impl Scheduler {
         };
         // `chunkSize: 'auto'`: the size a record of this file kept, else one from the round trip
         // measured so far; with none yet, `maxChunkSize` until the file's first probe answers.
-        let kept_size = kept
-            .as_ref()
-            .filter(|r| r.identifier == identifier && r.matches(&meta) == Match::Same)
-            .and_then(kept_chunk_size);
+        let kept = kept.filter(|r| r.identifier == identifier);
+        let same = kept.as_ref().map(|r| r.matches(&meta)) == Some(Match::Same);
+        let kept_size = kept.as_ref().filter(|_| same).and_then(kept_chunk_size);
         let rtt = self.window.round_trip_ms();
         let size_open = c.chunk_auto && kept_size.is_none() && rtt.is_none();
         let chunk_size = match kept_size {
@@ -1050,8 +1049,6 @@ impl Scheduler {
         } else {
             fresh_probing(c.test_chunks, count)
         };
-        let kept = kept.filter(|r| r.identifier == identifier);
-        let same = kept.as_ref().map(|r| r.matches(&meta)) == Some(Match::Same);
         let resume = match kept.as_ref().map(|r| (r, r.matches(&meta))) {
             Some((_, Match::Changed)) => {
                 return Err(UploadError::rejected(
@@ -1698,7 +1695,6 @@ impl Scheduler {
         true
     }
 
-    /// `persist`: asks the driver to write file `i`'s record.
     /// `chunkSize: 'auto'`: chooses the chunk size of file `i` before its first request when a
     /// round trip is measured, or when it will not probe chunk 1 alone (then `maxChunkSize`).
     fn settle_unstarted(&mut self, i: usize) {
@@ -1747,6 +1743,7 @@ impl Scheduler {
         self.keep(i);
     }
 
+    /// `persist`: asks the driver to write file `i`'s record.
     fn keep(&mut self, i: usize) {
         if let Some(f) = self.files.get(i).filter(|_| self.config.persist) {
             let file = f.id;
@@ -2903,6 +2900,14 @@ mod tests {
         );
     }
 
+    /// The chunk size file `f`'s record keeps (`chunkSize: 'auto'`), as written.
+    fn kept_size(s: &Scheduler, f: FileId) -> Option<String> {
+        let r = s.record(f)?;
+        r.state
+            .into_iter()
+            .find_map(|(n, v)| (n == CHUNK_STATE).then_some(v))
+    }
+
     fn auto_config() -> Config {
         let mut c = Config::new("https://x/u");
         c.chunk_auto = true;
@@ -2963,11 +2968,11 @@ mod tests {
         assert!(actions
             .iter()
             .any(|a| matches!(a, Action::Keep { file, .. } if *file == f)));
-        let kept = s.record(f).unwrap();
-        assert!(kept
-            .state
-            .contains(&(CHUNK_STATE.to_owned(), "8388608".to_owned())));
-        assert_eq!(kept_plan(s.config(), &kept).chunk_size(), 8 * MIB);
+        assert_eq!(kept_size(&s, f).as_deref(), Some("8388608"));
+        assert_eq!(
+            kept_plan(s.config(), &s.record(f).unwrap()).chunk_size(),
+            8 * MIB
+        );
         // Every chunk confirmed: 8 of 8 MiB, the file is done.
         let mut pending = posts;
         let mut t = 400;
@@ -2998,11 +3003,7 @@ mod tests {
         assert_eq!(wire(&probe[0]).0, "GET");
         assert_eq!(wire(&probe[0]).2, "4194304");
         assert_eq!(wire(&probe[0]).3, "10");
-        assert!(s
-            .record(second)
-            .unwrap()
-            .state
-            .contains(&(CHUNK_STATE.to_owned(), "4194304".to_owned())));
+        assert_eq!(kept_size(&s, second).as_deref(), Some("4194304"));
         // A file re-added with its record keeps the record's size (2 MiB), whatever the link
         // says now, and probes the chunk the record lists, in that size.
         let mut kept = Record::new(
@@ -3035,11 +3036,7 @@ mod tests {
         assert!(next
             .iter()
             .all(|r| r.method == "GET" && wire(r).2 == "16777216"));
-        assert!(s
-            .record(f)
-            .unwrap()
-            .state
-            .contains(&(CHUNK_STATE.to_owned(), "16777216".to_owned())));
+        assert_eq!(kept_size(&s, f).as_deref(), Some("16777216"));
     }
 
     #[test]
